@@ -1,0 +1,200 @@
+//! Command-line arguments (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hcpc",
+    version,
+    about = "Declarative compiler for OpenShift hosted control planes on OpenShift Virtualization",
+    long_about = "hcpc compiles KDL descriptions of HyperShift hosted clusters (KubeVirt platform) into \
+HostedCluster, NodePool, Secret and Namespace objects, shows what would change on the management \
+cluster (plan) and makes it so (apply).",
+    after_help = "Examples:\n  hcpc check examples/fleet\n  hcpc render examples/minimal.kdl\n  hcpc plan examples/fleet\n  hcpc apply examples/fleet --auto-approve"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// When to use colour: auto (a TTY and no NO_COLOR), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more detail (e.g. unchanged objects in plans).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and resolve the configuration; print diagnostics only.
+    #[command(
+        after_help = "Examples:\n  hcpc check\n  hcpc check fleet/ --format github\n  hcpc check fleet.kdl --deny-warnings"
+    )]
+    Check {
+        #[command(flatten)]
+        input: Input,
+        /// Diagnostic format: human, json, or github (workflow annotations).
+        #[arg(long, value_enum, default_value_t = DiagFormat::Human)]
+        format: DiagFormat,
+        /// Fail (exit 1) on warnings too.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Print the desired objects as multi-document YAML, or write one file per object.
+    #[command(
+        after_help = "Examples:\n  hcpc render examples/minimal.kdl\n  hcpc render fleet/ -o out/\n  hcpc render fleet/ --show-secrets"
+    )]
+    Render {
+        #[command(flatten)]
+        input: Input,
+        /// Write one YAML file per object into this directory instead of stdout.
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+        /// Include Secret data (like hcp's --render-sensitive). Never in plans.
+        #[arg(long)]
+        show_secrets: bool,
+    },
+    /// Show what apply would change on the target.
+    #[command(
+        after_help = "Examples:\n  hcpc plan examples/fleet\n  hcpc plan --format markdown > plan.md\n  hcpc plan --out plan.json --detailed-exitcode"
+    )]
+    Plan {
+        #[command(flatten)]
+        input: Input,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
+        /// Save the plan for `hcpc apply FILE`.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Exit 2 when the plan has changes (0 = none, 1 = error).
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Make the target match the configuration (or a saved plan).
+    #[command(
+        after_help = "Examples:\n  hcpc apply examples/fleet\n  hcpc apply plan.json --auto-approve\n  hcpc apply --wait --timeout 45m"
+    )]
+    Apply {
+        /// A configuration file or directory, or a plan saved with `plan --out`.
+        path: Option<PathBuf>,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        auto_approve: bool,
+        /// Allow replacing objects whose immutable fields changed.
+        #[arg(long)]
+        allow_replace: bool,
+        /// Take over fields owned by other field managers.
+        #[arg(long)]
+        force_conflicts: bool,
+        /// How long to wait for the fleet lock (e.g. "30s").
+        #[arg(long, default_value = "0s")]
+        lock_timeout: String,
+        /// Wait for HostedClusters to become Available and NodePools ready.
+        #[arg(long)]
+        wait: bool,
+        /// Limit for --wait (e.g. "30m").
+        #[arg(long, default_value = "30m")]
+        timeout: String,
+    },
+    /// Rewrite KDL files in canonical form, keeping comments.
+    #[command(after_help = "Examples:\n  hcpc fmt\n  hcpc fmt fleet/ --check")]
+    Fmt {
+        #[command(flatten)]
+        input: Input,
+        /// Do not write; exit 1 if any file would change.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Print the dependency graph as Graphviz DOT.
+    #[command(after_help = "Example:\n  hcpc graph fleet/ | dot -Tsvg > fleet.svg")]
+    Graph {
+        #[command(flatten)]
+        input: Input,
+    },
+    /// Write a hosted cluster's admin kubeconfig (from HostedCluster status).
+    Kubeconfig {
+        /// The cluster's name (or NAMESPACE/NAME).
+        cluster: String,
+        /// Write to this file (mode 0600) instead of stdout.
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Configuration to find the cluster's namespace in.
+        #[arg(long, default_value = ".")]
+        config: PathBuf,
+    },
+    /// Print a hosted cluster's kubeadmin password (from HostedCluster status).
+    KubeadminPassword {
+        /// The cluster's name (or NAMESPACE/NAME).
+        cluster: String,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Configuration to find the cluster's namespace in.
+        #[arg(long, default_value = ".")]
+        config: PathBuf,
+    },
+    /// Print KDL for an existing HostedCluster and its NodePools.
+    Import {
+        /// NAMESPACE/NAME of the HostedCluster.
+        cluster: String,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Explain a diagnostic code, e.g. `hcpc explain hcpc::storage::snapshot_without_class`.
+    Explain {
+        /// The code; without it, list all codes.
+        code: Option<String>,
+    },
+    /// Print the language schema as JSON.
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct Input {
+    /// A .kdl file, or a directory whose *.kdl files form one fleet (default: current directory).
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct TargetArgs {
+    /// Override the configured target: `kube`, `kube:CONTEXT` or `dir:PATH`.
+    #[arg(long)]
+    pub target: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiagFormat {
+    Human,
+    Json,
+    Github,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Markdown,
+    Json,
+    Diff,
+}

@@ -1,0 +1,326 @@
+//! Diagnostics: one shape for every stage, one table of codes.
+//!
+//! Stages push [`Diagnostic`]s into a [`Diagnostics`] list and keep going, so
+//! one run reports every independent mistake. Only the CLI's printer turns
+//! them into text, JSON or GitHub annotations.
+
+use std::fmt;
+
+use crate::source::{SourceMap, Span};
+
+macro_rules! codes {
+    ($( $(#[doc = $doc:literal])* $variant:ident = $code:literal, )*) => {
+        /// Every diagnostic code hcpc can emit. `hcpc explain CODE` prints the doc comment.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code { $( $(#[doc = $doc])* $variant, )* }
+
+        impl Code {
+            /// All codes, in table order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant),*];
+
+            /// The stable code, e.g. `hcpc::storage::snapshot_without_class`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $code,)* }
+            }
+
+            /// A longer explanation of what the code means and how to fix it.
+            pub fn explain(self) -> &'static str {
+                match self { $(Code::$variant => concat!($($doc, "\n"),*),)* }
+            }
+
+            pub fn parse(s: &str) -> Option<Code> {
+                Code::ALL.iter().copied().find(|c| c.as_str() == s)
+            }
+        }
+    };
+}
+
+codes! {
+    /// The input is not valid KDL 2. Strings containing `/`, `:` or starting
+    /// with a digit must be quoted; booleans are written `#true`/`#false`.
+    Syntax = "hcpc::parse::syntax",
+    /// A path on the command line or a `file=` path could not be read.
+    Io = "hcpc::io",
+    /// A node name is not part of the language in this block.
+    UnknownNode = "hcpc::lower::unknown_node",
+    /// A property is not known for this node.
+    UnknownProperty = "hcpc::lower::unknown_property",
+    /// A node got more positional arguments than it takes.
+    UnexpectedArgument = "hcpc::lower::unexpected_argument",
+    /// A node is missing a positional argument it needs.
+    MissingArgument = "hcpc::lower::missing_argument",
+    /// A node is missing a property it needs.
+    MissingProperty = "hcpc::lower::missing_property",
+    /// A value has the wrong type (string, integer, boolean).
+    WrongType = "hcpc::lower::wrong_type",
+    /// A value is not one of the allowed words or is out of range.
+    InvalidValue = "hcpc::lower::invalid_value",
+    /// A name is not a valid Kubernetes name (DNS-1123 label or subdomain).
+    InvalidName = "hcpc::lower::invalid_name",
+    /// A quantity is not a valid, non-negative Kubernetes quantity.
+    InvalidQuantity = "hcpc::lower::invalid_quantity",
+    /// A duration is not valid (`"90s"`, `"1m30s"`, `"2h"`).
+    InvalidDuration = "hcpc::lower::invalid_duration",
+    /// A setting that may appear once appears twice.
+    DuplicateSetting = "hcpc::lower::duplicate_setting",
+    /// A required setting (such as `release` or `pull-secret`) is missing,
+    /// in the cluster and in `defaults`.
+    MissingSetting = "hcpc::lower::missing_setting",
+    /// Two settings exclude each other (`file=` and `env=`, `replicas` and `autoscaling`).
+    ConflictingSettings = "hcpc::lower::conflicting_settings",
+    /// A block that needs content is empty.
+    EmptyNode = "hcpc::lower::empty_node",
+    /// The configuration declares no cluster.
+    NoClusters = "hcpc::lower::no_clusters",
+    /// `arch arm64` is rejected by the NodePool CRD on the KubeVirt platform.
+    UnsupportedArch = "hcpc::node_pool::unsupported_arch",
+    /// A node pool has more than 10 host devices (the CRD's limit).
+    TooManyHostDevices = "hcpc::node_pool::too_many_host_devices",
+    /// The root volume is smaller than 16Gi.
+    RootVolumeTooSmall = "hcpc::node_pool::root_volume_too_small",
+    /// Autoscaling needs 1 <= min <= max.
+    AutoscalingRange = "hcpc::node_pool::autoscaling_range",
+    /// `attach-default-network #false` without any `additional-network`
+    /// would leave the VMs without a network.
+    NoNetwork = "hcpc::node_pool::no_network",
+    /// `additional-network` must be written `"namespace/name"`.
+    AdditionalNetworkFormat = "hcpc::node_pool::additional_network_format",
+    /// A snapshot class has no storage class it can serve: inside a group
+    /// the group needs a `class`; outside any group the ungrouped set needs
+    /// one. Otherwise the guest gets a snapshot class that matches no volume
+    /// and snapshots fail only when taken.
+    SnapshotWithoutClass = "hcpc::storage::snapshot_without_class",
+    /// Two mappings give the same hosted class name; one would overwrite
+    /// the other inside the guest.
+    DuplicateHostedName = "hcpc::storage::duplicate_hosted_name",
+    /// The same infrastructure class is mapped twice into one group.
+    DuplicateMapping = "hcpc::storage::duplicate_mapping",
+    /// More than 50 storage class or snapshot class mappings (the CRD's limit).
+    TooManyMappings = "hcpc::storage::too_many_mappings",
+    /// `driver none` together with class mappings.
+    DriverConflict = "hcpc::storage::driver_conflict",
+    /// The infrastructure inventory does not know this storage class.
+    UnknownStorageClass = "hcpc::storage::unknown_class",
+    /// The infrastructure inventory does not know this snapshot class.
+    UnknownSnapshotClass = "hcpc::storage::unknown_snapshot_class",
+    /// KubeVirt CSI only maps storage classes that offer ReadWriteMany.
+    ClassNotRwx = "hcpc::storage::class_not_rwx",
+    /// (warning) A root volume that is not RWX Block keeps VMs from live-migrating.
+    NotLiveMigratable = "hcpc::storage::not_live_migratable",
+    /// A host device name the infrastructure does not offer.
+    UnknownHostDevice = "hcpc::device::unknown",
+    /// Host device demand across every pool exceeds the declared capacity.
+    HostDeviceCapacity = "hcpc::device::over_capacity",
+    /// A host device count of zero.
+    HostDeviceCount = "hcpc::device::count",
+    /// Two declarations render the same Kubernetes object.
+    NameCollision = "hcpc::names::collision",
+    /// A rendered name is longer than Kubernetes allows.
+    NameTooLong = "hcpc::names::too_long",
+    /// The dependency graph has a cycle.
+    Cycle = "hcpc::graph::cycle",
+    /// A `file=` or `env=` secret source could not be read.
+    SecretSource = "hcpc::input::secret_source",
+    /// The target could not be used (unreadable directory, bad kubeconfig).
+    Target = "hcpc::target",
+    /// (warning) A declared `infra` fact contradicts what discovery found.
+    InventoryMismatch = "hcpc::infra::mismatch",
+    /// An immutable field would change and the object must be replaced,
+    /// but the cluster has `prevent-destroy #true`.
+    PreventDestroy = "hcpc::plan::prevent_destroy",
+    /// The saved plan no longer matches live state or the inputs.
+    StalePlan = "hcpc::plan::stale",
+    /// The Kubernetes API refused or failed a request.
+    Api = "hcpc::api",
+    /// The fleet is locked by another apply.
+    Locked = "hcpc::apply::locked",
+    /// A server-side apply conflict with another field manager.
+    Conflict = "hcpc::apply::conflict",
+    /// Waiting for clusters or pools failed or timed out.
+    Wait = "hcpc::apply::wait",
+    /// The command line is not usable as given.
+    Usage = "hcpc::usage",
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// A labelled span. The first label of a diagnostic is the primary one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    pub span: Span,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub severity: Severity,
+    pub message: String,
+    pub labels: Vec<Label>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(code: Code, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { code, severity: Severity::Error, message: message.into(), labels: Vec::new(), help: None }
+    }
+
+    pub fn warning(code: Code, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message) }
+    }
+
+    pub fn label(mut self, span: Span, text: impl Into<String>) -> Diagnostic {
+        self.labels.push(Label { span, text: text.into() });
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn primary_span(&self) -> Option<Span> {
+        self.labels.first().map(|l| l.span)
+    }
+}
+
+/// What a stage found: diagnostics in the order they were found.
+#[derive(Debug, Clone, Default)]
+pub struct Diagnostics {
+    items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    pub fn push(&mut self, d: Diagnostic) {
+        self.items.push(d);
+    }
+
+    pub fn extend(&mut self, other: Diagnostics) {
+        self.items.extend(other.items);
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(|d| d.severity == Severity::Error)
+    }
+
+    pub fn error_count(&self) -> usize {
+        self.items.iter().filter(|d| d.severity == Severity::Error).count()
+    }
+
+    pub fn warning_count(&self) -> usize {
+        self.items.iter().filter(|d| d.severity == Severity::Warning).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.items.iter()
+    }
+
+    /// Sorted by file and position, so output does not depend on which
+    /// stage or thread found what first.
+    pub fn sorted(mut self) -> Vec<Diagnostic> {
+        self.items.sort_by_key(|d| {
+            let pos = d.primary_span().map(|s| (s.file, s.offset));
+            (pos.is_none(), pos, d.code, d.message.clone())
+        });
+        self.items.dedup();
+        self.items
+    }
+}
+
+impl From<Diagnostic> for Diagnostics {
+    fn from(d: Diagnostic) -> Self {
+        Diagnostics { items: vec![d] }
+    }
+}
+
+/// A diagnostic resolved to a file path, line and column, for machine output.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Located {
+    pub code: &'static str,
+    pub severity: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_column: Option<usize>,
+    pub labels: Vec<LocatedLabel>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LocatedLabel {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub text: String,
+}
+
+impl Diagnostic {
+    pub fn locate(&self, sources: &SourceMap) -> Located {
+        let primary = self.primary_span();
+        let (file, start, end) = match primary {
+            Some(span) => {
+                let f = sources.get(span.file);
+                let start = f.line_col(span.offset);
+                let end = f.line_col(span.offset + span.len);
+                (Some(f.path.display().to_string()), Some(start), Some(end))
+            }
+            None => (None, None, None),
+        };
+        Located {
+            code: self.code.as_str(),
+            severity: match self.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            },
+            message: self.message.clone(),
+            file,
+            line: start.map(|p| p.0),
+            column: start.map(|p| p.1),
+            end_line: end.map(|p| p.0),
+            end_column: end.map(|p| p.1),
+            labels: self
+                .labels
+                .iter()
+                .map(|l| {
+                    let f = sources.get(l.span.file);
+                    let (line, column) = f.line_col(l.span.offset);
+                    LocatedLabel { file: f.path.display().to_string(), line, column, text: l.text.clone() }
+                })
+                .collect(),
+            help: self.help.clone(),
+        }
+    }
+}
+
+/// The closest of `candidates` to `word`, if it is close enough to be a
+/// plausible typo.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(&word.to_ascii_lowercase(), &c.to_ascii_lowercase()), c))
+        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(2))
+        .min_by_key(|(d, c)| (*d, *c))
+        .map(|(_, c)| c)
+}

@@ -1,0 +1,32 @@
+//! hcpc: a declarative compiler for HyperShift hosted clusters on
+//! OpenShift Virtualization.
+//!
+//! The pipeline, one module per stage, data flowing one way:
+//!
+//! ```text
+//! *.kdl ─parse─▶ KDL trees ─lower─▶ ir::Fleet ─resolve─▶ ResolvedFleet
+//!       ─render─▶ desired objects ─diff (live)─▶ plan ─apply─▶ live state
+//! ```
+//!
+//! Stages never print and never touch the disk or network; `cli` does IO
+//! and `live`/`apply` talk to the target.
+
+pub mod cli;
+pub mod diagnostic;
+pub mod ir;
+pub mod live;
+pub mod lower;
+pub mod object;
+pub mod parse;
+pub mod quantity;
+pub mod render;
+pub mod resolve;
+pub mod source;
+
+/// The language schema as JSON (`hcpc schema`; also `schema/language.json`).
+pub fn schema_json() -> serde_json::Value {
+    serde_json::json!({
+        "version": 1,
+        "topLevel": hcpc_schema::lang::TOP_LEVEL,
+    })
+}

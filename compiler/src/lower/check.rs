@@ -1,0 +1,368 @@
+//! Table-driven checks of nodes against the language schema
+//! (`hcpc_schema::lang`): names, arity, value kinds, duplicates.
+//!
+//! Checking here, once, means the typed extraction in `cluster.rs` can read
+//! values without repeating error handling, and every node in every block
+//! gets the same quality of diagnostic (closest name, expected kind).
+
+use std::collections::HashMap;
+
+use hcpc_schema::lang::{NodeSpec, ValueKind};
+use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
+
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, closest};
+use crate::quantity::{Duration, Quantity};
+use crate::source::{FileId, Span};
+
+/// Checks every node of `doc` against `specs`, recursively.
+pub fn check_block(doc: &KdlDocument, specs: &[NodeSpec], file: FileId, context: &str, diags: &mut Diagnostics) {
+    let mut seen: HashMap<&str, &KdlNode> = HashMap::new();
+    for node in doc.nodes() {
+        let name = node.name().value();
+        let Some(spec) = specs.iter().find(|s| s.name == name) else {
+            let mut d = Diagnostic::error(Code::UnknownNode, format!("unknown node `{name}` in {context}"))
+                .label(Span::new(file, node.name().span()), "not known here");
+            d = match closest(name, specs.iter().map(|s| s.name)) {
+                Some(c) => d.help(format!("did you mean `{c}`?")),
+                None => {
+                    d.help(format!("{context} takes: {}", specs.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")))
+                }
+            };
+            diags.push(d);
+            continue;
+        };
+        if !spec.repeatable {
+            if let Some(first) = seen.get(name) {
+                diags.push(
+                    Diagnostic::error(Code::DuplicateSetting, format!("`{name}` is set twice in {context}"))
+                        .label(Span::new(file, node.name().span()), "set again here")
+                        .label(Span::new(file, first.name().span()), "first set here")
+                        .help(format!("keep one `{name}`")),
+                );
+                continue;
+            }
+            seen.insert(name, node);
+        }
+        check_node(node, spec, file, diags);
+    }
+}
+
+/// Checks one node: its arguments, properties and children.
+pub fn check_node(node: &KdlNode, spec: &NodeSpec, file: FileId, diags: &mut Diagnostics) {
+    let name = spec.name;
+    let node_span = Span::new(file, node.name().span());
+    let args: Vec<&KdlEntry> = node.entries().iter().filter(|e| e.name().is_none()).collect();
+    for (i, entry) in args.iter().enumerate() {
+        match spec.args.get(i) {
+            Some(a) => {
+                check_value(entry, a.value, &format!("{name} {}", a.meta), file, diags);
+            }
+            None => {
+                let takes = match spec.args.len() {
+                    0 => "no arguments".to_string(),
+                    n => format!("{n} argument{}", if n == 1 { "" } else { "s" }),
+                };
+                let help = if spec.props.is_empty() && spec.free_props.is_none() {
+                    format!("`{name}` takes {takes}")
+                } else {
+                    format!("`{name}` takes {takes}; settings are written as properties: {}", prop_list(spec))
+                };
+                diags.push(
+                    Diagnostic::error(Code::UnexpectedArgument, format!("unexpected argument to `{name}`"))
+                        .label(Span::new(file, entry.span()), "not expected")
+                        .help(help),
+                );
+            }
+        }
+    }
+    for a in spec.args.iter().skip(args.len()) {
+        if a.required {
+            diags.push(
+                Diagnostic::error(Code::MissingArgument, format!("`{name}` needs {}", a.meta))
+                    .label(node_span, format!("{} missing", a.meta))
+                    .help(format!("write `{name} {}`{}", a.meta, kind_hint(a.value))),
+            );
+        }
+    }
+    let mut seen_props: HashMap<&str, &KdlEntry> = HashMap::new();
+    for entry in node.entries() {
+        let Some(key) = entry.name() else { continue };
+        let key_name = key.value();
+        if let Some(first) = seen_props.insert(key_name, entry) {
+            diags.push(
+                Diagnostic::error(Code::DuplicateSetting, format!("property `{key_name}` is given twice"))
+                    .label(Span::new(file, entry.span()), "again here")
+                    .label(Span::new(file, first.span()), "first here")
+                    .help("keep one"),
+            );
+            continue;
+        }
+        if let Some(p) = spec.props.iter().find(|p| p.name == key_name) {
+            check_value(entry, p.value, &format!("{name} {key_name}="), file, diags);
+        } else if let Some(kind) = spec.free_props {
+            check_value(entry, kind, &format!("{name} {key_name}="), file, diags);
+        } else {
+            let mut d = Diagnostic::error(Code::UnknownProperty, format!("unknown property `{key_name}` on `{name}`"))
+                .label(Span::new(file, key.span()), "not known");
+            d = match closest(key_name, spec.props.iter().map(|p| p.name)) {
+                Some(c) => d.help(format!("did you mean `{c}=`?")),
+                None if spec.props.is_empty() => d.help(format!("`{name}` takes no properties")),
+                None => d.help(format!("`{name}` takes {}", prop_list(spec))),
+            };
+            diags.push(d);
+        }
+    }
+    for p in spec.props.iter().filter(|p| p.required) {
+        if !seen_props.contains_key(p.name) {
+            diags.push(
+                Diagnostic::error(Code::MissingProperty, format!("`{name}` needs `{}=`", p.name))
+                    .label(node_span, format!("no {}=", p.name))
+                    .help(format!("add {}=…: {}", p.name, p.doc)),
+            );
+        }
+    }
+    match node.children() {
+        Some(children) if spec.children.is_empty() => {
+            diags.push(
+                Diagnostic::error(Code::UnknownNode, format!("`{name}` takes no block"))
+                    .label(Span::new(file, children.span()), "unexpected block")
+                    .help(format!("write the settings of `{name}` as properties: {}", prop_list(spec))),
+            );
+        }
+        Some(children) => check_block(children, spec.children, file, &format!("`{name}`"), diags),
+        None => {}
+    }
+    if spec.needs_content && seen_props.is_empty() && node.children().is_none_or(|c| c.nodes().is_empty()) {
+        diags.push(
+            Diagnostic::error(Code::EmptyNode, format!("`{name}` says nothing")).label(node_span, "no settings").help(
+                if spec.free_props.is_some() {
+                    format!("write `{name} KEY=VALUE …`, or remove it")
+                } else {
+                    format!("give one of {}, or remove it", prop_list(spec))
+                },
+            ),
+        );
+    }
+}
+
+fn prop_list(spec: &NodeSpec) -> String {
+    if spec.free_props.is_some() {
+        return "KEY=VALUE pairs".to_string();
+    }
+    spec.props.iter().map(|p| format!("{}=", p.name)).collect::<Vec<_>>().join(", ")
+}
+
+fn kind_hint(kind: ValueKind) -> String {
+    match kind {
+        ValueKind::OneOf(words) => format!(" with one of: {}", words.join(", ")),
+        ValueKind::Quantity => " with a quantity such as \"8Gi\"".to_string(),
+        ValueKind::Duration => " with a duration such as \"90s\"".to_string(),
+        ValueKind::Bool => " with #true or #false".to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Checks one value against its kind; reports and returns false when it does not fit.
+pub fn check_value(entry: &KdlEntry, kind: ValueKind, what: &str, file: FileId, diags: &mut Diagnostics) -> bool {
+    let span = Span::new(file, entry.span());
+    let value = entry.value();
+    let wrong_type = |expected: &str, help: String| {
+        Diagnostic::error(Code::WrongType, format!("`{what}` takes {expected}, not {}", describe(value)))
+            .label(span, format!("expected {expected}"))
+            .help(help)
+    };
+    let err = match kind {
+        ValueKind::String | ValueKind::Path => match value {
+            KdlValue::String(s) if s.is_empty() => Some(
+                Diagnostic::error(Code::InvalidValue, format!("`{what}` is empty"))
+                    .label(span, "empty")
+                    .help("give a value"),
+            ),
+            KdlValue::String(_) => None,
+            _ => Some(wrong_type("a string", "quote it: \"…\"".to_string())),
+        },
+        ValueKind::Name | ValueKind::ObjectName => match value {
+            KdlValue::String(s) => {
+                let problem =
+                    if kind == ValueKind::Name { dns1123_label_problem(s) } else { dns1123_subdomain_problem(s) };
+                problem.map(|p| {
+                    Diagnostic::error(Code::InvalidName, format!("`{s}` is not a valid name: {p}"))
+                        .label(span, "invalid name")
+                        .help(match suggest_name(s) {
+                            Some(fixed) if fixed != *s => format!("names are lowercase letters, digits and `-`; e.g. `{fixed}`"),
+                            _ => "names are lowercase letters, digits and `-`, starting and ending with a letter or digit".to_string(),
+                        })
+                })
+            }
+            _ => Some(wrong_type("a name", "write the name as a string".to_string())),
+        },
+        ValueKind::Count => match value {
+            KdlValue::Integer(n) if *n < 0 => Some(
+                Diagnostic::error(Code::InvalidValue, format!("`{what}` must be zero or more, not {n}"))
+                    .label(span, "negative")
+                    .help("use a number of 0 or more"),
+            ),
+            KdlValue::Integer(n) if *n > i128::from(i32::MAX) => Some(
+                Diagnostic::error(Code::InvalidValue, format!("`{what}` is too large ({n})"))
+                    .label(span, "too large")
+                    .help(format!("use at most {}", i32::MAX)),
+            ),
+            KdlValue::Integer(_) => None,
+            KdlValue::String(s) if s.parse::<u32>().is_ok() => {
+                Some(wrong_type("a number", format!("write the number without quotes: {s}")))
+            }
+            _ => Some(wrong_type("a whole number", "write a number such as 3".to_string())),
+        },
+        ValueKind::Bool => match value {
+            KdlValue::Bool(_) => None,
+            KdlValue::String(s) if s == "true" || s == "false" => {
+                Some(wrong_type("#true or #false", format!("KDL 2 booleans are written #{s}")))
+            }
+            _ => Some(wrong_type("#true or #false", "write #true or #false".to_string())),
+        },
+        ValueKind::Quantity => match value {
+            KdlValue::String(s) => Quantity::parse(s).err().map(|e| {
+                Diagnostic::error(Code::InvalidQuantity, format!("invalid quantity for `{what}`: {e}"))
+                    .label(span, "not a quantity")
+                    .help(quantity_help(s))
+            }),
+            KdlValue::Integer(n) if *n < 0 => Some(
+                Diagnostic::error(Code::InvalidQuantity, format!("`{what}` is negative ({n})"))
+                    .label(span, "negative")
+                    .help("a size must be zero or more"),
+            ),
+            KdlValue::Integer(n) if *n > i128::from(u32::MAX) => Some(
+                Diagnostic::error(Code::InvalidQuantity, format!("`{what}` is too large ({n}Gi)"))
+                    .label(span, "too large")
+                    .help("a bare number means Gi; write a quantity string such as \"64Gi\""),
+            ),
+            KdlValue::Integer(_) => None,
+            _ => Some(wrong_type("a quantity", "write a quantity such as \"8Gi\"".to_string())),
+        },
+        ValueKind::Duration => match value {
+            KdlValue::String(s) => Duration::parse(s).err().map(|e| {
+                Diagnostic::error(Code::InvalidDuration, format!("invalid duration for `{what}`: {e}"))
+                    .label(span, "not a duration")
+                    .help("units are ns, us, ms, s, m, h: \"90s\", \"1m30s\", \"2h\"")
+            }),
+            KdlValue::Integer(n) => Some(
+                Diagnostic::error(Code::InvalidDuration, format!("`{what}` needs a unit"))
+                    .label(span, "no unit")
+                    .help(format!("write \"{n}s\" for seconds or \"{n}m\" for minutes")),
+            ),
+            _ => Some(wrong_type("a duration", "write a duration such as \"90s\"".to_string())),
+        },
+        ValueKind::OneOf(words) => match value {
+            KdlValue::String(s) if words.contains(&s.as_str()) => None,
+            KdlValue::String(s) if s == "arm64" && words == hcpc_schema::lang::ARCHES => Some(
+                Diagnostic::error(Code::UnsupportedArch, "arm64 node pools are not supported on KubeVirt")
+                    .label(span, "rejected by the NodePool CRD")
+                    .help("the NodePool API allows arm64 only on AWS, Azure, Agent, GCP and None; use amd64, ppc64le or s390x"),
+            ),
+            KdlValue::String(s) => {
+                let suggestion = words
+                    .iter()
+                    .find(|w| w.eq_ignore_ascii_case(s) || w.replace('-', "").eq_ignore_ascii_case(&s.replace('-', "")))
+                    .copied()
+                    .or_else(|| closest(s, words.iter().copied()));
+                Some(
+                    Diagnostic::error(Code::InvalidValue, format!("`{s}` is not a valid value for `{what}`"))
+                        .label(span, format!("expected one of: {}", words.join(", ")))
+                        .help(match suggestion {
+                            Some(w) => format!("did you mean `{w}`?"),
+                            None => format!("use one of: {}", words.join(", ")),
+                        }),
+                )
+            }
+            _ => Some(wrong_type(&format!("one of {}", words.join(", ")), format!("write one of: {}", words.join(", ")))),
+        },
+    };
+    match err {
+        Some(d) => {
+            diags.push(d);
+            false
+        }
+        None => true,
+    }
+}
+
+fn quantity_help(s: &str) -> String {
+    let lower = s.to_ascii_lowercase();
+    for (wrong, right) in [("gb", "G"), ("mb", "M"), ("tb", "T"), ("gi", "Gi"), ("mi", "Mi"), ("ti", "Ti"), ("g", "G")]
+    {
+        if let Some(num) = lower.strip_suffix(wrong)
+            && !num.is_empty()
+            && num.chars().all(|c| c.is_ascii_digit() || c == '.')
+        {
+            let bin = match right {
+                "G" | "Gi" => "Gi",
+                "M" | "Mi" => "Mi",
+                _ => "Ti",
+            };
+            return format!(
+                "write \"{num}{bin}\" (binary units: Ki Mi Gi Ti) or \"{num}{}\" (decimal units)",
+                &bin[..1]
+            );
+        }
+    }
+    "write a Kubernetes quantity such as \"8Gi\" or \"500M\"".to_string()
+}
+
+fn describe(v: &KdlValue) -> String {
+    match v {
+        KdlValue::String(s) => format!("the string \"{s}\""),
+        KdlValue::Integer(n) => format!("the number {n}"),
+        KdlValue::Float(f) => format!("the number {f}"),
+        KdlValue::Bool(b) => format!("#{b}"),
+        KdlValue::Null => "#null".to_string(),
+    }
+}
+
+/// Why `s` is not a DNS-1123 label, if it is not.
+pub fn dns1123_label_problem(s: &str) -> Option<String> {
+    if s.is_empty() {
+        return Some("it is empty".to_string());
+    }
+    if s.len() > 63 {
+        return Some(format!("it is {} characters long; at most 63 are allowed", s.len()));
+    }
+    if !s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        return Some("only lowercase letters, digits and `-` are allowed".to_string());
+    }
+    if s.starts_with('-') || s.ends_with('-') {
+        return Some("it must start and end with a letter or digit".to_string());
+    }
+    None
+}
+
+/// Why `s` is not a DNS-1123 subdomain, if it is not.
+pub fn dns1123_subdomain_problem(s: &str) -> Option<String> {
+    if s.is_empty() {
+        return Some("it is empty".to_string());
+    }
+    if s.len() > 253 {
+        return Some(format!("it is {} characters long; at most 253 are allowed", s.len()));
+    }
+    for part in s.split('.') {
+        if part.is_empty() {
+            return Some("it has an empty part between dots".to_string());
+        }
+        if !part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            return Some("only lowercase letters, digits, `-` and `.` are allowed".to_string());
+        }
+        if part.starts_with('-') || part.ends_with('-') {
+            return Some("each part must start and end with a letter or digit".to_string());
+        }
+    }
+    None
+}
+
+fn suggest_name(s: &str) -> Option<String> {
+    let fixed: String = s
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '-' })
+        .collect();
+    let fixed = fixed.trim_matches('-').to_string();
+    (!fixed.is_empty()).then_some(fixed)
+}

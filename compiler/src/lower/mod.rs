@@ -1,0 +1,552 @@
+//! Stage 2: KDL syntax trees → typed IR ([`crate::ir::Fleet`]).
+//!
+//! First every node is checked against the language schema (`check`), then
+//! the typed values are read through layers (`layers`): a cluster's own
+//! settings over `defaults`. Checks that need only one cluster or pool
+//! (required settings, ranges, conflicting settings) happen here; checks
+//! across clusters happen in `resolve`.
+
+mod check;
+mod layers;
+
+use std::path::Path;
+
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use crate::ir::*;
+use crate::parse::ParsedFile;
+use crate::quantity::{Duration, Quantity};
+use crate::source::{SourceMap, Span, Spanned};
+use hcpc_schema::lang;
+
+pub use check::{dns1123_label_problem, dns1123_subdomain_problem};
+use layers::{Block, Layers, NodeRef};
+
+/// What lowering needs besides the syntax trees.
+pub struct LowerInput<'a> {
+    pub sources: &'a SourceMap,
+    pub files: &'a [ParsedFile],
+    /// The home directory, for `~/` in paths.
+    pub home: Option<&'a Path>,
+}
+
+/// Lowers every file into one fleet.
+pub fn lower(input: &LowerInput<'_>) -> (Fleet, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    let mut tops: Vec<NodeRef<'_>> = Vec::new();
+    for f in input.files {
+        check::check_block(&f.doc, lang::TOP_LEVEL, f.file, "the top level", &mut diags);
+        let dir = input.sources.get(f.file).dir();
+        tops.extend(f.doc.nodes().iter().map(|node| NodeRef { node, file: f.file, dir }));
+    }
+    let once = |name: &str, diags: &mut Diagnostics| -> Option<NodeRef<'_>> {
+        let found: Vec<&NodeRef<'_>> = tops.iter().filter(|n| n.node.name().value() == name).collect();
+        // Within one file `check_block` already reported repeats; across files do it here.
+        if let [first, .., last] = found.as_slice()
+            && first.file != last.file
+        {
+            diags.push(
+                Diagnostic::error(Code::DuplicateSetting, format!("`{name}` is declared in two files"))
+                    .label(last.name_span(), "declared again here")
+                    .label(first.name_span(), "first declared here")
+                    .help(format!("a fleet has one `{name}`; keep it in one file")),
+            );
+        }
+        found.first().map(|n| **n)
+    };
+    let defaults = once("defaults", &mut diags);
+    let infra = once("infra", &mut diags);
+    let target = once("target", &mut diags);
+    let fleet_node = once("fleet", &mut diags);
+
+    let defaults_block = defaults.and_then(|d| d.children());
+    let pool_defaults = defaults_block.and_then(|b| Layers::new([Some(b)]).node("node-pool"));
+
+    let mut clusters = Vec::new();
+    for n in tops.iter().filter(|n| n.node.name().value() == "cluster") {
+        if let Some(c) = lower_cluster(n, defaults_block, pool_defaults, input.home, &mut diags) {
+            clusters.push(c);
+        }
+    }
+    let all_parsed = input.files.len() == input.sources.len();
+    if clusters.is_empty() && all_parsed && !diags.has_errors() {
+        let mut d = Diagnostic::error(Code::NoClusters, "no `cluster` is declared").help(
+            "declare at least one `cluster NAME { release …; pull-secret file=…; node-pool workers replicas=2 }`",
+        );
+        if let Some((id, _)) = input.sources.iter().next() {
+            d = d.label(Span { file: id, offset: 0, len: 0 }, "in this fleet");
+        }
+        diags.push(d);
+    }
+
+    let fleet_name = fleet_node.and_then(|n| n.arg(0)).and_then(|v| v.str()).unwrap_or("default");
+    let default_ns = defaults_block
+        .and_then(|b| Layers::new([Some(b)]).arg("namespace"))
+        .and_then(|v| v.str())
+        .unwrap_or("clusters");
+    let fleet_ns = fleet_node.and_then(|n| n.prop("namespace")).and_then(|v| v.str()).unwrap_or(default_ns);
+    let fleet = Fleet {
+        name: fleet_name.to_string(),
+        namespace: fleet_ns.to_string(),
+        target: target.and_then(|t| lower_target(&t, input.home)),
+        inventory: infra.map(|i| lower_inventory(&i)).unwrap_or_default(),
+        clusters,
+    };
+    (fleet, diags)
+}
+
+fn lower_target(t: &NodeRef<'_>, home: Option<&Path>) -> Option<Spanned<Target>> {
+    let kind = t.arg(0)?.str()?;
+    let target = match kind {
+        "kube" => Target::Kube { context: t.prop("context").and_then(|v| v.str().map(str::to_string)) },
+        _ => Target::Dir { path: t.arg(1).and_then(|v| v.path(home)).unwrap_or_else(|| t.dir.join("rendered")) },
+    };
+    Some(Spanned::new(target, t.name_span()))
+}
+
+fn lower_inventory(infra: &NodeRef<'_>) -> Inventory {
+    let mut inv = Inventory { declared: true, ..Inventory::default() };
+    let Some(block) = infra.children() else { return inv };
+    let layers = Layers::new([Some(block)]);
+    for n in layers.nodes("storage-class") {
+        let Some(name) = n.arg(0).and_then(|v| v.string()) else { continue };
+        inv.storage_classes.push(InfraStorageClass {
+            name,
+            access: n
+                .prop("access")
+                .and_then(|v| v.str())
+                .and_then(AccessMode::from_word)
+                .unwrap_or(AccessMode::ReadWriteOnce),
+            volume_mode: n
+                .prop("volume-mode")
+                .and_then(|v| v.str())
+                .and_then(VolumeMode::from_word)
+                .unwrap_or(VolumeMode::Filesystem),
+            default: n.prop("default").and_then(|v| v.bool()).unwrap_or(false),
+        });
+    }
+    for n in layers.nodes("snapshot-class") {
+        let Some(name) = n.arg(0).and_then(|v| v.string()) else { continue };
+        inv.snapshot_classes
+            .push(InfraSnapshotClass { name, default: n.prop("default").and_then(|v| v.bool()).unwrap_or(false) });
+    }
+    for n in layers.nodes("host-device") {
+        let Some(name) = n.arg(0).and_then(|v| v.string()) else { continue };
+        inv.host_devices
+            .push(InfraHostDevice { name, capacity: n.prop("capacity").and_then(|v| v.count()).unwrap_or(0) });
+    }
+    inv
+}
+
+fn missing(cluster: &Spanned<String>, what: &str, example: &str) -> Diagnostic {
+    Diagnostic::error(Code::MissingSetting, format!("cluster `{}` has no `{what}`", cluster.value))
+        .label(cluster.span, format!("no {what}"))
+        .help(format!("add `{example}` to the cluster or to `defaults`"))
+}
+
+fn lower_cluster(
+    node: &NodeRef<'_>,
+    defaults: Option<Block<'_>>,
+    pool_defaults: Option<NodeRef<'_>>,
+    home: Option<&Path>,
+    diags: &mut Diagnostics,
+) -> Option<Cluster> {
+    let name = node.arg(0)?.string()?;
+    let own = node.children();
+    let s = Layers::new([own, defaults]);
+
+    let namespace =
+        s.arg("namespace").and_then(|v| v.string()).unwrap_or_else(|| Spanned::new("clusters".into(), name.span));
+    let release = s.arg("release").and_then(|v| v.string());
+    if release.is_none() {
+        diags.push(missing(&name, "release", "release \"quay.io/openshift-release-dev/ocp-release:4.17.3-multi\""));
+    }
+    let pull_secret = secret_source(&s, "pull-secret", home, diags);
+    if pull_secret.is_none() && s.node("pull-secret").is_none() {
+        diags.push(missing(&name, "pull-secret", "pull-secret file=\"pull-secret.json\""));
+    }
+    let ssh_key = secret_source(&s, "ssh-key", home, diags);
+
+    let network = Network {
+        cluster_cidr: s.prop("network", "cluster-cidr").and_then(|v| v.str()).unwrap_or("10.132.0.0/14").to_string(),
+        service_cidr: s.prop("network", "service-cidr").and_then(|v| v.str()).unwrap_or("172.31.0.0/16").to_string(),
+        machine_cidr: s.prop("network", "machine-cidr").and_then(|v| v.str()).map(str::to_string),
+        network_type: s.prop("network", "type").and_then(|v| v.str()).unwrap_or("OVNKubernetes").to_string(),
+    };
+    for key in ["cluster-cidr", "service-cidr", "machine-cidr"] {
+        if let Some(v) = s.prop("network", key)
+            && let Some(problem) = v.str().and_then(cidr_problem)
+        {
+            diags.push(
+                Diagnostic::error(Code::InvalidValue, format!("`{key}` is not a CIDR: {problem}"))
+                    .label(v.span(), "not a CIDR")
+                    .help("write an address and prefix length, e.g. \"10.132.0.0/14\""),
+            );
+        }
+    }
+    let availability = |key: &str| {
+        s.prop("availability", key).and_then(|v| v.str()).map(|w| match w {
+            "single-replica" => Availability::SingleReplica,
+            _ => Availability::HighlyAvailable,
+        })
+    };
+
+    let tolerations = s
+        .nodes("toleration")
+        .iter()
+        .map(|t| Toleration {
+            key: t.prop("key").and_then(|v| v.str()).map(str::to_string),
+            value: t.prop("value").and_then(|v| v.str()).map(str::to_string),
+            operator: t.prop("operator").and_then(|v| v.str()).map(str::to_string),
+            effect: t.prop("effect").and_then(|v| v.str()).map(str::to_string),
+            seconds: t.prop("seconds").and_then(|v| v.count()).map(i64::from),
+        })
+        .collect();
+
+    let etcd = Etcd {
+        storage_class: s.prop("etcd", "storage-class").and_then(|v| v.string()),
+        size: s.prop("etcd", "size").and_then(|v| v.quantity()).unwrap_or_else(|| Quantity::gibibytes(8)),
+    };
+
+    let infra_cluster = s.node("infra-cluster").and_then(|n| {
+        let namespace = n.prop("namespace")?.str()?.to_string();
+        let file = n.prop("kubeconfig-file");
+        let secret = n.prop("kubeconfig-secret");
+        let credentials = match (file, secret) {
+            (Some(f), None) => InfraCredentials::KubeconfigFile(Spanned::new(f.path(home)?, f.span())),
+            (None, Some(sec)) => InfraCredentials::KubeconfigSecret(sec.string()?),
+            (Some(f), Some(sec)) => {
+                diags.push(
+                    Diagnostic::error(Code::ConflictingSettings, "`infra-cluster` takes kubeconfig-file= or kubeconfig-secret=, not both")
+                        .label(f.span(), "one")
+                        .label(sec.span(), "the other")
+                        .help("keep one of them"),
+                );
+                return None;
+            }
+            (None, None) => {
+                diags.push(
+                    Diagnostic::error(Code::MissingProperty, "`infra-cluster` needs a kubeconfig")
+                        .label(n.name_span(), "no kubeconfig")
+                        .help("add kubeconfig-file=\"infra-kubeconfig\" or kubeconfig-secret=NAME: without credentials the VMs cannot be reached"),
+                );
+                return None;
+            }
+        };
+        Some(InfraCluster { namespace, credentials })
+    });
+
+    let storage = lower_storage(&s, diags);
+
+    let mut node_pools = Vec::new();
+    if let Some(own) = own {
+        for pool in Layers::new([Some(own)]).nodes("node-pool") {
+            if let Some(p) = lower_pool(&pool, pool_defaults, release.as_ref().unwrap_or(&name), diags) {
+                node_pools.push(p);
+            }
+        }
+    }
+
+    // Missing required settings were reported; carry on with placeholders
+    // so that resolution still checks everything else in this cluster.
+    let release = release.unwrap_or_else(|| Spanned::new(String::new(), name.span));
+    let pull_secret = pull_secret.unwrap_or_else(|| Spanned::new(SecretSource::Secret(String::new()), name.span));
+    Some(Cluster {
+        namespace,
+        pull_secret,
+        ssh_key,
+        base_domain: s.arg("base-domain").and_then(|v| v.str()).map(str::to_string),
+        network,
+        control_plane_availability: availability("control-plane").unwrap_or(Availability::HighlyAvailable),
+        infrastructure_availability: availability("infrastructure"),
+        fips: s.arg("fips").and_then(|v| v.bool()).unwrap_or(false),
+        labels: s.map("labels"),
+        annotations: s.map("annotations"),
+        control_plane_node_selector: s.map("control-plane-node-selector"),
+        tolerations,
+        etcd,
+        storage,
+        infra_cluster,
+        node_pools,
+        prevent_destroy: s.arg("prevent-destroy").and_then(|v| v.bool()).unwrap_or(true),
+        infra_id: s.arg("infra-id").and_then(|v| v.string()),
+        release,
+        name,
+    })
+}
+
+/// Reads `file=`, `env=` or `secret=` of a secret node.
+fn secret_source(
+    s: &Layers<'_>,
+    name: &str,
+    home: Option<&Path>,
+    diags: &mut Diagnostics,
+) -> Option<Spanned<SecretSource>> {
+    let n = s.node(name)?;
+    let given: Vec<(&str, layers::ValueRef<'_>)> =
+        ["file", "env", "secret"].into_iter().filter_map(|k| n.prop(k).map(|v| (k, v))).collect();
+    match given.as_slice() {
+        [(kind, v)] => {
+            let source = match *kind {
+                "file" => SecretSource::File(v.path(home)?),
+                "env" => SecretSource::Env(v.str()?.to_string()),
+                _ => SecretSource::Secret(v.str()?.to_string()),
+            };
+            Some(Spanned::new(source, v.span()))
+        }
+        [] => None, // `check` reported the empty node.
+        [(a, va), (b, vb), ..] => {
+            diags.push(
+                Diagnostic::error(Code::ConflictingSettings, format!("`{name}` takes one source, got {a}= and {b}="))
+                    .label(va.span(), "one source")
+                    .label(vb.span(), "another source")
+                    .help("keep exactly one of file=, env= or secret="),
+            );
+            None
+        }
+    }
+}
+
+fn cidr_problem(s: &str) -> Option<String> {
+    let Some((addr, prefix)) = s.split_once('/') else {
+        return Some("no `/prefix`".to_string());
+    };
+    let max = match addr.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(_)) => 32,
+        Ok(std::net::IpAddr::V6(_)) => 128,
+        Err(_) => return Some(format!("`{addr}` is not an IP address")),
+    };
+    match prefix.parse::<u8>() {
+        Ok(p) if p <= max => None,
+        _ => Some(format!("`/{prefix}` is not a prefix length from 0 to {max}")),
+    }
+}
+
+fn lower_storage(s: &Layers<'_>, diags: &mut Diagnostics) -> Storage {
+    let Some(storage) = s.node("storage") else { return Storage::Default };
+    let Some(block) = storage.children() else { return Storage::Default };
+    let mut classes = Vec::new();
+    let mut snapshot_classes = Vec::new();
+    let mut driver: Option<(String, Span)> = None;
+    for n in block.doc.nodes() {
+        let n = NodeRef { node: n, file: block.file, dir: block.dir };
+        match n.node.name().value() {
+            "class" => classes.extend(mapping(&n, None)),
+            "snapshot-class" => snapshot_classes.extend(mapping(&n, None)),
+            "driver" => driver = n.arg(0).and_then(|v| v.str()).map(|d| (d.to_string(), n.span())),
+            "group" => {
+                let Some(group) = n.arg(0).and_then(|v| v.string()) else { continue };
+                let Some(inner) = n.children() else { continue };
+                for m in inner.doc.nodes() {
+                    let m = NodeRef { node: m, file: inner.file, dir: inner.dir };
+                    match m.node.name().value() {
+                        "class" => classes.extend(mapping(&m, Some(group.clone()))),
+                        "snapshot-class" => snapshot_classes.extend(mapping(&m, Some(group.clone()))),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let has_mappings = !classes.is_empty() || !snapshot_classes.is_empty();
+    match driver {
+        Some((d, span)) if has_mappings => {
+            diags.push(
+                Diagnostic::error(Code::DriverConflict, format!("`driver {d}` cannot be combined with class mappings"))
+                    .label(span, format!("driver {d}"))
+                    .help("mappings select the Manual driver by themselves: remove `driver`, or remove the mappings"),
+            );
+            Storage::Default
+        }
+        Some((d, _)) if d == "none" => Storage::None,
+        _ if has_mappings => Storage::Manual { classes, snapshot_classes },
+        _ => Storage::Default,
+    }
+}
+
+fn mapping(n: &NodeRef<'_>, group: Option<Spanned<String>>) -> Option<StorageMapping> {
+    Some(StorageMapping { infra: n.arg(0)?.string()?, hosted: n.prop("hosted")?.string()?, group })
+}
+
+fn lower_pool(
+    node: &NodeRef<'_>,
+    defaults: Option<NodeRef<'_>>,
+    cluster_release: &Spanned<String>,
+    diags: &mut Diagnostics,
+) -> Option<NodePool> {
+    let name = node.arg(0)?.string()?;
+    let s = Layers::new([node.children(), defaults.and_then(|d| d.children())]);
+    // The pool's own size wins over the defaults; within one layer,
+    // `replicas=` and `autoscaling` exclude each other.
+    let own_replicas = node.prop("replicas");
+    let own_autoscaling = node.children().and_then(|b| Layers::new([Some(b)]).node("autoscaling"));
+    let default_replicas = defaults.and_then(|d| d.prop("replicas"));
+    let default_autoscaling =
+        defaults.and_then(|d| d.children()).and_then(|b| Layers::new([Some(b)]).node("autoscaling"));
+    let chosen = match (own_replicas, own_autoscaling) {
+        (None, None) => (default_replicas, default_autoscaling),
+        own => own,
+    };
+    let scaling = match chosen {
+        (Some(r), Some(a)) => {
+            diags.push(
+                Diagnostic::error(
+                    Code::ConflictingSettings,
+                    format!("node pool `{}` sets both replicas= and autoscaling", name.value),
+                )
+                .label(r.span(), "fixed size")
+                .label(a.name_span(), "autoscaled")
+                .help("keep `replicas=` for a fixed size or `autoscaling min=… max=…`, not both"),
+            );
+            return None;
+        }
+        (_, Some(a)) => {
+            let min = a.prop("min").and_then(|v| v.count())?;
+            let max = a.prop("max").and_then(|v| v.count())?;
+            if min < 1 || min > max {
+                diags.push(
+                    Diagnostic::error(
+                        Code::AutoscalingRange,
+                        format!("autoscaling of `{}` needs 1 <= min <= max (got min={min} max={max})", name.value),
+                    )
+                    .label(a.span(), "invalid range")
+                    .help("the NodePool API needs min of at least 1 and max of at least min"),
+                );
+                return None;
+            }
+            Spanned::new(Scaling::Autoscaling { min, max }, a.span())
+        }
+        (Some(r), None) => Spanned::new(Scaling::Replicas(r.count()?), r.span()),
+        (None, None) => {
+            diags.push(
+                Diagnostic::error(Code::MissingSetting, format!("node pool `{}` has no size", name.value))
+                    .label(name.span, "no replicas")
+                    .help(format!(
+                        "write `node-pool {} replicas=2`, or add `autoscaling min=1 max=3` inside it",
+                        name.value
+                    )),
+            );
+            return None;
+        }
+    };
+
+    let size_ref = s.prop("root-volume", "size");
+    let size = size_ref.and_then(|v| v.quantity()).unwrap_or_else(|| Quantity::gibibytes(32));
+    if let Some(v) = size_ref
+        && size.whole() < 16 * (1 << 30)
+    {
+        diags.push(
+            Diagnostic::error(
+                Code::RootVolumeTooSmall,
+                format!("root volume of `{}` is {size}; at least 16Gi is needed", name.value),
+            )
+            .label(v.span(), "too small")
+            .help("use size=\"16Gi\" or more: the RHCOS image does not fit in less"),
+        );
+    }
+    let root_volume = RootVolume {
+        size,
+        storage_class: s.prop("root-volume", "storage-class").and_then(|v| v.string()),
+        access_mode: s.prop("root-volume", "access-mode").and_then(|v| v.str()).and_then(AccessMode::from_word),
+        volume_mode: s.prop("root-volume", "volume-mode").and_then(|v| v.str()).and_then(VolumeMode::from_word),
+        cache: s
+            .prop("root-volume", "cache")
+            .and_then(|v| v.str())
+            .map(|c| if c == "pvc" { CacheStrategy::Pvc } else { CacheStrategy::None }),
+        span: s.node("root-volume").map(|n| n.span()),
+    };
+
+    let device_nodes = s.nodes("host-device");
+    if device_nodes.len() > 10 {
+        diags.push(
+            Diagnostic::error(
+                Code::TooManyHostDevices,
+                format!("node pool `{}` has {} host devices; at most 10 are allowed", name.value, device_nodes.len()),
+            )
+            .label(device_nodes[10].span(), "the 11th")
+            .help("the NodePool CRD allows 10 entries; raise `count=` on an entry instead of repeating a device"),
+        );
+    }
+    let host_devices = device_nodes
+        .iter()
+        .filter_map(|d| {
+            let dname = d.arg(0)?.string()?;
+            let count = match d.prop("count") {
+                Some(c) => Spanned::new(c.count()?, c.span()),
+                None => Spanned::new(1, d.name_span()),
+            };
+            Some(HostDevice { name: dname, count })
+        })
+        .collect();
+
+    let additional_networks: Vec<Spanned<String>> =
+        s.nodes("additional-network").iter().filter_map(|n| n.arg(0).and_then(|v| v.string())).collect();
+    for net in &additional_networks {
+        let ok = net
+            .value
+            .split_once('/')
+            .is_some_and(|(ns, nad)| dns1123_label_problem(ns).is_none() && dns1123_subdomain_problem(nad).is_none());
+        if !ok {
+            diags.push(
+                Diagnostic::error(Code::AdditionalNetworkFormat, format!("`{}` is not \"namespace/name\"", net.value))
+                    .label(net.span, "expected namespace/name")
+                    .help("name a NetworkAttachmentDefinition as \"namespace/name\", e.g. \"default/vlan-10\""),
+            );
+        }
+    }
+    let attach_default = s.arg("attach-default-network");
+    let attach_default_network = attach_default.and_then(|v| v.bool()).unwrap_or(true);
+    if !attach_default_network
+        && additional_networks.is_empty()
+        && let Some(v) = attach_default
+    {
+        diags.push(
+            Diagnostic::error(Code::NoNetwork, format!("node pool `{}` would have no network", name.value))
+                .label(v.span(), "default network detached")
+                .help("add `additional-network \"namespace/name\"`, or keep the default network"),
+        );
+    }
+
+    let release = s.arg("release").and_then(|v| v.string()).unwrap_or_else(|| cluster_release.clone());
+    Some(NodePool {
+        scaling,
+        cores: match s.arg("cores") {
+            Some(v) => match v.count()? {
+                0 => {
+                    diags.push(
+                        Diagnostic::error(Code::InvalidValue, "a VM needs at least 1 core")
+                            .label(v.span(), "zero cores")
+                            .help("use `cores 1` or more"),
+                    );
+                    return None;
+                }
+                n => n,
+            },
+            None => 2,
+        },
+        memory: s.arg("memory").and_then(|v| v.quantity()).unwrap_or_else(|| Quantity::gibibytes(8)),
+        qos_class: match s.arg("qos-class").and_then(|v| v.str()) {
+            Some("guaranteed") => QosClass::Guaranteed,
+            _ => QosClass::Burstable,
+        },
+        root_volume,
+        host_devices,
+        network_multiqueue: s.arg("network-multiqueue").and_then(|v| v.bool()).unwrap_or(true),
+        attach_default_network,
+        additional_networks,
+        node_selector: s.map("node-selector"),
+        arch: s.arg("arch").and_then(|v| v.str()).unwrap_or("amd64").to_string(),
+        auto_repair: s.arg("auto-repair").and_then(|v| v.bool()).unwrap_or(false),
+        upgrade_type: match s.arg("upgrade-type").and_then(|v| v.str()) {
+            Some("in-place") => UpgradeType::InPlace,
+            _ => UpgradeType::Replace,
+        },
+        node_drain_timeout: s.arg("node-drain-timeout").and_then(|v| v.duration()).unwrap_or(Duration(0)),
+        node_volume_detach_timeout: s
+            .arg("node-volume-detach-timeout")
+            .and_then(|v| v.duration())
+            .unwrap_or(Duration(0)),
+        release,
+        name,
+    })
+}

@@ -1,0 +1,186 @@
+//! Stage 4: resolved fleet → Kubernetes objects.
+//!
+//! Pure and deterministic: no clock, no randomness, sorted maps. Shapes
+//! follow `hcp create cluster kubevirt --render` (see `tests/conformance`)
+//! except where SPEC §5 says otherwise: no status or empty Go values, no
+//! random infraID suffix or etcd key, fields left to the server omitted,
+//! ownership labels added.
+
+#![deny(clippy::disallowed_methods)]
+
+mod hosted_cluster;
+mod node_pool;
+pub mod yaml;
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::ir::{Cluster, Fleet, InfraCredentials, SecretSource};
+use crate::object::{Kind, ObjectId};
+use crate::resolve::{ResolvedFleet, names};
+use hcpc_schema::labels;
+
+/// The bytes behind each `file=`/`env=` source, read by the CLI before rendering.
+pub type SecretValues = BTreeMap<SecretSource, Vec<u8>>;
+
+/// One object hcpc wants to exist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredObject {
+    pub id: ObjectId,
+    /// The full object as it is sent to the server.
+    pub body: Value,
+    /// The cluster that declares it (`None` for shared Namespaces).
+    pub cluster: Option<String>,
+    /// Secret data: never printed, only digested.
+    pub sensitive: bool,
+    /// Created once and never updated (the etcd encryption key).
+    pub create_only: bool,
+}
+
+/// The ApplySet parent of a fleet (KEP-3659): a Secret that records which
+/// group-kinds and namespaces the fleet's objects live in.
+pub fn applyset_parent(fleet: &Fleet) -> ObjectId {
+    ObjectId::new(Kind::Secret, &fleet.namespace, &format!("hcpc-fleet-{}", fleet.name))
+}
+
+/// The ApplySet ID as KEP-3659 defines it: `applyset-<base64url(sha256(<name>.<namespace>.<kind>.<group>))>-v1`.
+pub fn applyset_id(fleet: &Fleet) -> String {
+    let parent = applyset_parent(fleet);
+    let digest = Sha256::digest(format!("{}.{}.{}.", parent.name, parent.namespace, parent.kind).as_bytes());
+    format!("applyset-{}-v1", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest))
+}
+
+/// `<cluster>-<5 lowercase alphanumerics>` from a hash of namespace/name, so
+/// it is stable across runs and machines (hcp draws it at random).
+pub fn infra_id(c: &Cluster) -> String {
+    if let Some(id) = &c.infra_id {
+        return id.value.clone();
+    }
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let digest = Sha256::digest(format!("{}/{}", c.namespace.value, c.name.value).as_bytes());
+    let suffix: String = digest.iter().take(5).map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect();
+    format!("{}-{suffix}", c.name.value)
+}
+
+/// Renders every object of the fleet, in apply order.
+pub fn render(resolved: &ResolvedFleet, secrets: &SecretValues) -> Vec<DesiredObject> {
+    let fleet = &resolved.fleet;
+    let applyset = applyset_id(fleet);
+    let mut by_id: BTreeMap<ObjectId, DesiredObject> = BTreeMap::new();
+    for c in &fleet.clusters {
+        for o in render_cluster(c, &applyset, secrets) {
+            by_id.entry(o.id.clone()).or_insert(o);
+        }
+    }
+    resolved.graph.apply_order().into_iter().filter_map(|id| by_id.remove(&id)).collect()
+}
+
+fn ownership(applyset: &str, cluster: Option<&str>) -> BTreeMap<String, String> {
+    let mut l = BTreeMap::new();
+    l.insert(labels::MANAGED_BY.to_string(), labels::MANAGED_BY_VALUE.to_string());
+    l.insert(labels::APPLYSET_PART_OF.to_string(), applyset.to_string());
+    if let Some(c) = cluster {
+        l.insert(labels::CLUSTER.to_string(), c.to_string());
+    }
+    l
+}
+
+fn render_cluster(c: &Cluster, applyset: &str, secrets: &SecretValues) -> Vec<DesiredObject> {
+    let ns = c.namespace.value.as_str();
+    let cluster = c.name.value.as_str();
+    let mut out = Vec::new();
+    out.push(DesiredObject {
+        id: ObjectId::new(Kind::Namespace, "", ns),
+        body: json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": ns, "labels": ownership(applyset, None)},
+        }),
+        cluster: None,
+        sensitive: false,
+        create_only: false,
+    });
+    let secret = |name: String, key: &str, data: Option<&[u8]>, opaque: bool, create_only: bool| {
+        let mut l = ownership(applyset, Some(cluster));
+        l.insert(labels::SAFE_TO_DELETE_WITH_CLUSTER.to_string(), "true".to_string());
+        let mut body = json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": ns, "labels": l},
+        });
+        if let Some(bytes) = data {
+            body["data"] = json!({ key: base64::engine::general_purpose::STANDARD.encode(bytes) });
+        }
+        if opaque {
+            body["type"] = json!("Opaque");
+        }
+        DesiredObject {
+            id: ObjectId::new(Kind::Secret, ns, &name),
+            body,
+            cluster: Some(cluster.to_string()),
+            sensitive: true,
+            create_only,
+        }
+    };
+    let value_of = |s: &SecretSource| secrets.get(s).map(Vec::as_slice).unwrap_or_default();
+    if matches!(c.pull_secret.value, SecretSource::File(_) | SecretSource::Env(_)) {
+        out.push(secret(
+            names::pull_secret(c),
+            ".dockerconfigjson",
+            Some(value_of(&c.pull_secret.value)),
+            false,
+            false,
+        ));
+    }
+    if let Some(k) = c.ssh_key.as_ref().filter(|k| matches!(k.value, SecretSource::File(_) | SecretSource::Env(_))) {
+        out.push(secret(names::ssh_key(c), "id_rsa.pub", Some(value_of(&k.value)), false, false));
+    }
+    if let Some(InfraCredentials::KubeconfigFile(f)) = c.infra_cluster.as_ref().map(|i| &i.credentials) {
+        let bytes = value_of(&SecretSource::File(f.value.clone()));
+        out.push(secret(names::infra_credentials(c), "kubeconfig", Some(bytes), true, false));
+    }
+    // The key itself is generated at first apply and never rewritten.
+    out.push(secret(names::etcd_encryption_key(c), "key", None, true, true));
+
+    let hc = hosted_cluster::render(c, ownership(applyset, Some(cluster)));
+    out.push(DesiredObject {
+        id: ObjectId::new(Kind::HostedCluster, ns, cluster),
+        body: to_value(&hc),
+        cluster: Some(cluster.to_string()),
+        sensitive: false,
+        create_only: false,
+    });
+    for p in &c.node_pools {
+        let np = node_pool::render(c, p, ownership(applyset, Some(cluster)));
+        out.push(DesiredObject {
+            id: ObjectId::new(Kind::NodePool, ns, &np.metadata.name),
+            body: to_value(&np),
+            cluster: Some(cluster.to_string()),
+            sensitive: false,
+            create_only: false,
+        });
+    }
+    out
+}
+
+fn to_value<T: serde::Serialize>(t: &T) -> Value {
+    // The HyperShift types contain only strings, integers, booleans, maps
+    // with string keys and lists, which always serialise.
+    serde_json::to_value(t).unwrap_or(Value::Null)
+}
+
+/// A copy of the object safe to print: Secret data values replaced.
+pub fn masked(o: &DesiredObject) -> Value {
+    let mut body = o.body.clone();
+    if o.sensitive
+        && let Some(Value::Object(data)) = body.get_mut("data")
+    {
+        for v in data.values_mut() {
+            *v = Value::String("(sensitive)".to_string());
+        }
+    }
+    body
+}

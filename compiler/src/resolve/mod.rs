@@ -1,0 +1,219 @@
+//! Stage 3: check the fleet as a whole and build its dependency graph.
+//!
+//! Implements the resolution rules of SPEC §4: storage groups, hosted-name
+//! uniqueness, the infrastructure inventory, host-device capacity across
+//! the fleet, names and collisions, cycles. Rule 6 (immutable fields) needs
+//! live state and is checked by `plan`.
+
+mod devices;
+pub mod graph;
+mod storage;
+
+use std::collections::BTreeMap;
+
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use crate::ir::{Cluster, Fleet, InfraCredentials, SecretSource};
+use crate::object::{Kind, ObjectId};
+use crate::source::Span;
+
+pub use graph::{FleetGraph, GraphNode};
+
+/// A fleet that passed resolution, with its dependency graph.
+#[derive(Debug)]
+pub struct ResolvedFleet {
+    pub fleet: Fleet,
+    pub graph: FleetGraph,
+}
+
+/// The names of the objects a cluster renders.
+pub mod names {
+    use crate::ir::Cluster;
+
+    pub fn pull_secret(c: &Cluster) -> String {
+        format!("{}-pull-secret", c.name.value)
+    }
+    pub fn ssh_key(c: &Cluster) -> String {
+        format!("{}-ssh-key", c.name.value)
+    }
+    pub fn infra_credentials(c: &Cluster) -> String {
+        format!("{}-infra-credentials", c.name.value)
+    }
+    pub fn etcd_encryption_key(c: &Cluster) -> String {
+        format!("{}-etcd-encryption-key", c.name.value)
+    }
+    pub fn node_pool(c: &Cluster, pool: &str) -> String {
+        format!("{}-{pool}", c.name.value)
+    }
+}
+
+/// The objects a cluster renders, each with the span that declares it, in apply order.
+pub fn cluster_objects(c: &Cluster) -> Vec<(ObjectId, Span)> {
+    let ns = &c.namespace.value;
+    let mut out = vec![(ObjectId::new(Kind::Namespace, "", ns), c.namespace.span)];
+    if matches!(c.pull_secret.value, SecretSource::File(_) | SecretSource::Env(_)) {
+        out.push((ObjectId::new(Kind::Secret, ns, &names::pull_secret(c)), c.pull_secret.span));
+    }
+    if let Some(k) = c.ssh_key.as_ref().filter(|k| matches!(k.value, SecretSource::File(_) | SecretSource::Env(_))) {
+        out.push((ObjectId::new(Kind::Secret, ns, &names::ssh_key(c)), k.span));
+    }
+    if let Some(InfraCredentials::KubeconfigFile(f)) = c.infra_cluster.as_ref().map(|i| &i.credentials) {
+        out.push((ObjectId::new(Kind::Secret, ns, &names::infra_credentials(c)), f.span));
+    }
+    out.push((ObjectId::new(Kind::Secret, ns, &names::etcd_encryption_key(c)), c.name.span));
+    out.push((ObjectId::new(Kind::HostedCluster, ns, &c.name.value), c.name.span));
+    for p in &c.node_pools {
+        out.push((ObjectId::new(Kind::NodePool, ns, &names::node_pool(c, &p.name.value)), p.name.span));
+    }
+    out
+}
+
+/// Resolves a lowered fleet. Returns the fleet even when there are errors,
+/// so callers can still print the graph or keep checking.
+pub fn resolve(fleet: Fleet) -> (ResolvedFleet, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    check_names(&fleet, &mut diags);
+    for c in &fleet.clusters {
+        storage::check_cluster(c, &fleet.inventory, &mut diags);
+    }
+    devices::check_fleet(&fleet, &mut diags);
+    let graph = build_graph(&fleet);
+    if let Err(cycle) = graph.topological() {
+        diags.push(
+            Diagnostic::error(
+                Code::Cycle,
+                format!(
+                    "the dependency graph has a cycle through: {}",
+                    cycle.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")
+                ),
+            )
+            .help("break the cycle; this is a bug in hcpc if the configuration has no cross-references"),
+        );
+    }
+    (ResolvedFleet { fleet, graph }, diags)
+}
+
+fn check_names(fleet: &Fleet, diags: &mut Diagnostics) {
+    let mut clusters: BTreeMap<&str, &Cluster> = BTreeMap::new();
+    for c in &fleet.clusters {
+        if let Some(first) = clusters.insert(&c.name.value, c) {
+            diags.push(
+                Diagnostic::error(Code::NameCollision, format!("cluster `{}` is declared twice", c.name.value))
+                    .label(c.name.span, "declared again here")
+                    .label(first.name.span, "first declared here")
+                    .help("cluster names are unique across the fleet; rename one"),
+            );
+        }
+        let hcp_ns = format!("{}-{}", c.namespace.value, c.name.value);
+        if hcp_ns.len() > 63 {
+            diags.push(
+                Diagnostic::error(
+                    Code::NameTooLong,
+                    format!("the control plane namespace `{hcp_ns}` would be {} characters; at most 63 are allowed", hcp_ns.len()),
+                )
+                .label(c.name.span, "cluster name")
+                .label(c.namespace.span, "namespace")
+                .help("HyperShift runs the control plane in namespace `<namespace>-<cluster>`: shorten the cluster name or the namespace"),
+            );
+        }
+        let mut pools: BTreeMap<&str, Span> = BTreeMap::new();
+        for p in &c.node_pools {
+            if let Some(first) = pools.insert(&p.name.value, p.name.span) {
+                diags.push(
+                    Diagnostic::error(
+                        Code::NameCollision,
+                        format!("node pool `{}` is declared twice in cluster `{}`", p.name.value, c.name.value),
+                    )
+                    .label(p.name.span, "declared again here")
+                    .label(first, "first declared here")
+                    .help("rename one of the pools"),
+                );
+            }
+            let np = names::node_pool(c, &p.name.value);
+            if np.len() > 63 {
+                diags.push(
+                    Diagnostic::error(
+                        Code::NameTooLong,
+                        format!("NodePool name `{np}` is {} characters; at most 63 are allowed", np.len()),
+                    )
+                    .label(p.name.span, "pool name")
+                    .help("HyperShift uses the NodePool name as a label value: shorten the cluster or pool name"),
+                );
+            }
+        }
+    }
+    // Two declarations that render the same object (shared Namespaces are fine).
+    let mut objects: BTreeMap<ObjectId, (Span, &str)> = BTreeMap::new();
+    for c in &fleet.clusters {
+        for (id, span) in cluster_objects(c) {
+            if id.kind == Kind::Namespace {
+                continue;
+            }
+            match objects.get(&id) {
+                // Repeats inside one cluster were reported as duplicate names above.
+                Some((_, owner)) if *owner == c.name.value => {}
+                Some((first, _)) => diags.push(
+                    Diagnostic::error(Code::NameCollision, format!("two declarations render {id}"))
+                        .label(span, "renders it here")
+                        .label(*first, "and here")
+                        .help("rename a cluster or node pool: NodePools are named `<cluster>-<pool>`"),
+                ),
+                None => {
+                    objects.insert(id, (span, &c.name.value));
+                }
+            }
+        }
+    }
+}
+
+fn build_graph(fleet: &Fleet) -> FleetGraph {
+    use GraphNode as N;
+    let mut g = FleetGraph::default();
+    for c in &fleet.clusters {
+        let objects = cluster_objects(c);
+        let hc = N::Object(ObjectId::new(Kind::HostedCluster, &c.namespace.value, &c.name.value));
+        let ns = N::Object(ObjectId::new(Kind::Namespace, "", &c.namespace.value));
+        for (id, _) in &objects {
+            let n = N::Object(id.clone());
+            g.node(n.clone());
+            match id.kind {
+                Kind::Namespace => {}
+                Kind::Secret => {
+                    g.edge(ns.clone(), n.clone());
+                    g.edge(n, hc.clone());
+                }
+                Kind::HostedCluster => g.edge(ns.clone(), n),
+                Kind::NodePool => g.edge(hc.clone(), n),
+            }
+        }
+        if let crate::ir::Storage::Manual { classes, snapshot_classes } = &c.storage {
+            for m in classes.iter().chain(snapshot_classes) {
+                let group =
+                    N::StorageGroup { cluster: c.name.value.clone(), group: m.group.as_ref().map(|g| g.value.clone()) };
+                g.edge(group.clone(), hc.clone());
+            }
+            for m in classes {
+                let group =
+                    N::StorageGroup { cluster: c.name.value.clone(), group: m.group.as_ref().map(|g| g.value.clone()) };
+                g.edge(N::StorageClass(m.infra.value.clone()), group);
+            }
+            for m in snapshot_classes {
+                let group =
+                    N::StorageGroup { cluster: c.name.value.clone(), group: m.group.as_ref().map(|g| g.value.clone()) };
+                g.edge(N::SnapshotClass(m.infra.value.clone()), group);
+            }
+        }
+        if let Some(sc) = &c.etcd.storage_class {
+            g.edge(N::StorageClass(sc.value.clone()), hc.clone());
+        }
+        for p in &c.node_pools {
+            let np = N::Object(ObjectId::new(Kind::NodePool, &c.namespace.value, &names::node_pool(c, &p.name.value)));
+            if let Some(sc) = &p.root_volume.storage_class {
+                g.edge(N::StorageClass(sc.value.clone()), np.clone());
+            }
+            for d in &p.host_devices {
+                g.edge(N::HostDevice(d.name.value.clone()), np.clone());
+            }
+        }
+    }
+    g
+}

@@ -1,0 +1,15 @@
+//! End-to-end tests: the built `hcpc` binary driven as a user would, plus
+//! the in-process Kubernetes API endpoint it is tested against.
+//!
+//! One test binary (faster to build than one per file); each module below
+//! is one area.
+
+mod support;
+
+mod apiserver_replay;
+mod cli;
+mod conformance;
+mod errors;
+mod examples;
+mod plan;
+mod robustness;
