@@ -18,6 +18,7 @@ pub mod live;
 pub mod lower;
 pub mod object;
 pub mod parse;
+pub mod plan;
 pub mod quantity;
 pub mod render;
 pub mod resolve;

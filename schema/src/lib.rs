@@ -6,5 +6,6 @@
 //! the ownership marks.
 
 pub mod hypershift;
+pub mod immutable;
 pub mod labels;
 pub mod lang;

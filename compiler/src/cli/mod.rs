@@ -5,6 +5,7 @@ pub mod args;
 mod commands;
 pub mod load;
 pub mod printer;
+pub mod target;
 
 use std::process::ExitCode;
 

@@ -40,3 +40,63 @@ pub fn write_all(files: &[(PathBuf, String)]) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// A GitOps directory as live state.
+pub struct DirTarget {
+    pub root: PathBuf,
+}
+
+impl super::LiveState for DirTarget {
+    fn describe(&self) -> String {
+        format!("dir:{}", normalize(&self.root).display())
+    }
+
+    /// Reads every object file; a missing directory is an empty state.
+    fn read(&self, _applyset: &str, _wanted: &[ObjectId]) -> Result<Vec<super::LiveObject>, String> {
+        let mut out = Vec::new();
+        let Ok(folders) = std::fs::read_dir(&self.root) else { return Ok(out) };
+        let mut paths = Vec::new();
+        for folder in folders.filter_map(Result::ok) {
+            if !folder.path().is_dir() {
+                continue;
+            }
+            let entries = std::fs::read_dir(folder.path())
+                .map_err(|e| format!("cannot list {}: {e}", folder.path().display()))?;
+            paths.extend(entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| {
+                p.extension().is_some_and(|x| x == "yaml")
+                    && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            }));
+        }
+        paths.sort();
+        for path in paths {
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let body = crate::render::yaml::from_yaml(&text)
+                .map_err(|e| format!("{} is not valid YAML: {e}", path.display()))?;
+            let kind = body.get("kind").and_then(|k| k.as_str()).and_then(crate::object::Kind::parse);
+            let name = body.pointer("/metadata/name").and_then(|n| n.as_str());
+            let (Some(kind), Some(name)) = (kind, name) else { continue };
+            let ns = body.pointer("/metadata/namespace").and_then(|n| n.as_str()).unwrap_or("");
+            use sha2::Digest;
+            let version = format!("sha256:{:x}", sha2::Sha256::digest(text.as_bytes()));
+            out.push(super::LiveObject { id: ObjectId::new(kind, ns, name), body, version: Some(version) });
+        }
+        Ok(out)
+    }
+}
+
+/// Removes `.` and `dir/..` components without touching the disk, so the
+/// same directory is always described the same way.
+pub fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component<'_>> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    if out.is_empty() { PathBuf::from(".") } else { out.iter().collect() }
+}

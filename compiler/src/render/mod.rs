@@ -172,15 +172,20 @@ fn to_value<T: serde::Serialize>(t: &T) -> Value {
     serde_json::to_value(t).unwrap_or(Value::Null)
 }
 
+/// Replaces each Secret data value of `body` with `f(value)`.
+pub fn map_data(body: &mut Value, f: impl Fn(&Value) -> Value) {
+    if let Some(Value::Object(data)) = body.get_mut("data") {
+        for v in data.values_mut() {
+            *v = f(v);
+        }
+    }
+}
+
 /// A copy of the object safe to print: Secret data values replaced.
 pub fn masked(o: &DesiredObject) -> Value {
     let mut body = o.body.clone();
-    if o.sensitive
-        && let Some(Value::Object(data)) = body.get_mut("data")
-    {
-        for v in data.values_mut() {
-            *v = Value::String("(sensitive)".to_string());
-        }
+    if o.sensitive {
+        map_data(&mut body, |_| Value::String("(sensitive)".to_string()));
     }
     body
 }

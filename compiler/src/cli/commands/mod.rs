@@ -1,6 +1,8 @@
 //! One function per subcommand; each returns the process exit code.
 
+mod apply;
 mod check;
+pub mod plan;
 mod render;
 
 use std::path::PathBuf;
@@ -36,8 +38,45 @@ pub fn run(cli: Cli) -> u8 {
             clap_complete::generate(shell, &mut cmd, "hcpc", &mut std::io::stdout());
             exit::OK
         }
-        _ => {
-            eprintln!("error: this command is not available in this build");
+        Command::Plan { input, target, format, out, detailed_exitcode } => plan::run(
+            &path_or_cwd(input.path),
+            target.target.as_deref(),
+            format,
+            out.as_deref(),
+            detailed_exitcode,
+            style,
+        ),
+        Command::Apply {
+            path,
+            target,
+            auto_approve,
+            allow_replace,
+            force_conflicts: _,
+            lock_timeout,
+            wait,
+            timeout: _,
+        } => {
+            if wait {
+                eprintln!("error: --wait needs the kube target, which this build does not support yet");
+                return exit::ERROR;
+            }
+            let Ok(lock_timeout) = crate::quantity::Duration::parse(&lock_timeout) else {
+                eprintln!("error: --lock-timeout `{lock_timeout}` is not a duration such as \"30s\"");
+                return exit::ERROR;
+            };
+            let opts = apply::Options {
+                auto_approve,
+                allow_replace,
+                lock_timeout: std::time::Duration::from_nanos(lock_timeout.0),
+            };
+            apply::run(&path_or_cwd(path), target.target.as_deref(), &opts, style)
+        }
+        Command::Kubeconfig { .. } | Command::KubeadminPassword { .. } | Command::Import { .. } => {
+            eprintln!("error: this command needs the kube target, which this build does not support yet");
+            exit::ERROR
+        }
+        Command::Fmt { .. } => {
+            eprintln!("error: fmt is not available in this build");
             exit::ERROR
         }
     }

@@ -1,0 +1,217 @@
+//! `hcpc apply`: plan, confirm, lock, then make the target match.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::plan::{Planned, SavedPlan, make};
+use crate::cli::args::PlanFormat;
+use crate::cli::exit;
+use crate::cli::printer::Style;
+use crate::cli::target::Chosen;
+use crate::live::dir::{DirTarget, relative_path, write_atomic};
+use crate::plan::{Action, Change};
+use crate::render::yaml;
+
+pub struct Options {
+    pub auto_approve: bool,
+    pub allow_replace: bool,
+    pub lock_timeout: Duration,
+}
+
+pub fn run(path: &Path, target_flag: Option<&str>, opts: &Options, style: Style) -> u8 {
+    // A saved plan: re-plan from the same configuration and refuse if
+    // anything it was made against has changed.
+    let saved = load_saved(path);
+    let config: PathBuf = match &saved {
+        Some(Ok(s)) => s.config.clone(),
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return exit::ERROR;
+        }
+        None => path.to_path_buf(),
+    };
+    let Some(planned) = make(&config, target_flag, style) else { return exit::ERROR };
+    if let Some(Ok(saved)) = &saved {
+        let stale = stale_objects(&saved.plan.changes, &planned.plan.changes);
+        if saved.plan.input_digest != planned.plan.input_digest
+            || !stale.is_empty()
+            || saved.plan.target != planned.plan.target
+        {
+            eprintln!("error[hcpc::plan::stale]: the saved plan is stale; nothing was applied");
+            if saved.plan.input_digest != planned.plan.input_digest {
+                eprintln!("  - the configuration or a secret it reads changed since the plan was made");
+            }
+            if saved.plan.target != planned.plan.target {
+                eprintln!("  - the plan was made for {}, not {}", saved.plan.target, planned.plan.target);
+            }
+            for id in stale {
+                eprintln!("  - {id} changed on the target since the plan was made");
+            }
+            eprintln!("  help: run `hcpc plan --out FILE` again and review it");
+            return exit::ERROR;
+        }
+    }
+    let plan = &planned.plan;
+    if !style.quiet || !opts.auto_approve {
+        eprint!("{}", super::plan::render(&planned, PlanFormat::Text, style.color, style.verbose));
+    }
+    if !plan.has_changes() {
+        return exit::OK;
+    }
+    let replaces: Vec<_> =
+        plan.changes.iter().filter(|c| c.action == Action::Replace).map(|c| c.id.to_string()).collect();
+    if !replaces.is_empty() && !opts.allow_replace {
+        eprintln!(
+            "error: {} must be replaced (immutable fields changed); nothing was applied\n  help: review the plan and re-run with --allow-replace to delete and recreate them",
+            replaces.join(", ")
+        );
+        return exit::ERROR;
+    }
+    if !opts.auto_approve {
+        if !std::io::stdin().is_terminal() {
+            eprintln!(
+                "error: apply needs confirmation, but there is no terminal to ask on; nothing was applied\n  help: pass --auto-approve to apply without asking"
+            );
+            return exit::ERROR;
+        }
+        eprint!("\nApply these changes? Only `yes` is accepted: ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if answer.trim() != "yes" {
+            eprintln!("Apply cancelled; nothing was changed.");
+            return exit::ERROR;
+        }
+    }
+    match &planned.target {
+        Chosen::Dir(d) => apply_dir(d, &planned, opts, style),
+        Chosen::Kube { .. } => {
+            eprintln!("error: the kube target is not supported by this build yet; nothing was applied");
+            exit::ERROR
+        }
+    }
+}
+
+fn load_saved(path: &Path) -> Option<Result<SavedPlan, String>> {
+    if !path.is_file() || path.extension().is_none_or(|e| e != "json") {
+        return None;
+    }
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => return Some(Err(format!("cannot read {}: {e}", path.display()))),
+    };
+    Some(serde_json::from_str(&text).map_err(|e| format!("{} is not a saved hcpc plan: {e}", path.display())))
+}
+
+fn stale_objects(saved: &[Change], now: &[Change]) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in saved {
+        let current = now.iter().find(|c| c.id == s.id).and_then(|c| c.live_version.clone());
+        if current != s.live_version {
+            out.push(s.id.to_string());
+        }
+    }
+    for c in now.iter().filter(|c| c.action != Action::NoOp) {
+        if !saved.iter().any(|s| s.id == c.id) {
+            out.push(c.id.to_string());
+        }
+    }
+    out
+}
+
+/// Holds the dir target's lock file; removes it when dropped.
+struct DirLock(PathBuf);
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn lock_dir(root: &Path, timeout: Duration) -> Result<DirLock, String> {
+    std::fs::create_dir_all(root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+    let path = root.join(".hcpc.lock");
+    let start = Instant::now();
+    loop {
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(mut f) => {
+                let _ = writeln!(f, "pid {}", std::process::id());
+                return Ok(DirLock(path));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if start.elapsed() >= timeout {
+                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                    return Err(format!(
+                        "the fleet is locked by another apply ({}, lock file {}); nothing was applied\n  help: wait for it, pass --lock-timeout 5m to wait, or remove the lock file if that process is gone",
+                        holder.trim(),
+                        path.display()
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => return Err(format!("cannot create lock file {}: {e}", path.display())),
+        }
+    }
+}
+
+fn apply_dir(d: &DirTarget, planned: &Planned, opts: &Options, style: Style) -> u8 {
+    let _lock = match lock_dir(&d.root, opts.lock_timeout) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error[hcpc::apply::locked]: {e}");
+            return exit::ERROR;
+        }
+    };
+    let mut done = Vec::new();
+    for c in planned.plan.changes.iter().filter(|c| c.action != Action::NoOp) {
+        let file = d.root.join(relative_path(&c.id));
+        let result = match c.action {
+            Action::Delete => std::fs::remove_file(&file)
+                .or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) }),
+            _ => {
+                let Some(o) = planned.compiled.objects.iter().find(|o| o.id == c.id) else { continue };
+                let mut body = o.body.clone();
+                if o.create_only && body.get("data").is_none() {
+                    body["data"] = serde_json::json!({ "key": generate_key() });
+                }
+                write_atomic(&file, &yaml::to_yaml(&body))
+            }
+        };
+        match result {
+            Ok(()) => {
+                if !style.quiet {
+                    eprintln!("{} {}", c.action.symbol(), c.id);
+                }
+                done.push(c.id.to_string());
+            }
+            Err(e) => {
+                eprintln!("error: {} {}: {e}", c.action.symbol(), c.id);
+                eprintln!("applied {} of the changes: {}", done.len(), done.join(", "));
+                eprintln!("  help: fix the cause and run apply again; it continues from the current state");
+                return exit::ERROR;
+            }
+        }
+    }
+    eprintln!(
+        "Apply complete! {} added, {} changed, {} replaced, {} destroyed.",
+        planned.plan.summary.add,
+        planned.plan.summary.change,
+        planned.plan.summary.replace,
+        planned.plan.summary.destroy
+    );
+    exit::OK
+}
+
+/// 32 random bytes for the etcd AES-CBC key, base64-encoded.
+fn generate_key() -> Value {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut bytes);
+    }
+    Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+}

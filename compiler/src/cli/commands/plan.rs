@@ -1,0 +1,160 @@
+//! `hcpc plan`: compile, read live state, diff, print.
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::cli::args::{DiagFormat, PlanFormat};
+use crate::cli::exit;
+use crate::cli::load::{Compiled, compile};
+use crate::cli::printer::{Style, print_diagnostics};
+use crate::cli::target::{Chosen, choose};
+use crate::live::{LiveObject, LiveState};
+use crate::plan::{Plan, PlanInput, plan, view};
+use crate::render::{DesiredObject, applyset_id, map_data, masked};
+
+/// A plan saved with `--out`: the plan (secrets only as digests), the
+/// configuration it was made from, and the live versions it was made against.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SavedPlan {
+    pub format_version: String,
+    pub config: PathBuf,
+    pub plan: Plan,
+    /// The desired objects, Secret data replaced by digests.
+    pub desired: Vec<Value>,
+}
+
+/// Everything a plan was made of, for printing and applying.
+pub struct Planned {
+    pub compiled: Compiled,
+    pub target: Chosen,
+    pub live: Vec<LiveObject>,
+    pub plan: Plan,
+}
+
+/// Compiles and plans; prints diagnostics; `None` on any error.
+pub fn make(path: &Path, target_flag: Option<&str>, style: Style) -> Option<Planned> {
+    let compiled = super::report(compile(path), style)?;
+    let resolved = compiled.resolved.as_ref()?;
+    let target = match choose(target_flag, &resolved.fleet, &compiled.sources) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return None;
+        }
+    };
+    let applyset = applyset_id(&resolved.fleet);
+    let wanted: Vec<_> = compiled.objects.iter().map(|o| o.id.clone()).collect();
+    let live = match &target {
+        Chosen::Dir(d) => d.read(&applyset, &wanted),
+        Chosen::Kube { .. } => Err("the kube target is not supported by this build yet; use a dir target".to_string()),
+    };
+    let live = match live {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", target.describe());
+            return None;
+        }
+    };
+    let protected: BTreeSet<String> =
+        resolved.fleet.clusters.iter().filter(|c| c.prevent_destroy).map(|c| c.name.value.clone()).collect();
+    let (plan, diags) = plan(&PlanInput {
+        desired: &compiled.objects,
+        live: &live,
+        applyset: &applyset,
+        protected: &protected,
+        target: target.describe(),
+        input_digest: compiled.input_digest.clone(),
+    });
+    let has_errors = diags.has_errors();
+    print_diagnostics(diags, &compiled.sources, DiagFormat::Human, style);
+    if has_errors {
+        eprintln!("error: the plan cannot be applied");
+        return None;
+    }
+    Some(Planned { compiled, target, live, plan })
+}
+
+pub fn run(
+    path: &Path,
+    target_flag: Option<&str>,
+    format: PlanFormat,
+    out: Option<&Path>,
+    detailed: bool,
+    style: Style,
+) -> u8 {
+    let Some(planned) = make(path, target_flag, style) else { return exit::ERROR };
+    let color = style.color && std::io::stdout().is_terminal();
+    let text = render(&planned, format, color, style.verbose);
+    print!("{text}");
+    if let Some(out) = out {
+        let saved = SavedPlan {
+            format_version: crate::plan::model::FORMAT_VERSION.to_string(),
+            config: path.to_path_buf(),
+            plan: planned.plan.clone(),
+            desired: planned.compiled.objects.iter().map(digested).collect(),
+        };
+        let json = serde_json::to_string_pretty(&saved).unwrap_or_default();
+        if let Err(e) = crate::live::dir::write_atomic(out, &json) {
+            eprintln!("error: cannot write {}: {e}", out.display());
+            return exit::ERROR;
+        }
+        if !style.quiet {
+            eprintln!(
+                "Saved the plan to {}. Apply exactly this plan with: hcpc apply {}",
+                out.display(),
+                out.display()
+            );
+        }
+    }
+    if detailed && planned.plan.has_changes() { exit::CHANGES } else { exit::OK }
+}
+
+pub fn render(planned: &Planned, format: PlanFormat, color: bool, verbose: bool) -> String {
+    match format {
+        PlanFormat::Text => view::text(&planned.plan, color, verbose),
+        PlanFormat::Markdown => view::markdown(&planned.plan),
+        PlanFormat::Json => view::json(&planned.plan),
+        PlanFormat::Diff => {
+            let bodies = |c: &crate::plan::Change| {
+                let desired = planned.compiled.objects.iter().find(|o| o.id == c.id);
+                let live = planned.live.iter().find(|l| l.id == c.id);
+                let after = desired.filter(|_| c.action != crate::plan::Action::Delete).map(masked);
+                let before = live.map(|l| restrict(&l.body, desired));
+                (before, after)
+            };
+            view::unified(&planned.plan, &bodies)
+        }
+    }
+}
+
+/// The live body limited to the fields the desired object sets (and with
+/// Secret data masked), so a diff shows only what hcpc manages.
+fn restrict(live: &Value, desired: Option<&DesiredObject>) -> Value {
+    fn keep(l: &Value, d: &Value) -> Value {
+        match (l, d) {
+            (Value::Object(lm), Value::Object(dm)) => {
+                Value::Object(lm.iter().filter_map(|(k, v)| dm.get(k).map(|dv| (k.clone(), keep(v, dv)))).collect())
+            }
+            _ => l.clone(),
+        }
+    }
+    let Some(d) = desired else { return live.clone() };
+    let mut v = keep(live, &d.body);
+    if d.sensitive {
+        map_data(&mut v, |_| Value::String("(sensitive)".into()));
+    }
+    v
+}
+
+/// An object with Secret data replaced by digests, for saved plans.
+fn digested(o: &DesiredObject) -> Value {
+    let mut body = o.body.clone();
+    if o.sensitive {
+        map_data(&mut body, |v| Value::String(crate::plan::diff::digest_value(v)));
+    }
+    body
+}

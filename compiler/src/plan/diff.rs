@@ -1,0 +1,150 @@
+//! Comparing desired objects with live ones, field by field.
+//!
+//! Only fields hcpc sets are compared: for maps, only the desired keys are
+//! looked at, so whatever the API server or the HyperShift operator adds
+//! (status, managedFields, CRD defaults, generateID, baseDomain under
+//! passthrough, operator annotations) never shows as a change. Lists are
+//! compared item by item the same way; a different length changes the
+//! whole list.
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::plan::model::FieldChange;
+
+/// Top-level fields never compared: identity and server bookkeeping.
+const IGNORED_TOP: &[&str] = &["apiVersion", "kind", "status"];
+/// Metadata fields never compared.
+const IGNORED_META: &[&str] =
+    &["name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields"];
+
+/// The field changes that turn `live` into `desired` (only fields of `desired`).
+pub fn diff_object(desired: &Value, live: &Value, sensitive: bool) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    let (Some(d), Some(l)) = (desired.as_object(), live.as_object()) else {
+        return out;
+    };
+    for (k, dv) in d {
+        if IGNORED_TOP.contains(&k.as_str()) {
+            continue;
+        }
+        let lv = l.get(k);
+        match (k.as_str(), dv, lv) {
+            ("metadata", Value::Object(dm), Some(Value::Object(lm))) => {
+                let dm: Map<String, Value> = dm
+                    .iter()
+                    .filter(|(k, _)| !IGNORED_META.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                compare(&Value::Object(dm), &Value::Object(lm.clone()), "metadata", &mut out);
+            }
+            ("data" | "stringData", Value::Object(dm), lv) if sensitive => {
+                let empty = Map::new();
+                let lm = lv.and_then(Value::as_object).unwrap_or(&empty);
+                for (key, value) in dm {
+                    let path = format!("{k}{}", key_path(key));
+                    match lm.get(key) {
+                        Some(old) if digest_value(old) == digest_value(value) => {}
+                        old => out.push(FieldChange {
+                            path,
+                            before: old.map(|_| Value::String("(sensitive)".into())),
+                            after: Some(Value::String("(sensitive)".into())),
+                            sensitive: true,
+                            forces_replacement: false,
+                        }),
+                    }
+                }
+            }
+            _ => compare(dv, lv.unwrap_or(&Value::Null), k, &mut out),
+        }
+    }
+    out
+}
+
+fn key_path(key: &str) -> String {
+    if key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        format!(".{key}")
+    } else {
+        format!("[{}]", serde_json::to_string(key).unwrap_or_default())
+    }
+}
+
+fn compare(desired: &Value, live: &Value, path: &str, out: &mut Vec<FieldChange>) {
+    match (desired, live) {
+        (Value::Object(d), Value::Object(l)) => {
+            for (k, dv) in d {
+                let p = format!("{path}{}", key_path(k));
+                compare(dv, l.get(k).unwrap_or(&Value::Null), &p, out);
+            }
+        }
+        (Value::Array(d), Value::Array(l)) if d.len() == l.len() => {
+            let mut inner = Vec::new();
+            for (i, (dv, lv)) in d.iter().zip(l).enumerate() {
+                compare(dv, lv, &format!("{path}[{i}]"), &mut inner);
+            }
+            if !inner.is_empty() {
+                // Lists are atomic for HyperShift (services, networks,
+                // mappings): show the whole list so the change reads clearly.
+                out.push(change(path, live, desired));
+            }
+        }
+        (d, l) if values_equal(d, l) => {}
+        (d, l) => out.push(change(path, l, d)),
+    }
+}
+
+/// Numbers compare by value (the server may return `2` where hcpc sent `2.0`).
+fn values_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+fn change(path: &str, before: &Value, after: &Value) -> FieldChange {
+    FieldChange {
+        path: path.to_string(),
+        before: (!before.is_null()).then(|| before.clone()),
+        after: (!after.is_null()).then(|| after.clone()),
+        sensitive: false,
+        forces_replacement: false,
+    }
+}
+
+/// Every leaf of a new object, for showing a create.
+pub fn all_fields(desired: &Value, sensitive: bool) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    if let Some(d) = desired.as_object() {
+        for (k, v) in d {
+            if IGNORED_TOP.contains(&k.as_str()) {
+                continue;
+            }
+            let masked = sensitive && (k == "data" || k == "stringData");
+            leaves(v, k, masked, &mut out);
+        }
+    }
+    out
+}
+
+fn leaves(v: &Value, path: &str, sensitive: bool, out: &mut Vec<FieldChange>) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, v) in m {
+                leaves(v, &format!("{path}{}", key_path(k)), sensitive, out);
+            }
+        }
+        v => out.push(FieldChange {
+            path: path.to_string(),
+            before: None,
+            after: Some(if sensitive { Value::String("(sensitive)".into()) } else { v.clone() }),
+            sensitive,
+            forces_replacement: false,
+        }),
+    }
+}
+
+/// A digest of a value, used for Secret data and saved plans.
+pub fn digest_value(v: &Value) -> String {
+    let text = serde_json::to_string(v).unwrap_or_default();
+    format!("sha256:{:x}", Sha256::digest(text.as_bytes()))
+}

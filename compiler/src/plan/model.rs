@@ -1,0 +1,99 @@
+//! The plan: a small closed set of actions over objects, with the field
+//! changes behind each. Text, markdown, JSON and diff views all read this
+//! one structure, so they cannot disagree.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::object::ObjectId;
+
+/// Version of the JSON plan format (`hcpc plan --format json`, `--out`).
+pub const FORMAT_VERSION: &str = "1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    NoOp,
+    Create,
+    Update,
+    Replace,
+    Delete,
+}
+
+impl Action {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::NoOp => " ",
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+        }
+    }
+}
+
+/// One changed field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// Dotted path, e.g. `spec.replicas` or `data[".dockerconfigjson"]`.
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
+    /// Secret data: `before`/`after` are `(sensitive)`; only `changed` says anything.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sensitive: bool,
+    /// This field is immutable; changing it forces replacement.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forces_replacement: bool,
+}
+
+/// The planned change to one object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub id: ObjectId,
+    pub action: Action,
+    pub fields: Vec<FieldChange>,
+    /// Why: the immutable fields forcing a replacement, or `rolls N nodes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// The live version the diff was made against (resourceVersion, or a
+    /// content digest for `dir`); `None` when the object does not exist.
+    pub live_version: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub replace: usize,
+    pub destroy: usize,
+    pub unchanged: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: String,
+    /// `dir:PATH` or `kube:CONTEXT`.
+    pub target: String,
+    /// Digest of every input byte (configuration and secret values).
+    pub input_digest: String,
+    pub summary: Summary,
+    /// In apply order; deletes last, in destroy order. Unchanged objects included.
+    pub changes: Vec<Change>,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::NoOp)
+    }
+
+    pub fn summary_line(&self) -> String {
+        if !self.has_changes() {
+            return "No changes. The target matches the configuration.".to_string();
+        }
+        let s = &self.summary;
+        format!("Plan: {} to add, {} to change, {} to replace, {} to destroy.", s.add, s.change, s.replace, s.destroy)
+    }
+}
