@@ -1,1 +1,108 @@
-//! (filled in below)
+//! The command line as a user meets it: exit codes, output formats, help.
+
+use crate::support::{hcpc, repo, stderr, stdout, yaml_docs};
+
+fn write(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
+    let p = dir.join("fleet.kdl");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn check_reports_every_independent_error_with_position_and_help() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = write(
+        tmp.path(),
+        "cluster example {\n    relase \"quay.io/x:1\"\n    node-pool w replicas=2 {\n        memory \"8GB\"\n    }\n}\n",
+    );
+    let o = hcpc().args(["check", "--format", "json"]).arg(&f).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let codes: Vec<&str> = doc["diagnostics"].as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap()).collect();
+    assert!(codes.contains(&"hcpc::lower::unknown_node"), "{codes:?}");
+    assert!(codes.contains(&"hcpc::lower::invalid_quantity"), "{codes:?}");
+    assert!(codes.contains(&"hcpc::lower::missing_setting"), "{codes:?}");
+    let unknown =
+        doc["diagnostics"].as_array().unwrap().iter().find(|d| d["code"] == "hcpc::lower::unknown_node").unwrap();
+    assert_eq!((unknown["line"].as_u64(), unknown["column"].as_u64()), (Some(2), Some(5)));
+    assert_eq!(unknown["help"], "did you mean `release`?");
+
+    let human = hcpc().arg("check").arg(&f).output().unwrap();
+    let err = stderr(&human);
+    assert!(err.contains("fleet.kdl:2:5"), "{err}");
+    assert!(err.contains("help: did you mean `release`?"), "{err}");
+    assert!(!err.contains('\u{1b}'), "no colour without a terminal");
+}
+
+#[test]
+fn github_format_prints_workflow_annotations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = write(tmp.path(), "cluster Bad_Name {\n}\n");
+    let o = hcpc().args(["check", "--format", "github"]).arg(&f).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.starts_with("::error file="), "{out}");
+    assert!(out.contains(",line=1,col=9,"), "{out}");
+    assert!(out.contains("title=hcpc%3A%3Alower%3A%3Ainvalid_name"), "{out}");
+}
+
+#[test]
+fn render_is_deterministic_and_masks_secrets_unless_asked() {
+    let ex = repo().join("examples/minimal.kdl");
+    let a = hcpc().arg("render").arg(&ex).output().unwrap();
+    let b = hcpc().arg("render").arg(&ex).output().unwrap();
+    assert_eq!(a.status.code(), Some(0));
+    assert_eq!(a.stdout, b.stdout, "same input, same bytes");
+    assert!(stdout(&a).contains("(sensitive)"));
+    let shown = hcpc().args(["render", "--show-secrets"]).arg(&ex).output().unwrap();
+    let docs = yaml_docs(&stdout(&shown));
+    let pull = docs.iter().find(|d| d["metadata"]["name"] == "example-pull-secret").unwrap();
+    assert!(pull["data"][".dockerconfigjson"].as_str().unwrap().starts_with("eyJ"));
+}
+
+#[test]
+fn render_to_directory_writes_one_file_per_object() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o =
+        hcpc().args(["render", "-q", "-o"]).arg(tmp.path()).arg(repo().join("examples/minimal.kdl")).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for f in [
+        "_cluster/Namespace.clusters.yaml",
+        "clusters/HostedCluster.example.yaml",
+        "clusters/NodePool.example-workers.yaml",
+    ] {
+        assert!(tmp.path().join(f).is_file(), "{f}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    assert_eq!(hcpc().arg("frobnicate").output().unwrap().status.code(), Some(1));
+    assert_eq!(hcpc().arg("--help").output().unwrap().status.code(), Some(0));
+    let missing = hcpc().args(["check", "/no/such/path.kdl"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("cannot read /no/such/path.kdl"));
+}
+
+#[test]
+fn explain_and_completions_and_schema() {
+    let o = hcpc().args(["explain", "hcpc::storage::snapshot_without_class"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("snapshot class has no storage class"));
+    let c = hcpc().args(["completions", "bash"]).output().unwrap();
+    assert!(stdout(&c).contains("hcpc"));
+    let s = hcpc().arg("schema").output().unwrap();
+    let schema: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
+    let names: Vec<&str> = schema["topLevel"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["target", "fleet", "defaults", "infra", "cluster"]);
+}
+
+#[test]
+fn graph_orders_objects_by_dependency() {
+    let o = hcpc().arg("graph").arg(repo().join("examples/minimal.kdl")).output().unwrap();
+    let dot = stdout(&o);
+    assert!(dot.starts_with("digraph hcpc {"));
+    let pos = |s: &str| dot.find(s).unwrap_or_else(|| panic!("{s} in {dot}"));
+    assert!(pos("Namespace/clusters") < pos("HostedCluster/clusters/example"));
+    assert!(pos("HostedCluster/clusters/example") < pos("NodePool/clusters/example-workers"));
+}

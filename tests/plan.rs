@@ -42,7 +42,7 @@ fn plan_apply_plan_again_is_quiet_then_shows_edits() {
     let out = stdout(&edit);
     assert!(out.contains("~ NodePool/clusters/example-workers"), "{out}");
     assert!(out.contains("spec.replicas: 2 → 3"), "{out}");
-    assert!(out.contains("(rolls") == false, "a replica change does not roll nodes: {out}");
+    assert!(!out.contains("(rolls"), "a replica change does not roll nodes: {out}");
     assert!(out.contains("Plan: 0 to add, 1 to change, 0 to replace, 0 to destroy."), "{out}");
 }
 

@@ -1,0 +1,136 @@
+//! Fault injection, so tests can check how hcpc copes with a flaky API
+//! server: failing responses, slow responses and dropped connections.
+//!
+//! Request numbers count every request the server receives after the fault
+//! is registered, starting at 1, whatever its path or outcome.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What happens to a request picked by a fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultAction {
+    /// Answer with this HTTP status and a matching `Status` body.
+    Fail(u16),
+    /// Close the connection without answering.
+    Drop,
+}
+
+#[derive(Debug)]
+enum Rule {
+    /// Fires on the request with this absolute sequence number.
+    Nth { at: u64, action: FaultAction },
+    /// Fires on the next `remaining` requests matching method and path.
+    Matching {
+        method: String,
+        path_substring: String,
+        action: FaultAction,
+        remaining: usize,
+    },
+}
+
+#[derive(Debug, Default)]
+struct State {
+    seen: u64,
+    rules: Vec<Rule>,
+    delay: Option<Duration>,
+}
+
+/// The fault-injection controls of one server; cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    state: Arc<Mutex<State>>,
+}
+
+impl Faults {
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut state)
+    }
+
+    /// The `n`-th request from now (1 = the next one) fails with `status`.
+    pub fn fail_nth(&self, n: u64, status: u16) {
+        self.with(|s| {
+            let at = s.seen + n.max(1);
+            s.rules.push(Rule::Nth {
+                at,
+                action: FaultAction::Fail(status),
+            });
+        });
+    }
+
+    /// The next `times` requests with this method (case-insensitive, `"*"`
+    /// for any) whose path and query contain `path_substring` fail with `status`.
+    pub fn fail_matching(&self, method: &str, path_substring: &str, status: u16, times: usize) {
+        self.with(|s| {
+            s.rules.push(Rule::Matching {
+                method: method.to_ascii_uppercase(),
+                path_substring: path_substring.to_string(),
+                action: FaultAction::Fail(status),
+                remaining: times,
+            });
+        });
+    }
+
+    /// Every later request waits `delay` before it is handled
+    /// (`Duration::ZERO` turns the delay off).
+    pub fn delay(&self, delay: Duration) {
+        self.with(|s| s.delay = (!delay.is_zero()).then_some(delay));
+    }
+
+    /// The `n`-th request from now has its connection closed unanswered.
+    pub fn drop_connection_nth(&self, n: u64) {
+        self.with(|s| {
+            let at = s.seen + n.max(1);
+            s.rules.push(Rule::Nth {
+                at,
+                action: FaultAction::Drop,
+            });
+        });
+    }
+
+    /// Removes every fault and the delay.
+    pub fn clear(&self) {
+        self.with(|s| {
+            s.rules.clear();
+            s.delay = None;
+        });
+    }
+
+    /// Counts a request and decides its fate: the delay to apply and the
+    /// fault to inject, if any. At most one fault fires per request.
+    pub(super) fn on_request(&self, method: &str, path: &str) -> (Option<Duration>, Option<FaultAction>) {
+        self.with(|s| {
+            s.seen += 1;
+            let seen = s.seen;
+            let mut fired = None;
+            for rule in s.rules.iter_mut() {
+                match rule {
+                    Rule::Nth { at, action } if *at == seen => {
+                        fired = Some(*action);
+                        break;
+                    }
+                    Rule::Matching {
+                        method: m,
+                        path_substring,
+                        action,
+                        remaining,
+                    } if *remaining > 0
+                        && (m == "*" || m.eq_ignore_ascii_case(method))
+                        && path.contains(path_substring.as_str()) =>
+                    {
+                        *remaining -= 1;
+                        fired = Some(*action);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            s.rules.retain(|r| match r {
+                Rule::Nth { at, .. } => *at > seen,
+                Rule::Matching { remaining, .. } => *remaining > 0,
+            });
+            (s.delay, fired)
+        })
+    }
+}
