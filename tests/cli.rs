@@ -106,3 +106,21 @@ fn graph_orders_objects_by_dependency() {
     assert!(pos("Namespace/clusters") < pos("HostedCluster/clusters/example"));
     assert!(pos("HostedCluster/clusters/example") < pos("NodePool/clusters/example-workers"));
 }
+
+#[test]
+fn fmt_rewrites_in_canonical_form_keeping_comments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = write(
+        tmp.path(),
+        "// the fleet\ncluster   example{\n  release \"r:1\"   // pinned\n\n\n  node-pool w replicas=2\n}\n",
+    );
+    let check = hcpc().args(["fmt", "--check"]).arg(&f).output().unwrap();
+    assert_eq!(check.status.code(), Some(1));
+    assert!(stdout(&check).contains("fleet.kdl"));
+    assert_eq!(hcpc().args(["fmt", "-q"]).arg(&f).output().unwrap().status.code(), Some(0));
+    let text = std::fs::read_to_string(&f).unwrap();
+    assert!(text.contains("// the fleet") && text.contains("// pinned"), "{text}");
+    assert!(text.contains("cluster example {\n    release"), "{text}");
+    assert!(!text.contains("\n\n\n"), "{text}");
+    assert_eq!(hcpc().args(["fmt", "--check"]).arg(&f).output().unwrap().status.code(), Some(0));
+}

@@ -11,5 +11,6 @@ mod cli;
 mod conformance;
 mod errors;
 mod examples;
+mod kube;
 mod plan;
 mod robustness;

@@ -36,8 +36,8 @@ macro_rules! codes {
 }
 
 codes! {
-    /// The input is not valid KDL 2. Strings containing `/`, `:` or starting
-    /// with a digit must be quoted; booleans are written `#true`/`#false`.
+    /// The input is not valid KDL 2. Strings containing `/`, spaces, `=` or
+    /// starting with a digit must be quoted; booleans are written `#true`/`#false`.
     Syntax = "hcpc::parse::syntax",
     /// A path on the command line or a `file=` path could not be read.
     Io = "hcpc::io",

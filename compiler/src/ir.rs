@@ -34,6 +34,9 @@ pub enum Target {
 pub struct Inventory {
     /// False when there is no `infra` block: checks that need it are skipped.
     pub declared: bool,
+    /// Found by discovery on the management cluster: it then describes only
+    /// clusters whose VMs run there (no `infra-cluster`).
+    pub management_only: bool,
     pub storage_classes: Vec<InfraStorageClass>,
     pub snapshot_classes: Vec<InfraSnapshotClass>,
     pub host_devices: Vec<InfraHostDevice>,
@@ -82,7 +85,7 @@ impl AccessMode {
         match self {
             AccessMode::ReadWriteOnce => "ReadWriteOnce",
             AccessMode::ReadWriteMany => "ReadWriteMany",
-            AccessMode::ReadOnlyMany => "ReadOnlyMany",
+            AccessMode::ReadOnlyMany => "ReadOnly",
             AccessMode::ReadWriteOncePod => "ReadWriteOncePod",
         }
     }
@@ -282,6 +285,8 @@ pub struct HostDevice {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodePool {
     pub name: Spanned<String>,
+    /// The NodePool's metadata.name when it is not `<cluster>-<pool>`.
+    pub object_name: Option<String>,
     pub scaling: Spanned<Scaling>,
     pub cores: u32,
     pub memory: Quantity,

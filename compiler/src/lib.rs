@@ -13,6 +13,7 @@
 
 pub mod cli;
 pub mod diagnostic;
+pub mod fmt;
 pub mod ir;
 pub mod live;
 pub mod lower;

@@ -45,7 +45,7 @@ fn syntax_diagnostics(file: FileId, err: &kdl::KdlError) -> Vec<Diagnostic> {
     for d in &err.diagnostics {
         let message = d.message.clone().unwrap_or_else(|| "invalid KDL".to_string());
         let help = d.help.clone().unwrap_or_else(|| {
-            "KDL 2: quote strings that contain `/`, `:`, spaces or start with a digit \
+            "KDL 2: quote strings that contain `/`, spaces or `=`, or start with a digit \
              (e.g. \"quay.io/image:tag\"); booleans are #true and #false"
                 .to_string()
         });

@@ -231,7 +231,10 @@ pub const NODE_POOL_SETTINGS: &[NodeSpec] = &[
 
 const NODE_POOL: NodeSpec = NodeSpec {
     args: &[arg("NAME", ValueKind::Name)],
-    props: &[prop("replicas", ValueKind::Count, "number of VMs (or use `autoscaling`)")],
+    props: &[
+        prop("replicas", ValueKind::Count, "number of VMs (or use `autoscaling`)"),
+        prop("object-name", ValueKind::Name, "the NodePool's name when it is not `<cluster>-<NAME>` (adopted pools)"),
+    ],
     children: NODE_POOL_SETTINGS,
     repeatable: true,
     ..node("node-pool", "a NodePool named `<cluster>-<NAME>`")

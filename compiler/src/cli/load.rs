@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
-use crate::ir::{InfraCredentials, SecretSource};
+use crate::ir::{Fleet, InfraCredentials, SecretSource};
 use crate::lower::{LowerInput, lower};
 use crate::parse::parse;
 use crate::render::{DesiredObject, SecretValues, render};
@@ -81,10 +81,22 @@ pub fn compile(path: &Path) -> Compiled {
 }
 
 pub fn compile_sources(sources: SourceMap) -> Compiled {
-    let (files, mut diags) = parse(&sources);
+    let (fleet, diags) = front(&sources);
+    back(sources, fleet, diags)
+}
+
+/// Parse and lower: enough to know the target, before resolution needs
+/// the infrastructure inventory.
+pub fn front(sources: &SourceMap) -> (Fleet, Diagnostics) {
+    let (files, mut diags) = parse(sources);
     let home = home_dir();
-    let (fleet, lower_diags) = lower(&LowerInput { sources: &sources, files: &files, home: home.as_deref() });
+    let (fleet, lower_diags) = lower(&LowerInput { sources, files: &files, home: home.as_deref() });
     diags.extend(lower_diags);
+    (fleet, diags)
+}
+
+/// Resolve, read secrets and render.
+pub fn back(sources: SourceMap, fleet: Fleet, mut diags: Diagnostics) -> Compiled {
     let (resolved, resolve_diags) = resolve(fleet);
     diags.extend(resolve_diags);
     let secrets = read_secrets(&resolved, &mut diags);

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::ir::{Fleet, Target};
 use crate::live::LiveState;
 use crate::live::dir::DirTarget;
+use crate::live::kube::KubeTarget;
 use crate::source::SourceMap;
 
 pub enum Chosen {
@@ -13,11 +14,24 @@ pub enum Chosen {
     Kube { context: Option<String> },
 }
 
-impl Chosen {
-    pub fn describe(&self) -> String {
+/// A target ready to use: the directory, or a connected client.
+pub enum Opened {
+    Dir(DirTarget),
+    Kube(KubeTarget),
+}
+
+impl Opened {
+    pub fn open(chosen: Chosen) -> Result<Opened, String> {
+        match chosen {
+            Chosen::Dir(d) => Ok(Opened::Dir(d)),
+            Chosen::Kube { context } => KubeTarget::connect(context.as_deref()).map(Opened::Kube),
+        }
+    }
+
+    pub fn live(&self) -> &dyn LiveState {
         match self {
-            Chosen::Dir(d) => d.describe(),
-            Chosen::Kube { context } => format!("kube:{}", context.as_deref().unwrap_or("(current context)")),
+            Opened::Dir(d) => d,
+            Opened::Kube(k) => k,
         }
     }
 }

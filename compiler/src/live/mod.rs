@@ -5,6 +5,7 @@
 //! of the kinds hcpc manages, with a version for stale-plan detection.
 
 pub mod dir;
+pub mod kube;
 
 use serde_json::Value;
 

@@ -547,6 +547,7 @@ fn lower_pool(
             .and_then(|v| v.duration())
             .unwrap_or(Duration(0)),
         release,
+        object_name: node.prop("object-name").and_then(|v| v.str()).map(str::to_string),
         name,
     })
 }

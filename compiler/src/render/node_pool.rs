@@ -17,7 +17,7 @@ pub fn render(c: &Cluster, p: &crate::ir::NodePool, labels: BTreeMap<String, Str
         api_version: API_VERSION.to_string(),
         kind: "NodePool".to_string(),
         metadata: ObjectMeta {
-            name: names::node_pool(c, &p.name.value),
+            name: names::node_pool(c, p),
             namespace: Some(c.namespace.value.clone()),
             labels,
             annotations: BTreeMap::new(),

@@ -27,7 +27,8 @@ pub fn check_fleet(fleet: &Fleet, diags: &mut Diagnostics) {
                     );
                     continue;
                 }
-                if inv.declared && !inv.host_devices.iter().any(|h| h.name.value == d.name.value) {
+                let known = inv.declared && !(inv.management_only && c.infra_cluster.is_some());
+                if known && !inv.host_devices.iter().any(|h| h.name.value == d.name.value) {
                     let mut diag = Diagnostic::error(
                         Code::UnknownHostDevice,
                         format!("the infrastructure offers no host device `{}`", d.name.value),
@@ -45,6 +46,9 @@ pub fn check_fleet(fleet: &Fleet, diags: &mut Diagnostics) {
                     };
                     diags.push(diag);
                     continue;
+                }
+                if !known && inv.management_only {
+                    continue; // Runs on another infrastructure cluster.
                 }
                 let vms = u64::from(p.scaling.value.max());
                 let n = vms * u64::from(d.count.value);

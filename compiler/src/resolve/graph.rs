@@ -7,7 +7,7 @@
 //! reads cluster by cluster; the destroy order is its reverse.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt::Write;
 
 use petgraph::Direction;
@@ -47,6 +47,9 @@ impl GraphNode {
 pub struct FleetGraph {
     graph: DiGraph<GraphNode, ()>,
     index: BTreeMap<GraphNode, NodeIndex>,
+    /// Edges already added: petgraph's `contains_edge` walks every edge of a
+    /// node, which is quadratic for shared nodes such as a Namespace.
+    edges: BTreeSet<(NodeIndex, NodeIndex)>,
 }
 
 impl FleetGraph {
@@ -64,7 +67,7 @@ impl FleetGraph {
     pub fn edge(&mut self, before: GraphNode, after: GraphNode) {
         let a = self.node(before);
         let b = self.node(after);
-        if !self.graph.contains_edge(a, b) {
+        if self.edges.insert((a, b)) {
             self.graph.add_edge(a, b, ());
         }
     }

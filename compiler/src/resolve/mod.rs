@@ -27,7 +27,7 @@ pub struct ResolvedFleet {
 
 /// The names of the objects a cluster renders.
 pub mod names {
-    use crate::ir::Cluster;
+    use crate::ir::{Cluster, NodePool};
 
     pub fn pull_secret(c: &Cluster) -> String {
         format!("{}-pull-secret", c.name.value)
@@ -41,8 +41,8 @@ pub mod names {
     pub fn etcd_encryption_key(c: &Cluster) -> String {
         format!("{}-etcd-encryption-key", c.name.value)
     }
-    pub fn node_pool(c: &Cluster, pool: &str) -> String {
-        format!("{}-{pool}", c.name.value)
+    pub fn node_pool(c: &Cluster, pool: &NodePool) -> String {
+        pool.object_name.clone().unwrap_or_else(|| format!("{}-{}", c.name.value, pool.name.value))
     }
 }
 
@@ -62,7 +62,7 @@ pub fn cluster_objects(c: &Cluster) -> Vec<(ObjectId, Span)> {
     out.push((ObjectId::new(Kind::Secret, ns, &names::etcd_encryption_key(c)), c.name.span));
     out.push((ObjectId::new(Kind::HostedCluster, ns, &c.name.value), c.name.span));
     for p in &c.node_pools {
-        out.push((ObjectId::new(Kind::NodePool, ns, &names::node_pool(c, &p.name.value)), p.name.span));
+        out.push((ObjectId::new(Kind::NodePool, ns, &names::node_pool(c, p)), p.name.span));
     }
     out
 }
@@ -128,7 +128,7 @@ fn check_names(fleet: &Fleet, diags: &mut Diagnostics) {
                     .help("rename one of the pools"),
                 );
             }
-            let np = names::node_pool(c, &p.name.value);
+            let np = names::node_pool(c, p);
             if np.len() > 63 {
                 diags.push(
                     Diagnostic::error(
@@ -206,7 +206,7 @@ fn build_graph(fleet: &Fleet) -> FleetGraph {
             g.edge(N::StorageClass(sc.value.clone()), hc.clone());
         }
         for p in &c.node_pools {
-            let np = N::Object(ObjectId::new(Kind::NodePool, &c.namespace.value, &names::node_pool(c, &p.name.value)));
+            let np = N::Object(ObjectId::new(Kind::NodePool, &c.namespace.value, &names::node_pool(c, p)));
             if let Some(sc) = &p.root_volume.storage_class {
                 g.edge(N::StorageClass(sc.value.clone()), np.clone());
             }

@@ -9,6 +9,7 @@ use crate::ir::{AccessMode, Cluster, Inventory, Storage, StorageMapping, VolumeM
 const MAX_MAPPINGS: usize = 50;
 
 pub fn check_cluster(c: &Cluster, inv: &Inventory, diags: &mut Diagnostics) {
+    let known = inv.declared && !(inv.management_only && c.infra_cluster.is_some());
     if let Storage::Manual { classes, snapshot_classes } = &c.storage {
         check_groups(c, classes, snapshot_classes, diags);
         check_unique(c, classes, "storage class", diags);
@@ -29,7 +30,7 @@ pub fn check_cluster(c: &Cluster, inv: &Inventory, diags: &mut Diagnostics) {
                 );
             }
         }
-        if inv.declared {
+        if known {
             for m in classes {
                 match inv.storage_classes.iter().find(|s| s.name.value == m.infra.value) {
                     None => diags.push(unknown_class(&m.infra.value, m.infra.span, inv, "mapped")),
@@ -58,7 +59,7 @@ pub fn check_cluster(c: &Cluster, inv: &Inventory, diags: &mut Diagnostics) {
             }
         }
     }
-    if !inv.declared {
+    if !known {
         return;
     }
     // etcd runs on the management cluster: only the same cluster's inventory applies.

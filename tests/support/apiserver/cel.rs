@@ -73,26 +73,18 @@ pub struct Rule {
 
 /// Compiles `source`, caching the result; `None` for unsupported rules.
 pub fn compile(source: &str) -> Option<Arc<Rule>> {
-    static CACHE: LazyLock<Mutex<HashMap<String, Option<Arc<Rule>>>>> =
-        LazyLock::new(|| Mutex::new(HashMap::new()));
+    static CACHE: LazyLock<Mutex<HashMap<String, Option<Arc<Rule>>>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
     let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
     cache
         .entry(source.to_string())
         .or_insert_with(|| {
             let tokens = lex(source)?;
-            let mut parser = Parser {
-                tokens,
-                pos: 0,
-                depth: 0,
-            };
+            let mut parser = Parser { tokens, pos: 0, depth: 0 };
             let expr = parser.expr()?;
             if parser.pos != parser.tokens.len() {
                 return None;
             }
-            Some(Arc::new(Rule {
-                uses_old_self: mentions(&expr, "oldSelf"),
-                expr,
-            }))
+            Some(Arc::new(Rule { uses_old_self: mentions(&expr, "oldSelf"), expr }))
         })
         .clone()
 }
@@ -114,14 +106,9 @@ impl Rule {
 /// Whether `pattern` (RE2 syntax) finds a match in `text`, with compiled
 /// patterns cached. `None` when the pattern does not compile.
 pub fn regex_matches(pattern: &str, text: &str) -> Option<bool> {
-    static CACHE: LazyLock<Mutex<HashMap<String, Option<Regex>>>> =
-        LazyLock::new(|| Mutex::new(HashMap::new()));
+    static CACHE: LazyLock<Mutex<HashMap<String, Option<Regex>>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
     let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    cache
-        .entry(pattern.to_string())
-        .or_insert_with(|| Regex::new(pattern).ok())
-        .as_ref()
-        .map(|re| re.is_match(text))
+    cache.entry(pattern.to_string()).or_insert_with(|| Regex::new(pattern).ok()).as_ref().map(|re| re.is_match(text))
 }
 
 fn mentions(expr: &Expr, name: &str) -> bool {
@@ -136,8 +123,7 @@ fn mentions(expr: &Expr, name: &str) -> bool {
         | Expr::Or(a, b)
         | Expr::Comprehension(a, _, _, b) => mentions(a, name) || mentions(b, name),
         Expr::Call(target, _, args) => {
-            target.as_ref().is_some_and(|t| mentions(t, name))
-                || args.iter().any(|e| mentions(e, name))
+            target.as_ref().is_some_and(|t| mentions(t, name)) || args.iter().any(|e| mentions(e, name))
         }
         Expr::Cond(a, b, c) => mentions(a, name) || mentions(b, name) || mentions(c, name),
     }
@@ -155,8 +141,7 @@ enum Tok {
 }
 
 const OPERATORS: [&str; 22] = [
-    "==", "!=", "<=", ">=", "&&", "||", "<", ">", "!", "?", ":", ".", "(", ")", "[", "]", ",",
-    "+", "-", "*", "/", "%",
+    "==", "!=", "<=", ">=", "&&", "||", "<", ">", "!", "?", ":", ".", "(", ")", "[", "]", ",", "+", "-", "*", "/", "%",
 ];
 
 fn lex(src: &str) -> Option<Vec<Tok>> {
@@ -201,11 +186,7 @@ fn lex(src: &str) -> Option<Vec<Tok>> {
             if matches!(chars.get(i), Some('u' | 'U')) {
                 i += 1;
             }
-            tokens.push(if float {
-                Tok::Float(text.parse().ok()?)
-            } else {
-                Tok::Int(text.parse().ok()?)
-            });
+            tokens.push(if float { Tok::Float(text.parse().ok()?) } else { Tok::Int(text.parse().ok()?) });
         } else if c == '\'' || c == '"' {
             let (s, next) = lex_string(&chars, i, false)?;
             tokens.push(Tok::Str(s));
@@ -446,9 +427,7 @@ impl Parser {
                     let mut args = self.args(")")?;
                     if word == "has" {
                         match (args.pop(), args.is_empty()) {
-                            (Some(Expr::Member(target, field)), true) => {
-                                Some(Expr::Has(target, field))
-                            }
+                            (Some(Expr::Member(target, field)), true) => Some(Expr::Has(target, field)),
                             _ => None,
                         }
                     } else {
@@ -480,12 +459,7 @@ fn method_call(target: Expr, name: String, mut args: Vec<Expr>) -> Option<Expr> 
             let Some(Expr::Ident(var)) = args.pop() else {
                 return None;
             };
-            Some(Expr::Comprehension(
-                Box::new(target),
-                kind,
-                var,
-                Box::new(body),
-            ))
+            Some(Expr::Comprehension(Box::new(target), kind, var, Box::new(body)))
         }
         None => Some(Expr::Call(Some(Box::new(target)), name, args)),
     }
@@ -503,17 +477,8 @@ type Env = Vec<(String, Value)>;
 fn eval(expr: &Expr, env: &mut Env) -> Eval {
     match expr {
         Expr::Lit(v) => Ok(v.clone()),
-        Expr::List(items) => items
-            .iter()
-            .map(|e| eval(e, env))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Value::Array),
-        Expr::Ident(name) => env
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-            .ok_or(EvalError),
+        Expr::List(items) => items.iter().map(|e| eval(e, env)).collect::<Result<Vec<_>, _>>().map(Value::Array),
+        Expr::Ident(name) => env.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone()).ok_or(EvalError),
         Expr::Member(target, field) => match eval(target, env)? {
             Value::Object(mut map) => map.remove(field).ok_or(EvalError),
             _ => Err(EvalError),
@@ -526,13 +491,10 @@ fn eval(expr: &Expr, env: &mut Env) -> Eval {
             let target = eval(target, env)?;
             let index = eval(index, env)?;
             match (target, index) {
-                (Value::Array(items), Value::Number(n)) => n
-                    .as_u64()
-                    .and_then(|i| items.get(usize::try_from(i).ok()?).cloned())
-                    .ok_or(EvalError),
-                (Value::Object(mut map), Value::String(key)) => {
-                    map.remove(&key).ok_or(EvalError)
+                (Value::Array(items), Value::Number(n)) => {
+                    n.as_u64().and_then(|i| items.get(usize::try_from(i).ok()?).cloned()).ok_or(EvalError)
                 }
+                (Value::Object(mut map), Value::String(key)) => map.remove(&key).ok_or(EvalError),
                 _ => Err(EvalError),
             }
         }
@@ -625,19 +587,9 @@ fn comprehension(kind: Macro, var: &str, body: &Expr, items: Vec<Value>, env: &m
         Macro::ExistsOne => bools().map(|b| Value::Bool(b.iter().filter(|x| **x).count() == 1)),
         Macro::Filter => {
             let keep = bools()?;
-            Ok(Value::Array(
-                items
-                    .into_iter()
-                    .zip(keep)
-                    .filter(|(_, k)| *k)
-                    .map(|(v, _)| v)
-                    .collect(),
-            ))
+            Ok(Value::Array(items.into_iter().zip(keep).filter(|(_, k)| *k).map(|(v, _)| v).collect()))
         }
-        Macro::Map => results
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()
-            .map(Value::Array),
+        Macro::Map => results.into_iter().collect::<Result<Vec<_>, _>>().map(Value::Array),
     }
 }
 
@@ -646,9 +598,7 @@ fn call(name: &str, args: &[Value]) -> Eval {
         ("size", [Value::String(s)]) => Ok(Value::from(s.chars().count())),
         ("size", [Value::Array(a)]) => Ok(Value::from(a.len())),
         ("size", [Value::Object(m)]) => Ok(Value::from(m.len())),
-        ("matches", [Value::String(s), Value::String(re)]) => {
-            regex_matches(re, s).map(Value::Bool).ok_or(EvalError)
-        }
+        ("matches", [Value::String(s), Value::String(re)]) => regex_matches(re, s).map(Value::Bool).ok_or(EvalError),
         ("startsWith", [Value::String(s), Value::String(p)]) => Ok(Value::Bool(s.starts_with(p))),
         ("endsWith", [Value::String(s), Value::String(p)]) => Ok(Value::Bool(s.ends_with(p))),
         ("contains", [Value::String(s), Value::String(p)]) => Ok(Value::Bool(s.contains(p))),
@@ -667,9 +617,7 @@ fn equal(a: &Value, b: &Value) -> bool {
             (Some(x), Some(y)) => x == y,
             _ => x.as_f64() == y.as_f64(),
         },
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| equal(a, b))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| equal(a, b)),
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| equal(v, w)))
         }
@@ -681,10 +629,7 @@ fn negate(n: &Number) -> Eval {
     if let Some(i) = n.as_i64() {
         return i.checked_neg().map(Value::from).ok_or(EvalError);
     }
-    n.as_f64()
-        .and_then(|f| Number::from_f64(-f))
-        .map(Value::Number)
-        .ok_or(EvalError)
+    n.as_f64().and_then(|f| Number::from_f64(-f)).map(Value::Number).ok_or(EvalError)
 }
 
 fn binary(op: BinOp, a: &Value, b: &Value) -> Eval {
@@ -701,14 +646,10 @@ fn binary(op: BinOp, a: &Value, b: &Value) -> Eval {
     };
     let arithmetic = |int: fn(i64, i64) -> Option<i64>, float: fn(f64, f64) -> f64| -> Eval {
         match (a.as_i64(), b.as_i64()) {
-            (Some(x), Some(y)) if !(a.is_f64() || b.is_f64()) => {
-                int(x, y).map(Value::from).ok_or(EvalError)
-            }
+            (Some(x), Some(y)) if !(a.is_f64() || b.is_f64()) => int(x, y).map(Value::from).ok_or(EvalError),
             _ => {
                 let (x, y) = (as_f64(a).ok_or(EvalError)?, as_f64(b).ok_or(EvalError)?);
-                Number::from_f64(float(x, y))
-                    .map(Value::Number)
-                    .ok_or(EvalError)
+                Number::from_f64(float(x, y)).map(Value::Number).ok_or(EvalError)
             }
         }
     };
@@ -729,9 +670,7 @@ fn binary(op: BinOp, a: &Value, b: &Value) -> Eval {
         },
         BinOp::Add => match (a, b) {
             (Value::String(x), Value::String(y)) => Ok(Value::String(format!("{x}{y}"))),
-            (Value::Array(x), Value::Array(y)) => {
-                Ok(Value::Array(x.iter().chain(y).cloned().collect()))
-            }
+            (Value::Array(x), Value::Array(y)) => Ok(Value::Array(x.iter().chain(y).cloned().collect())),
             (Value::Number(_), Value::Number(_)) => arithmetic(i64::checked_add, |x, y| x + y),
             _ => Err(EvalError),
         },
@@ -778,7 +717,8 @@ mod tests {
         ]});
         let rule = "self.platform.type == 'IBMCloud' ? size(self.services) >= 3 : size(self.services) >= 4";
         assert_eq!(check(rule, services.clone(), None), Some(false));
-        let exists = "self.services.exists(s, s.service == \"OAuthServer\" && s.servicePublishingStrategy.type == \"Route\")";
+        let exists =
+            "self.services.exists(s, s.service == \"OAuthServer\" && s.servicePublishingStrategy.type == \"Route\")";
         assert_eq!(check(exists, services, None), Some(true));
         let cidr = "self.matches('^((\\\\d{1,3}\\\\.){3}\\\\d{1,3}/\\\\d{1,2})$')";
         assert_eq!(check(cidr, json!("10.0.0.0/14"), None), Some(true));

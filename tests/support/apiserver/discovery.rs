@@ -15,8 +15,7 @@ pub fn wants_aggregated(accept: &str) -> bool {
     })
 }
 
-pub const AGGREGATED_CONTENT_TYPE: &str =
-    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+pub const AGGREGATED_CONTENT_TYPE: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
 /// `GET /api`.
 pub fn core_versions(server_address: &str) -> Value {
@@ -35,12 +34,8 @@ fn group_version(group: &str, version: &str) -> Value {
 
 /// `GET /apis/<group>`.
 pub fn api_group(registry: &Registry, group: &str) -> Option<Value> {
-    let versions: Vec<Value> = registry
-        .groups()
-        .into_iter()
-        .filter(|(g, _)| g == group)
-        .map(|(g, v)| group_version(&g, &v))
-        .collect();
+    let versions: Vec<Value> =
+        registry.groups().into_iter().filter(|(g, _)| g == group).map(|(g, v)| group_version(&g, &v)).collect();
     let preferred = versions.first()?.clone();
     Some(json!({
         "kind": "APIGroup",
@@ -144,10 +139,7 @@ fn aggregated_resource(rt: &ResourceType) -> Value {
     let mut r = Map::new();
     r.insert("resource".into(), json!(rt.plural));
     r.insert("responseKind".into(), response_kind(rt));
-    r.insert(
-        "scope".into(),
-        json!(if rt.namespaced { "Namespaced" } else { "Cluster" }),
-    );
+    r.insert("scope".into(), json!(if rt.namespaced { "Namespaced" } else { "Cluster" }));
     r.insert("singularResource".into(), json!(rt.singular));
     r.insert("verbs".into(), json!(rt.verbs()));
     if !rt.short_names.is_empty() {
@@ -185,15 +177,9 @@ pub fn aggregated(registry: &Registry, core: bool) -> Value {
         .into_iter()
         .filter(|(g, _)| g.is_empty() == core)
         .map(|(group, version)| {
-            let resources: Vec<Value> = registry
-                .in_group_version(&group, &version)
-                .map(|rt| aggregated_resource(rt))
-                .collect();
-            let metadata = if group.is_empty() {
-                json!({})
-            } else {
-                json!({"name": group})
-            };
+            let resources: Vec<Value> =
+                registry.in_group_version(&group, &version).map(|rt| aggregated_resource(rt)).collect();
+            let metadata = if group.is_empty() { json!({}) } else { json!({"name": group}) };
             json!({
                 "metadata": metadata,
                 "versions": [{"version": version, "resources": resources, "freshness": "Current"}],

@@ -21,12 +21,7 @@ enum Rule {
     /// Fires on the request with this absolute sequence number.
     Nth { at: u64, action: FaultAction },
     /// Fires on the next `remaining` requests matching method and path.
-    Matching {
-        method: String,
-        path_substring: String,
-        action: FaultAction,
-        remaining: usize,
-    },
+    Matching { method: String, path_substring: String, action: FaultAction, remaining: usize },
 }
 
 #[derive(Debug, Default)]
@@ -52,10 +47,7 @@ impl Faults {
     pub fn fail_nth(&self, n: u64, status: u16) {
         self.with(|s| {
             let at = s.seen + n.max(1);
-            s.rules.push(Rule::Nth {
-                at,
-                action: FaultAction::Fail(status),
-            });
+            s.rules.push(Rule::Nth { at, action: FaultAction::Fail(status) });
         });
     }
 
@@ -82,10 +74,7 @@ impl Faults {
     pub fn drop_connection_nth(&self, n: u64) {
         self.with(|s| {
             let at = s.seen + n.max(1);
-            s.rules.push(Rule::Nth {
-                at,
-                action: FaultAction::Drop,
-            });
+            s.rules.push(Rule::Nth { at, action: FaultAction::Drop });
         });
     }
 
@@ -110,14 +99,10 @@ impl Faults {
                         fired = Some(*action);
                         break;
                     }
-                    Rule::Matching {
-                        method: m,
-                        path_substring,
-                        action,
-                        remaining,
-                    } if *remaining > 0
-                        && (m == "*" || m.eq_ignore_ascii_case(method))
-                        && path.contains(path_substring.as_str()) =>
+                    Rule::Matching { method: m, path_substring, action, remaining }
+                        if *remaining > 0
+                            && (m == "*" || m.eq_ignore_ascii_case(method))
+                            && path.contains(path_substring.as_str()) =>
                     {
                         *remaining -= 1;
                         fired = Some(*action);

@@ -102,7 +102,7 @@ impl FieldSet {
             self.member = false;
             return;
         };
-        let mut node = self;
+        let mut node = &mut *self;
         for element in parents {
             match node.children.get_mut(element) {
                 Some(child) => node = child,
@@ -187,9 +187,7 @@ pub fn key_element(item: &Value, keys: &[String]) -> Option<String> {
     if fields.is_empty() {
         return None;
     }
-    serde_json::to_string(&fields)
-        .ok()
-        .map(|json| format!("k:{json}"))
+    serde_json::to_string(&fields).ok().map(|json| format!("k:{json}"))
 }
 
 /// The `v:` element naming an item of a set.
@@ -218,12 +216,7 @@ pub fn step<'a>(value: &'a Value, element: &str) -> Option<&'a Value> {
     if let Some(field) = element.strip_prefix("f:") {
         return value.as_object()?.get(field);
     }
-    value
-        .as_array()?
-        .iter()
-        .enumerate()
-        .find(|(i, item)| matches_element(item, element, *i))
-        .map(|(_, item)| item)
+    value.as_array()?.iter().enumerate().find(|(i, item)| matches_element(item, element, *i)).map(|(_, item)| item)
 }
 
 pub fn lookup<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
@@ -255,18 +248,12 @@ pub fn remove_at(value: &mut Value, path: &[String]) -> bool {
         }
     }
     if let Some(field) = last.strip_prefix("f:") {
-        return parent
-            .as_object_mut()
-            .is_some_and(|o| o.remove(field).is_some());
+        return parent.as_object_mut().is_some_and(|o| o.remove(field).is_some());
     }
     let Some(items) = parent.as_array_mut() else {
         return false;
     };
-    match items
-        .iter()
-        .enumerate()
-        .position(|(i, item)| matches_element(item, last, i))
-    {
+    match items.iter().enumerate().position(|(i, item)| matches_element(item, last, i)) {
         Some(index) => {
             items.remove(index);
             true
@@ -285,11 +272,7 @@ pub fn display(path: &[String]) -> String {
             out.push_str(field);
         } else if let Some(keys) = element.strip_prefix("k:") {
             let rendered = match serde_json::from_str::<Value>(keys) {
-                Ok(Value::Object(keys)) => keys
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(","),
+                Ok(Value::Object(keys)) => keys.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
                 _ => keys.to_string(),
             };
             out.push_str(&format!("[{rendered}]"));

@@ -9,9 +9,14 @@
 
 use serde_json::{Map, Value, json};
 
+use super::object::{
+    SYSTEM_METADATA, apply_defaults, being_deleted, has_finalizers, meta, meta_mut, meta_str, prepare, same_content,
+    same_ignoring_times, set_field, stamp_new, stamp_update,
+};
+use super::patch::{json_patch, merge_patch};
 use super::resources::ResourceType;
 use super::router::{Api, Reply, Request, ResourcePath};
-use super::schema::{self, Node};
+use super::schema::Node;
 use super::selector::Selector;
 use super::ssa::{self, Scope};
 use super::status::{self, ApiError, ApiResult, FieldError};
@@ -25,10 +30,7 @@ struct Query<'a>(&'a [(String, String)]);
 
 impl Query<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     fn flag(&self, key: &str) -> bool {
@@ -54,7 +56,6 @@ impl Query<'_> {
 
 /// Everything an operation needs to know about its request.
 struct Op<'a> {
-    api: &'a Api,
     req: &'a Request,
     rt: &'a ResourceType,
     namespace: Option<&'a str>,
@@ -69,11 +70,7 @@ impl Op<'_> {
             return m.to_string();
         }
         let agent = self.req.user_agent.split('/').next().unwrap_or_default();
-        if agent.is_empty() {
-            "unknown".into()
-        } else {
-            agent.to_string()
-        }
+        if agent.is_empty() { "unknown".into() } else { agent.to_string() }
     }
 
     fn key(&self, name: &str) -> Key {
@@ -85,9 +82,7 @@ impl Op<'_> {
     }
 
     fn main_scope(&self) -> Scope {
-        Scope::Main {
-            status_subresource: self.rt.status_subresource,
-        }
+        Scope::Main { status_subresource: self.rt.status_subresource }
     }
 
     fn invalid(&self, name: &str, errors: Vec<FieldError>) -> ApiError {
@@ -97,24 +92,16 @@ impl Op<'_> {
 
 /// Routes a resource request to its operation.
 pub fn dispatch(api: &Api, req: &Request, path: &ResourcePath) -> ApiResult<Reply> {
-    let op = Op {
-        api,
-        req,
-        rt: &path.rt,
-        namespace: path.namespace.as_deref(),
-        query: Query(&req.query),
-    };
+    let op = Op { req, rt: &path.rt, namespace: path.namespace.as_deref(), query: Query(&req.query) };
     let mut store = api.store();
     let store = &mut *store;
     let name = path.name.as_deref();
     match (req.method.as_str(), name, path.subresource.as_deref()) {
-        ("GET", None, None) if op.query.flag("watch") => Err(status::method_not_allowed(
-            "watch is not supported by the in-process test API server",
-        )),
-        ("GET", None, None) => list(&op, store),
-        ("POST", None, None) if op.rt.namespaced && op.namespace.is_none() => {
-            Err(status::unknown_path())
+        ("GET", None, None) if op.query.flag("watch") => {
+            Err(status::method_not_allowed("watch is not supported by the in-process test API server"))
         }
+        ("GET", None, None) => list(&op, store),
+        ("POST", None, None) if op.rt.namespaced && op.namespace.is_none() => Err(status::unknown_path()),
         ("POST", None, None) => create(&op, store),
         ("DELETE", None, None) => delete_collection(&op, store),
         ("GET", Some(name), None) => get(&op, store, name).map(|o| Reply::json(200, o)),
@@ -124,64 +111,18 @@ pub fn dispatch(api: &Api, req: &Request, path: &ResourcePath) -> ApiResult<Repl
         (method, Some(name), Some("status")) if op.rt.status_subresource => {
             status_subresource(&op, store, method, name)
         }
-        (method, Some(name), Some("scale")) if op.rt.scale.is_some() => {
-            scale_subresource(&op, store, method, name)
-        }
+        (method, Some(name), Some("scale")) if op.rt.scale.is_some() => scale_subresource(&op, store, method, name),
         (_, _, Some(_)) => Err(status::unknown_path()),
-        (method, _, _) => Err(status::method_not_allowed(&format!(
-            "{method} is not supported on this path"
-        ))),
+        (method, _, _) => Err(status::method_not_allowed(&format!("{method} is not supported on this path"))),
     }
 }
 
-// ------------------------------------------------------------ object helpers
-
-fn meta(obj: &Value) -> Option<&Map<String, Value>> {
-    obj.get("metadata").and_then(Value::as_object)
-}
-
-fn meta_str<'v>(obj: &'v Value, key: &str) -> Option<&'v str> {
-    meta(obj).and_then(|m| m.get(key)).and_then(Value::as_str)
-}
-
-/// `metadata` as a mutable map, created when missing.
-fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
-    if !obj.is_object() {
-        *obj = Value::Object(Map::new());
-    }
-    let map = match obj {
-        Value::Object(map) => map,
-        _ => unreachable!("replaced by an object above"),
-    };
-    let meta = map
-        .entry("metadata")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if !meta.is_object() {
-        *meta = Value::Object(Map::new());
-    }
-    match meta {
-        Value::Object(m) => m,
-        _ => unreachable!("replaced by an object above"),
-    }
-}
-
-fn set_field(obj: &mut Value, key: &str, value: Value) {
-    if let Some(map) = obj.as_object_mut() {
-        map.insert(key.into(), value);
-    }
-}
+// ---------------------------------------------------------- request helpers
 
 fn parse_json_object(body: &[u8]) -> ApiResult<Value> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        status::bad_request(&format!(
-            "couldn't get version/kind; json parse error: {e}"
-        ))
-    })?;
-    if value.is_object() {
-        Ok(value)
-    } else {
-        Err(status::bad_request("the request body must be a JSON object"))
-    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| status::bad_request(&format!("couldn't get version/kind; json parse error: {e}")))?;
+    if value.is_object() { Ok(value) } else { Err(status::bad_request("the request body must be a JSON object")) }
 }
 
 /// Apply bodies are YAML; JSON (a YAML subset) is tried first as it is what
@@ -190,8 +131,8 @@ fn parse_apply_body(body: &[u8]) -> ApiResult<Value> {
     let value = match serde_json::from_slice::<Value>(body) {
         Ok(v) => v,
         Err(_) => {
-            let text = std::str::from_utf8(body)
-                .map_err(|e| status::bad_request(&format!("error decoding YAML: {e}")))?;
+            let text =
+                std::str::from_utf8(body).map_err(|e| status::bad_request(&format!("error decoding YAML: {e}")))?;
             serde_saphyr::from_str::<Value>(text)
                 .map_err(|e| status::bad_request(&format!("error decoding YAML: {e}")))?
         }
@@ -199,9 +140,7 @@ fn parse_apply_body(body: &[u8]) -> ApiResult<Value> {
     if value.is_object() {
         Ok(value)
     } else {
-        Err(status::bad_request(
-            "error decoding YAML: the apply configuration must be an object",
-        ))
+        Err(status::bad_request("error decoding YAML: the apply configuration must be an object"))
     }
 }
 
@@ -220,9 +159,7 @@ fn check_type_meta(rt: &ResourceType, body: &mut Value, required: bool) -> ApiRe
             }
             None if required => {
                 let label = if field == "kind" { "Kind" } else { "apiVersion" };
-                return Err(status::bad_request(&format!(
-                    "Object '{label}' is missing in '{body}'"
-                )));
+                return Err(status::bad_request(&format!("Object '{label}' is missing in '{body}'")));
             }
             None => set_field(body, field, json!(expected)),
         }
@@ -253,151 +190,16 @@ fn check_identity(op: &Op<'_>, body: &Value, name: Option<&str>) -> ApiResult<()
 
 fn require_namespace(op: &Op<'_>, store: &Store) -> ApiResult<()> {
     match op.namespace {
-        Some(ns) if op.rt.namespaced && !store.namespace_exists(ns) => {
-            Err(status::namespace_not_found(ns))
-        }
+        Some(ns) if op.rt.namespaced && !store.namespace_exists(ns) => Err(status::namespace_not_found(ns)),
         _ => Ok(()),
     }
 }
 
-/// Server-side content changes: pruning and CRD defaults for custom
-/// resources, the built-in defaults for Namespaces and Secrets.
-fn normalize(rt: &ResourceType, obj: &mut Value) {
-    if rt.structural {
-        let root = Node(&rt.schema);
-        schema::prune_unknown(obj, root);
-        if let Some(map) = obj.as_object_mut() {
-            for (key, value) in map.iter_mut() {
-                if key != "metadata" {
-                    schema::apply_defaults(value, root.child(key));
-                }
-            }
-        }
-        return;
-    }
-    match rt.kind.as_str() {
-        "Namespace" => {
-            let name = meta_str(obj, "name").unwrap_or_default().to_string();
-            let labels = meta_mut(obj)
-                .entry("labels")
-                .or_insert_with(|| json!({}));
-            if let Some(labels) = labels.as_object_mut() {
-                labels.insert("kubernetes.io/metadata.name".into(), json!(name));
-            }
-            if let Some(map) = obj.as_object_mut() {
-                let spec = map.entry("spec").or_insert_with(|| json!({}));
-                if let Some(spec) = spec.as_object_mut() {
-                    spec.entry("finalizers")
-                        .or_insert_with(|| json!(["kubernetes"]));
-                }
-                let status = map.entry("status").or_insert_with(|| json!({}));
-                if let Some(status) = status.as_object_mut() {
-                    status.entry("phase").or_insert_with(|| json!("Active"));
-                }
-            }
-        }
-        "Secret" => {
-            if let Some(map) = obj.as_object_mut() {
-                map.entry("type").or_insert_with(|| json!("Opaque"));
-            }
-        }
-        _ => {}
-    }
-}
-
-/// The server-maintained metadata a client cannot set on create.
-const SYSTEM_METADATA: [&str; 8] = [
-    "uid",
-    "resourceVersion",
-    "creationTimestamp",
-    "generation",
-    "managedFields",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "selfLink",
-];
-
-/// Stamps identity on a new object. A dry run gets everything but a
-/// resourceVersion, like on the real server.
-fn stamp_new(store: &mut Store, rt: &ResourceType, obj: &mut Value, dry_run: bool) {
-    let meta = meta_mut(obj);
-    meta.insert("uid".into(), json!(util::new_uid()));
-    meta.insert("creationTimestamp".into(), json!(util::now_rfc3339()));
-    if rt.has_generation() {
-        meta.insert("generation".into(), json!(1));
-    }
-    if !dry_run {
-        meta.insert(
-            "resourceVersion".into(),
-            json!(store.next_resource_version()),
-        );
-    }
-}
-
-/// Everything outside metadata and status: a change there bumps generation.
-fn spec_part(obj: &Value) -> Map<String, Value> {
-    obj.as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind"))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn stamp_update(store: &mut Store, rt: &ResourceType, live: &Value, obj: &mut Value, dry_run: bool) {
-    let generation = meta(live)
-        .and_then(|m| m.get("generation"))
-        .and_then(Value::as_i64);
-    let bump = spec_part(live) != spec_part(obj);
-    let live_rv = meta_str(live, "resourceVersion").unwrap_or_default().to_string();
-    let meta = meta_mut(obj);
-    if rt.has_generation() {
-        let generation = generation.unwrap_or(1) + i64::from(bump);
-        meta.insert("generation".into(), json!(generation));
-    }
-    let rv = if dry_run {
-        live_rv
-    } else {
-        store.next_resource_version()
-    };
-    meta.insert("resourceVersion".into(), json!(rv));
-}
-
-/// Equality that ignores the `time` of managedFields entries.
-fn same_ignoring_times(a: &Value, b: &Value) -> bool {
-    let strip = |v: &Value| {
-        let mut v = v.clone();
-        if let Some(entries) = v
-            .pointer_mut("/metadata/managedFields")
-            .and_then(Value::as_array_mut)
-        {
-            for entry in entries.iter_mut().filter_map(Value::as_object_mut) {
-                entry.remove("time");
-            }
-        }
-        v
-    };
-    strip(a) == strip(b)
-}
-
-fn has_finalizers(obj: &Value) -> bool {
-    meta(obj)
-        .and_then(|m| m.get("finalizers"))
-        .and_then(Value::as_array)
-        .is_some_and(|f| !f.is_empty())
-}
-
-fn being_deleted(obj: &Value) -> bool {
-    meta(obj).is_some_and(|m| m.contains_key("deletionTimestamp"))
-}
-
 fn check_resource_version(op: &Op<'_>, name: &str, body: &Value, live: &Value) -> ApiResult<()> {
     match meta_str(body, "resourceVersion") {
-        Some(rv) if !rv.is_empty() && Some(rv) != meta_str(live, "resourceVersion") => Err(
-            status::conflict(op.rt, name, status::STALE_OBJECT),
-        ),
+        Some(rv) if !rv.is_empty() && Some(rv) != meta_str(live, "resourceVersion") => {
+            Err(status::conflict(op.rt, name, status::STALE_OBJECT))
+        }
         _ => Ok(()),
     }
 }
@@ -405,52 +207,32 @@ fn check_resource_version(op: &Op<'_>, name: &str, body: &Value, live: &Value) -
 // ------------------------------------------------------------------- reads
 
 fn get(op: &Op<'_>, store: &Store, name: &str) -> ApiResult<Value> {
-    store
-        .get(&op.key(name))
-        .cloned()
-        .ok_or_else(|| status::not_found(op.rt, name))
+    store.get(&op.key(name)).cloned().ok_or_else(|| status::not_found(op.rt, name))
 }
 
 /// Continue tokens are `namespace/name` of the last item returned.
 fn list(op: &Op<'_>, store: &Store) -> ApiResult<Reply> {
-    let labels = Selector::parse(op.query.get("labelSelector").unwrap_or_default())
-        .map_err(|e| status::bad_request(&e))?;
+    let labels =
+        Selector::parse(op.query.get("labelSelector").unwrap_or_default()).map_err(|e| status::bad_request(&e))?;
     let fields = Selector::parse_fields(op.query.get("fieldSelector").unwrap_or_default())
         .map_err(|e| status::bad_request(&e))?;
     let limit = match op.query.get("limit").filter(|l| !l.is_empty()) {
-        Some(l) => Some(
-            l.parse::<usize>()
-                .map_err(|_| status::bad_request(&format!("invalid limit {l:?}")))?,
-        ),
+        Some(l) => Some(l.parse::<usize>().map_err(|_| status::bad_request(&format!("invalid limit {l:?}")))?),
         None => None,
     };
-    let after = op
-        .query
-        .get("continue")
-        .filter(|c| !c.is_empty())
-        .map(|c| {
-            let (ns, name) = c.split_once('/').unwrap_or(("", c));
-            (ns.to_string(), name.to_string())
-        });
+    let after = op.query.get("continue").filter(|c| !c.is_empty()).map(|c| {
+        let (ns, name) = c.split_once('/').unwrap_or(("", c));
+        (ns.to_string(), name.to_string())
+    });
     let mut items: Vec<(String, String, Value)> = store
         .list(op.rt, op.namespace)
         .into_iter()
-        .filter(|(k, _)| {
-            after
-                .as_ref()
-                .is_none_or(|(ns, name)| (&k.namespace, &k.name) > (ns, name))
-        })
-        .filter(|(_, obj)| {
-            labels.matches_labels(meta(obj).and_then(|m| m.get("labels")))
-                && fields.matches_fields(obj)
-        })
+        .filter(|(k, _)| after.as_ref().is_none_or(|(ns, name)| (&k.namespace, &k.name) > (ns, name)))
+        .filter(|(_, obj)| labels.matches_labels(meta(obj).and_then(|m| m.get("labels"))) && fields.matches_fields(obj))
         .map(|(k, obj)| (k.namespace.clone(), k.name.clone(), obj.clone()))
         .collect();
     let mut list_meta = Map::new();
-    list_meta.insert(
-        "resourceVersion".into(),
-        json!(store.current_resource_version()),
-    );
+    list_meta.insert("resourceVersion".into(), json!(store.current_resource_version()));
     let mut next = String::new();
     if let Some(limit) = limit.filter(|l| *l > 0)
         && items.len() > limit
@@ -538,23 +320,13 @@ fn create(op: &Op<'_>, store: &mut Store) -> ApiResult<Reply> {
     {
         map.remove("status");
     }
-    normalize(op.rt, &mut obj);
-    validate_new(op, &name, &obj)?;
+    apply_defaults(op.rt, &mut obj);
     let mut entries = Vec::new();
-    let changed = ssa::changed_set(
-        None,
-        &ssa::tracked_view(&obj, op.main_scope()),
-        op.schema(),
-    );
-    ssa::record_update(
-        &mut entries,
-        &changed,
-        &op.manager(),
-        &op.rt.api_version(),
-        None,
-        &util::now_rfc3339(),
-    );
+    let changed = ssa::changed_set(None, &ssa::tracked_view(&obj, op.main_scope()), op.schema());
+    ssa::record_update(&mut entries, &changed, &op.manager(), &op.rt.api_version(), None, &util::now_rfc3339());
     ssa::write_entries(&mut obj, &entries);
+    prepare(op.rt, &mut obj);
+    validate_new(op, &name, &obj)?;
     stamp_new(store, op.rt, &mut obj, dry_run);
     if !dry_run {
         store.put(key, obj.clone());
@@ -563,18 +335,11 @@ fn create(op: &Op<'_>, store: &mut Store) -> ApiResult<Reply> {
 }
 
 fn validate_new(op: &Op<'_>, name: &str, obj: &Value) -> ApiResult<()> {
-    let mut errors: Vec<FieldError> =
-        validation::validate_name(name, op.rt.kind == "Namespace")
-            .into_iter()
-            .collect();
+    let mut errors: Vec<FieldError> = validation::validate_name(name, op.rt.kind == "Namespace").into_iter().collect();
     if op.rt.structural {
         errors.extend(validation::validate(op.rt, obj, None));
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(op.invalid(name, errors))
-    }
+    if errors.is_empty() { Ok(()) } else { Err(op.invalid(name, errors)) }
 }
 
 fn update(op: &Op<'_>, store: &mut Store, name: &str) -> ApiResult<Reply> {
@@ -588,130 +353,8 @@ fn update(op: &Op<'_>, store: &mut Store, name: &str) -> ApiResult<Reply> {
     Ok(Reply::json(200, obj))
 }
 
-/// Applies a JSON merge patch (RFC 7386).
-fn merge_patch(target: &mut Value, patch: &Value) {
-    let Some(patch_map) = patch.as_object() else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(Map::new());
-    }
-    if let Some(target_map) = target.as_object_mut() {
-        for (key, value) in patch_map {
-            if value.is_null() {
-                target_map.remove(key);
-            } else {
-                merge_patch(
-                    target_map.entry(key.clone()).or_insert(Value::Null),
-                    value,
-                );
-            }
-        }
-    }
-}
-
-/// Splits a JSON pointer into unescaped tokens.
-fn pointer_tokens(pointer: &str) -> ApiResult<Vec<String>> {
-    if pointer.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rest = pointer
-        .strip_prefix('/')
-        .ok_or_else(|| status::bad_request(&format!("invalid JSON pointer {pointer:?}")))?;
-    Ok(rest
-        .split('/')
-        .map(|t| t.replace("~1", "/").replace("~0", "~"))
-        .collect())
-}
-
-/// Applies a JSON patch (RFC 6902); `add`, `remove`, `replace` and `test`.
-fn json_patch(doc: &mut Value, ops: &Value) -> ApiResult<()> {
-    let ops = ops
-        .as_array()
-        .ok_or_else(|| status::bad_request("a JSON patch must be an array of operations"))?;
-    for op in ops {
-        let kind = op.get("op").and_then(Value::as_str).unwrap_or_default();
-        let path = op.get("path").and_then(Value::as_str).unwrap_or_default();
-        let failed = |why: &str| {
-            status::internal(&format!("jsonpatch {kind} operation does not apply: {why}"))
-        };
-        let mut tokens = pointer_tokens(path)?;
-        let last = tokens.pop();
-        let parent = tokens
-            .iter()
-            .try_fold(&mut *doc, |v, t| match v {
-                Value::Object(m) => m.get_mut(t.as_str()),
-                Value::Array(a) => t.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
-                _ => None,
-            })
-            .ok_or_else(|| failed(&format!("doc is missing path: {path:?}")))?;
-        let Some(last) = last else {
-            return Err(failed("the whole document cannot be patched"));
-        };
-        let value = op.get("value").cloned();
-        match (kind, parent) {
-            ("test", parent) => {
-                let current = match parent {
-                    Value::Object(m) => m.get(&last),
-                    Value::Array(a) => last.parse::<usize>().ok().and_then(|i| a.get(i)),
-                    _ => None,
-                };
-                if current != value.as_ref() {
-                    return Err(failed(&format!("testing value {path:?} failed")));
-                }
-            }
-            ("add" | "replace", Value::Object(m)) => {
-                if kind == "replace" && !m.contains_key(&last) {
-                    return Err(failed(&format!("doc is missing key: {path:?}")));
-                }
-                m.insert(last, value.ok_or_else(|| failed("missing value"))?);
-            }
-            ("add", Value::Array(a)) => {
-                let index = if last == "-" {
-                    a.len()
-                } else {
-                    last.parse::<usize>()
-                        .ok()
-                        .filter(|i| *i <= a.len())
-                        .ok_or_else(|| failed("index out of range"))?
-                };
-                a.insert(index, value.ok_or_else(|| failed("missing value"))?);
-            }
-            ("replace", Value::Array(a)) => {
-                let slot = last
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|i| a.get_mut(i))
-                    .ok_or_else(|| failed("index out of range"))?;
-                *slot = value.ok_or_else(|| failed("missing value"))?;
-            }
-            ("remove", Value::Object(m)) => {
-                m.remove(&last)
-                    .ok_or_else(|| failed(&format!("doc is missing key: {path:?}")))?;
-            }
-            ("remove", Value::Array(a)) => {
-                let index = last
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|i| *i < a.len())
-                    .ok_or_else(|| failed("index out of range"))?;
-                a.remove(index);
-            }
-            _ => return Err(failed("unsupported operation")),
-        }
-    }
-    Ok(())
-}
-
 fn patch(op: &Op<'_>, store: &mut Store, name: &str) -> ApiResult<Reply> {
-    let content_type = op
-        .req
-        .content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim();
+    let content_type = op.req.content_type.split(';').next().unwrap_or_default().trim();
     match content_type {
         "application/apply-patch+yaml" => apply(op, store, name),
         "application/merge-patch+json" | "application/json-patch+json" => {
@@ -719,9 +362,7 @@ fn patch(op: &Op<'_>, store: &mut Store, name: &str) -> ApiResult<Reply> {
         }
         // Built-in kinds accept strategic merge patches; treated as merge
         // patches here (no patch-strategy directives).
-        "application/strategic-merge-patch+json" if !op.rt.custom => {
-            plain_patch(op, store, name, false)
-        }
+        "application/strategic-merge-patch+json" if !op.rt.custom => plain_patch(op, store, name, false),
         other => Err(status::unsupported_media_type(other)),
     }
 }
@@ -729,8 +370,8 @@ fn patch(op: &Op<'_>, store: &mut Store, name: &str) -> ApiResult<Reply> {
 /// Merge patch or JSON patch of the main resource.
 fn plain_patch(op: &Op<'_>, store: &mut Store, name: &str, json: bool) -> ApiResult<Reply> {
     let dry_run = op.query.dry_run()?;
-    let patch: Value = serde_json::from_slice(&op.req.body)
-        .map_err(|e| status::bad_request(&format!("error decoding patch: {e}")))?;
+    let patch: Value =
+        serde_json::from_slice(&op.req.body).map_err(|e| status::bad_request(&format!("error decoding patch: {e}")))?;
     let live = get(op, store, name)?;
     let mut obj = live.clone();
     if json {
@@ -792,23 +433,13 @@ fn commit_update(
             }
         }
     }
-    normalize(op.rt, &mut obj);
+    apply_defaults(op.rt, &mut obj);
+    prepare(op.rt, &mut obj);
 
     let subresource = (scope == Scope::Status).then_some("status");
     let mut entries = ssa::read_entries(live);
-    let changed = ssa::changed_set(
-        Some(&ssa::tracked_view(live, scope)),
-        &ssa::tracked_view(&obj, scope),
-        op.schema(),
-    );
-    ssa::record_update(
-        &mut entries,
-        &changed,
-        &op.manager(),
-        &op.rt.api_version(),
-        subresource,
-        &util::now_rfc3339(),
-    );
+    let changed = ssa::changed_set(Some(&ssa::tracked_view(live, scope)), &ssa::tracked_view(&obj, scope), op.schema());
+    ssa::record_update(&mut entries, &changed, &op.manager(), &op.rt.api_version(), subresource, &util::now_rfc3339());
     finish_entries(op, &mut obj, &mut entries);
     if same_ignoring_times(live, &obj) {
         return Ok(live.clone());
@@ -891,19 +522,23 @@ fn apply(op: &Op<'_>, store: &mut Store, name: &str) -> ApiResult<Reply> {
         }
         skeleton
     });
-    let applied = ssa::apply(
-        &base,
-        &view,
-        op.schema(),
-        &manager,
-        &op.rt.api_version(),
-        force,
-        &now,
-    )
-    .map_err(status::apply_conflict)?;
+    let applied = ssa::apply(&base, &view, op.schema(), &manager, &op.rt.api_version(), force, &now)
+        .map_err(status::apply_conflict)?;
     let mut obj = applied.object;
     let mut entries = applied.entries;
-    normalize(op.rt, &mut obj);
+    apply_defaults(op.rt, &mut obj);
+    prepare(op.rt, &mut obj);
+    if let Some(live) = &live
+        && same_content(live, &obj)
+    {
+        // Only ownership changed: the applier's entry keeps its old time
+        // (or gets none), as on the real server.
+        let mine = |e: &ssa::Entry| e.manager == manager && e.operation == "Apply" && e.subresource.is_none();
+        let before = ssa::read_entries(live).into_iter().find(mine).and_then(|e| e.time);
+        if let Some(entry) = entries.iter_mut().find(|e| mine(e)) {
+            entry.time = before;
+        }
+    }
     finish_entries(op, &mut obj, &mut entries);
 
     let Some(live) = live else {
@@ -958,9 +593,7 @@ fn status_subresource(op: &Op<'_>, store: &mut Store, method: &str, name: &str) 
             obj
         }
         other => {
-            return Err(status::method_not_allowed(&format!(
-                "{other} is not supported on the status subresource"
-            )));
+            return Err(status::method_not_allowed(&format!("{other} is not supported on the status subresource")));
         }
     };
     let obj = commit_update(op, store, name, &live, obj, Scope::Status, dry_run)?;
@@ -1005,35 +638,28 @@ fn scale_subresource(op: &Op<'_>, store: &mut Store, method: &str, name: &str) -
             merge_patch(&mut scale, &patch);
         }
         other => {
-            return Err(status::method_not_allowed(&format!(
-                "{other} is not supported on the scale subresource"
-            )));
+            return Err(status::method_not_allowed(&format!("{other} is not supported on the scale subresource")));
         }
     }
     check_resource_version(op, name, &scale, &live)?;
     let Some(replicas) = scale.pointer("/spec/replicas").cloned() else {
         return Err(status::bad_request("spec.replicas is required"));
     };
-    let spec_path = op
-        .rt
-        .scale
-        .as_ref()
-        .map(|s| s.spec_replicas_path.clone())
-        .unwrap_or_else(|| ".spec.replicas".into());
+    let spec_path =
+        op.rt.scale.as_ref().map(|s| s.spec_replicas_path.clone()).unwrap_or_else(|| ".spec.replicas".into());
     let mut obj = live.clone();
     let segments: Vec<&str> = spec_path.split('.').filter(|s| !s.is_empty()).collect();
-    if let Some((last, parents)) = segments.split_last() {
-        let mut target = &mut obj;
-        for segment in parents {
-            if !target.is_object() {
-                *target = json!({});
-            }
-            let Some(map) = target.as_object_mut() else {
-                break;
-            };
-            target = map.entry(*segment).or_insert_with(|| json!({}));
+    let Some((last, parents)) = segments.split_last() else {
+        return Err(status::internal("the scale subresource has no replicas path"));
+    };
+    let parent: String = parents.iter().map(|s| format!("/{s}")).collect();
+    match obj.pointer_mut(&parent).and_then(Value::as_object_mut) {
+        Some(map) => {
+            map.insert((*last).to_string(), replicas);
         }
-        set_field(target, last, replicas);
+        None => {
+            return Err(status::bad_request(&format!("the object has no {parent} to scale")));
+        }
     }
     let obj = commit_update(op, store, name, &live, obj, op.main_scope(), dry_run)?;
     Ok(Reply::json(200, scale_view(op, &obj)))
@@ -1047,9 +673,7 @@ fn delete(op: &Op<'_>, store: &mut Store, name: &str) -> ApiResult<Reply> {
     {
         let preconditions = options.get("preconditions");
         for (field, label) in [("uid", "UID"), ("resourceVersion", "ResourceVersion")] {
-            let wanted = preconditions
-                .and_then(|p| p.get(field))
-                .and_then(Value::as_str);
+            let wanted = preconditions.and_then(|p| p.get(field)).and_then(Value::as_str);
             let actual = meta_str(&live, field).unwrap_or_default();
             if let Some(wanted) = wanted
                 && wanted != actual
@@ -1115,17 +739,14 @@ fn delete_one(op: &Op<'_>, store: &mut Store, name: &str, live: Value, dry_run: 
 /// the list of deleted objects.
 fn delete_collection(op: &Op<'_>, store: &mut Store) -> ApiResult<Reply> {
     let dry_run = op.query.dry_run()?;
-    let labels = Selector::parse(op.query.get("labelSelector").unwrap_or_default())
-        .map_err(|e| status::bad_request(&e))?;
+    let labels =
+        Selector::parse(op.query.get("labelSelector").unwrap_or_default()).map_err(|e| status::bad_request(&e))?;
     let fields = Selector::parse_fields(op.query.get("fieldSelector").unwrap_or_default())
         .map_err(|e| status::bad_request(&e))?;
     let victims: Vec<(Option<String>, String, Value)> = store
         .list(op.rt, op.namespace)
         .into_iter()
-        .filter(|(_, obj)| {
-            labels.matches_labels(meta(obj).and_then(|m| m.get("labels")))
-                && fields.matches_fields(obj)
-        })
+        .filter(|(_, obj)| labels.matches_labels(meta(obj).and_then(|m| m.get("labels"))) && fields.matches_fields(obj))
         .map(|(k, obj)| {
             let ns = (!k.namespace.is_empty()).then(|| k.namespace.clone());
             (ns, k.name.clone(), obj.clone())
@@ -1133,13 +754,7 @@ fn delete_collection(op: &Op<'_>, store: &mut Store) -> ApiResult<Reply> {
         .collect();
     let mut deleted = Vec::new();
     for (namespace, name, obj) in victims {
-        let scoped = Op {
-            api: op.api,
-            req: op.req,
-            rt: op.rt,
-            namespace: namespace.as_deref(),
-            query: Query(op.query.0),
-        };
+        let scoped = Op { req: op.req, rt: op.rt, namespace: namespace.as_deref(), query: Query(op.query.0) };
         delete_one(&scoped, store, &name, obj.clone(), dry_run)?;
         deleted.push(obj);
     }
@@ -1159,29 +774,20 @@ fn delete_collection(op: &Op<'_>, store: &mut Store) -> ApiResult<Reply> {
 /// Stores an object as given (for test setup), filling in whatever
 /// server-set metadata it lacks. No validation, defaults or ownership.
 pub fn insert(api: &Api, mut obj: Value) -> Result<Value, String> {
-    let api_version = obj
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .ok_or("object without apiVersion")?
-        .to_string();
-    let kind = obj
-        .get("kind")
-        .and_then(Value::as_str)
-        .ok_or("object without kind")?
-        .to_string();
+    let api_version = obj.get("apiVersion").and_then(Value::as_str).ok_or("object without apiVersion")?.to_string();
+    let kind = obj.get("kind").and_then(Value::as_str).ok_or("object without kind")?.to_string();
     let rt = api
         .registry
         .find_kind(&api_version, &kind)
         .ok_or_else(|| format!("the test API server does not serve {api_version} {kind}"))?;
-    let name = meta_str(&obj, "name")
-        .ok_or("object without metadata.name")?
-        .to_string();
+    let name = meta_str(&obj, "name").ok_or("object without metadata.name")?.to_string();
     let namespace = meta_str(&obj, "namespace").map(str::to_string);
     if rt.namespaced && namespace.is_none() {
         return Err(format!("{kind} {name} needs metadata.namespace"));
     }
     if !rt.custom && !rt.structural {
-        normalize(&rt, &mut obj);
+        apply_defaults(&rt, &mut obj);
+        prepare(&rt, &mut obj);
     }
     let mut store = api.store();
     let meta = meta_mut(&mut obj);
@@ -1189,8 +795,7 @@ pub fn insert(api: &Api, mut obj: Value) -> Result<Value, String> {
         meta.remove("namespace");
     }
     meta.entry("uid").or_insert_with(|| json!(util::new_uid()));
-    meta.entry("creationTimestamp")
-        .or_insert_with(|| json!(util::now_rfc3339()));
+    meta.entry("creationTimestamp").or_insert_with(|| json!(util::now_rfc3339()));
     if rt.has_generation() {
         meta.entry("generation").or_insert(json!(1));
     }

@@ -43,20 +43,12 @@ pub struct ResourceType {
 impl ResourceType {
     /// `group/version`, or just `v1` for the core group.
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.clone()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
+        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
     }
 
     /// `plural.group` as used in error messages (`nodepools.hypershift.openshift.io`).
     pub fn qualified(&self) -> String {
-        if self.group.is_empty() {
-            self.plural.clone()
-        } else {
-            format!("{}.{}", self.plural, self.group)
-        }
+        if self.group.is_empty() { self.plural.clone() } else { format!("{}.{}", self.plural, self.group) }
     }
 
     pub fn list_kind(&self) -> String {
@@ -71,29 +63,11 @@ impl ResourceType {
     pub fn verbs(&self) -> Vec<&'static str> {
         if self.custom {
             // Order as the real server lists CRD-backed resources.
-            vec![
-                "delete",
-                "deletecollection",
-                "get",
-                "list",
-                "patch",
-                "create",
-                "update",
-                "watch",
-            ]
+            vec!["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"]
         } else if self.plural == "namespaces" {
             vec!["create", "delete", "get", "list", "patch", "update", "watch"]
         } else {
-            vec![
-                "create",
-                "delete",
-                "deletecollection",
-                "get",
-                "list",
-                "patch",
-                "update",
-                "watch",
-            ]
+            vec!["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
         }
     }
 }
@@ -108,10 +82,7 @@ pub struct Registry {
 
 impl Registry {
     pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceType>> {
-        self.types
-            .iter()
-            .find(|t| t.group == group && t.version == version && t.plural == plural)
-            .cloned()
+        self.types.iter().find(|t| t.group == group && t.version == version && t.plural == plural).cloned()
     }
 
     pub fn find_plural(&self, plural: &str) -> Option<Arc<ResourceType>> {
@@ -119,10 +90,7 @@ impl Registry {
     }
 
     pub fn find_kind(&self, api_version: &str, kind: &str) -> Option<Arc<ResourceType>> {
-        self.types
-            .iter()
-            .find(|t| t.api_version() == api_version && t.kind == kind)
-            .cloned()
+        self.types.iter().find(|t| t.api_version() == api_version && t.kind == kind).cloned()
     }
 
     /// Served groups in discovery order (core group first, empty name).
@@ -142,9 +110,7 @@ impl Registry {
         group: &'a str,
         version: &'a str,
     ) -> impl Iterator<Item = &'a Arc<ResourceType>> + 'a {
-        self.types
-            .iter()
-            .filter(move |t| t.group == group && t.version == version)
+        self.types.iter().filter(move |t| t.group == group && t.version == version)
     }
 }
 
@@ -158,15 +124,9 @@ fn storage_version_hash(group: &str, version: &str, kind: &str) -> Option<&'stat
         ("/v1/Node", "XwShjMxG9Fs="),
         ("coordination.k8s.io/v1/Lease", "gqkMMb/YqFM="),
         ("storage.k8s.io/v1/StorageClass", "K+m6uJwbjGY="),
-        (
-            "snapshot.storage.k8s.io/v1/VolumeSnapshotClass",
-            "agjrTDFWe0I=",
-        ),
+        ("snapshot.storage.k8s.io/v1/VolumeSnapshotClass", "agjrTDFWe0I="),
         ("cdi.kubevirt.io/v1beta1/StorageProfile", "mrzz5Ke+wSs="),
-        (
-            "apiextensions.k8s.io/v1/CustomResourceDefinition",
-            "M5uH+AlWATY=",
-        ),
+        ("apiextensions.k8s.io/v1/CustomResourceDefinition", "M5uH+AlWATY="),
         ("hypershift.openshift.io/v1beta1/HostedCluster", "a5BEmIIbrYI="),
         ("hypershift.openshift.io/v1beta1/NodePool", "3ObDZcCmR3I="),
     ];
@@ -306,10 +266,7 @@ fn builtin_type(b: &Builtin) -> ResourceType {
     let mut properties = serde_json::Map::new();
     properties.insert("metadata".into(), schema::metadata_schema());
     for field in b.map_fields {
-        properties.insert(
-            (*field).into(),
-            json!({"type": "object", "additionalProperties": {"type": "string"}}),
-        );
+        properties.insert((*field).into(), json!({"type": "object", "additionalProperties": {"type": "string"}}));
     }
     ResourceType {
         group: b.group.into(),
@@ -337,22 +294,14 @@ fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
 fn strings_at(v: &Value, pointer: &str) -> Vec<String> {
     v.pointer(pointer)
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
         .unwrap_or_default()
 }
 
 /// Builds the resource type served by one CRD (its storage version).
 fn crd_type(crd: &Value) -> Result<ResourceType, String> {
     let group = str_at(crd, "/spec/group").ok_or("CRD without spec.group")?;
-    let versions = crd
-        .pointer("/spec/versions")
-        .and_then(Value::as_array)
-        .ok_or("CRD without spec.versions")?;
+    let versions = crd.pointer("/spec/versions").and_then(Value::as_array).ok_or("CRD without spec.versions")?;
     let version = versions
         .iter()
         .find(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
@@ -361,29 +310,20 @@ fn crd_type(crd: &Value) -> Result<ResourceType, String> {
     let version_name = str_at(version, "/name").ok_or("CRD version without name")?;
     let kind = str_at(crd, "/spec/names/kind").ok_or("CRD without names.kind")?;
     let plural = str_at(crd, "/spec/names/plural").ok_or("CRD without names.plural")?;
-    let mut root = version
-        .pointer("/schema/openAPIV3Schema")
-        .cloned()
-        .ok_or("CRD version without openAPIV3Schema")?;
+    let mut root = version.pointer("/schema/openAPIV3Schema").cloned().ok_or("CRD version without openAPIV3Schema")?;
     // ObjectMeta is not described by CRD schemas; use the server's own view.
     if let Some(props) = root.get_mut("properties").and_then(Value::as_object_mut) {
         props.insert("metadata".into(), schema::metadata_schema());
     }
     let scale = version.pointer("/subresources/scale").map(|s| ScaleSpec {
-        spec_replicas_path: str_at(s, "/specReplicasPath")
-            .unwrap_or(".spec.replicas")
-            .into(),
-        status_replicas_path: str_at(s, "/statusReplicasPath")
-            .unwrap_or(".status.replicas")
-            .into(),
+        spec_replicas_path: str_at(s, "/specReplicasPath").unwrap_or(".spec.replicas").into(),
+        status_replicas_path: str_at(s, "/statusReplicasPath").unwrap_or(".status.replicas").into(),
     });
     Ok(ResourceType {
         group: group.into(),
         version: version_name.into(),
         plural: plural.into(),
-        singular: str_at(crd, "/spec/names/singular")
-            .map(str::to_string)
-            .unwrap_or_else(|| kind.to_ascii_lowercase()),
+        singular: str_at(crd, "/spec/names/singular").map(str::to_string).unwrap_or_else(|| kind.to_ascii_lowercase()),
         kind: kind.into(),
         namespaced: str_at(crd, "/spec/scope") == Some("Namespaced"),
         custom: true,
@@ -417,10 +357,8 @@ fn load_crds() -> Result<Vec<Value>, String> {
     paths
         .iter()
         .map(|p| {
-            let text =
-                std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()))?;
-            serde_saphyr::from_str::<Value>(&text)
-                .map_err(|e| format!("parsing {}: {e}", p.display()))
+            let text = std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()))?;
+            serde_saphyr::from_str::<Value>(&text).map_err(|e| format!("parsing {}: {e}", p.display()))
         })
         .collect()
 }
@@ -431,8 +369,7 @@ pub fn registry() -> Arc<Registry> {
     static REGISTRY: OnceLock<Result<Arc<Registry>, String>> = OnceLock::new();
     let built = REGISTRY.get_or_init(|| {
         let crds = load_crds()?;
-        let mut types: Vec<Arc<ResourceType>> =
-            BUILTINS.iter().map(|b| Arc::new(builtin_type(b))).collect();
+        let mut types: Vec<Arc<ResourceType>> = BUILTINS.iter().map(|b| Arc::new(builtin_type(b))).collect();
         for crd in &crds {
             types.push(Arc::new(crd_type(crd)?));
         }

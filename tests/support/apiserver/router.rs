@@ -38,23 +38,13 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(status: u16, body: Value) -> Reply {
-        Reply {
-            status,
-            body,
-            content_type: "application/json",
-            retry_after: None,
-        }
+        Reply { status, body, content_type: "application/json", retry_after: None }
     }
 }
 
 impl From<ApiError> for Reply {
     fn from(err: ApiError) -> Reply {
-        Reply {
-            status: err.code,
-            body: err.body,
-            content_type: "application/json",
-            retry_after: err.retry_after,
-        }
+        Reply { status: err.code, body: err.body, content_type: "application/json", retry_after: err.retry_after }
     }
 }
 
@@ -107,17 +97,11 @@ impl Api {
     /// namespaces every cluster has.
     fn seed(&self) {
         let mut store = self.store();
-        let crd_type = self
-            .registry
-            .find("apiextensions.k8s.io", "v1", "customresourcedefinitions");
+        let crd_type = self.registry.find("apiextensions.k8s.io", "v1", "customresourcedefinitions");
         if let Some(crd_type) = crd_type {
             for crd in &self.registry.crds {
                 let mut obj = crd.clone();
-                let name = obj
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
+                let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
                 let names = obj.pointer("/spec/names").cloned().unwrap_or(json!({}));
                 let versions: Vec<Value> = obj
                     .pointer("/spec/versions")
@@ -167,24 +151,15 @@ impl Api {
     }
 
     pub fn record(&self, method: &str, path_and_query: &str) {
-        self.requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((method.to_string(), path_and_query.to_string()));
+        self.requests.lock().unwrap_or_else(|e| e.into_inner()).push((method.to_string(), path_and_query.to_string()));
     }
 
     pub fn requests(&self) -> Vec<(String, String)> {
-        self.requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.requests.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn clear_requests(&self) {
-        self.requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.requests.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     /// Creates a namespace (with the server's defaults) unless it exists.
@@ -222,10 +197,7 @@ impl Api {
             Target::CoreVersions if discovery::wants_aggregated(&req.accept) => {
                 Ok(aggregated(discovery::aggregated(&self.registry, true)))
             }
-            Target::CoreVersions => Ok(Reply::json(
-                200,
-                discovery::core_versions(&self.server_address),
-            )),
+            Target::CoreVersions => Ok(Reply::json(200, discovery::core_versions(&self.server_address))),
             Target::GroupList if discovery::wants_aggregated(&req.accept) => {
                 Ok(aggregated(discovery::aggregated(&self.registry, false)))
             }
@@ -233,11 +205,9 @@ impl Api {
             Target::Group(group) => discovery::api_group(&self.registry, &group)
                 .map(|v| Reply::json(200, v))
                 .ok_or_else(status::unknown_path),
-            Target::ResourceList(group, version) => {
-                discovery::resource_list(&self.registry, &group, &version)
-                    .map(|v| Reply::json(200, v))
-                    .ok_or_else(status::unknown_path)
-            }
+            Target::ResourceList(group, version) => discovery::resource_list(&self.registry, &group, &version)
+                .map(|v| Reply::json(200, v))
+                .ok_or_else(status::unknown_path),
             Target::Resource(path) => handlers::dispatch(self, req, &path),
         };
         result.unwrap_or_else(Reply::from)
@@ -253,9 +223,7 @@ impl Api {
             ["api", version, rest @ ..] => self.resource_path("", version, rest),
             ["apis"] => Some(Target::GroupList),
             ["apis", group] => Some(Target::Group((*group).into())),
-            ["apis", group, version] => {
-                Some(Target::ResourceList((*group).into(), (*version).into()))
-            }
+            ["apis", group, version] => Some(Target::ResourceList((*group).into(), (*version).into())),
             ["apis", group, version, rest @ ..] => self.resource_path(group, version, rest),
             _ => None,
         }
@@ -287,10 +255,5 @@ impl Api {
 }
 
 fn aggregated(body: Value) -> Reply {
-    Reply {
-        status: 200,
-        body,
-        content_type: discovery::AGGREGATED_CONTENT_TYPE,
-        retry_after: None,
-    }
+    Reply { status: 200, body, content_type: discovery::AGGREGATED_CONTENT_TYPE, retry_after: None }
 }

@@ -57,10 +57,7 @@ impl<'a> Node<'a> {
 
     /// The schema of free-form map values, if this node is a map.
     pub fn additional(&self) -> Option<Node<'a>> {
-        self.0
-            .get("additionalProperties")
-            .filter(|v| v.is_object())
-            .map(Node)
+        self.0.get("additionalProperties").filter(|v| v.is_object()).map(Node)
     }
 
     /// The schema of field `key`, falling back to map values, then untyped.
@@ -76,11 +73,7 @@ impl<'a> Node<'a> {
     }
 
     pub fn items(&self) -> Node<'a> {
-        self.0
-            .get("items")
-            .filter(|v| v.is_object())
-            .map(Node)
-            .unwrap_or(Node(&UNTYPED))
+        self.0.get("items").filter(|v| v.is_object()).map(Node).unwrap_or(Node(&UNTYPED))
     }
 
     pub fn flag(&self, key: &str) -> bool {
@@ -107,18 +100,9 @@ impl<'a> Node<'a> {
                     .0
                     .get("x-kubernetes-list-map-keys")
                     .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_string)
-                            .collect()
-                    })
+                    .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
                     .unwrap_or_default();
-                if keys.is_empty() {
-                    ListType::Atomic
-                } else {
-                    ListType::Map(keys)
-                }
+                if keys.is_empty() { ListType::Atomic } else { ListType::Map(keys) }
             }
             _ => ListType::Atomic,
         }
@@ -132,9 +116,7 @@ impl<'a> Node<'a> {
     pub fn shape(&self, value: &Value) -> Shape {
         match value {
             Value::Object(_) if self.atomic_map() => Shape::Atomic,
-            Value::Object(_) if self.properties().is_none() && self.additional().is_some() => {
-                Shape::Map
-            }
+            Value::Object(_) if self.properties().is_none() && self.additional().is_some() => Shape::Map,
             Value::Object(_) => Shape::Struct,
             Value::Array(_) => match self.list_type() {
                 ListType::Map(keys) => Shape::ListMap(keys),

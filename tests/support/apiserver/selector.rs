@@ -40,21 +40,12 @@ fn split_top_level(s: &str) -> Vec<&str> {
 }
 
 fn valid_key(key: &str) -> bool {
-    !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+    !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
 }
 
 fn parse_values(list: &str) -> Option<Vec<String>> {
     let inner = list.trim().strip_prefix('(')?.strip_suffix(')')?;
-    Some(
-        inner
-            .split(',')
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-            .collect(),
-    )
+    Some(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
 }
 
 fn parse_requirement(part: &str) -> Result<Requirement, String> {
@@ -62,11 +53,7 @@ fn parse_requirement(part: &str) -> Result<Requirement, String> {
     let bad = || format!("unable to parse requirement: {part:?}");
     if let Some(key) = part.strip_prefix('!') {
         let key = key.trim();
-        return if valid_key(key) {
-            Ok(Requirement::NotExists(key.into()))
-        } else {
-            Err(bad())
-        };
+        return if valid_key(key) { Ok(Requirement::NotExists(key.into())) } else { Err(bad()) };
     }
     for (op, negated) in [(" notin ", true), (" in ", false)] {
         if let Some((key, values)) = part.split_once(op) {
@@ -95,11 +82,7 @@ fn parse_requirement(part: &str) -> Result<Requirement, String> {
             });
         }
     }
-    if valid_key(part) {
-        Ok(Requirement::Exists(part.into()))
-    } else {
-        Err(bad())
-    }
+    if valid_key(part) { Ok(Requirement::Exists(part.into())) } else { Err(bad()) }
 }
 
 impl Selector {
@@ -145,10 +128,7 @@ impl Selector {
     pub fn matches_fields(&self, obj: &Value) -> bool {
         let get = |key: &str| {
             let field = key.strip_prefix("metadata.").unwrap_or(key);
-            obj.get("metadata")
-                .and_then(|m| m.get(field))
-                .and_then(Value::as_str)
-                .unwrap_or("")
+            obj.get("metadata").and_then(|m| m.get(field)).and_then(Value::as_str).unwrap_or("")
         };
         self.requirements.iter().all(|r| match r {
             Requirement::Equals(k, v) => get(k) == v,

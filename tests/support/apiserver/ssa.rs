@@ -30,9 +30,7 @@ pub struct Entry {
 
 impl Entry {
     fn is(&self, manager: &str, operation: &str, subresource: Option<&str>) -> bool {
-        self.manager == manager
-            && self.operation == operation
-            && self.subresource.as_deref() == subresource
+        self.manager == manager && self.operation == operation && self.subresource.as_deref() == subresource
     }
 
     /// The manager as conflict messages print it.
@@ -43,19 +41,13 @@ impl Entry {
         }
         if self.operation == "Update" {
             out.push_str(&format!(" using {}", self.api_version));
-            if let Some(time) = &self.time {
-                out.push_str(&format!(" at {time}"));
-            }
         }
         out
     }
 }
 
 pub fn read_entries(obj: &Value) -> Vec<Entry> {
-    let Some(list) = obj
-        .pointer("/metadata/managedFields")
-        .and_then(Value::as_array)
-    else {
+    let Some(list) = obj.pointer("/metadata/managedFields").and_then(Value::as_array) else {
         return Vec::new();
     };
     list.iter()
@@ -67,20 +59,26 @@ pub fn read_entries(obj: &Value) -> Vec<Entry> {
                 api_version: text("apiVersion").unwrap_or_default(),
                 time: text("time"),
                 subresource: text("subresource"),
-                fields: e
-                    .get("fieldsV1")
-                    .map(FieldSet::from_fields_v1)
-                    .unwrap_or_default(),
+                fields: e.get("fieldsV1").map(FieldSet::from_fields_v1).unwrap_or_default(),
             })
         })
         .collect()
 }
 
-/// Writes the entries back, dropping empty ones (the server does too).
+/// Writes the entries back, dropping empty ones and in the server's order:
+/// by operation (`Apply` first), then time (none first), manager, apiVersion.
 pub fn write_entries(obj: &mut Value, entries: &[Entry]) {
-    let list: Vec<Value> = entries
-        .iter()
-        .filter(|e| !e.fields.is_empty())
+    let mut sorted: Vec<&Entry> = entries.iter().filter(|e| !e.fields.is_empty()).collect();
+    sorted.sort_by(|a, b| {
+        (&a.operation, a.time.as_deref().unwrap_or(""), &a.manager, &a.api_version).cmp(&(
+            &b.operation,
+            b.time.as_deref().unwrap_or(""),
+            &b.manager,
+            &b.api_version,
+        ))
+    });
+    let list: Vec<Value> = sorted
+        .into_iter()
         .map(|e| {
             let mut m = Map::new();
             m.insert("manager".into(), json!(e.manager));
@@ -140,11 +138,7 @@ pub fn tracked_view(obj: &Value, scope: Scope) -> Value {
     {
         let owned: Map<String, Value> = OWNABLE_METADATA
             .iter()
-            .filter_map(|k| {
-                meta.get(*k)
-                    .filter(|v| !v.is_null())
-                    .map(|v| ((*k).to_string(), v.clone()))
-            })
+            .filter_map(|k| meta.get(*k).filter(|v| !v.is_null()).map(|v| ((*k).to_string(), v.clone())))
             .collect();
         if !owned.is_empty() {
             out.insert("metadata".into(), Value::Object(owned));
@@ -156,10 +150,7 @@ pub fn tracked_view(obj: &Value, scope: Scope) -> Value {
 fn without_nulls(value: &Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
-            map.iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), without_nulls(v)))
-                .collect(),
+            map.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), without_nulls(v))).collect(),
         ),
         Value::Array(items) => Value::Array(items.iter().map(without_nulls).collect()),
         other => other.clone(),
@@ -206,11 +197,7 @@ fn walk_applied(value: &Value, schema: Node<'_>, node: &mut FieldSet) {
                     && item_schema.shape(item) != Shape::Atomic
                 {
                     for (key, child) in map {
-                        walk_applied(
-                            child,
-                            item_schema.child(key),
-                            item_node.entry(format!("f:{key}")),
-                        );
+                        walk_applied(child, item_schema.child(key), item_node.entry(format!("f:{key}")));
                     }
                 }
             }
@@ -235,12 +222,7 @@ pub fn changed_set(old: Option<&Value>, new: &Value, schema: Node<'_>) -> FieldS
         let old_map = old.and_then(Value::as_object);
         for (key, value) in map {
             let before = old_map.and_then(|m| m.get(key));
-            walk_changed(
-                before,
-                value,
-                schema.child(key),
-                set.entry(format!("f:{key}")),
-            );
+            walk_changed(before, value, schema.child(key), set.entry(format!("f:{key}")));
         }
     }
     set.retain_existing(new);
@@ -280,10 +262,8 @@ fn walk_changed(old: Option<&Value>, new: &Value, schema: Node<'_>, node: &mut F
                     node.mark();
                     continue;
                 };
-                let before = old_items.and_then(|list| {
-                    list.iter()
-                        .find(|o| fields::key_element(o, &keys).as_deref() == Some(&element))
-                });
+                let before = old_items
+                    .and_then(|list| list.iter().find(|o| fields::key_element(o, &keys).as_deref() == Some(&element)));
                 let item_node = node.entry(element);
                 if before.is_none() {
                     item_node.mark();
@@ -345,9 +325,10 @@ pub fn merge_into(target: &mut Value, patch: &Value, schema: Node<'_>) {
             let mut out = Vec::with_capacity(live.len() + applied.len());
             for item in applied {
                 let element = fields::key_element(item, &keys);
-                let found = live.iter().enumerate().position(|(i, l)| {
-                    !used[i] && element.is_some() && fields::key_element(l, &keys) == element
-                });
+                let found = live
+                    .iter()
+                    .enumerate()
+                    .position(|(i, l)| !used[i] && element.is_some() && fields::key_element(l, &keys) == element);
                 match found {
                     Some(i) => {
                         used[i] = true;
@@ -358,12 +339,7 @@ pub fn merge_into(target: &mut Value, patch: &Value, schema: Node<'_>) {
                     None => out.push(item.clone()),
                 }
             }
-            out.extend(
-                live.into_iter()
-                    .zip(used)
-                    .filter(|(_, used)| !used)
-                    .map(|(item, _)| item),
-            );
+            out.extend(live.into_iter().zip(used).filter(|(_, used)| !used).map(|(item, _)| item));
             *target = Value::Array(out);
         }
         Shape::ListSet => {
@@ -381,11 +357,9 @@ pub fn merge_into(target: &mut Value, patch: &Value, schema: Node<'_>) {
 
 /// The schema node at `path` (list elements step into `items`).
 fn schema_at<'a>(schema: Node<'a>, path: &[String]) -> Node<'a> {
-    path.iter().fold(schema, |node, element| {
-        match element.strip_prefix("f:") {
-            Some(field) => node.child(field),
-            None => node.items(),
-        }
+    path.iter().fold(schema, |node, element| match element.strip_prefix("f:") {
+        Some(field) => node.child(field),
+        None => node.items(),
     })
 }
 
@@ -417,6 +391,7 @@ pub fn apply(
     manager: &str,
     api_version: &str,
     force: bool,
+    now: &str,
 ) -> Result<Applied, Vec<Conflict>> {
     let applied = applied_set(patch_view, schema);
     let mut merged = live.clone();
@@ -432,10 +407,7 @@ pub fn apply(
                 && is_atomic_at(schema, &merged, &path)
                 && fields::lookup(live, &path) != fields::lookup(&merged, &path)
             {
-                conflicts.push(Conflict {
-                    manager: entry.display(),
-                    path: fields::display(&path),
-                });
+                conflicts.push(Conflict { manager: entry.display(), path: fields::display(&path) });
                 taken.push((index, path));
             }
         }
@@ -447,11 +419,7 @@ pub fn apply(
         entries[*index].fields.remove(path);
     }
 
-    let previous = entries
-        .iter()
-        .find(|e| is_mine(e))
-        .map(|e| e.fields.clone())
-        .unwrap_or_default();
+    let previous = entries.iter().find(|e| is_mine(e)).map(|e| e.fields.clone()).unwrap_or_default();
     let mut others = FieldSet::default();
     for entry in entries.iter().filter(|e| !is_mine(e)) {
         others.union_with(&entry.fields);
@@ -468,29 +436,28 @@ pub fn apply(
         Some(entry) => {
             entry.fields = applied;
             entry.api_version = api_version.to_string();
+            entry.time = Some(now.to_string());
         }
         None => entries.push(Entry {
             manager: manager.to_string(),
             operation: "Apply".into(),
             api_version: api_version.to_string(),
-            time: None,
+            time: Some(now.to_string()),
             subresource: None,
             fields: applied,
         }),
     }
-    Ok(Applied {
-        object: merged,
-        entries,
-    })
+    Ok(Applied { object: merged, entries })
 }
 
-/// Ownership bookkeeping for a non-apply write by `manager`.
+/// Ownership bookkeeping for a non-apply write by `manager` at `now`.
 pub fn record_update(
     entries: &mut Vec<Entry>,
     changed: &FieldSet,
     manager: &str,
     api_version: &str,
     subresource: Option<&str>,
+    now: &str,
 ) {
     if changed.is_empty() {
         return;
@@ -500,19 +467,17 @@ pub fn record_update(
             entry.fields.subtract(changed);
         }
     }
-    match entries
-        .iter_mut()
-        .find(|e| e.is(manager, "Update", subresource))
-    {
+    match entries.iter_mut().find(|e| e.is(manager, "Update", subresource)) {
         Some(entry) => {
             entry.fields.union_with(changed);
             entry.api_version = api_version.to_string();
+            entry.time = Some(now.to_string());
         }
         None => entries.push(Entry {
             manager: manager.to_string(),
             operation: "Update".into(),
             api_version: api_version.to_string(),
-            time: None,
+            time: Some(now.to_string()),
             subresource: subresource.map(str::to_string),
             fields: changed.clone(),
         }),
@@ -520,15 +485,11 @@ pub fn record_update(
 }
 
 /// Final tidy-up once the object content is settled: ownership of fields
-/// that no longer exist is forgotten. `scope_view` must be the tracked view
-/// matching each entry's scope, so entries are checked against the right part.
+/// that no longer exist is forgotten. Each entry is checked against the
+/// tracked view of its own scope (main resource or status).
 pub fn forget_missing(entries: &mut [Entry], main_view: &Value, status_view: &Value) {
     for entry in entries.iter_mut() {
-        let view = if entry.subresource.as_deref() == Some("status") {
-            status_view
-        } else {
-            main_view
-        };
+        let view = if entry.subresource.as_deref() == Some("status") { status_view } else { main_view };
         entry.fields.retain_existing(view);
     }
 }
@@ -578,20 +539,19 @@ mod tests {
     fn conflicts_then_force_moves_ownership() {
         let s = schema();
         let live_view = json!({"spec": {"replicas": 1, "name": "n"}});
-        let Ok(first) = apply(&json!({"metadata": {}}), &live_view, Node(&s), "a", "v1", false)
-        else {
+        let Ok(first) = apply(&json!({"metadata": {}}), &live_view, Node(&s), "a", "v1", false, "t") else {
             panic!("first apply failed");
         };
         let mut live = first.object;
         write_entries(&mut live, &first.entries);
         let change = json!({"spec": {"replicas": 2, "name": "n"}});
-        let Err(conflicts) = apply(&live, &change, Node(&s), "b", "v1", false) else {
+        let Err(conflicts) = apply(&live, &change, Node(&s), "b", "v1", false, "t") else {
             panic!("expected a conflict");
         };
         assert_eq!(conflicts.len(), 1);
         assert_eq!(conflicts[0].path, ".spec.replicas");
         assert_eq!(conflicts[0].manager, "\"a\"");
-        let Ok(forced) = apply(&live, &change, Node(&s), "b", "v1", true) else {
+        let Ok(forced) = apply(&live, &change, Node(&s), "b", "v1", true, "t") else {
             panic!("forced apply failed");
         };
         let a = &forced.entries[0];
@@ -609,13 +569,13 @@ mod tests {
             "a",
             "v1",
             false,
+            "t",
         ) else {
             panic!("apply failed");
         };
         let mut live = first.object;
         write_entries(&mut live, &first.entries);
-        let Ok(second) = apply(&live, &json!({"spec": {"name": "n"}}), Node(&s), "a", "v1", false)
-        else {
+        let Ok(second) = apply(&live, &json!({"spec": {"name": "n"}}), Node(&s), "a", "v1", false, "t") else {
             panic!("apply failed");
         };
         assert_eq!(second.object["spec"], json!({"name": "n"}));

@@ -11,7 +11,7 @@ use super::resources::ResourceType;
 pub struct ApiError {
     pub code: u16,
     pub body: Value,
-    /// Seconds for a `Retry-After` header (only for 429/503 faults).
+    /// Seconds for a `Retry-After` header (only for injected 429s).
     pub retry_after: Option<u64>,
 }
 
@@ -53,11 +53,7 @@ fn failure(code: u16, reason: Option<&str>, message: &str, details: Option<Value
         body.insert("details".into(), details);
     }
     body.insert("code".into(), json!(code));
-    ApiError {
-        code,
-        body: Value::Object(body),
-        retry_after: None,
-    }
+    ApiError { code, body: Value::Object(body), retry_after: None }
 }
 
 /// `details` naming an object the way the server does: `kind` is the plural
@@ -97,12 +93,7 @@ pub fn namespace_not_found(namespace: &str) -> ApiError {
 
 /// The 404 for a path the server does not serve at all.
 pub fn unknown_path() -> ApiError {
-    failure(
-        404,
-        Some("NotFound"),
-        "the server could not find the requested resource",
-        Some(json!({})),
-    )
+    failure(404, Some("NotFound"), "the server could not find the requested resource", Some(json!({})))
 }
 
 pub fn already_exists(rt: &ResourceType, name: &str) -> ApiError {
@@ -119,10 +110,7 @@ pub fn conflict(rt: &ResourceType, name: &str, why: &str) -> ApiError {
     failure(
         409,
         Some("Conflict"),
-        &format!(
-            "Operation cannot be fulfilled on {} \"{name}\": {why}",
-            rt.qualified()
-        ),
+        &format!("Operation cannot be fulfilled on {} \"{name}\": {why}", rt.qualified()),
         Some(object_details(&rt.group, &rt.plural, name)),
     )
 }
@@ -136,10 +124,7 @@ pub fn apply_conflict(mut conflicts: Vec<Conflict>) -> ApiError {
     conflicts.sort();
     conflicts.dedup();
     let message = match conflicts.as_slice() {
-        [one] => format!(
-            "Apply failed with 1 conflict: conflict with {}: {}",
-            one.manager, one.path
-        ),
+        [one] => format!("Apply failed with 1 conflict: conflict with {}: {}", one.manager, one.path),
         many => {
             let mut lines = Vec::new();
             let mut current: Option<&str> = None;
@@ -150,11 +135,7 @@ pub fn apply_conflict(mut conflicts: Vec<Conflict>) -> ApiError {
                 }
                 lines.push(format!("- {}", c.path));
             }
-            format!(
-                "Apply failed with {} conflicts: {}",
-                many.len(),
-                lines.join("\n")
-            )
+            format!("Apply failed with {} conflicts: {}", many.len(), lines.join("\n"))
         }
     };
     let causes: Vec<Value> = conflicts
@@ -167,12 +148,7 @@ pub fn apply_conflict(mut conflicts: Vec<Conflict>) -> ApiError {
             })
         })
         .collect();
-    failure(
-        409,
-        Some("Conflict"),
-        &message,
-        Some(json!({ "causes": causes })),
-    )
+    failure(409, Some("Conflict"), &message, Some(json!({ "causes": causes })))
 }
 
 pub fn bad_request(message: &str) -> ApiError {
@@ -207,19 +183,11 @@ pub fn internal(message: &str) -> ApiError {
 pub fn invalid(kind: &str, group: &str, name: &str, mut errors: Vec<FieldError>) -> ApiError {
     errors.sort();
     errors.dedup();
-    let qualified_kind = if group.is_empty() {
-        kind.to_string()
-    } else {
-        format!("{kind}.{group}")
-    };
+    let qualified_kind = if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") };
     let rendered: Vec<String> = errors
         .iter()
         .map(|e| {
-            let field = if e.field.is_empty() {
-                "<nil>"
-            } else {
-                &e.field
-            };
+            let field = if e.field.is_empty() { "<nil>" } else { &e.field };
             format!("{field}: {}", e.message)
         })
         .collect();
@@ -290,7 +258,8 @@ pub fn injected(code: u16) -> ApiError {
         _ => None,
     };
     let mut err = failure(code, reason, "injected fault", None);
-    if code == 429 || code == 503 {
+    // The real server's priority-and-fairness 429 asks to come back in 1s.
+    if code == 429 {
         err.retry_after = Some(1);
         if let Some(body) = err.body.as_object_mut() {
             body.insert("details".into(), json!({ "retryAfterSeconds": 1 }));

@@ -25,11 +25,7 @@ impl Key {
             group: rt.group.clone(),
             version: rt.version.clone(),
             plural: rt.plural.clone(),
-            namespace: if rt.namespaced {
-                namespace.unwrap_or_default().to_string()
-            } else {
-                String::new()
-            },
+            namespace: if rt.namespaced { namespace.unwrap_or_default().to_string() } else { String::new() },
             name: name.to_string(),
         }
     }

@@ -42,16 +42,11 @@ fn walk(value: &Value, node: Node<'_>, path: &str, errors: &mut Vec<String>) {
         }
         return;
     }
-    let type_name = node.type_name().or(if node.properties().is_some() {
-        Some("object")
-    } else {
-        None
-    });
+    let type_name = node.type_name().or(if node.properties().is_some() { Some("object") } else { None });
     match type_name {
-        Some("integer" | "number") if !value.is_number() => errors.push(format!(
-            "{path}: expected numeric (int or float), got {}",
-            go_type(value)
-        )),
+        Some("integer" | "number") if !value.is_number() => {
+            errors.push(format!("{path}: expected numeric (int or float), got {}", go_type(value)))
+        }
         Some("string") if !value.is_string() => errors.push(mismatch("string")),
         Some("boolean") if !value.is_boolean() => errors.push(mismatch("boolean")),
         Some("object") => match value.as_object() {

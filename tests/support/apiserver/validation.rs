@@ -32,13 +32,7 @@ pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Vec<Fiel
                 continue;
             }
             if root.declares(key) {
-                walk(
-                    value,
-                    old_map.and_then(|m| m.get(key)),
-                    root.child(key),
-                    key,
-                    &mut errors,
-                );
+                walk(value, old_map.and_then(|m| m.get(key)), root.child(key), key, &mut errors);
             }
         }
     }
@@ -97,11 +91,7 @@ fn repr(value: &Value) -> String {
 }
 
 fn invalid(path: &str, value: impl std::fmt::Display, detail: &str) -> FieldError {
-    FieldError {
-        field: path.into(),
-        reason: "FieldValueInvalid",
-        message: format!("Invalid value: {value}: {detail}"),
-    }
+    FieldError { field: path.into(), reason: "FieldValueInvalid", message: format!("Invalid value: {value}: {detail}") }
 }
 
 fn too_many(path: &str, count: usize, max: u64) -> FieldError {
@@ -113,11 +103,7 @@ fn too_many(path: &str, count: usize, max: u64) -> FieldError {
 }
 
 fn child_path(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
+    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
 }
 
 /// The JSON Schema type name of a value.
@@ -162,11 +148,7 @@ fn walk(value: &Value, old: Option<&Value>, node: Node<'_>, path: &str, errors: 
         && !type_matches(expected, value)
     {
         let got = json_type(value);
-        errors.push(invalid(
-            path,
-            format!("{got:?}"),
-            &format!("{path} in body must be of type {expected}: {got:?}"),
-        ));
+        errors.push(invalid(path, format!("{got:?}"), &format!("{path} in body must be of type {expected}: {got:?}")));
         return;
     }
     if let Some(allowed) = node.get("enum").and_then(Value::as_array)
@@ -176,11 +158,7 @@ fn walk(value: &Value, old: Option<&Value>, node: Node<'_>, path: &str, errors: 
         errors.push(FieldError {
             field: path.into(),
             reason: "FieldValueNotSupported",
-            message: format!(
-                "Unsupported value: {}: supported values: {}",
-                repr(value),
-                list.join(", ")
-            ),
+            message: format!("Unsupported value: {}: supported values: {}", repr(value), list.join(", ")),
         });
     }
     let bound = |key: &str| node.get(key).and_then(Value::as_u64);
@@ -199,31 +177,19 @@ fn walk(value: &Value, old: Option<&Value>, node: Node<'_>, path: &str, errors: 
             if let Some(min) = bound("minLength")
                 && len < min
             {
-                errors.push(invalid(
-                    path,
-                    repr(value),
-                    &format!("{path} in body should be at least {min} chars long"),
-                ));
+                errors.push(invalid(path, repr(value), &format!("{path} in body should be at least {min} chars long")));
             }
             if let Some(pattern) = node.get("pattern").and_then(Value::as_str)
                 && cel::regex_matches(pattern, s) == Some(false)
             {
-                errors.push(invalid(
-                    path,
-                    repr(value),
-                    &format!("{path} in body should match '{pattern}'"),
-                ));
+                errors.push(invalid(path, repr(value), &format!("{path} in body should match '{pattern}'")));
             }
         }
         Value::Number(n) => check_number(n.as_f64().unwrap_or(0.0), value, node, path, errors),
         Value::Array(items) => check_list(items, old, node, path, errors),
         Value::Object(map) => {
-            for required in node
-                .get("required")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
+            for required in
+                node.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str)
             {
                 if !map.contains_key(required) {
                     errors.push(FieldError {
@@ -242,11 +208,7 @@ fn walk(value: &Value, old: Option<&Value>, node: Node<'_>, path: &str, errors: 
             if let Some(min) = bound("minProperties")
                 && count < min
             {
-                errors.push(invalid(
-                    path,
-                    count,
-                    &format!("{path} in body should have at least {min} properties"),
-                ));
+                errors.push(invalid(path, count, &format!("{path} in body should have at least {min} properties")));
             }
             let old_map = old.and_then(Value::as_object);
             for (key, child) in map {
@@ -268,42 +230,24 @@ fn check_number(n: f64, value: &Value, node: Node<'_>, path: &str, errors: &mut 
         let exclusive = node.flag("exclusiveMinimum");
         if n < min || (exclusive && n == min) {
             let relation = if exclusive { "greater than" } else { "greater than or equal to" };
-            errors.push(invalid(
-                path,
-                repr(value),
-                &format!("{path} in body should be {relation} {}", fmt_bound(min)),
-            ));
+            errors.push(invalid(path, repr(value), &format!("{path} in body should be {relation} {}", fmt_bound(min))));
         }
     }
     if let Some(max) = node.get("maximum").and_then(Value::as_f64) {
         let exclusive = node.flag("exclusiveMaximum");
         if n > max || (exclusive && n == max) {
             let relation = if exclusive { "less than" } else { "less than or equal to" };
-            errors.push(invalid(
-                path,
-                repr(value),
-                &format!("{path} in body should be {relation} {}", fmt_bound(max)),
-            ));
+            errors.push(invalid(path, repr(value), &format!("{path} in body should be {relation} {}", fmt_bound(max))));
         }
     }
 }
 
 /// Bounds print without a fraction when whole (`1`, not `1.0`).
 fn fmt_bound(bound: f64) -> String {
-    if bound.fract() == 0.0 && bound.abs() < 1e15 {
-        format!("{}", bound as i64)
-    } else {
-        bound.to_string()
-    }
+    if bound.fract() == 0.0 && bound.abs() < 1e15 { format!("{}", bound as i64) } else { bound.to_string() }
 }
 
-fn check_list(
-    items: &[Value],
-    old: Option<&Value>,
-    node: Node<'_>,
-    path: &str,
-    errors: &mut Vec<FieldError>,
-) {
+fn check_list(items: &[Value], old: Option<&Value>, node: Node<'_>, path: &str, errors: &mut Vec<FieldError>) {
     let bound = |key: &str| node.get(key).and_then(Value::as_u64);
     let count = items.len() as u64;
     if let Some(max) = bound("maxItems")
@@ -314,11 +258,7 @@ fn check_list(
     if let Some(min) = bound("minItems")
         && count < min
     {
-        errors.push(invalid(
-            path,
-            count,
-            &format!("{path} in body should have at least {min} items"),
-        ));
+        errors.push(invalid(path, count, &format!("{path} in body should have at least {min} items")));
     }
     let item_node = node.items();
     let old_items = old.and_then(Value::as_array);
@@ -329,10 +269,8 @@ fn check_list(
                 let element = fields::key_element(item, &keys);
                 let item_path = format!("{path}[{index}]");
                 if element.is_some() && seen.contains(&element) {
-                    let key: serde_json::Map<String, Value> = keys
-                        .iter()
-                        .filter_map(|k| item.get(k).map(|v| (k.clone(), v.clone())))
-                        .collect();
+                    let key: serde_json::Map<String, Value> =
+                        keys.iter().filter_map(|k| item.get(k).map(|v| (k.clone(), v.clone()))).collect();
                     errors.push(FieldError {
                         field: item_path.clone(),
                         reason: "FieldValueDuplicate",
@@ -341,8 +279,7 @@ fn check_list(
                 }
                 // Items of keyed lists are correlated with the old list by key.
                 let before = old_items.and_then(|list| {
-                    list.iter()
-                        .find(|o| element.is_some() && fields::key_element(o, &keys) == element)
+                    list.iter().find(|o| element.is_some() && fields::key_element(o, &keys) == element)
                 });
                 walk(item, before, item_node, &item_path, errors);
                 seen.push(element);
@@ -363,13 +300,7 @@ fn check_list(
     }
 }
 
-fn run_rules(
-    value: &Value,
-    old: Option<&Value>,
-    node: Node<'_>,
-    path: &str,
-    errors: &mut Vec<FieldError>,
-) {
+fn run_rules(value: &Value, old: Option<&Value>, node: Node<'_>, path: &str, errors: &mut Vec<FieldError>) {
     for (source, message) in node.rules() {
         let Some(rule) = cel::compile(source) else {
             continue; // not understood: skipped
@@ -378,9 +309,7 @@ fn run_rules(
             continue;
         }
         if rule.check(value, old) == Some(false) {
-            let message = message
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("failed rule: {source}"));
+            let message = message.map(str::to_string).unwrap_or_else(|| format!("failed rule: {source}"));
             errors.push(FieldError {
                 field: path.into(),
                 reason: "FieldValueInvalid",
@@ -398,11 +327,7 @@ fn check_replicas(obj: &Value, spec_path: &str, errors: &mut Vec<FieldError>) {
     if replicas < 0 {
         errors.push(invalid(spec_path, replicas, "should be a non-negative integer"));
     } else if replicas > i64::from(i32::MAX) {
-        errors.push(invalid(
-            spec_path,
-            replicas,
-            &format!("should be less than or equal to {}", i32::MAX),
-        ));
+        errors.push(invalid(spec_path, replicas, &format!("should be less than or equal to {}", i32::MAX)));
     }
 }
 
@@ -428,18 +353,9 @@ mod tests {
             "list": {"type": "array", "maxItems": 1, "items": {"type": "string"}}
         }});
         let mut errors = Vec::new();
-        walk(
-            &json!({"mode": "C", "cores": 0, "list": ["a", "b"]}),
-            None,
-            Node(&schema),
-            "spec",
-            &mut errors,
-        );
+        walk(&json!({"mode": "C", "cores": 0, "list": ["a", "b"]}), None, Node(&schema), "spec", &mut errors);
         errors.sort();
-        let rendered: Vec<String> = errors
-            .iter()
-            .map(|e| format!("{}: {}", e.field, e.message))
-            .collect();
+        let rendered: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
         assert_eq!(
             rendered,
             vec![

@@ -10,7 +10,7 @@ use super::plan::{Planned, SavedPlan, make};
 use crate::cli::args::PlanFormat;
 use crate::cli::exit;
 use crate::cli::printer::Style;
-use crate::cli::target::Chosen;
+use crate::cli::target::Opened;
 use crate::live::dir::{DirTarget, relative_path, write_atomic};
 use crate::plan::{Action, Change};
 use crate::render::yaml;
@@ -18,7 +18,10 @@ use crate::render::yaml;
 pub struct Options {
     pub auto_approve: bool,
     pub allow_replace: bool,
+    pub force_conflicts: bool,
     pub lock_timeout: Duration,
+    pub wait: bool,
+    pub timeout: Duration,
 }
 
 pub fn run(path: &Path, target_flag: Option<&str>, opts: &Options, style: Style) -> u8 {
@@ -87,11 +90,8 @@ pub fn run(path: &Path, target_flag: Option<&str>, opts: &Options, style: Style)
         }
     }
     match &planned.target {
-        Chosen::Dir(d) => apply_dir(d, &planned, opts, style),
-        Chosen::Kube { .. } => {
-            eprintln!("error: the kube target is not supported by this build yet; nothing was applied");
-            exit::ERROR
-        }
+        Opened::Dir(d) => apply_dir(d, &planned, opts, style),
+        Opened::Kube(k) => super::apply_kube::run(k, &planned, opts, style),
     }
 }
 
@@ -206,7 +206,7 @@ fn apply_dir(d: &DirTarget, planned: &Planned, opts: &Options, style: Style) -> 
 }
 
 /// 32 random bytes for the etcd AES-CBC key, base64-encoded.
-fn generate_key() -> Value {
+pub fn generate_key() -> Value {
     use base64::Engine;
     let mut bytes = [0u8; 32];
     if let Ok(mut f) = std::fs::File::open("/dev/urandom") {

@@ -1,9 +1,13 @@
 //! One function per subcommand; each returns the process exit code.
 
+mod access;
 mod apply;
+mod apply_kube;
 mod check;
+mod import;
 pub mod plan;
 mod render;
+mod wait;
 
 use std::path::PathBuf;
 
@@ -46,39 +50,30 @@ pub fn run(cli: Cli) -> u8 {
             detailed_exitcode,
             style,
         ),
-        Command::Apply {
-            path,
-            target,
-            auto_approve,
-            allow_replace,
-            force_conflicts: _,
-            lock_timeout,
-            wait,
-            timeout: _,
-        } => {
-            if wait {
-                eprintln!("error: --wait needs the kube target, which this build does not support yet");
-                return exit::ERROR;
-            }
-            let Ok(lock_timeout) = crate::quantity::Duration::parse(&lock_timeout) else {
-                eprintln!("error: --lock-timeout `{lock_timeout}` is not a duration such as \"30s\"");
+        Command::Apply { path, target, auto_approve, allow_replace, force_conflicts, lock_timeout, wait, timeout } => {
+            let duration = |flag: &str, v: &str| match crate::quantity::Duration::parse(v) {
+                Ok(d) => Some(std::time::Duration::from_nanos(d.0)),
+                Err(e) => {
+                    eprintln!("error: {flag} {e}");
+                    None
+                }
+            };
+            let (Some(lock_timeout), Some(timeout)) =
+                (duration("--lock-timeout", &lock_timeout), duration("--timeout", &timeout))
+            else {
                 return exit::ERROR;
             };
-            let opts = apply::Options {
-                auto_approve,
-                allow_replace,
-                lock_timeout: std::time::Duration::from_nanos(lock_timeout.0),
-            };
+            let opts = apply::Options { auto_approve, allow_replace, force_conflicts, lock_timeout, wait, timeout };
             apply::run(&path_or_cwd(path), target.target.as_deref(), &opts, style)
         }
-        Command::Kubeconfig { .. } | Command::KubeadminPassword { .. } | Command::Import { .. } => {
-            eprintln!("error: this command needs the kube target, which this build does not support yet");
-            exit::ERROR
+        Command::Kubeconfig { cluster, output, target, config } => {
+            access::kubeconfig(&cluster, output.as_deref(), target.target.as_deref(), &config)
         }
-        Command::Fmt { .. } => {
-            eprintln!("error: fmt is not available in this build");
-            exit::ERROR
+        Command::KubeadminPassword { cluster, target, config } => {
+            access::kubeadmin_password(&cluster, target.target.as_deref(), &config)
         }
+        Command::Import { cluster, target } => import::run(&cluster, target.target.as_deref()),
+        Command::Fmt { input, check } => fmt(&path_or_cwd(input.path), check, style),
     }
 }
 
@@ -117,4 +112,57 @@ fn explain(code: Option<&str>) -> u8 {
             }
         },
     }
+}
+
+/// `hcpc fmt`: rewrite files in canonical form (or, with `--check`, list
+/// the files that would change and exit 1).
+fn fmt(path: &std::path::Path, check: bool, style: Style) -> u8 {
+    let files = match crate::cli::load::list_files(path) {
+        Ok(f) => f,
+        Err(d) => {
+            print_diagnostics(d.into(), &Default::default(), DiagFormat::Human, style);
+            return exit::ERROR;
+        }
+    };
+    let mut changed = Vec::new();
+    let mut failed = false;
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            eprintln!("error: cannot read {}", file.display());
+            failed = true;
+            continue;
+        };
+        match crate::fmt::format_source(&text) {
+            Ok(formatted) if formatted != text => {
+                if check {
+                    println!("{}", file.display());
+                } else if let Err(e) = crate::live::dir::write_atomic(&file, &formatted) {
+                    eprintln!("error: cannot write {}: {e}", file.display());
+                    failed = true;
+                }
+                changed.push(file);
+            }
+            Ok(_) => {}
+            Err(_) => {
+                // Syntax errors: reported by `check` with full diagnostics.
+                let mut sources = crate::source::SourceMap::default();
+                sources.add(file.clone(), text);
+                let (_, diags) = crate::parse::parse(&sources);
+                print_diagnostics(diags, &sources, DiagFormat::Human, style);
+                failed = true;
+            }
+        }
+    }
+    if check && !changed.is_empty() {
+        eprintln!(
+            "{} file{} would be reformatted; run `hcpc fmt`",
+            changed.len(),
+            if changed.len() == 1 { "" } else { "s" }
+        );
+        return exit::ERROR;
+    }
+    if !check && !style.quiet && !changed.is_empty() {
+        eprintln!("formatted {} file{}", changed.len(), if changed.len() == 1 { "" } else { "s" });
+    }
+    if failed { exit::ERROR } else { exit::OK }
 }

@@ -9,10 +9,10 @@ use serde_json::Value;
 
 use crate::cli::args::{DiagFormat, PlanFormat};
 use crate::cli::exit;
-use crate::cli::load::{Compiled, compile};
+use crate::cli::load::{Compiled, back, front, read_sources};
 use crate::cli::printer::{Style, print_diagnostics};
-use crate::cli::target::{Chosen, choose};
-use crate::live::{LiveObject, LiveState};
+use crate::cli::target::{Opened, choose};
+use crate::live::LiveObject;
 use crate::plan::{Plan, PlanInput, plan, view};
 use crate::render::{DesiredObject, applyset_id, map_data, masked};
 
@@ -30,32 +30,60 @@ pub struct SavedPlan {
 /// Everything a plan was made of, for printing and applying.
 pub struct Planned {
     pub compiled: Compiled,
-    pub target: Chosen,
+    pub target: Opened,
     pub live: Vec<LiveObject>,
     pub plan: Plan,
 }
 
 /// Compiles and plans; prints diagnostics; `None` on any error.
 pub fn make(path: &Path, target_flag: Option<&str>, style: Style) -> Option<Planned> {
-    let compiled = super::report(compile(path), style)?;
-    let resolved = compiled.resolved.as_ref()?;
-    let target = match choose(target_flag, &resolved.fleet, &compiled.sources) {
+    let sources = match read_sources(path) {
+        Ok(s) => s,
+        Err(d) => {
+            print_diagnostics(d.into(), &Default::default(), DiagFormat::Human, style);
+            return None;
+        }
+    };
+    let (mut fleet, mut diags) = front(&sources);
+    let chosen = match choose(target_flag, &fleet, &sources) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
             return None;
         }
     };
+    let target = match Opened::open(chosen) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error[hcpc::target]: {e}");
+            return None;
+        }
+    };
+    // With a cluster at hand, what it offers feeds the resolution rules.
+    if let (Opened::Kube(kube), false) = (&target, diags.has_errors()) {
+        match kube.discover() {
+            Ok(found) => {
+                let at = fleet.target.as_ref().map(|t| t.span).unwrap_or(crate::source::Span {
+                    file: crate::source::FileId(0),
+                    offset: 0,
+                    len: 0,
+                });
+                diags.extend(found.merge_into(&mut fleet.inventory, at));
+            }
+            Err(e) => {
+                eprintln!("error[hcpc::api]: cannot discover the infrastructure: {e}");
+                return None;
+            }
+        }
+    }
+    let compiled = super::report(back(sources, fleet, diags), style)?;
+    let resolved = compiled.resolved.as_ref()?;
     let applyset = applyset_id(&resolved.fleet);
     let wanted: Vec<_> = compiled.objects.iter().map(|o| o.id.clone()).collect();
-    let live = match &target {
-        Chosen::Dir(d) => d.read(&applyset, &wanted),
-        Chosen::Kube { .. } => Err("the kube target is not supported by this build yet; use a dir target".to_string()),
-    };
-    let live = match live {
+    let live = match target.live().read(&applyset, &wanted) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("error: cannot read {}: {e}", target.describe());
+            eprintln!("error: cannot read {}: {e}", target.live().describe());
             return None;
         }
     };
@@ -66,7 +94,7 @@ pub fn make(path: &Path, target_flag: Option<&str>, style: Style) -> Option<Plan
         live: &live,
         applyset: &applyset,
         protected: &protected,
-        target: target.describe(),
+        target: target.live().describe(),
         input_digest: compiled.input_digest.clone(),
     });
     let has_errors = diags.has_errors();

@@ -1,0 +1,136 @@
+//! `hcpc kubeconfig` and `hcpc kubeadmin-password`: credentials of a
+//! hosted cluster, from the Secrets HostedCluster status points to.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::cli::exit;
+use crate::cli::load::{front, read_sources};
+use crate::cli::target::{Chosen, choose};
+use crate::ir::Target;
+use crate::live::kube::KubeTarget;
+use crate::object::Kind;
+
+/// Finds the cluster's namespace (from `NS/NAME`, or the configuration)
+/// and connects to the management cluster.
+pub fn locate(cluster: &str, target_flag: Option<&str>, config: &Path) -> Result<(KubeTarget, String, String), String> {
+    let parsed = read_sources(config).ok().map(|sources| {
+        let (fleet, _) = front(&sources);
+        (fleet, sources)
+    });
+    let (ns, name) = match cluster.split_once('/') {
+        Some((ns, name)) => (ns.to_string(), name.to_string()),
+        None => {
+            let ns = parsed
+                .as_ref()
+                .and_then(|(f, _)| f.clusters.iter().find(|c| c.name.value == cluster))
+                .map_or_else(|| "clusters".to_string(), |c| c.namespace.value.clone());
+            (ns, cluster.to_string())
+        }
+    };
+    let context = match (target_flag, &parsed) {
+        (Some(_), Some((fleet, sources))) => match choose(target_flag, fleet, sources)? {
+            Chosen::Kube { context } => context,
+            Chosen::Dir(_) => return Err("this command needs a kube target".to_string()),
+        },
+        (Some(flag), None) => match flag.split_once(':') {
+            Some(("kube", ctx)) => Some(ctx.to_string()),
+            None if flag == "kube" => None,
+            _ => return Err("this command needs a kube target (`--target kube` or `kube:CONTEXT`)".to_string()),
+        },
+        (None, Some((fleet, _))) => match fleet.target.as_ref().map(|t| &t.value) {
+            Some(Target::Kube { context }) => context.clone(),
+            _ => None,
+        },
+        (None, None) => None,
+    };
+    Ok((KubeTarget::connect(context.as_deref())?, ns, name))
+}
+
+/// Reads `status.<field>.name` of the HostedCluster, then `key` of that Secret.
+fn status_secret(k: &KubeTarget, ns: &str, name: &str, field: &str, key: &str, what: &str) -> Result<Vec<u8>, String> {
+    let hc = k
+        .get(Kind::HostedCluster, ns, name)
+        .map_err(|e| format!("cannot read HostedCluster {ns}/{name}: {e}"))?
+        .ok_or_else(|| format!("HostedCluster {ns}/{name} does not exist"))?;
+    let secret = hc.pointer(&format!("/status/{field}/name")).and_then(Value::as_str).ok_or_else(|| {
+        format!(
+            "HostedCluster {ns}/{name} does not report a {what} yet (status.{field} is empty)\n  help: the control plane is still coming up; `hcpc apply --wait` waits for it"
+        )
+    })?;
+    let bytes = k
+        .secret_value(ns, secret, key)
+        .map_err(|e| format!("cannot read Secret {ns}/{secret}: {e}"))?
+        .ok_or_else(|| format!("Secret {ns}/{secret} has no `{key}`"))?;
+    if bytes.is_empty() {
+        return Err(format!("Secret {ns}/{secret} has an empty `{key}`"));
+    }
+    Ok(bytes)
+}
+
+pub fn kubeconfig(cluster: &str, output: Option<&Path>, target_flag: Option<&str>, config: &Path) -> u8 {
+    let result = locate(cluster, target_flag, config)
+        .and_then(|(k, ns, name)| status_secret(&k, &ns, &name, "kubeconfig", "kubeconfig", "kubeconfig"));
+    let bytes = match result {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ERROR;
+        }
+    };
+    match output {
+        None => {
+            let _ = std::io::stdout().write_all(&bytes);
+            exit::OK
+        }
+        Some(path) => match write_private(path, &bytes) {
+            Ok(()) => {
+                eprintln!("wrote {} (mode 0600)", path.display());
+                exit::OK
+            }
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                exit::ERROR
+            }
+        },
+    }
+}
+
+pub fn kubeadmin_password(cluster: &str, target_flag: Option<&str>, config: &Path) -> u8 {
+    match locate(cluster, target_flag, config)
+        .and_then(|(k, ns, name)| status_secret(&k, &ns, &name, "kubeadminPassword", "password", "kubeadmin password"))
+    {
+        Ok(bytes) => {
+            let _ = std::io::stdout().write_all(&bytes);
+            if !bytes.ends_with(b"\n") {
+                println!();
+            }
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::ERROR
+        }
+    }
+}
+
+/// Writes a file readable only by its owner, atomically.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        std::process::id()
+    ));
+    {
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}

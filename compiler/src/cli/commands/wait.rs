@@ -1,0 +1,121 @@
+//! `apply --wait`: follow HostedCluster `Available` and NodePool readiness.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::plan::Planned;
+use crate::cli::exit;
+use crate::cli::printer::Style;
+use crate::live::kube::KubeTarget;
+use crate::object::Kind;
+
+/// The condition of type `ty`, as (status, reason, message).
+fn condition(obj: &Value, ty: &str) -> Option<(String, String, String)> {
+    obj.pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(ty))
+        .map(|c| {
+            let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+            (s("status"), s("reason"), s("message"))
+        })
+}
+
+fn timestamp() -> String {
+    k8s_openapi::jiff::Timestamp::now().strftime("%H:%M:%S").to_string()
+}
+
+pub fn run(k: &KubeTarget, planned: &Planned, timeout: Duration, style: Style) -> u8 {
+    let targets: Vec<_> = planned
+        .compiled
+        .objects
+        .iter()
+        .filter(|o| matches!(o.id.kind, Kind::HostedCluster | Kind::NodePool))
+        .map(|o| o.id.clone())
+        .collect();
+    let tty = std::io::stderr().is_terminal() && !style.quiet;
+    let bar = tty.then(|| {
+        let b = indicatif::ProgressBar::new(targets.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos}/{len} ready {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        b
+    });
+    let start = Instant::now();
+    let mut last: std::collections::BTreeMap<String, String> = Default::default();
+    loop {
+        let mut ready = 0;
+        let mut waiting = Vec::new();
+        for id in &targets {
+            let obj = match k.get(id.kind, &id.namespace, &id.name) {
+                Ok(Some(o)) => o,
+                Ok(None) => {
+                    waiting.push(format!("{id}: not found"));
+                    continue;
+                }
+                Err(e) => {
+                    waiting.push(format!("{id}: {e}"));
+                    continue;
+                }
+            };
+            let (ok, line) = match id.kind {
+                Kind::HostedCluster => match condition(&obj, "Available") {
+                    Some((s, _, _)) if s == "True" => (true, "Available".to_string()),
+                    Some((_, reason, message)) => (false, format!("not Available: {reason}: {message}")),
+                    None => (false, "waiting for status".to_string()),
+                },
+                _ => {
+                    let want = obj.pointer("/spec/replicas").and_then(Value::as_u64);
+                    let have = obj.pointer("/status/replicas").and_then(Value::as_u64).unwrap_or(0);
+                    match (condition(&obj, "Ready"), want) {
+                        (Some((s, _, _)), Some(w)) if s == "True" && have >= w => (true, format!("{have}/{w} ready")),
+                        (Some((s, _, _)), None) if s == "True" => (true, "ready".to_string()),
+                        (Some((_, reason, message)), _) if !message.is_empty() => {
+                            (false, format!("{have} ready: {reason}: {message}"))
+                        }
+                        _ => (false, format!("{have}/{} ready", want.map_or("?".to_string(), |w| w.to_string()))),
+                    }
+                }
+            };
+            if ok {
+                ready += 1;
+            } else {
+                waiting.push(format!("{id}: {line}"));
+            }
+            if last.get(&id.to_string()) != Some(&line) {
+                match &bar {
+                    Some(b) => b.println(format!("{id}: {line}")),
+                    None if !style.quiet => eprintln!("{} {id}: {line}", timestamp()),
+                    None => {}
+                }
+                last.insert(id.to_string(), line);
+            }
+        }
+        if let Some(b) = &bar {
+            b.set_position(ready as u64);
+        }
+        if ready == targets.len() {
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            eprintln!("All {} HostedClusters and NodePools are ready.", targets.len());
+            return exit::OK;
+        }
+        if start.elapsed() >= timeout {
+            if let Some(b) = bar {
+                b.abandon();
+            }
+            eprintln!("error[hcpc::apply::wait]: not ready after {}s:", timeout.as_secs());
+            for w in waiting {
+                eprintln!("  - {w}");
+            }
+            return exit::ERROR;
+        }
+        std::thread::sleep(
+            Duration::from_secs(2).min(timeout.saturating_sub(start.elapsed()).max(Duration::from_millis(100))),
+        );
+    }
+}

@@ -1,0 +1,493 @@
+//! The `kube` target: the management cluster through the `kube` client.
+//!
+//! Reads with one LIST per kind (by the fleet's ApplySet label, so the
+//! number of requests does not grow with the fleet), writes with
+//! server-side apply under the field manager `hcpc`, and retries transient
+//! failures (connection errors, timeouts, 429, 503, 504 and 500s that are
+//! not typed-patch failures) with exponential backoff.
+
+use std::future::Future;
+use std::time::Duration;
+
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::config::KubeConfigOptions;
+use kube::discovery::ApiResource;
+use kube::{Client, Config};
+use serde_json::Value;
+
+use super::{LiveObject, LiveState};
+use crate::object::{Kind, ObjectId};
+use hcpc_schema::labels;
+
+/// A failed API call, reduced to what messages and retry decisions need.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status; 0 for connection-level failures.
+    pub code: u16,
+    pub reason: String,
+    pub message: String,
+    /// `(field, message)` from `details.causes`, sorted.
+    pub causes: Vec<(String, String)>,
+}
+
+impl ApiError {
+    pub fn transient(&self) -> bool {
+        match self.code {
+            0 | 429 | 503 | 504 => true,
+            500 => !self.message.contains("failed to create typed patch object"),
+            _ => false,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.code == 404
+    }
+
+    fn from_kube(e: kube::Error) -> ApiError {
+        match e {
+            kube::Error::Api(status) => {
+                let mut causes: Vec<(String, String)> = status
+                    .details
+                    .as_ref()
+                    .map(|d| d.causes.iter().map(|c| (c.field.clone(), c.message.clone())).collect())
+                    .unwrap_or_default();
+                causes.sort();
+                ApiError { code: status.code, reason: status.reason.clone(), message: status.message.clone(), causes }
+            }
+            other => {
+                ApiError { code: 0, reason: "Transport".to_string(), message: other.to_string(), causes: Vec::new() }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.code == 0 {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{} {}: {}", self.code, self.reason, self.message)
+        }
+    }
+}
+
+/// Infrastructure facts found on the cluster.
+#[derive(Debug, Clone, Default)]
+pub struct Discovered {
+    /// (name, RWX capable, Block capable, is default)
+    pub storage_classes: Vec<(String, bool, bool, bool)>,
+    /// `None` when the snapshot API is not installed.
+    pub snapshot_classes: Option<Vec<(String, bool)>>,
+    /// Host device resources summed over nodes' allocatable.
+    pub host_devices: Vec<(String, u64)>,
+}
+
+pub struct KubeTarget {
+    rt: tokio::runtime::Runtime,
+    client: Client,
+    context: String,
+    /// Number of attempts for a transient failure.
+    attempts: u32,
+}
+
+fn resource(kind: Kind) -> ApiResource {
+    ApiResource {
+        group: kind.group().to_string(),
+        version: kind.api_version().rsplit('/').next().unwrap_or("v1").to_string(),
+        api_version: kind.api_version().to_string(),
+        kind: kind.as_str().to_string(),
+        plural: kind.plural().to_string(),
+    }
+}
+
+fn other(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource {
+        group: group.to_string(),
+        version: version.to_string(),
+        api_version: if group.is_empty() { version.to_string() } else { format!("{group}/{version}") },
+        kind: kind.to_string(),
+        plural: plural.to_string(),
+    }
+}
+
+fn lease_resource() -> ApiResource {
+    other("coordination.k8s.io", "v1", "Lease", "leases")
+}
+
+impl KubeTarget {
+    /// Connects as kubectl would: `KUBECONFIG`, else `~/.kube/config`; the
+    /// given context or the current one.
+    pub fn connect(context: Option<&str>) -> Result<KubeTarget, String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
+        let options = KubeConfigOptions { context: context.map(str::to_string), ..KubeConfigOptions::default() };
+        let mut config = rt
+            .block_on(Config::from_kubeconfig(&options))
+            .map_err(|e| format!("cannot load kubeconfig: {e} (set KUBECONFIG or create ~/.kube/config)"))?;
+        config.connect_timeout = Some(Duration::from_secs(10));
+        config.read_timeout = Some(Duration::from_secs(60));
+        // The client spawns its request buffer onto the current runtime.
+        let client = {
+            let _guard = rt.enter();
+            Client::try_from(config).map_err(|e| format!("cannot build a Kubernetes client: {e}"))?
+        };
+        Ok(KubeTarget { rt, client, context: context.unwrap_or("").to_string(), attempts: 5 })
+    }
+
+    /// Runs a request, retrying transient failures with exponential backoff.
+    fn call<T, F, Fut>(&self, mut f: F) -> Result<T, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
+        let mut delay = Duration::from_millis(200);
+        let mut attempt = 1;
+        loop {
+            match self.rt.block_on(f()) {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    let err = ApiError::from_kube(e);
+                    if !err.transient() || attempt >= self.attempts {
+                        return Err(err);
+                    }
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    fn api(&self, ar: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
+        match namespace.filter(|n| !n.is_empty()) {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, ar),
+            None => Api::all_with(self.client.clone(), ar),
+        }
+    }
+
+    fn list_values(&self, ar: &ApiResource, selector: Option<&str>) -> Result<Vec<Value>, ApiError> {
+        let api = self.api(ar, None);
+        let mut params = ListParams::default();
+        if let Some(s) = selector {
+            params = params.labels(s);
+        }
+        let list = self.call(|| api.list(&params))?;
+        Ok(list.items.into_iter().filter_map(|o| serde_json::to_value(o).ok()).collect())
+    }
+
+    /// One object, or `None` when it does not exist.
+    pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Result<Option<Value>, ApiError> {
+        self.get_resource(&resource(kind), Some(namespace), name)
+    }
+
+    pub fn get_resource(
+        &self,
+        ar: &ApiResource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, ApiError> {
+        let api = self.api(ar, namespace);
+        match self.call(|| api.get(name)) {
+            Ok(o) => Ok(serde_json::to_value(o).ok()),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// HostedClusters and NodePools, for `import`.
+    pub fn list_kind(&self, kind: Kind, selector: Option<&str>) -> Result<Vec<Value>, ApiError> {
+        self.list_values(&resource(kind), selector)
+    }
+
+    /// Server-side apply of one object with field manager `hcpc`.
+    pub fn apply(&self, id: &ObjectId, body: &Value, force: bool) -> Result<Value, ApiError> {
+        let api = self.api(&resource(id.kind), Some(&id.namespace));
+        let mut params = PatchParams::apply(labels::FIELD_MANAGER);
+        if force {
+            params = params.force();
+        }
+        let patch = Patch::Apply(body);
+        let patched = self.call(|| api.patch(&id.name, &params, &patch))?;
+        Ok(serde_json::to_value(patched).unwrap_or(Value::Null))
+    }
+
+    /// Deletes one object; a missing object counts as deleted.
+    pub fn delete(&self, id: &ObjectId) -> Result<(), ApiError> {
+        let api = self.api(&resource(id.kind), Some(&id.namespace));
+        let params = DeleteParams::default();
+        match self.call(|| api.delete(&id.name, &params)) {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// StorageClasses (with CDI StorageProfiles for access and volume
+    /// modes), VolumeSnapshotClasses and host-device resources of nodes.
+    pub fn discover(&self) -> Result<Discovered, ApiError> {
+        let mut out = Discovered::default();
+        let profiles =
+            match self.list_values(&other("cdi.kubevirt.io", "v1beta1", "StorageProfile", "storageprofiles"), None) {
+                Ok(p) => p,
+                Err(e) if e.is_not_found() => Vec::new(),
+                Err(e) => return Err(e),
+            };
+        for sc in self.list_values(&other("storage.k8s.io", "v1", "StorageClass", "storageclasses"), None)? {
+            let Some(name) = sc.pointer("/metadata/name").and_then(Value::as_str) else { continue };
+            let default = sc
+                .pointer("/metadata/annotations/storageclass.kubernetes.io~1is-default-class")
+                .and_then(Value::as_str)
+                == Some("true");
+            let sets: Vec<&Value> = profiles
+                .iter()
+                .filter(|p| p.pointer("/metadata/name").and_then(Value::as_str) == Some(name))
+                .flat_map(|p| p.pointer("/status/claimPropertySets").and_then(Value::as_array).into_iter().flatten())
+                .collect();
+            let rwx = sets.iter().any(|s| {
+                s.get("accessModes").and_then(Value::as_array).is_some_and(|m| m.iter().any(|a| a == "ReadWriteMany"))
+            });
+            let block = sets.iter().any(|s| s.get("volumeMode") == Some(&Value::String("Block".into())));
+            out.storage_classes.push((name.to_string(), rwx, block, default));
+        }
+        out.snapshot_classes = match self
+            .list_values(&other("snapshot.storage.k8s.io", "v1", "VolumeSnapshotClass", "volumesnapshotclasses"), None)
+        {
+            Ok(list) => Some(
+                list.iter()
+                    .filter_map(|v| {
+                        let name = v.pointer("/metadata/name")?.as_str()?.to_string();
+                        let default = v
+                            .pointer("/metadata/annotations/snapshot.storage.kubernetes.io~1is-default-class")
+                            .and_then(Value::as_str)
+                            == Some("true");
+                        Some((name, default))
+                    })
+                    .collect(),
+            ),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e),
+        };
+        let mut devices: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+        for node in self.list_values(&other("", "v1", "Node", "nodes"), None)? {
+            let Some(alloc) = node.pointer("/status/allocatable").and_then(Value::as_object) else { continue };
+            for (res, qty) in alloc {
+                let builtin = ["cpu", "memory", "pods", "ephemeral-storage"].contains(&res.as_str())
+                    || res.starts_with("hugepages-")
+                    || res.starts_with("devices.kubevirt.io/");
+                if builtin || !res.contains('/') {
+                    continue;
+                }
+                let n = qty.as_str().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+                *devices.entry(res.clone()).or_default() += n;
+            }
+        }
+        out.host_devices = devices.into_iter().filter(|(_, n)| *n > 0).collect();
+        Ok(out)
+    }
+
+    pub fn get_lease(&self, namespace: &str, name: &str) -> Result<Option<Value>, ApiError> {
+        self.get_resource(&lease_resource(), Some(namespace), name)
+    }
+
+    /// Creates a Lease; `Ok(false)` when it already exists.
+    pub fn create_lease(&self, namespace: &str, body: &Value) -> Result<bool, ApiError> {
+        let api = self.api(&lease_resource(), Some(namespace));
+        let obj: DynamicObject = serde_json::from_value(body.clone()).map_err(|e| ApiError {
+            code: 0,
+            reason: "Invalid".into(),
+            message: e.to_string(),
+            causes: Vec::new(),
+        })?;
+        let params = PostParams::default();
+        match self.call(|| api.create(&params, &obj)) {
+            Ok(_) => Ok(true),
+            Err(e) if e.code == 409 => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces a Lease with optimistic concurrency (body carries resourceVersion).
+    pub fn replace_lease(&self, namespace: &str, name: &str, body: &Value) -> Result<Value, ApiError> {
+        let api = self.api(&lease_resource(), Some(namespace));
+        let obj: DynamicObject = serde_json::from_value(body.clone()).map_err(|e| ApiError {
+            code: 0,
+            reason: "Invalid".into(),
+            message: e.to_string(),
+            causes: Vec::new(),
+        })?;
+        let params = PostParams::default();
+        let done = self.call(|| api.replace(name, &params, &obj))?;
+        Ok(serde_json::to_value(done).unwrap_or(Value::Null))
+    }
+
+    pub fn delete_lease(&self, namespace: &str, name: &str) -> Result<(), ApiError> {
+        let api = self.api(&lease_resource(), Some(namespace));
+        let params = DeleteParams::default();
+        match self.call(|| api.delete(name, &params)) {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A Secret's data value, decoded.
+    pub fn secret_value(&self, namespace: &str, name: &str, key: &str) -> Result<Option<Vec<u8>>, ApiError> {
+        use base64::Engine;
+        let Some(s) = self.get(Kind::Secret, namespace, name)? else { return Ok(None) };
+        Ok(s.pointer(&format!("/data/{}", key.replace('~', "~0").replace('/', "~1")))
+            .and_then(Value::as_str)
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok()))
+    }
+}
+
+impl LiveState for KubeTarget {
+    fn describe(&self) -> String {
+        if self.context.is_empty() { "kube:(current context)".to_string() } else { format!("kube:{}", self.context) }
+    }
+
+    /// Four LISTs: Namespaces (all: a Namespace may exist before hcpc
+    /// labels it), and Secrets, HostedClusters and NodePools carrying the
+    /// fleet's ApplySet label.
+    fn read(&self, applyset: &str, wanted: &[ObjectId]) -> Result<Vec<LiveObject>, String> {
+        let selector = format!("{}={applyset}", labels::APPLYSET_PART_OF);
+        let mut out = Vec::new();
+        for kind in Kind::ALL {
+            let values = if kind == Kind::Namespace {
+                self.list_values(&resource(kind), None)
+            } else {
+                self.list_values(&resource(kind), Some(&selector))
+            }
+            .map_err(|e| format!("cannot list {}: {e}", kind.plural()))?;
+            for body in values {
+                let name = body.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+                let ns = body.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
+                let id = ObjectId::new(kind, ns, name);
+                if kind == Kind::Namespace && !wanted.contains(&id) {
+                    continue;
+                }
+                let version = body.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_string);
+                out.push(LiveObject { id, body, version });
+            }
+        }
+        // Objects hcpc has not labelled yet (adopted from `hcp`, or a
+        // create-only key) can only exist in namespaces that exist: look
+        // those up one by one. An applied fleet needs none of these GETs.
+        let namespaces: std::collections::BTreeSet<String> =
+            out.iter().filter(|o| o.id.kind == Kind::Namespace).map(|o| o.id.name.clone()).collect();
+        let found: std::collections::BTreeSet<ObjectId> = out.iter().map(|o| o.id.clone()).collect();
+        for id in wanted
+            .iter()
+            .filter(|id| id.kind != Kind::Namespace && !found.contains(*id) && namespaces.contains(&id.namespace))
+        {
+            if let Some(body) =
+                self.get(id.kind, &id.namespace, &id.name).map_err(|e| format!("cannot read {id}: {e}"))?
+            {
+                let version = body.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_string);
+                out.push(LiveObject { id: id.clone(), body, version });
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Discovered {
+    /// Merges discovery into the declared inventory. Discovery wins; a
+    /// declared fact that contradicts it is a warning. Facts discovery
+    /// cannot establish (no CDI StorageProfile) are taken as permissive, so
+    /// they never cause a false error.
+    pub fn merge_into(
+        &self,
+        inv: &mut crate::ir::Inventory,
+        at: crate::source::Span,
+    ) -> crate::diagnostic::Diagnostics {
+        use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+        use crate::ir::{AccessMode, InfraHostDevice, InfraSnapshotClass, InfraStorageClass, VolumeMode};
+        use crate::source::Spanned;
+        let mut diags = Diagnostics::default();
+        let mismatch = |what: String, span: crate::source::Span| {
+            Diagnostic::warning(Code::InventoryMismatch, what)
+                .label(span, "declared here")
+                .help("fix the `infra` block to match the cluster, or remove the declaration and rely on discovery")
+        };
+        for declared in &inv.storage_classes {
+            if !self.storage_classes.iter().any(|(n, ..)| *n == declared.name.value) {
+                diags.push(mismatch(
+                    format!("storage class `{}` is declared but the cluster has none", declared.name.value),
+                    declared.name.span,
+                ));
+            }
+        }
+        let mut classes = Vec::new();
+        for (name, rwx, block, default) in &self.storage_classes {
+            let declared = inv.storage_classes.iter().find(|s| s.name.value == *name);
+            let known_profile = *rwx || *block;
+            let access = if *rwx || !known_profile { AccessMode::ReadWriteMany } else { AccessMode::ReadWriteOnce };
+            let mode = if *block || !known_profile { VolumeMode::Block } else { VolumeMode::Filesystem };
+            if let Some(d) = declared
+                && known_profile
+                && d.access != access
+            {
+                diags.push(mismatch(
+                    format!(
+                        "storage class `{name}` is declared {} but the cluster offers {}",
+                        d.access.word(),
+                        access.word()
+                    ),
+                    d.name.span,
+                ));
+            }
+            classes.push(InfraStorageClass {
+                name: declared.map(|d| d.name.clone()).unwrap_or_else(|| Spanned::new(name.clone(), at)),
+                access,
+                volume_mode: mode,
+                default: *default,
+            });
+        }
+        inv.storage_classes = classes;
+        if let Some(snaps) = &self.snapshot_classes {
+            for declared in &inv.snapshot_classes {
+                if !snaps.iter().any(|(n, _)| *n == declared.name.value) {
+                    diags.push(mismatch(
+                        format!("snapshot class `{}` is declared but the cluster has none", declared.name.value),
+                        declared.name.span,
+                    ));
+                }
+            }
+            inv.snapshot_classes = snaps
+                .iter()
+                .map(|(n, default)| InfraSnapshotClass {
+                    name: inv
+                        .snapshot_classes
+                        .iter()
+                        .find(|s| s.name.value == *n)
+                        .map(|s| s.name.clone())
+                        .unwrap_or_else(|| Spanned::new(n.clone(), at)),
+                    default: *default,
+                })
+                .collect();
+        }
+        for (name, capacity) in &self.host_devices {
+            let capacity = u32::try_from(*capacity).unwrap_or(u32::MAX);
+            match inv.host_devices.iter_mut().find(|h| h.name.value == *name) {
+                Some(h) => {
+                    if h.capacity != capacity {
+                        diags.push(mismatch(
+                            format!(
+                                "host device `{name}` is declared with capacity {} but the cluster offers {capacity}",
+                                h.capacity
+                            ),
+                            h.name.span,
+                        ));
+                    }
+                    h.capacity = capacity;
+                }
+                None => inv.host_devices.push(InfraHostDevice { name: Spanned::new(name.clone(), at), capacity }),
+            }
+        }
+        inv.declared = true;
+        inv.management_only = true;
+        diags
+    }
+}

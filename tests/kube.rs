@@ -1,0 +1,249 @@
+//! Plan and apply against the in-process Kubernetes API endpoint, through
+//! the real `kube` client, end to end through the `hcpc` binary.
+
+use std::path::Path;
+
+use crate::support::apiserver::ApiServer;
+use crate::support::{hcpc, repo, stderr, stdout};
+
+struct Env {
+    server: ApiServer,
+    dir: tempfile::TempDir,
+    kubeconfig: std::path::PathBuf,
+}
+
+fn env() -> Env {
+    let server = ApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = server.write_kubeconfig(dir.path());
+    Env { server, dir, kubeconfig }
+}
+
+fn fleet(dir: &Path, replicas: u32) {
+    let secrets = repo().join("examples/secrets/pull-secret.json");
+    std::fs::write(
+        dir.join("fleet.kdl"),
+        format!(
+            "target kube\ncluster example {{\n    release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n    pull-secret file=\"{}\"\n    node-pool workers replicas={replicas}\n}}\n",
+            secrets.display()
+        ),
+    )
+    .unwrap();
+}
+
+fn run(e: &Env, args: &[&str]) -> std::process::Output {
+    hcpc().current_dir(e.dir.path()).env("KUBECONFIG", &e.kubeconfig).args(args).output().unwrap()
+}
+
+#[test]
+fn empty_cluster_then_apply_then_no_changes() {
+    let e = env();
+    fleet(e.dir.path(), 2);
+    let plan = run(&e, &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(2), "{}{}", stdout(&plan), stderr(&plan));
+    assert!(stdout(&plan).contains("Plan: 5 to add"), "{}", stdout(&plan));
+
+    let apply = run(&e, &["apply", "--auto-approve"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
+    assert!(e.server.get("nodepools", Some("clusters"), "example-workers").is_some());
+    let key = e.server.get("secrets", Some("clusters"), "example-etcd-encryption-key").unwrap();
+    let key_data = key["data"]["key"].clone();
+    assert!(key_data.is_string());
+
+    e.server.clear_requests();
+    let again = run(&e, &["plan", "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}{}", stdout(&again), stderr(&again));
+    assert!(stdout(&again).contains("No changes."), "{}", stdout(&again));
+    let lists =
+        e.server.requests().iter().filter(|(m, p)| m == "GET" && !p.contains("/apis?") && p.contains("hcpc")).count();
+    assert!(lists <= 6, "requests must not grow with objects: {:?}", e.server.requests());
+
+    // The etcd key is never rewritten.
+    fleet(e.dir.path(), 3);
+    let apply = run(&e, &["apply", "--auto-approve"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
+    let key = e.server.get("secrets", Some("clusters"), "example-etcd-encryption-key").unwrap();
+    assert_eq!(key["data"]["key"], key_data);
+    let np = e.server.get("nodepools", Some("clusters"), "example-workers").unwrap();
+    assert_eq!(np["spec"]["replicas"], 3);
+}
+
+#[test]
+fn conflict_with_another_manager_is_named_unless_forced() {
+    let e = env();
+    fleet(e.dir.path(), 2);
+    assert_eq!(run(&e, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
+    // Someone else takes over spec.replicas.
+    let mut np = e.server.get("nodepools", Some("clusters"), "example-workers").unwrap();
+    np["spec"]["replicas"] = serde_json::json!(5);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = e.server.client().await;
+        let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+            client,
+            "clusters",
+            &kube::discovery::ApiResource {
+                group: "hypershift.openshift.io".into(),
+                version: "v1beta1".into(),
+                api_version: "hypershift.openshift.io/v1beta1".into(),
+                kind: "NodePool".into(),
+                plural: "nodepools".into(),
+            },
+        );
+        let patch = serde_json::json!({"apiVersion": "hypershift.openshift.io/v1beta1", "kind": "NodePool", "metadata": {"name": "example-workers", "namespace": "clusters"}, "spec": {"replicas": 5}});
+        api.patch("example-workers", &kube::api::PatchParams::apply("someone-else").force(), &kube::api::Patch::Apply(&patch)).await.unwrap();
+    });
+    let plan = run(&e, &["plan"]);
+    assert!(stdout(&plan).contains("spec.replicas: 5 → 2"), "{}", stdout(&plan));
+    let apply = run(&e, &["apply", "--auto-approve"]);
+    assert_eq!(apply.status.code(), Some(1));
+    let err = stderr(&apply);
+    assert!(err.contains("conflict") && err.contains("replicas") && err.contains("--force-conflicts"), "{err}");
+    let forced = run(&e, &["apply", "--auto-approve", "--force-conflicts"]);
+    assert_eq!(forced.status.code(), Some(0), "{}", stderr(&forced));
+    assert_eq!(e.server.get("nodepools", Some("clusters"), "example-workers").unwrap()["spec"]["replicas"], 2);
+}
+
+/// Applies hcp's rendered objects of a scenario as `hcp` would (field
+/// manager `hypershift-cli`), without status.
+fn apply_as_hcp(e: &Env, scenario: &str) {
+    let text =
+        std::fs::read_to_string(crate::support::conformance().join("hcp").join(scenario).join("out.yaml")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = e.server.client().await;
+        for mut doc in crate::support::yaml_docs(&text) {
+            doc.as_object_mut().unwrap().remove("status");
+            let kind = doc["kind"].as_str().unwrap().to_string();
+            let api_version = doc["apiVersion"].as_str().unwrap().to_string();
+            let (group, version) = api_version.split_once('/').unwrap_or(("", api_version.as_str()));
+            let plural = format!("{}s", kind.to_lowercase());
+            let ar = kube::discovery::ApiResource {
+                group: group.into(),
+                version: version.into(),
+                api_version: api_version.clone(),
+                kind: kind.clone(),
+                plural,
+            };
+            let name = doc["metadata"]["name"].as_str().unwrap().to_string();
+            let api: kube::Api<kube::api::DynamicObject> = match doc["metadata"]["namespace"].as_str() {
+                Some(ns) => kube::Api::namespaced_with(client.clone(), ns, &ar),
+                None => kube::Api::all_with(client.clone(), &ar),
+            };
+            api.patch(&name, &kube::api::PatchParams::apply("hypershift-cli").force(), &kube::api::Patch::Apply(&doc))
+                .await
+                .unwrap_or_else(|err| panic!("{kind}/{name}: {err}"));
+        }
+    });
+}
+
+#[test]
+fn import_round_trips_a_cluster_created_by_hcp() {
+    let e = env();
+    apply_as_hcp(&e, "10-everything");
+    let import = run(&e, &["import", "hcp-clusters/prod-a"]);
+    assert_eq!(import.status.code(), Some(0), "{}", stderr(&import));
+    let kdl = stdout(&import);
+    assert!(kdl.contains("cluster prod-a {"), "{kdl}");
+    assert!(kdl.contains("object-name=prod-a"), "hcp's NodePool is named after the cluster: {kdl}");
+    std::fs::write(e.dir.path().join("fleet.kdl"), format!("target kube\n{kdl}")).unwrap();
+
+    let check = run(&e, &["check"]);
+    assert_eq!(check.status.code(), Some(0), "imported KDL must check: {}\n{kdl}", stderr(&check));
+    let plan = run(&e, &["plan", "--format", "json"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    for change in plan["changes"].as_array().unwrap() {
+        assert_ne!(change["action"], "create", "nothing may be created: {change}");
+        assert_ne!(change["action"], "replace", "nothing may be replaced: {change}");
+        for f in change["fields"].as_array().unwrap() {
+            let path = f["path"].as_str().unwrap();
+            assert!(path.starts_with("metadata.labels"), "only ownership labels may change, not {path}: {change}");
+        }
+    }
+    let apply = run(&e, &["apply", "--auto-approve", "-q"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
+    let again = run(&e, &["plan", "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}{}", stdout(&again), stderr(&again));
+}
+
+#[test]
+fn kubeconfig_and_password_come_from_status_secrets() {
+    let e = env();
+    fleet(e.dir.path(), 1);
+    assert_eq!(run(&e, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
+    let before = run(&e, &["kubeconfig", "example"]);
+    assert_eq!(before.status.code(), Some(1));
+    assert!(stderr(&before).contains("does not report a kubeconfig yet"), "{}", stderr(&before));
+
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    for (name, key, value) in [
+        ("example-admin-kubeconfig", "kubeconfig", "apiVersion: v1\nkind: Config\n"),
+        ("example-kubeadmin-password", "password", "abcde-fghij-klmno-pqrst"),
+    ] {
+        e.server.insert(serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "clusters"}, "data": {key: b64(value)}}));
+    }
+    e.server.set_status(
+        "hostedclusters",
+        Some("clusters"),
+        "example",
+        serde_json::json!({"kubeconfig": {"name": "example-admin-kubeconfig"}, "kubeadminPassword": {"name": "example-kubeadmin-password"}}),
+    );
+    let out = e.dir.path().join("admin.kubeconfig");
+    let o = run(&e, &["kubeconfig", "example", "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "apiVersion: v1\nkind: Config\n");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+    let pw = run(&e, &["kubeadmin-password", "clusters/example"]);
+    assert_eq!(stdout(&pw), "abcde-fghij-klmno-pqrst\n");
+}
+
+#[test]
+fn second_apply_waits_for_or_reports_the_lock() {
+    let e = env();
+    fleet(e.dir.path(), 1);
+    assert_eq!(run(&e, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
+    // Someone holds a fresh lock.
+    let now = k8s_openapi::jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    e.server.insert(serde_json::json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "hcpc-lock-default", "namespace": "clusters"},
+        "spec": {"holderIdentity": "someone@elsewhere/42", "leaseDurationSeconds": 60, "renewTime": now, "acquireTime": now},
+    }));
+    fleet(e.dir.path(), 2);
+    let o = run(&e, &["apply", "--auto-approve", "--lock-timeout", "1s"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("locked by someone@elsewhere/42"), "{}", stderr(&o));
+    assert_eq!(e.server.get("nodepools", Some("clusters"), "example-workers").unwrap()["spec"]["replicas"], 1);
+    // An expired lock (crashed holder) is taken over.
+    e.server.remove("leases", Some("clusters"), "hcpc-lock-default");
+    e.server.insert(serde_json::json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "hcpc-lock-default", "namespace": "clusters"},
+        "spec": {"holderIdentity": "crashed/1", "leaseDurationSeconds": 60, "renewTime": "2020-01-01T00:00:00.000000Z"},
+    }));
+    let o = run(&e, &["apply", "--auto-approve", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(e.server.get("leases", Some("clusters"), "hcpc-lock-default").is_none(), "lock released");
+}
+
+#[test]
+fn transient_failures_are_retried_and_partial_failures_converge() {
+    let e = env();
+    fleet(e.dir.path(), 2);
+    // Two 503s on the first NodePool apply: retried.
+    e.server.faults().fail_matching("PATCH", "/nodepools/", 503, 2);
+    let o = run(&e, &["apply", "--auto-approve", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // A non-transient failure part-way stops and reports; a re-run converges.
+    fleet(e.dir.path(), 4);
+    e.server.faults().fail_matching("PATCH", "/nodepools/", 422, 1);
+    let o = run(&e, &["apply", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not applied: NodePool/clusters/example-workers"), "{}", stderr(&o));
+    let o = run(&e, &["apply", "--auto-approve", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(run(&e, &["plan", "--detailed-exitcode"]).status.code(), Some(0));
+}
