@@ -247,3 +247,169 @@ fn transient_failures_are_retried_and_partial_failures_converge() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(run(&e, &["plan", "--detailed-exitcode"]).status.code(), Some(0));
 }
+
+fn write_fleet(e: &Env, body: &str) {
+    let secrets = repo().join("examples/secrets/pull-secret.json");
+    std::fs::write(
+        e.dir.path().join("fleet.kdl"),
+        format!("target kube\ndefaults {{\n    release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n    pull-secret file=\"{}\"\n}}\n{body}", secrets.display()),
+    )
+    .unwrap();
+}
+
+#[test]
+fn removed_settings_clusters_and_immutable_changes_show_in_the_plan() {
+    let e = env();
+    write_fleet(
+        &e,
+        "cluster a {\n    labels env=prod team=x\n    node-pool w replicas=1\n}\ncluster b {\n    prevent-destroy #false\n    node-pool w replicas=1\n}\n",
+    );
+    assert_eq!(run(&e, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
+    // An object hcpc does not own is never touched.
+    e.server.insert(serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "foreign", "namespace": "clusters"}}));
+
+    // A label removed from the configuration is removed from the cluster.
+    write_fleet(
+        &e,
+        "cluster a {\n    labels env=prod\n    node-pool w replicas=1\n}\ncluster b {\n    prevent-destroy #false\n    node-pool w replicas=1\n}\n",
+    );
+    let plan = run(&e, &["plan"]);
+    assert!(stdout(&plan).contains("- metadata.labels.team = \"x\""), "{}", stdout(&plan));
+
+    // An unprotected cluster that left the configuration is destroyed, child objects first.
+    write_fleet(&e, "cluster a {\n    labels env=prod\n    node-pool w replicas=1\n}\n");
+    let plan = run(&e, &["plan"]);
+    let out = stdout(&plan);
+    assert!(out.contains("- NodePool/clusters/b-w") && out.contains("- HostedCluster/clusters/b"), "{out}");
+    assert!(out.find("- NodePool/clusters/b-w").unwrap() < out.find("- HostedCluster/clusters/b").unwrap(), "{out}");
+    assert!(!out.contains("foreign"), "{out}");
+    assert_eq!(run(&e, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
+    assert!(e.server.get("hostedclusters", Some("clusters"), "b").is_none());
+    assert!(e.server.get("secrets", Some("clusters"), "foreign").is_some(), "unowned objects are never deleted");
+
+    // An immutable change on a protected cluster fails the plan, naming the field.
+    write_fleet(&e, "cluster a {\n    labels env=prod\n    etcd size=\"16Gi\"\n    node-pool w replicas=1\n}\n");
+    let plan = run(&e, &["plan"]);
+    assert_eq!(plan.status.code(), Some(1));
+    assert!(stderr(&plan).contains("Etcd PV storage size is immutable"), "{}", stderr(&plan));
+    // A NodePool platform change rolls its nodes.
+    write_fleet(
+        &e,
+        "cluster a {\n    labels env=prod\n    node-pool w replicas=1 {\n        memory \"16Gi\"\n    }\n}\n",
+    );
+    let plan = run(&e, &["plan"]);
+    assert!(stdout(&plan).contains("(rolls 1 node)"), "{}", stdout(&plan));
+}
+
+#[test]
+fn no_secret_bytes_in_any_output_against_a_cluster() {
+    let e = env();
+    fleet(e.dir.path(), 1);
+    let secret = std::fs::read(repo().join("examples/secrets/pull-secret.json")).unwrap();
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&secret);
+    let mut outputs = Vec::new();
+    for f in ["text", "markdown", "json", "diff"] {
+        outputs.push(run(&e, &["plan", "--format", f, "--out", "p.json"]));
+        outputs.push(run(&e, &["plan", "--format", f, "-v"]));
+    }
+    outputs.push(run(&e, &["apply", "--auto-approve"]));
+    for f in ["text", "diff"] {
+        outputs.push(run(&e, &["plan", "--format", f, "-v"]));
+    }
+    let saved = std::fs::read_to_string(e.dir.path().join("p.json")).unwrap();
+    for text in outputs.iter().flat_map(|o| [stdout(o), stderr(o)]).chain([saved]) {
+        assert!(
+            !text.contains(&encoded) && !text.contains("ZmFrZTpmYWtl") && !text.contains("fake:fake"),
+            "secret leaked: {text}"
+        );
+    }
+}
+
+#[test]
+fn wait_follows_conditions_and_reports_failures() {
+    let e = env();
+    fleet(e.dir.path(), 1);
+    let o = run(&e, &["apply", "--auto-approve", "--wait", "--timeout", "3s"]);
+    assert_eq!(o.status.code(), Some(1), "nothing reports ready: {}", stderr(&o));
+    assert!(stderr(&o).contains("not ready after 3s"), "{}", stderr(&o));
+
+    e.server.set_status(
+        "hostedclusters",
+        Some("clusters"),
+        "example",
+        serde_json::json!({"conditions": [{"type": "Available", "status": "False", "reason": "EtcdQuorumLost", "message": "etcd has no quorum"}]}),
+    );
+    let o = run(&e, &["apply", "--auto-approve", "--wait", "--timeout", "3s"]);
+    assert!(stderr(&o).contains("EtcdQuorumLost: etcd has no quorum"), "{}", stderr(&o));
+
+    e.server.set_status(
+        "hostedclusters",
+        Some("clusters"),
+        "example",
+        serde_json::json!({"conditions": [{"type": "Available", "status": "True"}]}),
+    );
+    e.server.set_status(
+        "nodepools",
+        Some("clusters"),
+        "example-workers",
+        serde_json::json!({"replicas": 1, "conditions": [{"type": "Ready", "status": "True"}]}),
+    );
+    let o = run(&e, &["apply", "--auto-approve", "--wait", "--timeout", "10s"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("are ready"), "{}", stderr(&o));
+}
+
+/// An apply cut off at any request converges, on re-run, to the state an
+/// uninterrupted apply gives.
+#[test]
+fn interrupted_apply_converges_at_every_position() {
+    let reference = {
+        let e = env();
+        fleet(e.dir.path(), 2);
+        assert_eq!(run(&e, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
+        snapshot(&e)
+    };
+    for n in 1..=24 {
+        let e = env();
+        fleet(e.dir.path(), 2);
+        // Alternate a cut connection (retried) with a failure that is not.
+        if n % 2 == 0 {
+            e.server.faults().drop_connection_nth(n);
+        } else {
+            e.server.faults().fail_nth(n, 400);
+        }
+        let first = run(&e, &["apply", "--auto-approve", "-q"]);
+        e.server.faults().clear();
+        let second = run(&e, &["apply", "--auto-approve", "-q"]);
+        assert_eq!(
+            second.status.code(),
+            Some(0),
+            "re-run after a cut at request {n} ({:?}): {}",
+            first.status.code(),
+            stderr(&second)
+        );
+        assert_eq!(snapshot(&e), reference, "state after a cut at request {n}");
+        assert_eq!(run(&e, &["plan", "--detailed-exitcode"]).status.code(), Some(0));
+        if e.server.get("leases", Some("clusters"), "hcpc-lock-default").is_some() {
+            // Only a failed release may leave the lock, and it says so; the
+            // Lease then expires by itself.
+            assert!(stderr(&first).contains("could not release the fleet lock"), "lock left silently after cut {n}");
+        }
+    }
+}
+
+/// Specs and data of the objects hcpc manages (the etcd key's value aside).
+fn snapshot(e: &Env) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for plural in ["secrets", "hostedclusters", "nodepools"] {
+        for mut o in e.server.list(plural, Some("clusters")) {
+            let name = o["metadata"]["name"].as_str().unwrap().to_string();
+            if name.ends_with("etcd-encryption-key") {
+                o["data"] = serde_json::json!("(generated)");
+            }
+            out.push(serde_json::json!({"kind": plural, "name": name, "spec": o["spec"], "data": o["data"], "labels": o["metadata"]["labels"]}));
+        }
+    }
+    out
+}

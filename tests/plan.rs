@@ -191,3 +191,39 @@ fn immutable_table_matches_the_crds() {
         }
     }
 }
+
+#[test]
+fn concurrent_applies_on_a_directory_take_turns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fleet(dir, 2, "8Gi");
+    std::fs::create_dir_all(dir.join("out")).unwrap();
+    std::fs::write(dir.join("out/.hcpc.lock"), "pid 1\n").unwrap();
+    let o = run(dir, &["apply", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("locked by another apply (pid 1"), "{}", stderr(&o));
+    assert!(!dir.join("out/clusters").exists(), "nothing written while locked");
+    // The holder finishes while the second apply waits.
+    let lock = dir.join("out/.hcpc.lock");
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        std::fs::remove_file(lock).unwrap();
+    });
+    let o = run(dir, &["apply", "--auto-approve", "-q", "--lock-timeout", "30s"]);
+    releaser.join().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!dir.join("out/.hcpc.lock").exists(), "lock released");
+}
+
+#[test]
+fn a_label_removed_from_the_configuration_shows_as_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fleet(dir, 2, "8Gi");
+    let kdl = std::fs::read_to_string(dir.join("fleet.kdl")).unwrap();
+    std::fs::write(dir.join("fleet.kdl"), kdl.replace("    etcd", "    labels team=x\n    etcd")).unwrap();
+    assert_eq!(run(dir, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
+    std::fs::write(dir.join("fleet.kdl"), kdl).unwrap();
+    let o = run(dir, &["plan"]);
+    assert!(stdout(&o).contains("- metadata.labels.team = \"x\""), "{}", stdout(&o));
+}

@@ -148,3 +148,74 @@ pub fn digest_value(v: &Value) -> String {
     let text = serde_json::to_string(v).unwrap_or_default();
     format!("sha256:{:x}", Sha256::digest(text.as_bytes()))
 }
+
+/// Fields hcpc set before but no longer sets: with server-side apply they
+/// are removed when hcpc applies without them, so the plan must show it.
+///
+/// `owned` is hcpc's `fieldsV1` set from the live object's managedFields
+/// (kube), or `None` when the whole live object is hcpc's (dir).
+pub fn removed_fields(desired: &Value, live: &Value, owned: Option<&Value>) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    match owned {
+        Some(fields) => walk_owned(fields, desired, live, "", &mut out),
+        None => walk_all(desired, live, "", &mut out),
+    }
+    out.retain(|f| !f.path.starts_with("status") && !f.path.starts_with("metadata.managedFields"));
+    out
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() { key.to_string() } else { format!("{path}{}", key_path(key)) }
+}
+
+fn removal(path: String, before: &Value, sensitive: bool) -> FieldChange {
+    FieldChange {
+        path,
+        before: Some(if sensitive { Value::String("(sensitive)".into()) } else { before.clone() }),
+        after: None,
+        sensitive,
+        forces_replacement: false,
+    }
+}
+
+fn walk_owned(fields: &Value, desired: &Value, live: &Value, path: &str, out: &mut Vec<FieldChange>) {
+    let Some(fields) = fields.as_object() else { return };
+    for (k, sub) in fields {
+        // Only map keys; list items (`k:`/`v:`/`i:`) belong to lists compared whole.
+        let Some(key) = k.strip_prefix("f:") else { continue };
+        let (Some(lv), d) = (live.get(key), desired.get(key)) else { continue };
+        let p = join(path, key);
+        match d {
+            None if path.is_empty() && IGNORED_TOP.contains(&key) => {}
+            None => out.push(removal(p.clone(), lv, path == "" && (key == "data" || key == "stringData"))),
+            Some(dv) if dv.is_object() && lv.is_object() => walk_owned(sub, dv, lv, &p, out),
+            Some(_) => {}
+        }
+    }
+}
+
+fn walk_all(desired: &Value, live: &Value, path: &str, out: &mut Vec<FieldChange>) {
+    let (Some(d), Some(l)) = (desired.as_object(), live.as_object()) else { return };
+    for (key, lv) in l {
+        if path.is_empty() && IGNORED_TOP.contains(&key.as_str()) {
+            continue;
+        }
+        let p = join(path, key);
+        match d.get(key) {
+            None => out.push(removal(p, lv, path.is_empty() && key == "data")),
+            Some(dv) => walk_all(dv, lv, &p, out),
+        }
+    }
+}
+
+/// hcpc's `fieldsV1` from a live object's managedFields, if hcpc applied it.
+pub fn owned_fields<'a>(live: &'a Value, manager: &str) -> Option<&'a Value> {
+    live.pointer("/metadata/managedFields")?
+        .as_array()?
+        .iter()
+        .find(|m| {
+            m.get("manager").and_then(Value::as_str) == Some(manager)
+                && m.get("operation").and_then(Value::as_str) == Some("Apply")
+        })?
+        .get("fieldsV1")
+}

@@ -33,6 +33,9 @@ pub struct PlanInput<'a> {
     pub protected: &'a BTreeSet<String>,
     pub target: String,
     pub input_digest: String,
+    /// The live objects are exactly what hcpc wrote (dir), so any extra
+    /// field is one hcpc used to set; otherwise (kube) managedFields tell.
+    pub live_is_whole: bool,
 }
 
 pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
@@ -57,7 +60,7 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
                 notes: Vec::new(),
                 live_version: l.version.clone(),
             },
-            Some(l) => update(d, l, input.protected, &mut diags),
+            Some(l) => update(d, l, input.live_is_whole, input.protected, &mut diags),
         };
         changes.push(change);
     }
@@ -109,8 +112,19 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
     (plan, diags)
 }
 
-fn update(d: &DesiredObject, l: &LiveObject, protected: &BTreeSet<String>, diags: &mut Diagnostics) -> Change {
+fn update(
+    d: &DesiredObject,
+    l: &LiveObject,
+    whole: bool,
+    protected: &BTreeSet<String>,
+    diags: &mut Diagnostics,
+) -> Change {
     let mut fields = diff::diff_object(&d.body, &l.body, d.sensitive);
+    // Fields hcpc set before and no longer declares.
+    let owned = if whole { None } else { diff::owned_fields(&l.body, labels::FIELD_MANAGER) };
+    if whole || owned.is_some() {
+        fields.extend(diff::removed_fields(&d.body, &l.body, owned));
+    }
     let mut notes = Vec::new();
     for f in &mut fields {
         if let Some(rule) = immutable_rule(d.id.kind, &f.path) {

@@ -62,7 +62,13 @@ pub fn run(path: &Path, target_flag: Option<&str>, opts: &Options, style: Style)
         eprint!("{}", super::plan::render(&planned, PlanFormat::Text, style.color, style.verbose));
     }
     if !plan.has_changes() {
-        return exit::OK;
+        return match &planned.target {
+            Opened::Kube(k) if opts.wait => super::wait::run(k, &planned, opts.timeout, style),
+            _ => exit::OK,
+        };
+    }
+    if opts.wait && matches!(planned.target, Opened::Dir(_)) {
+        eprintln!("warning: --wait has no effect on a dir target: nothing runs there to become ready");
     }
     let replaces: Vec<_> =
         plan.changes.iter().filter(|c| c.action == Action::Replace).map(|c| c.id.to_string()).collect();

@@ -278,7 +278,12 @@ impl<'a> Lease<'a> {
 
     fn release(&mut self) {
         if self.held {
-            let _ = self.k.delete_lease(&self.namespace, &self.name);
+            if let Err(e) = self.k.delete_lease(&self.namespace, &self.name) {
+                eprintln!(
+                    "warning: could not release the fleet lock (Lease {}/{}): {e}; it expires {LEASE_SECONDS}s after its last renewal",
+                    self.namespace, self.name
+                );
+            }
             self.held = false;
         }
     }

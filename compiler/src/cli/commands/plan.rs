@@ -96,6 +96,7 @@ pub fn make(path: &Path, target_flag: Option<&str>, style: Style) -> Option<Plan
         protected: &protected,
         target: target.live().describe(),
         input_digest: compiled.input_digest.clone(),
+        live_is_whole: matches!(target, Opened::Dir(_)),
     });
     let has_errors = diags.has_errors();
     print_diagnostics(diags, &compiled.sources, DiagFormat::Human, style);
