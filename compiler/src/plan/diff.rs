@@ -187,7 +187,7 @@ fn walk_owned(fields: &Value, desired: &Value, live: &Value, path: &str, out: &m
         let p = join(path, key);
         match d {
             None if path.is_empty() && IGNORED_TOP.contains(&key) => {}
-            None => out.push(removal(p.clone(), lv, path == "" && (key == "data" || key == "stringData"))),
+            None => out.push(removal(p.clone(), lv, path.is_empty() && (key == "data" || key == "stringData"))),
             Some(dv) if dv.is_object() && lv.is_object() => walk_owned(sub, dv, lv, &p, out),
             Some(_) => {}
         }
