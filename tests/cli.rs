@@ -124,3 +124,13 @@ fn fmt_rewrites_in_canonical_form_keeping_comments() {
     assert!(!text.contains("\n\n\n"), "{text}");
     assert_eq!(hcpc().args(["fmt", "--check"]).arg(&f).output().unwrap().status.code(), Some(0));
 }
+
+/// `schema/language.json` is the machine-readable language description;
+/// it must be exactly what `hcpc schema` prints (regenerate with
+/// `hcpc schema > schema/language.json`).
+#[test]
+fn committed_language_schema_is_current() {
+    let o = hcpc().arg("schema").output().unwrap();
+    let committed = std::fs::read_to_string(repo().join("schema/language.json")).unwrap();
+    assert_eq!(stdout(&o), committed, "run `hcpc schema > schema/language.json`");
+}

@@ -84,6 +84,16 @@ pub struct Plan {
     pub changes: Vec<Change>,
 }
 
+impl Summary {
+    /// The line printed after a successful apply.
+    pub fn applied_line(&self) -> String {
+        format!(
+            "Apply complete! {} added, {} changed, {} replaced, {} destroyed.",
+            self.add, self.change, self.replace, self.destroy
+        )
+    }
+}
+
 impl Plan {
     pub fn has_changes(&self) -> bool {
         self.changes.iter().any(|c| c.action != Action::NoOp)

@@ -201,13 +201,9 @@ fn apply_dir(d: &DirTarget, planned: &Planned, opts: &Options, style: Style) -> 
             }
         }
     }
-    eprintln!(
-        "Apply complete! {} added, {} changed, {} replaced, {} destroyed.",
-        planned.plan.summary.add,
-        planned.plan.summary.change,
-        planned.plan.summary.replace,
-        planned.plan.summary.destroy
-    );
+    if !style.quiet {
+        eprintln!("{}", planned.plan.summary.applied_line());
+    }
     exit::OK
 }
 

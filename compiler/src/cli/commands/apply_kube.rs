@@ -43,11 +43,9 @@ pub fn run(k: &KubeTarget, planned: &Planned, opts: &Options, style: Style) -> u
     lock.release();
     match result {
         Ok(()) => {
-            let s = &planned.plan.summary;
-            eprintln!(
-                "Apply complete! {} added, {} changed, {} replaced, {} destroyed.",
-                s.add, s.change, s.replace, s.destroy
-            );
+            if !style.quiet {
+                eprintln!("{}", planned.plan.summary.applied_line());
+            }
             if opts.wait { super::wait::run(k, planned, opts.timeout, style) } else { exit::OK }
         }
         Err((done, failed, err)) => {
