@@ -227,3 +227,40 @@ fn a_label_removed_from_the_configuration_shows_as_removed() {
     let o = run(dir, &["plan"]);
     assert!(stdout(&o).contains("- metadata.labels.team = \"x\""), "{}", stdout(&o));
 }
+
+/// On a terminal, apply shows the plan and asks; only `yes` applies.
+/// (`script` from util-linux gives the binary a pseudo-terminal.)
+#[test]
+fn apply_asks_for_yes_on_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fleet(dir, 2, "8Gi");
+    let bin = env!("CARGO_BIN_EXE_hcpc");
+    let ask = |answer: &str| {
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &format!("{bin} apply"), "/dev/null"])
+            .current_dir(dir)
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("script(1) from util-linux is installed");
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(format!("{answer}\n").as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let no = ask("no");
+    assert!(
+        String::from_utf8_lossy(&no.stdout).contains("Only `yes` is accepted"),
+        "{}",
+        String::from_utf8_lossy(&no.stdout)
+    );
+    assert!(!dir.join("out/clusters").exists(), "answering no changes nothing");
+    let yes = ask("yes");
+    assert!(
+        String::from_utf8_lossy(&yes.stdout).contains("Apply complete!"),
+        "{}",
+        String::from_utf8_lossy(&yes.stdout)
+    );
+    assert!(dir.join("out/clusters/HostedCluster.example.yaml").is_file());
+}

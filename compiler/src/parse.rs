@@ -4,6 +4,8 @@
 //! files are parsed on all cores. Each syntax error becomes a diagnostic
 //! pointing into its file.
 
+#![deny(clippy::disallowed_methods)]
+
 use kdl::KdlDocument;
 use rayon::prelude::*;
 

@@ -4,6 +4,8 @@
 //! the server and `hcp` use (`16384Mi` → `16Gi`, `10m` → `10m0s`), so that
 //! rendered objects compare equal to what is stored live.
 
+#![deny(clippy::disallowed_methods)]
+
 use std::fmt;
 
 /// A non-negative quantity in canonical form.

@@ -128,6 +128,9 @@ pub enum Command {
         input: Input,
     },
     /// Write a hosted cluster's admin kubeconfig (from HostedCluster status).
+    #[command(
+        after_help = "Examples:\n  hcpc kubeconfig example -o example.kubeconfig\n  hcpc kubeconfig clusters/example --context mgmt > kubeconfig"
+    )]
     Kubeconfig {
         /// The cluster's name (or NAMESPACE/NAME).
         cluster: String,
@@ -141,6 +144,9 @@ pub enum Command {
         config: PathBuf,
     },
     /// Print a hosted cluster's kubeadmin password (from HostedCluster status).
+    #[command(
+        after_help = "Examples:\n  hcpc kubeadmin-password example\n  hcpc kubeadmin-password clusters/example --context mgmt"
+    )]
     KubeadminPassword {
         /// The cluster's name (or NAMESPACE/NAME).
         cluster: String,
@@ -151,6 +157,9 @@ pub enum Command {
         config: PathBuf,
     },
     /// Print KDL for an existing HostedCluster and its NodePools.
+    #[command(
+        after_help = "Examples:\n  hcpc import clusters/example > example.kdl\n  hcpc import clusters/example --context mgmt"
+    )]
     Import {
         /// NAMESPACE/NAME of the HostedCluster.
         cluster: String,
@@ -158,16 +167,23 @@ pub enum Command {
         target: TargetArgs,
     },
     /// Print shell completions.
+    #[command(
+        after_help = "Examples:\n  hcpc completions bash > /etc/bash_completion.d/hcpc\n  hcpc completions zsh > \"${fpath[1]}/_hcpc\"\n  hcpc completions fish > ~/.config/fish/completions/hcpc.fish"
+    )]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
     /// Explain a diagnostic code, e.g. `hcpc explain hcpc::storage::snapshot_without_class`.
+    #[command(
+        after_help = "Examples:\n  hcpc explain\n  hcpc explain hcpc::device::over_capacity\n  hcpc explain storage::snapshot_without_class"
+    )]
     Explain {
         /// The code; without it, list all codes.
         code: Option<String>,
     },
     /// Print the language schema as JSON.
+    #[command(after_help = "Example:\n  hcpc schema > schema/language.json")]
     Schema,
 }
 
@@ -180,8 +196,22 @@ pub struct Input {
 #[derive(Debug, Args, Clone, Default)]
 pub struct TargetArgs {
     /// Override the configured target: `kube`, `kube:CONTEXT` or `dir:PATH`.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "context")]
     pub target: Option<String>,
+    /// Use the management cluster through this kubeconfig context (same as `--target kube:CONTEXT`).
+    #[arg(long)]
+    pub context: Option<String>,
+}
+
+impl TargetArgs {
+    /// The target override, if any, in `--target` syntax.
+    pub fn flag(&self) -> Option<String> {
+        match (&self.target, &self.context) {
+            (Some(t), _) => Some(t.clone()),
+            (None, Some(c)) => Some(format!("kube:{c}")),
+            (None, None) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

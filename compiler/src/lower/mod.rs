@@ -6,6 +6,8 @@
 //! (required settings, ranges, conflicting settings) happen here; checks
 //! across clusters happen in `resolve`.
 
+#![deny(clippy::disallowed_methods)]
+
 mod check;
 mod layers;
 

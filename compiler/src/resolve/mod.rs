@@ -5,6 +5,8 @@
 //! the fleet, names and collisions, cycles. Rule 6 (immutable fields) needs
 //! live state and is checked by `plan`.
 
+#![deny(clippy::disallowed_methods)]
+
 mod devices;
 pub mod graph;
 mod storage;

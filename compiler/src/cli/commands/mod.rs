@@ -44,7 +44,7 @@ pub fn run(cli: Cli) -> u8 {
         }
         Command::Plan { input, target, format, out, detailed_exitcode } => plan::run(
             &path_or_cwd(input.path),
-            target.target.as_deref(),
+            target.flag().as_deref(),
             format,
             out.as_deref(),
             detailed_exitcode,
@@ -64,15 +64,15 @@ pub fn run(cli: Cli) -> u8 {
                 return exit::ERROR;
             };
             let opts = apply::Options { auto_approve, allow_replace, force_conflicts, lock_timeout, wait, timeout };
-            apply::run(&path_or_cwd(path), target.target.as_deref(), &opts, style)
+            apply::run(&path_or_cwd(path), target.flag().as_deref(), &opts, style)
         }
         Command::Kubeconfig { cluster, output, target, config } => {
-            access::kubeconfig(&cluster, output.as_deref(), target.target.as_deref(), &config)
+            access::kubeconfig(&cluster, output.as_deref(), target.flag().as_deref(), &config)
         }
         Command::KubeadminPassword { cluster, target, config } => {
-            access::kubeadmin_password(&cluster, target.target.as_deref(), &config)
+            access::kubeadmin_password(&cluster, target.flag().as_deref(), &config)
         }
-        Command::Import { cluster, target } => import::run(&cluster, target.target.as_deref()),
+        Command::Import { cluster, target } => import::run(&cluster, target.flag().as_deref()),
         Command::Fmt { input, check } => fmt(&path_or_cwd(input.path), check, style),
     }
 }
