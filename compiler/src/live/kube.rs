@@ -294,12 +294,7 @@ impl KubeTarget {
     /// Creates a Lease; `Ok(false)` when it already exists.
     pub fn create_lease(&self, namespace: &str, body: &Value) -> Result<bool, ApiError> {
         let api = self.api(&lease_resource(), Some(namespace));
-        let obj: DynamicObject = serde_json::from_value(body.clone()).map_err(|e| ApiError {
-            code: 0,
-            reason: "Invalid".into(),
-            message: e.to_string(),
-            causes: Vec::new(),
-        })?;
+        let obj = dynamic(body)?;
         let params = PostParams::default();
         match self.call(|| api.create(&params, &obj)) {
             Ok(_) => Ok(true),
@@ -311,12 +306,7 @@ impl KubeTarget {
     /// Replaces a Lease with optimistic concurrency (body carries resourceVersion).
     pub fn replace_lease(&self, namespace: &str, name: &str, body: &Value) -> Result<Value, ApiError> {
         let api = self.api(&lease_resource(), Some(namespace));
-        let obj: DynamicObject = serde_json::from_value(body.clone()).map_err(|e| ApiError {
-            code: 0,
-            reason: "Invalid".into(),
-            message: e.to_string(),
-            causes: Vec::new(),
-        })?;
+        let obj = dynamic(body)?;
         let params = PostParams::default();
         let done = self.call(|| api.replace(name, &params, &obj))?;
         Ok(serde_json::to_value(done).unwrap_or(Value::Null))
@@ -340,6 +330,16 @@ impl KubeTarget {
             .and_then(Value::as_str)
             .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok()))
     }
+}
+
+/// A JSON body as the client's dynamic object type.
+fn dynamic(body: &Value) -> Result<DynamicObject, ApiError> {
+    serde_json::from_value(body.clone()).map_err(|e| ApiError {
+        code: 0,
+        reason: "Invalid".into(),
+        message: e.to_string(),
+        causes: Vec::new(),
+    })
 }
 
 impl LiveState for KubeTarget {

@@ -217,20 +217,21 @@ impl<'a> Lease<'a> {
                 "spec": {"holderIdentity": holder, "leaseDurationSeconds": LEASE_SECONDS, "acquireTime": now(), "renewTime": now()},
             })
         };
+        let held = |body: Value| Lease {
+            k,
+            namespace: namespace.into(),
+            name: name.into(),
+            holder: holder.clone(),
+            body,
+            renewed: Instant::now(),
+            held: true,
+        };
         let start = Instant::now();
         loop {
             let body = fresh(None);
             if k.create_lease(namespace, &body).map_err(|e| format!("cannot create lock Lease: {e}"))? {
                 let body = k.get_lease(namespace, name).ok().flatten().unwrap_or(body);
-                return Ok(Lease {
-                    k,
-                    namespace: namespace.into(),
-                    name: name.into(),
-                    holder,
-                    body,
-                    renewed: Instant::now(),
-                    held: true,
-                });
+                return Ok(held(body));
             }
             let current = k.get_lease(namespace, name).map_err(|e| format!("cannot read lock Lease: {e}"))?;
             if let Some(cur) = current {
@@ -239,15 +240,7 @@ impl<'a> Lease<'a> {
                 if expired(&cur) {
                     let rv = cur.pointer("/metadata/resourceVersion").and_then(Value::as_str);
                     if let Ok(body) = k.replace_lease(namespace, name, &fresh(rv)) {
-                        return Ok(Lease {
-                            k,
-                            namespace: namespace.into(),
-                            name: name.into(),
-                            holder,
-                            body,
-                            renewed: Instant::now(),
-                            held: true,
-                        });
+                        return Ok(held(body));
                     }
                 } else if start.elapsed() >= timeout {
                     return Err(format!(
