@@ -413,3 +413,38 @@ fn snapshot(e: &Env) -> Vec<serde_json::Value> {
     }
     out
 }
+
+/// What the management cluster offers feeds the resolution rules; a
+/// declared `infra` fact that contradicts it is a warning.
+#[test]
+fn discovered_inventory_is_checked_and_merged() {
+    let e = env();
+    e.server.insert(serde_json::json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "ceph-rbd", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}, "provisioner": "x"}));
+    e.server.insert(serde_json::json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "lvm"}, "provisioner": "y"}));
+    e.server.insert(serde_json::json!({"apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "StorageProfile", "metadata": {"name": "ceph-rbd"}, "status": {"claimPropertySets": [{"accessModes": ["ReadWriteMany"], "volumeMode": "Block"}]}}));
+    e.server.insert(serde_json::json!({"apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "StorageProfile", "metadata": {"name": "lvm"}, "status": {"claimPropertySets": [{"accessModes": ["ReadWriteOnce"], "volumeMode": "Filesystem"}]}}));
+    for n in 0..2 {
+        e.server.insert(serde_json::json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": format!("node{n}")}, "status": {"allocatable": {"cpu": "64", "nvidia.com/A100": "2"}}}));
+    }
+    // lvm is RWO on the cluster: mapping it is an error; 5 GPUs exceed the 4 nodes offer.
+    write_fleet(
+        &e,
+        "infra {\n    storage-class lvm access=RWX\n}\ncluster a {\n    storage {\n        class lvm hosted=local\n    }\n    node-pool gpu replicas=5 {\n        host-device \"nvidia.com/A100\"\n    }\n}\n",
+    );
+    let o = run(&e, &["plan"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("hcpc::infra::mismatch") && err.contains("declared RWX but the cluster offers RWO"), "{err}");
+    assert!(err.contains("hcpc::storage::class_not_rwx"), "{err}");
+    assert!(
+        err.contains("hcpc::device::over_capacity") && err.contains("needs 5 but the infrastructure has 4"),
+        "{err}"
+    );
+
+    write_fleet(
+        &e,
+        "cluster a {\n    storage {\n        class ceph-rbd hosted=ceph\n    }\n    node-pool gpu replicas=2 {\n        host-device \"nvidia.com/A100\" count=2\n        root-volume storage-class=ceph-rbd\n    }\n}\n",
+    );
+    let o = run(&e, &["plan"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}

@@ -74,8 +74,9 @@ impl std::fmt::Display for ApiError {
 /// Infrastructure facts found on the cluster.
 #[derive(Debug, Clone, Default)]
 pub struct Discovered {
-    /// (name, RWX capable, Block capable, is default)
-    pub storage_classes: Vec<(String, bool, bool, bool)>,
+    /// (name, RWX capable, Block capable, is default); the modes are
+    /// `None` when no CDI StorageProfile describes the class.
+    pub storage_classes: Vec<(String, Option<bool>, Option<bool>, bool)>,
     /// `None` when the snapshot API is not installed.
     pub snapshot_classes: Option<Vec<(String, bool)>>,
     /// Host device resources summed over nodes' allocatable.
@@ -249,7 +250,8 @@ impl KubeTarget {
                 s.get("accessModes").and_then(Value::as_array).is_some_and(|m| m.iter().any(|a| a == "ReadWriteMany"))
             });
             let block = sets.iter().any(|s| s.get("volumeMode") == Some(&Value::String("Block".into())));
-            out.storage_classes.push((name.to_string(), rwx, block, default));
+            let known = !sets.is_empty();
+            out.storage_classes.push((name.to_string(), known.then_some(rwx), known.then_some(block), default));
         }
         out.snapshot_classes = match self
             .list_values(&other("snapshot.storage.k8s.io", "v1", "VolumeSnapshotClass", "volumesnapshotclasses"), None)
@@ -422,9 +424,9 @@ impl Discovered {
         let mut classes = Vec::new();
         for (name, rwx, block, default) in &self.storage_classes {
             let declared = inv.storage_classes.iter().find(|s| s.name.value == *name);
-            let known_profile = *rwx || *block;
-            let access = if *rwx || !known_profile { AccessMode::ReadWriteMany } else { AccessMode::ReadWriteOnce };
-            let mode = if *block || !known_profile { VolumeMode::Block } else { VolumeMode::Filesystem };
+            let known_profile = rwx.is_some();
+            let access = if rwx.unwrap_or(true) { AccessMode::ReadWriteMany } else { AccessMode::ReadWriteOnce };
+            let mode = if block.unwrap_or(true) { VolumeMode::Block } else { VolumeMode::Filesystem };
             if let Some(d) = declared
                 && known_profile
                 && d.access != access
