@@ -448,3 +448,30 @@ fn discovered_inventory_is_checked_and_merged() {
     let o = run(&e, &["plan"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+#[test]
+fn saved_plan_is_refused_when_a_live_object_changed() {
+    let e = env();
+    fleet(e.dir.path(), 1);
+    assert_eq!(run(&e, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
+    fleet(e.dir.path(), 2);
+    assert_eq!(run(&e, &["plan", "--out", "p.json"]).status.code(), Some(0));
+    // The NodePool changes on the cluster after the plan was made.
+    let mut np = e.server.get("nodepools", Some("clusters"), "example-workers").unwrap();
+    np["metadata"]["annotations"] = serde_json::json!({"touched": "yes"});
+    np["metadata"].as_object_mut().unwrap().remove("resourceVersion");
+    e.server.insert(np);
+    let o = run(&e, &["apply", "p.json", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("stale") && err.contains("NodePool/clusters/example-workers changed on the target"), "{err}");
+    assert_eq!(
+        e.server.get("nodepools", Some("clusters"), "example-workers").unwrap()["spec"]["replicas"],
+        1,
+        "nothing applied"
+    );
+    // A fresh plan applies.
+    assert_eq!(run(&e, &["plan", "--out", "p.json"]).status.code(), Some(0));
+    assert_eq!(run(&e, &["apply", "p.json", "--auto-approve", "-q"]).status.code(), Some(0));
+    assert_eq!(e.server.get("nodepools", Some("clusters"), "example-workers").unwrap()["spec"]["replicas"], 2);
+}
