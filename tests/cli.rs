@@ -134,3 +134,15 @@ fn committed_language_schema_is_current() {
     let committed = std::fs::read_to_string(repo().join("schema/language.json")).unwrap();
     assert_eq!(stdout(&o), committed, "run `hcpc schema > schema/language.json`");
 }
+
+#[test]
+fn absurd_nesting_is_a_diagnostic_not_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let depth = 20_000;
+    let f = write(tmp.path(), &format!("{}{}", "a {".repeat(depth), "}".repeat(depth)));
+    for cmd in ["check", "fmt"] {
+        let o = hcpc().arg(cmd).arg(&f).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{cmd}");
+        assert!(stderr(&o).contains("nested"), "{cmd}");
+    }
+}

@@ -264,3 +264,73 @@ fn apply_asks_for_yes_on_a_terminal() {
     );
     assert!(dir.join("out/clusters/HostedCluster.example.yaml").is_file());
 }
+
+#[test]
+fn deleted_and_extra_secret_data_is_never_printed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fleet(dir, 2, "8Gi");
+    assert_eq!(run(dir, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
+    use std::os::unix::fs::PermissionsExt;
+    let key_file = dir.join("out/clusters/Secret.example-etcd-encryption-key.yaml");
+    assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600, "Secret files are private");
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    let key_value = key.lines().find_map(|l| l.trim().strip_prefix("key: ")).unwrap().to_string();
+    // An extra data key appears in the pull secret; the cluster then leaves the configuration.
+    let pull = dir.join("out/clusters/Secret.example-pull-secret.yaml");
+    let text = std::fs::read_to_string(&pull).unwrap().replace("\ndata:\n", "\ndata:\n  id_rsa: UFJJVkFURUtFWQ==\n");
+    std::fs::write(&pull, text).unwrap();
+    let with_extra = run(dir, &["plan", "--format", "json"]);
+    assert!(!stdout(&with_extra).contains("UFJJVkFURUtFWQ"), "{}", stdout(&with_extra));
+    let secrets = repo().join("examples/secrets/pull-secret.json");
+    std::fs::write(
+        dir.join("fleet.kdl"),
+        format!("target dir \"out\"\ncluster other {{\n    release \"r:1\"\n    pull-secret file=\"{}\"\n    prevent-destroy #false\n    node-pool w replicas=1\n}}\n", secrets.display()),
+    )
+    .unwrap();
+    // Unprotect the old cluster by hand, as a prior apply with prevent-destroy #false would.
+    let hc = dir.join("out/clusters/HostedCluster.example.yaml");
+    let t = std::fs::read_to_string(&hc).unwrap().replace("    hcpc.openshift.io/prevent-destroy: \"true\"\n", "");
+    std::fs::write(&hc, t).unwrap();
+    for format in ["text", "markdown", "json", "diff"] {
+        let o = run(dir, &["plan", "--format", format]);
+        let out = stdout(&o) + &stderr(&o);
+        assert!(out.contains("example-etcd-encryption-key"), "{format}: {out}");
+        assert!(
+            !out.contains(&key_value) && !out.contains("UFJJVkFURUtFWQ") && !out.contains("eyJhdXRocyI6"),
+            "{format} leaks: {out}"
+        );
+    }
+}
+
+#[test]
+fn a_file_in_the_wrong_place_is_refused_not_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fleet(dir, 2, "8Gi");
+    assert_eq!(run(dir, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
+    std::fs::write(
+        dir.join("out/clusters/NodePool.sneaky.yaml"),
+        "apiVersion: hypershift.openshift.io/v1beta1\nkind: NodePool\nmetadata:\n  name: notes\n  namespace: ../victim\n",
+    )
+    .unwrap();
+    let o = run(dir, &["plan"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("NodePool.sneaky.yaml holds NodePool/../victim/notes"), "{}", stderr(&o));
+}
+
+#[test]
+fn unreadable_secret_sources_are_diagnostics_not_hangs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let fifo = dir.join("pipe");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    std::fs::write(
+        dir.join("fleet.kdl"),
+        "cluster a {\n    release \"r:1\"\n    pull-secret file=\"pipe\"\n    node-pool w replicas=1\n}\n",
+    )
+    .unwrap();
+    let o = run(dir, &["check"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+}

@@ -21,25 +21,102 @@ pub struct ParsedFile {
 /// Parses every file of the map. Files that fail to parse are left out and
 /// reported; the others are returned in file order.
 pub fn parse(sources: &SourceMap) -> (Vec<ParsedFile>, Diagnostics) {
-    let results: Vec<(FileId, Result<KdlDocument, kdl::KdlError>)> = sources
+    type Parsed = Result<KdlDocument, Result<kdl::KdlError, usize>>;
+    let results: Vec<(FileId, Parsed)> = sources
         .iter()
         .collect::<Vec<_>>()
         .into_par_iter()
-        .map(|(id, f)| (id, KdlDocument::parse_v2(&f.text)))
+        .map(|(id, f)| match too_deep(&f.text) {
+            Some(offset) => (id, Err(Err(offset))),
+            None => (id, KdlDocument::parse_v2(&f.text).map_err(Ok)),
+        })
         .collect();
     let mut diags = Diagnostics::default();
     let mut parsed = Vec::with_capacity(results.len());
     for (file, result) in results {
         match result {
             Ok(doc) => parsed.push(ParsedFile { file, doc }),
-            Err(err) => {
+            Err(Ok(err)) => {
                 for d in syntax_diagnostics(file, &err) {
                     diags.push(d);
                 }
             }
+            Err(Err(offset)) => diags.push(
+                Diagnostic::error(Code::Syntax, format!("blocks are nested more than {MAX_DEPTH} deep"))
+                    .label(Span { file, offset, len: 1 }, "too deep")
+                    .help("hcpc's language nests at most four levels; close the blocks that were left open"),
+            ),
         }
     }
     (parsed, diags)
+}
+
+/// Deepest block nesting accepted. The KDL parser recurses once per
+/// block, so absurd nesting would overflow the stack; real files nest
+/// four levels at most.
+pub const MAX_DEPTH: usize = 64;
+
+/// The offset of the first `{` nested deeper than [`MAX_DEPTH`], skipping
+/// strings and comments (approximately: a miscount can only reject a file
+/// that is already deeper than any real configuration).
+pub fn too_deep(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'#' if b.get(i + 1) == Some(&b'"') || b.get(i + 1) == Some(&b'#') => {
+                // Raw string: #"…"#, ##"…"##, …
+                let hashes = b[i..].iter().take_while(|c| **c == b'#').count();
+                if b.get(i + hashes) == Some(&b'"') {
+                    let close: Vec<u8> = std::iter::once(b'"').chain(std::iter::repeat_n(b'#', hashes)).collect();
+                    i += hashes + 1;
+                    while i < b.len() && !b[i..].starts_with(&close) {
+                        i += 1;
+                    }
+                    i += close.len().saturating_sub(1);
+                } else {
+                    i += hashes - 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                let mut level = 1;
+                i += 2;
+                while i < b.len() && level > 0 {
+                    if b[i..].starts_with(b"/*") {
+                        level += 1;
+                        i += 1;
+                    } else if b[i..].starts_with(b"*/") {
+                        level -= 1;
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                continue;
+            }
+            b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Some(i);
+                }
+            }
+            b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 fn syntax_diagnostics(file: FileId, err: &kdl::KdlError) -> Vec<Diagnostic> {

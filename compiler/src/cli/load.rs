@@ -147,7 +147,7 @@ fn read_secrets(resolved: &ResolvedFleet, diags: &mut Diagnostics) -> SecretValu
             continue;
         }
         let read = match &source {
-            SecretSource::File(p) => std::fs::read(p).map_err(|e| {
+            SecretSource::File(p) => read_secret_file(p).map_err(|e| {
                 Diagnostic::error(Code::SecretSource, format!("cannot read the {what} file {}: {e}", p.display()))
                     .label(span, "named here")
                     .help("paths are relative to the .kdl file that names them; `~/` is your home directory")
@@ -176,4 +176,26 @@ fn read_secrets(resolved: &ResolvedFleet, diags: &mut Diagnostics) -> SecretValu
         }
     }
     values
+}
+
+/// The most a secret file may hold: the API server refuses larger Secrets.
+const MAX_SECRET_BYTES: u64 = 1 << 20;
+
+/// Reads a regular file of at most [`MAX_SECRET_BYTES`]; pipes, devices and
+/// directories are refused, so a hostile path can neither hang nor exhaust memory.
+fn read_secret_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if meta.len() > MAX_SECRET_BYTES {
+        return Err(std::io::Error::other(format!("larger than {MAX_SECRET_BYTES} bytes")));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(MAX_SECRET_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_SECRET_BYTES {
+        return Err(std::io::Error::other(format!("larger than {MAX_SECRET_BYTES} bytes")));
+    }
+    Ok(bytes)
 }

@@ -19,13 +19,25 @@ pub fn relative_path(id: &ObjectId) -> PathBuf {
 
 /// Writes one file atomically.
 pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    write_file(path, contents.as_bytes(), false)
+}
+
+/// Writes one file atomically; `private` files (Secrets, kubeconfigs) are
+/// readable by their owner only (mode 0600).
+pub fn write_file(path: &Path, contents: &[u8], private: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
     {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(contents.as_bytes())?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(if private { 0o600 } else { 0o644 })
+            .open(&tmp)?;
+        f.write_all(contents)?;
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path).inspect_err(|_| {
@@ -70,15 +82,33 @@ impl super::LiveState for DirTarget {
         paths.sort();
         for path in paths {
             let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            let body = crate::render::yaml::from_yaml(&text)
-                .map_err(|e| format!("{} is not valid YAML: {e}", path.display()))?;
+            let secret_file = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("Secret."));
+            let body = crate::render::yaml::from_yaml(&text).map_err(|e| {
+                // The parser quotes the offending line, which in a Secret is secret.
+                if secret_file {
+                    format!("{} is not valid YAML", path.display())
+                } else {
+                    format!("{} is not valid YAML: {e}", path.display())
+                }
+            })?;
             let kind = body.get("kind").and_then(|k| k.as_str()).and_then(crate::object::Kind::parse);
             let name = body.pointer("/metadata/name").and_then(|n| n.as_str());
             let (Some(kind), Some(name)) = (kind, name) else { continue };
             let ns = body.pointer("/metadata/namespace").and_then(|n| n.as_str()).unwrap_or("");
+            let id = ObjectId::new(kind, ns, name);
+            // Identity and place must agree: apply writes and deletes by
+            // place, so a file elsewhere (or naming another directory) would
+            // never converge, or would point outside the target.
+            if self.root.join(relative_path(&id)) != path {
+                return Err(format!(
+                    "{} holds {id}, which belongs at {}; move or remove the file",
+                    path.display(),
+                    self.root.join(relative_path(&id)).display()
+                ));
+            }
             use sha2::Digest;
             let version = format!("sha256:{:x}", sha2::Sha256::digest(text.as_bytes()));
-            out.push(super::LiveObject { id: ObjectId::new(kind, ns, name), body, version: Some(version) });
+            out.push(super::LiveObject { id, body, version: Some(version) });
         }
         Ok(out)
     }

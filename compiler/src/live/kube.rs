@@ -282,7 +282,8 @@ impl KubeTarget {
                     continue;
                 }
                 let n = qty.as_str().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-                *devices.entry(res.clone()).or_default() += n;
+                let total = devices.entry(res.clone()).or_default();
+                *total = total.saturating_add(n);
             }
         }
         out.host_devices = devices.into_iter().filter(|(_, n)| *n > 0).collect();

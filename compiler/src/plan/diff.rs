@@ -154,13 +154,20 @@ pub fn digest_value(v: &Value) -> String {
 ///
 /// `owned` is hcpc's `fieldsV1` set from the live object's managedFields
 /// (kube), or `None` when the whole live object is hcpc's (dir).
-pub fn removed_fields(desired: &Value, live: &Value, owned: Option<&Value>) -> Vec<FieldChange> {
+pub fn removed_fields(desired: &Value, live: &Value, owned: Option<&Value>, sensitive: bool) -> Vec<FieldChange> {
     let mut out = Vec::new();
     match owned {
         Some(fields) => walk_owned(fields, desired, live, "", &mut out),
         None => walk_all(desired, live, "", &mut out),
     }
     out.retain(|f| !f.path.starts_with("status") && !f.path.starts_with("metadata.managedFields"));
+    if sensitive {
+        // Anything at or under a Secret's data is secret, whatever its key.
+        for f in out.iter_mut().filter(|f| f.path.starts_with("data") || f.path.starts_with("stringData")) {
+            f.before = Some(Value::String("(sensitive)".into()));
+            f.sensitive = true;
+        }
+    }
     out
 }
 
@@ -168,14 +175,8 @@ fn join(path: &str, key: &str) -> String {
     if path.is_empty() { key.to_string() } else { format!("{path}{}", key_path(key)) }
 }
 
-fn removal(path: String, before: &Value, sensitive: bool) -> FieldChange {
-    FieldChange {
-        path,
-        before: Some(if sensitive { Value::String("(sensitive)".into()) } else { before.clone() }),
-        after: None,
-        sensitive,
-        forces_replacement: false,
-    }
+fn removal(path: String, before: &Value) -> FieldChange {
+    FieldChange { path, before: Some(before.clone()), after: None, sensitive: false, forces_replacement: false }
 }
 
 fn walk_owned(fields: &Value, desired: &Value, live: &Value, path: &str, out: &mut Vec<FieldChange>) {
@@ -187,7 +188,7 @@ fn walk_owned(fields: &Value, desired: &Value, live: &Value, path: &str, out: &m
         let p = join(path, key);
         match d {
             None if path.is_empty() && IGNORED_TOP.contains(&key) => {}
-            None => out.push(removal(p.clone(), lv, path.is_empty() && (key == "data" || key == "stringData"))),
+            None => out.push(removal(p.clone(), lv)),
             Some(dv) if dv.is_object() && lv.is_object() => walk_owned(sub, dv, lv, &p, out),
             Some(_) => {}
         }
@@ -202,7 +203,7 @@ fn walk_all(desired: &Value, live: &Value, path: &str, out: &mut Vec<FieldChange
         }
         let p = join(path, key);
         match d.get(key) {
-            None => out.push(removal(p, lv, path.is_empty() && key == "data")),
+            None => out.push(removal(p, lv)),
             Some(dv) => walk_all(dv, lv, &p, out),
         }
     }

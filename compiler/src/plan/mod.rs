@@ -123,7 +123,7 @@ fn update(
     // Fields hcpc set before and no longer declares.
     let owned = if whole { None } else { diff::owned_fields(&l.body, labels::FIELD_MANAGER) };
     if whole || owned.is_some() {
-        fields.extend(diff::removed_fields(&d.body, &l.body, owned));
+        fields.extend(diff::removed_fields(&d.body, &l.body, owned, d.sensitive));
     }
     let mut notes = Vec::new();
     for f in &mut fields {

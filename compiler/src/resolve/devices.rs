@@ -51,9 +51,9 @@ pub fn check_fleet(fleet: &Fleet, diags: &mut Diagnostics) {
                     continue; // Runs on another infrastructure cluster.
                 }
                 let vms = u64::from(p.scaling.value.max());
-                let n = vms * u64::from(d.count.value);
+                let n = vms.saturating_mul(u64::from(d.count.value));
                 let entry = demand.entry(&d.name.value).or_insert(Demand { total: 0, parts: Vec::new() });
-                entry.total += n;
+                entry.total = entry.total.saturating_add(n);
                 entry
                     .parts
                     .push((d.name.span, format!("{}/{}: {vms} × {} = {n}", c.name.value, p.name.value, d.count.value)));

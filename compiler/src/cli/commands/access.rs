@@ -85,7 +85,7 @@ pub fn kubeconfig(cluster: &str, output: Option<&Path>, target_flag: Option<&str
             let _ = std::io::stdout().write_all(&bytes);
             exit::OK
         }
-        Some(path) => match write_private(path, &bytes) {
+        Some(path) => match crate::live::dir::write_file(path, &bytes, true) {
             Ok(()) => {
                 eprintln!("wrote {} (mode 0600)", path.display());
                 exit::OK
@@ -114,23 +114,4 @@ pub fn kubeadmin_password(cluster: &str, target_flag: Option<&str>, config: &Pat
             exit::ERROR
         }
     }
-}
-
-/// Writes a file readable only by its owner, atomically.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
-        std::process::id()
-    ));
-    {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
 }

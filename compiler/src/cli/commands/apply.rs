@@ -11,7 +11,7 @@ use crate::cli::args::PlanFormat;
 use crate::cli::exit;
 use crate::cli::printer::Style;
 use crate::cli::target::Opened;
-use crate::live::dir::{DirTarget, relative_path, write_atomic};
+use crate::live::dir::{DirTarget, relative_path, write_file};
 use crate::plan::{Action, Change};
 use crate::render::yaml;
 
@@ -180,10 +180,20 @@ fn apply_dir(d: &DirTarget, planned: &Planned, opts: &Options, style: Style) -> 
             _ => {
                 let Some(o) = planned.compiled.objects.iter().find(|o| o.id == c.id) else { continue };
                 let mut body = o.body.clone();
-                if o.create_only && body.get("data").is_none() {
-                    body["data"] = serde_json::json!({ "key": generate_key() });
+                if o.create_only {
+                    // Never rewrite an existing key: check again under the lock.
+                    if file.exists() {
+                        continue;
+                    }
+                    match generate_key() {
+                        Ok(key) => body["data"] = serde_json::json!({ "key": key }),
+                        Err(e) => {
+                            eprintln!("error: cannot generate the etcd encryption key: {e}; nothing more was applied");
+                            return exit::ERROR;
+                        }
+                    }
                 }
-                write_atomic(&file, &yaml::to_yaml(&body))
+                write_file(&file, yaml::to_yaml(&body).as_bytes(), o.sensitive)
             }
         };
         match result {
@@ -207,13 +217,11 @@ fn apply_dir(d: &DirTarget, planned: &Planned, opts: &Options, style: Style) -> 
     exit::OK
 }
 
-/// 32 random bytes for the etcd AES-CBC key, base64-encoded.
-pub fn generate_key() -> Value {
+/// 32 random bytes for the etcd AES-CBC key, base64-encoded, from the
+/// operating system's generator; an error rather than a weak key.
+pub fn generate_key() -> Result<Value, String> {
     use base64::Engine;
     let mut bytes = [0u8; 32];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        let _ = f.read_exact(&mut bytes);
-    }
-    Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+    getrandom::fill(&mut bytes).map_err(|e| e.to_string())?;
+    Ok(Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)))
 }

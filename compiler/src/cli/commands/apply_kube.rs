@@ -146,7 +146,13 @@ fn apply_one(k: &KubeTarget, planned: &Planned, c: &Change, opts: &Options) -> R
         if k.get(c.id.kind, &c.id.namespace, &c.id.name)?.is_some() {
             return Ok(());
         }
-        body["data"] = json!({ "key": generate_key() });
+        let key = generate_key().map_err(|message| ApiError {
+            code: 0,
+            reason: "Random".into(),
+            message,
+            causes: Vec::new(),
+        })?;
+        body["data"] = json!({ "key": key });
     }
     k.apply(&c.id, &body, opts.force_conflicts).map(|_| ())
 }
@@ -285,7 +291,7 @@ fn expired(lease: &Value) -> bool {
     let duration = lease.pointer("/spec/leaseDurationSeconds").and_then(Value::as_i64).unwrap_or(LEASE_SECONDS);
     let Some(renew) = lease.pointer("/spec/renewTime").and_then(Value::as_str) else { return true };
     match renew.parse::<k8s_openapi::jiff::Timestamp>() {
-        Ok(t) => k8s_openapi::jiff::Timestamp::now().as_second() > t.as_second() + duration,
+        Ok(t) => k8s_openapi::jiff::Timestamp::now().as_second() > t.as_second().saturating_add(duration),
         Err(_) => true,
     }
 }

@@ -132,6 +132,16 @@ fn fmt(path: &std::path::Path, check: bool, style: Style) -> u8 {
             failed = true;
             continue;
         };
+        if let Some(offset) = crate::parse::too_deep(&text) {
+            let mut sources = crate::source::SourceMap::default();
+            let id = sources.add(file.clone(), text);
+            let d = crate::diagnostic::Diagnostic::error(crate::diagnostic::Code::Syntax, "blocks are nested too deep")
+                .label(crate::source::Span { file: id, offset, len: 1 }, "too deep")
+                .help("close the blocks that were left open");
+            print_diagnostics(d.into(), &sources, DiagFormat::Human, style);
+            failed = true;
+            continue;
+        }
         match crate::fmt::format_source(&text) {
             Ok(formatted) if formatted != text => {
                 if check {

@@ -171,10 +171,16 @@ fn restrict(live: &Value, desired: Option<&DesiredObject>) -> Value {
             _ => l.clone(),
         }
     }
-    let Some(d) = desired else { return live.clone() };
-    let mut v = keep(live, &d.body);
-    if d.sensitive {
+    let mut v = match desired {
+        Some(d) => keep(live, &d.body),
+        None => live.clone(),
+    };
+    // Masked by kind, not by what is desired: a deleted Secret is a Secret too.
+    if v.get("kind").and_then(Value::as_str) == Some("Secret") {
         map_data(&mut v, |_| Value::String("(sensitive)".into()));
+        if let Some(Value::Object(data)) = v.get_mut("stringData") {
+            data.values_mut().for_each(|x| *x = Value::String("(sensitive)".into()));
+        }
     }
     v
 }
