@@ -334,3 +334,29 @@ fn unreadable_secret_sources_are_diagnostics_not_hangs() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
 }
+
+/// An apply that waited for the lock re-plans under it and refuses when
+/// another apply changed the target meanwhile (no etcd key is ever rewritten).
+#[test]
+fn an_apply_that_waited_refuses_a_changed_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fleet(dir, 2, "8Gi");
+    assert_eq!(run(dir, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
+    fleet(dir, 3, "8Gi");
+    std::fs::write(dir.join("out/.hcpc.lock"), "pid 1\n").unwrap();
+    let out = dir.join("out");
+    let other = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let np = out.join("clusters/NodePool.example-workers.yaml");
+        let text = std::fs::read_to_string(&np).unwrap().replace("replicas: 2", "replicas: 5");
+        std::fs::write(&np, text).unwrap();
+        std::fs::remove_file(out.join(".hcpc.lock")).unwrap();
+    });
+    let o = run(dir, &["apply", "--auto-approve", "--lock-timeout", "30s"]);
+    other.join().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("changed while this apply waited for the lock"), "{}", stderr(&o));
+    let np = std::fs::read_to_string(dir.join("out/clusters/NodePool.example-workers.yaml")).unwrap();
+    assert!(np.contains("replicas: 5"), "nothing applied");
+}

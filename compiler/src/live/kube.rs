@@ -128,7 +128,7 @@ impl KubeTarget {
             .block_on(Config::from_kubeconfig(&options))
             .map_err(|e| format!("cannot load kubeconfig: {e} (set KUBECONFIG or create ~/.kube/config)"))?;
         config.connect_timeout = Some(Duration::from_secs(10));
-        config.read_timeout = Some(Duration::from_secs(60));
+        config.read_timeout = Some(Duration::from_secs(30));
         // The client spawns its request buffer onto the current runtime.
         let client = {
             let _guard = rt.enter();
@@ -315,9 +315,15 @@ impl KubeTarget {
         Ok(serde_json::to_value(done).unwrap_or(Value::Null))
     }
 
-    pub fn delete_lease(&self, namespace: &str, name: &str) -> Result<(), ApiError> {
+    /// Deletes a Lease, only at `resource_version` when given (so a Lease
+    /// someone else took over is left alone).
+    pub fn delete_lease(&self, namespace: &str, name: &str, resource_version: Option<String>) -> Result<(), ApiError> {
         let api = self.api(&lease_resource(), Some(namespace));
-        let params = DeleteParams::default();
+        let params = DeleteParams {
+            preconditions: resource_version
+                .map(|rv| kube::api::Preconditions { resource_version: Some(rv), uid: None }),
+            ..DeleteParams::default()
+        };
         match self.call(|| api.delete(name, &params)) {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),

@@ -95,9 +95,13 @@ pub fn run(path: &Path, target_flag: Option<&str>, opts: &Options, style: Style)
             return exit::ERROR;
         }
     }
+    // Re-planned once the lock is held: what is applied is what was shown,
+    // or nothing (another apply may have run while this one waited).
+    let quiet = Style { quiet: true, ..style };
+    let replan = || make(&config, target_flag, quiet);
     match &planned.target {
-        Opened::Dir(d) => apply_dir(d, &planned, opts, style),
-        Opened::Kube(k) => super::apply_kube::run(k, &planned, opts, style),
+        Opened::Dir(d) => apply_dir(d, &planned, opts, style, &replan),
+        Opened::Kube(k) => super::apply_kube::run(k, &planned, opts, style, &replan),
     }
 }
 
@@ -163,7 +167,33 @@ fn lock_dir(root: &Path, timeout: Duration) -> Result<DirLock, String> {
     }
 }
 
-fn apply_dir(d: &DirTarget, planned: &Planned, opts: &Options, style: Style) -> u8 {
+/// Re-plans under the lock; `None` (after saying why) when the plan changed.
+/// `bookkeeping` is an object the apply itself wrote before locking (the
+/// fleet's Namespace, which holds the Lease); it is left out of the comparison.
+pub fn replan_under_lock(
+    shown: &Planned,
+    replan: &dyn Fn() -> Option<Planned>,
+    bookkeeping: Option<&crate::object::ObjectId>,
+) -> Option<Planned> {
+    let fresh = replan()?;
+    let key = |p: &Planned| -> Vec<(String, crate::plan::Action, Option<String>)> {
+        p.plan
+            .changes
+            .iter()
+            .filter(|c| Some(&c.id) != bookkeeping)
+            .map(|c| (c.id.to_string(), c.action, c.live_version.clone()))
+            .collect()
+    };
+    if key(&fresh) != key(shown) || fresh.plan.input_digest != shown.plan.input_digest {
+        eprintln!(
+            "error[hcpc::plan::stale]: the target changed while this apply waited for the lock (another apply ran); nothing was applied\n  help: run `hcpc plan` again and review the new plan"
+        );
+        return None;
+    }
+    Some(fresh)
+}
+
+fn apply_dir(d: &DirTarget, shown: &Planned, opts: &Options, style: Style, replan: &dyn Fn() -> Option<Planned>) -> u8 {
     let _lock = match lock_dir(&d.root, opts.lock_timeout) {
         Ok(l) => l,
         Err(e) => {
@@ -171,6 +201,8 @@ fn apply_dir(d: &DirTarget, planned: &Planned, opts: &Options, style: Style) -> 
             return exit::ERROR;
         }
     };
+    let Some(planned) = replan_under_lock(shown, replan, None) else { return exit::ERROR };
+    let planned = &planned;
     let mut done = Vec::new();
     for c in planned.plan.changes.iter().filter(|c| c.action != Action::NoOp) {
         let file = d.root.join(relative_path(&c.id));

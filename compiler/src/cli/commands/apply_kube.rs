@@ -16,10 +16,14 @@ use crate::render::{applyset_id, applyset_parent};
 use hcpc_schema::labels;
 
 /// How long a Lease is valid without renewal: a crashed apply blocks
-/// others for at most this long.
-const LEASE_SECONDS: i64 = 60;
+/// others for at most this long. It outlasts the longest single request
+/// with its retries, so a live holder always renews in time.
+const LEASE_SECONDS: i64 = 300;
+/// How often the holder renews.
+const RENEW_EVERY: Duration = Duration::from_secs(60);
 
-pub fn run(k: &KubeTarget, planned: &Planned, opts: &Options, style: Style) -> u8 {
+pub fn run(k: &KubeTarget, shown: &Planned, opts: &Options, style: Style, replan: &dyn Fn() -> Option<Planned>) -> u8 {
+    let planned = shown;
     let Some(resolved) = planned.compiled.resolved.as_ref() else { return exit::ERROR };
     let fleet = &resolved.fleet;
     let parent = applyset_parent(fleet);
@@ -39,6 +43,12 @@ pub fn run(k: &KubeTarget, planned: &Planned, opts: &Options, style: Style) -> u
             return exit::ERROR;
         }
     };
+    let fleet_ns = ObjectId::new(Kind::Namespace, "", &parent.namespace);
+    let Some(fresh) = super::apply::replan_under_lock(shown, replan, Some(&fleet_ns)) else {
+        lock.release();
+        return exit::ERROR;
+    };
+    let planned = &fresh;
     let result = apply_all(k, planned, opts, style, &mut lock);
     lock.release();
     match result {
@@ -121,7 +131,7 @@ fn apply_all(
         let result = match c.action {
             Action::Delete => k.delete(&c.id),
             Action::Replace => {
-                k.delete(&c.id).and_then(|()| wait_gone(k, &c.id)).and_then(|()| apply_one(k, planned, c, opts))
+                k.delete(&c.id).and_then(|()| wait_gone(k, &c.id, lock)).and_then(|()| apply_one(k, planned, c, opts))
             }
             _ => apply_one(k, planned, c, opts),
         };
@@ -157,12 +167,18 @@ fn apply_one(k: &KubeTarget, planned: &Planned, c: &Change, opts: &Options) -> R
     k.apply(&c.id, &body, opts.force_conflicts).map(|_| ())
 }
 
-fn wait_gone(k: &KubeTarget, id: &ObjectId) -> Result<(), ApiError> {
+fn wait_gone(k: &KubeTarget, id: &ObjectId, lock: &mut Lease<'_>) -> Result<(), ApiError> {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(600) {
         if k.get(id.kind, &id.namespace, &id.name)?.is_none() {
             return Ok(());
         }
+        lock.renew_if_due().map_err(|message| ApiError {
+            code: 0,
+            reason: "Lock".into(),
+            message,
+            causes: Vec::new(),
+        })?;
         std::thread::sleep(Duration::from_secs(2));
     }
     Err(ApiError {
@@ -233,6 +249,7 @@ impl<'a> Lease<'a> {
             held: true,
         };
         let start = Instant::now();
+        let mut last_error = String::new();
         loop {
             let body = fresh(None);
             if k.create_lease(namespace, &body).map_err(|e| format!("cannot create lock Lease: {e}"))? {
@@ -240,26 +257,29 @@ impl<'a> Lease<'a> {
                 return Ok(held(body));
             }
             let current = k.get_lease(namespace, name).map_err(|e| format!("cannot read lock Lease: {e}"))?;
+            let mut other = String::from("unknown");
             if let Some(cur) = current {
-                let other =
-                    cur.pointer("/spec/holderIdentity").and_then(Value::as_str).unwrap_or("unknown").to_string();
+                other = cur.pointer("/spec/holderIdentity").and_then(Value::as_str).unwrap_or("unknown").to_string();
                 if expired(&cur) {
+                    // Take over a Lease whose holder stopped renewing it.
                     let rv = cur.pointer("/metadata/resourceVersion").and_then(Value::as_str);
-                    if let Ok(body) = k.replace_lease(namespace, name, &fresh(rv)) {
-                        return Ok(held(body));
+                    match k.replace_lease(namespace, name, &fresh(rv)) {
+                        Ok(body) => return Ok(held(body)),
+                        Err(e) => last_error = format!("; taking over the expired lock failed: {e}"),
                     }
-                } else if start.elapsed() >= timeout {
-                    return Err(format!(
-                        "the fleet is locked by {other} (Lease {namespace}/{name})\n  help: wait for that apply to finish, or pass --lock-timeout 5m to wait; a crashed holder's lock expires after {LEASE_SECONDS}s"
-                    ));
                 }
+            }
+            if start.elapsed() >= timeout {
+                return Err(format!(
+                    "the fleet is locked by {other} (Lease {namespace}/{name}){last_error}\n  help: wait for that apply to finish, or pass --lock-timeout 5m to wait; a crashed holder's lock expires {LEASE_SECONDS}s after its last renewal"
+                ));
             }
             std::thread::sleep(Duration::from_secs(1));
         }
     }
 
     fn renew_if_due(&mut self) -> Result<(), String> {
-        if self.renewed.elapsed() < Duration::from_secs((LEASE_SECONDS / 3) as u64) {
+        if self.renewed.elapsed() < RENEW_EVERY {
             return Ok(());
         }
         let mut body = self.body.clone();
@@ -275,7 +295,9 @@ impl<'a> Lease<'a> {
 
     fn release(&mut self) {
         if self.held {
-            if let Err(e) = self.k.delete_lease(&self.namespace, &self.name) {
+            // Delete only our own Lease: if it was taken over, it is not ours.
+            let rv = self.body.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_string);
+            if let Err(e) = self.k.delete_lease(&self.namespace, &self.name, rv) {
                 eprintln!(
                     "warning: could not release the fleet lock (Lease {}/{}): {e}; it expires {LEASE_SECONDS}s after its last renewal",
                     self.namespace, self.name
