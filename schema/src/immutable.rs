@@ -75,6 +75,14 @@ pub const IMMUTABLE_FIELDS: &[ImmutableField] = &[
         "infraKubeConfigSecret is immutable",
     ),
     f("HostedCluster", "spec.platform.kubevirt.credentials.infraNamespace", "infraNamespace is immutable"),
+    // After its fields, so their own messages win. No CEL rule guards the `credentials` object itself (adding or removing
+    // it passes the API server), but HyperShift documents it as immutable
+    // and the CSI driver would keep using the old infrastructure.
+    f(
+        "HostedCluster",
+        "spec.platform.kubevirt.credentials",
+        "credentials are immutable (external infrastructure cannot be added or removed)",
+    ),
     f("HostedCluster", "spec.platform.kubevirt.generateID", "Kubevirt GenerateID is immutable once set"),
     f("HostedCluster", "spec.platform.kubevirt.storageDriver", "storageDriver is immutable"),
     f("HostedCluster", "spec.platform.type", "Type is immutable"),

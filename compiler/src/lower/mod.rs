@@ -242,7 +242,11 @@ fn lower_cluster(
     let mut node_pools = Vec::new();
     if let Some(own) = own {
         for pool in Layers::new([Some(own)]).nodes("node-pool") {
-            if let Some(p) = lower_pool(&pool, pool_defaults, release.as_ref().unwrap_or(&name), diags) {
+            let cluster_release = Release {
+                own: Layers::new([Some(own)]).arg("release").and_then(|v| v.string()),
+                resolved: release.as_ref().unwrap_or(&name),
+            };
+            if let Some(p) = lower_pool(&pool, pool_defaults, &cluster_release, diags) {
                 node_pools.push(p);
             }
         }
@@ -370,10 +374,17 @@ fn mapping(n: &NodeRef<'_>, group: Option<Spanned<String>>) -> Option<StorageMap
     Some(StorageMapping { infra: n.arg(0)?.string()?, hosted: n.prop("hosted")?.string()?, group })
 }
 
+/// A cluster's release, for its pools: set in its own block, or as resolved
+/// through `defaults`.
+struct Release<'a> {
+    own: Option<Spanned<String>>,
+    resolved: &'a Spanned<String>,
+}
+
 fn lower_pool(
     node: &NodeRef<'_>,
     defaults: Option<NodeRef<'_>>,
-    cluster_release: &Spanned<String>,
+    cluster_release: &Release<'_>,
     diags: &mut Diagnostics,
 ) -> Option<NodePool> {
     let name = node.arg(0)?.string()?;
@@ -509,7 +520,15 @@ fn lower_pool(
         );
     }
 
-    let release = s.arg("release").and_then(|v| v.string()).unwrap_or_else(|| cluster_release.clone());
+    // The pool's own release, then the cluster's own, then the pool
+    // defaults, then the cluster defaults: upgrading a cluster upgrades
+    // its pools unless a pool says otherwise.
+    let own_release = node.children().and_then(|b| Layers::new([Some(b)]).arg("release")).and_then(|v| v.string());
+    let default_release = defaults.and_then(|d| d.children()).and_then(|b| Layers::new([Some(b)]).arg("release"));
+    let release = own_release
+        .or_else(|| cluster_release.own.clone())
+        .or_else(|| default_release.and_then(|v| v.string()))
+        .unwrap_or_else(|| cluster_release.resolved.clone());
     Some(NodePool {
         scaling,
         cores: match s.arg("cores") {

@@ -67,10 +67,13 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
     // Deletes: objects of this fleet's ApplySet that are no longer declared,
     // in reverse dependency order. Namespaces are never deleted: they may
     // hold objects hcpc does not own.
+    // A Secret a desired object still references (say, a pull secret now
+    // given as `secret=`) is never deleted, even if hcpc created it.
+    let referenced: BTreeSet<ObjectId> = input.desired.iter().flat_map(referenced_secrets).collect();
     let mut deletes: Vec<&LiveObject> = input
         .live
         .iter()
-        .filter(|l| !desired_ids.contains(&l.id) && l.id.kind != Kind::Namespace)
+        .filter(|l| !desired_ids.contains(&l.id) && l.id.kind != Kind::Namespace && !referenced.contains(&l.id))
         .filter(|l| label(&l.body, labels::APPLYSET_PART_OF) == Some(input.applyset))
         .collect();
     deletes.sort_by(|a, b| b.id.kind.cmp(&a.id.kind).then(a.id.cmp(&b.id)));
@@ -143,16 +146,19 @@ fn update(
     } else {
         Action::Replace
     };
-    if action == Action::Replace
-        && let Some(cluster) = d.cluster.as_ref().filter(|c| protected.contains(*c))
-    {
+    // Replacing a HostedCluster destroys the hosted cluster: refused while
+    // it is protected, by the configuration or by the live object's mark
+    // (so one commit cannot both unprotect and replace it).
+    let protected_here = d.cluster.as_ref().is_some_and(|c| protected.contains(c))
+        || label(&l.body, labels::PREVENT_DESTROY) == Some("true");
+    if action == Action::Replace && d.id.kind == Kind::HostedCluster && protected_here {
         diags.push(
-                Diagnostic::error(
-                    Code::PreventDestroy,
-                    format!("{} must be replaced ({}), but cluster `{cluster}` is protected by prevent-destroy", d.id, notes.join("; ")),
-                )
-                .help("HyperShift does not allow changing these fields in place: revert the change, or set `prevent-destroy #false` and apply with --allow-replace to recreate the cluster"),
-            );
+            Diagnostic::error(
+                Code::PreventDestroy,
+                format!("{} must be replaced ({}), but it is protected by prevent-destroy", d.id, notes.join("; ")),
+            )
+            .help("HyperShift does not allow changing these fields in place: revert the change; to recreate the cluster, first apply `prevent-destroy #false`, then apply the change with --allow-replace"),
+        );
     }
     if action == Action::Update && d.id.kind == Kind::NodePool {
         let rolls = fields.iter().any(|f| f.path.starts_with("spec.platform") || f.path.starts_with("spec.release"));
@@ -179,6 +185,23 @@ fn immutable_rule(kind: Kind, path: &str) -> Option<&'static hcpc_schema::immuta
                 || path.starts_with(&format!("{}.", r.path))
                 || path.starts_with(&format!("{}[", r.path)))
     })
+}
+
+/// The Secrets a desired HostedCluster points to.
+fn referenced_secrets(d: &DesiredObject) -> Vec<ObjectId> {
+    if d.id.kind != Kind::HostedCluster {
+        return Vec::new();
+    }
+    [
+        "/spec/pullSecret/name",
+        "/spec/sshKey/name",
+        "/spec/platform/kubevirt/credentials/infraKubeConfigSecret/name",
+        "/spec/secretEncryption/aescbc/activeKey/name",
+    ]
+    .iter()
+    .filter_map(|p| d.body.pointer(p).and_then(Value::as_str))
+    .map(|name| ObjectId::new(Kind::Secret, &d.id.namespace, name))
+    .collect()
 }
 
 fn label<'a>(body: &'a Value, key: &str) -> Option<&'a str> {

@@ -54,7 +54,8 @@ pub fn applyset_id(fleet: &Fleet) -> String {
 }
 
 /// `<cluster>-<5 lowercase alphanumerics>` from a hash of namespace/name, so
-/// it is stable across runs and machines (hcp draws it at random).
+/// it is stable across runs and machines (hcp draws it at random); the
+/// cluster part is cut to 21 characters as hcp cuts it.
 pub fn infra_id(c: &Cluster) -> String {
     if let Some(id) = &c.infra_id {
         return id.value.clone();
@@ -62,7 +63,10 @@ pub fn infra_id(c: &Cluster) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let digest = Sha256::digest(format!("{}/{}", c.namespace.value, c.name.value).as_bytes());
     let suffix: String = digest.iter().take(5).map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect();
-    format!("{}-{suffix}", c.name.value)
+    // Like hcp, at most 21 characters of the name, so the infraID stays a
+    // valid label value however long the cluster name is.
+    let prefix: String = c.name.value.chars().take(21).collect();
+    format!("{}-{suffix}", prefix.trim_end_matches('-'))
 }
 
 /// Renders every object of the fleet, in apply order.

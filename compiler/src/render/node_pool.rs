@@ -7,6 +7,9 @@ use hcpc_schema::hypershift::*;
 use crate::ir::{CacheStrategy as Cache, Cluster, QosClass, Scaling, UpgradeType};
 use crate::resolve::names;
 
+/// Annotation that lets KubeVirt pools boot unsupported RHCOS variants.
+const RHCOS_VARIANTS: &str = "hypershift.openshift.io/allow-unsupported-kubevirt-rhcos-variants";
+
 pub fn render(c: &Cluster, p: &crate::ir::NodePool, labels: BTreeMap<String, String>) -> NodePool {
     let (replicas, auto_scaling) = match p.scaling.value {
         Scaling::Replicas(n) => (Some(n), None),
@@ -20,7 +23,13 @@ pub fn render(c: &Cluster, p: &crate::ir::NodePool, labels: BTreeMap<String, Str
             name: names::node_pool(c, p),
             namespace: Some(c.namespace.value.clone()),
             labels,
-            annotations: BTreeMap::new(),
+            // As hcp does: this HostedCluster annotation also governs the pool's VMs.
+            annotations: c
+                .annotations
+                .iter()
+                .filter(|(k, _)| k.as_str() == RHCOS_VARIANTS)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         },
         spec: NodePoolSpec {
             arch: p.arch.clone(),

@@ -118,7 +118,21 @@ fn check_names(fleet: &Fleet, diags: &mut Diagnostics) {
             );
         }
         let mut pools: BTreeMap<&str, Span> = BTreeMap::new();
+        let mut objects: BTreeMap<String, Span> = BTreeMap::new();
         for p in &c.node_pools {
+            let np = names::node_pool(c, p);
+            if let Some(first) = objects.get(&np).filter(|_| !pools.contains_key(p.name.value.as_str())) {
+                diags.push(
+                    Diagnostic::error(
+                        Code::NameCollision,
+                        format!("two node pools of cluster `{}` render NodePool `{np}`", c.name.value),
+                    )
+                    .label(p.name.span, "renders it here")
+                    .label(*first, "and here")
+                    .help("give one pool another name or `object-name=`"),
+                );
+            }
+            objects.entry(np).or_insert(p.name.span);
             if let Some(first) = pools.insert(&p.name.value, p.name.span) {
                 diags.push(
                     Diagnostic::error(
