@@ -475,3 +475,22 @@ fn saved_plan_is_refused_when_a_live_object_changed() {
     assert_eq!(run(&e, &["apply", "p.json", "--auto-approve", "-q"]).status.code(), Some(0));
     assert_eq!(e.server.get("nodepools", Some("clusters"), "example-workers").unwrap()["spec"]["replicas"], 2);
 }
+
+/// Status written by the operator does not make a saved plan stale.
+#[test]
+fn status_updates_do_not_make_a_saved_plan_stale() {
+    let e = env();
+    fleet(e.dir.path(), 1);
+    assert_eq!(run(&e, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
+    fleet(e.dir.path(), 2);
+    let plan = run(&e, &["plan", "--out", "p.json"]);
+    assert!(
+        stdout(&plan).contains("kube:hcpc-test (http://127.0.0.1:"),
+        "the target names context and server: {}",
+        stdout(&plan)
+    );
+    e.server.set_status("nodepools", Some("clusters"), "example-workers", serde_json::json!({"replicas": 1}));
+    let o = run(&e, &["apply", "p.json", "--auto-approve", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(e.server.get("nodepools", Some("clusters"), "example-workers").unwrap()["spec"]["replicas"], 2);
+}

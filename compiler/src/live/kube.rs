@@ -86,7 +86,8 @@ pub struct Discovered {
 pub struct KubeTarget {
     rt: tokio::runtime::Runtime,
     client: Client,
-    context: String,
+    /// `kube:CONTEXT (SERVER)`.
+    described: String,
     /// Number of attempts for a transient failure.
     attempts: u32,
 }
@@ -127,6 +128,13 @@ impl KubeTarget {
         let mut config = rt
             .block_on(Config::from_kubeconfig(&options))
             .map_err(|e| format!("cannot load kubeconfig: {e} (set KUBECONFIG or create ~/.kube/config)"))?;
+        // Name the cluster exactly, so a saved plan made against one
+        // context is never applied to another.
+        let context_name = match context {
+            Some(c) => c.to_string(),
+            None => kube::config::Kubeconfig::read().ok().and_then(|k| k.current_context).unwrap_or_default(),
+        };
+        let described = format!("kube:{context_name} ({})", config.cluster_url);
         config.connect_timeout = Some(Duration::from_secs(10));
         config.read_timeout = Some(Duration::from_secs(30));
         // The client spawns its request buffer onto the current runtime.
@@ -134,7 +142,7 @@ impl KubeTarget {
             let _guard = rt.enter();
             Client::try_from(config).map_err(|e| format!("cannot build a Kubernetes client: {e}"))?
         };
-        Ok(KubeTarget { rt, client, context: context.unwrap_or("").to_string(), attempts: 5 })
+        Ok(KubeTarget { rt, client, described, attempts: 5 })
     }
 
     /// Runs a request, retrying transient failures with exponential backoff.
@@ -341,6 +349,22 @@ impl KubeTarget {
     }
 }
 
+/// A version of what an object says, not of when it was last written:
+/// status updates by the operator bump resourceVersion but must not make a
+/// saved plan stale; any change to metadata, spec or data does.
+fn content_version(body: &Value) -> String {
+    let mut v = body.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("status");
+    }
+    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        for k in ["resourceVersion", "managedFields", "generation", "creationTimestamp", "uid"] {
+            m.remove(k);
+        }
+    }
+    crate::plan::diff::digest_value(&v)
+}
+
 /// A JSON body as the client's dynamic object type.
 fn dynamic(body: &Value) -> Result<DynamicObject, ApiError> {
     serde_json::from_value(body.clone()).map_err(|e| ApiError {
@@ -353,7 +377,7 @@ fn dynamic(body: &Value) -> Result<DynamicObject, ApiError> {
 
 impl LiveState for KubeTarget {
     fn describe(&self) -> String {
-        if self.context.is_empty() { "kube:(current context)".to_string() } else { format!("kube:{}", self.context) }
+        self.described.clone()
     }
 
     /// Four LISTs: Namespaces (all: a Namespace may exist before hcpc
@@ -376,7 +400,7 @@ impl LiveState for KubeTarget {
                 if kind == Kind::Namespace && !wanted.contains(&id) {
                     continue;
                 }
-                let version = body.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_string);
+                let version = Some(content_version(&body));
                 out.push(LiveObject { id, body, version });
             }
         }
@@ -393,7 +417,7 @@ impl LiveState for KubeTarget {
             if let Some(body) =
                 self.get(id.kind, &id.namespace, &id.name).map_err(|e| format!("cannot read {id}: {e}"))?
             {
-                let version = body.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_string);
+                let version = Some(content_version(&body));
                 out.push(LiveObject { id: id.clone(), body, version });
             }
         }

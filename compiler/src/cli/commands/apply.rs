@@ -39,6 +39,10 @@ pub fn run(path: &Path, target_flag: Option<&str>, opts: &Options, style: Style)
     let Some(planned) = make(&config, target_flag, style) else { return exit::ERROR };
     if let Some(Ok(saved)) = &saved {
         let stale = stale_objects(&saved.plan.changes, &planned.plan.changes);
+        // The same inputs must still render the same objects (another hcpc
+        // version might not).
+        let now: Vec<Value> = planned.compiled.objects.iter().map(super::plan::digested).collect();
+        let rendered_differently = now != saved.desired;
         if saved.plan.input_digest != planned.plan.input_digest
             || !stale.is_empty()
             || saved.plan.target != planned.plan.target
@@ -49,6 +53,9 @@ pub fn run(path: &Path, target_flag: Option<&str>, opts: &Options, style: Style)
             }
             if saved.plan.target != planned.plan.target {
                 eprintln!("  - the plan was made for {}, not {}", saved.plan.target, planned.plan.target);
+            }
+            if rendered_differently {
+                eprintln!("  - this hcpc renders the configuration differently from the one that made the plan");
             }
             for id in stale {
                 eprintln!("  - {id} changed on the target since the plan was made");

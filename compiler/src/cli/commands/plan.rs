@@ -186,7 +186,7 @@ fn restrict(live: &Value, desired: Option<&DesiredObject>) -> Value {
 }
 
 /// An object with Secret data replaced by digests, for saved plans.
-fn digested(o: &DesiredObject) -> Value {
+pub fn digested(o: &DesiredObject) -> Value {
     let mut body = o.body.clone();
     if o.sensitive {
         map_data(&mut body, |v| Value::String(crate::plan::diff::digest_value(v)));
