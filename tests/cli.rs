@@ -146,3 +146,41 @@ fn absurd_nesting_is_a_diagnostic_not_a_crash() {
         assert!(stderr(&o).contains("nested"), "{cmd}");
     }
 }
+
+#[test]
+fn review_regressions_in_diagnostics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "target kube \"out\"\ncluster a {\n    release \"r:1\"\n    pull-secret secret=p\n    node-pool w replicas=1\n}\n",
+            "takes no a path",
+        ),
+        (
+            "cluster a {\n    release \"r:1\"\n    pull-secret secret=p\n    labels \"bad key!\"=x\n    node-pool w replicas=1\n}\n",
+            "not a valid key",
+        ),
+        (
+            "cluster a {\n    release \"r:1\"\n    pull-secret secret=p\n    labels \"hcpc.openshift.io/cluster\"=b\n    node-pool w replicas=1\n}\n",
+            "set by hcpc itself",
+        ),
+        (
+            "cluster a {\n    release \"r:1\"\n    pull-secret secret=p\n    toleration key=k operator=Exists value=v\n    node-pool w replicas=1\n}\n",
+            "operator=Exists takes no value",
+        ),
+        (
+            "cluster a {\n    release \"r:1\"\n    pull-secret secret=p\n    network cluster-cidr=\"10.0.0.0/+8\"\n    node-pool w replicas=1\n}\n",
+            "not a CIDR",
+        ),
+        (
+            "cluster a {\n    release \"r:1\"\n    pull-secret secret=p\n    node-pool w replicas=1 {\n        memory \"0\"\n    }\n}\n",
+            "needs some memory",
+        ),
+        ("cluster a {\n    release quay.io/x:1\n}\n", "quote strings"),
+    ];
+    for (text, expected) in cases {
+        let f = write(tmp.path(), text);
+        let o = hcpc().arg("check").arg(&f).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{text}");
+        assert!(stderr(&o).contains(expected), "{text}\n{}", stderr(&o));
+    }
+}

@@ -51,6 +51,23 @@ pub fn parse(sources: &SourceMap) -> (Vec<ParsedFile>, Diagnostics) {
     (parsed, diags)
 }
 
+/// A span that runs over several lines (the parser sometimes reports from
+/// far before the mistake) is cut to its last line's text.
+fn clamp_to_last_line(text: &str, offset: usize, len: usize) -> (usize, usize) {
+    let end = (offset + len).min(text.len());
+    let offset = offset.min(end);
+    let Some(span) = text.get(offset..end) else { return (offset, len) };
+    match span.rfind('\n') {
+        Some(nl) => {
+            let start = offset + nl + 1;
+            let rest = text.get(start..end).unwrap_or("");
+            let skip = rest.len() - rest.trim_start().len();
+            (start + skip, end - start - skip)
+        }
+        None => (offset, end - offset),
+    }
+}
+
 /// Deepest block nesting accepted. The KDL parser recurses once per
 /// block, so absurd nesting would overflow the stack; real files nest
 /// four levels at most.
@@ -120,17 +137,30 @@ pub fn too_deep(text: &str) -> Option<usize> {
 }
 
 fn syntax_diagnostics(file: FileId, err: &kdl::KdlError) -> Vec<Diagnostic> {
+    const QUOTING: &str = "KDL 2: quote strings that contain `/`, spaces or `=`, or start with a digit \
+         (e.g. \"quay.io/image:tag\", cluster-cidr=\"10.0.0.0/8\"); booleans are #true and #false";
+    let text = err.input.as_str();
     let mut out = Vec::new();
     for d in &err.diagnostics {
         let message = d.message.clone().unwrap_or_else(|| "invalid KDL".to_string());
-        let help = d.help.clone().unwrap_or_else(|| {
-            "KDL 2: quote strings that contain `/`, spaces or `=`, or start with a digit \
-             (e.g. \"quay.io/image:tag\"); booleans are #true and #false"
-                .to_string()
-        });
+        let (offset, len) = clamp_to_last_line(text, d.span.offset(), d.span.len());
+        let snippet = text.get(offset..offset + len).unwrap_or("");
+        // The parser's own advice for an unquoted image, path or CIDR is
+        // about spacing; the real fix is quoting.
+        let line_start = text.get(..offset).and_then(|t| t.rfind('\n')).map_or(0, |i| i + 1);
+        let line_end = text.get(offset..).and_then(|t| t.find('\n')).map_or(text.len(), |i| offset + i);
+        let line = text.get(line_start..line_end).unwrap_or("");
+        let unquoted = snippet.contains('/')
+            || snippet.contains(':')
+            || snippet.starts_with(|c: char| c.is_ascii_digit())
+            || ((line.contains('/') || line.contains(':')) && !line.contains('"'));
+        let help = match &d.help {
+            Some(h) if !unquoted => h.clone(),
+            _ => QUOTING.to_string(),
+        };
         out.push(
             Diagnostic::error(Code::Syntax, message)
-                .label(Span::new(file, d.span), d.label.clone().unwrap_or_else(|| "here".to_string()))
+                .label(Span { file, offset, len }, d.label.clone().unwrap_or_else(|| "here".to_string()))
                 .help(help),
         );
     }

@@ -89,15 +89,26 @@ pub fn lower(input: &LowerInput<'_>) -> (Fleet, Diagnostics) {
     let fleet = Fleet {
         name: fleet_name.to_string(),
         namespace: fleet_ns.to_string(),
-        target: target.and_then(|t| lower_target(&t, input.home)),
+        target: target.and_then(|t| lower_target(&t, input.home, &mut diags)),
         inventory: infra.map(|i| lower_inventory(&i)).unwrap_or_default(),
         clusters,
     };
     (fleet, diags)
 }
 
-fn lower_target(t: &NodeRef<'_>, home: Option<&Path>) -> Option<Spanned<Target>> {
+fn lower_target(t: &NodeRef<'_>, home: Option<&Path>, diags: &mut Diagnostics) -> Option<Spanned<Target>> {
     let kind = t.arg(0)?.str()?;
+    let misplaced = match kind {
+        "kube" => t.arg(1).map(|v| (v.span(), "a path", "`target kube` reads the kubeconfig; remove the path")),
+        _ => t.prop("context").map(|v| (v.span(), "a context", "`context=` belongs to `target kube`; remove it")),
+    };
+    if let Some((span, what, help)) = misplaced {
+        diags.push(
+            Diagnostic::error(Code::InvalidValue, format!("`target {kind}` takes no {what}"))
+                .label(span, "not used by this target")
+                .help(help),
+        );
+    }
     let target = match kind {
         "kube" => Target::Kube { context: t.prop("context").and_then(|v| v.str().map(str::to_string)) },
         _ => Target::Dir { path: t.arg(1).and_then(|v| v.path(home)).unwrap_or_else(|| t.dir.join("rendered")) },
@@ -192,6 +203,21 @@ fn lower_cluster(
         })
     };
 
+    for t in s.nodes("toleration") {
+        if let (Some(op), Some(v)) = (t.prop("operator"), t.prop("value"))
+            && op.str() == Some("Exists")
+        {
+            diags.push(
+                Diagnostic::error(Code::ConflictingSettings, "a toleration with operator=Exists takes no value")
+                    .label(v.span(), "value")
+                    .label(op.span(), "operator=Exists")
+                    .help("remove value=, or use operator=Equal"),
+            );
+        }
+    }
+    for (node, values_are_labels) in [("labels", true), ("annotations", false), ("control-plane-node-selector", true)] {
+        check_map(&s, node, values_are_labels, diags);
+    }
     let tolerations = s
         .nodes("toleration")
         .iter()
@@ -312,6 +338,65 @@ fn secret_source(
     }
 }
 
+/// Label keys and values as Kubernetes validates them; hcpc's own keys are reserved.
+fn check_map(s: &Layers<'_>, node: &str, values_are_labels: bool, diags: &mut Diagnostics) {
+    for n in s.all_nodes(node) {
+        for entry in n.node.entries().iter().filter(|e| e.name().is_some()) {
+            let Some(key) = entry.name().map(|k| k.value()) else { continue };
+            let span = Span::new(n.file, entry.span());
+            let problem = label_key_problem(key)
+                .map(|p| format!("`{key}` is not a valid key: {p}"))
+                .or_else(|| {
+                    let owned = key.starts_with("applyset.kubernetes.io/")
+                        || key.starts_with("hcpc.openshift.io/")
+                        || key == hcpc_schema::labels::MANAGED_BY;
+                    (owned && node != "control-plane-node-selector").then(|| format!("`{key}` is set by hcpc itself"))
+                })
+                .or_else(|| {
+                    let value = entry.value().as_string().unwrap_or("");
+                    (values_are_labels && !value.is_empty())
+                        .then(|| label_value_problem(value))
+                        .flatten()
+                        .map(|p| format!("`{value}` is not a valid label value: {p}"))
+                });
+            if let Some(message) = problem {
+                diags.push(
+                    Diagnostic::error(Code::InvalidName, message)
+                        .label(span, "here")
+                        .help("keys are `[prefix/]name`: name up to 63 characters of letters, digits, `-`, `_`, `.`; the prefix a DNS subdomain; label values likewise up to 63 characters"),
+                );
+            }
+        }
+    }
+}
+
+fn label_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() || name.len() > 63 {
+        return Some("it must be 1 to 63 characters".into());
+    }
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.';
+    if !name.chars().all(ok_char)
+        || !name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        || !name.ends_with(|c: char| c.is_ascii_alphanumeric())
+    {
+        return Some("use letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit".into());
+    }
+    None
+}
+
+fn label_key_problem(key: &str) -> Option<String> {
+    match key.rsplit_once('/') {
+        Some((prefix, name)) => {
+            dns1123_subdomain_problem(prefix).map(|p| format!("prefix {p}")).or_else(|| label_name_problem(name))
+        }
+        None => label_name_problem(key),
+    }
+}
+
+fn label_value_problem(value: &str) -> Option<String> {
+    label_name_problem(value)
+}
+
 fn cidr_problem(s: &str) -> Option<String> {
     let Some((addr, prefix)) = s.split_once('/') else {
         return Some("no `/prefix`".to_string());
@@ -322,7 +407,7 @@ fn cidr_problem(s: &str) -> Option<String> {
         Err(_) => return Some(format!("`{addr}` is not an IP address")),
     };
     match prefix.parse::<u8>() {
-        Ok(p) if p <= max => None,
+        Ok(p) if p <= max && prefix.chars().all(|c| c.is_ascii_digit()) => None,
         _ => Some(format!("`/{prefix}` is not a prefix length from 0 to {max}")),
     }
 }
@@ -545,7 +630,21 @@ fn lower_pool(
             },
             None => 2,
         },
-        memory: s.arg("memory").and_then(|v| v.quantity()).unwrap_or_else(|| Quantity::gibibytes(8)),
+        memory: match s.arg("memory") {
+            Some(v) => {
+                let q = v.quantity()?;
+                if q.whole() == 0 {
+                    diags.push(
+                        Diagnostic::error(Code::InvalidQuantity, "a VM needs some memory")
+                            .label(v.span(), "zero")
+                            .help("use \"8Gi\" or more; the API default is 8Gi"),
+                    );
+                    return None;
+                }
+                q
+            }
+            None => Quantity::gibibytes(8),
+        },
         qos_class: match s.arg("qos-class").and_then(|v| v.str()) {
             Some("guaranteed") => QosClass::Guaranteed,
             _ => QosClass::Burstable,
