@@ -128,6 +128,10 @@ codes! {
     /// An immutable field would change and the object must be replaced,
     /// but the cluster has `prevent-destroy #true`.
     PreventDestroy = "hcpc::plan::prevent_destroy",
+    /// (warning) A fleet applied to a cluster without `fleet NAME`: every
+    /// configuration without one shares the ApplySet `default`, and each
+    /// would prune the others' objects.
+    UnnamedFleet = "hcpc::fleet::unnamed",
     /// The saved plan no longer matches live state or the inputs.
     StalePlan = "hcpc::plan::stale",
     /// The Kubernetes API refused or failed a request.

@@ -14,6 +14,8 @@ use crate::source::{Span, Spanned};
 pub struct Fleet {
     /// Name of the fleet's ApplySet (`fleet NAME`, default `default`).
     pub name: String,
+    /// Whether `fleet NAME` was written.
+    pub named: bool,
     /// Namespace of the ApplySet parent Secret.
     pub namespace: String,
     pub target: Option<Spanned<Target>>,

@@ -88,6 +88,7 @@ pub fn lower(input: &LowerInput<'_>) -> (Fleet, Diagnostics) {
     let fleet_ns = fleet_node.and_then(|n| n.prop("namespace")).and_then(|v| v.str()).unwrap_or(default_ns);
     let fleet = Fleet {
         name: fleet_name.to_string(),
+        named: fleet_node.is_some(),
         namespace: fleet_ns.to_string(),
         target: target.and_then(|t| lower_target(&t, input.home, &mut diags)),
         inventory: infra.map(|i| lower_inventory(&i)).unwrap_or_default(),

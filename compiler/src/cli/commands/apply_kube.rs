@@ -100,11 +100,14 @@ fn apply_all(
     let Some(fleet) = fleet else { return Ok(()) };
     // KEP-3659: the parent lists every group-kind and namespace before members are written.
     let parent = applyset_parent(fleet);
+    // KEP-3659: the union of where members are and where they will be,
+    // until pruning has removed the old ones.
     let mut namespaces: Vec<&str> = planned
         .compiled
         .objects
         .iter()
         .map(|o| o.id.namespace.as_str())
+        .chain(planned.live.iter().map(|l| l.id.namespace.as_str()))
         .filter(|n| !n.is_empty() && *n != parent.namespace)
         .collect();
     namespaces.sort_unstable();

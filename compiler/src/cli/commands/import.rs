@@ -65,7 +65,7 @@ pub fn to_kdl(hc: &Value, pools: &[Value]) -> (String, Vec<String>) {
     let spec = hc.get("spec").cloned().unwrap_or(Value::Null);
     let mut o = String::new();
     let _ = writeln!(o, "// Imported from HostedCluster {ns}/{name}.");
-    let _ = writeln!(o, "cluster {name} {{");
+    let _ = writeln!(o, "cluster {} {{", q(name));
     let _ = writeln!(o, "    namespace {}", q(ns));
     let release = s(&spec, "/release/image").unwrap_or("");
     let _ = writeln!(o, "    release {}", q(release));
@@ -200,8 +200,30 @@ pub fn to_kdl(hc: &Value, pools: &[Value]) -> (String, Vec<String>) {
     if services.iter().map(|(a, b)| (a.as_str(), b.as_str())).ne(expected_services.iter().copied()) {
         notes.push("spec.services differ from hcp's KubeVirt defaults, which hcpc always renders".into());
     }
+    for (ptr, what) in [
+        ("/networking/clusterNetwork/1", "more than one cluster network"),
+        ("/networking/serviceNetwork/1", "more than one service network"),
+        ("/networking/machineNetwork/1", "more than one machine network"),
+    ] {
+        if spec.pointer(ptr).is_some() {
+            notes.push(format!("{what}: only the first is imported"));
+        }
+    }
+    if s(&spec, "/olmCatalogPlacement").is_some_and(|p| p != "management") {
+        notes.push("olmCatalogPlacement is not `management`; hcpc always renders `management`".into());
+    }
     for p in pools {
         pool_kdl(&mut o, name, release, p);
+        let pname = s(p, "/metadata/name").unwrap_or("?");
+        let pspec = p.get("spec").cloned().unwrap_or(Value::Null);
+        if pspec.pointer("/platform/kubevirt/rootVolume/persistent/accessModes/1").is_some() {
+            notes.push(format!("NodePool {pname}: only the first root-volume access mode is imported"));
+        }
+        for (key, what) in [("nodeLabels", "node labels"), ("taints", "taints"), ("pausedUntil", "pausedUntil")] {
+            if pspec.get(key).is_some_and(|v| !v.is_null()) {
+                notes.push(format!("NodePool {pname}: {what} cannot be expressed in hcpc and are not imported"));
+            }
+        }
     }
     let _ = writeln!(o, "}}");
     let text = crate::fmt::format_source(&o).unwrap_or(o);
@@ -215,7 +237,7 @@ fn pool_kdl(o: &mut String, cluster: &str, cluster_release: &str, p: &Value) {
         _ => (full.to_string(), Some(full)),
     };
     let spec = p.get("spec").cloned().unwrap_or(Value::Null);
-    let mut head = format!("    node-pool {pool}");
+    let mut head = format!("    node-pool {}", q(&pool));
     if let Some(n) = spec.get("replicas").and_then(Value::as_u64).filter(|_| spec.get("autoScaling").is_none()) {
         let _ = write!(head, " replicas={n}");
     }

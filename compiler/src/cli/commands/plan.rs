@@ -12,6 +12,7 @@ use crate::cli::exit;
 use crate::cli::load::{Compiled, back, front, read_sources};
 use crate::cli::printer::{Style, print_diagnostics};
 use crate::cli::target::{Opened, choose};
+use crate::diagnostic::{Code, Diagnostic};
 use crate::live::LiveObject;
 use crate::plan::{Plan, PlanInput, plan, view};
 use crate::render::{DesiredObject, applyset_id, map_data, masked};
@@ -60,6 +61,14 @@ pub fn make(path: &Path, target_flag: Option<&str>, style: Style) -> Option<Plan
         }
     };
     // With a cluster at hand, what it offers feeds the resolution rules.
+    if let (Opened::Kube(_), false) = (&target, fleet.named) {
+        let mut d = Diagnostic::warning(Code::UnnamedFleet, "this fleet has no name, so it shares the ApplySet `default`")
+            .help("add `fleet NAME` (unique per configuration): objects of another unnamed configuration on the same cluster would otherwise be pruned by this one");
+        if let Some(t) = &fleet.target {
+            d = d.label(t.span, "applied to a cluster here");
+        }
+        diags.push(d);
+    }
     if let (Opened::Kube(kube), false) = (&target, diags.has_errors()) {
         match kube.discover() {
             Ok(found) => {
