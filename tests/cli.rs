@@ -139,11 +139,17 @@ fn committed_language_schema_is_current() {
 fn absurd_nesting_is_a_diagnostic_not_a_crash() {
     let tmp = tempfile::tempdir().unwrap();
     let depth = 20_000;
-    let f = write(tmp.path(), &format!("{}{}", "a {".repeat(depth), "}".repeat(depth)));
-    for cmd in ["check", "fmt"] {
-        let o = hcpc().arg(cmd).arg(&f).output().unwrap();
-        assert_eq!(o.status.code(), Some(1), "{cmd}");
-        assert!(stderr(&o).contains("nested"), "{cmd}");
+    for text in [
+        format!("{}{}", "a {".repeat(depth), "}".repeat(depth)),
+        format!("{}{}", "/* ".repeat(depth), "*/ ".repeat(depth)),
+        format!("{}a", "/- ".repeat(depth)),
+    ] {
+        let f = write(tmp.path(), &text);
+        for cmd in ["check", "fmt"] {
+            let o = hcpc().arg(cmd).arg(&f).output().unwrap();
+            assert_eq!(o.status.code(), Some(1), "{cmd}");
+            assert!(stderr(&o).contains("nested"), "{cmd}");
+        }
     }
 }
 

@@ -42,9 +42,12 @@ pub fn parse(sources: &SourceMap) -> (Vec<ParsedFile>, Diagnostics) {
                 }
             }
             Err(Err(offset)) => diags.push(
-                Diagnostic::error(Code::Syntax, format!("blocks are nested more than {MAX_DEPTH} deep"))
-                    .label(Span { file, offset, len: 1 }, "too deep")
-                    .help("hcpc's language nests at most four levels; close the blocks that were left open"),
+                Diagnostic::error(
+                    Code::Syntax,
+                    format!("nested more than {MAX_DEPTH} levels deep (blocks, block comments or `/-` chains)"),
+                )
+                .label(Span { file, offset, len: 1 }, "too deep")
+                .help("hcpc's language nests at most four levels: close what was left open"),
             ),
         }
     }
@@ -107,12 +110,32 @@ pub fn too_deep(text: &str) -> Option<usize> {
                     i += 1;
                 }
             }
+            b'/' if b.get(i + 1) == Some(&b'-') => {
+                // Chained slashdashes (`/- /- /- …`) nest in the parser too.
+                let start = i;
+                let mut chain = 0;
+                while b.get(i) == Some(&b'/') && b.get(i + 1) == Some(&b'-') {
+                    chain += 1;
+                    if chain > MAX_DEPTH {
+                        return Some(start);
+                    }
+                    i += 2;
+                    while i < b.len() && b[i].is_ascii_whitespace() {
+                        i += 1;
+                    }
+                }
+                continue;
+            }
             b'/' if b.get(i + 1) == Some(&b'*') => {
+                let start = i;
                 let mut level = 1;
                 i += 2;
                 while i < b.len() && level > 0 {
                     if b[i..].starts_with(b"/*") {
                         level += 1;
+                        if level > MAX_DEPTH {
+                            return Some(start);
+                        }
                         i += 1;
                     } else if b[i..].starts_with(b"*/") {
                         level -= 1;
