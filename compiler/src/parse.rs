@@ -71,10 +71,11 @@ fn clamp_to_last_line(text: &str, offset: usize, len: usize) -> (usize, usize) {
     }
 }
 
-/// Deepest block nesting accepted. The KDL parser recurses once per
-/// block, so absurd nesting would overflow the stack; real files nest
-/// four levels at most.
-pub const MAX_DEPTH: usize = 64;
+/// Deepest nesting accepted. The KDL parser recurses once per block (and
+/// per nested comment or slashdash), so absurd nesting overflows its stack,
+/// and nested slashdashed blocks take time exponential in their depth;
+/// hcpc's language needs four levels at most.
+pub const MAX_DEPTH: usize = 8;
 
 /// The offset of the first `{` nested deeper than [`MAX_DEPTH`], skipping
 /// strings and comments (approximately: a miscount can only reject a file
