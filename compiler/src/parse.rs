@@ -87,9 +87,22 @@ pub fn too_deep(text: &str) -> Option<usize> {
     while i < b.len() {
         match b[i] {
             b'"' => {
-                i += 1;
-                while i < b.len() && b[i] != b'"' {
-                    i += if b[i] == b'\\' { 2 } else { 1 };
+                // Skip a string only if it ends: an unterminated one must
+                // not hide the nesting after it.
+                if b[i..].starts_with(b"\"\"\"") {
+                    // Multi-line string: up to the closing triple quote.
+                    if let Some(p) = b[i + 3..].windows(3).position(|w| w == b"\"\"\"") {
+                        i += p + 5;
+                    }
+                } else {
+                    // A single-line string ends at its quote, never at a newline.
+                    let mut j = i + 1;
+                    while j < b.len() && b[j] != b'"' && b[j] != b'\n' {
+                        j += if b[j] == b'\\' { 2 } else { 1 };
+                    }
+                    if j < b.len() && b[j] == b'"' {
+                        i = j;
+                    }
                 }
             }
             b'#' if b.get(i + 1) == Some(&b'"') || b.get(i + 1) == Some(&b'#') => {
@@ -97,11 +110,16 @@ pub fn too_deep(text: &str) -> Option<usize> {
                 let hashes = b[i..].iter().take_while(|c| **c == b'#').count();
                 if b.get(i + hashes) == Some(&b'"') {
                     let close: Vec<u8> = std::iter::once(b'"').chain(std::iter::repeat_n(b'#', hashes)).collect();
-                    i += hashes + 1;
-                    while i < b.len() && !b[i..].starts_with(&close) {
-                        i += 1;
+                    let mut j = i + hashes + 1;
+                    while j < b.len() && !b[j..].starts_with(&close) {
+                        j += 1;
                     }
-                    i += close.len().saturating_sub(1);
+                    if j < b.len() {
+                        i = j + close.len() - 1;
+                    } else {
+                        // Unterminated: step over the opener and keep counting.
+                        i += hashes;
+                    }
                 } else {
                     i += hashes - 1;
                 }
@@ -121,8 +139,19 @@ pub fn too_deep(text: &str) -> Option<usize> {
                         return Some(start);
                     }
                     i += 2;
-                    while i < b.len() && b[i].is_ascii_whitespace() {
-                        i += 1;
+                    // Whitespace and block comments do not break a chain.
+                    loop {
+                        while i < b.len() && b[i].is_ascii_whitespace() {
+                            i += 1;
+                        }
+                        if b.get(i) == Some(&b'/') && b.get(i + 1) == Some(&b'*') {
+                            match b[i + 2..].windows(2).position(|w| w == b"*/") {
+                                Some(p) => i += p + 4,
+                                None => break,
+                            }
+                        } else {
+                            break;
+                        }
                     }
                 }
                 continue;
@@ -146,13 +175,14 @@ pub fn too_deep(text: &str) -> Option<usize> {
                 }
                 continue;
             }
-            b'{' => {
+            // Type annotations `(…)` nest in the parser as blocks do.
+            b'{' | b'(' => {
                 depth += 1;
                 if depth > MAX_DEPTH {
                     return Some(i);
                 }
             }
-            b'}' => depth = depth.saturating_sub(1),
+            b'}' | b')' => depth = depth.saturating_sub(1),
             _ => {}
         }
         i += 1;

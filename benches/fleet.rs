@@ -1,0 +1,381 @@
+//! Fleet benchmark: `cargo bench -p hcpc --bench fleet`.
+//!
+//! Generates fleets of N clusters × 3 node pools into a temporary directory
+//! and measures
+//!
+//! - each pipeline stage in process (read+parse, lower+resolve, render,
+//!   YAML), median of several runs, for N = 10, 100, 1000, 10000;
+//! - whole runs of the release `hcpc` binary (`render` of one cluster,
+//!   `check` and `render` of fleets): median wall time and peak RSS.
+//!
+//! and compares the medians with the performance targets.
+//!
+//! Environment:
+//! - `HCPC_BENCH_QUICK=1`: N up to 1000 and fewer runs (about a minute).
+//! - `HCPC_BENCH_BIN=PATH`: the `hcpc` binary to run (default: the one
+//!   cargo built for this bench, `<target>/release/hcpc`).
+//! - `HCPC_BENCH_KEEP=DIR`: write the fleets into DIR and keep them.
+//!
+//! Peak RSS is measured by re-running this binary as a small intermediate
+//! process that starts `hcpc`, waits for it and reads
+//! `getrusage(RUSAGE_CHILDREN)`: with exactly one child, that is the
+//! child's own peak.
+
+#[allow(dead_code)]
+mod fleet_gen;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use hcpc::cli::load::read_sources;
+use hcpc::ir::{InfraCredentials, SecretSource};
+use hcpc::lower::{LowerInput, lower};
+use hcpc::parse::parse;
+use hcpc::render::{SecretValues, masked, render, yaml};
+use hcpc::resolve::{ResolvedFleet, resolve};
+
+/// Set in the intermediate process; its arguments are the command to measure.
+const CHILD_ENV: &str = "HCPC_BENCH_MEASURE";
+
+fn main() -> ExitCode {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return measure_child();
+    }
+    let quick = std::env::var_os("HCPC_BENCH_QUICK").is_some_and(|v| !v.is_empty() && v != "0");
+    let bin = match hcpc_binary() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let keep = std::env::var_os("HCPC_BENCH_KEEP").map(PathBuf::from);
+    let tmp;
+    let root: &Path = match &keep {
+        Some(dir) => dir,
+        None => {
+            tmp = tempfile::Builder::new().prefix("hcpc-bench-").tempdir().expect("temp dir");
+            tmp.path()
+        }
+    };
+
+    print_machine(&bin, quick);
+
+    // (clusters, in-process runs, whole-process runs)
+    let sizes: &[(usize, usize, usize)] = if quick {
+        &[(10, 5, 3), (100, 3, 3), (1000, 1, 3)]
+    } else {
+        &[(10, 15, 5), (100, 9, 5), (1000, 5, 5), (10_000, 3, 3)]
+    };
+
+    let mut fleets = Vec::new();
+    for &(n, _, _) in sizes {
+        let dir = root.join(format!("fleet-{n}"));
+        fleet_gen::write_fleet(&dir, n, fleet_gen::PER_FILE).expect("write fleet");
+        fleets.push(dir);
+    }
+    let one = root.join("fleet-1");
+    fleet_gen::write_fleet(&one, 1, fleet_gen::PER_FILE).expect("write fleet");
+
+    println!();
+    println!("In-process stages, median milliseconds (runs per size in brackets)");
+    println!(
+        "{:>8} {:>6} {:>10} {:>8} | {:>10} {:>13} {:>9} {:>9} | {:>9}",
+        "clusters", "files", "KiB", "objects", "read+parse", "lower+resolve", "render", "yaml", "sum"
+    );
+    for (&(n, runs, _), dir) in sizes.iter().zip(&fleets) {
+        let s = stages(dir, runs);
+        println!(
+            "{:>8} {:>6} {:>10} {:>8} | {:>10} {:>13} {:>9} {:>9} | {:>9}  [{runs}]",
+            n,
+            s.files,
+            s.bytes / 1024,
+            s.objects,
+            ms(s.parse),
+            ms(s.lower_resolve),
+            ms(s.render),
+            ms(s.yaml),
+            ms(s.parse + s.lower_resolve + s.render + s.yaml),
+        );
+        assert_eq!(s.objects, fleet_gen::expected_objects(n), "fleet of {n} renders every object");
+    }
+
+    println!();
+    println!("Whole process ({}), median of runs", bin.display());
+    println!("{:<34} {:>5} {:>10} {:>10} {:>14}", "command", "runs", "wall ms", "CPU ms", "peak RSS MiB");
+    let row = |label: &str, args: &[&str], dir: &Path, runs: usize| -> Measured {
+        let m = measure(&bin, args, dir, runs);
+        println!("{label:<34} {runs:>5} {:>10} {:>10} {:>14.1}", ms(m.wall), ms(m.cpu), mib(m.rss_kib));
+        m
+    };
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let runs_small = if quick { 5 } else { 21 };
+    let minimal = row("render examples/minimal.kdl", &["render", "minimal.kdl"], &example, runs_small);
+    let one_render = row("render 1 cluster (generated)", &["render", "."], &one, runs_small);
+    let mut renders = Vec::new();
+    let mut check_1000 = None;
+    for (&(n, _, runs), dir) in sizes.iter().zip(&fleets) {
+        let c = row(&format!("check {n} clusters"), &["check", "."], dir, runs);
+        let r = row(&format!("render {n} clusters"), &["render", "."], dir, runs);
+        if n == 1000 {
+            check_1000 = Some((c, r));
+        }
+        renders.push((n, r));
+    }
+
+    println!();
+    println!("Targets");
+    let worst_one = one_render.wall.max(minimal.wall);
+    let worst_one_rss = one_render.rss_kib.max(minimal.rss_kib);
+    verdict(
+        "render of one cluster <= 10 ms wall",
+        format!("{} ms", ms(worst_one)),
+        worst_one <= Duration::from_millis(10),
+    );
+    verdict(
+        "render of one cluster <= 15 MiB peak RSS",
+        format!("{:.1} MiB", mib(worst_one_rss)),
+        mib(worst_one_rss) <= 15.0,
+    );
+    if let Some((c, r)) = check_1000 {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        verdict(
+            &format!("1000 clusters x 3 pools: check + render <= 1 s ({cores} cores)"),
+            format!(
+                "check {} ms + render {} ms = {} ms wall ({} ms CPU)",
+                ms(c.wall),
+                ms(r.wall),
+                ms(c.wall + r.wall),
+                ms(c.cpu + r.cpu)
+            ),
+            c.wall + r.wall <= Duration::from_secs(1),
+        );
+    }
+    linear_memory(&renders);
+    println!("load average at the end: {}", load_average());
+    ExitCode::SUCCESS
+}
+
+fn verdict(what: &str, got: String, ok: bool) {
+    println!("  {:<4} {what}: {got}", if ok { "PASS" } else { "MISS" });
+}
+
+/// Memory grows linearly when the cost per added cluster does not rise with
+/// fleet size: the slope over the largest step is at most 1.5 times the
+/// slope over the previous one.
+fn linear_memory(renders: &[(usize, Measured)]) {
+    let pts: Vec<(f64, f64)> = renders.iter().map(|(n, m)| (*n as f64, m.rss_kib as f64)).collect();
+    let slopes: Vec<(String, f64)> =
+        pts.windows(2).map(|w| (format!("{}->{}", w[0].0, w[1].0), (w[1].1 - w[0].1) / (w[1].0 - w[0].0))).collect();
+    let text = slopes.iter().map(|(r, s)| format!("{r}: {s:.1} KiB/cluster")).collect::<Vec<_>>().join(", ");
+    let ok = match slopes.as_slice() {
+        [.., (_, a), (_, b)] => *b <= a.max(1.0) * 1.5,
+        _ => true,
+    };
+    let first = pts.first().map_or(0.0, |p| p.0);
+    let last = pts.last().map_or(0.0, |p| p.0);
+    verdict(&format!("peak RSS of render grows linearly from {first} to {last} clusters"), text, ok);
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1e3)
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
+    v.sort();
+    v[v.len() / 2]
+}
+
+// ---------------------------------------------------------------- stages
+
+struct Stages {
+    files: usize,
+    bytes: usize,
+    objects: usize,
+    parse: Duration,
+    lower_resolve: Duration,
+    render: Duration,
+    yaml: Duration,
+}
+
+fn stages(dir: &Path, runs: usize) -> Stages {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let (mut parse_t, mut lower_t, mut render_t, mut yaml_t) = (vec![], vec![], vec![], vec![]);
+    let (mut files, mut bytes, mut objects) = (0, 0, 0);
+    for _ in 0..runs {
+        let t = Instant::now();
+        let sources = read_sources(dir).expect("read fleet");
+        let (parsed, diags) = parse(&sources);
+        parse_t.push(t.elapsed());
+        assert!(diags.is_empty(), "generated fleet parses");
+
+        let t = Instant::now();
+        let (fleet, diags) = lower(&LowerInput { sources: &sources, files: &parsed, home: home.as_deref() });
+        let (resolved, rdiags) = resolve(fleet);
+        lower_t.push(t.elapsed());
+        assert!(
+            !diags.has_errors() && !rdiags.has_errors(),
+            "generated fleet resolves: {:?} {:?}",
+            diags.sorted(),
+            rdiags.sorted()
+        );
+
+        let secrets = read_secrets(&resolved);
+        let t = Instant::now();
+        let objs = render(&resolved, &secrets);
+        render_t.push(t.elapsed());
+
+        let t = Instant::now();
+        let docs: Vec<_> = objs.iter().map(masked).collect();
+        let text = yaml::to_multi_yaml(docs.iter());
+        yaml_t.push(t.elapsed());
+
+        files = sources.len();
+        bytes = sources.iter().map(|(_, f)| f.text.len()).sum();
+        objects = objs.len();
+        std::hint::black_box(text);
+    }
+    Stages {
+        files,
+        bytes,
+        objects,
+        parse: median(parse_t),
+        lower_resolve: median(lower_t),
+        render: median(render_t),
+        yaml: median(yaml_t),
+    }
+}
+
+/// The secret files of a resolved fleet, read as the CLI reads them.
+fn read_secrets(resolved: &ResolvedFleet) -> SecretValues {
+    let mut values = SecretValues::new();
+    for c in &resolved.fleet.clusters {
+        let mut sources = vec![c.pull_secret.value.clone()];
+        sources.extend(c.ssh_key.as_ref().map(|k| k.value.clone()));
+        if let Some(InfraCredentials::KubeconfigFile(f)) = c.infra_cluster.as_ref().map(|i| &i.credentials) {
+            sources.push(SecretSource::File(f.value.clone()));
+        }
+        for s in sources {
+            if let SecretSource::File(p) = &s
+                && !values.contains_key(&s)
+            {
+                let bytes = std::fs::read(p).expect("secret file");
+                values.insert(s, bytes);
+            }
+        }
+    }
+    values
+}
+
+// --------------------------------------------------------- whole process
+
+#[derive(Clone, Copy)]
+struct Measured {
+    wall: Duration,
+    /// User plus system time of the process (all its threads).
+    cpu: Duration,
+    rss_kib: u64,
+}
+
+/// The `hcpc` binary to run.
+fn hcpc_binary() -> Result<PathBuf, String> {
+    let bin = match std::env::var_os("HCPC_BENCH_BIN") {
+        Some(b) => PathBuf::from(b),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_hcpc")),
+    };
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "no hcpc binary at {}: build it with `cargo build --release -p hcpc` or set HCPC_BENCH_BIN",
+            bin.display()
+        ))
+    }
+}
+
+/// Median wall time and median peak RSS of `runs` runs of `bin args` in `dir`
+/// (after one warm-up run).
+fn measure(bin: &Path, args: &[&str], dir: &Path, runs: usize) -> Measured {
+    let me = std::env::current_exe().expect("own path");
+    let once = || -> Measured {
+        let out = Command::new(&me)
+            .env(CHILD_ENV, "1")
+            .env("NO_COLOR", "1")
+            .arg(bin)
+            .args(args)
+            .current_dir(dir)
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run the measuring process");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut f = text.split_whitespace().map(|w| w.parse::<u64>().unwrap_or(u64::MAX));
+        let (Some(nanos), Some(rss), Some(cpu), Some(code)) = (f.next(), f.next(), f.next(), f.next()) else {
+            panic!("measuring process printed {text:?}");
+        };
+        assert_eq!(code, 0, "`hcpc {}` in {} failed", args.join(" "), dir.display());
+        Measured { wall: Duration::from_nanos(nanos), cpu: Duration::from_micros(cpu), rss_kib: rss }
+    };
+    once();
+    let all: Vec<Measured> = (0..runs).map(|_| once()).collect();
+    Measured {
+        wall: median(all.iter().map(|m| m.wall).collect()),
+        cpu: median(all.iter().map(|m| m.cpu).collect()),
+        rss_kib: median(all.iter().map(|m| m.rss_kib).collect()),
+    }
+}
+
+/// The intermediate process: runs its arguments once with stdout discarded
+/// and prints `<wall ns> <peak RSS KiB> <CPU µs> <exit code>`.
+fn measure_child() -> ExitCode {
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    let Some((bin, rest)) = args.split_first() else { return ExitCode::FAILURE };
+    let t = Instant::now();
+    let out = Command::new(bin).args(rest).stdout(Stdio::null()).stderr(Stdio::piped()).output();
+    let wall = t.elapsed();
+    let Ok(out) = out else { return ExitCode::FAILURE };
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).ok();
+    let rss = usage.map_or(0, |u| u64::try_from(u.max_rss()).unwrap_or(0));
+    let micros = |t: nix::sys::time::TimeVal| {
+        u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000 + u64::try_from(t.tv_usec()).unwrap_or(0)
+    };
+    let cpu = usage.map_or(0, |u| micros(u.user_time()) + micros(u.system_time()));
+    let code = out.status.code().unwrap_or(-1);
+    if code != 0 {
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    }
+    println!("{} {rss} {cpu} {code}", wall.as_nanos());
+    ExitCode::SUCCESS
+}
+
+// ------------------------------------------------------------------ misc
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_string())
+}
+
+fn print_machine(bin: &Path, quick: bool) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).to_string()))
+        })
+        .unwrap_or_else(|| "unknown".to_string());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| t.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0)))
+        .unwrap_or(0);
+    println!("hcpc fleet benchmark{}", if quick { " (quick: HCPC_BENCH_QUICK)" } else { "" });
+    println!("machine: {cores} cores (nproc), CPU {cpu}, {:.1} GiB memory", mem as f64 / 1024.0 / 1024.0);
+    println!("binary:  {}", bin.display());
+    println!("load:    {} (other work on the machine inflates wall times; CPU times less so)", load_average());
+    println!("fleets:  N clusters x 3 node pools, {} clusters per file, plus one shared file", fleet_gen::PER_FILE);
+}
