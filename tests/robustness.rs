@@ -778,15 +778,14 @@ fn deep_nesting_is_a_diagnostic_not_a_crash() {
     ]);
 }
 
-/// Spellings of deep nesting that the depth check in `parse` does not see
-/// yet, found by the fuzz target once the check was in: quotes that KDL
-/// ends at the line's end (`"` and `#"` strings cannot span lines) are
+/// Spellings of deep nesting that an earlier depth check in `parse`
+/// missed, found by the fuzz target once that check was in: quotes that
+/// KDL ends at the line's end (`"` and `#"` strings cannot span lines) were
 /// read as strings running to the next quote, hiding the braces between
 /// (16 levels of slashdashed children then take seconds, 30 levels hours);
-/// comments between slashdashes break the chain count; and a long run of
+/// comments between slashdashes broke the chain count; and a long run of
 /// `(` overflows the stack of a debug build.
 #[test]
-
 fn deep_nesting_in_other_spellings_is_a_diagnostic() {
     assert_rejected_as_too_deep(&[
         ("raw string", format!("{}{}", "a /-{ #\"\n".repeat(16), "}".repeat(16))),

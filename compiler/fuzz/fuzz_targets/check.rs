@@ -42,41 +42,7 @@ fn dir() -> &'static PathBuf {
     })
 }
 
-/// Whether the input nests deeper than the `kdl` parser copes with. It
-/// recurses once per level and overflows the stack (an abort libFuzzer
-/// cannot even save) at about 1,500 nested `{`, 3,000 chained `/-` or
-/// 10,000 nested `/*`; and nested slashdashed children (`a /-{` repeated)
-/// take time doubling with each level (kdl-rs issue 177: 16 levels take
-/// 2 s, 20 levels 40 s). Both are known and reported, and `parse` is to
-/// reject such nesting before calling the parser; until it rejects all of
-/// it, these inputs would stop or stall every run within minutes.
-/// `HCPC_FUZZ_DEEP=1` feeds them anyway, to check a fix.
-fn too_deep(data: &[u8]) -> bool {
-    const BLOCKS: usize = 12;
-    const CHAINS: usize = 256;
-    if std::env::var_os("HCPC_FUZZ_DEEP").is_some() {
-        return false;
-    }
-    let (mut depth, mut max_depth, mut slashdash, mut comments) = (0usize, 0usize, 0usize, 0usize);
-    for (i, b) in data.iter().enumerate() {
-        match b {
-            b'{' => {
-                depth += 1;
-                max_depth = max_depth.max(depth);
-            }
-            b'}' => depth = depth.saturating_sub(1),
-            b'/' if data.get(i + 1) == Some(&b'-') => slashdash += 1,
-            b'/' if data.get(i + 1) == Some(&b'*') => comments += 1,
-            _ => {}
-        }
-    }
-    max_depth > BLOCKS || slashdash > CHAINS || comments > CHAINS
-}
-
 fuzz_target!(|data: &[u8]| {
-    if too_deep(data) {
-        return;
-    }
     let mut sources = SourceMap::default();
     for (i, part) in data.split(|b| *b == 0).take(4).enumerate() {
         let text = match std::str::from_utf8(part) {
