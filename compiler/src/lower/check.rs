@@ -1,7 +1,7 @@
 //! Table-driven checks of nodes against the language schema
 //! (`hcpc_schema::lang`): names, arity, value kinds, duplicates.
 //!
-//! Checking here, once, means the typed extraction in `cluster.rs` can read
+//! Checking here, once, means the typed extraction in `mod.rs` can read
 //! values without repeating error handling, and every node in every block
 //! gets the same quality of diagnostic (closest name, expected kind).
 

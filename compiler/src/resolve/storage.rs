@@ -11,7 +11,7 @@ const MAX_MAPPINGS: usize = 50;
 pub fn check_cluster(c: &Cluster, inv: &Inventory, diags: &mut Diagnostics) {
     let known = inv.declared && !(inv.management_only && c.infra_cluster.is_some());
     if let Storage::Manual { classes, snapshot_classes } = &c.storage {
-        check_groups(c, classes, snapshot_classes, diags);
+        check_groups(classes, snapshot_classes, diags);
         check_unique(c, classes, "storage class", diags);
         check_unique(c, snapshot_classes, "snapshot class", diags);
         for (list, what) in [(classes, "storage class"), (snapshot_classes, "snapshot class")] {
@@ -120,7 +120,7 @@ fn unknown_class(name: &str, span: crate::source::Span, inv: &Inventory, role: &
 /// Rule 1: a snapshot class needs a storage class in its group (or, when
 /// ungrouped, an ungrouped storage class), or the guest gets a snapshot
 /// class that serves no volume.
-fn check_groups(c: &Cluster, classes: &[StorageMapping], snapshots: &[StorageMapping], diags: &mut Diagnostics) {
+fn check_groups(classes: &[StorageMapping], snapshots: &[StorageMapping], diags: &mut Diagnostics) {
     let group_of = |m: &StorageMapping| m.group.as_ref().map(|g| g.value.clone());
     for s in snapshots {
         let g = group_of(s);
@@ -147,7 +147,6 @@ fn check_groups(c: &Cluster, classes: &[StorageMapping], snapshots: &[StorageMap
         if let Some(gs) = &s.group {
             d = d.label(gs.span, "its group");
         }
-        let _ = c;
         diags.push(d.help(help));
     }
 }
