@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 pub mod apiserver;
+/// Generated fleets, shared with the benchmarks.
+#[path = "../../benches/fleet_gen.rs"]
+pub mod fleet_gen;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
