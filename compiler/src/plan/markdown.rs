@@ -88,7 +88,7 @@ fn grouped(plan: &Plan, cap: Option<usize>, doc: &mut Doc) {
     if index.templated {
         doc.push(&format!("{} stands for each object's cluster name.\n\n", code(CLUSTER_PLACEHOLDER)));
     }
-    doc.heading("#### Changes to single objects\n\n");
+    doc.heading(if shared.is_empty() { "#### Changes\n\n" } else { "#### Changes to single objects\n\n" });
     let open = single.len() <= OPEN_OBJECTS;
     for g in &single {
         let Some(c) = g.objects.first().and_then(|id| index.changes.get(id)) else { continue };
