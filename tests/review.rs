@@ -281,7 +281,11 @@ fn creates_and_deletes_are_grouped_by_kind_and_shape() {
     assert_eq!(count(&json, "create"), 36);
     assert_eq!(count(&json, "delete"), 70);
     assert!(md.contains("**Plan: 36 to add, 1 to change, 0 to replace, 70 to destroy.**"), "{md}");
-    assert!(md.contains("10 HostedClusters (`c00190` … `c00199`)"), "destroyed clusters in the totals: {md}");
+    let destroyed: Vec<String> = (190..200).map(|i| format!("`{}`", fleet_gen::cluster_name(i))).collect();
+    assert!(
+        md.contains(&format!("10 HostedClusters ({})", destroyed.join(", "))),
+        "destroyed clusters, each named: {md}"
+    );
     assert!(md.contains("**`+` 5 HostedClusters**"), "{md}");
     // One representative list of the shared values, the differing ones per object.
     assert_eq!(md.matches("spec.platform.kubevirt.storageDriver.type = \"Manual\"").count(), 1, "{md}");

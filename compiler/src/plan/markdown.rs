@@ -64,9 +64,7 @@ fn build(plan: &Plan, by_group: bool, cap: Option<usize>, limit: Option<usize>) 
     if !plan.has_changes() {
         return doc.out;
     }
-    if !doc.push(&impact(plan, cap)) {
-        doc.left.impact = true;
-    }
+    impact(plan, cap, &mut doc);
     // The capacity delta per infrastructure goes here, after the totals.
     if by_group {
         grouped(plan, cap, &mut doc);
@@ -175,15 +173,25 @@ fn every_object(plan: &Plan, doc: &mut Doc) {
     }
 }
 
-/// Nodes that roll, releases that change, replacements and destroys.
-fn impact(plan: &Plan, cap: Option<usize>) -> String {
-    let list = |names: &[&str]| runs_md(&names::runs(names.iter().copied()), cap);
-    let mut s = String::new();
-    for (label, text) in impact_lines(plan, &list, &|v| code(v)) {
-        let _ = writeln!(s, "- **{label}:** {text}");
+/// Nodes that roll, releases that change, replacements and destroys: in
+/// full, or as numbers only when the names do not fit.
+fn impact(plan: &Plan, cap: Option<usize>, doc: &mut Doc) {
+    let list = |names: &[&str]| runs_md(&names::compact(names.iter().copied()), cap);
+    let lines = impact_lines(plan, &list, &|v| code(v), cap.is_some());
+    let count = lines.len();
+    for (n, line) in lines.into_iter().enumerate() {
+        let end = if n + 1 == count { "\n" } else { "" };
+        let full = format!("- **{}:** {}\n{end}", line.label, line.full);
+        let short = format!("- **{}:** {}\n{end}", line.label, line.short);
+        if doc.push(&full) {
+            continue;
+        }
+        if line.full != line.short && doc.push(&short) {
+            doc.left.impact_names = true;
+        } else {
+            doc.left.impact = true;
+        }
     }
-    s.push('\n');
-    s
 }
 
 /// A group of several objects: who, what they roll, and the changes.
@@ -266,6 +274,7 @@ fn runs_md(runs: &[Run], cap: Option<usize>) -> String {
 #[derive(Default)]
 struct LeftOut {
     impact: bool,
+    impact_names: bool,
     groups: usize,
     objects: usize,
     values: usize,
@@ -331,7 +340,9 @@ impl Doc {
         let l = &self.left;
         let mut what = Vec::new();
         if l.impact {
-            what.push("the impact totals".to_string());
+            what.push("impact totals".to_string());
+        } else if l.impact_names {
+            what.push("names in the impact totals".to_string());
         }
         if l.groups > 0 {
             what.push(format!(

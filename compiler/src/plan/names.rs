@@ -29,9 +29,24 @@ fn split(name: &str) -> Option<(&str, u128, usize, &str)> {
     Some((&name[..start], n, digits.len(), &name[end..]))
 }
 
-/// Sorts the names and collapses runs of 3 or more consecutive numbers.
-pub fn runs<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Run> {
-    let mut keyed: Vec<(&str, &str, usize, u128, &str)> = names
+/// Up to this many names are listed one by one; past it, as ranges.
+pub const LIST_ALL: usize = 10;
+
+/// The names sorted, every one listed when they are at most [`LIST_ALL`],
+/// else with consecutive numbers collapsed into ranges.
+pub fn compact<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Run> {
+    let keyed = sorted(names);
+    if keyed.len() > LIST_ALL {
+        return collapse(&keyed);
+    }
+    keyed.iter().map(|k| Run::One(k.4.to_string())).collect()
+}
+
+/// Names with their sort key: prefix, suffix, digits' width, number.
+type Keyed<'a> = (&'a str, &'a str, usize, u128, &'a str);
+
+fn sorted<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Keyed<'a>> {
+    let mut keyed: Vec<Keyed<'a>> = names
         .into_iter()
         .map(|name| match split(name) {
             Some((prefix, n, width, suffix)) => (prefix, suffix, width, n, name),
@@ -39,6 +54,15 @@ pub fn runs<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Run> {
         })
         .collect();
     keyed.sort();
+    keyed
+}
+
+/// Sorts the names and collapses runs of 3 or more consecutive numbers.
+pub fn runs<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Run> {
+    collapse(&sorted(names))
+}
+
+fn collapse(keyed: &[Keyed<'_>]) -> Vec<Run> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < keyed.len() {
@@ -88,7 +112,7 @@ pub fn by_kind<'a>(ids: impl IntoIterator<Item = &'a ObjectId>, cap: Option<usiz
         }
         let namespaces: BTreeSet<String> =
             of_kind.iter().filter(|id| !id.namespace.is_empty()).map(|id| id.namespace.clone()).collect();
-        let mut runs = runs(of_kind.iter().map(|id| id.name.as_str()));
+        let mut runs = compact(of_kind.iter().map(|id| id.name.as_str()));
         let (mut more_runs, mut more_objects) = (0, 0);
         if let Some(cap) = cap.filter(|c| runs.len() > *c) {
             let hidden = runs.split_off(cap);
@@ -191,6 +215,14 @@ mod tests {
     fn two_neighbours_and_different_widths_are_not_ranges() {
         assert_eq!(show(&runs(["a1", "a2", "b"])), "a1, a2, b");
         assert_eq!(show(&runs(["c8", "c9", "c10", "c11"])), "c8, c9, c10, c11");
+    }
+
+    #[test]
+    fn ten_names_or_fewer_are_all_listed() {
+        let ten: Vec<String> = (0..10).map(|i| format!("c{i:02}")).collect();
+        assert_eq!(show(&compact(ten.iter().map(String::as_str))), "c00, c01, c02, c03, c04, c05, c06, c07, c08, c09");
+        let eleven: Vec<String> = (0..11).map(|i| format!("c{i:02}")).collect();
+        assert_eq!(show(&compact(eleven.iter().map(String::as_str))), "c00…c10(11)");
     }
 
     #[test]

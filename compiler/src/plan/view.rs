@@ -185,48 +185,72 @@ pub(super) fn value_at<'a>(c: &'a Change, path: &str) -> Option<&'a FieldChange>
     c.fields.iter().find(|f| f.path == path)
 }
 
-/// The impact totals as (label, text) lines; `list` prints a list of
-/// names, `lit` a value (a release image).
+/// One impact total: its label, the full text (with names), and a short
+/// text (numbers only) for when the full one does not fit.
+pub(super) struct ImpactLine {
+    pub label: &'static str,
+    pub full: String,
+    pub short: String,
+}
+
+/// With a budget, at most this many node counts or release moves are listed.
+const IMPACT_ITEMS: usize = 5;
+
+/// The impact totals; `list` prints a list of names, `lit` a value (a
+/// release image); `capped` lists at most [`IMPACT_ITEMS`] items per line.
 pub(super) fn impact_lines(
     plan: &Plan,
     list: &dyn Fn(&[&str]) -> String,
     lit: &dyn Fn(&str) -> String,
-) -> Vec<(&'static str, String)> {
+    capped: bool,
+) -> Vec<ImpactLine> {
     let i = &plan.impact;
+    let most = if capped { IMPACT_ITEMS } else { usize::MAX };
+    let none = |label| ImpactLine { label, full: "none".into(), short: "none".into() };
     let mut lines = Vec::new();
-    let rolls = if i.nodes_rolling == 0 {
-        "none".to_string()
+    if i.nodes_rolling == 0 {
+        lines.push(none("Nodes that will roll"));
     } else {
-        let per: Vec<String> = i
-            .clusters_by_nodes()
+        let buckets = i.clusters_by_nodes();
+        let mut per: Vec<String> = buckets
             .iter()
+            .take(most)
             .map(|(n, clusters)| match clusters.as_slice() {
                 [one] => format!("{n} in {}", list(&[one])),
                 many => format!("{n} in each of {}", list(many)),
             })
             .collect();
-        format!(
-            "{} in {} ({})",
-            thousands(i.nodes_rolling),
-            plural(i.nodes_rolling_by_cluster.len() as u64, "cluster"),
-            per.join("; ")
-        )
-    };
-    lines.push(("Nodes that will roll", rolls));
-    let releases = if i.release_changes.is_empty() {
-        "none".to_string()
+        let rest: usize = buckets.iter().skip(most).map(|(_, c)| c.len()).sum();
+        if rest > 0 {
+            per.push(format!("other numbers in {}", plural(rest as u64, "cluster")));
+        }
+        let short =
+            format!("{} in {}", thousands(i.nodes_rolling), plural(i.nodes_rolling_by_cluster.len() as u64, "cluster"));
+        lines.push(ImpactLine { label: "Nodes that will roll", full: format!("{short} ({})", per.join("; ")), short });
+    }
+    if i.release_changes.is_empty() {
+        lines.push(none("Control planes changing release"));
     } else {
-        let moves: Vec<String> = i
-            .release_moves()
+        let all = i.release_moves();
+        let mut moves: Vec<String> = all
             .iter()
+            .take(most)
             .map(|((from, to), clusters)| format!("{} → {} on {}", lit(from), lit(to), list(clusters)))
             .collect();
-        format!("{} ({})", thousands(i.release_changes.len() as u64), moves.join("; "))
-    };
-    lines.push(("Control planes changing release", releases));
-    let ids = |ids: &[ObjectId]| -> String {
+        let rest: usize = all.iter().skip(most).map(|(_, c)| c.len()).sum();
+        if rest > 0 {
+            moves.push(format!("other releases on {}", plural(rest as u64, "cluster")));
+        }
+        let short = thousands(i.release_changes.len() as u64);
+        lines.push(ImpactLine {
+            label: "Control planes changing release",
+            full: format!("{short} ({})", moves.join("; ")),
+            short,
+        });
+    }
+    let ids = |label: &'static str, ids: &[ObjectId]| -> ImpactLine {
         if ids.is_empty() {
-            return "none".to_string();
+            return none(label);
         }
         // What matters most first: clusters, their nodes, then the rest.
         let mut members = names::by_kind(ids, None);
@@ -236,17 +260,18 @@ pub(super) fn impact_lines(
             Kind::Secret => 2,
             Kind::Namespace => 3,
         });
-        let kinds: Vec<String> = members
+        let full: Vec<String> = members
             .iter()
             .map(|m| {
                 let of_kind: Vec<&str> = ids.iter().filter(|id| id.kind == m.kind).map(|id| id.name.as_str()).collect();
                 format!("{} ({})", names::kind_count(m.kind, m.count), list(&of_kind))
             })
             .collect();
-        kinds.join(", ")
+        let short: Vec<String> = members.iter().map(|m| names::kind_count(m.kind, m.count)).collect();
+        ImpactLine { label, full: full.join(", "), short: short.join(", ") }
     };
-    lines.push(("Replacements", ids(&i.replacements)));
-    lines.push(("Destroys", ids(&i.destroys)));
+    lines.push(ids("Replacements", &i.replacements));
+    lines.push(ids("Destroys", &i.destroys));
     lines
 }
 
@@ -283,8 +308,8 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
     }
     if plan.has_changes() {
         let names = |list: &[&str]| runs_text(list);
-        for (label, text) in impact_lines(plan, &names, &|s| s.to_string()).into_iter().filter(|(_, t)| t != "none") {
-            let _ = writeln!(out, "{label}: {text}");
+        for line in impact_lines(plan, &names, &|s| s.to_string(), false).into_iter().filter(|l| l.full != "none") {
+            let _ = writeln!(out, "{}: {}", line.label, line.full);
         }
         // The capacity delta per infrastructure goes here, after the totals.
     }
@@ -293,7 +318,7 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
 }
 
 fn runs_text(list: &[&str]) -> String {
-    names::runs(list.iter().copied()).iter().map(run_text).collect::<Vec<_>>().join(", ")
+    names::compact(list.iter().copied()).iter().map(run_text).collect::<Vec<_>>().join(", ")
 }
 
 /// One object: its action, name and notes, then its field changes.
