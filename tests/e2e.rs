@@ -12,5 +12,6 @@ mod conformance;
 mod errors;
 mod examples;
 mod kube;
+mod lsp;
 mod plan;
 mod robustness;
