@@ -218,8 +218,8 @@ pub fn check(job: &Job, enc: Encoding) -> Done {
     let fallback = gathered.iter().position(|g| g.version.is_some()).unwrap_or(0);
     for d in diags.sorted() {
         let d_file = d.primary_span().map_or(fallback, |s| s.file.0 as usize);
-        if let (Some(lsp), Some(list)) = (to_lsp(&d, &files, enc), per_file.get_mut(d_file)) {
-            list.push(lsp);
+        if let Some(list) = per_file.get_mut(d_file) {
+            list.push(to_lsp(&d, &files, enc));
         }
     }
     let files = files
@@ -243,7 +243,7 @@ fn range_of(files: &[Arc<File>], span: Span, enc: Encoding) -> Option<(&File, Ra
 /// An hcpc diagnostic in LSP form: the message first (as `hcpc check`
 /// prints it), then the primary label and the help; the other labels as
 /// related information; the one fix, if any, in `data`.
-fn to_lsp(d: &Diagnostic, files: &[Arc<File>], enc: Encoding) -> Option<lsp_types::Diagnostic> {
+fn to_lsp(d: &Diagnostic, files: &[Arc<File>], enc: Encoding) -> lsp_types::Diagnostic {
     let range = d.primary_span().and_then(|s| range_of(files, s, enc)).map_or(Range::default(), |(_, r)| r);
     let mut message = d.message.clone();
     if let Some(label) = d.labels.first().filter(|l| !l.text.is_empty()) {
@@ -275,9 +275,9 @@ fn to_lsp(d: &Diagnostic, files: &[Arc<File>], enc: Encoding) -> Option<lsp_type
             format!("Replace `{old}` with `{}`", s.replacement)
         };
         let fix = Fix { title, uri: f.uri.clone(), edit: TextEdit { range, new_text: s.replacement.clone() } };
-        serde_json::to_value(serde_json::json!({ "fix": fix })).ok()
+        Some(serde_json::json!({ "fix": fix }))
     });
-    Some(lsp_types::Diagnostic {
+    lsp_types::Diagnostic {
         range,
         severity: Some(match d.severity {
             Severity::Error => DiagnosticSeverity::ERROR,
@@ -290,7 +290,7 @@ fn to_lsp(d: &Diagnostic, files: &[Arc<File>], enc: Encoding) -> Option<lsp_type
         related_information: (!related.is_empty()).then_some(related),
         tags: None,
         data,
-    })
+    }
 }
 
 /// The warning `hcpc plan` gives a fleet applied to a cluster without

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 
 use hcpc_schema::lang::{NodeSpec, ValueKind};
 use lsp_types::{
-    CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionParams, CodeActionResponse, CompletionItem,
-    CompletionItemKind, CompletionList, CompletionResponse, CompletionTextEdit, Documentation, GotoDefinitionResponse,
-    Hover, HoverContents, Location, MarkupContent, MarkupKind, Position, Range, TextEdit, Uri, WorkspaceEdit,
+    CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionResponse, CompletionItem, CompletionItemKind,
+    CompletionList, CompletionResponse, CompletionTextEdit, Documentation, GotoDefinitionResponse, Hover,
+    HoverContents, Location, MarkupContent, MarkupKind, NumberOrString, Position, Range, TextEdit, Uri, WorkspaceEdit,
 };
 
 use super::check::Fix;
@@ -509,6 +509,25 @@ fn fix_of(d: &lsp_types::Diagnostic) -> Option<Fix> {
     serde_json::from_value(d.data.as_ref()?.get("fix")?.clone()).ok()
 }
 
+/// A code action request, read leniently: clients send back diagnostics in
+/// many shapes (some only with `code` and `data`), so they stay JSON here.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeActionRequest {
+    pub text_document: lsp_types::TextDocumentIdentifier,
+    pub range: Range,
+    #[serde(default)]
+    pub context: CodeActionRequestContext,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct CodeActionRequestContext {
+    #[serde(default)]
+    pub diagnostics: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub only: Option<Vec<CodeActionKind>>,
+}
+
 fn overlaps(a: &Range, b: &Range) -> bool {
     (a.start.line, a.start.character) <= (b.end.line, b.end.character)
         && (b.start.line, b.start.character) <= (a.end.line, a.end.character)
@@ -518,28 +537,39 @@ fn overlaps(a: &Range, b: &Range) -> bool {
 /// fix. The fix travels in the diagnostic's `data`; for clients that do
 /// not send it back, the diagnostics shown for the document are matched by
 /// range and code, or by the requested range when none are sent.
-pub fn code_actions(p: &CodeActionParams, shown: &[lsp_types::Diagnostic]) -> CodeActionResponse {
+pub fn code_actions(p: &CodeActionRequest, shown: &[lsp_types::Diagnostic]) -> CodeActionResponse {
     if p.context.only.as_ref().is_some_and(|only| {
         !only.iter().any(|k| CodeActionKind::QUICKFIX.as_str().starts_with(k.as_str()) && !k.as_str().is_empty())
     }) {
         return Vec::new();
     }
     let mut found: Vec<(Fix, lsp_types::Diagnostic)> = Vec::new();
-    let from_shown = |d: &lsp_types::Diagnostic| {
-        shown.iter().find(|s| s.range == d.range && s.code == d.code).and_then(|s| fix_of(s).map(|f| (f, s.clone())))
-    };
-    if p.context.diagnostics.is_empty() {
-        found.extend(
-            shown.iter().filter(|d| overlaps(&d.range, &p.range)).filter_map(|d| Some((fix_of(d)?, d.clone()))),
-        );
-    } else {
-        for d in &p.context.diagnostics {
-            if let Some(fix) = fix_of(d) {
-                found.push((fix, d.clone()));
-            } else if let Some(f) = from_shown(d) {
-                found.push(f);
+    let in_range = |d: &&lsp_types::Diagnostic| overlaps(&d.range, &p.range);
+    for sent in &p.context.diagnostics {
+        let fix =
+            sent.get("data").and_then(|d| d.get("fix")).and_then(|f| serde_json::from_value::<Fix>(f.clone()).ok());
+        let range = sent.get("range").and_then(|r| serde_json::from_value::<Range>(r.clone()).ok());
+        let code = sent.get("code").and_then(serde_json::Value::as_str);
+        // The diagnostic as shown: the same range and code, else the same
+        // code in the requested range.
+        let same = |d: &&lsp_types::Diagnostic| {
+            matches!(&d.code, Some(NumberOrString::String(c)) if Some(c.as_str()) == code)
+                && range.is_none_or(|r| r == d.range)
+        };
+        let shown_as = shown.iter().filter(in_range).find(same).or_else(|| shown.iter().find(same));
+        match (fix, shown_as) {
+            (Some(fix), Some(d)) => found.push((fix, d.clone())),
+            (None, Some(d)) => found.extend(fix_of(d).map(|f| (f, d.clone()))),
+            (Some(fix), None) => {
+                if let Ok(d) = serde_json::from_value::<lsp_types::Diagnostic>(sent.clone()) {
+                    found.push((fix, d));
+                }
             }
+            (None, None) => {}
         }
+    }
+    if p.context.diagnostics.is_empty() {
+        found.extend(shown.iter().filter(in_range).filter_map(|d| Some((fix_of(d)?, d.clone()))));
     }
     let mut out = Vec::new();
     for (fix, diagnostic) in found {

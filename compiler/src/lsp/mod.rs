@@ -250,10 +250,13 @@ impl Server<'_> {
                 let doc = s.docs.get(p.text_document.uri.as_str())?;
                 features::format(&Text::new(doc.text.clone()), s.enc)
             }),
-            req::CodeActionRequest::METHOD => self.answer::<req::CodeActionRequest>(r, |s, p| {
-                let shown = s.shown.get(p.text_document.uri.as_str()).map_or(&[][..], Vec::as_slice);
-                Some(features::code_actions(&p, shown))
-            }),
+            req::CodeActionRequest::METHOD => match serde_json::from_value::<features::CodeActionRequest>(r.params) {
+                Ok(p) => {
+                    let shown = self.shown.get(p.text_document.uri.as_str()).map_or(&[][..], Vec::as_slice);
+                    self.reply(id, features::code_actions(&p, shown));
+                }
+                Err(e) => self.reply_err(id, ErrorCode::InvalidParams, &e.to_string()),
+            },
             _ => self.reply_err(id, ErrorCode::MethodNotFound, &format!("hcpc lsp does not handle {}", r.method)),
         }
     }
