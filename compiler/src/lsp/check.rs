@@ -97,6 +97,7 @@ pub struct Fix {
 /// Runs jobs until the main loop hangs up.
 pub fn worker(jobs: Receiver<Job>, done: Sender<Done>, enc: Encoding) {
     let mut pending: BTreeMap<FleetKey, Job> = BTreeMap::new();
+    let mut outlines = Outlines::default();
     loop {
         if pending.is_empty() {
             match jobs.recv() {
@@ -117,7 +118,7 @@ pub fn worker(jobs: Receiver<Job>, done: Sender<Done>, enc: Encoding) {
             }
         }
         while let Some((_, job)) = pending.pop_first() {
-            let result = check(&job, enc);
+            let result = check(&job, enc, &mut outlines);
             // A newer edit of this fleet makes the result stale: drop it.
             for newer in jobs.try_iter() {
                 pending.insert(newer.key.clone(), newer);
@@ -181,8 +182,26 @@ fn gather(job: &Job) -> (Vec<Source>, Vec<String>) {
     (files, problems)
 }
 
+/// The outlines of the files last checked, by URI: most files of a fleet
+/// do not change between two checks, so their outlines are kept.
+#[derive(Default)]
+pub struct Outlines(BTreeMap<String, Arc<File>>);
+
+impl Outlines {
+    fn get(&mut self, s: &Source) -> Arc<File> {
+        match self.0.get(&s.uri) {
+            Some(f) if f.text.as_str() == s.text.as_str() && f.path == s.path => f.clone(),
+            _ => {
+                let f = Arc::new(File::new(s.uri.clone(), s.path.clone(), s.text.clone()));
+                self.0.insert(s.uri.clone(), f.clone());
+                f
+            }
+        }
+    }
+}
+
 /// Checks one fleet.
-pub fn check(job: &Job, enc: Encoding) -> Done {
+pub fn check(job: &Job, enc: Encoding, outlines: &mut Outlines) -> Done {
     let (gathered, problems) = gather(job);
     let mut sources = SourceMap::default();
     for s in &gathered {
@@ -211,8 +230,7 @@ pub fn check(job: &Job, enc: Encoding) -> Done {
         diags.push(d);
     }
 
-    let files: Vec<Arc<File>> =
-        gathered.iter().map(|s| Arc::new(File::new(s.uri.clone(), s.path.clone(), s.text.clone()))).collect();
+    let files: Vec<Arc<File>> = gathered.iter().map(|s| outlines.get(s)).collect();
     let mut per_file: Vec<Vec<lsp_types::Diagnostic>> = vec![Vec::new(); files.len()];
     // Diagnostics without a place go to the first open document.
     let fallback = gathered.iter().position(|g| g.version.is_some()).unwrap_or(0);

@@ -313,8 +313,11 @@ impl Server<'_> {
                 let enc = self.enc;
                 let Some(doc) = self.docs.get_mut(&uri) else { return };
                 for change in p.content_changes {
-                    let current = Text::new(doc.text.clone());
-                    doc.text = Arc::new(text::apply_change(&current, change.range, &change.text, enc));
+                    doc.text = Arc::new(match change.range {
+                        // Full sync (what the server asks for): the new text as is.
+                        None => change.text,
+                        Some(range) => text::apply_change(&Text::new(doc.text.clone()), range, &change.text, enc),
+                    });
                 }
                 doc.version = p.text_document.version;
                 doc.file = OnceCell::new();

@@ -123,20 +123,16 @@ pub fn floor_boundary(s: &str, i: usize) -> usize {
     i
 }
 
-/// Applies one `didChange` content change: a range edit, or the whole text.
-pub fn apply_change(text: &Text, range: Option<Range>, new: &str, enc: Encoding) -> String {
-    match range {
-        None => new.to_owned(),
-        Some(r) => {
-            let start = text.offset(r.start, enc);
-            let end = text.offset(r.end, enc).max(start);
-            let mut out = String::with_capacity(text.text.len() + new.len());
-            out.push_str(&text.text[..start]);
-            out.push_str(new);
-            out.push_str(&text.text[end..]);
-            out
-        }
-    }
+/// Applies a `didChange` range edit (from clients that send them even
+/// though the server asks for full text).
+pub fn apply_change(text: &Text, r: Range, new: &str, enc: Encoding) -> String {
+    let start = text.offset(r.start, enc);
+    let end = text.offset(r.end, enc).max(start);
+    let mut out = String::with_capacity(text.text.len() + new.len());
+    out.push_str(&text.text[..start]);
+    out.push_str(new);
+    out.push_str(&text.text[end..]);
+    out
 }
 
 #[cfg(test)]
@@ -169,8 +165,8 @@ mod tests {
     fn range_edits_apply_in_either_encoding() {
         let text = t("é = 1\nx");
         let r = Range { start: Position { line: 0, character: 4 }, end: Position { line: 0, character: 5 } };
-        assert_eq!(apply_change(&text, Some(r), "2", Encoding::Utf16), "é = 2\nx");
+        assert_eq!(apply_change(&text, r, "2", Encoding::Utf16), "é = 2\nx");
         let r = Range { start: Position { line: 0, character: 5 }, end: Position { line: 0, character: 6 } };
-        assert_eq!(apply_change(&text, Some(r), "3", Encoding::Utf8), "é = 3\nx");
+        assert_eq!(apply_change(&text, r, "3", Encoding::Utf8), "é = 3\nx");
     }
 }
