@@ -13,6 +13,7 @@ mod envtest;
 mod errors;
 mod examples;
 mod kube;
+mod lsp;
 mod plan;
 mod review;
 mod robustness;

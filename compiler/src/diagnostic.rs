@@ -165,6 +165,15 @@ pub struct Label {
     pub text: String,
 }
 
+/// A fix that a tool can apply without asking: the one fix the help names,
+/// as "replace the text at `span` with `replacement`" (an empty span inserts).
+/// Editors offer it as a code action; `hcpc check` prints only the help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suggestion {
+    pub span: Span,
+    pub replacement: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     pub code: Code,
@@ -172,11 +181,20 @@ pub struct Diagnostic {
     pub message: String,
     pub labels: Vec<Label>,
     pub help: Option<String>,
+    /// Set only when the help names exactly one fix (boxed: most have none).
+    pub suggestion: Option<Box<Suggestion>>,
 }
 
 impl Diagnostic {
     pub fn error(code: Code, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { code, severity: Severity::Error, message: message.into(), labels: Vec::new(), help: None }
+        Diagnostic {
+            code,
+            severity: Severity::Error,
+            message: message.into(),
+            labels: Vec::new(),
+            help: None,
+            suggestion: None,
+        }
     }
 
     pub fn warning(code: Code, message: impl Into<String>) -> Diagnostic {
@@ -190,6 +208,12 @@ impl Diagnostic {
 
     pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
         self.help = Some(help.into());
+        self
+    }
+
+    /// The machine-applicable form of the help's one fix.
+    pub fn suggest(mut self, span: Span, replacement: impl Into<String>) -> Diagnostic {
+        self.suggestion = Some(Box::new(Suggestion { span, replacement: replacement.into() }));
         self
     }
 

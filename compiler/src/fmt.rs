@@ -546,7 +546,7 @@ fn is_bare(s: &str) -> bool {
 }
 
 /// A string as KDL 2 source: bare when possible, quoted otherwise.
-fn quote(s: &str) -> String {
+pub fn quote(s: &str) -> String {
     if is_bare(s) {
         return s.to_owned();
     }

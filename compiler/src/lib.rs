@@ -17,6 +17,7 @@ pub mod fmt;
 pub mod ir;
 pub mod live;
 pub mod lower;
+pub mod lsp;
 pub mod object;
 pub mod parse;
 pub mod plan;

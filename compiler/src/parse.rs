@@ -71,6 +71,36 @@ fn clamp_to_last_line(text: &str, offset: usize, len: usize) -> (usize, usize) {
     }
 }
 
+/// The one fix the quoting help names for the bare word around `at`: an
+/// image, path, CIDR or quantity in quotes, or a boolean as `#true`/`#false`.
+/// Returns the value's offset, length and replacement; `None` when the word
+/// is not such a value (the help then stays general).
+fn unquoted_fix(text: &str, at: usize) -> Option<(usize, usize, String)> {
+    let stop = |c: char| c.is_whitespace() || matches!(c, ';' | '{' | '}');
+    let at = (0..=at.min(text.len())).rev().find(|i| text.is_char_boundary(*i))?;
+    let start = text.get(..at)?.rfind(stop).map_or(0, |i| i + 1);
+    let end = text.get(at..)?.find(stop).map_or(text.len(), |i| at + i);
+    let word = text.get(start..end)?;
+    if word.is_empty() || word.contains(['"', '#', '(', ')', '\\']) || word.contains("//") || word.contains("/*") {
+        return None;
+    }
+    // A property: only its value needs fixing.
+    let (start, value) = match word.split_once('=') {
+        Some((key, value)) if !key.is_empty() && !value.is_empty() && !value.contains('=') => {
+            (start + key.len() + 1, value)
+        }
+        Some(_) => return None,
+        None => (start, word),
+    };
+    let fixed = match value {
+        "true" | "false" => format!("#{value}"),
+        _ if value.parse::<f64>().is_ok() => return None,
+        _ if value.contains(['/', ':']) || value.starts_with(|c: char| c.is_ascii_digit()) => crate::fmt::quote(value),
+        _ => return None,
+    };
+    Some((start, value.len(), fixed))
+}
+
 /// Deepest nesting accepted. The KDL parser recurses once per block (and
 /// per nested comment or slashdash), so absurd nesting overflows its stack,
 /// and nested slashdashed blocks take time exponential in their depth;
@@ -212,11 +242,16 @@ fn syntax_diagnostics(file: FileId, err: &kdl::KdlError) -> Vec<Diagnostic> {
             Some(h) if !unquoted => h.clone(),
             _ => QUOTING.to_string(),
         };
-        out.push(
-            Diagnostic::error(Code::Syntax, message)
-                .label(Span { file, offset, len }, d.label.clone().unwrap_or_else(|| "here".to_string()))
-                .help(help),
-        );
+        let quoting = help == QUOTING;
+        let mut diag = Diagnostic::error(Code::Syntax, message)
+            .label(Span { file, offset, len }, d.label.clone().unwrap_or_else(|| "here".to_string()))
+            .help(help);
+        if let Some((at, word_len, fixed)) =
+            quoting.then(|| unquoted_fix(text, offset + len.saturating_sub(1))).flatten()
+        {
+            diag = diag.suggest(Span { file, offset: at, len: word_len }, fixed);
+        }
+        out.push(diag);
     }
     if out.is_empty() {
         out.push(

@@ -186,6 +186,15 @@ pub enum Command {
         /// The code; without it, list all codes.
         code: Option<String>,
     },
+    /// Serve the language to editors over the Language Server Protocol (stdio).
+    #[command(
+        after_help = "Editors start it themselves; see the README for Neovim, Helix, VS Code and Zed.\nExample:\n  hcpc lsp"
+    )]
+    Lsp {
+        /// Accepted for editors that pass it; stdio is the only transport.
+        #[arg(long)]
+        stdio: bool,
+    },
     /// Print the language schema as JSON.
     #[command(after_help = "Example:\n  hcpc schema > schema/language.json")]
     Schema,

@@ -23,7 +23,7 @@ pub fn check_block(doc: &KdlDocument, specs: &[NodeSpec], file: FileId, context:
             let mut d = Diagnostic::error(Code::UnknownNode, format!("unknown node `{name}` in {context}"))
                 .label(Span::new(file, node.name().span()), "not known here");
             d = match closest(name, specs.iter().map(|s| s.name)) {
-                Some(c) => d.help(format!("did you mean `{c}`?")),
+                Some(c) => d.help(format!("did you mean `{c}`?")).suggest(Span::new(file, node.name().span()), c),
                 None => {
                     d.help(format!("{context} takes: {}", specs.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")))
                 }
@@ -105,7 +105,7 @@ pub fn check_node(node: &KdlNode, spec: &NodeSpec, file: FileId, diags: &mut Dia
             let mut d = Diagnostic::error(Code::UnknownProperty, format!("unknown property `{key_name}` on `{name}`"))
                 .label(Span::new(file, key.span()), "not known");
             d = match closest(key_name, spec.props.iter().map(|p| p.name)) {
-                Some(c) => d.help(format!("did you mean `{c}=`?")),
+                Some(c) => d.help(format!("did you mean `{c}=`?")).suggest(Span::new(file, key.span()), c),
                 None if spec.props.is_empty() => d.help(format!("`{name}` takes no properties")),
                 None => d.help(format!("`{name}` takes {}", prop_list(spec))),
             };
@@ -179,6 +179,9 @@ pub fn check_value(entry: &KdlEntry, kind: ValueKind, what: &str, file: FileId, 
                     .help("give a value"),
             ),
             KdlValue::String(_) => None,
+            KdlValue::Integer(n) => Some(
+                wrong_type("a string", "quote it: \"…\"".to_string()).suggest(span, entry_with(entry, &format!("\"{n}\""))),
+            ),
             _ => Some(wrong_type("a string", "quote it: \"…\"".to_string())),
         },
         ValueKind::Name | ValueKind::ObjectName => match value {
@@ -186,12 +189,14 @@ pub fn check_value(entry: &KdlEntry, kind: ValueKind, what: &str, file: FileId, 
                 let problem =
                     if kind == ValueKind::Name { dns1123_label_problem(s) } else { dns1123_subdomain_problem(s) };
                 problem.map(|p| {
-                    Diagnostic::error(Code::InvalidName, format!("`{s}` is not a valid name: {p}"))
-                        .label(span, "invalid name")
-                        .help(match suggest_name(s) {
-                            Some(fixed) if fixed != *s => format!("names are lowercase letters, digits and `-`; e.g. `{fixed}`"),
-                            _ => "names are lowercase letters, digits and `-`, starting and ending with a letter or digit".to_string(),
-                        })
+                    let d = Diagnostic::error(Code::InvalidName, format!("`{s}` is not a valid name: {p}"))
+                        .label(span, "invalid name");
+                    match suggest_name(s) {
+                        Some(fixed) if fixed != *s => d
+                            .help(format!("names are lowercase letters, digits and `-`; e.g. `{fixed}`"))
+                            .suggest(span, entry_with(entry, &crate::fmt::quote(&fixed))),
+                        _ => d.help("names are lowercase letters, digits and `-`, starting and ending with a letter or digit"),
+                    }
                 })
             }
             _ => Some(wrong_type("a name", "write the name as a string".to_string())),
@@ -208,16 +213,17 @@ pub fn check_value(entry: &KdlEntry, kind: ValueKind, what: &str, file: FileId, 
                     .help(format!("use at most {}", i32::MAX)),
             ),
             KdlValue::Integer(_) => None,
-            KdlValue::String(s) if s.parse::<u32>().is_ok() => {
-                Some(wrong_type("a number", format!("write the number without quotes: {s}")))
-            }
+            KdlValue::String(s) if s.parse::<u32>().is_ok() => Some(
+                wrong_type("a number", format!("write the number without quotes: {s}")).suggest(span, entry_with(entry, s)),
+            ),
             _ => Some(wrong_type("a whole number", "write a number such as 3".to_string())),
         },
         ValueKind::Bool => match value {
             KdlValue::Bool(_) => None,
-            KdlValue::String(s) if s == "true" || s == "false" => {
-                Some(wrong_type("#true or #false", format!("KDL 2 booleans are written #{s}")))
-            }
+            KdlValue::String(s) if s == "true" || s == "false" => Some(
+                wrong_type("#true or #false", format!("KDL 2 booleans are written #{s}"))
+                    .suggest(span, entry_with(entry, &format!("#{s}"))),
+            ),
             _ => Some(wrong_type("#true or #false", "write #true or #false".to_string())),
         },
         ValueKind::Quantity => match value {
@@ -265,14 +271,12 @@ pub fn check_value(entry: &KdlEntry, kind: ValueKind, what: &str, file: FileId, 
                     .find(|w| w.eq_ignore_ascii_case(s) || w.replace('-', "").eq_ignore_ascii_case(&s.replace('-', "")))
                     .copied()
                     .or_else(|| closest(s, words.iter().copied()));
-                Some(
-                    Diagnostic::error(Code::InvalidValue, format!("`{s}` is not a valid value for `{what}`"))
-                        .label(span, format!("expected one of: {}", words.join(", ")))
-                        .help(match suggestion {
-                            Some(w) => format!("did you mean `{w}`?"),
-                            None => format!("use one of: {}", words.join(", ")),
-                        }),
-                )
+                let d = Diagnostic::error(Code::InvalidValue, format!("`{s}` is not a valid value for `{what}`"))
+                    .label(span, format!("expected one of: {}", words.join(", ")));
+                Some(match suggestion {
+                    Some(w) => d.help(format!("did you mean `{w}`?")).suggest(span, entry_with(entry, w)),
+                    None => d.help(format!("use one of: {}", words.join(", "))),
+                })
             }
             _ => Some(wrong_type(&format!("one of {}", words.join(", ")), format!("write one of: {}", words.join(", ")))),
         },
@@ -283,6 +287,15 @@ pub fn check_value(entry: &KdlEntry, kind: ValueKind, what: &str, file: FileId, 
             false
         }
         None => true,
+    }
+}
+
+/// `entry` rewritten with `value` (KDL source text) as its value: the
+/// replacement for the whole entry's span, keeping a property's key.
+fn entry_with(entry: &KdlEntry, value: &str) -> String {
+    match entry.name() {
+        Some(key) => format!("{}={value}", crate::fmt::quote(key.value())),
+        None => value.to_string(),
     }
 }
 

@@ -35,7 +35,9 @@ pub fn check_fleet(fleet: &Fleet, diags: &mut Diagnostics) {
                     )
                     .label(d.name.span, "not in `infra`");
                     diag = match closest(&d.name.value, inv.host_devices.iter().map(|h| h.name.value.as_str())) {
-                        Some(near) => diag.help(format!("did you mean `{near}`?")),
+                        Some(near) => {
+                            diag.help(format!("did you mean `{near}`?")).suggest(d.name.span, crate::fmt::quote(near))
+                        }
                         None if inv.host_devices.is_empty() => {
                             diag.help("declare it in `infra { host-device NAME capacity=N }`")
                         }

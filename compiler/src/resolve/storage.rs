@@ -33,7 +33,7 @@ pub fn check_cluster(c: &Cluster, inv: &Inventory, diags: &mut Diagnostics) {
         if known {
             for m in classes {
                 match inv.storage_classes.iter().find(|s| s.name.value == m.infra.value) {
-                    None => diags.push(unknown_class(&m.infra.value, m.infra.span, inv, "mapped")),
+                    None => diags.push(unknown_class(&m.infra.value, m.infra.span, inv, "mapped", None)),
                     Some(s) if s.access != AccessMode::ReadWriteMany => diags.push(
                         Diagnostic::error(Code::ClassNotRwx, format!("storage class `{}` is not ReadWriteMany", m.infra.value))
                             .label(m.infra.span, "mapped here")
@@ -51,7 +51,9 @@ pub fn check_cluster(c: &Cluster, inv: &Inventory, diags: &mut Diagnostics) {
                     )
                     .label(m.infra.span, "not in `infra`");
                     d = match closest(&m.infra.value, inv.snapshot_classes.iter().map(|s| s.name.value.as_str())) {
-                        Some(near) => d.help(format!("did you mean `{near}`?")),
+                        Some(near) => {
+                            d.help(format!("did you mean `{near}`?")).suggest(m.infra.span, crate::fmt::quote(near))
+                        }
                         None => d.help("declare it in `infra { snapshot-class NAME }` or fix the name"),
                     };
                     diags.push(d);
@@ -67,7 +69,7 @@ pub fn check_cluster(c: &Cluster, inv: &Inventory, diags: &mut Diagnostics) {
         && let Some(sc) = &c.etcd.storage_class
         && !inv.storage_classes.iter().any(|s| s.name.value == sc.value)
     {
-        diags.push(unknown_class(&sc.value, sc.span, inv, "used for etcd"));
+        diags.push(unknown_class(&sc.value, sc.span, inv, "used for etcd", Some("storage-class")));
     }
     for p in &c.node_pools {
         let rv = &p.root_volume;
@@ -75,7 +77,7 @@ pub fn check_cluster(c: &Cluster, inv: &Inventory, diags: &mut Diagnostics) {
             Some(sc) => match inv.storage_classes.iter().find(|s| s.name.value == sc.value) {
                 Some(s) => Some(s),
                 None => {
-                    diags.push(unknown_class(&sc.value, sc.span, inv, "used for root volumes"));
+                    diags.push(unknown_class(&sc.value, sc.span, inv, "used for root volumes", Some("storage-class")));
                     continue;
                 }
             },
@@ -105,14 +107,20 @@ pub fn check_cluster(c: &Cluster, inv: &Inventory, diags: &mut Diagnostics) {
     }
 }
 
-fn unknown_class(name: &str, span: crate::source::Span, inv: &Inventory, role: &str) -> Diagnostic {
+/// `key` is the property the name was written in (its span covers `key=value`),
+/// or `None` for an argument.
+fn unknown_class(name: &str, span: crate::source::Span, inv: &Inventory, role: &str, key: Option<&str>) -> Diagnostic {
     let d = Diagnostic::error(
         Code::UnknownStorageClass,
         format!("the infrastructure has no storage class `{name}` ({role})"),
     )
     .label(span, "not in `infra`");
     match closest(name, inv.storage_classes.iter().map(|s| s.name.value.as_str())) {
-        Some(near) => d.help(format!("did you mean `{near}`?")),
+        Some(near) => {
+            let fixed = crate::fmt::quote(near);
+            let written = key.map_or_else(|| fixed.clone(), |k| format!("{k}={fixed}"));
+            d.help(format!("did you mean `{near}`?")).suggest(span, written)
+        }
         None => d.help("declare it in `infra { storage-class NAME access=RWX }` or fix the name"),
     }
 }

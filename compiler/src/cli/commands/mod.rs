@@ -5,6 +5,7 @@ mod apply;
 mod apply_kube;
 mod check;
 mod import;
+mod lsp;
 pub mod plan;
 mod render;
 mod wait;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli) -> u8 {
             exit::OK
         }
         Command::Explain { code } => explain(code.as_deref()),
+        Command::Lsp { stdio: _ } => lsp::run(),
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&crate::schema_json()).unwrap_or_default());
             exit::OK

@@ -1,0 +1,596 @@
+//! The requests: completion, hover, go to definition, references,
+//! formatting and code actions. Each reads the fleet as the editor has it
+//! now (`fleet::Fleet`) and answers from the schema.
+
+use std::collections::HashMap;
+
+use hcpc_schema::lang::{NodeSpec, ValueKind};
+use lsp_types::{
+    CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionResponse, CompletionItem, CompletionItemKind,
+    CompletionList, CompletionResponse, CompletionTextEdit, Documentation, GotoDefinitionResponse, Hover,
+    HoverContents, Location, MarkupContent, MarkupKind, NumberOrString, Position, Range, TextEdit, Uri, WorkspaceEdit,
+};
+
+use super::check::Fix;
+use super::fleet::{File, Fleet, RefKind, Slot, pattern};
+use super::lang::{self, block_specs, node_spec};
+use super::syntax::{Cursor, Entry, Node, Spot, Word, cursor};
+use super::text::{Encoding, Text};
+use crate::ir;
+use crate::quantity::{Duration, Quantity};
+
+fn markdown(value: String) -> MarkupContent {
+    MarkupContent { kind: MarkupKind::Markdown, value }
+}
+
+fn names<'a>(path: &[&'a Node], node: Option<&'a Node>) -> Vec<&'a str> {
+    path.iter().copied().chain(node).map(|n| n.name.text.as_str()).collect()
+}
+
+fn location(file: &File, start: usize, end: usize, enc: Encoding) -> Option<Location> {
+    Some(Location { uri: file.uri.parse::<Uri>().ok()?, range: file.text.range(start, end, enc) })
+}
+
+// ---------------------------------------------------------------------------
+// Completion
+
+/// Items for the position: node names valid in the enclosing block,
+/// properties not yet given, and values (enumerated words, booleans, names
+/// declared elsewhere in the fleet), each with its documentation.
+pub fn complete(fleet: &Fleet, file: &File, pos: Position, enc: Encoding) -> Option<CompletionResponse> {
+    let offset = file.text.offset(pos, enc);
+    let cur = cursor(&file.nodes, file.text.as_str(), offset);
+    let at = |start: usize| file.text.range(start.min(offset), offset, enc);
+    let mut items = Vec::new();
+    match cur.spot {
+        Spot::NodeName { node } => {
+            let specs = block_specs(&cur.path)?;
+            let range = at(node.map_or(offset, |n| n.name.start));
+            let siblings: Vec<&Node> = match cur.path.last() {
+                Some(parent) => parent.child_nodes().iter().collect(),
+                None => fleet.files.iter().flat_map(|f| f.nodes.iter()).collect(),
+            };
+            for spec in specs {
+                let taken = !spec.repeatable
+                    && siblings
+                        .iter()
+                        .any(|s| !s.commented && s.name.text == spec.name && node.is_none_or(|n| !std::ptr::eq(*s, n)));
+                if !taken {
+                    let doc = lang::node_doc(&[names(&cur.path, None), vec![spec.name]].concat(), spec);
+                    items.push(item(
+                        spec.name,
+                        CompletionItemKind::KEYWORD,
+                        lang::signature(spec),
+                        doc,
+                        range,
+                        spec.name,
+                    ));
+                }
+            }
+        }
+        Spot::Key { node, entry } => {
+            let spec = node_spec(&cur.path, node)?;
+            let key = entry.key.as_ref()?;
+            props(&mut items, &cur, spec, node, Some(entry), at(key.start));
+        }
+        Spot::PropValue { node, entry } => {
+            let spec = node_spec(&cur.path, node)?;
+            let key = entry.key.as_ref()?;
+            let prop = spec.props.iter().find(|p| p.name == key.text)?;
+            let range = at(entry.value.as_ref().map_or(offset, |v| v.start));
+            values(&mut items, fleet, &cur, node, Slot::Prop(prop.name), prop.value, prop.doc, range);
+        }
+        Spot::Arg { node, word, index } => {
+            let spec = node_spec(&cur.path, node)?;
+            let range = at(word.start);
+            if let Some(a) = spec.args.get(index) {
+                values(&mut items, fleet, &cur, node, Slot::Arg, a.value, spec.doc, range);
+            }
+            props(&mut items, &cur, spec, node, None, range);
+        }
+        Spot::NewEntry { node, index } => {
+            let spec = node_spec(&cur.path, node)?;
+            let range = at(offset);
+            if let Some(a) = spec.args.get(index) {
+                values(&mut items, fleet, &cur, node, Slot::Arg, a.value, spec.doc, range);
+            }
+            props(&mut items, &cur, spec, node, None, range);
+        }
+    }
+    for (i, it) in items.iter_mut().enumerate() {
+        it.sort_text = Some(format!("{i:04}"));
+    }
+    Some(CompletionResponse::List(CompletionList { is_incomplete: false, items }))
+}
+
+fn item(
+    label: &str,
+    kind: CompletionItemKind,
+    detail: String,
+    doc: String,
+    range: Range,
+    insert: &str,
+) -> CompletionItem {
+    CompletionItem {
+        label: label.to_owned(),
+        kind: Some(kind),
+        detail: Some(detail),
+        documentation: Some(Documentation::MarkupContent(markdown(doc))),
+        text_edit: Some(CompletionTextEdit::Edit(TextEdit { range, new_text: insert.to_owned() })),
+        ..CompletionItem::default()
+    }
+}
+
+/// The properties of `node` it does not have yet (`current` is the one
+/// being typed).
+fn props(
+    items: &mut Vec<CompletionItem>,
+    cur: &Cursor<'_>,
+    spec: &NodeSpec,
+    node: &Node,
+    current: Option<&Entry>,
+    range: Range,
+) {
+    let path = names(&cur.path, Some(node));
+    for p in spec.props {
+        let given = node.entries.iter().any(|e| {
+            !e.commented
+                && e.key.as_ref().is_some_and(|k| k.text == p.name)
+                && current.is_none_or(|c| !std::ptr::eq(c, e))
+        });
+        if !given {
+            let label = format!("{}=", p.name);
+            let detail = format!("{} {}", spec.name, label);
+            items.push(item(
+                &label,
+                CompletionItemKind::PROPERTY,
+                detail,
+                lang::prop_doc(&path, spec, p),
+                range,
+                &label,
+            ));
+        }
+    }
+}
+
+/// The values a slot takes: names declared in the fleet, enumerated words,
+/// booleans.
+#[allow(clippy::too_many_arguments)]
+fn values(
+    items: &mut Vec<CompletionItem>,
+    fleet: &Fleet,
+    cur: &Cursor<'_>,
+    node: &Node,
+    slot: Slot,
+    kind: ValueKind,
+    doc: &str,
+    range: Range,
+) {
+    if let Some(r) = Fleet::reference(&cur.path, node, slot) {
+        for (word, decl) in fleet.declared(r) {
+            let (what, detail) = describe_declaration(r, decl);
+            let doc = format!("{what} `{}`\n\n```kdl\n{detail}\n```", word.text);
+            items.push(item(
+                &word.text,
+                CompletionItemKind::REFERENCE,
+                detail,
+                doc,
+                range,
+                &crate::fmt::quote(&word.text),
+            ));
+        }
+        return;
+    }
+    let namespace_slot = matches!(
+        (pattern(&cur.path, node).as_str(), slot),
+        ("cluster namespace", Slot::Arg) | ("fleet" | "cluster infra-cluster", Slot::Prop("namespace"))
+    );
+    if namespace_slot {
+        for w in fleet.namespaces() {
+            let doc = format!("namespace `{}`, used in this fleet", w.text);
+            items.push(item(
+                &w.text,
+                CompletionItemKind::REFERENCE,
+                "namespace".into(),
+                doc,
+                range,
+                &crate::fmt::quote(&w.text),
+            ));
+        }
+    }
+    match kind {
+        ValueKind::OneOf(words) => {
+            for w in words {
+                items.push(item(w, CompletionItemKind::ENUM_MEMBER, lang::kind_text(kind), doc.to_owned(), range, w));
+            }
+        }
+        ValueKind::Bool => {
+            for w in ["#true", "#false"] {
+                items.push(item(w, CompletionItemKind::VALUE, "boolean".into(), doc.to_owned(), range, w));
+            }
+        }
+        _ => {}
+    }
+}
+
+fn what(kind: RefKind) -> &'static str {
+    match kind {
+        RefKind::StorageClass => "storage class",
+        RefKind::SnapshotClass => "snapshot class",
+        RefKind::HostDevice => "host device",
+        RefKind::Group => "storage group",
+    }
+}
+
+/// A declaration's kind in words and its line, e.g. `storage-class rbd access=RWX`.
+fn describe_declaration(kind: RefKind, decl: &Node) -> (&'static str, String) {
+    let what = what(kind);
+    let mut line = decl.name.text.clone();
+    for e in decl.entries.iter().filter(|e| !e.commented) {
+        line.push(' ');
+        if let Some(k) = &e.key {
+            line.push_str(&k.text);
+            line.push('=');
+        }
+        if let Some(v) = &e.value {
+            if v.quoted { line.push_str(&crate::fmt::quote(&v.text)) } else { line.push_str(&v.text) }
+        }
+    }
+    (what, line)
+}
+
+// ---------------------------------------------------------------------------
+// Hover
+
+/// The documentation of what is under the cursor and the HyperShift field
+/// it sets; for a quantity or duration its canonical form; for a host
+/// device the fleet's demand and capacity; for a class its declaration.
+pub fn hover(fleet: &Fleet, file: &File, pos: Position, enc: Encoding, lowered: Option<&ir::Fleet>) -> Option<Hover> {
+    let offset = file.text.offset(pos, enc);
+    let cur = cursor(&file.nodes, file.text.as_str(), offset);
+    let (text, start, end) = match cur.spot {
+        Spot::NodeName { node: Some(node) } => {
+            let spec = node_spec(&cur.path, node)?;
+            (lang::node_doc(&names(&cur.path, Some(node)), spec), node.name.start, node.name.end)
+        }
+        Spot::Key { node, entry } => {
+            let spec = node_spec(&cur.path, node)?;
+            let key = entry.key.as_ref()?;
+            let prop = spec.props.iter().find(|p| p.name == key.text)?;
+            (lang::prop_doc(&names(&cur.path, Some(node)), spec, prop), key.start, key.end)
+        }
+        Spot::PropValue { node, entry } => {
+            let spec = node_spec(&cur.path, node)?;
+            let prop = spec.props.iter().find(|p| entry.key.as_ref().is_some_and(|k| k.text == p.name))?;
+            let value = entry.value.as_ref()?;
+            let about = value_facts(fleet, &cur, node, Slot::Prop(prop.name), prop.value, value, lowered);
+            let doc = lang::prop_doc(&names(&cur.path, Some(node)), spec, prop);
+            (join(about, doc), value.start, value.end)
+        }
+        Spot::Arg { node, word, index } => {
+            let spec = node_spec(&cur.path, node)?;
+            let arg = spec.args.get(index)?;
+            let about = value_facts(fleet, &cur, node, Slot::Arg, arg.value, word, lowered);
+            (join(about, lang::node_doc(&names(&cur.path, Some(node)), spec)), word.start, word.end)
+        }
+        _ => return None,
+    };
+    Some(Hover { contents: HoverContents::Markup(markdown(text)), range: Some(file.text.range(start, end, enc)) })
+}
+
+fn join(first: Option<String>, rest: String) -> String {
+    match first {
+        Some(f) => format!("{f}\n\n---\n\n{rest}"),
+        None => rest,
+    }
+}
+
+/// What the value itself means.
+fn value_facts(
+    fleet: &Fleet,
+    cur: &Cursor<'_>,
+    node: &Node,
+    slot: Slot,
+    kind: ValueKind,
+    value: &Word,
+    lowered: Option<&ir::Fleet>,
+) -> Option<String> {
+    if let Some(r) = Fleet::reference(&cur.path, node, slot) {
+        return Some(reference_facts(fleet, r, &value.text, lowered));
+    }
+    match kind {
+        ValueKind::Quantity => {
+            let q = if value.quoted {
+                Quantity::parse(&value.text)
+            } else {
+                value.text.parse::<u64>().map(Quantity::gibibytes).map_err(|e| e.to_string())
+            };
+            Some(match q {
+                Ok(q) => format!(
+                    "`{}` is **{q}**{}",
+                    if value.quoted { format!("\"{}\"", value.text) } else { value.text.clone() },
+                    if value.quoted { "" } else { " (a bare number means Gi)" }
+                ),
+                Err(e) => format!("not a quantity: {e}"),
+            })
+        }
+        ValueKind::Duration if value.quoted => Some(match Duration::parse(&value.text) {
+            Ok(d) => format!("`\"{}\"` is **{d}**", value.text),
+            Err(e) => format!("not a duration: {e}"),
+        }),
+        _ => None,
+    }
+}
+
+/// A class's declaration, or a host device's demand and capacity.
+fn reference_facts(fleet: &Fleet, kind: RefKind, name: &str, lowered: Option<&ir::Fleet>) -> String {
+    let declared = match kind {
+        RefKind::Group => None,
+        _ => {
+            fleet.declared(kind).into_iter().find(|(w, _)| w.text == name).map(|(_, n)| describe_declaration(kind, n).1)
+        }
+    };
+    let mut s = format!("**{} `{name}`**", what(kind));
+    match (&declared, kind) {
+        (Some(line), _) => s.push_str(&format!("\n\nDeclared in `infra`:\n```kdl\n{line}\n```")),
+        (None, RefKind::Group) => {}
+        (None, _) => s.push_str("\n\nNot declared in `infra`."),
+    }
+    if kind == RefKind::HostDevice {
+        s.push_str(&device_demand(name, lowered));
+    }
+    s
+}
+
+/// Demand for a host device summed over every pool of every cluster, as
+/// the capacity rule counts it (replicas, or the autoscaling maximum, times
+/// the count), against the capacity `infra` declares.
+fn device_demand(name: &str, lowered: Option<&ir::Fleet>) -> String {
+    let Some(fleet) = lowered else {
+        return "\n\nDemand: not known until the fleet has been checked.".into();
+    };
+    let mut total: u64 = 0;
+    let mut parts = Vec::new();
+    for c in &fleet.clusters {
+        for p in &c.node_pools {
+            for d in p.host_devices.iter().filter(|d| d.name.value == name) {
+                let vms = u64::from(p.scaling.value.max());
+                let n = vms.saturating_mul(u64::from(d.count.value));
+                total = total.saturating_add(n);
+                parts.push(format!("- `{}/{}`: {vms} × {} = {n}", c.name.value, p.name.value, d.count.value));
+            }
+        }
+    }
+    let capacity = fleet.inventory.host_devices.iter().find(|h| h.name.value == name).map(|h| h.capacity);
+    let mut s = match capacity {
+        Some(cap) if total > u64::from(cap) => format!("\n\nFleet demand: **{total}** of {cap}: over capacity"),
+        Some(cap) => format!("\n\nFleet demand: **{total}** of {cap}"),
+        None => format!("\n\nFleet demand: **{total}** (capacity unknown)"),
+    };
+    if !parts.is_empty() {
+        s.push_str("\n\n");
+        s.push_str(&parts.join("\n"));
+    }
+    s
+}
+
+// ---------------------------------------------------------------------------
+// Definition and references
+
+/// What the cursor names for navigation.
+enum Target<'a> {
+    /// A name that crosses files (class, device, group).
+    Name(RefKind, &'a Word),
+    /// A setting in a cluster or in `defaults`: its schema path
+    /// (`defaults` read as `cluster`) and property, if on one.
+    Setting { pattern: String, prop: Option<&'a str>, in_defaults: bool },
+}
+
+fn target<'a>(cur: &Cursor<'a>) -> Option<Target<'a>> {
+    let reference = |node: &'a Node, slot: Slot, word: &'a Word| {
+        Fleet::reference(&cur.path, node, slot).map(|k| Target::Name(k, word))
+    };
+    let (node, prop) = match &cur.spot {
+        Spot::Arg { node, word, index: 0 } => {
+            if let Some(t) = reference(node, Slot::Arg, word) {
+                return Some(t);
+            }
+            (*node, None)
+        }
+        Spot::PropValue { node, entry } | Spot::Key { node, entry } => {
+            let key = entry.key.as_ref()?;
+            let slot = ["storage-class"].into_iter().find(|k| *k == key.text).map(Slot::Prop);
+            if let (Some(slot), Some(v)) = (slot, &entry.value)
+                && let Some(t) = reference(node, slot, v)
+            {
+                return Some(t);
+            }
+            (*node, Some(key.text.as_str()))
+        }
+        Spot::NodeName { node: Some(node) } => (*node, None),
+        Spot::Arg { node, .. } => (*node, None),
+        _ => return None,
+    };
+    let root = cur.path.first()?.name.text.as_str();
+    if root != "cluster" && root != "defaults" {
+        return None;
+    }
+    Some(Target::Setting { pattern: pattern(&cur.path, node), prop, in_defaults: root == "defaults" })
+}
+
+/// Every node with this setting (pattern and, if given, property), with
+/// whether it is in `defaults`.
+fn settings<'a>(fleet: &'a Fleet, pat: &str, prop: Option<&str>) -> Vec<(&'a File, &'a Node, bool)> {
+    let mut out = Vec::new();
+    fleet.walk(|file, path, node| {
+        let Some(root) = path.first() else { return };
+        if pattern(path, node) == pat && prop.is_none_or(|p| node.prop(p).is_some()) {
+            out.push((file, node, root.name.text == "defaults"));
+        }
+    });
+    out
+}
+
+/// Where a setting is written: a property's key and value, or a node's head.
+fn setting_location(file: &File, node: &Node, prop: Option<&str>, enc: Encoding) -> Option<Location> {
+    match prop.and_then(|p| node.prop(p)) {
+        Some(e) => location(file, e.key.as_ref()?.start, e.end(), enc),
+        None => location(file, node.name.start, node.head_end(), enc),
+    }
+}
+
+/// From a class or device to its `infra` declaration; from a storage group
+/// to its other blocks; from a cluster setting to the `defaults` value it
+/// overrides.
+pub fn definition(fleet: &Fleet, file: &File, pos: Position, enc: Encoding) -> Option<GotoDefinitionResponse> {
+    let offset = file.text.offset(pos, enc);
+    let cur = cursor(&file.nodes, file.text.as_str(), offset);
+    let locations: Vec<Location> = match target(&cur)? {
+        Target::Name(RefKind::Group, word) => fleet
+            .occurrences(RefKind::Group, &word.text)
+            .into_iter()
+            .filter(|o| !std::ptr::eq(o.word, word))
+            .filter_map(|o| location(o.file, o.word.start, o.word.end, enc))
+            .collect(),
+        Target::Name(kind, word) => fleet
+            .occurrences(kind, &word.text)
+            .into_iter()
+            .filter(|o| o.declaration)
+            .filter_map(|o| location(o.file, o.word.start, o.word.end, enc))
+            .collect(),
+        Target::Setting { in_defaults: true, .. } => return None,
+        Target::Setting { pattern, prop, in_defaults: false } => settings(fleet, &pattern, prop)
+            .into_iter()
+            .filter(|(_, _, d)| *d)
+            .filter_map(|(f, n, _)| setting_location(f, n, prop, enc))
+            .collect(),
+    };
+    (!locations.is_empty()).then_some(GotoDefinitionResponse::Array(locations))
+}
+
+/// Every use of a class, device or group across the fleet; for a setting,
+/// every cluster that overrides the `defaults` value (and that value).
+pub fn references(fleet: &Fleet, file: &File, pos: Position, enc: Encoding, with_decl: bool) -> Option<Vec<Location>> {
+    let offset = file.text.offset(pos, enc);
+    let cur = cursor(&file.nodes, file.text.as_str(), offset);
+    let locations: Vec<Location> = match target(&cur)? {
+        Target::Name(kind, word) => fleet
+            .occurrences(kind, &word.text)
+            .into_iter()
+            .filter(|o| with_decl || !o.declaration)
+            .filter_map(|o| location(o.file, o.word.start, o.word.end, enc))
+            .collect(),
+        Target::Setting { pattern, prop, .. } => settings(fleet, &pattern, prop)
+            .into_iter()
+            .filter(|(_, _, d)| with_decl || !*d)
+            .filter_map(|(f, n, _)| setting_location(f, n, prop, enc))
+            .collect(),
+    };
+    Some(locations)
+}
+
+// ---------------------------------------------------------------------------
+// Formatting and code actions
+
+/// The document in `hcpc fmt`'s canonical form, as one edit; `None` when it
+/// does not parse (formatting never guesses).
+pub fn format(text: &Text, enc: Encoding) -> Option<Vec<TextEdit>> {
+    if crate::parse::too_deep(text.as_str()).is_some() {
+        return None;
+    }
+    let formatted = crate::fmt::format_source(text.as_str()).ok()?;
+    if formatted == text.as_str() {
+        return Some(Vec::new());
+    }
+    Some(vec![TextEdit { range: text.full_range(enc), new_text: formatted }])
+}
+
+fn fix_of(d: &lsp_types::Diagnostic) -> Option<Fix> {
+    serde_json::from_value(d.data.as_ref()?.get("fix")?.clone()).ok()
+}
+
+/// A code action request, read leniently: clients send back diagnostics in
+/// many shapes (some only with `code` and `data`), so they stay JSON here.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeActionRequest {
+    pub text_document: lsp_types::TextDocumentIdentifier,
+    pub range: Range,
+    #[serde(default)]
+    pub context: CodeActionRequestContext,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct CodeActionRequestContext {
+    #[serde(default)]
+    pub diagnostics: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub only: Option<Vec<CodeActionKind>>,
+}
+
+fn overlaps(a: &Range, b: &Range) -> bool {
+    (a.start.line, a.start.character) <= (b.end.line, b.end.character)
+        && (b.start.line, b.start.character) <= (a.end.line, a.end.character)
+}
+
+/// A quick fix for every diagnostic in the request whose help names one
+/// fix. The fix travels in the diagnostic's `data`; for clients that do
+/// not send it back, the diagnostics shown for the document are matched by
+/// range and code, or by the requested range when none are sent.
+pub fn code_actions(p: &CodeActionRequest, shown: &[lsp_types::Diagnostic]) -> CodeActionResponse {
+    if p.context.only.as_ref().is_some_and(|only| {
+        !only.iter().any(|k| CodeActionKind::QUICKFIX.as_str().starts_with(k.as_str()) && !k.as_str().is_empty())
+    }) {
+        return Vec::new();
+    }
+    let mut found: Vec<(Fix, lsp_types::Diagnostic)> = Vec::new();
+    let in_range = |d: &&lsp_types::Diagnostic| overlaps(&d.range, &p.range);
+    for sent in &p.context.diagnostics {
+        let fix =
+            sent.get("data").and_then(|d| d.get("fix")).and_then(|f| serde_json::from_value::<Fix>(f.clone()).ok());
+        let range = sent.get("range").and_then(|r| serde_json::from_value::<Range>(r.clone()).ok());
+        let code = sent.get("code").and_then(serde_json::Value::as_str);
+        // The diagnostic as shown: the same range and code, else the same
+        // code in the requested range.
+        let same = |d: &&lsp_types::Diagnostic| {
+            matches!(&d.code, Some(NumberOrString::String(c)) if Some(c.as_str()) == code)
+                && range.is_none_or(|r| r == d.range)
+        };
+        let shown_as = shown.iter().filter(in_range).find(same).or_else(|| shown.iter().find(same));
+        match (fix, shown_as) {
+            (Some(fix), Some(d)) => found.push((fix, d.clone())),
+            (None, Some(d)) => found.extend(fix_of(d).map(|f| (f, d.clone()))),
+            (Some(fix), None) => {
+                if let Ok(d) = serde_json::from_value::<lsp_types::Diagnostic>(sent.clone()) {
+                    found.push((fix, d));
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    if p.context.diagnostics.is_empty() {
+        found.extend(shown.iter().filter(in_range).filter_map(|d| Some((fix_of(d)?, d.clone()))));
+    }
+    let mut out = Vec::new();
+    for (fix, diagnostic) in found {
+        let Ok(uri) = fix.uri.parse::<Uri>() else { continue };
+        if out
+            .iter()
+            .any(|a: &CodeActionOrCommand| matches!(a, CodeActionOrCommand::CodeAction(c) if c.title == fix.title))
+        {
+            continue;
+        }
+        out.push(CodeActionOrCommand::CodeAction(CodeAction {
+            title: fix.title,
+            kind: Some(CodeActionKind::QUICKFIX),
+            diagnostics: Some(vec![diagnostic]),
+            edit: Some(WorkspaceEdit {
+                changes: Some(HashMap::from([(uri, vec![fix.edit])])),
+                ..WorkspaceEdit::default()
+            }),
+            is_preferred: Some(true),
+            ..CodeAction::default()
+        }));
+    }
+    out
+}

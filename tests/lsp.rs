@@ -1,0 +1,750 @@
+//! `hcpc lsp` driven as an editor drives it: the built binary as a child
+//! process, JSON-RPC over its stdin and stdout. A golden transcript covers
+//! one editing session (open, edit, diagnostics across files, completion,
+//! hover, definition, references, formatting, code actions, shutdown);
+//! the other tests cover the protocol's corners: position encodings,
+//! closing and watched files, URIs with spaces, documents outside any
+//! directory, exit codes, and that every node and property of the schema
+//! is offered by completion somewhere.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::examples::assert_golden;
+use crate::support::{hcpc, repo};
+
+/// Longest wait for one message: generous for a loaded CI machine, and
+/// only reached when the server fails to answer.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A client: the server process, its input, and what it sent that was not
+/// yet asked for.
+struct Lsp {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    incoming: Receiver<Value>,
+    pending: Vec<Value>,
+    next_id: i64,
+}
+
+impl Lsp {
+    /// Starts `hcpc lsp` and initializes it with these client capabilities.
+    fn start(capabilities: Value) -> (Lsp, Value) {
+        let mut child = hcpc()
+            .arg("lsp")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("hcpc lsp starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, incoming) = channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            loop {
+                let mut len = None;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let line = line.trim_end();
+                    if line.is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.strip_prefix("Content-Length: ") {
+                        len = v.parse::<usize>().ok();
+                    }
+                }
+                let mut body = vec![0; len.expect("Content-Length header")];
+                if r.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let msg: Value = serde_json::from_slice(&body).expect("the server sends JSON");
+                if tx.send(msg).is_err() {
+                    return;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        let mut lsp = Lsp { child, stdin, incoming, pending: Vec::new(), next_id: 0 };
+        let init = lsp.request("initialize", json!({"processId": null, "rootUri": null, "capabilities": capabilities}));
+        lsp.notify("initialized", json!({}));
+        (lsp, init)
+    }
+
+    fn send(&mut self, msg: &Value) {
+        let body = msg.to_string();
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        write!(stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).expect("write to hcpc lsp");
+        stdin.flush().expect("flush");
+    }
+
+    fn notify(&mut self, method: &str, params: Value) {
+        self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params}));
+    }
+
+    fn next(&mut self) -> Value {
+        match self.incoming.recv_timeout(PATIENCE) {
+            Ok(m) => m,
+            Err(RecvTimeoutError::Timeout) => panic!("hcpc lsp sent nothing for {PATIENCE:?}"),
+            Err(RecvTimeoutError::Disconnected) => panic!("hcpc lsp closed its output"),
+        }
+    }
+
+    /// Sends a request and returns its response (`result` or `error`).
+    fn request(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        loop {
+            let m = self.next();
+            if m["id"] == id && m.get("method").is_none() {
+                return m;
+            }
+            self.pending.push(m);
+        }
+    }
+
+    /// The result of a request that must succeed.
+    fn result(&mut self, method: &str, params: Value) -> Value {
+        let r = self.request(method, params);
+        assert!(r.get("error").is_none(), "{method} failed: {r}");
+        r["result"].clone()
+    }
+
+    /// Waits for the diagnostics of `uri` (of `version`, when given).
+    fn diagnostics(&mut self, uri: &str, version: Option<i64>) -> Value {
+        let matches = |m: &Value| {
+            m["method"] == "textDocument/publishDiagnostics"
+                && m["params"]["uri"] == uri
+                && version.is_none_or(|v| m["params"]["version"] == v)
+        };
+        if let Some(i) = self.pending.iter().position(matches) {
+            return self.pending.remove(i)["params"].clone();
+        }
+        loop {
+            let m = self.next();
+            if matches(&m) {
+                return m["params"].clone();
+            }
+            self.pending.push(m);
+        }
+    }
+
+    fn open(&mut self, uri: &str, text: &str) {
+        self.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "kdl", "version": 1, "text": text}}),
+        );
+    }
+
+    fn change(&mut self, uri: &str, version: i64, text: &str) {
+        self.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"text": text}]}),
+        );
+    }
+
+    /// `shutdown` then `exit`; returns the exit code.
+    fn shutdown(mut self) -> Option<i32> {
+        let r = self.request("shutdown", Value::Null);
+        assert_eq!(r["result"], Value::Null, "{r}");
+        self.notify("exit", Value::Null);
+        self.wait()
+    }
+
+    fn wait(mut self) -> Option<i32> {
+        drop(self.stdin.take());
+        self.child.wait().expect("hcpc lsp ends").code()
+    }
+}
+
+/// `file://` URI of a path (spaces and other reserved bytes escaped).
+fn uri(path: &Path) -> String {
+    let mut s = String::from("file://");
+    for b in path.to_str().expect("UTF-8 path").bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("%{b:02X}"));
+        }
+    }
+    s
+}
+
+/// A copy of `examples/fleet` in a directory whose name has a space, with
+/// the secrets it reads beside it.
+fn fleet_copy() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("my fleet");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    for entry in std::fs::read_dir(repo().join("examples/fleet")).expect("examples/fleet") {
+        let p = entry.expect("entry").path();
+        std::fs::copy(&p, dir.join(p.file_name().expect("name"))).expect("copy");
+    }
+    let secrets = tmp.path().join("secrets");
+    std::fs::create_dir_all(&secrets).expect("mkdir");
+    for entry in std::fs::read_dir(repo().join("examples/secrets")).expect("examples/secrets") {
+        let p = entry.expect("entry").path();
+        std::fs::copy(&p, secrets.join(p.file_name().expect("name"))).expect("copy");
+    }
+    (tmp, dir)
+}
+
+/// The position (line, UTF-16 character) of the `nth` occurrence of `needle` in
+/// `text`, plus `shift` characters.
+fn pos(text: &str, needle: &str, shift: usize) -> Value {
+    let at = text.find(needle).unwrap_or_else(|| panic!("`{needle}` not in the text"));
+    let before = &text[..at];
+    let line = before.matches('\n').count();
+    let col = before.rsplit('\n').next().map_or(0, |l| l.encode_utf16().count());
+    json!({"line": line, "character": col + shift})
+}
+
+fn at(uri: &str, position: Value) -> Value {
+    json!({"textDocument": {"uri": uri}, "position": position})
+}
+
+fn labels(completion: &Value) -> Vec<String> {
+    completion["items"]
+        .as_array()
+        .map_or(Vec::new(), |items| items.iter().filter_map(|i| i["label"].as_str().map(str::to_owned)).collect())
+}
+
+/// An edited document: `text` with `old` replaced by `new`.
+fn edited(text: &str, old: &str, new: &str) -> String {
+    assert!(text.contains(old), "`{old}` not in the text");
+    text.replacen(old, new, 1)
+}
+
+/// Applies the single edit of a code action to `text` (UTF-16 positions).
+fn apply(text: &str, action: &Value, uri: &str) -> String {
+    let edits = action["edit"]["changes"][uri].as_array().expect("edits for the document");
+    assert_eq!(edits.len(), 1, "{action}");
+    let offset = |p: &Value| {
+        let line = p["line"].as_u64().expect("line") as usize;
+        let col = p["character"].as_u64().expect("character") as usize;
+        let start: usize = text.split_inclusive('\n').take(line).map(str::len).sum();
+        let line_text = &text[start..];
+        let mut units = 0;
+        for (i, c) in line_text.char_indices() {
+            if units >= col {
+                return start + i;
+            }
+            units += c.len_utf16();
+        }
+        text.len()
+    };
+    let e = &edits[0];
+    let (a, b) = (offset(&e["range"]["start"]), offset(&e["range"]["end"]));
+    format!("{}{}{}", &text[..a], e["newText"].as_str().expect("newText"), &text[b..])
+}
+
+/// One editing session, recorded step by step.
+#[test]
+fn golden_session() {
+    let (tmp, dir) = fleet_copy();
+    let (mut lsp, init) = Lsp::start(json!({}));
+    let mut log = vec![json!({"initialize": init["result"]})];
+    let ml_path = dir.join("ml.kdl");
+    let ml = uri(&ml_path);
+    let shared = uri(&dir.join("00-fleet.kdl"));
+    let text = std::fs::read_to_string(&ml_path).expect("ml.kdl");
+
+    lsp.open(&ml, &text);
+    log.push(json!({"open ml.kdl": lsp.diagnostics(&ml, Some(1))}));
+
+    // One more GPU per VM: over capacity, with the pools and the capacity
+    // in two files as related information.
+    let over = edited(&text, "host-device nvidia-a100 count=2", "host-device nvidia-a100 count=3");
+    lsp.change(&ml, 2, &over);
+    log.push(json!({"count=3": lsp.diagnostics(&ml, Some(2))}));
+
+    // A typo and an hcp-style unquoted image, unsaved.
+    let broken = edited(&over, "cores 16", "corse 16");
+    let broken = edited(
+        &broken,
+        "node-pool workers replicas=2",
+        "node-pool workers replicas=2 {\n        release quay.io/ocp/release:4.20\n    }",
+    );
+    lsp.change(&ml, 3, &broken);
+    let diags = lsp.diagnostics(&ml, Some(3));
+    log.push(json!({"typo and unquoted image": diags.clone()}));
+    for d in diags["diagnostics"].as_array().expect("diagnostics") {
+        let actions = lsp.result(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": ml}, "range": d["range"], "context": {"diagnostics": [d]}}),
+        );
+        log.push(json!({"code actions": actions}));
+    }
+    // The syntax error hides the rest: fix it with its code action first.
+    let image = pos(&broken, "quay.io", 0);
+    let quote = lsp.result(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": ml}, "range": {"start": image, "end": image}, "context": {"diagnostics": []}}),
+    );
+    let fixed = apply(&broken, &quote[0], &ml);
+    lsp.change(&ml, 4, &fixed);
+    let diags = lsp.diagnostics(&ml, Some(4));
+    log.push(json!({"quoted": diags.clone()}));
+    let typo = diags["diagnostics"]
+        .as_array()
+        .and_then(|ds| ds.iter().find(|d| d["code"] == "hcpc::lower::unknown_node"))
+        .expect("the typo is reported once the file parses")
+        .clone();
+    let actions = lsp.result(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": ml}, "range": typo["range"], "context": {"diagnostics": [typo]}}),
+    );
+    let fixed = apply(&fixed, &actions[0], &ml);
+    lsp.change(&ml, 5, &fixed);
+    log.push(json!({"typo fixed": lsp.diagnostics(&ml, Some(5))}));
+
+    let requests = [
+        ("complete a pool setting", "textDocument/completion", pos(&fixed, "cores 16", 0)),
+        ("complete a host device", "textDocument/completion", pos(&fixed, "nvidia-a100 count", 0)),
+        ("complete a property", "textDocument/completion", pos(&fixed, "count=3", 0)),
+        ("hover a host device", "textDocument/hover", pos(&fixed, "nvidia-a100 count", 3)),
+        ("hover a quantity", "textDocument/hover", pos(&fixed, "\"64Gi\"", 2)),
+        ("hover a property", "textDocument/hover", pos(&fixed, "replicas=2 {", 2)),
+        ("definition of a host device", "textDocument/definition", pos(&fixed, "nvidia-a100 count", 3)),
+        ("definition of an overriding setting", "textDocument/definition", pos(&fixed, "memory \"64Gi\"", 1)),
+    ];
+    for (what, method, position) in requests {
+        let mut result = lsp.result(method, at(&ml, position));
+        if method == "textDocument/completion" && what != "complete a pool setting" {
+            result = json!(labels(&result));
+        }
+        log.push(json!({what: result}));
+    }
+    let refs = lsp.result(
+        "textDocument/references",
+        json!({"textDocument": {"uri": ml}, "position": pos(&fixed, "nvidia-a100 count", 3), "context": {"includeDeclaration": true}}),
+    );
+    log.push(json!({"references of a host device": refs}));
+
+    // The shared file: references of a defaults setting reach every
+    // cluster that overrides it; formatting an unformatted buffer.
+    let shared_text = std::fs::read_to_string(dir.join("00-fleet.kdl")).expect("00-fleet.kdl");
+    lsp.open(&shared, &shared_text);
+    lsp.diagnostics(&shared, Some(1));
+    let refs = lsp.result(
+        "textDocument/references",
+        json!({"textDocument": {"uri": shared}, "position": pos(&shared_text, "memory \"16Gi\"", 1), "context": {"includeDeclaration": false}}),
+    );
+    log.push(json!({"references of a defaults setting": refs}));
+    let messy = edited(&shared_text, "fleet platform", "fleet   platform   ");
+    lsp.change(&shared, 2, &messy);
+    log.push(json!({"format": lsp.result("textDocument/formatting", json!({"textDocument": {"uri": shared}, "options": {"tabSize": 4, "insertSpaces": true}}))}));
+
+    assert_eq!(lsp.shutdown(), Some(0));
+    let transcript = serde_json::to_string_pretty(&log).expect("JSON");
+    let root = tmp.path().to_str().expect("UTF-8");
+    let transcript = transcript.replace(&uri(tmp.path()), "file://$TMP").replace(root, "$TMP");
+    assert_golden("lsp__session.json", &(transcript + "\n"));
+}
+
+/// Every node and every property of the schema (as `hcpc schema` prints
+/// it, so new nodes are covered as they are added) is offered by
+/// completion in its block, and every enumerated word where its value goes.
+#[test]
+fn completion_offers_the_whole_schema() {
+    let schema: Value =
+        serde_json::from_slice(&hcpc().arg("schema").output().expect("hcpc schema").stdout).expect("schema JSON");
+    let (tmp, _) = fleet_copy();
+    let dir = tmp.path().join("probe");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let doc = uri(&dir.join("probe.kdl"));
+    let (mut lsp, _) = Lsp::start(json!({}));
+    lsp.open(&doc, "");
+    let mut version = 1;
+    let mut missing = Vec::new();
+    let mut checked = 0;
+
+    // Opens `path` as nested blocks, puts `line` (with `|` for the cursor)
+    // in the innermost and returns the labels offered there.
+    let mut offered = |lsp: &mut Lsp, path: &[String], line: &str| -> Vec<String> {
+        let mut text = String::new();
+        for (depth, name) in path.iter().enumerate() {
+            text.push_str(&format!("{}{name} {{\n", "    ".repeat(depth)));
+        }
+        text.push_str(&"    ".repeat(path.len()));
+        text.push_str(line);
+        text.push('\n');
+        for depth in (0..path.len()).rev() {
+            text.push_str(&format!("{}}}\n", "    ".repeat(depth)));
+        }
+        let cursor = pos(&text, "|", 0);
+        version += 1;
+        lsp.change(&doc, version, &text.replacen('|', "", 1));
+        labels(&lsp.result("textDocument/completion", at(&doc, cursor)))
+    };
+
+    let mut stack: Vec<(Vec<String>, Value)> = vec![(Vec::new(), schema["topLevel"].clone())];
+    while let Some((path, nodes)) = stack.pop() {
+        let nodes = nodes.as_array().cloned().unwrap_or_default();
+        let names = offered(&mut lsp, &path, "|");
+        for node in &nodes {
+            let name = node["name"].as_str().expect("node name").to_owned();
+            checked += 1;
+            if !names.contains(&name) {
+                missing.push(format!("node `{name}` in {path:?}"));
+            }
+            let props = offered(&mut lsp, &path, &format!("{name} |"));
+            for p in node["props"].as_array().into_iter().flatten() {
+                let p_name = p["name"].as_str().expect("property name");
+                checked += 1;
+                if !props.contains(&format!("{p_name}=")) {
+                    missing.push(format!("property `{p_name}=` of `{name}` in {path:?}"));
+                }
+                if let Some(words) = p["value"]["values"].as_array() {
+                    let values = offered(&mut lsp, &path, &format!("{name} {p_name}=|"));
+                    for w in words.iter().filter_map(Value::as_str) {
+                        checked += 1;
+                        if !values.iter().any(|v| v == w) {
+                            missing.push(format!("value `{w}` of `{name} {p_name}=` in {path:?}"));
+                        }
+                    }
+                }
+            }
+            if let Some(words) = node["args"][0]["value"]["values"].as_array() {
+                for w in words.iter().filter_map(Value::as_str) {
+                    checked += 1;
+                    if !props.iter().any(|v| v == w) {
+                        missing.push(format!("value `{w}` of `{name}` in {path:?}"));
+                    }
+                }
+            }
+            if node["children"].as_array().is_some_and(|c| !c.is_empty()) {
+                let mut inner = path.clone();
+                inner.push(name);
+                stack.push((inner, node["children"].clone()));
+            }
+        }
+    }
+    assert_eq!(lsp.shutdown(), Some(0));
+    assert!(checked > 150, "only {checked} names checked: is the schema read right?");
+    assert!(missing.is_empty(), "not offered by completion:\n  {}", missing.join("\n  "));
+}
+
+const CLUSTER: &str = "cluster demo {\n    release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n    pull-secret secret=pull\n    node-pool workers replicas=2\n}\n";
+
+/// A directory holding `fleet.kdl` with `text`; returns it and the file's URI.
+fn one_file(text: &str) -> (tempfile::TempDir, String) {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("payments");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("fleet.kdl"), text).expect("write");
+    let u = uri(&dir.join("fleet.kdl"));
+    (tmp, u)
+}
+
+fn codes(diags: &Value) -> Vec<String> {
+    diags["diagnostics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["code"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Each diagnostic whose help names one fix has a code action with that
+/// fix, and applying it makes the diagnostic go away.
+#[test]
+fn code_actions_fix_what_the_help_names() {
+    let infra = "infra {\n    storage-class ocs-rbd access=RWX\n    host-device nvidia-a100 capacity=4\n}\n";
+    let cases: &[(&str, String, &str)] = &[
+        ("hcpc::lower::unknown_node", CLUSTER.replace("release", "relase"), "Replace `relase` with `release`"),
+        (
+            "hcpc::lower::unknown_property",
+            CLUSTER.replace("replicas=2", "replica=2"),
+            "Replace `replica` with `replicas`",
+        ),
+        (
+            "hcpc::parse::syntax",
+            CLUSTER.replace("replicas=2", "replicas=2 {\n        memory 16Gi\n    }"),
+            "Replace `16Gi` with `\"16Gi\"`",
+        ),
+        (
+            "hcpc::parse::syntax",
+            CLUSTER.replace("    node-pool", "    fips true\n    node-pool"),
+            "Replace `true` with `#true`",
+        ),
+        (
+            "hcpc::lower::wrong_type",
+            CLUSTER.replace("replicas=2", "replicas=\"2\""),
+            "Replace `replicas=\"2\"` with `replicas=2`",
+        ),
+        (
+            "hcpc::lower::wrong_type",
+            CLUSTER.replace("    node-pool", "    fips \"true\"\n    node-pool"),
+            "Replace `\"true\"` with `#true`",
+        ),
+        (
+            "hcpc::lower::invalid_value",
+            CLUSTER.replace("replicas=2", "replicas=2 {\n        qos-class Guaranteed\n    }"),
+            "Replace `Guaranteed` with `guaranteed`",
+        ),
+        ("hcpc::lower::invalid_name", CLUSTER.replace("workers", "Workers_1"), "Replace `Workers_1` with `workers-1`"),
+        (
+            "hcpc::storage::unknown_class",
+            format!(
+                "{infra}{}",
+                CLUSTER.replace("replicas=2", "replicas=2 {\n        root-volume storage-class=ocs-rdb\n    }")
+            ),
+            "Replace `storage-class=ocs-rdb` with `storage-class=ocs-rbd`",
+        ),
+        (
+            "hcpc::device::unknown",
+            format!("{infra}{}", CLUSTER.replace("replicas=2", "replicas=2 {\n        host-device nvidia-a10\n    }")),
+            "Replace `nvidia-a10` with `nvidia-a100`",
+        ),
+        ("hcpc::fleet::unnamed", format!("target kube context=mgmt\n{CLUSTER}"), "Insert `fleet payments`"),
+    ];
+    let (mut lsp, _) = Lsp::start(json!({}));
+    for (code, text, title) in cases {
+        let (_tmp, doc) = one_file(text);
+        lsp.open(&doc, text);
+        let diags = lsp.diagnostics(&doc, Some(1));
+        let d = diags["diagnostics"]
+            .as_array()
+            .and_then(|ds| ds.iter().find(|d| d["code"] == *code))
+            .unwrap_or_else(|| panic!("no {code} for:\n{text}\n{diags:#}"))
+            .clone();
+        // As editors ask: the diagnostic's range and the diagnostic itself,
+        // without its `data` (some clients drop it).
+        let mut bare = d.clone();
+        bare.as_object_mut().expect("object").remove("data");
+        let actions = lsp.result(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": doc}, "range": d["range"], "context": {"diagnostics": [bare]}}),
+        );
+        assert_eq!(actions.as_array().map(Vec::len), Some(1), "{code}: {actions:#}");
+        assert_eq!(actions[0]["title"], *title, "{code}");
+        // Some clients send back only what they keep of a diagnostic.
+        let kept = lsp.result(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": doc}, "range": d["range"], "context": {"diagnostics": [{"code": code}]}}),
+        );
+        assert_eq!(kept[0]["title"], *title, "{code}: {kept:#}");
+        assert_eq!(actions[0]["kind"], "quickfix");
+        let fixed = apply(text, &actions[0], &doc);
+        lsp.change(&doc, 2, &fixed);
+        let after = lsp.diagnostics(&doc, Some(2));
+        assert!(!codes(&after).contains(&code.to_string()), "{code} still reported after the fix:\n{fixed}\n{after:#}");
+        lsp.notify("textDocument/didClose", json!({"textDocument": {"uri": doc}}));
+    }
+    // A diagnostic whose help names several fixes has none.
+    let text = CLUSTER.replace("replicas=2", "replicas=2 {\n        memory \"16GB\"\n    }");
+    let (_tmp, doc) = one_file(&text);
+    lsp.open(&doc, &text);
+    let diags = lsp.diagnostics(&doc, Some(1));
+    assert_eq!(codes(&diags), ["hcpc::lower::invalid_quantity"]);
+    let range = diags["diagnostics"][0]["range"].clone();
+    let actions = lsp.result(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": doc}, "range": range, "context": {"diagnostics": []}}),
+    );
+    assert_eq!(actions, json!([]));
+    assert_eq!(lsp.shutdown(), Some(0));
+}
+
+/// Positions count UTF-16 code units unless the client offers UTF-8.
+#[test]
+fn position_encodings() {
+    // `€` is 3 bytes and 1 UTF-16 unit; `😀` is 4 bytes and 2 units.
+    let text = CLUSTER.replace("cluster demo {", "cluster demo { // €😀").replace("replicas=2", "replicas=-2");
+    let column = |caps: Value| {
+        let (_tmp, doc) = one_file(&text);
+        let (mut lsp, init) = Lsp::start(caps);
+        lsp.open(&doc, &text);
+        let d = lsp.diagnostics(&doc, Some(1));
+        let hover = lsp.result("textDocument/hover", at(&doc, json!({"line": 0, "character": 2})));
+        assert!(hover["contents"]["value"].as_str().is_some_and(|v| v.contains("HostedCluster")), "{hover}");
+        assert_eq!(lsp.shutdown(), Some(0));
+        (init["result"]["capabilities"]["positionEncoding"].clone(), d["diagnostics"][0]["range"]["start"].clone())
+    };
+    // The error is on line 3 (`replicas=-2`), after a line with non-ASCII
+    // text; a column on such a line is checked below.
+    let (enc, start) = column(json!({}));
+    assert_eq!(enc, "utf-16");
+    assert_eq!(start, json!({"line": 3, "character": 22}));
+    let (enc, _) = column(json!({"general": {"positionEncodings": ["utf-8", "utf-16"]}}));
+    assert_eq!(enc, "utf-8");
+
+    // A column after non-ASCII text on the same line.
+    let text = "cluster demo { /* €😀 */ relase \"x\" }\n";
+    for (caps, expected) in [(json!({}), 25), (json!({"general": {"positionEncodings": ["utf-8"]}}), 29)] {
+        let (_tmp, doc) = one_file(text);
+        let (mut lsp, _) = Lsp::start(caps);
+        lsp.open(&doc, text);
+        let d = lsp.diagnostics(&doc, Some(1));
+        let typo = d["diagnostics"]
+            .as_array()
+            .and_then(|ds| ds.iter().find(|d| d["code"] == "hcpc::lower::unknown_node"))
+            .expect("typo reported")
+            .clone();
+        assert_eq!(typo["range"]["start"], json!({"line": 0, "character": expected}), "{d:#}");
+        let items = lsp.result("textDocument/completion", at(&doc, typo["range"]["end"].clone()));
+        assert!(labels(&items).contains(&"release".to_owned()));
+        assert_eq!(lsp.shutdown(), Some(0));
+    }
+}
+
+/// Unsaved edits take precedence over the disk; closing a document falls
+/// back to the disk; changed files on disk are checked again when the
+/// editor reports them; diagnostics land in the file they concern.
+#[test]
+fn buffers_disk_and_watched_files() {
+    let (tmp, dir) = fleet_copy();
+    let (mut lsp, _) = Lsp::start(json!({}));
+    let shared = uri(&dir.join("00-fleet.kdl"));
+    let ml = uri(&dir.join("ml.kdl"));
+    let text = std::fs::read_to_string(dir.join("00-fleet.kdl")).expect("read");
+
+    // Lowering the capacity in the open shared file: the error belongs to
+    // ml.kdl, which is not open.
+    lsp.open(&shared, &text);
+    assert_eq!(codes(&lsp.diagnostics(&shared, Some(1))), Vec::<String>::new());
+    lsp.change(&shared, 2, &edited(&text, "capacity=8", "capacity=6"));
+    assert_eq!(codes(&lsp.diagnostics(&shared, Some(2))), Vec::<String>::new());
+    assert_eq!(codes(&lsp.diagnostics(&ml, None)), ["hcpc::device::over_capacity"]);
+
+    // Closing without saving: the disk (capacity 8) counts again.
+    lsp.notify("textDocument/didClose", json!({"textDocument": {"uri": shared}}));
+    assert_eq!(codes(&lsp.diagnostics(&ml, None)), Vec::<String>::new());
+
+    // Another program breaks ml.kdl on disk while search.kdl is open.
+    let search = uri(&dir.join("search.kdl"));
+    let search_text = std::fs::read_to_string(dir.join("search.kdl")).expect("read");
+    lsp.open(&search, &search_text);
+    lsp.diagnostics(&search, Some(1));
+    let ml_text = std::fs::read_to_string(dir.join("ml.kdl")).expect("read");
+    std::fs::write(dir.join("ml.kdl"), edited(&ml_text, "cores 16", "cores 0")).expect("write");
+    lsp.notify("workspace/didChangeWatchedFiles", json!({"changes": [{"uri": ml, "type": 2}]}));
+    assert_eq!(codes(&lsp.diagnostics(&ml, None)), ["hcpc::lower::invalid_value"]);
+    // Saved back: cleared.
+    std::fs::write(dir.join("ml.kdl"), &ml_text).expect("write");
+    lsp.notify("workspace/didChangeWatchedFiles", json!({"changes": [{"uri": ml, "type": 2}]}));
+    assert_eq!(codes(&lsp.diagnostics(&ml, None)), Vec::<String>::new());
+
+    // A new, unsaved file joins the fleet: its cluster name collides.
+    let new = uri(&dir.join("new.kdl"));
+    lsp.open(&new, "cluster ml-train {\n    node-pool w replicas=1\n}\n");
+    let d = lsp.diagnostics(&new, Some(1));
+    assert!(codes(&d).contains(&"hcpc::names::collision".to_owned()), "{d:#}");
+    assert_eq!(lsp.shutdown(), Some(0));
+    drop(tmp);
+}
+
+/// A document without a directory (`untitled:`) is a fleet of its own, and
+/// so is a file in a directory that does not exist.
+#[test]
+fn documents_outside_any_directory() {
+    let (mut lsp, _) = Lsp::start(json!({}));
+    let untitled = "untitled:Untitled-1";
+    lsp.open(untitled, "cluster a {\n    node-pool w replicas=1\n}\n");
+    let d = lsp.diagnostics(untitled, Some(1));
+    assert_eq!(codes(&d), ["hcpc::lower::missing_setting", "hcpc::lower::missing_setting"]);
+    let items = lsp.result("textDocument/completion", at(untitled, json!({"line": 1, "character": 4})));
+    assert!(labels(&items).contains(&"release".to_owned()));
+    let formatted = lsp.result(
+        "textDocument/formatting",
+        json!({"textDocument": {"uri": untitled}, "options": {"tabSize": 4, "insertSpaces": true}}),
+    );
+    assert_eq!(formatted, json!([]));
+    lsp.notify("textDocument/didClose", json!({"textDocument": {"uri": untitled}}));
+    assert_eq!(lsp.diagnostics(untitled, None)["diagnostics"], json!([]));
+
+    let nowhere = "file:///nonexistent%20dir/fleet.kdl";
+    lsp.open(nowhere, CLUSTER);
+    assert_eq!(codes(&lsp.diagnostics(nowhere, Some(1))), Vec::<String>::new());
+    assert_eq!(lsp.shutdown(), Some(0));
+}
+
+/// `exit` after `shutdown` ends with 0, without it with 1; after
+/// `shutdown`, requests are refused; unknown requests get MethodNotFound;
+/// requests before `initialize` get ServerNotInitialized.
+#[test]
+fn lifecycle_and_exit_codes() {
+    let (lsp, _) = Lsp::start(json!({}));
+    assert_eq!(lsp.shutdown(), Some(0));
+
+    let (mut lsp, _) = Lsp::start(json!({}));
+    lsp.notify("exit", Value::Null);
+    assert_eq!(lsp.wait(), Some(1));
+
+    // End of input without exit.
+    let (lsp, _) = Lsp::start(json!({}));
+    assert_eq!(lsp.wait(), Some(1));
+
+    let (mut lsp, _) = Lsp::start(json!({}));
+    let r = lsp.request("workspace/symbol", json!({"query": ""}));
+    assert_eq!(r["error"]["code"], -32601, "{r}");
+    lsp.request("shutdown", Value::Null);
+    let r = lsp.request("textDocument/hover", at("untitled:x", json!({"line": 0, "character": 0})));
+    assert_eq!(r["error"]["code"], -32600, "{r}");
+    lsp.notify("exit", Value::Null);
+    assert_eq!(lsp.wait(), Some(0));
+
+    let mut child = hcpc().arg("lsp").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "textDocument/hover", "params": {}}).to_string();
+    write!(stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).expect("write");
+    drop(stdin);
+    let out = child.wait_with_output().expect("ends");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("-32002"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// Arbitrary text at every position: every request gets an answer and the
+/// server shuts down cleanly.
+#[test]
+fn never_panics_on_odd_input() {
+    let (mut lsp, _) = Lsp::start(json!({}));
+    let doc = "untitled:odd";
+    let texts = [
+        "cluster a { node-pool b replicas= { memory \"",
+        "}}}{{{ = = /- /* \"\\u{zz\" #\"raw",
+        "infra { host-device \"\" capacity=-1 }\ncluster x { node-pool p { host-device  } }",
+        "\u{feff}cluster é😀 {\r\n\tstorage { group { class } }\r\n}",
+        "defaults { node-pool { root-volume storage-class= } }\ncluster c { etcd storage-class=\n",
+    ];
+    for (v, text) in texts.iter().enumerate() {
+        lsp.notify(
+            if v == 0 { "textDocument/didOpen" } else { "textDocument/didChange" },
+            if v == 0 {
+                json!({"textDocument": {"uri": doc, "languageId": "kdl", "version": 1, "text": text}})
+            } else {
+                json!({"textDocument": {"uri": doc, "version": v + 1}, "contentChanges": [{"text": text}]})
+            },
+        );
+        let lines = text.split('\n').count() as u64;
+        for line in 0..=lines {
+            for character in [0, 1, 3, 7, 12, 20, 40, 1000] {
+                let p = json!({"line": line, "character": character});
+                for method in ["textDocument/completion", "textDocument/hover", "textDocument/definition"] {
+                    let r = lsp.request(method, at(doc, p.clone()));
+                    assert!(r.get("error").is_none(), "{method} at {p} of {text:?}: {r}");
+                }
+                let r = lsp.request(
+                    "textDocument/references",
+                    json!({"textDocument": {"uri": doc}, "position": p, "context": {"includeDeclaration": true}}),
+                );
+                assert!(r.get("error").is_none(), "{r}");
+            }
+        }
+        let r = lsp.request(
+            "textDocument/formatting",
+            json!({"textDocument": {"uri": doc}, "options": {"tabSize": 4, "insertSpaces": true}}),
+        );
+        assert!(r.get("error").is_none(), "{r}");
+    }
+    assert_eq!(lsp.shutdown(), Some(0));
+}
