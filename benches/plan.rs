@@ -46,7 +46,8 @@ fn seed_inventory(server: &apiserver::ApiServer) {
     for (name, rwx, block) in
         [("ocs-storagecluster-ceph-rbd", true, true), ("lvm-storageclass", false, false), ("nfs-rwx", true, false)]
     {
-        server.insert(json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": name}, "provisioner": "bench"}));
+        let default = if name == "ocs-storagecluster-ceph-rbd" { "true" } else { "false" };
+        server.insert(json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": name, "annotations": {"storageclass.kubernetes.io/is-default-class": default}}, "provisioner": "bench"}));
         let modes = if rwx { vec!["ReadWriteMany", "ReadWriteOnce"] } else { vec!["ReadWriteOnce"] };
         server.insert(json!({
             "apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "StorageProfile", "metadata": {"name": name},

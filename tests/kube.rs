@@ -14,6 +14,10 @@ struct Env {
 
 fn env() -> Env {
     let server = ApiServer::start();
+    // A management cluster as OpenShift Virtualization needs it: a default
+    // storage class and a default snapshot class.
+    server.insert(serde_json::json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}, "provisioner": "csi.example.com"}));
+    server.insert(serde_json::json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass", "metadata": {"name": "standard-snap", "annotations": {"snapshot.storage.kubernetes.io/is-default-class": "true"}}, "driver": "csi.example.com", "deletionPolicy": "Delete"}));
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = server.write_kubeconfig(dir.path());
     Env { server, dir, kubeconfig }

@@ -7,6 +7,7 @@
 
 #![deny(clippy::disallowed_methods)]
 
+pub mod capacity;
 pub mod diff;
 pub mod model;
 pub mod view;
@@ -111,6 +112,8 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
         input_digest: input.input_digest.clone(),
         summary,
         changes,
+        // Filled in by the caller, which holds the fleet (`capacity::report`).
+        capacity: None,
     };
     (plan, diags)
 }

@@ -82,6 +82,9 @@ pub struct Plan {
     pub summary: Summary,
     /// In apply order; deletes last, in destroy order. Unchanged objects included.
     pub changes: Vec<Change>,
+    /// What the fleet requests of each infrastructure, before and after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<super::capacity::CapacityReport>,
 }
 
 impl Summary {

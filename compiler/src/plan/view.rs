@@ -82,6 +82,10 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
         out.push('\n');
     }
     let _ = writeln!(out, "{}", plan.summary_line());
+    if let Some(c) = &plan.capacity {
+        out.push('\n');
+        out.push_str(&super::capacity::text(c));
+    }
     out
 }
 
@@ -90,6 +94,9 @@ pub fn markdown(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "### hcpc plan for `{}`\n", plan.target);
     let _ = writeln!(out, "**{}**\n", plan.summary_line());
+    if let Some(c) = &plan.capacity {
+        out.push_str(&super::capacity::markdown(c));
+    }
     if !plan.has_changes() {
         return out;
     }
