@@ -7,6 +7,7 @@
 mod support;
 
 mod apiserver_replay;
+mod capacity;
 mod cli;
 mod conformance;
 mod errors;

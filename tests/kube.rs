@@ -498,3 +498,86 @@ fn status_updates_do_not_make_a_saved_plan_stale() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(e.server.get("nodepools", Some("clusters"), "example-workers").unwrap()["spec"]["replicas"], 2);
 }
+
+/// A node as the kubelet reports it: allocatable CPU, memory and devices.
+fn node(name: &str, cpu: &str, memory: &str, extra: serde_json::Value) -> serde_json::Value {
+    let mut allocatable =
+        serde_json::json!({"cpu": cpu, "memory": memory, "pods": "250", "devices.kubevirt.io/kvm": "1k"});
+    if let (Some(a), Some(x)) = (allocatable.as_object_mut(), extra.as_object()) {
+        a.extend(x.clone());
+    }
+    serde_json::json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}, "status": {"allocatable": allocatable}})
+}
+
+/// Node shapes, clone strategies and KubeVirt's CPU allocation ratio come
+/// from the cluster: a VM that no node can hold, a cache on a class that
+/// clones by copying, and declared nodes that contradict the cluster are
+/// reported; a fleet that fits plans with a capacity table of the
+/// discovered nodes.
+#[test]
+fn discovered_nodes_decide_fit_and_the_capacity_table() {
+    let e = env();
+    for n in 0..2 {
+        e.server.insert(node(
+            &format!("gpu-{n}"),
+            "63500m",
+            "515000000Ki",
+            serde_json::json!({"nvidia.com/A100": "1"}),
+        ));
+    }
+    for n in 0..3 {
+        e.server.insert(node(&format!("worker-{n}"), "31500m", "257000000Ki", serde_json::json!({})));
+    }
+    // Neither a cordoned node nor a control-plane node runs VMs.
+    let mut cordoned = node("spare", "128", "1024Gi", serde_json::json!({}));
+    cordoned["spec"] = serde_json::json!({"unschedulable": true});
+    e.server.insert(cordoned);
+    let mut master = node("master-0", "16", "64Gi", serde_json::json!({}));
+    master["spec"] = serde_json::json!({"taints": [{"key": "node-role.kubernetes.io/master", "effect": "NoSchedule"}]});
+    e.server.insert(master);
+    e.server.insert(serde_json::json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "nfs"}, "provisioner": "nfs"}));
+    e.server.insert(serde_json::json!({"apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "StorageProfile", "metadata": {"name": "nfs"}, "status": {"cloneStrategy": "copy", "claimPropertySets": [{"accessModes": ["ReadWriteMany"], "volumeMode": "Filesystem"}]}}));
+    e.server.ensure_namespace("openshift-cnv");
+    e.server.insert(serde_json::json!({"apiVersion": "kubevirt.io/v1", "kind": "KubeVirt", "metadata": {"name": "kubevirt-kubevirt-hyperconverged", "namespace": "openshift-cnv"}, "spec": {"configuration": {"developerConfiguration": {"cpuAllocationRatio": 4}}}}));
+
+    write_fleet(
+        &e,
+        "fleet capacity\ninfra {\n    nodes worker count=5 cores=32 memory=\"256Gi\"\n}\ncluster a {\n    node-pool gpu replicas=1 {\n        host-device \"nvidia.com/A100\" count=2\n    }\n    node-pool cached replicas=1 {\n        root-volume storage-class=nfs cache=pvc\n    }\n}\n",
+    );
+    let o = run(&e, &["plan"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    // Messages without miette's line wrapping.
+    let err = stderr(&o).replace("\n  │ ", " ");
+    assert!(
+        err.contains("hcpc::infra::mismatch") && err.contains("nodes `worker` (5 × 32 vCPU, 256Gi) are declared"),
+        "{err}"
+    );
+    assert!(err.contains("2 × 63.5 vCPU, 491.1Gi, 1 nvidia.com/A100; 3 × 31.5 vCPU, 245.1Gi"), "{err}");
+    assert!(
+        err.contains("hcpc::capacity::pool_does_not_fit")
+            && err.contains("no node has 2 nvidia.com/A100 (the largest node has 1 nvidia.com/A100)"),
+        "{err}"
+    );
+    assert!(err.contains("hcpc::storage::cache_cannot_clone") && err.contains("clone strategy `copy`"), "{err}");
+
+    // 4 vCPU at a CPU allocation ratio of 4 request one CPU each.
+    write_fleet(
+        &e,
+        "fleet capacity\ncluster a {\n    node-pool gpu replicas=2 {\n        cores 4\n        host-device \"nvidia.com/A100\"\n    }\n}\n",
+    );
+    let o = run(&e, &["plan", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let infra = &plan["capacity"]["infrastructures"][0];
+    assert_eq!(infra["name"], "the management cluster");
+    let row = |key: &str| infra["rows"].as_array().unwrap().iter().find(|r| r["key"] == key).cloned().unwrap();
+    assert_eq!(row("cpu")["capacity"], 2 * 63_500 + 3 * 31_500, "cordoned and control-plane nodes are left out");
+    assert_eq!(row("cpu")["after"], 2 * 1000 + 5000, "two VMs at one CPU each, and a control plane");
+    assert_eq!(row("cpu")["before"], 0);
+    assert_eq!(row("device/nvidia.com/A100")["capacity"], 2);
+    assert_eq!(row("device/nvidia.com/A100")["percent"], 100);
+    assert!(infra["notes"][0].as_str().unwrap().contains("5 schedulable nodes"), "{infra:#}");
+    let text = stdout(&run(&e, &["plan"]));
+    assert!(text.contains("Capacity of the management cluster:"), "{text}");
+    assert!(text.contains("other workloads on them are not counted"), "{text}");
+}

@@ -222,8 +222,11 @@ pub fn check_value(entry: &KdlEntry, kind: ValueKind, what: &str, file: FileId, 
         },
         ValueKind::Quantity => match value {
             KdlValue::String(s) if Quantity::is_unitless(s) => Some(
-                Diagnostic::error(Code::InvalidQuantity, format!("`{what}` \"{s}\" has no unit, so it means {s} bytes"))
-                    .label(span, "no unit")
+                Diagnostic::error(
+                    Code::InvalidQuantity,
+                    format!("\"{s}\" has no unit, so it means {s} {}", if s == "1" { "byte" } else { "bytes" }),
+                )
+                .label(span, "no unit")
                     .help(if s.contains('.') {
                         format!("write \"{s}Gi\" for gibibytes (or \"{s}Mi\")")
                     } else {

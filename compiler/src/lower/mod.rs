@@ -778,8 +778,10 @@ fn lower_pool(
         },
         // Sizes too small to boot are checked with the other sizing rules
         // in `resolve::capacity`.
+        // A value `check` rejected falls back to the default, so that the
+        // pool's other settings are still checked.
         memory: match s.arg("memory") {
-            Some(v) => Spanned::new(v.quantity()?, v.span()),
+            Some(v) => Spanned::new(v.quantity().unwrap_or_else(|| Quantity::gibibytes(8)), v.span()),
             None => Spanned::new(Quantity::gibibytes(8), name.span),
         },
         qos_class: match s.arg("qos-class").and_then(|v| v.str()) {

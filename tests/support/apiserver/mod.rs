@@ -10,7 +10,8 @@
 //!
 //! Served: discovery (legacy and aggregated), Namespaces, Secrets,
 //! ConfigMaps, Nodes, Leases, StorageClasses, VolumeSnapshotClasses,
-//! StorageProfiles, CustomResourceDefinitions, HostedClusters, NodePools.
+//! StorageProfiles, KubeVirts, CustomResourceDefinitions, HostedClusters,
+//! NodePools.
 //! Not served: watch, protobuf, tables, admission webhooks, controllers
 //! (except that deleting a Namespace deletes its content at once).
 //!

@@ -249,6 +249,18 @@ const BUILTINS: &[Builtin] = &[
         map_fields: &[],
     },
     Builtin {
+        group: "kubevirt.io",
+        version: "v1",
+        plural: "kubevirts",
+        kind: "KubeVirt",
+        namespaced: true,
+        custom: true,
+        short_names: &["kv", "kvs"],
+        categories: &["all"],
+        status: true,
+        map_fields: &[],
+    },
+    Builtin {
         group: "apiextensions.k8s.io",
         version: "v1",
         plural: "customresourcedefinitions",

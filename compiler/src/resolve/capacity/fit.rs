@@ -1,7 +1,7 @@
 //! Will the fleet's VMs run on the nodes? Each pool's VM must fit on some
 //! node shape; then every VM is packed onto the nodes first-fit decreasing,
-//! and on the management cluster the hosted control planes take what is
-//! left. Errors name the resource that runs out first and the pools that
+//! and on the management cluster the hosted control planes (many small
+//! pods, counted as a total) take what is left. Errors name the resource that runs out first and the pools that
 //! take most of it; a warning marks use above the threshold.
 
 use std::collections::BTreeMap;
@@ -154,29 +154,37 @@ pub fn check(fleet: &Fleet, demand: &Demand, diags: &mut Diagnostics) {
         total[1] += r.memory;
     }
 
+    // Who takes most of resource `i`: (span, text, amount), largest first.
     let contributors = |i: usize| -> Vec<(Option<Span>, String, u128)> {
         let mut list: Vec<(Option<Span>, String, u128)> = pools
             .iter()
-            .map(|p| (p.span, p.name.clone(), u128::from(p.vms) * needs(p, &dims)[i]))
+            .map(|p| {
+                let per_vm = needs(p, &dims)[i];
+                let n = u128::from(p.vms) * per_vm;
+                (p.span, format!("{}: {} × {} = {}", p.name, p.vms, dims[i].amount(per_vm), dims[i].amount(n)), n)
+            })
             .filter(|(_, _, n)| *n > 0)
             .collect();
         if i < 2 && !control_planes.is_empty() {
             let n: u128 =
                 control_planes.iter().map(|(_, r)| if i == 0 { u128::from(r.cpu_millis) } else { r.memory }).sum();
-            let label = format!("the control planes of {} cluster(s)", control_planes.len());
-            list.push((control_planes[0].0.span, label, n));
+            let who = match control_planes.len() {
+                1 => "its control plane".to_string(),
+                n => format!("{n} control planes"),
+            };
+            list.push((control_planes[0].0.span, format!("{who}: {}", dims[i].amount(n)), n));
         }
         list.sort_by(|a, b| b.2.cmp(&a.2).then(a.1.cmp(&b.1)));
         list
     };
     let labelled = |mut d: Diagnostic, i: usize| -> Diagnostic {
-        for (span, name, n) in contributors(i).into_iter().take(3) {
+        for (span, text, n) in contributors(i).into_iter().take(3) {
             if let Some(span) = span {
-                d = d.label(span, format!("{name}: {} ({}%)", dims[i].amount(n), show::percent(n, total[i])));
+                d = d.label(span, format!("{text} ({}% of the {})", show::percent(n, capacity[i]), dims[i].name()));
             }
         }
         for g in &inv.nodes {
-            d = d.label(g.name.span, format!("{} × {}", g.count, describe_node(g, &dims)));
+            d = d.label(g.name.span, format!("{}: {} × {}", group_name(g, inv), g.count, describe_node(g, &dims)));
         }
         d
     };
@@ -247,20 +255,19 @@ pub fn check(fleet: &Fleet, demand: &Demand, diags: &mut Diagnostics) {
             unplaced = Some((p, left, i));
         }
     }
-    let cp_cpu: u128 = control_planes.iter().map(|(_, r)| u128::from(r.cpu_millis)).sum();
-    let cp_memory: u128 = control_planes.iter().map(|(_, r)| r.memory).sum();
     if let Some((p, left, i)) = unplaced {
         let device_over = matches!(&dims[i], Dim::Device(name) if inv.host_devices.iter().any(|h| h.name.value == *name && total[i] > u128::from(h.capacity)));
         if !device_over {
             let d = Diagnostic::error(
                 Code::OverCapacity,
                 format!(
-                    "{where_} runs out of {} first: {left} of the {} VMs of `{}` find no node with {} free, although the fleet requests {}% of it in total",
+                    "{where_} runs out of {} first: {left} of the {} VMs of `{}` find no node with {} free, though the fleet requests {}% of its {} in total",
                     dims[i].name(),
                     p.vms,
                     p.name,
                     dims[i].amount(needs(p, &dims)[i]),
-                    show::percent(total[i], capacity[i])
+                    show::percent(total[i], capacity[i]),
+                    dims[i].name()
                 ),
             )
             .help("VMs cannot span nodes: what is left is scattered over nodes too small for one more VM; use smaller VMs, fewer of them, or larger nodes");
@@ -268,23 +275,8 @@ pub fn check(fleet: &Fleet, demand: &Demand, diags: &mut Diagnostics) {
         }
         return;
     }
-    let left: Vec<u128> = (0..2).map(|i| free.iter().map(|f| f[i]).sum()).collect();
-    for (i, cp) in [(0, cp_cpu), (1, cp_memory)] {
-        if cp > left[i] {
-            let d = Diagnostic::error(
-                Code::OverCapacity,
-                format!(
-                    "{where_} runs out of {} first: after the VMs, {} is left for control planes that request {}",
-                    dims[i].name(),
-                    dims[i].amount(left[i]),
-                    dims[i].amount(cp)
-                ),
-            )
-            .help("the control planes' pods need room besides the VMs: lower the VMs' sizes or counts, use single-replica control planes where availability allows, or add nodes");
-            diags.push(labelled(d, i));
-            return;
-        }
-    }
+    // The control planes' many small pods take what the VMs leave: their
+    // total fits whenever the fleet's total does, checked above.
 
     // Near capacity.
     let threshold = u128::from(inv.capacity_warning);
@@ -293,17 +285,27 @@ pub fn check(fleet: &Fleet, demand: &Demand, diags: &mut Diagnostics) {
     if let Some(&i) = near.iter().max_by_key(|&&i| (show::percent(total[i], capacity[i]), std::cmp::Reverse(i))) {
         let list = near
             .iter()
-            .map(|&j| format!("{}% of its {}", show::percent(total[j], capacity[j]), dims[j].name()))
+            .map(|&j| format!("{}% of the {}", show::percent(total[j], capacity[j]), dims[j].name()))
             .collect::<Vec<_>>()
             .join(", ");
         let d = Diagnostic::warning(
             Code::NearCapacity,
-            format!("the fleet would use {list} on {where_}, above the {threshold}% warning threshold"),
+            format!("the fleet would use {list} of {where_}, above the {threshold}% warning threshold"),
         )
         .help(format!(
             "leave headroom for a node failure, upgrades (a Replace roll-out adds a VM per pool) and live migration; or set `capacity-warning` in `infra` above {threshold}"
         ));
         diags.push(labelled(d, i));
+    }
+}
+
+/// A node group as diagnostics name it: the declared name, or the first of
+/// the discovered nodes of that shape.
+fn group_name(g: &InfraNodes, inv: &Inventory) -> String {
+    match (inv.management_only, g.count) {
+        (false, _) => format!("nodes `{}`", g.name.value),
+        (true, 1) => format!("node `{}`", g.name.value),
+        (true, n) => format!("node `{}` and {} like it", g.name.value, n - 1),
     }
 }
 
@@ -332,11 +334,10 @@ fn does_not_fit(p: &PoolDemand, need: &[u128], dims: &[Dim], inv: &Inventory, wh
         d = d.label(span, format!("each VM requests {}", describe_vm(p)));
     }
     for g in &inv.nodes {
-        d = d.label(g.name.span, format!("largest node of `{}`: {}", g.name.value, describe_node(g, dims)));
+        d = d.label(g.name.span, format!("{}: {}", group_name(g, inv), describe_node(g, dims)));
     }
     d.help(format!(
-        "a VM runs on one node: lower the pool's cores, memory or host devices per VM, or add nodes with {}; a VM requests {} and its memory plus KubeVirt's overhead",
-        describe_vm(p),
+        "a VM runs on one node: lower the pool's cores, memory or host devices per VM, or add nodes that can hold one; VMs request {} and their memory plus KubeVirt's overhead",
         cpu_rule(&inv.kubevirt)
     ))
 }

@@ -30,9 +30,8 @@ pub fn check_sizes(c: &Cluster, diags: &mut Diagnostics) {
                     .label(p.memory.span, "below 1Gi")
                     .help("RHCOS does not boot in less than 1Gi; OpenShift asks 8 GB of a worker and the API default is \"8Gi\""),
             );
-            continue;
         }
-        let small_memory = memory < sizing::WORKER_MIN_MEMORY;
+        let small_memory = (sizing::MIN_VM_MEMORY..sizing::WORKER_MIN_MEMORY).contains(&memory);
         let small_cores = *p.cores < sizing::WORKER_MIN_CORES;
         if small_memory || small_cores {
             let mut what = Vec::new();
@@ -76,17 +75,25 @@ pub fn check_storage(c: &Cluster, inv: &Inventory, diags: &mut Diagnostics) {
         if c.storage == Storage::Default {
             relying.push((c.name.span, "the guest's storage class (no `storage` mappings)".to_string()));
         }
-        if let Some((first, _)) = relying.first() {
+        // One label per place: etcd's default size and the storage driver
+        // both point at the cluster's name.
+        let mut labels: Vec<(crate::source::Span, String)> = Vec::new();
+        for (span, what) in relying {
+            match labels.iter_mut().find(|(s, _)| *s == span) {
+                Some((_, text)) => *text = format!("{text} and {what}"),
+                None => labels.push((span, what)),
+            }
+        }
+        if !labels.is_empty() {
             let mut d = Diagnostic::error(
                 Code::NoDefaultStorageClass,
                 format!(
                     "cluster `{}` relies on the infrastructure's default storage class, but it has none",
                     c.name.value
                 ),
-            )
-            .label(*first, relying[0].1.clone());
-            for (span, what) in relying.iter().skip(1) {
-                d = d.label(*span, what.clone());
+            );
+            for (span, what) in labels {
+                d = d.label(span, what);
             }
             diags.push(d.help(if inv.management_only {
                 "mark a StorageClass as the default (annotation storageclass.kubernetes.io/is-default-class: \"true\"), or name a class: `root-volume storage-class=…`, `etcd storage-class=…`, `storage { class … }`"
@@ -141,7 +148,7 @@ pub fn check_storage(c: &Cluster, inv: &Inventory, diags: &mut Diagnostics) {
                 ),
             )
             .label(span, "cache=pvc")
-            .label(class.name.span, "this class")
+            .label(class.name.span, format!("class `{}`", class.name.value))
             .help(
                 "use an RWX class whose CDI StorageProfile clones with `csi-clone` or `snapshot`, or drop `cache=pvc`",
             ),
