@@ -134,8 +134,13 @@ pub fn report(fleet: &Fleet, live: Option<&[LiveObject]>) -> CapacityReport {
             } else {
                 format!("capacity: the {count} nodes declared in `infra`; other workloads on them are not counted")
             });
-        } else if placement == Placement::Management || nodes_at.is_none() {
+        } else if placement == Placement::Management {
             notes.push("no node capacity known: declare `nodes` in `infra`, or plan with `target kube`".to_string());
+        } else {
+            notes.push(
+                "no node capacity known: `infra { nodes … }` describes this cluster when every cluster's VMs run on it"
+                    .to_string(),
+            );
         }
         notes.push("storage: requested sizes; the backends' free space is not known".to_string());
         infrastructures.push(InfraCapacity { name: infra_name(&placement, fleet), rows, notes });
