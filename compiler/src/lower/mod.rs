@@ -194,6 +194,9 @@ fn lower_inventory(infra: &NodeRef<'_>, diags: &mut Diagnostics) -> Inventory {
     inv
 }
 
+/// The most nodes a cluster can have (Kubernetes' documented limit).
+const MAX_NODES: u32 = 5000;
+
 /// One `nodes NAME count= cores= memory= { host-device NAME count=N }` group.
 fn lower_nodes(n: &NodeRef<'_>, earlier: &[InfraNodes], diags: &mut Diagnostics) -> Option<InfraNodes> {
     let name = n.arg(0)?.string()?;
@@ -222,6 +225,19 @@ fn lower_nodes(n: &NodeRef<'_>, earlier: &[InfraNodes], diags: &mut Diagnostics)
     };
     let count = positive("count", "nodes");
     let cores = positive("cores", "cores");
+    // Kubernetes supports clusters of up to 5,000 nodes; more is a typo,
+    // and would make packing the fleet onto them slow.
+    let count = match (count, n.prop("count")) {
+        (Some(c), Some(v)) if c > MAX_NODES => {
+            diags.push(
+                Diagnostic::error(Code::InvalidValue, format!("node group `{}` has {c} nodes", name.value))
+                    .label(v.span(), format!("more than {MAX_NODES}"))
+                    .help(format!("Kubernetes supports clusters of up to {MAX_NODES} nodes; give the number of nodes of this shape")),
+            );
+            None
+        }
+        (c, _) => c,
+    };
     let memory = n.prop("memory").and_then(|v| {
         let q = v.quantity()?;
         if q.whole() == 0 {

@@ -83,6 +83,10 @@ pub fn report(fleet: &Fleet, live: Option<&[LiveObject]>) -> CapacityReport {
     placements.insert(Placement::Management);
     let nodes_at = nodes_placement(fleet);
     let devices_at = inv.known.devices.then(|| described_placement(fleet));
+    let mut clusters_on: std::collections::BTreeMap<Placement, Vec<&str>> = std::collections::BTreeMap::new();
+    for c in &fleet.clusters {
+        clusters_on.entry(Placement::of(c)).or_default().push(&c.name.value);
+    }
     let empty = Default::default();
     let mut infrastructures = Vec::new();
     for placement in placements {
@@ -143,23 +147,18 @@ pub fn report(fleet: &Fleet, live: Option<&[LiveObject]>) -> CapacityReport {
             );
         }
         notes.push("storage: requested sizes; the backends' free space is not known".to_string());
-        infrastructures.push(InfraCapacity { name: infra_name(&placement, fleet), rows, notes });
+        let name = infra_name(&placement, clusters_on.get(&placement).map_or(&[][..], Vec::as_slice));
+        infrastructures.push(InfraCapacity { name, rows, notes });
     }
     CapacityReport { warning_percent: inv.capacity_warning, infrastructures }
 }
 
-fn infra_name(p: &Placement, fleet: &Fleet) -> String {
+/// How a table names an infrastructure, by the clusters whose VMs run there.
+fn infra_name(p: &Placement, clusters: &[&str]) -> String {
     match p {
         Placement::Management => "the management cluster".to_string(),
-        Placement::External(_) => {
-            let clusters: Vec<&str> =
-                fleet.clusters.iter().filter(|c| Placement::of(c) == *p).map(|c| c.name.value.as_str()).collect();
-            if clusters.is_empty() {
-                "an infrastructure cluster no longer used".to_string()
-            } else {
-                format!("the infrastructure cluster of {}", clusters.join(", "))
-            }
-        }
+        Placement::External(_) if clusters.is_empty() => "an infrastructure cluster no longer used".to_string(),
+        Placement::External(_) => format!("the infrastructure cluster of {}", clusters.join(", ")),
     }
 }
 

@@ -299,8 +299,9 @@ pub enum Unit {
 /// The amounts of each row, per infrastructure.
 pub type Usage = BTreeMap<Placement, BTreeMap<Row, u128>>;
 
-/// Adds up a demand. `default_class` names the class a volume without one
-/// lands on, per infrastructure, when the inventory knows it.
+/// Adds up a demand per infrastructure. A volume without a class is
+/// counted on the infrastructure's default class, by name when the
+/// inventory knows it.
 pub fn usage(demand: &Demand, inv: &Inventory) -> Usage {
     let default = |p: &Placement| -> String {
         let describes = !inv.management_only || *p == Placement::Management;

@@ -225,11 +225,10 @@ pub fn check(fleet: &Fleet, demand: &Demand, diags: &mut Diagnostics) {
         };
         share(nb).total_cmp(&share(na)).then(a.name.cmp(&b.name))
     });
+    // One entry per node: declared groups are at most 5,000 nodes each.
     let mut free: Vec<Vec<u128>> = Vec::new();
     for (g, s) in inv.nodes.iter().zip(&shapes) {
-        for _ in 0..g.count {
-            free.push(s.clone());
-        }
+        free.extend(std::iter::repeat_n(s, g.count as usize).cloned());
     }
     let mut unplaced: Option<(&PoolDemand, u32, usize)> = None;
     for (p, need) in &fitting {
