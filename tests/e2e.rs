@@ -15,4 +15,5 @@ mod errors;
 mod examples;
 mod kube;
 mod plan;
+mod review;
 mod robustness;

@@ -11,10 +11,6 @@
 //! Inputs that once crashed the fuzz target (`compiler/fuzz/`) are kept
 //! here as plain regression tests.
 
-#[allow(dead_code)]
-#[path = "../benches/fleet_gen.rs"]
-mod fleet_gen;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -27,7 +23,7 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::TestCaseError;
 
-use crate::support::repo;
+use crate::support::{fleet_gen, repo};
 
 /// Cases per property: `default`, unless `HCPC_ROBUSTNESS_CASES` says otherwise.
 fn config(default: u32) -> ProptestConfig {

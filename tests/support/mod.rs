@@ -4,6 +4,9 @@
 
 pub mod envtest;
 pub mod fault_proxy;
+/// Generated fleets, shared with the benchmarks.
+#[path = "../../benches/fleet_gen.rs"]
+pub mod fleet_gen;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

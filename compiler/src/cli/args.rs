@@ -67,7 +67,7 @@ pub enum Command {
     },
     /// Show what apply would change on the target.
     #[command(
-        after_help = "Examples:\n  hcpc plan examples/fleet\n  hcpc plan --format markdown > plan.md\n  hcpc plan --out plan.json --detailed-exitcode"
+        after_help = "Examples:\n  hcpc plan examples/fleet\n  hcpc plan --format markdown > plan.md\n  hcpc plan --format markdown --max-bytes 0 > full-plan.md\n  hcpc plan --out plan.json --detailed-exitcode"
     )]
     Plan {
         #[command(flatten)]
@@ -80,6 +80,10 @@ pub enum Command {
         /// Save the plan for `hcpc apply FILE`.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Markdown only: the most bytes to print (default 65000, under GitHub's
+        /// comment limit; 0 = no limit). What does not fit is left out, and said.
+        #[arg(long, value_name = "N", value_parser = parse_max_bytes)]
+        max_bytes: Option<usize>,
         /// Exit 2 when the plan has changes (0 = none, 1 = error).
         #[arg(long)]
         detailed_exitcode: bool,
@@ -219,6 +223,16 @@ pub enum DiagFormat {
     Human,
     Json,
     Github,
+}
+
+/// `--max-bytes`: 0 (no limit) or enough for the summary and closing lines.
+fn parse_max_bytes(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|_| format!("`{s}` is not a number of bytes"))?;
+    let min = crate::plan::markdown::MIN_MAX_BYTES;
+    if n != 0 && n < min {
+        return Err(format!("{n} is too small to hold the plan's summary: use at least {min}, or 0 for no limit"));
+    }
+    Ok(n)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -3,13 +3,17 @@
 //! Pure: the live objects are read by `live` beforehand. Decides the action
 //! per object (create, update, replace, delete, no-op), flags immutable
 //! fields (SPEC §4 rule 6) and NodePool roll-outs, and refuses to destroy
-//! protected clusters.
+//! protected clusters. Then groups the changes and totals their impact.
 
 #![deny(clippy::disallowed_methods)]
 
 pub mod capacity;
 pub mod diff;
+pub mod group;
+pub mod impact;
+pub mod markdown;
 pub mod model;
+pub mod names;
 pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -52,6 +56,8 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
                 action: Action::Create,
                 fields: diff::all_fields(&d.body, d.sensitive),
                 notes: Vec::new(),
+                cluster: d.cluster.clone(),
+                rolls_nodes: None,
                 live_version: None,
             },
             Some(l) if d.create_only => Change {
@@ -59,6 +65,8 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
                 action: Action::NoOp,
                 fields: Vec::new(),
                 notes: Vec::new(),
+                cluster: d.cluster.clone(),
+                rolls_nodes: None,
                 live_version: l.version.clone(),
             },
             Some(l) => update(d, l, input.live_is_whole, input.protected, &mut diags),
@@ -95,6 +103,8 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
             action: Action::Delete,
             fields: Vec::new(),
             notes: Vec::new(),
+            cluster: (!cluster.is_empty()).then(|| cluster.to_string()),
+            rolls_nodes: None,
             live_version: l.version.clone(),
         });
     }
@@ -111,6 +121,8 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
         target: input.target.clone(),
         input_digest: input.input_digest.clone(),
         summary,
+        groups: group::groups(&changes),
+        impact: impact::impact(&changes),
         changes,
         // Filled in by the caller, which holds the fleet (`capacity::report`).
         capacity: None,
@@ -163,6 +175,7 @@ fn update(
             .help("HyperShift does not allow changing these fields in place: revert the change; to recreate the cluster, first apply `prevent-destroy #false`, then apply the change with --allow-replace"),
         );
     }
+    let mut rolls_nodes = None;
     if action == Action::Update && d.id.kind == Kind::NodePool {
         let rolls = fields.iter().any(|f| f.path.starts_with("spec.platform") || f.path.starts_with("spec.release"));
         let replace = d.body.pointer("/spec/management/upgradeType").and_then(Value::as_str) == Some("Replace");
@@ -174,10 +187,18 @@ fn update(
                 .and_then(Value::as_u64)
                 .or_else(|| d.body.pointer("/spec/autoScaling/max").and_then(Value::as_u64))
                 .unwrap_or(0);
-            notes.push(format!("rolls {n} node{}", if n == 1 { "" } else { "s" }));
+            rolls_nodes = Some(n);
         }
     }
-    Change { id: d.id.clone(), action, fields, notes, live_version: l.version.clone() }
+    Change {
+        id: d.id.clone(),
+        action,
+        fields,
+        notes,
+        cluster: d.cluster.clone(),
+        rolls_nodes,
+        live_version: l.version.clone(),
+    }
 }
 
 /// The immutable rule covering a changed path (the path itself or a parent).

@@ -1,14 +1,19 @@
 //! The plan: a small closed set of actions over objects, with the field
-//! changes behind each. Text, markdown, JSON and diff views all read this
-//! one structure, so they cannot disagree.
+//! changes behind each, the groups of changes shared across the fleet and
+//! the impact totals. Text, markdown, JSON and diff views all read this one
+//! structure, so they cannot disagree.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use super::group::{Group, Varying};
+pub use super::impact::{Impact, ReleaseChange};
 use crate::object::ObjectId;
 
 /// Version of the JSON plan format (`hcpc plan --format json`, `--out`).
-pub const FORMAT_VERSION: &str = "1";
+/// 2: `rolls_nodes`, `cluster`, `groups` and `impact` added; roll-outs are
+/// no longer a note.
+pub const FORMAT_VERSION: &str = "2";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -55,9 +60,15 @@ pub struct Change {
     pub id: ObjectId,
     pub action: Action,
     pub fields: Vec<FieldChange>,
-    /// Why: the immutable fields forcing a replacement, or `rolls N nodes`.
+    /// Why a replacement is forced: the immutable fields and their rules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The hosted cluster the object belongs to (`None` for shared Namespaces).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// NodePools HyperShift rolls out by replacing VMs: how many nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolls_nodes: Option<u64>,
     /// The live version the diff was made against (resourceVersion, or a
     /// content digest for `dir`); `None` when the object does not exist.
     pub live_version: Option<String>,
@@ -82,6 +93,13 @@ pub struct Plan {
     pub summary: Summary,
     /// In apply order; deletes last, in destroy order. Unchanged objects included.
     pub changes: Vec<Change>,
+    /// The changes grouped for reading (see [`super::group`]): every changed
+    /// object is in at least one group. Derived from `changes`.
+    #[serde(default)]
+    pub groups: Vec<Group>,
+    /// What a reviewer weighs, totalled from `changes`.
+    #[serde(default)]
+    pub impact: Impact,
     /// What the fleet requests of each infrastructure, before and after.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<super::capacity::CapacityReport>,

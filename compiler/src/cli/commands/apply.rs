@@ -66,7 +66,7 @@ pub fn run(path: &Path, target_flag: Option<&str>, opts: &Options, style: Style)
     }
     let plan = &planned.plan;
     if !style.quiet || !opts.auto_approve {
-        eprint!("{}", super::plan::render(&planned, PlanFormat::Text, style.color, style.verbose));
+        eprint!("{}", super::plan::render(&planned, PlanFormat::Text, style.color, style.verbose, None));
     }
     if !plan.has_changes() {
         return match &planned.target {

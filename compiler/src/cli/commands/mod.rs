@@ -42,10 +42,11 @@ pub fn run(cli: Cli) -> u8 {
             clap_complete::generate(shell, &mut cmd, "hcpc", &mut std::io::stdout());
             exit::OK
         }
-        Command::Plan { input, target, format, out, detailed_exitcode } => plan::run(
+        Command::Plan { input, target, format, out, max_bytes, detailed_exitcode } => plan::run(
             &path_or_cwd(input.path),
             target.flag().as_deref(),
             format,
+            max_bytes,
             out.as_deref(),
             detailed_exitcode,
             style,

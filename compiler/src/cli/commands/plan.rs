@@ -1,7 +1,7 @@
 //! `hcpc plan`: compile, read live state, diff, print.
 
 use std::collections::BTreeSet;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -121,14 +121,26 @@ pub fn run(
     path: &Path,
     target_flag: Option<&str>,
     format: PlanFormat,
+    max_bytes: Option<usize>,
     out: Option<&Path>,
     detailed: bool,
     style: Style,
 ) -> u8 {
+    if max_bytes.is_some() && format != PlanFormat::Markdown {
+        eprintln!("error: --max-bytes applies to --format markdown only");
+        return exit::ERROR;
+    }
     let Some(planned) = make(path, target_flag, style) else { return exit::ERROR };
     let color = style.color && std::io::stdout().is_terminal();
-    let text = render(&planned, format, color, style.verbose);
-    print!("{text}");
+    // 0 means no limit.
+    let budget = match max_bytes {
+        None => Some(view::DEFAULT_MAX_BYTES),
+        Some(0) => None,
+        Some(n) => Some(n),
+    };
+    let text = render(&planned, format, color, style.verbose, budget);
+    // A reader that stops early (`| head`) is not an error.
+    let _ = std::io::stdout().write_all(text.as_bytes()).and_then(|()| std::io::stdout().flush());
     if let Some(out) = out {
         let saved = SavedPlan {
             format_version: crate::plan::model::FORMAT_VERSION.to_string(),
@@ -152,10 +164,13 @@ pub fn run(
     if detailed && planned.plan.has_changes() { exit::CHANGES } else { exit::OK }
 }
 
-pub fn render(planned: &Planned, format: PlanFormat, color: bool, verbose: bool) -> String {
+/// The plan in `format`; `max_bytes` limits markdown (`None`: no limit).
+pub fn render(planned: &Planned, format: PlanFormat, color: bool, verbose: bool, max_bytes: Option<usize>) -> String {
     match format {
         PlanFormat::Text => view::text(&planned.plan, color, verbose),
-        PlanFormat::Markdown => view::markdown(&planned.plan),
+        PlanFormat::Markdown => {
+            view::markdown(&planned.plan, &crate::plan::markdown::Options { grouped: !verbose, max_bytes })
+        }
         PlanFormat::Json => view::json(&planned.plan),
         PlanFormat::Diff => {
             let bodies = |c: &crate::plan::Change| {
