@@ -24,9 +24,10 @@ pub fn cluster_name(i: usize) -> String {
 
 /// The shared file: target, defaults and an infra inventory sized for `clusters`.
 pub fn common_file(clusters: usize) -> String {
-    // Per cluster: the gpu pool has 1 VM × 2 a100 and 1 VM × 1 t4.
-    let a100 = 2 * clusters + 8;
-    let t4 = clusters + 8;
+    // Per cluster: the gpu pool has 1 VM × 2 a100 and 1 VM × 1 t4; the
+    // capacity leaves a third spare, below the near-capacity warning.
+    let a100 = 3 * clusters + 8;
+    let t4 = 2 * clusters + 8;
     format!(
         r#"// Generated fleet of {clusters} clusters: shared settings.
 target dir "rendered/"

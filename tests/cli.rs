@@ -179,7 +179,11 @@ fn review_regressions_in_diagnostics() {
         ),
         (
             "cluster a {\n    release \"r:1\"\n    pull-secret secret=p\n    node-pool w replicas=1 {\n        memory \"0\"\n    }\n}\n",
-            "needs some memory",
+            "has no unit",
+        ),
+        (
+            "cluster a {\n    release \"r:1\"\n    pull-secret secret=p\n    node-pool w replicas=1 {\n        memory \"0Gi\"\n    }\n}\n",
+            "hcpc::node_pool::memory_too_small",
         ),
         ("cluster a {\n    release quay.io/x:1\n}\n", "quote strings"),
     ];

@@ -113,6 +113,45 @@ codes! {
     HostDeviceCapacity = "hcpc::device::over_capacity",
     /// A host device count of zero.
     HostDeviceCount = "hcpc::device::count",
+    /// A host device name that no device plugin could register: not a
+    /// Kubernetes resource name (`nvidia-a100,count:2` is `hcp`'s flag syntax,
+    /// written `host-device nvidia-a100 count=2` in hcpc), or one reserved for
+    /// Kubernetes itself. Without a domain (`nvidia.com/…`) it is a warning
+    /// unless the inventory lists the name: device plugins register
+    /// extended-resource names, which have one.
+    InvalidHostDevice = "hcpc::device::invalid_name",
+    /// (note) Host devices in node pools are a Technology Preview feature of
+    /// hosted control planes on OpenShift Virtualization.
+    HostDeviceTechPreview = "hcpc::device::technology_preview",
+    /// A VM's memory is below 1Gi: RHCOS cannot boot in it.
+    MemoryTooSmall = "hcpc::node_pool::memory_too_small",
+    /// (warning) A VM is smaller than OpenShift's documented minimum for a
+    /// compute machine (2 vCPU, 8 GB of RAM).
+    BelowWorkerMinimum = "hcpc::node_pool::below_worker_minimum",
+    /// The etcd volume is below 1Gi.
+    EtcdTooSmall = "hcpc::etcd::size_too_small",
+    /// Something relies on the infrastructure's default storage class
+    /// (a root volume or etcd without `storage-class=`, or a cluster without
+    /// storage mappings) but the infrastructure has no default class, so the
+    /// volumes would never bind.
+    NoDefaultStorageClass = "hcpc::storage::no_default_class",
+    /// A cluster without snapshot-class mappings passes the infrastructure's
+    /// default VolumeSnapshotClass through, but the infrastructure has none:
+    /// snapshots in the hosted cluster would never become ready.
+    NoDefaultSnapshotClass = "hcpc::storage::no_default_snapshot_class",
+    /// `root-volume cache=pvc` on a storage class that cannot hold the boot
+    /// image cache: it must offer ReadWriteMany and clone smartly (CDI
+    /// clone strategy `csi-clone` or `snapshot`, not `copy`).
+    CacheCannotClone = "hcpc::storage::cache_cannot_clone",
+    /// No node of the infrastructure is large enough for one VM of a node
+    /// pool (CPU, memory with KubeVirt's overhead, or host devices).
+    PoolDoesNotFit = "hcpc::capacity::pool_does_not_fit",
+    /// The fleet's VMs (and, on the management cluster, the hosted control
+    /// planes) do not fit on the infrastructure's nodes.
+    OverCapacity = "hcpc::capacity::over_capacity",
+    /// (warning) The fleet would use more of a resource than the warning
+    /// threshold (`infra { capacity-warning PERCENT }`, default 85%).
+    NearCapacity = "hcpc::capacity::near_capacity",
     /// Two declarations render the same Kubernetes object.
     NameCollision = "hcpc::names::collision",
     /// A rendered name is longer than Kubernetes allows.
@@ -154,8 +193,20 @@ impl fmt::Display for Code {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
+    /// Information worth knowing once; never fails a command.
+    Note,
     Warning,
     Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Note => "note",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
 }
 
 /// A labelled span. The first label of a diagnostic is the primary one.
@@ -199,6 +250,10 @@ impl Diagnostic {
 
     pub fn warning(code: Code, message: impl Into<String>) -> Diagnostic {
         Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message) }
+    }
+
+    pub fn note(code: Code, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { severity: Severity::Note, ..Diagnostic::error(code, message) }
     }
 
     pub fn label(mut self, span: Span, text: impl Into<String>) -> Diagnostic {
@@ -318,10 +373,7 @@ impl Diagnostic {
         };
         Located {
             code: self.code.as_str(),
-            severity: match self.severity {
-                Severity::Error => "error",
-                Severity::Warning => "warning",
-            },
+            severity: self.severity.as_str(),
             message: self.message.clone(),
             file,
             line: start.map(|p| p.0),

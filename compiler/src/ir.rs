@@ -31,17 +31,94 @@ pub enum Target {
     Dir { path: PathBuf },
 }
 
-/// What the infrastructure offers, as declared in `infra { … }`.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// What the infrastructure offers, as declared in `infra { … }` and found
+/// by discovery.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Inventory {
-    /// False when there is no `infra` block: checks that need it are skipped.
-    pub declared: bool,
+    /// Which parts are known; checks that need a part skip it otherwise.
+    pub known: Known,
     /// Found by discovery on the management cluster: it then describes only
     /// clusters whose VMs run there (no `infra-cluster`).
     pub management_only: bool,
     pub storage_classes: Vec<InfraStorageClass>,
     pub snapshot_classes: Vec<InfraSnapshotClass>,
+    /// Devices in total, declared with `host-device NAME capacity=N` or
+    /// summed over `nodes`.
     pub host_devices: Vec<InfraHostDevice>,
+    /// Node shapes, for per-VM fit and packing.
+    pub nodes: Vec<InfraNodes>,
+    pub kubevirt: KubevirtSettings,
+    /// Warn above this percentage of a resource (`capacity-warning`).
+    pub capacity_warning: u32,
+}
+
+impl Default for Inventory {
+    fn default() -> Inventory {
+        Inventory {
+            known: Known::default(),
+            management_only: false,
+            storage_classes: Vec::new(),
+            snapshot_classes: Vec::new(),
+            host_devices: Vec::new(),
+            nodes: Vec::new(),
+            kubevirt: KubevirtSettings::default(),
+            capacity_warning: 85,
+        }
+    }
+}
+
+impl Inventory {
+    /// Whether this inventory describes the infrastructure of `c`: a
+    /// discovered one describes only the management cluster.
+    pub fn describes(&self, c: &Cluster) -> bool {
+        !(self.management_only && c.infra_cluster.is_some())
+    }
+}
+
+/// The parts of the inventory that are known. Each part is known when the
+/// `infra` block declares anything of it, or discovery found it; an unknown
+/// part is never taken to be empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Known {
+    /// Storage and snapshot classes (`storage-class`, `snapshot-class`).
+    pub storage: bool,
+    /// Host devices (`host-device`, or devices of `nodes`).
+    pub devices: bool,
+    /// Node shapes (`nodes`).
+    pub nodes: bool,
+}
+
+/// KubeVirt settings that change what a VM requests of its node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KubevirtSettings {
+    /// vCPUs per requested CPU of a burstable VM (`cpuAllocationRatio`).
+    pub cpu_allocation_ratio: u32,
+    /// Guest memory as a percentage of the memory request (`memoryOvercommit`).
+    pub memory_overcommit: u32,
+}
+
+impl Default for KubevirtSettings {
+    fn default() -> KubevirtSettings {
+        KubevirtSettings {
+            cpu_allocation_ratio: crate::resolve::capacity::sizing::DEFAULT_CPU_ALLOCATION_RATIO,
+            memory_overcommit: crate::resolve::capacity::sizing::DEFAULT_MEMORY_OVERCOMMIT,
+        }
+    }
+}
+
+/// A group of identical nodes (`nodes NAME count= cores= memory=`), or
+/// nodes of one allocatable shape found by discovery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InfraNodes {
+    /// The declared name, or the first node's name when discovered.
+    pub name: Spanned<String>,
+    pub count: u32,
+    /// Allocatable CPU per node, in millicores.
+    pub cpu_millis: u64,
+    /// Allocatable memory per node, in bytes.
+    pub memory: u128,
+    /// Host devices per node, by resource name.
+    pub devices: Vec<(String, u32)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +127,39 @@ pub struct InfraStorageClass {
     pub access: AccessMode,
     pub volume_mode: VolumeMode,
     pub default: bool,
+    /// How CDI clones its volumes; `None` when not known.
+    pub clone: Option<CloneStrategy>,
+}
+
+/// CDI's clone strategy of a storage class (StorageProfile `cloneStrategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloneStrategy {
+    /// The CSI driver clones volumes itself.
+    CsiClone,
+    /// Through a VolumeSnapshot of the source.
+    Snapshot,
+    /// Host-assisted: CDI copies the data through a pod. Not a smart clone.
+    Copy,
+}
+
+impl CloneStrategy {
+    /// The word in KDL, which is also CDI's spelling in a StorageProfile.
+    pub fn from_word(w: &str) -> Option<CloneStrategy> {
+        match w {
+            "csi-clone" => Some(CloneStrategy::CsiClone),
+            "snapshot" => Some(CloneStrategy::Snapshot),
+            "copy" => Some(CloneStrategy::Copy),
+            _ => None,
+        }
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            CloneStrategy::CsiClone => "csi-clone",
+            CloneStrategy::Snapshot => "snapshot",
+            CloneStrategy::Copy => "copy",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -135,7 +245,7 @@ pub enum SecretSource {
     Secret(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Availability {
     HighlyAvailable,
     SingleReplica,
@@ -170,7 +280,8 @@ pub struct Toleration {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Etcd {
     pub storage_class: Option<Spanned<String>>,
-    pub size: Quantity,
+    /// Where it was written, or the cluster's name for the default.
+    pub size: Spanned<Quantity>,
 }
 
 /// The KubeVirt CSI storage driver of a cluster.
@@ -290,8 +401,10 @@ pub struct NodePool {
     /// The NodePool's metadata.name when it is not `<cluster>-<pool>`.
     pub object_name: Option<String>,
     pub scaling: Spanned<Scaling>,
-    pub cores: u32,
-    pub memory: Quantity,
+    /// Where it was written, or the pool's name for the default (also for
+    /// `memory`).
+    pub cores: Spanned<u32>,
+    pub memory: Spanned<Quantity>,
     pub qos_class: QosClass,
     pub root_volume: RootVolume,
     pub host_devices: Vec<HostDevice>,

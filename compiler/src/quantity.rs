@@ -14,12 +14,15 @@ pub struct Quantity {
     canonical: String,
     /// Value in base units (bytes), rounded down; enough for range checks.
     whole: u128,
+    /// Value in thousandths of base units, rounded up (CPU in millicores,
+    /// as the scheduler counts it).
+    millis: u128,
 }
 
 impl Quantity {
     /// `n` gibibytes, the meaning of a bare integer size.
     pub fn gibibytes(n: u64) -> Quantity {
-        Quantity::parse(&format!("{n}Gi")).unwrap_or(Quantity { canonical: format!("{n}Gi"), whole: 0 })
+        Quantity::parse(&format!("{n}Gi")).unwrap_or(Quantity { canonical: format!("{n}Gi"), whole: 0, millis: 0 })
     }
 
     pub fn as_str(&self) -> &str {
@@ -29,6 +32,19 @@ impl Quantity {
     /// Value in base units, rounded down.
     pub fn whole(&self) -> u128 {
         self.whole
+    }
+
+    /// Value in thousandths of base units, rounded up: `"63500m"` is 63500,
+    /// `"64"` is 64000.
+    pub fn millis(&self) -> u128 {
+        self.millis
+    }
+
+    /// Whether `s` is a number with no unit at all (`"16"`, `"1.5"`): for a
+    /// size that means bytes, which is never what anyone writing memory or
+    /// a volume size meant.
+    pub fn is_unitless(s: &str) -> bool {
+        !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || c == '.') && s.chars().any(|c| c.is_ascii_digit())
     }
 
     /// Parses a quantity as `resource.ParseQuantity` does, rejecting negative values.
@@ -101,7 +117,8 @@ impl Quantity {
             return Err(format!("\"{s}\" is more precise than Kubernetes allows (nano units)"));
         }
         let whole = value.whole().ok_or_else(|| format!("\"{s}\" is too large"))?;
-        Ok(Quantity { canonical: value.canonical(format), whole })
+        let millis = value.millis_rounded_up().ok_or_else(|| format!("\"{s}\" is too large"))?;
+        Ok(Quantity { canonical: value.canonical(format), whole, millis })
     }
 }
 
@@ -151,6 +168,17 @@ impl Exact {
             self.mantissa.checked_mul(10u128.checked_pow(self.exp10 as u32)?)
         } else {
             Some(self.mantissa / 10u128.checked_pow((-self.exp10) as u32)?)
+        }
+    }
+
+    /// mantissa × 10^(exp10 + 3), rounded up.
+    fn millis_rounded_up(&self) -> Option<u128> {
+        let exp = self.exp10 + 3;
+        if exp >= 0 {
+            self.mantissa.checked_mul(10u128.checked_pow(exp as u32)?)
+        } else {
+            let div = 10u128.checked_pow((-exp) as u32)?;
+            Some(self.mantissa.div_ceil(div))
         }
     }
 
@@ -330,6 +358,15 @@ mod tests {
         ] {
             assert_eq!(Quantity::parse(input).map(|q| q.to_string()), Ok(canonical.to_string()), "{input}");
         }
+    }
+
+    #[test]
+    fn millis_round_up_like_the_scheduler() {
+        for (input, millis) in [("64", 64_000), ("63500m", 63_500), ("0.1", 100), ("1n", 1), ("2Ki", 2_048_000)] {
+            assert_eq!(Quantity::parse(input).map(|q| q.millis()), Ok(millis), "{input}");
+        }
+        assert!(Quantity::is_unitless("16") && Quantity::is_unitless("1.5"));
+        assert!(!Quantity::is_unitless("16Gi") && !Quantity::is_unitless("1e9") && !Quantity::is_unitless("."));
     }
 
     #[test]

@@ -122,6 +122,7 @@ pub const STORAGE_DRIVERS: &[&str] = &["none", "default"];
 pub const TARGET_KINDS: &[&str] = &["kube", "dir"];
 pub const TOLERATION_OPERATORS: &[&str] = &["Exists", "Equal"];
 pub const TOLERATION_EFFECTS: &[&str] = &["NoSchedule", "PreferNoSchedule", "NoExecute"];
+pub const CLONE_STRATEGIES: &[&str] = &["csi-clone", "snapshot", "copy"];
 
 const SECRET_SOURCE: &[PropSpec] = &[
     prop("file", ValueKind::Path, "read the value from this file"),
@@ -336,6 +337,11 @@ pub const INFRA: &[NodeSpec] = &[
             prop("access", ValueKind::OneOf(&["RWO", "RWX"]), "widest access mode the class offers (default RWO)"),
             prop("volume-mode", ValueKind::OneOf(VOLUME_MODES), "volume mode (default Filesystem)"),
             prop("default", ValueKind::Bool, "the infrastructure's default storage class"),
+            prop(
+                "clone",
+                ValueKind::OneOf(CLONE_STRATEGIES),
+                "how CDI clones volumes of this class (its StorageProfile's cloneStrategy; default: unknown)",
+            ),
         ],
         repeatable: true,
         ..node("storage-class", "a storage class of the infrastructure cluster")
@@ -351,6 +357,43 @@ pub const INFRA: &[NodeSpec] = &[
         props: &[req_prop("capacity", ValueKind::Count, "how many the infrastructure offers in all")],
         repeatable: true,
         ..node("host-device", "a permitted host device and its capacity")
+    },
+    NodeSpec {
+        args: &[arg("NAME", ValueKind::Name)],
+        props: &[
+            req_prop("count", ValueKind::Count, "how many nodes have this shape"),
+            req_prop("cores", ValueKind::Count, "allocatable CPU cores per node"),
+            req_prop("memory", ValueKind::Quantity, "allocatable memory per node, e.g. \"512Gi\""),
+        ],
+        children: &[NodeSpec {
+            args: &[arg("DEVICE", ValueKind::String)],
+            props: &[req_prop("count", ValueKind::Count, "devices of this kind per node")],
+            repeatable: true,
+            ..node("host-device", "a host device each node of the group offers")
+        }],
+        repeatable: true,
+        ..node("nodes", "a group of identical infrastructure nodes: VMs are checked and packed against them")
+    },
+    setting(
+        "capacity-warning",
+        ValueKind::Count,
+        "warn when the fleet uses more than this percentage of a resource (default 85)",
+    ),
+    NodeSpec {
+        props: &[
+            prop(
+                "cpu-allocation-ratio",
+                ValueKind::Count,
+                "vCPUs per requested CPU for burstable VMs (KubeVirt's cpuAllocationRatio, default 10)",
+            ),
+            prop(
+                "memory-overcommit",
+                ValueKind::Count,
+                "guest memory as a percentage of requested memory (KubeVirt's memoryOvercommit, default 100)",
+            ),
+        ],
+        needs_content: true,
+        ..node("kubevirt", "KubeVirt settings of the infrastructure that change what a VM requests")
     },
 ];
 

@@ -2,8 +2,8 @@
 
 #![allow(dead_code)]
 
-pub mod apiserver;
 pub mod envtest;
+pub mod fault_proxy;
 /// Generated fleets, shared with the benchmarks.
 #[path = "../../benches/fleet_gen.rs"]
 pub mod fleet_gen;

@@ -58,7 +58,7 @@ pub fn print_diagnostics(diags: Diagnostics, sources: &SourceMap, format: DiagFo
         DiagFormat::Human => {
             let mut err = std::io::stderr().lock();
             for d in &sorted {
-                if style.quiet && d.severity == Severity::Warning {
+                if style.quiet && d.severity != Severity::Error {
                     continue;
                 }
                 let _ = write!(err, "{}", render_human(d, sources, style.color));
@@ -85,6 +85,7 @@ pub fn github_line(d: &Diagnostic, sources: &SourceMap) -> String {
     let level = match d.severity {
         Severity::Error => "error",
         Severity::Warning => "warning",
+        Severity::Note => "notice",
     };
     let mut props = Vec::new();
     if let (Some(file), Some(line), Some(col)) = (&l.file, l.line, l.column) {
@@ -161,6 +162,7 @@ impl Report {
             severity: match d.severity {
                 Severity::Error => miette::Severity::Error,
                 Severity::Warning => miette::Severity::Warning,
+                Severity::Note => miette::Severity::Advice,
             },
             help: d.help.clone(),
             source: primary.map(named),

@@ -74,13 +74,40 @@ impl std::fmt::Display for ApiError {
 /// Infrastructure facts found on the cluster.
 #[derive(Debug, Clone, Default)]
 pub struct Discovered {
-    /// (name, RWX capable, Block capable, is default); the modes are
-    /// `None` when no CDI StorageProfile describes the class.
-    pub storage_classes: Vec<(String, Option<bool>, Option<bool>, bool)>,
+    pub storage_classes: Vec<DiscoveredClass>,
     /// `None` when the snapshot API is not installed.
     pub snapshot_classes: Option<Vec<(String, bool)>>,
     /// Host device resources summed over nodes' allocatable.
     pub host_devices: Vec<(String, u64)>,
+    /// Schedulable nodes grouped by allocatable shape; `None` when a node
+    /// does not report its CPU or memory.
+    pub nodes: Option<Vec<DiscoveredNodes>>,
+    /// `cpuAllocationRatio` and `memoryOvercommit` of the KubeVirt resource,
+    /// where set.
+    pub cpu_allocation_ratio: Option<u32>,
+    pub memory_overcommit: Option<u32>,
+}
+
+/// A StorageClass and what its CDI StorageProfile says about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiscoveredClass {
+    pub name: String,
+    /// RWX and Block capable; `None` when no StorageProfile describes the class.
+    pub rwx: Option<bool>,
+    pub block: Option<bool>,
+    pub default: bool,
+    pub clone: Option<crate::ir::CloneStrategy>,
+}
+
+/// Nodes of one allocatable shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoveredNodes {
+    /// The first node's name, in name order.
+    pub first: String,
+    pub count: u32,
+    pub cpu_millis: u64,
+    pub memory: u128,
+    pub devices: Vec<(String, u32)>,
 }
 
 pub struct KubeTarget {
@@ -237,64 +264,50 @@ impl KubeTarget {
     /// modes), VolumeSnapshotClasses and host-device resources of nodes.
     pub fn discover(&self) -> Result<Discovered, ApiError> {
         let mut out = Discovered::default();
-        let profiles =
-            match self.list_values(&other("cdi.kubevirt.io", "v1beta1", "StorageProfile", "storageprofiles"), None) {
-                Ok(p) => p,
-                Err(e) if e.is_not_found() => Vec::new(),
-                Err(e) => return Err(e),
-            };
+        let optional = |r: Result<Vec<Value>, ApiError>| match r {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        };
+        let profiles = optional(
+            self.list_values(&other("cdi.kubevirt.io", "v1beta1", "StorageProfile", "storageprofiles"), None),
+        )?
+        .unwrap_or_default();
         for sc in self.list_values(&other("storage.k8s.io", "v1", "StorageClass", "storageclasses"), None)? {
             let Some(name) = sc.pointer("/metadata/name").and_then(Value::as_str) else { continue };
-            let default = sc
-                .pointer("/metadata/annotations/storageclass.kubernetes.io~1is-default-class")
-                .and_then(Value::as_str)
-                == Some("true");
-            let sets: Vec<&Value> = profiles
-                .iter()
-                .filter(|p| p.pointer("/metadata/name").and_then(Value::as_str) == Some(name))
-                .flat_map(|p| p.pointer("/status/claimPropertySets").and_then(Value::as_array).into_iter().flatten())
-                .collect();
-            let rwx = sets.iter().any(|s| {
-                s.get("accessModes").and_then(Value::as_array).is_some_and(|m| m.iter().any(|a| a == "ReadWriteMany"))
-            });
-            let block = sets.iter().any(|s| s.get("volumeMode") == Some(&Value::String("Block".into())));
-            let known = !sets.is_empty();
-            out.storage_classes.push((name.to_string(), known.then_some(rwx), known.then_some(block), default));
+            out.storage_classes.push(storage_class(name, &sc, &profiles));
         }
-        out.snapshot_classes = match self
-            .list_values(&other("snapshot.storage.k8s.io", "v1", "VolumeSnapshotClass", "volumesnapshotclasses"), None)
+        out.snapshot_classes = optional(self.list_values(
+            &other("snapshot.storage.k8s.io", "v1", "VolumeSnapshotClass", "volumesnapshotclasses"),
+            None,
+        ))?
+        .map(|list| {
+            list.iter()
+                .filter_map(|v| {
+                    let name = v.pointer("/metadata/name")?.as_str()?.to_string();
+                    let default = v
+                        .pointer("/metadata/annotations/snapshot.storage.kubernetes.io~1is-default-class")
+                        .and_then(Value::as_str)
+                        == Some("true");
+                    Some((name, default))
+                })
+                .collect()
+        });
+        let nodes = self.list_values(&other("", "v1", "Node", "nodes"), None)?;
+        out.host_devices = device_totals(&nodes);
+        out.nodes = node_shapes(&nodes);
+        if let Some(kv) = optional(self.list_values(&other("kubevirt.io", "v1", "KubeVirt", "kubevirts"), None))?
+            .and_then(|list| list.into_iter().next())
         {
-            Ok(list) => Some(
-                list.iter()
-                    .filter_map(|v| {
-                        let name = v.pointer("/metadata/name")?.as_str()?.to_string();
-                        let default = v
-                            .pointer("/metadata/annotations/snapshot.storage.kubernetes.io~1is-default-class")
-                            .and_then(Value::as_str)
-                            == Some("true");
-                        Some((name, default))
-                    })
-                    .collect(),
-            ),
-            Err(e) if e.is_not_found() => None,
-            Err(e) => return Err(e),
-        };
-        let mut devices: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
-        for node in self.list_values(&other("", "v1", "Node", "nodes"), None)? {
-            let Some(alloc) = node.pointer("/status/allocatable").and_then(Value::as_object) else { continue };
-            for (res, qty) in alloc {
-                let builtin = ["cpu", "memory", "pods", "ephemeral-storage"].contains(&res.as_str())
-                    || res.starts_with("hugepages-")
-                    || res.starts_with("devices.kubevirt.io/");
-                if builtin || !res.contains('/') {
-                    continue;
-                }
-                let n = qty.as_str().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-                let total = devices.entry(res.clone()).or_default();
-                *total = total.saturating_add(n);
-            }
+            let setting = |key: &str| {
+                kv.pointer(&format!("/spec/configuration/developerConfiguration/{key}"))
+                    .and_then(Value::as_u64)
+                    .and_then(|n| u32::try_from(n).ok())
+                    .filter(|n| *n > 0)
+            };
+            out.cpu_allocation_ratio = setting("cpuAllocationRatio");
+            out.memory_overcommit = setting("memoryOvercommit");
         }
-        out.host_devices = devices.into_iter().filter(|(_, n)| *n > 0).collect();
         Ok(out)
     }
 
@@ -347,6 +360,104 @@ impl KubeTarget {
             .and_then(Value::as_str)
             .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok()))
     }
+}
+
+/// A StorageClass with its access and volume modes and clone strategy
+/// from the CDI StorageProfile of the same name, where there is one.
+fn storage_class(name: &str, sc: &Value, profiles: &[Value]) -> DiscoveredClass {
+    let default =
+        sc.pointer("/metadata/annotations/storageclass.kubernetes.io~1is-default-class").and_then(Value::as_str)
+            == Some("true");
+    let profile = profiles.iter().find(|p| p.pointer("/metadata/name").and_then(Value::as_str) == Some(name));
+    let sets: Vec<&Value> = profile
+        .into_iter()
+        .flat_map(|p| p.pointer("/status/claimPropertySets").and_then(Value::as_array).into_iter().flatten())
+        .collect();
+    let rwx = sets.iter().any(|s| {
+        s.get("accessModes").and_then(Value::as_array).is_some_and(|m| m.iter().any(|a| a == "ReadWriteMany"))
+    });
+    let block = sets.iter().any(|s| s.get("volumeMode") == Some(&Value::String("Block".into())));
+    let known = !sets.is_empty();
+    // The status holds the strategy in effect; the spec an override.
+    let clone = profile
+        .and_then(|p| p.pointer("/status/cloneStrategy").or_else(|| p.pointer("/spec/cloneStrategy")))
+        .and_then(Value::as_str)
+        .and_then(crate::ir::CloneStrategy::from_word);
+    DiscoveredClass { name: name.to_string(), rwx: known.then_some(rwx), block: known.then_some(block), default, clone }
+}
+
+/// Whether VMs and control planes can be scheduled on a node: not cordoned
+/// and not a control-plane node of the management cluster.
+fn schedulable(node: &Value) -> bool {
+    if node.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
+        return false;
+    }
+    let taints = node.pointer("/spec/taints").and_then(Value::as_array).into_iter().flatten();
+    !taints.into_iter().any(|t| {
+        let key = t.get("key").and_then(Value::as_str).unwrap_or_default();
+        let effect = t.get("effect").and_then(Value::as_str).unwrap_or_default();
+        matches!(key, "node-role.kubernetes.io/master" | "node-role.kubernetes.io/control-plane")
+            && matches!(effect, "NoSchedule" | "NoExecute")
+    })
+}
+
+/// Extended resources of a node's allocatable that are devices, not
+/// KubeVirt's own (`devices.kubevirt.io/kvm`, …) or built-in resources.
+fn node_devices(node: &Value) -> Vec<(String, u64)> {
+    let Some(alloc) = node.pointer("/status/allocatable").and_then(Value::as_object) else { return Vec::new() };
+    let mut out: Vec<(String, u64)> = alloc
+        .iter()
+        .filter(|(res, _)| {
+            let builtin = ["cpu", "memory", "pods", "ephemeral-storage"].contains(&res.as_str())
+                || res.starts_with("hugepages-")
+                || res.starts_with("devices.kubevirt.io/");
+            !builtin && res.contains('/')
+        })
+        .map(|(res, qty)| (res.clone(), qty.as_str().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    out.sort();
+    out
+}
+
+/// Device totals over every node, as before node shapes were known.
+fn device_totals(nodes: &[Value]) -> Vec<(String, u64)> {
+    let mut devices: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    for node in nodes {
+        for (res, n) in node_devices(node) {
+            let total = devices.entry(res).or_default();
+            *total = total.saturating_add(n);
+        }
+    }
+    devices.into_iter().collect()
+}
+
+/// Schedulable nodes grouped by identical allocatable CPU, memory and
+/// devices, in order of their first node's name.
+fn node_shapes(nodes: &[Value]) -> Option<Vec<DiscoveredNodes>> {
+    let mut named: Vec<(&str, &Value)> = nodes
+        .iter()
+        .filter(|n| schedulable(n))
+        .filter_map(|n| Some((n.pointer("/metadata/name")?.as_str()?, n)))
+        .collect();
+    named.sort_by_key(|(name, _)| *name);
+    let mut groups: Vec<DiscoveredNodes> = Vec::new();
+    for (name, node) in named {
+        let quantity = |key: &str| {
+            node.pointer(&format!("/status/allocatable/{key}"))
+                .and_then(Value::as_str)
+                .and_then(|s| crate::quantity::Quantity::parse(s).ok())
+        };
+        let cpu_millis = u64::try_from(quantity("cpu")?.millis()).unwrap_or(u64::MAX);
+        let memory = quantity("memory")?.whole();
+        let devices: Vec<(String, u32)> =
+            node_devices(node).into_iter().map(|(d, n)| (d, u32::try_from(n).unwrap_or(u32::MAX))).collect();
+        match groups.iter_mut().find(|g| g.cpu_millis == cpu_millis && g.memory == memory && g.devices == devices) {
+            Some(g) => g.count += 1,
+            None => groups.push(DiscoveredNodes { first: name.to_string(), count: 1, cpu_millis, memory, devices }),
+        }
+    }
+    Some(groups)
 }
 
 /// A version of what an object says, not of when it was last written:
@@ -445,7 +556,7 @@ impl Discovered {
                 .help("fix the `infra` block to match the cluster, or remove the declaration and rely on discovery")
         };
         for declared in &inv.storage_classes {
-            if !self.storage_classes.iter().any(|(n, ..)| *n == declared.name.value) {
+            if !self.storage_classes.iter().any(|c| c.name == declared.name.value) {
                 diags.push(mismatch(
                     format!("storage class `{}` is declared but the cluster has none", declared.name.value),
                     declared.name.span,
@@ -453,13 +564,13 @@ impl Discovered {
             }
         }
         let mut classes = Vec::new();
-        for (name, rwx, block, default) in &self.storage_classes {
+        for found in &self.storage_classes {
+            let name = &found.name;
             let declared = inv.storage_classes.iter().find(|s| s.name.value == *name);
-            let known_profile = rwx.is_some();
-            let access = if rwx.unwrap_or(true) { AccessMode::ReadWriteMany } else { AccessMode::ReadWriteOnce };
-            let mode = if block.unwrap_or(true) { VolumeMode::Block } else { VolumeMode::Filesystem };
+            let access = if found.rwx.unwrap_or(true) { AccessMode::ReadWriteMany } else { AccessMode::ReadWriteOnce };
+            let mode = if found.block.unwrap_or(true) { VolumeMode::Block } else { VolumeMode::Filesystem };
             if let Some(d) = declared
-                && known_profile
+                && found.rwx.is_some()
                 && d.access != access
             {
                 diags.push(mismatch(
@@ -471,36 +582,50 @@ impl Discovered {
                     d.name.span,
                 ));
             }
+            if let Some(d) = declared
+                && let (Some(said), Some(is)) = (d.clone, found.clone)
+                && said != is
+            {
+                diags.push(mismatch(
+                    format!(
+                        "storage class `{name}` is declared clone={} but its StorageProfile says {}",
+                        said.word(),
+                        is.word()
+                    ),
+                    d.name.span,
+                ));
+            }
             classes.push(InfraStorageClass {
                 name: declared.map(|d| d.name.clone()).unwrap_or_else(|| Spanned::new(name.clone(), at)),
                 access,
                 volume_mode: mode,
-                default: *default,
+                default: found.default,
+                clone: found.clone.or(declared.and_then(|d| d.clone)),
             });
         }
         inv.storage_classes = classes;
-        if let Some(snaps) = &self.snapshot_classes {
-            for declared in &inv.snapshot_classes {
-                if !snaps.iter().any(|(n, _)| *n == declared.name.value) {
-                    diags.push(mismatch(
-                        format!("snapshot class `{}` is declared but the cluster has none", declared.name.value),
-                        declared.name.span,
-                    ));
-                }
+        // Without the snapshot API, the cluster has no snapshot class at all.
+        let snaps = self.snapshot_classes.clone().unwrap_or_default();
+        for declared in &inv.snapshot_classes {
+            if !snaps.iter().any(|(n, _)| *n == declared.name.value) {
+                diags.push(mismatch(
+                    format!("snapshot class `{}` is declared but the cluster has none", declared.name.value),
+                    declared.name.span,
+                ));
             }
-            inv.snapshot_classes = snaps
-                .iter()
-                .map(|(n, default)| InfraSnapshotClass {
-                    name: inv
-                        .snapshot_classes
-                        .iter()
-                        .find(|s| s.name.value == *n)
-                        .map(|s| s.name.clone())
-                        .unwrap_or_else(|| Spanned::new(n.clone(), at)),
-                    default: *default,
-                })
-                .collect();
         }
+        inv.snapshot_classes = snaps
+            .iter()
+            .map(|(n, default)| InfraSnapshotClass {
+                name: inv
+                    .snapshot_classes
+                    .iter()
+                    .find(|s| s.name.value == *n)
+                    .map(|s| s.name.clone())
+                    .unwrap_or_else(|| Spanned::new(n.clone(), at)),
+                default: *default,
+            })
+            .collect();
         for (name, capacity) in &self.host_devices {
             let capacity = u32::try_from(*capacity).unwrap_or(u32::MAX);
             match inv.host_devices.iter_mut().find(|h| h.name.value == *name) {
@@ -519,8 +644,75 @@ impl Discovered {
                 None => inv.host_devices.push(InfraHostDevice { name: Spanned::new(name.clone(), at), capacity }),
             }
         }
-        inv.declared = true;
+        if let Some(found) = &self.nodes {
+            diags.extend(merge_nodes(found, inv, at));
+        }
+        // KubeVirt's own configuration wins over `infra { kubevirt … }`.
+        if let Some(n) = self.cpu_allocation_ratio {
+            inv.kubevirt.cpu_allocation_ratio = n;
+        }
+        if let Some(n) = self.memory_overcommit {
+            inv.kubevirt.memory_overcommit = n;
+        }
+        inv.known.storage = true;
+        inv.known.devices = true;
         inv.management_only = true;
         diags
     }
+}
+
+/// Discovered node shapes replace the declared `nodes` groups. A declared
+/// group that matches no discovered shape (count and devices equal, cores
+/// and memory within a tenth: allocatable is a little below the hardware)
+/// is a warning.
+fn merge_nodes(
+    found: &[DiscoveredNodes],
+    inv: &mut crate::ir::Inventory,
+    at: crate::source::Span,
+) -> crate::diagnostic::Diagnostics {
+    use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+    use crate::resolve::capacity::show;
+    let mut diags = Diagnostics::default();
+    let near = |a: u128, b: u128| a.abs_diff(b) * 10 <= a.max(b);
+    let shape = |count: u32, cpu: u64, memory: u128, devices: &[(String, u32)]| {
+        let mut parts = vec![format!("{count} × {} vCPU", show::cpu(u128::from(cpu))), show::bytes(memory)];
+        parts.extend(devices.iter().map(|(d, n)| format!("{n} {d}")));
+        parts.join(", ")
+    };
+    let found_list = found.iter().map(|f| shape(f.count, f.cpu_millis, f.memory, &f.devices)).collect::<Vec<_>>();
+    for d in &inv.nodes {
+        let matched = found.iter().any(|f| {
+            f.count == d.count
+                && f.devices == d.devices
+                && near(u128::from(f.cpu_millis), u128::from(d.cpu_millis))
+                && near(f.memory, d.memory)
+        });
+        if !matched {
+            diags.push(
+                Diagnostic::warning(
+                    Code::InventoryMismatch,
+                    format!(
+                        "nodes `{}` ({}) are declared, but the cluster's schedulable nodes are: {}",
+                        d.name.value,
+                        shape(d.count, d.cpu_millis, d.memory, &d.devices),
+                        if found_list.is_empty() { "none".to_string() } else { found_list.join("; ") }
+                    ),
+                )
+                .label(d.name.span, "declared here")
+                .help("the discovered nodes are used; fix the `nodes` groups to match them (allocatable, not hardware, figures), or remove them"),
+            );
+        }
+    }
+    inv.nodes = found
+        .iter()
+        .map(|f| crate::ir::InfraNodes {
+            name: crate::source::Spanned::new(f.first.clone(), at),
+            count: f.count,
+            cpu_millis: f.cpu_millis,
+            memory: f.memory,
+            devices: f.devices.clone(),
+        })
+        .collect();
+    inv.known.nodes = true;
+    diags
 }

@@ -227,6 +227,18 @@ pub fn check_value(entry: &KdlEntry, kind: ValueKind, what: &str, file: FileId, 
             _ => Some(wrong_type("#true or #false", "write #true or #false".to_string())),
         },
         ValueKind::Quantity => match value {
+            KdlValue::String(s) if Quantity::is_unitless(s) => Some(
+                Diagnostic::error(
+                    Code::InvalidQuantity,
+                    format!("\"{s}\" has no unit, so it means {s} {}", if s == "1" { "byte" } else { "bytes" }),
+                )
+                .label(span, "no unit")
+                    .help(if s.contains('.') {
+                        format!("write \"{s}Gi\" for gibibytes (or \"{s}Mi\")")
+                    } else {
+                        format!("write \"{s}Gi\" for gibibytes (or \"{s}Mi\"); the number without quotes, {s}, also means {s}Gi")
+                    }),
+            ),
             KdlValue::String(s) => Quantity::parse(s).err().map(|e| {
                 Diagnostic::error(Code::InvalidQuantity, format!("invalid quantity for `{what}`: {e}"))
                     .label(span, "not a quantity")

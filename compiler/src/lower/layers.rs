@@ -99,9 +99,11 @@ impl<'a> ValueRef<'a> {
         self.entry.value().as_bool()
     }
 
-    /// A quantity; a bare integer means Gi.
+    /// A quantity; a bare integer means Gi. A quoted number without a unit
+    /// is not taken as bytes: `check` reported it.
     pub fn quantity(&self) -> Option<Quantity> {
         match self.entry.value() {
+            KdlValue::String(s) if Quantity::is_unitless(s) => None,
             KdlValue::String(s) => Quantity::parse(s).ok(),
             KdlValue::Integer(n) => u64::try_from(*n).ok().map(Quantity::gibibytes),
             _ => None,

@@ -62,10 +62,18 @@ fn build(plan: &Plan, by_group: bool, cap: Option<usize>, limit: Option<usize>) 
     let _ = writeln!(doc.out, "### hcpc plan for {}\n", code(&plan.target));
     let _ = writeln!(doc.out, "**{}**\n", plan.summary_line());
     if !plan.has_changes() {
+        if let Some(c) = &plan.capacity {
+            doc.out.push_str(&super::capacity::markdown(c));
+        }
         return doc.out;
     }
     impact(plan, cap, &mut doc);
     // The capacity delta per infrastructure goes here, after the totals.
+    if let Some(c) = &plan.capacity
+        && !doc.push(&super::capacity::markdown(c))
+    {
+        doc.left.capacity = true;
+    }
     if by_group {
         grouped(plan, cap, &mut doc);
     } else {
@@ -274,6 +282,7 @@ fn runs_md(runs: &[Run], cap: Option<usize>) -> String {
 #[derive(Default)]
 struct LeftOut {
     impact: bool,
+    capacity: bool,
     impact_names: bool,
     groups: usize,
     objects: usize,
@@ -343,6 +352,9 @@ impl Doc {
             what.push("impact totals".to_string());
         } else if l.impact_names {
             what.push("names in the impact totals".to_string());
+        }
+        if l.capacity {
+            what.push("the capacity tables".to_string());
         }
         if l.groups > 0 {
             what.push(format!(

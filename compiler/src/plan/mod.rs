@@ -7,6 +7,7 @@
 
 #![deny(clippy::disallowed_methods)]
 
+pub mod capacity;
 pub mod diff;
 pub mod group;
 pub mod impact;
@@ -123,6 +124,8 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
         groups: group::groups(&changes),
         impact: impact::impact(&changes),
         changes,
+        // Filled in by the caller, which holds the fleet (`capacity::report`).
+        capacity: None,
     };
     (plan, diags)
 }

@@ -100,6 +100,9 @@ pub struct Plan {
     /// What a reviewer weighs, totalled from `changes`.
     #[serde(default)]
     pub impact: Impact,
+    /// What the fleet requests of each infrastructure, before and after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<super::capacity::CapacityReport>,
 }
 
 impl Summary {

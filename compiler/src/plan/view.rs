@@ -314,6 +314,10 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
         // The capacity delta per infrastructure goes here, after the totals.
     }
     let _ = writeln!(out, "{}", plan.summary_line());
+    if let Some(c) = &plan.capacity {
+        out.push('\n');
+        out.push_str(&super::capacity::text(c));
+    }
     out
 }
 

@@ -54,7 +54,7 @@ pub fn render(c: &Cluster, p: &crate::ir::NodePool, labels: BTreeMap<String, Str
                         .collect(),
                     attach_default_network: p.attach_default_network,
                     compute: Compute {
-                        cores: p.cores,
+                        cores: *p.cores,
                         memory: p.memory.to_string(),
                         // Burstable is the API default; hcp writes only Guaranteed.
                         qos_class: (p.qos_class == QosClass::Guaranteed).then(|| "Guaranteed".to_string()),

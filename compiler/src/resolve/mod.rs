@@ -2,11 +2,13 @@
 //!
 //! Implements the resolution rules of SPEC §4: storage groups, hosted-name
 //! uniqueness, the infrastructure inventory, host-device capacity across
-//! the fleet, names and collisions, cycles. Rule 6 (immutable fields) needs
+//! the fleet, capacity and fit on the infrastructure's nodes, names and
+//! collisions, cycles. Rule 6 (immutable fields) needs
 //! live state and is checked by `plan`.
 
 #![deny(clippy::disallowed_methods)]
 
+pub mod capacity;
 mod devices;
 pub mod graph;
 mod storage;
@@ -76,8 +78,10 @@ pub fn resolve(fleet: Fleet) -> (ResolvedFleet, Diagnostics) {
     check_names(&fleet, &mut diags);
     for c in &fleet.clusters {
         storage::check_cluster(c, &fleet.inventory, &mut diags);
+        capacity::check_cluster(c, &fleet, &mut diags);
     }
     devices::check_fleet(&fleet, &mut diags);
+    capacity::check_fleet(&fleet, &mut diags);
     let graph = build_graph(&fleet);
     if let Err(cycle) = graph.topological() {
         diags.push(

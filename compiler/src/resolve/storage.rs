@@ -9,7 +9,7 @@ use crate::ir::{AccessMode, Cluster, Inventory, Storage, StorageMapping, VolumeM
 const MAX_MAPPINGS: usize = 50;
 
 pub fn check_cluster(c: &Cluster, inv: &Inventory, diags: &mut Diagnostics) {
-    let known = inv.declared && !(inv.management_only && c.infra_cluster.is_some());
+    let known = inv.known.storage && inv.describes(c);
     if let Storage::Manual { classes, snapshot_classes } = &c.storage {
         check_groups(classes, snapshot_classes, diags);
         check_unique(c, classes, "storage class", diags);

@@ -1,7 +1,8 @@
 //! A real Kubernetes API server for the tests and benchmarks, as
 //! controller-runtime's *envtest* provides one: etcd and kube-apiserver
-//! started by the tests themselves, with the HyperShift CRDs installed, and
-//! no controllers.
+//! started by the tests themselves, with the HyperShift CRDs installed, a
+//! default storage class and snapshot class as a management cluster has,
+//! and no controllers.
 //!
 //! - [`Envtest::shared`]: one server per test binary, started on first use;
 //!   tests isolate themselves with [`Envtest::scope`] (their own namespace
@@ -35,6 +36,10 @@ use process::Servers;
 
 /// The context the written kubeconfigs make current.
 pub const DEFAULT_CONTEXT: &str = "hcpc-test";
+
+/// The default StorageClass and VolumeSnapshotClass every server has.
+pub const DEFAULT_STORAGE_CLASS: &str = "standard";
+pub const DEFAULT_SNAPSHOT_CLASS: &str = "standard-snapshot";
 
 /// How long a server may take to answer `/readyz` (about 5 s on 2 cores).
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
@@ -157,9 +162,11 @@ impl Envtest {
             servers: Mutex::new(servers),
             scopes: AtomicU32::new(0),
         };
-        let runtime = runtime();
-        runtime.block_on(envtest.wait_ready())?;
-        runtime.block_on(envtest.install_crds())?;
+        blocking(|| async {
+            envtest.wait_ready().await?;
+            envtest.install_crds().await?;
+            envtest.install_default_classes().await
+        })?;
         Ok(envtest)
     }
 
@@ -191,8 +198,31 @@ impl Envtest {
         }
     }
 
-    /// The HyperShift CRDs, and stand-ins for VolumeSnapshotClass and
-    /// CDI's StorageProfile; returns once every one is Established.
+    /// A default StorageClass and a default VolumeSnapshotClass, as every
+    /// management cluster for OpenShift Virtualization has them (hcpc
+    /// refuses a fleet that relies on defaults the cluster lacks).
+    async fn install_default_classes(&self) -> Result<(), String> {
+        let client = self.client().await;
+        for obj in [
+            json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                   "metadata": {"name": DEFAULT_STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+                   "provisioner": "csi.example.com"}),
+            json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass",
+                   "metadata": {"name": DEFAULT_SNAPSHOT_CLASS, "annotations": {"snapshot.storage.kubernetes.io/is-default-class": "true"}},
+                   "driver": "csi.example.com", "deletionPolicy": "Delete"}),
+        ] {
+            let (plural, _, name) = locate(&obj);
+            let dynamic: DynamicObject = serde_json::from_value(obj).map_err(|e| e.to_string())?;
+            api(client.clone(), plural, None)
+                .create(&PostParams::default(), &dynamic)
+                .await
+                .map_err(|e| format!("cannot create {plural}/{name}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// The HyperShift CRDs, and stand-ins for VolumeSnapshotClass, CDI's
+    /// StorageProfile and KubeVirt; returns once every one is Established.
     async fn install_crds(&self) -> Result<(), String> {
         let crds = repo().join("../shared/conformance/crds");
         let mut files: Vec<PathBuf> = std::fs::read_dir(&crds)
@@ -204,6 +234,7 @@ impl Envtest {
         files.sort();
         files.push(repo().join("../shared/envtest/volumesnapshotclass.crd.yaml"));
         files.push(repo().join("tests/support/envtest/storageprofile.crd.yaml"));
+        files.push(repo().join("tests/support/envtest/kubevirt.crd.yaml"));
         let client = self.client().await;
         let api: Api<DynamicObject> = Api::all_with(client, &resource("customresourcedefinitions").0);
         let mut names = Vec::new();
@@ -293,9 +324,10 @@ impl Envtest {
         kube::Client::try_from(self.config().await).unwrap_or_else(|e| panic!("cannot build a client: {e}"))
     }
 
-    /// Runs `f` with a client on a runtime of its own, for synchronous tests.
-    pub fn block_on<T>(&self, f: impl AsyncFnOnce(kube::Client) -> T) -> T {
-        runtime().block_on(async { f(self.client().await).await })
+    /// Runs `f` with a client on a runtime of its own, and waits for it
+    /// (from synchronous tests, and from async ones too).
+    pub fn block_on<T: Send>(&self, f: impl AsyncFnOnce(kube::Client) -> T + Send) -> T {
+        blocking(|| async { f(self.client().await).await })
     }
 
     /// A namespace and fleet name no other test of this server uses.
@@ -457,11 +489,20 @@ impl std::fmt::Display for RequestCounts {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("cannot start a runtime: {e}"))
+/// Runs `future` to completion on a runtime of its own, on a thread of its
+/// own, so that it works whether or not the caller is inside a runtime.
+fn blocking<T: Send, F: Future<Output = T>>(future: impl FnOnce() -> F + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap_or_else(|e| panic!("cannot start a runtime: {e}"));
+            runtime.block_on(future())
+        })
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 fn to_value(o: &DynamicObject) -> Value {
@@ -481,6 +522,7 @@ fn resource(plural: &str) -> (ApiResource, bool) {
         "storageclasses" => ("storage.k8s.io", "v1", "StorageClass", false),
         "storageprofiles" => ("cdi.kubevirt.io", "v1beta1", "StorageProfile", false),
         "volumesnapshotclasses" => ("snapshot.storage.k8s.io", "v1", "VolumeSnapshotClass", false),
+        "kubevirts" => ("kubevirt.io", "v1", "KubeVirt", true),
         "customresourcedefinitions" => ("apiextensions.k8s.io", "v1", "CustomResourceDefinition", false),
         other => panic!("the test harness does not know resource {other}"),
     };
@@ -508,6 +550,7 @@ fn plural_of(kind: &str) -> &'static str {
         "storageclasses",
         "storageprofiles",
         "volumesnapshotclasses",
+        "kubevirts",
         "customresourcedefinitions",
     ]
     .into_iter()

@@ -10,9 +10,18 @@ use crate::cli::printer::{Style, print_diagnostics};
 pub fn run(path: &Path, format: DiagFormat, deny_warnings: bool, style: Style) -> u8 {
     let compiled = compile(path);
     let clusters = compiled.resolved.as_ref().map_or(0, |r| r.fleet.clusters.len());
+    // `-v`: what the fleet requests of its infrastructure (no live state, so no "before").
+    let capacity = compiled
+        .resolved
+        .as_ref()
+        .filter(|_| style.verbose && format == DiagFormat::Human)
+        .map(|r| crate::plan::capacity::text(&crate::plan::capacity::report(&r.fleet, None)));
     let objects = compiled.objects.len();
     let (errors, warnings) = print_diagnostics(compiled.diags, &compiled.sources, format, style);
     let failed = errors > 0 || (deny_warnings && warnings > 0);
+    if let Some(table) = capacity {
+        print!("{table}");
+    }
     if format == DiagFormat::Human && !style.quiet {
         if failed {
             eprintln!("{}", summary("check failed", errors, warnings));

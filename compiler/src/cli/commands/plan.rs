@@ -98,7 +98,7 @@ pub fn make(path: &Path, target_flag: Option<&str>, style: Style) -> Option<Plan
     };
     let protected: BTreeSet<String> =
         resolved.fleet.clusters.iter().filter(|c| c.prevent_destroy).map(|c| c.name.value.clone()).collect();
-    let (plan, diags) = plan(&PlanInput {
+    let (mut plan, diags) = plan(&PlanInput {
         desired: &compiled.objects,
         live: &live,
         applyset: &applyset,
@@ -107,6 +107,7 @@ pub fn make(path: &Path, target_flag: Option<&str>, style: Style) -> Option<Plan
         input_digest: compiled.input_digest.clone(),
         live_is_whole: matches!(target, Opened::Dir(_)),
     });
+    plan.capacity = Some(crate::plan::capacity::report(&resolved.fleet, Some(&live)));
     let has_errors = diags.has_errors();
     print_diagnostics(diags, &compiled.sources, DiagFormat::Human, style);
     if has_errors {
