@@ -300,6 +300,7 @@ fn to_lsp(d: &Diagnostic, files: &[Arc<File>], enc: Encoding) -> lsp_types::Diag
         severity: Some(match d.severity {
             Severity::Error => DiagnosticSeverity::ERROR,
             Severity::Warning => DiagnosticSeverity::WARNING,
+            Severity::Note => DiagnosticSeverity::INFORMATION,
         }),
         code: Some(NumberOrString::String(d.code.as_str().to_owned())),
         code_description: None,
