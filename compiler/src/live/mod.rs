@@ -7,18 +7,8 @@
 pub mod dir;
 pub mod kube;
 
-use serde_json::Value;
-
+pub use crate::object::LiveObject;
 use crate::object::ObjectId;
-
-/// An object as it exists on the target.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LiveObject {
-    pub id: ObjectId,
-    pub body: Value,
-    /// resourceVersion (kube) or content digest (dir).
-    pub version: Option<String>,
-}
 
 /// A target hcpc reads from and applies to.
 pub trait LiveState {

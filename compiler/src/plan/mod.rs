@@ -18,8 +18,7 @@ use hcpc_schema::labels;
 use serde_json::Value;
 
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
-use crate::live::LiveObject;
-use crate::object::{Kind, ObjectId};
+use crate::object::{Kind, LiveObject, ObjectId};
 use crate::render::DesiredObject;
 pub use model::{Action, Change, FieldChange, Plan, Summary};
 

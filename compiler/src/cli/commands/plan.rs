@@ -13,7 +13,7 @@ use crate::cli::load::{Compiled, back, front, read_sources};
 use crate::cli::printer::{Style, print_diagnostics};
 use crate::cli::target::{Opened, choose};
 use crate::diagnostic::{Code, Diagnostic};
-use crate::live::LiveObject;
+use crate::object::LiveObject;
 use crate::plan::{Plan, PlanInput, plan, view};
 use crate::render::{DesiredObject, applyset_id, map_data, masked};
 
