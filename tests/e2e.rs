@@ -11,6 +11,7 @@ mod cli;
 mod conformance;
 mod errors;
 mod examples;
+mod faults;
 mod kube;
 mod plan;
 mod robustness;

@@ -6,6 +6,7 @@
 
 pub mod dir;
 pub mod kube;
+pub mod retry;
 
 pub use crate::object::LiveObject;
 use crate::object::ObjectId;

@@ -156,6 +156,9 @@ async fn handle(
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
         Some(FaultAction::Fail(code)) => return respond(status::injected(code).into()),
+        Some(FaultAction::Throttle { status, seconds }) => {
+            return respond(status::injected_retry_after(status, seconds).into());
+        }
         None => {}
     }
     let request = Request {

@@ -257,13 +257,20 @@ pub fn injected(code: u16) -> ApiError {
         504 => Some("Timeout"),
         _ => None,
     };
-    let mut err = failure(code, reason, "injected fault", None);
+    let err = failure(code, reason, "injected fault", None);
     // The real server's priority-and-fairness 429 asks to come back in 1s.
-    if code == 429 {
-        err.retry_after = Some(1);
-        if let Some(body) = err.body.as_object_mut() {
-            body.insert("details".into(), json!({ "retryAfterSeconds": 1 }));
-        }
+    if code == 429 { with_retry_after(err, 1) } else { err }
+}
+
+/// An injected error asking the client to come back in `seconds`.
+pub fn injected_retry_after(code: u16, seconds: u64) -> ApiError {
+    with_retry_after(injected(code), seconds)
+}
+
+fn with_retry_after(mut err: ApiError, seconds: u64) -> ApiError {
+    err.retry_after = Some(seconds);
+    if let Some(body) = err.body.as_object_mut() {
+        body.insert("details".into(), json!({ "retryAfterSeconds": seconds }));
     }
     err
 }

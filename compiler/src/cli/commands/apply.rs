@@ -10,7 +10,7 @@ use super::plan::{Planned, SavedPlan, make};
 use crate::cli::args::PlanFormat;
 use crate::cli::exit;
 use crate::cli::printer::Style;
-use crate::cli::target::Opened;
+use crate::cli::target::{Opened, TargetFlags};
 use crate::live::dir::{DirTarget, relative_path, write_file};
 use crate::plan::{Action, Change};
 use crate::render::yaml;
@@ -24,7 +24,7 @@ pub struct Options {
     pub timeout: Duration,
 }
 
-pub fn run(path: &Path, target_flag: Option<&str>, opts: &Options, style: Style) -> u8 {
+pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8 {
     // A saved plan: re-plan from the same configuration and refuse if
     // anything it was made against has changed.
     let saved = load_saved(path);
@@ -36,7 +36,7 @@ pub fn run(path: &Path, target_flag: Option<&str>, opts: &Options, style: Style)
         }
         None => path.to_path_buf(),
     };
-    let Some(planned) = make(&config, target_flag, style) else { return exit::ERROR };
+    let Some(planned) = make(&config, flags, style) else { return exit::ERROR };
     if let Some(Ok(saved)) = &saved {
         let stale = stale_objects(&saved.plan.changes, &planned.plan.changes);
         // The same inputs must still render the same objects (another hcpc
@@ -105,7 +105,7 @@ pub fn run(path: &Path, target_flag: Option<&str>, opts: &Options, style: Style)
     // Re-planned once the lock is held: what is applied is what was shown,
     // or nothing (another apply may have run while this one waited).
     let quiet = Style { quiet: true, ..style };
-    let replan = || make(&config, target_flag, quiet);
+    let replan = || make(&config, flags, quiet);
     match &planned.target {
         Opened::Dir(d) => apply_dir(d, &planned, opts, style, &replan),
         Opened::Kube(k) => super::apply_kube::run(k, &planned, opts, style, &replan),

@@ -159,12 +159,7 @@ fn apply_one(k: &KubeTarget, planned: &Planned, c: &Change, opts: &Options) -> R
         if k.get(c.id.kind, &c.id.namespace, &c.id.name)?.is_some() {
             return Ok(());
         }
-        let key = generate_key().map_err(|message| ApiError {
-            code: 0,
-            reason: "Random".into(),
-            message,
-            causes: Vec::new(),
-        })?;
+        let key = generate_key().map_err(|message| ApiError::local("Random", message))?;
         body["data"] = json!({ "key": key });
     }
     k.apply(&c.id, &body, opts.force_conflicts).map(|_| ())
@@ -176,20 +171,10 @@ fn wait_gone(k: &KubeTarget, id: &ObjectId, lock: &mut Lease<'_>) -> Result<(), 
         if k.get(id.kind, &id.namespace, &id.name)?.is_none() {
             return Ok(());
         }
-        lock.renew_if_due().map_err(|message| ApiError {
-            code: 0,
-            reason: "Lock".into(),
-            message,
-            causes: Vec::new(),
-        })?;
+        lock.renew_if_due().map_err(|message| ApiError::local("Lock", message))?;
         std::thread::sleep(Duration::from_secs(2));
     }
-    Err(ApiError {
-        code: 0,
-        reason: "Timeout".into(),
-        message: format!("{id} was not deleted within 10 minutes"),
-        causes: Vec::new(),
-    })
+    Err(ApiError::local("Timeout", format!("{id} was not deleted within 10 minutes")))
 }
 
 /// An API error in words, with conflicts spelt out.

@@ -11,7 +11,7 @@ use crate::cli::args::{DiagFormat, PlanFormat};
 use crate::cli::exit;
 use crate::cli::load::{Compiled, back, front, read_sources};
 use crate::cli::printer::{Style, print_diagnostics};
-use crate::cli::target::{Opened, choose};
+use crate::cli::target::{Opened, TargetFlags, choose};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::object::LiveObject;
 use crate::plan::{Plan, PlanInput, plan, view};
@@ -37,7 +37,7 @@ pub struct Planned {
 }
 
 /// Compiles and plans; prints diagnostics; `None` on any error.
-pub fn make(path: &Path, target_flag: Option<&str>, style: Style) -> Option<Planned> {
+pub fn make(path: &Path, flags: &TargetFlags, style: Style) -> Option<Planned> {
     let sources = match read_sources(path) {
         Ok(s) => s,
         Err(d) => {
@@ -46,7 +46,7 @@ pub fn make(path: &Path, target_flag: Option<&str>, style: Style) -> Option<Plan
         }
     };
     let (mut fleet, mut diags) = front(&sources);
-    let chosen = match choose(target_flag, &fleet, &sources) {
+    let chosen = match choose(flags, &fleet, &sources) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
@@ -118,13 +118,13 @@ pub fn make(path: &Path, target_flag: Option<&str>, style: Style) -> Option<Plan
 
 pub fn run(
     path: &Path,
-    target_flag: Option<&str>,
+    flags: &TargetFlags,
     format: PlanFormat,
     out: Option<&Path>,
     detailed: bool,
     style: Style,
 ) -> u8 {
-    let Some(planned) = make(path, target_flag, style) else { return exit::ERROR };
+    let Some(planned) = make(path, flags, style) else { return exit::ERROR };
     let color = style.color && std::io::stdout().is_terminal();
     let text = render(&planned, format, color, style.verbose);
     print!("{text}");

@@ -1,0 +1,159 @@
+//! What hcpc does when the API server fails: one bounded retry policy
+//! (`--request-timeout`, `Retry-After`), and errors that name the server
+//! and the cause. The in-process endpoint injects what a real server
+//! cannot be made to do.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::apiserver::ApiServer;
+use crate::support::{hcpc, repo, stderr, stdout};
+
+struct Env {
+    server: ApiServer,
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+fn env() -> Env {
+    let server = ApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = server.write_kubeconfig(dir.path());
+    let secrets = repo().join("examples/secrets/pull-secret.json");
+    std::fs::write(
+        dir.path().join("fleet.kdl"),
+        format!(
+            "target kube\nfleet faults\ncluster example {{\n    release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n    pull-secret file=\"{}\"\n    node-pool workers replicas=1\n}}\n",
+            secrets.display()
+        ),
+    )
+    .unwrap();
+    Env { server, dir, kubeconfig }
+}
+
+fn spawn(dir: &Path, kubeconfig: &Path, args: &[&str]) -> Child {
+    hcpc()
+        .current_dir(dir)
+        .env("KUBECONFIG", kubeconfig)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Runs hcpc; fails the test if it is still running after `limit` (it
+/// must give up by itself, not retry for ever).
+fn run_within(e: &Env, limit: Duration, args: &[&str]) -> Output {
+    let mut child = spawn(e.dir.path(), &e.kubeconfig, args);
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("hcpc {args:?} was still running after {limit:?}: {}", stderr(&out));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_server_answering_503_to_everything_fails_the_plan_within_a_minute() {
+    let e = env();
+    e.server.faults().fail_matching("*", "", 503, usize::MAX);
+    // The default deadline: the plan gives up by itself, well within 60 s.
+    let o = run_within(&e, Duration::from_secs(60), &["plan"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains(&e.server.url()), "names the server: {err}");
+    assert!(err.contains("503 ServiceUnavailable"), "names the status: {err}");
+    assert!(err.contains("--request-timeout is 30s"), "names the limit: {err}");
+    let attempts = e.server.requests().len();
+    assert!(attempts > 3, "transient failures are retried ({attempts} requests)");
+}
+
+#[test]
+fn request_timeout_bounds_every_request_with_its_retries() {
+    let e = env();
+    e.server.faults().fail_matching("*", "", 503, usize::MAX);
+    let o = run_within(&e, Duration::from_secs(20), &["plan", "--request-timeout", "2s"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--request-timeout is 2s"), "{}", stderr(&o));
+
+    // A server that accepts but never answers is bounded the same way.
+    e.server.faults().clear();
+    e.server.faults().delay(Duration::from_secs(30));
+    let o = run_within(&e, Duration::from_secs(20), &["plan", "--request-timeout", "2s"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains(&format!("{} did not answer within", e.server.url())), "{err}");
+
+    for bad in ["0s", "soon"] {
+        let o = run_within(&e, Duration::from_secs(20), &["plan", "--request-timeout", bad]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stderr(&o).contains("--request-timeout"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn retry_after_is_honoured_within_the_deadline() {
+    let e = env();
+    // Throttled twice, asked to come back in 2 s each time: the apply waits
+    // as asked, then succeeds.
+    e.server.faults().throttle_matching("PATCH", "/nodepools/", 429, 2, 2);
+    let start = Instant::now();
+    let o = run_within(&e, Duration::from_secs(60), &["apply", "--auto-approve", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(start.elapsed() >= Duration::from_secs(4), "retried sooner than the server asked");
+    let patches = e.server.requests().iter().filter(|(m, p)| m == "PATCH" && p.contains("/nodepools/")).count();
+    assert_eq!(patches, 3);
+
+    // Asked to come back after the deadline: give up at once, saying so.
+    e.server.faults().throttle_matching("GET", "/namespaces", 503, 600, 1);
+    let o = run_within(&e, Duration::from_secs(20), &["plan", "--request-timeout", "10s"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("it asked to retry after 600s, past that deadline"), "{}", stderr(&o));
+}
+
+#[test]
+fn dropped_connections_are_retried() {
+    let e = env();
+    assert_eq!(run_within(&e, Duration::from_secs(60), &["plan", "-q"]).status.code(), Some(0));
+    for n in [1, 2, 3] {
+        e.server.faults().drop_connection_nth(n * 2);
+    }
+    let o = run_within(&e, Duration::from_secs(60), &["apply", "--auto-approve", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(run_within(&e, Duration::from_secs(60), &["plan", "--detailed-exitcode"]).status.code(), Some(0));
+}
+
+#[test]
+fn a_refused_connection_names_the_server_and_the_cause_at_once() {
+    let e = env();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let kubeconfig = e.dir.path().join("closed");
+    std::fs::write(
+        &kubeconfig,
+        e.server.kubeconfig_yaml("closed").replace(&e.server.url(), &format!("http://127.0.0.1:{port}")),
+    )
+    .unwrap();
+    let child = spawn(e.dir.path(), &kubeconfig, &["plan"]);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains(&format!("cannot connect to http://127.0.0.1:{port}: Connection refused")), "{err}");
+    assert!(!err.contains("ServiceError"), "{err}");
+}
+
+#[test]
+fn an_unknown_context_lists_the_contexts_that_exist() {
+    let e = env();
+    let o = run_within(&e, Duration::from_secs(20), &["plan", "--context", "prod"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("no context `prod`; it has: hcpc-test"), "{err}");
+    assert!(!err.contains("current context"), "{err}");
+}
