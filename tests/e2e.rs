@@ -9,6 +9,7 @@ mod support;
 mod apiserver_replay;
 mod cli;
 mod conformance;
+mod envtest;
 mod errors;
 mod examples;
 mod faults;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod apiserver;
+pub mod envtest;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
