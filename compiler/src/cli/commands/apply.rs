@@ -38,27 +38,11 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     };
     let Some(planned) = make(&config, flags, style) else { return exit::ERROR };
     if let Some(Ok(saved)) = &saved {
-        let stale = stale_objects(&saved.plan.changes, &planned.plan.changes);
-        // The same inputs must still render the same objects (another hcpc
-        // version might not).
-        let now: Vec<Value> = planned.compiled.objects.iter().map(super::plan::digested).collect();
-        let rendered_differently = now != saved.desired;
-        if saved.plan.input_digest != planned.plan.input_digest
-            || !stale.is_empty()
-            || saved.plan.target != planned.plan.target
-        {
-            eprintln!("error[hcpc::plan::stale]: the saved plan is stale; nothing was applied");
-            if saved.plan.input_digest != planned.plan.input_digest {
-                eprintln!("  - the configuration or a secret it reads changed since the plan was made");
-            }
-            if saved.plan.target != planned.plan.target {
-                eprintln!("  - the plan was made for {}, not {}", saved.plan.target, planned.plan.target);
-            }
-            if rendered_differently {
-                eprintln!("  - this hcpc renders the configuration differently from the one that made the plan");
-            }
-            for id in stale {
-                eprintln!("  - {id} changed on the target since the plan was made");
+        let reasons = differences(saved, &planned);
+        if !reasons.is_empty() {
+            eprintln!("error[hcpc::plan::stale]: the saved plan does not match a fresh plan; nothing was applied");
+            for reason in reasons {
+                eprintln!("  - {reason}");
             }
             eprintln!("  help: run `hcpc plan --out FILE` again and review it");
             return exit::ERROR;
@@ -112,28 +96,91 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     }
 }
 
+/// A saved plan, recognised by its content whatever its name: a JSON
+/// object (a configuration is KDL, which never starts with `{`). `None`
+/// for a configuration.
 fn load_saved(path: &Path) -> Option<Result<SavedPlan, String>> {
-    if !path.is_file() || path.extension().is_none_or(|e| e != "json") {
+    if !path.is_file() {
         return None;
     }
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
         Err(e) => return Some(Err(format!("cannot read {}: {e}", path.display()))),
     };
-    Some(serde_json::from_str(&text).map_err(|e| format!("{} is not a saved hcpc plan: {e}", path.display())))
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    let not_a_plan = |why: String| {
+        format!(
+            "{} is JSON but not a plan saved by `hcpc plan --out`: {why}\n  help: apply a configuration (.kdl files) or a saved plan",
+            path.display()
+        )
+    };
+    let saved: SavedPlan = match serde_json::from_slice(&bytes) {
+        Ok(s) => s,
+        Err(e) => return Some(Err(not_a_plan(e.to_string()))),
+    };
+    if saved.format_version != crate::plan::model::FORMAT_VERSION {
+        return Some(Err(not_a_plan(format!(
+            "its format is version {}, this hcpc reads version {}",
+            saved.format_version,
+            crate::plan::model::FORMAT_VERSION
+        ))));
+    }
+    Some(Ok(saved))
 }
 
+/// Why a saved plan may not be applied: anything it records that a fresh
+/// plan of the same configuration does not say. Inputs, target and live
+/// versions catch what changed since; the desired objects, the changes and
+/// the summary catch a plan edited by hand (or made by another hcpc).
+fn differences(saved: &SavedPlan, fresh: &Planned) -> Vec<String> {
+    let mut out = Vec::new();
+    if saved.plan.input_digest != fresh.plan.input_digest {
+        out.push("the configuration or a secret it reads changed since the plan was made".to_string());
+    }
+    if saved.plan.target != fresh.plan.target {
+        out.push(format!("the plan was made for {}, not {}", saved.plan.target, fresh.plan.target));
+    }
+    for id in stale_objects(&saved.plan.changes, &fresh.plan.changes) {
+        out.push(format!("{id} changed on the target since the plan was made"));
+    }
+    if !out.is_empty() {
+        return out;
+    }
+    let now: Vec<Value> = fresh.compiled.objects.iter().map(super::plan::digested).collect();
+    if now != saved.desired {
+        out.push(
+            "its desired objects are not what the configuration renders (edited by hand, or made by another hcpc version)"
+                .to_string(),
+        );
+    }
+    for c in &fresh.plan.changes {
+        match saved.plan.changes.iter().find(|s| s.id == c.id) {
+            Some(s) if s == c => {}
+            Some(_) => out.push(format!("its recorded change to {} is not what a fresh plan shows", c.id)),
+            None => out.push(format!("it records nothing for {}, which a fresh plan includes", c.id)),
+        }
+    }
+    for s in saved.plan.changes.iter().filter(|s| !fresh.plan.changes.iter().any(|c| c.id == s.id)) {
+        out.push(format!("it records a change to {}, which a fresh plan does not have", s.id));
+    }
+    if saved.plan.summary != fresh.plan.summary {
+        out.push("its summary is not what a fresh plan counts".to_string());
+    }
+    if out.is_empty() && saved.plan != fresh.plan {
+        out.push("it is not what a fresh plan of the same configuration says".to_string());
+    }
+    out
+}
+
+/// Objects whose live version is not the one the saved plan was made against.
 fn stale_objects(saved: &[Change], now: &[Change]) -> Vec<String> {
     let mut out = Vec::new();
     for s in saved {
         let current = now.iter().find(|c| c.id == s.id).and_then(|c| c.live_version.clone());
         if current != s.live_version {
             out.push(s.id.to_string());
-        }
-    }
-    for c in now.iter().filter(|c| c.action != Action::NoOp) {
-        if !saved.iter().any(|s| s.id == c.id) {
-            out.push(c.id.to_string());
         }
     }
     out
