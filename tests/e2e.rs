@@ -14,5 +14,6 @@ mod errors;
 mod examples;
 mod faults;
 mod kube;
+mod live_safety;
 mod plan;
 mod robustness;

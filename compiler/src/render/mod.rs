@@ -185,6 +185,45 @@ pub fn map_data(body: &mut Value, f: impl Fn(&Value) -> Value) {
     }
 }
 
+/// Server bookkeeping left out of a printed live object.
+const SERVER_METADATA: &[&str] = &["managedFields", "resourceVersion", "uid", "generation", "creationTimestamp"];
+/// Where `kubectl apply` copies a whole object, Secret data included.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// A copy of a live object safe to print. Secrets are masked by their
+/// identity, not by what the body says (items of a LIST carry no `kind`):
+/// every data and stringData value, and the last-applied copy of the whole
+/// Secret, become `(sensitive)`. Kind and apiVersion are restored and
+/// server bookkeeping (managedFields, resourceVersion, status) dropped.
+pub fn masked_live(l: &crate::object::LiveObject) -> Value {
+    let mut body = l.body.clone();
+    let Some(map) = body.as_object_mut() else { return Value::Null };
+    map.insert("apiVersion".into(), Value::String(l.id.kind.api_version().into()));
+    map.insert("kind".into(), Value::String(l.id.kind.as_str().into()));
+    map.remove("status");
+    if let Some(Value::Object(meta)) = map.get_mut("metadata") {
+        SERVER_METADATA.iter().for_each(|k| {
+            meta.remove(*k);
+        });
+    }
+    if l.id.kind == Kind::Secret {
+        let sensitive = || Value::String("(sensitive)".to_string());
+        for key in ["data", "stringData"] {
+            match map.get_mut(key) {
+                Some(Value::Object(data)) => data.values_mut().for_each(|v| *v = sensitive()),
+                Some(other) => *other = sensitive(),
+                None => {}
+            }
+        }
+        if let Some(Value::Object(annotations)) = map.get_mut("metadata").and_then(|m| m.get_mut("annotations"))
+            && let Some(copy) = annotations.get_mut(LAST_APPLIED)
+        {
+            *copy = sensitive();
+        }
+    }
+    body
+}
+
 /// A copy of the object safe to print: Secret data values replaced.
 pub fn masked(o: &DesiredObject) -> Value {
     let mut body = o.body.clone();

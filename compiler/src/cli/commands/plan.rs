@@ -15,7 +15,7 @@ use crate::cli::target::{Opened, TargetFlags, choose};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::object::LiveObject;
 use crate::plan::{Plan, PlanInput, plan, view};
-use crate::render::{DesiredObject, applyset_id, map_data, masked};
+use crate::render::{DesiredObject, applyset_id, map_data, masked, masked_live};
 
 /// A plan saved with `--out`: the plan (secrets only as digests), the
 /// configuration it was made from, and the live versions it was made against.
@@ -160,8 +160,13 @@ pub fn render(planned: &Planned, format: PlanFormat, color: bool, verbose: bool)
             let bodies = |c: &crate::plan::Change| {
                 let desired = planned.compiled.objects.iter().find(|o| o.id == c.id);
                 let live = planned.live.iter().find(|l| l.id == c.id);
-                let after = desired.filter(|_| c.action != crate::plan::Action::Delete).map(masked);
-                let before = live.map(|l| restrict(&l.body, desired));
+                let mut after = desired.filter(|_| c.action != crate::plan::Action::Delete).map(masked);
+                let before = live.map(|l| restrict(&masked_live(l), desired));
+                // Both sides of a Secret's data print `(sensitive)`: mark the
+                // values that differ, or the change would not show at all.
+                if let (Some(after), Some(d), Some(l)) = (after.as_mut(), desired, live) {
+                    mark_changed_data(after, &d.body, &l.body);
+                }
                 (before, after)
             };
             view::unified(&planned.plan, &bodies)
@@ -169,8 +174,19 @@ pub fn render(planned: &Planned, format: PlanFormat, color: bool, verbose: bool)
     }
 }
 
-/// The live body limited to the fields the desired object sets (and with
-/// Secret data masked), so a diff shows only what hcpc manages.
+/// In a masked Secret, `(sensitive, changed)` for each data value that
+/// differs from the live one.
+fn mark_changed_data(masked: &mut Value, desired: &Value, live: &Value) {
+    let Some(Value::Object(data)) = masked.get_mut("data") else { return };
+    for (key, value) in data.iter_mut() {
+        if desired.pointer("/data").and_then(|d| d.get(key)) != live.pointer("/data").and_then(|d| d.get(key)) {
+            *value = Value::String("(sensitive, changed)".into());
+        }
+    }
+}
+
+/// The (masked) live body limited to the fields the desired object sets,
+/// so a diff shows only what hcpc manages.
 fn restrict(live: &Value, desired: Option<&DesiredObject>) -> Value {
     fn keep(l: &Value, d: &Value) -> Value {
         match (l, d) {
@@ -180,18 +196,10 @@ fn restrict(live: &Value, desired: Option<&DesiredObject>) -> Value {
             _ => l.clone(),
         }
     }
-    let mut v = match desired {
+    match desired {
         Some(d) => keep(live, &d.body),
         None => live.clone(),
-    };
-    // Masked by kind, not by what is desired: a deleted Secret is a Secret too.
-    if v.get("kind").and_then(Value::as_str) == Some("Secret") {
-        map_data(&mut v, |_| Value::String("(sensitive)".into()));
-        if let Some(Value::Object(data)) = v.get_mut("stringData") {
-            data.values_mut().for_each(|x| *x = Value::String("(sensitive)".into()));
-        }
     }
-    v
 }
 
 /// An object with Secret data replaced by digests, for saved plans.

@@ -1,0 +1,142 @@
+//! What plan and apply must never do to a real management cluster, and
+//! what they must say: no Secret value in any output (live values and
+//! deletes included), no Secret deleted while a HostedCluster still names
+//! it, no fight over a namespace two fleets share, no silent wait for the
+//! lock. Against the real kube-apiserver (`support::envtest`).
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use base64::Engine;
+use serde_json::Value;
+
+use crate::support::envtest::{Envtest, Scope};
+use crate::support::{hcpc, stderr, stdout};
+
+const RELEASE: &str = "quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64";
+
+/// One configuration applied to the shared server, in its own namespace.
+struct Fleet {
+    k: &'static Envtest,
+    scope: Scope,
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+impl Fleet {
+    fn new(what: &str) -> Option<Fleet> {
+        let k = Envtest::shared()?;
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = k.write_kubeconfig(dir.path());
+        Some(Fleet { k, scope: k.scope(what), dir, kubeconfig })
+    }
+
+    fn ns(&self) -> &str {
+        &self.scope.namespace
+    }
+
+    /// Writes a file beside the configuration.
+    fn file(&self, name: &str, text: &str) {
+        std::fs::write(self.dir.path().join(name), text).unwrap();
+    }
+
+    /// The configuration: this fleet's name and namespace, then `clusters`.
+    fn write(&self, clusters: &str) {
+        self.write_as(&self.scope.fleet, clusters);
+    }
+
+    fn write_as(&self, fleet: &str, clusters: &str) {
+        self.file(
+            "fleet.kdl",
+            &format!(
+                "target kube\nfleet {fleet}\ndefaults {{\n    namespace {}\n    release \"{RELEASE}\"\n}}\n{clusters}",
+                self.ns()
+            ),
+        );
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        hcpc().current_dir(self.dir.path()).env("KUBECONFIG", &self.kubeconfig).args(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> Output {
+        let o = self.run(args);
+        assert_eq!(o.status.code(), Some(0), "hcpc {args:?}: {}{}", stdout(&o), stderr(&o));
+        o
+    }
+
+    fn get(&self, plural: &str, name: &str) -> Option<Value> {
+        self.k.get(plural, Some(self.ns()), name)
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Every output format, saved plans and apply, while a cluster's pull
+/// secret and SSH key change and another cluster is destroyed: neither the
+/// old (live) values, nor the new ones, nor the destroyed cluster's
+/// Secrets, nor any etcd encryption key appear anywhere.
+#[test]
+fn no_secret_value_in_any_output_live_values_and_deletes_included() {
+    let Some(f) = Fleet::new("secret-scan") else { return };
+    let pull = |user: &str| format!("{{\"auths\":{{\"quay.io\":{{\"auth\":\"{}\"}}}}}}", b64(user.as_bytes()));
+    let ssh =
+        |n: u8| format!("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{}{n} user@example\n", "SecretSshKeyBody".repeat(2));
+    f.file("pull-1.json", &pull("first-user:first-password"));
+    f.file("pull-2.json", &pull("second-user:second-password"));
+    f.file("ssh-1.pub", &ssh(1));
+    f.file("ssh-2.pub", &ssh(2));
+    let cluster = |name: &str, n: u8, extra: &str| {
+        format!(
+            "cluster {name} {{\n    pull-secret file=\"pull-{n}.json\"\n    ssh-key file=\"ssh-{n}.pub\"\n{extra}    node-pool w replicas=1\n}}\n"
+        )
+    };
+    f.write(&(cluster("a", 1, "") + &cluster("b", 1, "    prevent-destroy #false\n")));
+    f.ok(&["apply", "--auto-approve", "-q"]);
+    let etcd_keys: Vec<String> = ["a", "b"]
+        .iter()
+        .map(|c| f.get("secrets", &format!("{c}-etcd-encryption-key")).unwrap()["data"]["key"].as_str().unwrap().into())
+        .collect();
+
+    // a's pull secret and SSH key change; b leaves the configuration.
+    f.write(&cluster("a", 2, ""));
+    let mut outputs = Vec::new();
+    for format in ["text", "markdown", "json", "diff"] {
+        for verbose in [false, true] {
+            let mut args = vec!["plan", "--format", format];
+            if verbose {
+                args.push("-v");
+            }
+            let o = f.ok(&args);
+            outputs.push(stdout(&o) + &stderr(&o));
+        }
+    }
+    let diff = &outputs[6];
+    assert!(diff.contains("-  .dockerconfigjson: (sensitive)"), "the update shows: {diff}");
+    assert!(diff.contains("+  .dockerconfigjson: (sensitive, changed)"), "the update shows: {diff}");
+    assert!(diff.contains(&format!("--- live/Secret/{}/b-etcd-encryption-key", f.ns())), "the delete shows: {diff}");
+    let saved = f.ok(&["plan", "--out", "saved.plan"]);
+    outputs.push(stdout(&saved) + &stderr(&saved));
+    outputs.push(std::fs::read_to_string(f.dir.path().join("saved.plan")).unwrap());
+    let applied = f.ok(&["apply", "saved.plan", "--auto-approve"]);
+    outputs.push(stdout(&applied) + &stderr(&applied));
+    assert!(f.get("secrets", "b-etcd-encryption-key").is_none(), "b's Secrets are destroyed");
+
+    let mut forbidden: Vec<String> = etcd_keys;
+    for text in [pull("first-user:first-password"), pull("second-user:second-password"), ssh(1), ssh(2)] {
+        forbidden.push(b64(text.as_bytes()));
+        forbidden.push(text.trim().to_string());
+    }
+    for user in ["first-user:first-password", "second-user:second-password"] {
+        forbidden.push(user.to_string());
+        forbidden.push(b64(user.as_bytes()));
+    }
+    forbidden.push("SecretSshKeyBody".to_string());
+    for out in &outputs {
+        for secret in &forbidden {
+            assert!(!out.contains(secret.as_str()), "{secret} leaked in:\n{out}");
+        }
+    }
+}
