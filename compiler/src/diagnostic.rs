@@ -121,6 +121,12 @@ codes! {
     Cycle = "hcpc::graph::cycle",
     /// A `file=` or `env=` secret source could not be read.
     SecretSource = "hcpc::input::secret_source",
+    /// A secret source holds the wrong thing: a pull secret must be a JSON
+    /// object with `auths` (the file from console.redhat.com), an SSH key
+    /// an OpenSSH public key (`ssh-ed25519 AAAA… comment`, a `.pub` file).
+    /// The cluster would otherwise fail to pull images or admit nobody, long
+    /// after the apply.
+    SecretFormat = "hcpc::input::secret_format",
     /// The target could not be used (unreadable directory, bad kubeconfig).
     Target = "hcpc::target",
     /// (warning) A declared `infra` fact contradicts what discovery found.
