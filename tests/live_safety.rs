@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use base64::Engine;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::envtest::{Envtest, Scope};
 use crate::support::{hcpc, stderr, stdout};
@@ -139,4 +139,50 @@ fn no_secret_value_in_any_output_live_values_and_deletes_included() {
             assert!(!out.contains(secret.as_str()), "{secret} leaked in:\n{out}");
         }
     }
+}
+
+/// An apply that waits for the lock says who holds it, since when and
+/// when it expires; one that finds it expired says it takes it over.
+#[test]
+fn waiting_for_the_lock_says_who_holds_it_and_until_when() {
+    let Some(f) = Fleet::new("lock-wait") else { return };
+    f.file("pull.json", "{\"auths\":{}}");
+    f.write("cluster c {\n    pull-secret file=\"pull.json\"\n    node-pool w replicas=1\n}\n");
+    f.ok(&["apply", "--auto-approve", "-q"]);
+    let lease = |holder: &str, renewed: &str| {
+        json!({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": format!("hcpc-lock-{}", f.scope.fleet), "namespace": f.ns()},
+            "spec": {"holderIdentity": holder, "leaseDurationSeconds": 300, "acquireTime": "2026-01-02T03:04:05.000000Z", "renewTime": renewed},
+        })
+    };
+    let now = k8s_openapi::jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    f.k.create(&lease("someone@elsewhere/42", &now));
+    f.write("cluster c {\n    pull-secret file=\"pull.json\"\n    node-pool w replicas=2\n}\n");
+    let o = f.run(&["apply", "--auto-approve", "--lock-timeout", "3s"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "waiting for the fleet lock (Lease {}/hcpc-lock-{}), held by someone@elsewhere/42 since 2026-01-02T03:04:05Z",
+            f.ns(),
+            f.scope.fleet
+        )),
+        "{err}"
+    );
+    assert!(err.contains("last renewed") && err.contains("expires") && err.contains("unless renewed"), "{err}");
+    assert!(err.contains("error[hcpc::apply::locked]: the fleet is locked by someone@elsewhere/42"), "{err}");
+    assert!(err.contains("nothing was applied"), "{err}");
+    assert_eq!(f.get("nodepools", "c-w").unwrap()["spec"]["replicas"], 1);
+
+    // Its holder crashed: the Lease expired, and is taken over, saying so.
+    f.k.delete("leases", Some(f.ns()), &format!("hcpc-lock-{}", f.scope.fleet));
+    f.k.create(&lease("crashed@elsewhere/7", "2026-01-02T03:04:05.000000Z"));
+    let o = f.ok(&["apply", "--auto-approve"]);
+    let err = stderr(&o);
+    assert!(err.contains("warning: took over the fleet lock"), "{err}");
+    assert!(err.contains("from crashed@elsewhere/7 since 2026-01-02T03:04:05Z"), "{err}");
+    assert!(err.contains("it expired 2026-01-02T03:09:05Z"), "{err}");
+    assert_eq!(f.get("nodepools", "c-w").unwrap()["spec"]["replicas"], 2);
+    assert!(f.get("leases", &format!("hcpc-lock-{}", f.scope.fleet)).is_none(), "the lock is released");
 }

@@ -534,3 +534,35 @@ fn an_edited_saved_plan_is_refused() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(std::fs::read_to_string(&pool).unwrap().contains("replicas: 2"));
 }
+
+/// Waiting for a directory's lock says who holds it and since when; a
+/// lock left by a process of this host that no longer runs is taken over.
+#[test]
+fn a_directory_lock_names_its_holder_and_a_dead_holder_is_taken_over() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fleet(dir, 2, "8Gi");
+    let lock = dir.join("out/.hcpc.lock");
+    std::fs::create_dir_all(dir.join("out")).unwrap();
+    std::fs::write(&lock, "hcpc@elsewhere/42\n").unwrap();
+    let o = run(dir, &["apply", "--auto-approve", "--lock-timeout", "1s"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("waiting for the fleet lock") && err.contains("held by hcpc@elsewhere/42 since "), "{err}");
+    assert!(err.contains("ago)"), "says how long it has been held: {err}");
+
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    std::fs::write(&lock, format!("hcpc@{host}/{pid}\n")).unwrap();
+    let o = run(dir, &["apply", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("warning: took over the fleet lock ./out/.hcpc.lock from hcpc@{host}/{pid}"))
+            && stderr(&o).contains("which is no longer running"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!lock.exists(), "released");
+}

@@ -105,6 +105,9 @@ pub enum Command {
         /// How long to wait for the fleet lock (e.g. "30s").
         #[arg(long, default_value = "0s")]
         lock_timeout: String,
+        /// How many objects to write at the same time (within one dependency level).
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+        parallelism: u16,
         /// Wait for HostedClusters to become Available and NodePools ready.
         #[arg(long)]
         wait: bool,

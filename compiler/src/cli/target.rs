@@ -52,6 +52,14 @@ impl Opened {
             Opened::Kube(k) => k.as_ref(),
         }
     }
+
+    /// The target as the apply driver writes to it.
+    pub fn target(&self) -> &dyn crate::live::Target {
+        match self {
+            Opened::Dir(d) => d,
+            Opened::Kube(k) => k.as_ref(),
+        }
+    }
 }
 
 pub fn choose(flags: &TargetFlags, fleet: &Fleet, sources: &SourceMap) -> Result<Chosen, String> {

@@ -15,9 +15,11 @@ use kube::discovery::ApiResource;
 use kube::{Client, Config};
 use serde_json::Value;
 
+use super::lease::KubeLock;
 use super::retry::{Backoff, RetryAfterLayer, is_connect_error, transport_cause};
-use super::{LiveObject, LiveState};
+use super::{LiveObject, LiveState, Lock, Target, generate_key};
 use crate::object::{Kind, ObjectId};
+use crate::render::DesiredObject;
 use hcpc_schema::labels;
 
 /// A failed API call, reduced to what messages and retry decisions need.
@@ -510,6 +512,14 @@ impl LiveState for KubeTarget {
         self.described.clone()
     }
 
+    fn hosted_clusters(&self, namespace: &str) -> Result<Vec<Value>, String> {
+        let api = self.api(&resource(Kind::HostedCluster), Some(namespace));
+        let params = ListParams::default();
+        let list =
+            self.call(|| api.list(&params)).map_err(|e| format!("cannot list HostedClusters in {namespace}: {e}"))?;
+        Ok(list.items.into_iter().filter_map(|o| serde_json::to_value(o).ok()).collect())
+    }
+
     /// Four LISTs: Namespaces (all: a Namespace may exist before hcpc
     /// labels it), and Secrets, HostedClusters and NodePools carrying the
     /// fleet's ApplySet label.
@@ -553,6 +563,74 @@ impl LiveState for KubeTarget {
         }
         Ok(out)
     }
+}
+
+impl Target for KubeTarget {
+    fn lock(
+        &self,
+        fleet: &str,
+        namespace: &DesiredObject,
+        timeout: Duration,
+        say: &dyn Fn(&str),
+    ) -> Result<Box<dyn Lock + '_>, String> {
+        // The Lease lives in the fleet's namespace: create it if missing. One
+        // that exists is left alone; another fleet may own it.
+        let ns = &namespace.id.name;
+        let exists = self.get(Kind::Namespace, "", ns).map_err(|e| format!("cannot read namespace {ns}: {e}"))?;
+        if exists.is_none() {
+            self.apply(&namespace.id, &namespace.body, false)
+                .map_err(|e| format!("cannot create namespace {ns}: {}", describe(&e)))?;
+        }
+        let lock = KubeLock::acquire(self, ns, &format!("hcpc-lock-{fleet}"), timeout, say)?;
+        Ok(Box::new(lock))
+    }
+
+    fn record_applyset(&self, parent: &DesiredObject) -> Result<(), String> {
+        self.apply(&parent.id, &parent.body, true).map(|_| ()).map_err(|e| describe(&e))
+    }
+
+    fn apply_one(&self, o: &DesiredObject, force_conflicts: bool) -> Result<(), String> {
+        let mut body = o.body.clone();
+        if o.create_only {
+            // Never rewrite an existing key: check again right before creating.
+            if self.get(o.id.kind, &o.id.namespace, &o.id.name).map_err(|e| describe(&e))?.is_some() {
+                return Ok(());
+            }
+            body["data"] = serde_json::json!({ "key": generate_key()? });
+        }
+        self.apply(&o.id, &body, force_conflicts).map(|_| ()).map_err(|e| describe(&e))
+    }
+
+    fn delete_one(&self, id: &ObjectId) -> Result<(), String> {
+        self.delete(id).map_err(|e| describe(&e))
+    }
+
+    fn wait_gone(&self, id: &ObjectId) -> Result<(), String> {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(600) {
+            if self.get(id.kind, &id.namespace, &id.name).map_err(|e| describe(&e))?.is_none() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        Err(format!("{id} was not deleted within 10 minutes"))
+    }
+}
+
+/// An API error in words, with conflicts and validation failures spelt out.
+pub fn describe(e: &ApiError) -> String {
+    if e.code == 409 && !e.causes.is_empty() {
+        let fields: Vec<String> = e.causes.iter().map(|(field, msg)| format!("{field} ({msg})")).collect();
+        return format!(
+            "server-side apply conflict: {}\n  help: another field manager owns these fields; re-run with --force-conflicts to take them over",
+            fields.join(", ")
+        );
+    }
+    if e.code == 422 && !e.causes.is_empty() {
+        let fields: Vec<String> = e.causes.iter().map(|(field, msg)| format!("{field}: {msg}")).collect();
+        return format!("rejected by the API server: {}", fields.join("; "));
+    }
+    e.to_string()
 }
 
 impl Discovered {

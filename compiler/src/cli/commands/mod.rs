@@ -2,7 +2,6 @@
 
 mod access;
 mod apply;
-mod apply_kube;
 mod check;
 mod import;
 pub mod plan;
@@ -47,7 +46,17 @@ pub fn run(cli: Cli) -> u8 {
             let Some(flags) = target_flags(&target) else { return exit::ERROR };
             plan::run(&path_or_cwd(input.path), &flags, format, out.as_deref(), detailed_exitcode, style)
         }
-        Command::Apply { path, target, auto_approve, allow_replace, force_conflicts, lock_timeout, wait, timeout } => {
+        Command::Apply {
+            path,
+            target,
+            auto_approve,
+            allow_replace,
+            force_conflicts,
+            lock_timeout,
+            parallelism,
+            wait,
+            timeout,
+        } => {
             let duration = |flag: &str, v: &str| match crate::quantity::Duration::parse(v) {
                 Ok(d) => Some(std::time::Duration::from_nanos(d.0)),
                 Err(e) => {
@@ -61,7 +70,15 @@ pub fn run(cli: Cli) -> u8 {
                 return exit::ERROR;
             };
             let Some(flags) = target_flags(&target) else { return exit::ERROR };
-            let opts = apply::Options { auto_approve, allow_replace, force_conflicts, lock_timeout, wait, timeout };
+            let opts = apply::Options {
+                auto_approve,
+                allow_replace,
+                force_conflicts,
+                lock_timeout,
+                parallelism: usize::from(parallelism),
+                wait,
+                timeout,
+            };
             apply::run(&path_or_cwd(path), &flags, &opts, style)
         }
         Command::Kubeconfig { cluster, output, target, config } => {
