@@ -31,6 +31,15 @@ impl Fleet {
         Some(Fleet { k, scope: k.scope(what), dir, kubeconfig })
     }
 
+    /// Another configuration (its own fleet name and directory) in the
+    /// same namespace.
+    fn sibling(&self, suffix: &str) -> Fleet {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = self.k.write_kubeconfig(dir.path());
+        let scope = Scope { namespace: self.scope.namespace.clone(), fleet: format!("{}-{suffix}", self.scope.fleet) };
+        Fleet { k: self.k, scope, dir, kubeconfig }
+    }
+
     fn ns(&self) -> &str {
         &self.scope.namespace
     }
@@ -68,6 +77,12 @@ impl Fleet {
     fn get(&self, plural: &str, name: &str) -> Option<Value> {
         self.k.get(plural, Some(self.ns()), name)
     }
+}
+
+/// Text without whitespace and miette's margin, so that a message matches
+/// however the report wrapped it.
+fn squeezed(text: &str) -> String {
+    text.chars().filter(|c| !c.is_whitespace() && *c != '│').collect()
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -185,4 +200,82 @@ fn waiting_for_the_lock_says_who_holds_it_and_until_when() {
     assert!(err.contains("it expired 2026-01-02T03:09:05Z"), "{err}");
     assert_eq!(f.get("nodepools", "c-w").unwrap()["spec"]["replicas"], 2);
     assert!(f.get("leases", &format!("hcpc-lock-{}", f.scope.fleet)).is_none(), "the lock is released");
+}
+
+/// Pruning keeps a Secret a live HostedCluster outside the fleet still
+/// names: another fleet's cluster (`pull-secret secret=…`) or one made by
+/// hand. The plan says so, and apply leaves it.
+#[test]
+fn prune_keeps_secrets_that_live_clusters_still_name() {
+    let Some(a) = Fleet::new("prune-refs") else { return };
+    let b = a.sibling("b");
+    let ssh = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJlbmNobWFya2tleWZvcmhjcGNmbGVldHM a@example\n";
+    for f in [&a, &b] {
+        f.file("pull.json", "{\"auths\":{}}");
+        f.file("ssh.pub", ssh);
+    }
+    a.write("cluster one {\n    pull-secret file=\"pull.json\"\n    ssh-key file=\"ssh.pub\"\n    prevent-destroy #false\n    node-pool w replicas=1\n}\n");
+    a.ok(&["apply", "--auto-approve", "-q"]);
+    // Another fleet's cluster uses one's pull secret...
+    b.write("cluster two {\n    pull-secret secret=one-pull-secret\n    node-pool w replicas=1\n}\n");
+    b.ok(&["apply", "--auto-approve", "-q"]);
+    // ...and a cluster made by hand (from one's own, renamed) its SSH key.
+    let mut by_hand = a.get("hostedclusters", "one").unwrap();
+    by_hand["metadata"] = json!({"name": "by-hand", "namespace": a.ns()});
+    by_hand.as_object_mut().unwrap().remove("status");
+    by_hand["spec"]["pullSecret"]["name"] = json!("two-pull-secret-made-elsewhere");
+    by_hand["spec"]["secretEncryption"]["aescbc"]["activeKey"]["name"] = json!("by-hand-key");
+    a.k.apply_as("someone", &by_hand);
+
+    // Fleet a drops cluster one.
+    a.write("cluster three {\n    pull-secret file=\"pull.json\"\n    node-pool w replicas=1\n}\n");
+    let plan = a.ok(&["plan"]);
+    let (out, err) = (stdout(&plan), stderr(&plan));
+    let ns = a.ns();
+    assert!(out.contains(&format!("- HostedCluster/{ns}/one")), "{out}");
+    assert!(out.contains(&format!("- Secret/{ns}/one-etcd-encryption-key")), "{out}");
+    assert!(!out.contains(&format!("- Secret/{ns}/one-pull-secret")), "still used by two: {out}");
+    assert!(!out.contains(&format!("- Secret/{ns}/one-ssh-key")), "still used by by-hand: {out}");
+    let kept = |secret: &str, hc: &str| {
+        squeezed(&err).contains(&squeezed(&format!(
+            "Secret/{ns}/{secret} is no longer declared, but HostedCluster/{ns}/{hc} still names it, so it is kept"
+        )))
+    };
+    assert!(kept("one-pull-secret", "two") && kept("one-ssh-key", "by-hand"), "{err}");
+    a.ok(&["apply", "--auto-approve", "-q"]);
+    assert!(a.get("hostedclusters", "one").is_none());
+    assert!(a.get("secrets", "one-etcd-encryption-key").is_none(), "unreferenced Secrets are pruned");
+    assert!(a.get("secrets", "one-pull-secret").is_some(), "the pull secret two uses is kept");
+    assert!(a.get("secrets", "one-ssh-key").is_some(), "the SSH key by-hand uses is kept");
+    assert_eq!(b.run(&["plan", "--detailed-exitcode"]).status.code(), Some(0), "fleet b is untouched");
+}
+
+/// Two fleets with clusters in one namespace: the first claims the
+/// Namespace, the second leaves it alone and says so, and both converge
+/// instead of relabelling it on every apply.
+#[test]
+fn two_fleets_sharing_a_namespace_converge_and_say_so() {
+    let Some(a) = Fleet::new("shared-ns") else { return };
+    let b = a.sibling("b");
+    for (f, name) in [(&a, "one"), (&b, "two")] {
+        f.file("pull.json", "{\"auths\":{}}");
+        f.write(&format!("cluster {name} {{\n    pull-secret file=\"pull.json\"\n    node-pool w replicas=1\n}}\n"));
+        f.ok(&["apply", "--auto-approve", "-q"]);
+    }
+    let owner = |ns: &str| {
+        a.k.get("namespaces", None, ns).unwrap()["metadata"]["labels"]["applyset.kubernetes.io/part-of"].clone()
+    };
+    let first = owner(a.ns());
+    for _ in 0..2 {
+        for f in [&a, &b] {
+            let o = f.run(&["plan", "--detailed-exitcode"]);
+            assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+            f.ok(&["apply", "--auto-approve", "-q"]);
+            assert_eq!(owner(a.ns()), first, "the Namespace keeps its owner");
+        }
+    }
+    let o = b.ok(&["plan"]);
+    let said = format!("namespace `{}` is shared with another fleet (ApplySet {})", a.ns(), first.as_str().unwrap());
+    assert!(squeezed(&stderr(&o)).contains(&squeezed(&said)), "{}", stderr(&o));
+    assert!(!stderr(&a.ok(&["plan"])).contains("shared with another fleet"), "the owner has nothing to say");
 }

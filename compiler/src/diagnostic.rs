@@ -138,6 +138,15 @@ codes! {
     /// configuration without one shares the ApplySet `default`, and each
     /// would prune the others' objects.
     UnnamedFleet = "hcpc::fleet::unnamed",
+    /// (warning) A namespace this fleet puts objects in is claimed by another
+    /// fleet (its Namespace carries that fleet's ApplySet label). This fleet
+    /// leaves the Namespace alone instead of taking it over on every apply;
+    /// its own objects there are unaffected.
+    SharedNamespace = "hcpc::fleet::shared_namespace",
+    /// (warning) A Secret this fleet no longer declares is still named by a
+    /// HostedCluster outside the fleet (another fleet's, or one made by
+    /// hand): it is kept. Remove the reference, or delete the Secret by hand.
+    SecretInUse = "hcpc::plan::secret_in_use",
     /// The saved plan no longer matches live state or the inputs.
     StalePlan = "hcpc::plan::stale",
     /// The Kubernetes API refused or failed a request.

@@ -14,6 +14,7 @@
 //! the same time, each with its own lock and ApplySet.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, channel};
 use std::time::Duration;
@@ -22,7 +23,7 @@ use super::commands::plan::Planned;
 use super::printer::Style;
 use crate::live::{Lock, Target};
 use crate::object::{Kind, ObjectId};
-use crate::plan::{Action, Change};
+use crate::plan::{Action, Change, secret_refs};
 use crate::render::{DesiredObject, applyset_parent_object, fleet_namespace};
 
 /// What the command line says about how to apply.
@@ -102,10 +103,22 @@ fn under_lock(
         eprintln!("nothing was applied");
         return None;
     }
-    let desired: BTreeMap<&ObjectId, &DesiredObject> = fresh.compiled.objects.iter().map(|o| (&o.id, o)).collect();
+    let work = Work {
+        target,
+        desired: fresh.compiled.objects.iter().map(|o| (&o.id, o)).collect(),
+        leaving: fresh
+            .plan
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Delete && c.id.kind == Kind::HostedCluster)
+            .map(|c| &c.id)
+            .collect(),
+        neighbours: Mutex::new(BTreeMap::new()),
+        force_conflicts: opts.force_conflicts,
+    };
     let mut report = Report::default();
     for level in levels(&fresh) {
-        run_level(target, &desired, &level, lock, opts, style, &mut report);
+        run_level(&work, &level, lock, opts, style, &mut report);
         if report.stopped() {
             break;
         }
@@ -206,11 +219,63 @@ impl Report {
     }
 }
 
+/// What the workers share while making changes.
+struct Work<'a> {
+    target: &'a dyn Target,
+    desired: BTreeMap<&'a ObjectId, &'a DesiredObject>,
+    /// HostedClusters this apply deletes: their references do not count.
+    leaving: BTreeSet<&'a ObjectId>,
+    /// HostedClusters by namespace, read before the first Secret delete there.
+    neighbours: Mutex<BTreeMap<String, Vec<serde_json::Value>>>,
+    force_conflicts: bool,
+}
+
+impl Work<'_> {
+    /// Makes one change on the target.
+    fn make(&self, change: &Change) -> Result<(), String> {
+        let object =
+            || self.desired.get(&change.id).copied().ok_or_else(|| format!("{} is not a desired object", change.id));
+        match change.action {
+            Action::NoOp => Ok(()),
+            Action::Delete if change.id.kind == Kind::Secret => {
+                if let Some(hc) = self.named_by(&change.id)? {
+                    return Err(format!(
+                        "not deleted: HostedCluster {hc} names it (it appeared after the plan was made)"
+                    ));
+                }
+                self.target.delete_one(&change.id)
+            }
+            Action::Delete => self.target.delete_one(&change.id),
+            Action::Replace => {
+                self.target.delete_one(&change.id)?;
+                self.target.wait_gone(&change.id)?;
+                self.target.apply_one(object()?, self.force_conflicts)
+            }
+            Action::Create | Action::Update => self.target.apply_one(object()?, self.force_conflicts),
+        }
+    }
+
+    /// A live HostedCluster, other than those this apply deletes, that
+    /// names the Secret: checked again right before deleting it.
+    fn named_by(&self, secret: &ObjectId) -> Result<Option<String>, String> {
+        let ns = &secret.namespace;
+        let mut cache = self.neighbours.lock().unwrap_or_else(|e| e.into_inner());
+        if !cache.contains_key(ns) {
+            cache.insert(ns.clone(), self.target.hosted_clusters(ns)?);
+        }
+        let found = cache[ns].iter().find_map(|hc| {
+            let name = hc.pointer("/metadata/name").and_then(serde_json::Value::as_str)?;
+            let id = ObjectId::new(Kind::HostedCluster, ns, name);
+            (!self.leaving.contains(&id) && secret_refs(hc, ns).contains(secret)).then(|| format!("{ns}/{name}"))
+        });
+        Ok(found)
+    }
+}
+
 /// Runs one level: workers take the changes in order, the driver's thread
 /// renews the lock and prints results in plan order as they complete.
 fn run_level(
-    target: &dyn Target,
-    desired: &BTreeMap<&ObjectId, &DesiredObject>,
+    work: &Work<'_>,
     level: &[&Change],
     lock: &mut dyn Lock,
     opts: DriveOptions,
@@ -230,7 +295,7 @@ fn run_level(
                 while !stop.load(Ordering::SeqCst) {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(change) = level.get(i) else { break };
-                    let result = make(target, desired, change, opts.force_conflicts);
+                    let result = work.make(change);
                     if done.send((i, result)).is_err() {
                         break;
                     }
@@ -271,24 +336,4 @@ fn run_level(
             }
         }
     });
-}
-
-/// Makes one change on the target.
-fn make(
-    target: &dyn Target,
-    desired: &BTreeMap<&ObjectId, &DesiredObject>,
-    change: &Change,
-    force_conflicts: bool,
-) -> Result<(), String> {
-    let object = || desired.get(&change.id).copied().ok_or_else(|| format!("{} is not a desired object", change.id));
-    match change.action {
-        Action::NoOp => Ok(()),
-        Action::Delete => target.delete_one(&change.id),
-        Action::Replace => {
-            target.delete_one(&change.id)?;
-            target.wait_gone(&change.id)?;
-            target.apply_one(object()?, force_conflicts)
-        }
-        Action::Create | Action::Update => target.apply_one(object()?, force_conflicts),
-    }
 }

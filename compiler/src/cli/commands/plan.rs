@@ -13,9 +13,10 @@ use crate::cli::load::{Compiled, back, front, read_sources};
 use crate::cli::printer::{Style, print_diagnostics};
 use crate::cli::target::{Opened, TargetFlags, choose};
 use crate::diagnostic::{Code, Diagnostic};
-use crate::object::LiveObject;
+use crate::object::{Kind, LiveObject, ObjectId};
 use crate::plan::{Plan, PlanInput, plan, view};
 use crate::render::{DesiredObject, applyset_id, map_data, masked, masked_live};
+use hcpc_schema::labels;
 
 /// A plan saved with `--out`: the plan (secrets only as digests), the
 /// configuration it was made from, and the live versions it was made against.
@@ -96,6 +97,13 @@ pub fn make(path: &Path, flags: &TargetFlags, style: Style) -> Option<Planned> {
             return None;
         }
     };
+    let neighbours = match neighbours(target.live(), &live, &wanted, &applyset) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", target.live().describe());
+            return None;
+        }
+    };
     let protected: BTreeSet<String> =
         resolved.fleet.clusters.iter().filter(|c| c.prevent_destroy).map(|c| c.name.value.clone()).collect();
     let (plan, diags) = plan(&PlanInput {
@@ -106,6 +114,7 @@ pub fn make(path: &Path, flags: &TargetFlags, style: Style) -> Option<Planned> {
         target: target.live().describe(),
         input_digest: compiled.input_digest.clone(),
         live_is_whole: matches!(target, Opened::Dir(_)),
+        neighbours: &neighbours,
     });
     let has_errors = diags.has_errors();
     print_diagnostics(diags, &compiled.sources, DiagFormat::Human, style);
@@ -114,6 +123,36 @@ pub fn make(path: &Path, flags: &TargetFlags, style: Style) -> Option<Planned> {
         return None;
     }
     Some(Planned { compiled, target, live, plan })
+}
+
+/// Every HostedCluster in the namespaces where this fleet has Secrets it
+/// no longer declares: one of them (another fleet's, or made by hand) may
+/// still name such a Secret. One LIST per such namespace, none when
+/// nothing is pruned.
+fn neighbours(
+    live_state: &dyn crate::live::LiveState,
+    live: &[LiveObject],
+    wanted: &[ObjectId],
+    applyset: &str,
+) -> Result<Vec<LiveObject>, String> {
+    let wanted: BTreeSet<&ObjectId> = wanted.iter().collect();
+    let namespaces: BTreeSet<&str> = live
+        .iter()
+        .filter(|l| l.id.kind == Kind::Secret && !wanted.contains(&l.id))
+        .filter(|l| {
+            l.body.pointer("/metadata/labels").and_then(|m| m.get(labels::APPLYSET_PART_OF))
+                == Some(&Value::String(applyset.to_string()))
+        })
+        .map(|l| l.id.namespace.as_str())
+        .collect();
+    let mut out = Vec::new();
+    for ns in namespaces {
+        for body in live_state.hosted_clusters(ns)? {
+            let name = body.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+            out.push(LiveObject { id: ObjectId::new(Kind::HostedCluster, ns, &name), body, version: None });
+        }
+    }
+    Ok(out)
 }
 
 pub fn run(
