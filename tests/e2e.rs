@@ -1,5 +1,5 @@
-//! End-to-end tests: the built `hcpc` binary driven as a user would, plus
-//! the in-process Kubernetes API endpoint it is tested against.
+//! End-to-end tests: the built `hcpc` binary driven as a user would, against
+//! directories and a real Kubernetes API server (`support::envtest`).
 //!
 //! One test binary (faster to build than one per file); each module below
 //! is one area.

@@ -1,6 +1,6 @@
 //! The real API server harness itself: it serves the HyperShift API, keeps
 //! tests apart, and leaves no process or data behind, whether it is
-//! dropped or the test process is killed.
+//! dropped or the test process is killed; and the fault proxy in front of it.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::support::envtest::Envtest;
+use crate::support::fault_proxy::FaultProxy;
 
 #[test]
 fn shared_server_serves_the_hypershift_api_to_separate_scopes() {
@@ -89,4 +90,67 @@ fn child_holding_a_server() {
     writeln!(out, "envtest data: {}", k.data_dir().display()).unwrap();
     out.flush().unwrap();
     std::thread::sleep(Duration::from_secs(120));
+}
+
+/// The fault proxy: injected failures (with the real server's Status shape
+/// and Retry-After on 429), dropped connections and delays; everything else
+/// reaches the real server unchanged.
+#[tokio::test]
+async fn fault_proxy_injects_faults_and_forwards_the_rest() {
+    let Some(k) = Envtest::shared() else { return };
+    let proxy = FaultProxy::start(k);
+    let client = {
+        let mut config = kube::Config::new(proxy.url().parse().unwrap());
+        config.auth_info.token = Some(k.token().to_string().into());
+        config.default_retry = false;
+        kube::Client::try_from(config).unwrap()
+    };
+    let get = async |path: &str| {
+        let request = http::Request::get(path).body(kube::client::Body::from(Vec::new())).unwrap();
+        let response = client.send(request).await.unwrap();
+        let status = response.status().as_u16();
+        let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+        let body: serde_json::Value =
+            serde_json::from_slice(&response.into_body().collect_bytes().await.unwrap()).unwrap();
+        (status, body, retry_after)
+    };
+
+    let (status, version, _) = get("/version").await;
+    assert_eq!((status, version["gitVersion"].as_str().is_some()), (200, true), "forwarded: {version}");
+
+    proxy.faults().fail_nth(2, 500);
+    assert_eq!(get("/api").await.0, 200);
+    let (status, body, _) = get("/api").await;
+    assert_eq!((status, body["reason"].as_str(), body["kind"].as_str()), (500, Some("InternalError"), Some("Status")));
+    assert_eq!(get("/api").await.0, 200);
+
+    proxy.faults().fail_nth(1, 429);
+    let (status, body, retry_after) = get("/api/v1").await;
+    assert_eq!((status, retry_after.as_deref()), (429, Some("1")));
+    assert_eq!(body["details"]["retryAfterSeconds"], 1);
+
+    proxy.faults().fail_matching("GET", "/namespaces", 503, 2);
+    assert_eq!(get("/api/v1/namespaces").await.0, 503);
+    assert_eq!(get("/api").await.0, 200, "other paths are not affected");
+    assert_eq!(get("/api/v1/namespaces/default").await.0, 503);
+    assert_eq!(get("/api/v1/namespaces/default").await.0, 200, "the real server answers again");
+
+    proxy.faults().drop_connection_nth(1);
+    let request = http::Request::get("/api").body(kube::client::Body::from(Vec::new())).unwrap();
+    assert!(client.send(request).await.is_err(), "the connection was dropped");
+    assert_eq!(get("/api").await.0, 200, "the next request gets through");
+
+    proxy.faults().delay(Duration::from_millis(200));
+    let started = Instant::now();
+    assert_eq!(get("/api").await.0, 200);
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    proxy.faults().clear();
+
+    let requests = proxy.requests();
+    assert_eq!(requests.len(), 12);
+    assert_eq!(requests[5], ("GET".to_string(), "/api/v1/namespaces".to_string()));
+    let url = proxy.url();
+    drop(proxy);
+    let stopped = std::net::TcpStream::connect(url.trim_start_matches("http://"));
+    assert!(stopped.is_err(), "the proxy stops when dropped");
 }

@@ -7,29 +7,36 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::apiserver::ApiServer;
+use crate::support::envtest::Envtest;
+use crate::support::fault_proxy::FaultProxy;
 use crate::support::{hcpc, repo, stderr, stdout};
 
+/// A fleet of its own on the shared real server, reached through a proxy
+/// that injects faults.
 struct Env {
-    server: ApiServer,
+    server: FaultProxy,
     dir: tempfile::TempDir,
     kubeconfig: PathBuf,
 }
 
-fn env() -> Env {
-    let server = ApiServer::start();
+fn env() -> Option<Env> {
+    let k = Envtest::shared()?;
+    let scope = k.scope("faults");
+    let server = FaultProxy::start(k);
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = server.write_kubeconfig(dir.path());
     let secrets = repo().join("examples/secrets/pull-secret.json");
     std::fs::write(
         dir.path().join("fleet.kdl"),
         format!(
-            "target kube\nfleet faults\ncluster example {{\n    release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n    pull-secret file=\"{}\"\n    node-pool workers replicas=1\n}}\n",
+            "target kube\nfleet {}\ncluster example {{\n    namespace {}\n    release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n    pull-secret file=\"{}\"\n    node-pool workers replicas=1\n}}\n",
+            scope.fleet,
+            scope.namespace,
             secrets.display()
         ),
     )
     .unwrap();
-    Env { server, dir, kubeconfig }
+    Some(Env { server, dir, kubeconfig })
 }
 
 fn spawn(dir: &Path, kubeconfig: &Path, args: &[&str]) -> Child {
@@ -61,7 +68,7 @@ fn run_within(e: &Env, limit: Duration, args: &[&str]) -> Output {
 
 #[test]
 fn a_server_answering_503_to_everything_fails_the_plan_within_a_minute() {
-    let e = env();
+    let Some(e) = env() else { return };
     e.server.faults().fail_matching("*", "", 503, usize::MAX);
     // The default deadline: the plan gives up by itself, well within 60 s.
     let o = run_within(&e, Duration::from_secs(60), &["plan"]);
@@ -76,7 +83,7 @@ fn a_server_answering_503_to_everything_fails_the_plan_within_a_minute() {
 
 #[test]
 fn request_timeout_bounds_every_request_with_its_retries() {
-    let e = env();
+    let Some(e) = env() else { return };
     e.server.faults().fail_matching("*", "", 503, usize::MAX);
     let o = run_within(&e, Duration::from_secs(20), &["plan", "--request-timeout", "2s"]);
     assert_eq!(o.status.code(), Some(1));
@@ -99,7 +106,7 @@ fn request_timeout_bounds_every_request_with_its_retries() {
 
 #[test]
 fn retry_after_is_honoured_within_the_deadline() {
-    let e = env();
+    let Some(e) = env() else { return };
     // Throttled twice, asked to come back in 2 s each time: the apply waits
     // as asked, then succeeds.
     e.server.faults().throttle_matching("PATCH", "/nodepools/", 429, 2, 2);
@@ -119,7 +126,7 @@ fn retry_after_is_honoured_within_the_deadline() {
 
 #[test]
 fn dropped_connections_are_retried() {
-    let e = env();
+    let Some(e) = env() else { return };
     assert_eq!(run_within(&e, Duration::from_secs(60), &["plan", "-q"]).status.code(), Some(0));
     for n in [1, 2, 3] {
         e.server.faults().drop_connection_nth(n * 2);
@@ -131,16 +138,13 @@ fn dropped_connections_are_retried() {
 
 #[test]
 fn a_refused_connection_names_the_server_and_the_cause_at_once() {
-    let e = env();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("fleet.kdl"), FLEET).unwrap();
     // A port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let kubeconfig = e.dir.path().join("closed");
-    std::fs::write(
-        &kubeconfig,
-        e.server.kubeconfig_yaml("closed").replace(&e.server.url(), &format!("http://127.0.0.1:{port}")),
-    )
-    .unwrap();
-    let child = spawn(e.dir.path(), &kubeconfig, &["plan"]);
+    let kubeconfig = dir.path().join("closed");
+    std::fs::write(&kubeconfig, kubeconfig_for(&format!("http://127.0.0.1:{port}"), "closed")).unwrap();
+    let child = spawn(dir.path(), &kubeconfig, &["plan"]);
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
@@ -150,10 +154,23 @@ fn a_refused_connection_names_the_server_and_the_cause_at_once() {
 
 #[test]
 fn an_unknown_context_lists_the_contexts_that_exist() {
-    let e = env();
-    let o = run_within(&e, Duration::from_secs(20), &["plan", "--context", "prod"]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("fleet.kdl"), FLEET).unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, kubeconfig_for("https://127.0.0.1:1", "hcpc-test")).unwrap();
+    let o = spawn(dir.path(), &kubeconfig, &["plan", "--context", "prod"]).wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(err.contains("no context `prod`; it has: hcpc-test"), "{err}");
     assert!(!err.contains("current context"), "{err}");
+}
+
+/// A fleet for the tests that never reach a server.
+const FLEET: &str = "target kube\nfleet nowhere\ncluster example {\n    release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n    pull-secret secret=pull\n    node-pool workers replicas=1\n}\n";
+
+/// A kubeconfig with one context, `context`, for `server`.
+fn kubeconfig_for(server: &str, context: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: {context}\n  context:\n    cluster: c\n    user: u\ncurrent-context: {context}\n"
+    )
 }

@@ -1,158 +1,211 @@
-//! Plan and apply against the in-process Kubernetes API endpoint, through
-//! the real `kube` client, end to end through the `hcpc` binary.
+//! Plan, apply, import and access against a real kube-apiserver with the
+//! HyperShift CRDs (the shared [`Envtest`] server), end to end through the
+//! `hcpc` binary. Each test works in its own namespace under its own fleet
+//! name, so they run in parallel on one server. Faults the real server
+//! cannot produce on demand go through a [`FaultProxy`] in front of it.
 
-use std::path::Path;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
-use crate::support::apiserver::ApiServer;
+use serde_json::{Value, json};
+
+use crate::support::envtest::{Envtest, Scope};
+use crate::support::fault_proxy::FaultProxy;
 use crate::support::{hcpc, repo, stderr, stdout};
 
-struct Env {
-    server: ApiServer,
+const RELEASE: &str = "quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64";
+
+/// One test's fleet directory and scope on a server.
+struct Env<'a> {
+    k: &'a Envtest,
+    scope: Scope,
     dir: tempfile::TempDir,
-    kubeconfig: std::path::PathBuf,
+    kubeconfig: PathBuf,
 }
 
-fn env() -> Env {
-    let server = ApiServer::start();
+/// A scope on the shared server; `None` when the server's binaries are missing.
+fn env(what: &str) -> Option<Env<'static>> {
+    let k = Envtest::shared()?;
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = server.write_kubeconfig(dir.path());
-    Env { server, dir, kubeconfig }
+    let kubeconfig = k.write_kubeconfig(dir.path());
+    Some(Env { k, scope: k.scope(what), dir, kubeconfig })
 }
 
-fn fleet(dir: &Path, replicas: u32) {
-    let secrets = repo().join("examples/secrets/pull-secret.json");
-    std::fs::write(
-        dir.join("fleet.kdl"),
-        format!(
-            "target kube\ncluster example {{\n    release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n    pull-secret file=\"{}\"\n    node-pool workers replicas={replicas}\n}}\n",
-            secrets.display()
-        ),
-    )
-    .unwrap();
+/// A scope whose `hcpc` runs go through a fault proxy.
+fn env_with_faults(what: &str) -> Option<(Env<'static>, FaultProxy)> {
+    let mut e = env(what)?;
+    let proxy = FaultProxy::start(e.k);
+    e.kubeconfig = proxy.write_kubeconfig(e.dir.path());
+    Some((e, proxy))
 }
 
-fn run(e: &Env, args: &[&str]) -> std::process::Output {
-    hcpc().current_dir(e.dir.path()).env("KUBECONFIG", &e.kubeconfig).args(args).output().unwrap()
+impl Env<'_> {
+    fn ns(&self) -> &str {
+        &self.scope.namespace
+    }
+
+    /// Writes `fleet.kdl`: this scope's fleet and namespace, shared
+    /// release and pull secret, then `body`.
+    fn write_fleet(&self, body: &str) {
+        let secrets = repo().join("examples/secrets/pull-secret.json");
+        std::fs::write(
+            self.dir.path().join("fleet.kdl"),
+            format!(
+                "target kube\nfleet {fleet}\ndefaults {{\n    namespace {ns}\n    release \"{RELEASE}\"\n    pull-secret file=\"{secret}\"\n}}\n{body}",
+                fleet = self.scope.fleet,
+                ns = self.scope.namespace,
+                secret = secrets.display(),
+            ),
+        )
+        .unwrap();
+    }
+
+    /// One cluster `example` with one pool `workers`.
+    fn fleet(&self, replicas: u32) {
+        self.write_fleet(&format!("cluster example {{\n    node-pool workers replicas={replicas}\n}}\n"));
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = hcpc();
+        c.current_dir(self.dir.path()).env("KUBECONFIG", &self.kubeconfig).args(args);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs and requires exit code 0.
+    fn ok(&self, args: &[&str]) -> Output {
+        let o = self.run(args);
+        assert_eq!(o.status.code(), Some(0), "hcpc {args:?}:\n{}{}", stdout(&o), stderr(&o));
+        o
+    }
+
+    fn get(&self, plural: &str, name: &str) -> Option<Value> {
+        self.k.get(plural, Some(self.ns()), name)
+    }
+
+    fn replicas(&self) -> Value {
+        self.get("nodepools", "example-workers").unwrap()["spec"]["replicas"].clone()
+    }
+
+    /// An object of this scope's namespace, as `manager` would apply it.
+    fn apply_as(&self, manager: &str, mut obj: Value) -> Value {
+        obj["metadata"]["namespace"] = json!(self.ns());
+        self.k.apply_as(manager, &obj)
+    }
+}
+
+/// What the operator would write in a condition (the CRDs require every field).
+fn condition(kind: &str, status: &str, reason: &str, message: &str) -> Value {
+    json!({"type": kind, "status": status, "reason": reason, "message": message,
+           "lastTransitionTime": "2026-01-01T00:00:00Z"})
 }
 
 #[test]
 fn empty_cluster_then_apply_then_no_changes() {
-    let e = env();
-    fleet(e.dir.path(), 2);
-    let plan = run(&e, &["plan", "--detailed-exitcode"]);
+    let Some(e) = env("first") else { return };
+    e.fleet(2);
+    let plan = e.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(2), "{}{}", stdout(&plan), stderr(&plan));
     assert!(stdout(&plan).contains("Plan: 5 to add"), "{}", stdout(&plan));
+    assert!(e.k.get("namespaces", None, e.ns()).is_none(), "plan changes nothing");
 
-    let apply = run(&e, &["apply", "--auto-approve"]);
-    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
-    assert!(e.server.get("nodepools", Some("clusters"), "example-workers").is_some());
-    let key = e.server.get("secrets", Some("clusters"), "example-etcd-encryption-key").unwrap();
+    let apply = e.ok(&["apply", "--auto-approve"]);
+    assert!(stderr(&apply).contains("Apply complete"), "{}", stderr(&apply));
+    assert_eq!(e.replicas(), 2);
+    let key = e.get("secrets", "example-etcd-encryption-key").unwrap();
     let key_data = key["data"]["key"].clone();
     assert!(key_data.is_string());
 
-    e.server.clear_requests();
-    let again = run(&e, &["plan", "--detailed-exitcode"]);
+    let again = e.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(again.status.code(), Some(0), "{}{}", stdout(&again), stderr(&again));
     assert!(stdout(&again).contains("No changes."), "{}", stdout(&again));
-    let lists =
-        e.server.requests().iter().filter(|(m, p)| m == "GET" && !p.contains("/apis?") && p.contains("hcpc")).count();
-    assert!(lists <= 6, "requests must not grow with objects: {:?}", e.server.requests());
 
     // The etcd key is never rewritten.
-    fleet(e.dir.path(), 3);
-    let apply = run(&e, &["apply", "--auto-approve"]);
-    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
-    let key = e.server.get("secrets", Some("clusters"), "example-etcd-encryption-key").unwrap();
-    assert_eq!(key["data"]["key"], key_data);
-    let np = e.server.get("nodepools", Some("clusters"), "example-workers").unwrap();
-    assert_eq!(np["spec"]["replicas"], 3);
+    e.fleet(3);
+    e.ok(&["apply", "--auto-approve"]);
+    assert_eq!(e.get("secrets", "example-etcd-encryption-key").unwrap()["data"]["key"], key_data);
+    assert_eq!(e.replicas(), 3);
+}
+
+/// A no-change plan makes as many requests for three clusters as for one.
+#[test]
+fn plan_requests_do_not_grow_with_the_fleet() {
+    let Some((e, proxy)) = env_with_faults("requests") else { return };
+    let mut counts = Vec::new();
+    for clusters in [1, 3] {
+        let body: String =
+            (0..clusters).map(|i| format!("cluster c{i} {{\n    node-pool w replicas=1\n}}\n")).collect();
+        e.write_fleet(&body);
+        e.ok(&["apply", "--auto-approve", "-q"]);
+        proxy.clear_requests();
+        e.ok(&["plan", "--detailed-exitcode"]);
+        counts.push(proxy.requests());
+    }
+    assert_eq!(counts[0].len(), counts[1].len(), "one cluster: {:?}\nthree: {:?}", counts[0], counts[1]);
+    assert!(counts[0].iter().all(|(m, _)| m == "GET"), "a plan only reads: {:?}", counts[0]);
 }
 
 #[test]
 fn conflict_with_another_manager_is_named_unless_forced() {
-    let e = env();
-    fleet(e.dir.path(), 2);
-    assert_eq!(run(&e, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
+    let Some(e) = env("conflict") else { return };
+    e.fleet(2);
+    e.ok(&["apply", "--auto-approve", "-q"]);
     // Someone else takes over spec.replicas.
-    let mut np = e.server.get("nodepools", Some("clusters"), "example-workers").unwrap();
-    np["spec"]["replicas"] = serde_json::json!(5);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let client = e.server.client().await;
-        let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
-            client,
-            "clusters",
-            &kube::discovery::ApiResource {
-                group: "hypershift.openshift.io".into(),
-                version: "v1beta1".into(),
-                api_version: "hypershift.openshift.io/v1beta1".into(),
-                kind: "NodePool".into(),
-                plural: "nodepools".into(),
-            },
-        );
-        let patch = serde_json::json!({"apiVersion": "hypershift.openshift.io/v1beta1", "kind": "NodePool", "metadata": {"name": "example-workers", "namespace": "clusters"}, "spec": {"replicas": 5}});
-        api.patch("example-workers", &kube::api::PatchParams::apply("someone-else").force(), &kube::api::Patch::Apply(&patch)).await.unwrap();
-    });
-    let plan = run(&e, &["plan"]);
+    e.apply_as(
+        "someone-else",
+        json!({"apiVersion": "hypershift.openshift.io/v1beta1", "kind": "NodePool",
+               "metadata": {"name": "example-workers"}, "spec": {"replicas": 5}}),
+    );
+    let plan = e.run(&["plan"]);
     assert!(stdout(&plan).contains("spec.replicas: 5 → 2"), "{}", stdout(&plan));
-    let apply = run(&e, &["apply", "--auto-approve"]);
+    let apply = e.run(&["apply", "--auto-approve"]);
     assert_eq!(apply.status.code(), Some(1));
     let err = stderr(&apply);
-    assert!(err.contains("conflict") && err.contains("replicas") && err.contains("--force-conflicts"), "{err}");
-    let forced = run(&e, &["apply", "--auto-approve", "--force-conflicts"]);
-    assert_eq!(forced.status.code(), Some(0), "{}", stderr(&forced));
-    assert_eq!(e.server.get("nodepools", Some("clusters"), "example-workers").unwrap()["spec"]["replicas"], 2);
+    assert!(
+        err.contains("conflict") && err.contains("someone-else") && err.contains(".spec.replicas"),
+        "the field and its manager are named: {err}"
+    );
+    assert!(err.contains("--force-conflicts"), "{err}");
+    assert_eq!(e.replicas(), 5, "nothing was forced");
+    e.ok(&["apply", "--auto-approve", "--force-conflicts", "-q"]);
+    assert_eq!(e.replicas(), 2);
+    e.ok(&["plan", "--detailed-exitcode"]);
 }
 
-/// Applies hcp's rendered objects of a scenario as `hcp` would (field
-/// manager `hypershift-cli`), without status.
+/// Applies hcp's rendered objects of a scenario into the scope's namespace
+/// as `hcp` would (field manager `hypershift-cli`); status is dropped by
+/// the server.
 fn apply_as_hcp(e: &Env, scenario: &str) {
     let text =
         std::fs::read_to_string(crate::support::conformance().join("hcp").join(scenario).join("out.yaml")).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let client = e.server.client().await;
-        for mut doc in crate::support::yaml_docs(&text) {
-            doc.as_object_mut().unwrap().remove("status");
-            let kind = doc["kind"].as_str().unwrap().to_string();
-            let api_version = doc["apiVersion"].as_str().unwrap().to_string();
-            let (group, version) = api_version.split_once('/').unwrap_or(("", api_version.as_str()));
-            let plural = format!("{}s", kind.to_lowercase());
-            let ar = kube::discovery::ApiResource {
-                group: group.into(),
-                version: version.into(),
-                api_version: api_version.clone(),
-                kind: kind.clone(),
-                plural,
-            };
-            let name = doc["metadata"]["name"].as_str().unwrap().to_string();
-            let api: kube::Api<kube::api::DynamicObject> = match doc["metadata"]["namespace"].as_str() {
-                Some(ns) => kube::Api::namespaced_with(client.clone(), ns, &ar),
-                None => kube::Api::all_with(client.clone(), &ar),
-            };
-            api.patch(&name, &kube::api::PatchParams::apply("hypershift-cli").force(), &kube::api::Patch::Apply(&doc))
-                .await
-                .unwrap_or_else(|err| panic!("{kind}/{name}: {err}"));
+    for mut doc in crate::support::yaml_docs(&text) {
+        if doc["kind"] == "Namespace" {
+            doc["metadata"]["name"] = json!(e.ns());
+            e.k.apply_as("hypershift-cli", &doc);
+        } else {
+            e.apply_as("hypershift-cli", doc);
         }
-    });
+    }
 }
 
 #[test]
 fn import_round_trips_a_cluster_created_by_hcp() {
-    let e = env();
+    let Some(e) = env("import") else { return };
     apply_as_hcp(&e, "10-everything");
-    let import = run(&e, &["import", "hcp-clusters/prod-a"]);
-    assert_eq!(import.status.code(), Some(0), "{}", stderr(&import));
+    let import = e.ok(&["import", &format!("{}/prod-a", e.ns())]);
     let kdl = stdout(&import);
     assert!(kdl.contains("cluster prod-a {"), "{kdl}");
     assert!(kdl.contains("object-name=prod-a"), "hcp's NodePool is named after the cluster: {kdl}");
-    std::fs::write(e.dir.path().join("fleet.kdl"), format!("target kube\n{kdl}")).unwrap();
+    std::fs::write(e.dir.path().join("fleet.kdl"), format!("target kube\nfleet {}\n{kdl}", e.scope.fleet)).unwrap();
 
-    let check = run(&e, &["check"]);
+    let check = e.run(&["check"]);
     assert_eq!(check.status.code(), Some(0), "imported KDL must check: {}\n{kdl}", stderr(&check));
-    let plan = run(&e, &["plan", "--format", "json"]);
-    assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
-    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let plan = e.ok(&["plan", "--format", "json"]);
+    let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
     for change in plan["changes"].as_array().unwrap() {
         assert_ne!(change["action"], "create", "nothing may be created: {change}");
         assert_ne!(change["action"], "replace", "nothing may be replaced: {change}");
@@ -161,18 +214,19 @@ fn import_round_trips_a_cluster_created_by_hcp() {
             assert!(path.starts_with("metadata.labels"), "only ownership labels may change, not {path}: {change}");
         }
     }
-    let apply = run(&e, &["apply", "--auto-approve", "-q"]);
-    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
-    let again = run(&e, &["plan", "--detailed-exitcode"]);
+    e.ok(&["apply", "--auto-approve", "-q"]);
+    let again = e.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(again.status.code(), Some(0), "{}{}", stdout(&again), stderr(&again));
+    let cluster = e.get("hostedclusters", "prod-a").unwrap();
+    assert_eq!(cluster["spec"]["infraID"], "prod-a-xyz12", "the infraID hcp drew is kept");
 }
 
 #[test]
 fn kubeconfig_and_password_come_from_status_secrets() {
-    let e = env();
-    fleet(e.dir.path(), 1);
-    assert_eq!(run(&e, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
-    let before = run(&e, &["kubeconfig", "example"]);
+    let Some(e) = env("access") else { return };
+    e.fleet(1);
+    e.ok(&["apply", "--auto-approve", "-q"]);
+    let before = e.run(&["kubeconfig", "example"]);
     assert_eq!(before.status.code(), Some(1));
     assert!(stderr(&before).contains("does not report a kubeconfig yet"), "{}", stderr(&before));
 
@@ -182,140 +236,217 @@ fn kubeconfig_and_password_come_from_status_secrets() {
         ("example-admin-kubeconfig", "kubeconfig", "apiVersion: v1\nkind: Config\n"),
         ("example-kubeadmin-password", "password", "abcde-fghij-klmno-pqrst"),
     ] {
-        e.server.insert(serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "clusters"}, "data": {key: b64(value)}}));
+        e.apply_as(
+            "hypershift-operator",
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "data": {key: b64(value)}}),
+        );
     }
-    e.server.set_status(
+    e.k.set_status_as(
+        "hypershift-operator",
         "hostedclusters",
-        Some("clusters"),
+        Some(e.ns()),
         "example",
-        serde_json::json!({"kubeconfig": {"name": "example-admin-kubeconfig"}, "kubeadminPassword": {"name": "example-kubeadmin-password"}}),
+        json!({"kubeconfig": {"name": "example-admin-kubeconfig"}, "kubeadminPassword": {"name": "example-kubeadmin-password"}}),
     );
     let out = e.dir.path().join("admin.kubeconfig");
-    let o = run(&e, &["kubeconfig", "example", "-o", out.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    e.ok(&["kubeconfig", "example", "-o", out.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "apiVersion: v1\nkind: Config\n");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
-    let pw = run(&e, &["kubeadmin-password", "clusters/example"]);
+    let pw = e.ok(&["kubeadmin-password", &format!("{}/example", e.ns())]);
     assert_eq!(stdout(&pw), "abcde-fghij-klmno-pqrst\n");
+    // The operator's status and the Secrets it made are not hcpc's to plan.
+    e.ok(&["plan", "--detailed-exitcode"]);
+}
+
+/// A Lease held by `holder`, renewed at `renewed`.
+fn lease(e: &Env, holder: &str, renewed: &str) -> Value {
+    json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": format!("hcpc-lock-{}", e.scope.fleet), "namespace": e.ns()},
+        "spec": {"holderIdentity": holder, "leaseDurationSeconds": 300, "renewTime": renewed, "acquireTime": renewed},
+    })
+}
+
+fn now_micro() -> String {
+    k8s_openapi::jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
 #[test]
 fn second_apply_waits_for_or_reports_the_lock() {
-    let e = env();
-    fleet(e.dir.path(), 1);
-    assert_eq!(run(&e, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
+    let Some(e) = env("lock") else { return };
+    e.fleet(1);
+    e.ok(&["apply", "--auto-approve", "-q"]);
     // Someone holds a fresh lock.
-    let now = k8s_openapi::jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
-    e.server.insert(serde_json::json!({
-        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-        "metadata": {"name": "hcpc-lock-default", "namespace": "clusters"},
-        "spec": {"holderIdentity": "someone@elsewhere/42", "leaseDurationSeconds": 60, "renewTime": now, "acquireTime": now},
-    }));
-    fleet(e.dir.path(), 2);
-    let o = run(&e, &["apply", "--auto-approve", "--lock-timeout", "1s"]);
+    e.k.create(&lease(&e, "someone@elsewhere/42", &now_micro()));
+    e.fleet(2);
+    let o = e.run(&["apply", "--auto-approve", "--lock-timeout", "1s"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("locked by someone@elsewhere/42"), "{}", stderr(&o));
-    assert_eq!(e.server.get("nodepools", Some("clusters"), "example-workers").unwrap()["spec"]["replicas"], 1);
+    assert_eq!(e.replicas(), 1);
     // An expired lock (crashed holder) is taken over.
-    e.server.remove("leases", Some("clusters"), "hcpc-lock-default");
-    e.server.insert(serde_json::json!({
-        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-        "metadata": {"name": "hcpc-lock-default", "namespace": "clusters"},
-        "spec": {"holderIdentity": "crashed/1", "leaseDurationSeconds": 60, "renewTime": "2020-01-01T00:00:00.000000Z"},
-    }));
-    let o = run(&e, &["apply", "--auto-approve", "-q"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(e.server.get("leases", Some("clusters"), "hcpc-lock-default").is_none(), "lock released");
+    e.k.delete("leases", Some(e.ns()), &format!("hcpc-lock-{}", e.scope.fleet));
+    e.k.create(&lease(&e, "crashed/1", "2020-01-01T00:00:00.000000Z"));
+    e.ok(&["apply", "--auto-approve", "-q"]);
+    assert_eq!(e.replicas(), 2);
+    assert!(e.get("leases", &format!("hcpc-lock-{}", e.scope.fleet)).is_none(), "lock released");
+}
+
+/// Two applies of the same fleet at once: the Lease serialises them. The
+/// one that waited re-plans under the lock, sees that the other changed
+/// the target, and stops without writing; the result is the fleet once.
+#[test]
+fn concurrent_applies_serialise_on_the_lock() {
+    let Some(e) = env("concurrent") else { return };
+    e.fleet(2);
+    let spawn = || {
+        e.command(&["apply", "--auto-approve", "--lock-timeout", "60s"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let mut outputs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    outputs.sort_by_key(|o| o.status.code());
+    let [first, second] = &outputs;
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(first));
+    assert_eq!(second.status.code(), Some(1), "{}", stderr(second));
+    let err = stderr(second);
+    assert!(err.contains("another apply ran") && err.contains("nothing was applied"), "{err}");
+    e.ok(&["plan", "--detailed-exitcode"]);
+    assert_eq!(e.replicas(), 2);
+    assert_eq!(e.k.list("nodepools", Some(e.ns())).len(), 1);
+    assert!(e.get("leases", &format!("hcpc-lock-{}", e.scope.fleet)).is_none(), "lock released");
 }
 
 #[test]
 fn transient_failures_are_retried_and_partial_failures_converge() {
-    let e = env();
-    fleet(e.dir.path(), 2);
+    let Some((e, proxy)) = env_with_faults("transient") else { return };
+    e.fleet(2);
     // Two 503s on the first NodePool apply: retried.
-    e.server.faults().fail_matching("PATCH", "/nodepools/", 503, 2);
-    let o = run(&e, &["apply", "--auto-approve", "-q"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    proxy.faults().fail_matching("PATCH", "/nodepools/", 503, 2);
+    e.ok(&["apply", "--auto-approve", "-q"]);
     // A non-transient failure part-way stops and reports; a re-run converges.
-    fleet(e.dir.path(), 4);
-    e.server.faults().fail_matching("PATCH", "/nodepools/", 422, 1);
-    let o = run(&e, &["apply", "--auto-approve"]);
+    e.fleet(4);
+    proxy.faults().fail_matching("PATCH", "/nodepools/", 422, 1);
+    let o = e.run(&["apply", "--auto-approve"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("not applied: NodePool/clusters/example-workers"), "{}", stderr(&o));
-    let o = run(&e, &["apply", "--auto-approve", "-q"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(run(&e, &["plan", "--detailed-exitcode"]).status.code(), Some(0));
-}
-
-fn write_fleet(e: &Env, body: &str) {
-    let secrets = repo().join("examples/secrets/pull-secret.json");
-    std::fs::write(
-        e.dir.path().join("fleet.kdl"),
-        format!("target kube\ndefaults {{\n    release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n    pull-secret file=\"{}\"\n}}\n{body}", secrets.display()),
-    )
-    .unwrap();
+    assert!(stderr(&o).contains(&format!("not applied: NodePool/{}/example-workers", e.ns())), "{}", stderr(&o));
+    e.ok(&["apply", "--auto-approve", "-q"]);
+    e.ok(&["plan", "--detailed-exitcode"]);
+    assert_eq!(e.replicas(), 4);
 }
 
 #[test]
 fn removed_settings_clusters_and_immutable_changes_show_in_the_plan() {
-    let e = env();
-    write_fleet(
-        &e,
+    let Some(e) = env("prune") else { return };
+    e.write_fleet(
         "cluster a {\n    labels env=prod team=x\n    node-pool w replicas=1\n}\ncluster b {\n    prevent-destroy #false\n    node-pool w replicas=1\n}\n",
     );
-    assert_eq!(run(&e, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
-    // An object hcpc does not own is never touched.
-    e.server.insert(serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "foreign", "namespace": "clusters"}}));
+    e.ok(&["apply", "--auto-approve", "-q"]);
+    // Objects hcpc does not own are never touched: one made by hand, and
+    // one labelled by another tool.
+    e.apply_as("kubectl", json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "foreign"}}));
+    e.apply_as(
+        "argocd",
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "other-tool",
+               "labels": {"app.kubernetes.io/managed-by": "argocd"}}}),
+    );
 
     // A label removed from the configuration is removed from the cluster.
-    write_fleet(
-        &e,
+    e.write_fleet(
         "cluster a {\n    labels env=prod\n    node-pool w replicas=1\n}\ncluster b {\n    prevent-destroy #false\n    node-pool w replicas=1\n}\n",
     );
-    let plan = run(&e, &["plan"]);
+    let plan = e.run(&["plan"]);
     assert!(stdout(&plan).contains("- metadata.labels.team = \"x\""), "{}", stdout(&plan));
+    e.ok(&["apply", "--auto-approve", "-q"]);
+    assert!(e.get("hostedclusters", "a").unwrap()["metadata"]["labels"].get("team").is_none());
+
+    // A protected cluster that left the configuration is not destroyed.
+    e.write_fleet("cluster b {\n    prevent-destroy #false\n    node-pool w replicas=1\n}\n");
+    let plan = e.run(&["plan"]);
+    assert_eq!(plan.status.code(), Some(1), "{}", stdout(&plan));
+    assert!(stderr(&plan).contains("prevent-destroy"), "{}", stderr(&plan));
+    assert!(e.get("hostedclusters", "a").is_some());
 
     // An unprotected cluster that left the configuration is destroyed, child objects first.
-    write_fleet(&e, "cluster a {\n    labels env=prod\n    node-pool w replicas=1\n}\n");
-    let plan = run(&e, &["plan"]);
-    let out = stdout(&plan);
-    assert!(out.contains("- NodePool/clusters/b-w") && out.contains("- HostedCluster/clusters/b"), "{out}");
-    assert!(out.find("- NodePool/clusters/b-w").unwrap() < out.find("- HostedCluster/clusters/b").unwrap(), "{out}");
-    assert!(!out.contains("foreign"), "{out}");
-    assert_eq!(run(&e, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
-    assert!(e.server.get("hostedclusters", Some("clusters"), "b").is_none());
-    assert!(e.server.get("secrets", Some("clusters"), "foreign").is_some(), "unowned objects are never deleted");
+    e.write_fleet("cluster a {\n    labels env=prod\n    node-pool w replicas=1\n}\n");
+    let out = stdout(&e.ok(&["plan"]));
+    let (pool, cluster) = (format!("- NodePool/{}/b-w", e.ns()), format!("- HostedCluster/{}/b", e.ns()));
+    assert!(out.contains(&pool) && out.contains(&cluster), "{out}");
+    assert!(out.find(&pool).unwrap() < out.find(&cluster).unwrap(), "{out}");
+    assert!(!out.contains("foreign") && !out.contains("other-tool"), "{out}");
+    e.ok(&["apply", "--auto-approve", "-q"]);
+    assert!(e.get("hostedclusters", "b").is_none());
+    assert!(e.get("nodepools", "b-w").is_none());
+    assert!(e.get("secrets", "foreign").is_some(), "unowned objects are never deleted");
+    assert!(e.get("secrets", "other-tool").is_some(), "unowned objects are never deleted");
+    e.ok(&["plan", "--detailed-exitcode"]);
 
-    // An immutable change on a protected cluster fails the plan, naming the field.
-    write_fleet(&e, "cluster a {\n    labels env=prod\n    etcd size=\"16Gi\"\n    node-pool w replicas=1\n}\n");
-    let plan = run(&e, &["plan"]);
-    assert_eq!(plan.status.code(), Some(1));
-    assert!(stderr(&plan).contains("Etcd PV storage size is immutable"), "{}", stderr(&plan));
     // A NodePool platform change rolls its nodes.
-    write_fleet(
-        &e,
+    e.write_fleet(
         "cluster a {\n    labels env=prod\n    node-pool w replicas=1 {\n        memory \"16Gi\"\n    }\n}\n",
     );
-    let plan = run(&e, &["plan"]);
+    let plan = e.ok(&["plan"]);
     assert!(stdout(&plan).contains("(rolls 1 node)"), "{}", stdout(&plan));
+}
+
+/// hcpc's plan names an immutable change with the CRD's own CEL message,
+/// and that is the message the real server gives when the change is
+/// applied in place.
+#[test]
+fn immutable_changes_carry_the_crds_messages() {
+    let Some(e) = env("immutable") else { return };
+    e.write_fleet("cluster a {\n    node-pool w replicas=1\n}\n");
+    e.ok(&["apply", "--auto-approve", "-q"]);
+
+    // Protected (the default): the plan fails, naming the field and rule.
+    e.write_fleet("cluster a {\n    etcd size=\"16Gi\"\n    node-pool w replicas=1\n}\n");
+    let plan = e.run(&["plan"]);
+    assert_eq!(plan.status.code(), Some(1));
+    let message = "Etcd PV storage size is immutable";
+    assert!(stderr(&plan).contains(message), "{}", stderr(&plan));
+    // The server says the same when someone tries it in place.
+    let mut cluster = e.get("hostedclusters", "a").unwrap();
+    cluster["spec"]["etcd"]["managed"]["storage"]["persistentVolume"]["size"] = json!("16Gi");
+    let cluster = json!({"apiVersion": cluster["apiVersion"], "kind": "HostedCluster",
+                         "metadata": {"name": "a", "namespace": e.ns()}, "spec": cluster["spec"]});
+    let refused = e.k.try_apply_as("someone-else", &cluster, true).expect_err("the CRD forbids it");
+    assert!(refused.to_string().contains(message), "{refused}");
+
+    // Unprotected: the plan shows a replacement, which needs --allow-replace.
+    e.write_fleet("cluster a {\n    prevent-destroy #false\n    node-pool w replicas=1\n}\n");
+    e.ok(&["apply", "--auto-approve", "-q"]);
+    e.write_fleet("cluster a {\n    prevent-destroy #false\n    etcd size=\"16Gi\"\n    node-pool w replicas=1\n}\n");
+    let plan = stdout(&e.ok(&["plan"]));
+    assert!(plan.contains("forces replacement"), "{plan}");
+    let o = e.run(&["apply", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--allow-replace"), "{}", stderr(&o));
+    let uid = e.get("hostedclusters", "a").unwrap()["metadata"]["uid"].clone();
+    e.ok(&["apply", "--auto-approve", "--allow-replace", "-q"]);
+    let replaced = e.get("hostedclusters", "a").unwrap();
+    assert_ne!(replaced["metadata"]["uid"], uid, "deleted and created again");
+    assert_eq!(replaced["spec"]["etcd"]["managed"]["storage"]["persistentVolume"]["size"], "16Gi");
+    e.ok(&["plan", "--detailed-exitcode"]);
 }
 
 #[test]
 fn no_secret_bytes_in_any_output_against_a_cluster() {
-    let e = env();
-    fleet(e.dir.path(), 1);
+    let Some(e) = env("secrets") else { return };
+    e.fleet(1);
     let secret = std::fs::read(repo().join("examples/secrets/pull-secret.json")).unwrap();
     use base64::Engine;
     let encoded = base64::engine::general_purpose::STANDARD.encode(&secret);
     let mut outputs = Vec::new();
     for f in ["text", "markdown", "json", "diff"] {
-        outputs.push(run(&e, &["plan", "--format", f, "--out", "p.json"]));
-        outputs.push(run(&e, &["plan", "--format", f, "-v"]));
+        outputs.push(e.run(&["plan", "--format", f, "--out", "p.json"]));
+        outputs.push(e.run(&["plan", "--format", f, "-v"]));
     }
-    outputs.push(run(&e, &["apply", "--auto-approve"]));
+    outputs.push(e.run(&["apply", "--auto-approve"]));
     for f in ["text", "diff"] {
-        outputs.push(run(&e, &["plan", "--format", f, "-v"]));
+        outputs.push(e.run(&["plan", "--format", f, "-v"]));
     }
     let saved = std::fs::read_to_string(e.dir.path().join("p.json")).unwrap();
     for text in outputs.iter().flat_map(|o| [stdout(o), stderr(o)]).chain([saved]) {
@@ -328,36 +459,63 @@ fn no_secret_bytes_in_any_output_against_a_cluster() {
 
 #[test]
 fn wait_follows_conditions_and_reports_failures() {
-    let e = env();
-    fleet(e.dir.path(), 1);
-    let o = run(&e, &["apply", "--auto-approve", "--wait", "--timeout", "3s"]);
+    let Some(e) = env("wait") else { return };
+    e.fleet(1);
+    let o = e.run(&["apply", "--auto-approve", "--wait", "--timeout", "3s"]);
     assert_eq!(o.status.code(), Some(1), "nothing reports ready: {}", stderr(&o));
     assert!(stderr(&o).contains("not ready after 3s"), "{}", stderr(&o));
 
-    e.server.set_status(
+    let status = |plural: &str, name: &str, status: Value| {
+        e.k.set_status_as("hypershift-operator", plural, Some(e.ns()), name, status);
+    };
+    status(
         "hostedclusters",
-        Some("clusters"),
         "example",
-        serde_json::json!({"conditions": [{"type": "Available", "status": "False", "reason": "EtcdQuorumLost", "message": "etcd has no quorum"}]}),
+        json!({"conditions": [condition("Available", "False", "EtcdQuorumLost", "etcd has no quorum")]}),
     );
-    let o = run(&e, &["apply", "--auto-approve", "--wait", "--timeout", "3s"]);
+    let o = e.run(&["apply", "--auto-approve", "--wait", "--timeout", "3s"]);
     assert!(stderr(&o).contains("EtcdQuorumLost: etcd has no quorum"), "{}", stderr(&o));
 
-    e.server.set_status(
-        "hostedclusters",
-        Some("clusters"),
-        "example",
-        serde_json::json!({"conditions": [{"type": "Available", "status": "True"}]}),
-    );
-    e.server.set_status(
+    status("hostedclusters", "example", json!({"conditions": [condition("Available", "True", "AsExpected", "")]}));
+    status(
         "nodepools",
-        Some("clusters"),
         "example-workers",
-        serde_json::json!({"replicas": 1, "conditions": [{"type": "Ready", "status": "True"}]}),
+        json!({"replicas": 1, "conditions": [condition("Ready", "True", "AsExpected", "")]}),
     );
-    let o = run(&e, &["apply", "--auto-approve", "--wait", "--timeout", "10s"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = e.ok(&["apply", "--auto-approve", "--wait", "--timeout", "10s"]);
     assert!(stderr(&o).contains("are ready"), "{}", stderr(&o));
+}
+
+/// The fleet `interrupted_*` tests apply: fixed infraID so that states of
+/// different scopes compare.
+fn interrupted_fleet(e: &Env) {
+    e.write_fleet(
+        "cluster example {\n    infra-id example-fixed\n    node-pool workers replicas=2\n    node-pool gpu replicas=1\n}\n",
+    );
+}
+
+/// Specs, data and labels of the objects hcpc manages (the etcd key's value
+/// aside), with the scope's names replaced, so states of two scopes compare.
+fn snapshot(e: &Env) -> String {
+    let mut out = Vec::new();
+    for plural in ["secrets", "hostedclusters", "nodepools"] {
+        let mut objects = e.k.list(plural, Some(e.ns()));
+        objects.sort_by_key(|o| o["metadata"]["name"].to_string());
+        for mut o in objects {
+            let name = o["metadata"]["name"].as_str().unwrap().to_string();
+            if name.ends_with("etcd-encryption-key") {
+                o["data"] = json!("(generated)");
+            }
+            out.push(json!({"kind": plural, "name": name, "spec": o["spec"], "data": o["data"], "labels": o["metadata"]["labels"], "annotations": o["metadata"]["annotations"]}));
+        }
+    }
+    let applyset = e
+        .get("secrets", &format!("hcpc-fleet-{}", e.scope.fleet))
+        .and_then(|p| p["metadata"]["labels"]["applyset.kubernetes.io/id"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let text = serde_json::to_string_pretty(&out).unwrap();
+    let text = if applyset.is_empty() { text } else { text.replace(&applyset, "APPLYSET") };
+    text.replace(e.ns(), "SCOPE")
 }
 
 /// An apply cut off at any request converges, on re-run, to the state an
@@ -365,23 +523,23 @@ fn wait_follows_conditions_and_reports_failures() {
 #[test]
 fn interrupted_apply_converges_at_every_position() {
     let reference = {
-        let e = env();
-        fleet(e.dir.path(), 2);
-        assert_eq!(run(&e, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
+        let Some(e) = env("cut-ref") else { return };
+        interrupted_fleet(&e);
+        e.ok(&["apply", "--auto-approve", "-q"]);
         snapshot(&e)
     };
     for n in 1..=24 {
-        let e = env();
-        fleet(e.dir.path(), 2);
+        let (e, proxy) = env_with_faults("cut").unwrap();
+        interrupted_fleet(&e);
         // Alternate a cut connection (retried) with a failure that is not.
         if n % 2 == 0 {
-            e.server.faults().drop_connection_nth(n);
+            proxy.faults().drop_connection_nth(n);
         } else {
-            e.server.faults().fail_nth(n, 400);
+            proxy.faults().fail_nth(n, 400);
         }
-        let first = run(&e, &["apply", "--auto-approve", "-q"]);
-        e.server.faults().clear();
-        let second = run(&e, &["apply", "--auto-approve", "-q"]);
+        let first = e.run(&["apply", "--auto-approve", "-q"]);
+        proxy.faults().clear();
+        let second = e.run(&["apply", "--auto-approve", "-q"]);
         assert_eq!(
             second.status.code(),
             Some(0),
@@ -390,8 +548,8 @@ fn interrupted_apply_converges_at_every_position() {
             stderr(&second)
         );
         assert_eq!(snapshot(&e), reference, "state after a cut at request {n}");
-        assert_eq!(run(&e, &["plan", "--detailed-exitcode"]).status.code(), Some(0));
-        if e.server.get("leases", Some("clusters"), "hcpc-lock-default").is_some() {
+        e.ok(&["plan", "--detailed-exitcode"]);
+        if e.get("leases", &format!("hcpc-lock-{}", e.scope.fleet)).is_some() {
             // Only a failed release may leave the lock, and it says so; the
             // Lease then expires by itself.
             assert!(stderr(&first).contains("could not release the fleet lock"), "lock left silently after cut {n}");
@@ -399,39 +557,134 @@ fn interrupted_apply_converges_at_every_position() {
     }
 }
 
-/// Specs and data of the objects hcpc manages (the etcd key's value aside).
-fn snapshot(e: &Env) -> Vec<serde_json::Value> {
-    let mut out = Vec::new();
-    for plural in ["secrets", "hostedclusters", "nodepools"] {
-        for mut o in e.server.list(plural, Some("clusters")) {
-            let name = o["metadata"]["name"].as_str().unwrap().to_string();
-            if name.ends_with("etcd-encryption-key") {
-                o["data"] = serde_json::json!("(generated)");
+/// An apply killed (SIGKILL) part-way leaves its lock behind; once the lock
+/// has expired, a re-run converges to the state an uninterrupted apply gives.
+#[test]
+fn killed_apply_converges_on_rerun() {
+    let reference = {
+        let Some(e) = env("kill-ref") else { return };
+        interrupted_fleet(&e);
+        e.ok(&["apply", "--auto-approve", "-q"]);
+        snapshot(&e)
+    };
+    // Requests of a full apply: namespace, lease, re-plan reads, parent, members.
+    for after in [2, 5, 9, 13] {
+        let (e, proxy) = env_with_faults("kill").unwrap();
+        interrupted_fleet(&e);
+        // Slow requests, so the kill lands while the apply is at `after`.
+        proxy.faults().delay(Duration::from_millis(100));
+        let mut child = e.command(&["apply", "--auto-approve", "-q"]).stderr(Stdio::null()).spawn().unwrap();
+        let started = Instant::now();
+        while proxy.requests().len() < after && started.elapsed() < Duration::from_secs(30) {
+            if child.try_wait().unwrap().is_some() {
+                break;
             }
-            out.push(serde_json::json!({"kind": plural, "name": name, "spec": o["spec"], "data": o["data"], "labels": o["metadata"]["labels"]}));
+            std::thread::sleep(Duration::from_millis(5));
         }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        proxy.faults().clear();
+
+        let lock = format!("hcpc-lock-{}", e.scope.fleet);
+        if let Some(held) = e.get("leases", &lock) {
+            let o = e.run(&["apply", "--auto-approve"]);
+            assert_eq!(o.status.code(), Some(1), "a fresh lock of a killed apply holds: {}", stderr(&o));
+            let holder = held["spec"]["holderIdentity"].as_str().unwrap();
+            assert!(stderr(&o).contains(holder), "the holder is named: {}", stderr(&o));
+            // Its time passes.
+            let mut expired = held.clone();
+            expired["spec"]["renewTime"] = json!("2020-01-01T00:00:00.000000Z");
+            e.k.apply_as(
+                "test",
+                &json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "metadata": {"name": lock, "namespace": e.ns()}, "spec": expired["spec"]}),
+            );
+        }
+        e.ok(&["apply", "--auto-approve", "-q"]);
+        assert_eq!(snapshot(&e), reference, "state after a kill at request {after}");
+        e.ok(&["plan", "--detailed-exitcode"]);
+        assert!(e.get("leases", &lock).is_none(), "lock released");
     }
-    out
+}
+
+#[test]
+fn saved_plan_is_refused_when_a_live_object_changed() {
+    let Some(e) = env("stale") else { return };
+    e.fleet(1);
+    e.ok(&["apply", "--auto-approve", "-q"]);
+    e.fleet(2);
+    e.ok(&["plan", "--out", "p.json"]);
+    // The NodePool changes on the cluster after the plan was made.
+    e.apply_as(
+        "someone-else",
+        json!({"apiVersion": "hypershift.openshift.io/v1beta1", "kind": "NodePool",
+               "metadata": {"name": "example-workers", "annotations": {"touched": "yes"}}}),
+    );
+    let o = e.run(&["apply", "p.json", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    let changed = format!("NodePool/{}/example-workers changed on the target", e.ns());
+    assert!(err.contains("stale") && err.contains(&changed), "{err}");
+    assert_eq!(e.replicas(), 1, "nothing applied");
+    // A fresh plan applies.
+    e.ok(&["plan", "--out", "p.json"]);
+    e.ok(&["apply", "p.json", "--auto-approve", "-q"]);
+    assert_eq!(e.replicas(), 2);
+}
+
+/// Status written by the operator does not make a saved plan stale.
+#[test]
+fn status_updates_do_not_make_a_saved_plan_stale() {
+    let Some(e) = env("status") else { return };
+    e.fleet(1);
+    e.ok(&["apply", "--auto-approve", "-q"]);
+    e.fleet(2);
+    let plan = e.ok(&["plan", "--out", "p.json"]);
+    assert!(
+        stdout(&plan).contains(&format!("kube:hcpc-test ({})", e.k.url())),
+        "the target names context and server: {}",
+        stdout(&plan)
+    );
+    e.k.set_status_as("hypershift-operator", "nodepools", Some(e.ns()), "example-workers", json!({"replicas": 1}));
+    e.ok(&["apply", "p.json", "--auto-approve", "-q"]);
+    assert_eq!(e.replicas(), 2);
 }
 
 /// What the management cluster offers feeds the resolution rules; a
-/// declared `infra` fact that contradicts it is a warning.
+/// declared `infra` fact that contradicts it is a warning. Cluster-scoped
+/// objects, so on a server of its own.
 #[test]
 fn discovered_inventory_is_checked_and_merged() {
-    let e = env();
-    e.server.insert(serde_json::json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "ceph-rbd", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}, "provisioner": "x"}));
-    e.server.insert(serde_json::json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "lvm"}, "provisioner": "y"}));
-    e.server.insert(serde_json::json!({"apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "StorageProfile", "metadata": {"name": "ceph-rbd"}, "status": {"claimPropertySets": [{"accessModes": ["ReadWriteMany"], "volumeMode": "Block"}]}}));
-    e.server.insert(serde_json::json!({"apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "StorageProfile", "metadata": {"name": "lvm"}, "status": {"claimPropertySets": [{"accessModes": ["ReadWriteOnce"], "volumeMode": "Filesystem"}]}}));
+    let Some(k) = Envtest::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = k.write_kubeconfig(dir.path());
+    let e = Env { k: &k, scope: k.scope("inventory"), dir, kubeconfig };
+    let class = |name: &str, default: bool| {
+        let mut sc = json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": name}, "provisioner": "x"});
+        if default {
+            sc["metadata"]["annotations"] = json!({"storageclass.kubernetes.io/is-default-class": "true"});
+        }
+        k.apply_as("test", &sc);
+    };
+    class("ceph-rbd", true);
+    class("lvm", false);
+    for (name, mode, access) in [("ceph-rbd", "Block", "ReadWriteMany"), ("lvm", "Filesystem", "ReadWriteOnce")] {
+        k.apply_as(
+            "cdi",
+            &json!({"apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "StorageProfile", "metadata": {"name": name},
+                    "status": {"claimPropertySets": [{"accessModes": [access], "volumeMode": mode}]}}),
+        );
+    }
     for n in 0..2 {
-        e.server.insert(serde_json::json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": format!("node{n}")}, "status": {"allocatable": {"cpu": "64", "nvidia.com/A100": "2"}}}));
+        let node = format!("node{n}");
+        k.apply_as("test", &json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}}));
+        k.set_status_as("kubelet", "nodes", None, &node, json!({"allocatable": {"cpu": "64", "nvidia.com/A100": "2"}}));
     }
     // lvm is RWO on the cluster: mapping it is an error; 5 GPUs exceed the 4 nodes offer.
-    write_fleet(
-        &e,
+    e.write_fleet(
         "infra {\n    storage-class lvm access=RWX\n}\ncluster a {\n    storage {\n        class lvm hosted=local\n    }\n    node-pool gpu replicas=5 {\n        host-device \"nvidia.com/A100\"\n    }\n}\n",
     );
-    let o = run(&e, &["plan"]);
+    let o = e.run(&["plan"]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(err.contains("hcpc::infra::mismatch") && err.contains("declared RWX but the cluster offers RWO"), "{err}");
@@ -441,56 +694,8 @@ fn discovered_inventory_is_checked_and_merged() {
         "{err}"
     );
 
-    write_fleet(
-        &e,
+    e.write_fleet(
         "cluster a {\n    storage {\n        class ceph-rbd hosted=ceph\n    }\n    node-pool gpu replicas=2 {\n        host-device \"nvidia.com/A100\" count=2\n        root-volume storage-class=ceph-rbd\n    }\n}\n",
     );
-    let o = run(&e, &["plan"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-}
-
-#[test]
-fn saved_plan_is_refused_when_a_live_object_changed() {
-    let e = env();
-    fleet(e.dir.path(), 1);
-    assert_eq!(run(&e, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
-    fleet(e.dir.path(), 2);
-    assert_eq!(run(&e, &["plan", "--out", "p.json"]).status.code(), Some(0));
-    // The NodePool changes on the cluster after the plan was made.
-    let mut np = e.server.get("nodepools", Some("clusters"), "example-workers").unwrap();
-    np["metadata"]["annotations"] = serde_json::json!({"touched": "yes"});
-    np["metadata"].as_object_mut().unwrap().remove("resourceVersion");
-    e.server.insert(np);
-    let o = run(&e, &["apply", "p.json", "--auto-approve"]);
-    assert_eq!(o.status.code(), Some(1));
-    let err = stderr(&o);
-    assert!(err.contains("stale") && err.contains("NodePool/clusters/example-workers changed on the target"), "{err}");
-    assert_eq!(
-        e.server.get("nodepools", Some("clusters"), "example-workers").unwrap()["spec"]["replicas"],
-        1,
-        "nothing applied"
-    );
-    // A fresh plan applies.
-    assert_eq!(run(&e, &["plan", "--out", "p.json"]).status.code(), Some(0));
-    assert_eq!(run(&e, &["apply", "p.json", "--auto-approve", "-q"]).status.code(), Some(0));
-    assert_eq!(e.server.get("nodepools", Some("clusters"), "example-workers").unwrap()["spec"]["replicas"], 2);
-}
-
-/// Status written by the operator does not make a saved plan stale.
-#[test]
-fn status_updates_do_not_make_a_saved_plan_stale() {
-    let e = env();
-    fleet(e.dir.path(), 1);
-    assert_eq!(run(&e, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
-    fleet(e.dir.path(), 2);
-    let plan = run(&e, &["plan", "--out", "p.json"]);
-    assert!(
-        stdout(&plan).contains("kube:hcpc-test (http://127.0.0.1:"),
-        "the target names context and server: {}",
-        stdout(&plan)
-    );
-    e.server.set_status("nodepools", Some("clusters"), "example-workers", serde_json::json!({"replicas": 1}));
-    let o = run(&e, &["apply", "p.json", "--auto-approve", "-q"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(e.server.get("nodepools", Some("clusters"), "example-workers").unwrap()["spec"]["replicas"], 2);
+    e.ok(&["plan"]);
 }

@@ -2,8 +2,8 @@
 
 #![allow(dead_code)]
 
-pub mod apiserver;
 pub mod envtest;
+pub mod fault_proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

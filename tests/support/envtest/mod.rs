@@ -157,9 +157,10 @@ impl Envtest {
             servers: Mutex::new(servers),
             scopes: AtomicU32::new(0),
         };
-        let runtime = runtime();
-        runtime.block_on(envtest.wait_ready())?;
-        runtime.block_on(envtest.install_crds())?;
+        blocking(|| async {
+            envtest.wait_ready().await?;
+            envtest.install_crds().await
+        })?;
         Ok(envtest)
     }
 
@@ -293,9 +294,10 @@ impl Envtest {
         kube::Client::try_from(self.config().await).unwrap_or_else(|e| panic!("cannot build a client: {e}"))
     }
 
-    /// Runs `f` with a client on a runtime of its own, for synchronous tests.
-    pub fn block_on<T>(&self, f: impl AsyncFnOnce(kube::Client) -> T) -> T {
-        runtime().block_on(async { f(self.client().await).await })
+    /// Runs `f` with a client on a runtime of its own, and waits for it
+    /// (from synchronous tests, and from async ones too).
+    pub fn block_on<T: Send>(&self, f: impl AsyncFnOnce(kube::Client) -> T + Send) -> T {
+        blocking(|| async { f(self.client().await).await })
     }
 
     /// A namespace and fleet name no other test of this server uses.
@@ -457,11 +459,20 @@ impl std::fmt::Display for RequestCounts {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("cannot start a runtime: {e}"))
+/// Runs `future` to completion on a runtime of its own, on a thread of its
+/// own, so that it works whether or not the caller is inside a runtime.
+fn blocking<T: Send, F: Future<Output = T>>(future: impl FnOnce() -> F + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap_or_else(|e| panic!("cannot start a runtime: {e}"));
+            runtime.block_on(future())
+        })
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 fn to_value(o: &DynamicObject) -> Value {

@@ -1,7 +1,7 @@
 //! The network side: a loopback listener whose connections can be cut on
 //! demand (to simulate a server dying mid-request), and the single axum
-//! handler that records each request, applies injected faults and hands the
-//! rest to the router.
+//! handler that records each request, applies injected faults and forwards
+//! the rest to the real server.
 
 use std::io;
 use std::net::SocketAddr;
@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
@@ -22,10 +22,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
-use super::faults::FaultAction;
-use super::router::{Api, Reply, Request};
-use super::status;
-use super::util;
+use super::Shared;
+use super::faults::{FaultAction, injected_status};
 
 /// Large enough for any object hcpc sends; axum's default is 2 MiB.
 const BODY_LIMIT: usize = 32 * 1024 * 1024;
@@ -111,33 +109,39 @@ impl Connected<IncomingStream<'_, CuttableListener>> for ConnectionCut {
     }
 }
 
-/// Serves `api` on `listener` until `shutdown` fires (or its sender drops).
-pub async fn serve(listener: std::net::TcpListener, api: Arc<Api>, shutdown: oneshot::Receiver<()>) {
+/// Serves on `listener`, forwarding to `upstream`, until `shutdown` fires
+/// (or its sender drops).
+pub async fn serve(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    upstream: kube::Client,
+    shutdown: oneshot::Receiver<()>,
+) {
     let listener = match TcpListener::from_std(listener) {
         Ok(l) => CuttableListener { inner: l },
         Err(e) => {
-            eprintln!("test API server: cannot use its listener: {e}");
+            eprintln!("fault proxy: cannot use its listener: {e}");
             return;
         }
     };
-    let app = Router::new().fallback(handle).layer(DefaultBodyLimit::max(BODY_LIMIT)).with_state(api);
+    let app = Router::new().fallback(handle).layer(DefaultBodyLimit::max(BODY_LIMIT)).with_state((shared, upstream));
     let server = axum::serve(listener, app.into_make_service_with_connect_info::<ConnectionCut>());
     tokio::select! {
         result = server.into_future() => {
             if let Err(e) = result {
-                eprintln!("test API server stopped: {e}");
+                eprintln!("fault proxy stopped: {e}");
             }
         }
         _ = shutdown => {}
     }
 }
 
-fn header_text(headers: &HeaderMap, name: header::HeaderName) -> String {
-    headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
-}
+/// Request headers that describe the request itself; the rest (credentials,
+/// connection handling) is the upstream client's business.
+const FORWARDED: [header::HeaderName; 3] = [header::CONTENT_TYPE, header::ACCEPT, header::USER_AGENT];
 
 async fn handle(
-    State(api): State<Arc<Api>>,
+    State((shared, upstream)): State<(Arc<Shared>, kube::Client)>,
     ConnectInfo(cut): ConnectInfo<ConnectionCut>,
     method: Method,
     uri: Uri,
@@ -145,8 +149,8 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let path_and_query = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| uri.path().to_string());
-    api.record(method.as_str(), &path_and_query);
-    let (delay, fault) = api.faults.on_request(method.as_str(), &path_and_query);
+    shared.requests.lock().unwrap_or_else(|e| e.into_inner()).push((method.to_string(), path_and_query.clone()));
+    let (delay, fault) = shared.faults.on_request(method.as_str(), &path_and_query);
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
@@ -155,38 +159,49 @@ async fn handle(
             cut.0.store(true, Ordering::SeqCst);
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
-        Some(FaultAction::Fail(code)) => return respond(status::injected(code).into()),
         Some(FaultAction::Throttle { status, seconds }) => {
-            return respond(status::injected_retry_after(status, seconds).into());
+            let (mut body, _) = injected_status(status);
+            body["details"] = serde_json::json!({ "retryAfterSeconds": seconds });
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = (code, body.to_string()).into_response();
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            return response;
+        }
+        Some(FaultAction::Fail(code)) => {
+            let (body, retry_after) = injected_status(code);
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = (status, body.to_string()).into_response();
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            if let Some(seconds) = retry_after {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            return response;
         }
         None => {}
     }
-    let request = Request {
-        method: method.as_str().to_string(),
-        path: uri.path().to_string(),
-        query: util::parse_query(uri.query().unwrap_or_default()),
-        content_type: header_text(&headers, header::CONTENT_TYPE),
-        accept: header_text(&headers, header::ACCEPT),
-        authorization: headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string),
-        user_agent: header_text(&headers, header::USER_AGENT),
-        body: body.to_vec(),
-    };
-    respond(api.handle(&request))
-}
-
-fn respond(reply: Reply) -> Response {
-    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = match &reply.body {
-        serde_json::Value::String(text) if reply.content_type == "text/plain" => text.clone(),
-        other => other.to_string(),
-    };
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
-    if let Some(seconds) = reply.retry_after
-        && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
-    {
-        headers.insert(header::RETRY_AFTER, value);
+    let mut request = axum::http::Request::builder().method(method).uri(path_and_query);
+    for name in FORWARDED {
+        if let Some(value) = headers.get(&name) {
+            request = request.header(name, value);
+        }
     }
-    response
+    let request = match request.body(kube::client::Body::from(body.to_vec())) {
+        Ok(r) => r,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    match upstream.send(request).await {
+        Ok(answer) => {
+            let (parts, body) = answer.into_parts();
+            let mut response = Response::new(Body::new(body));
+            *response.status_mut() = parts.status;
+            for (name, value) in &parts.headers {
+                if ![header::CONNECTION, header::TRANSFER_ENCODING, header::CONTENT_LENGTH].contains(name) {
+                    response.headers_mut().append(name, value.clone());
+                }
+            }
+            response
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, format!("fault proxy: the upstream server failed: {e}")).into_response(),
+    }
 }

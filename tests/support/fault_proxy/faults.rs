@@ -134,3 +134,36 @@ impl Faults {
         })
     }
 }
+
+/// The `Status` body of an injected failure, shaped like the real
+/// server's, and the `Retry-After` seconds to send with it.
+pub(super) fn injected_status(code: u16) -> (serde_json::Value, Option<u64>) {
+    let reason = match code {
+        400 => "BadRequest",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "NotFound",
+        405 => "MethodNotAllowed",
+        409 => "Conflict",
+        410 => "Expired",
+        422 => "Invalid",
+        429 => "TooManyRequests",
+        500 => "InternalError",
+        503 => "ServiceUnavailable",
+        504 => "Timeout",
+        _ => "",
+    };
+    let mut body = serde_json::json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": "injected fault", "code": code,
+    });
+    if !reason.is_empty() {
+        body["reason"] = reason.into();
+    }
+    // The real server's priority-and-fairness 429 asks to come back in 1s.
+    if code == 429 {
+        body["details"] = serde_json::json!({"retryAfterSeconds": 1});
+        return (body, Some(1));
+    }
+    (body, None)
+}
