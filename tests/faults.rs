@@ -14,6 +14,8 @@ use crate::support::{hcpc, repo, stderr, stdout};
 /// A fleet of its own on the shared real server, reached through a proxy
 /// that injects faults.
 struct Env {
+    k: &'static Envtest,
+    namespace: String,
     server: FaultProxy,
     dir: tempfile::TempDir,
     kubeconfig: PathBuf,
@@ -36,7 +38,7 @@ fn env() -> Option<Env> {
         ),
     )
     .unwrap();
-    Some(Env { server, dir, kubeconfig })
+    Some(Env { k, namespace: scope.namespace, server, dir, kubeconfig })
 }
 
 fn spawn(dir: &Path, kubeconfig: &Path, args: &[&str]) -> Child {
@@ -173,4 +175,45 @@ fn kubeconfig_for(server: &str, context: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: {context}\n  context:\n    cluster: c\n    user: u\ncurrent-context: {context}\n"
     )
+}
+
+/// A failed write stops the apply at its dependency level: nothing more
+/// is started, no later level is written, the report names what was and
+/// was not applied, and a re-run converges.
+#[test]
+fn a_failed_write_stops_new_work_and_a_rerun_converges() {
+    let Some(e) = env() else { return };
+    let secrets = repo().join("examples/secrets/pull-secret.json");
+    let fleet = std::fs::read_to_string(e.dir.path().join("fleet.kdl")).unwrap();
+    let mut text = fleet[..fleet.find("cluster example").unwrap()].to_string();
+    for name in ["a", "b", "c"] {
+        text.push_str(&format!(
+            "cluster {name} {{\n    namespace {}\n    release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n    pull-secret file=\"{}\"\n    node-pool w replicas=1\n}}\n",
+            e.namespace,
+            secrets.display()
+        ));
+    }
+    std::fs::write(e.dir.path().join("fleet.kdl"), text).unwrap();
+    e.server.faults().fail_matching("PATCH", "/hostedclusters/b", 422, 1);
+    let o = run_within(&e, Duration::from_secs(60), &["apply", "--auto-approve", "--parallelism", "1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    let ns = &e.namespace;
+    assert!(err.contains(&format!("error: HostedCluster/{ns}/b: 422 Invalid")), "{err}");
+    let line = |prefix: &str| err.lines().find_map(|l| l.strip_prefix(prefix)).unwrap_or_default().to_string();
+    let (applied, not_applied) = (line("applied: "), line("not applied: "));
+    assert!(
+        applied.contains(&format!("HostedCluster/{ns}/a")) && applied.contains(&format!("Secret/{ns}/c-pull-secret")),
+        "{err}"
+    );
+    for id in ["HostedCluster/NS/b", "HostedCluster/NS/c", "NodePool/NS/a-w", "NodePool/NS/b-w", "NodePool/NS/c-w"] {
+        assert!(not_applied.contains(&id.replace("NS", ns)), "{id}: {err}");
+    }
+    let exists = |plural: &str, name: &str| e.k.get(plural, Some(ns), name).is_some();
+    assert!(exists("hostedclusters", "a") && !exists("hostedclusters", "c"), "no new work after a failure");
+    assert!(!exists("nodepools", "a-w"), "no later level after a failure");
+    let o = run_within(&e, Duration::from_secs(60), &["apply", "--auto-approve", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run_within(&e, Duration::from_secs(60), &["plan", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }

@@ -106,7 +106,7 @@ pub enum Command {
         #[arg(long, default_value = "0s")]
         lock_timeout: String,
         /// How many objects to write at the same time (within one dependency level).
-        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=256))]
         parallelism: u16,
         /// Wait for HostedClusters to become Available and NodePools ready.
         #[arg(long)]

@@ -296,6 +296,10 @@ fn run_level(
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(change) = level.get(i) else { break };
                     let result = work.make(change);
+                    // Stop the others before anyone takes more work.
+                    if result.is_err() {
+                        stop.store(true, Ordering::SeqCst);
+                    }
                     if done.send((i, result)).is_err() {
                         break;
                     }

@@ -318,6 +318,19 @@ impl KubeTarget {
         Ok(serde_json::to_value(patched).unwrap_or(Value::Null))
     }
 
+    /// Creates one object (field manager `hcpc`); `Ok(false)` when it
+    /// already exists, which is left untouched.
+    pub fn create(&self, id: &ObjectId, body: &Value) -> Result<bool, ApiError> {
+        let api = self.api(&resource(id.kind), Some(&id.namespace));
+        let obj = dynamic(body)?;
+        let params = PostParams { field_manager: Some(labels::FIELD_MANAGER.to_string()), ..PostParams::default() };
+        match self.call(|| api.create(&params, &obj)) {
+            Ok(_) => Ok(true),
+            Err(e) if e.code == 409 => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Deletes one object; a missing object counts as deleted.
     pub fn delete(&self, id: &ObjectId) -> Result<(), ApiError> {
         let api = self.api(&resource(id.kind), Some(&id.namespace));
@@ -461,6 +474,10 @@ fn content_version(body: &Value) -> String {
     crate::plan::diff::digest_value(&v)
 }
 
+/// Up to this many unlabelled objects of one kind in one namespace are
+/// looked up one by one; more, with one LIST.
+const GETS_BEFORE_LIST: usize = 8;
+
 /// `12s`, `1.5s`: a duration for messages.
 fn seconds(d: Duration) -> String {
     let s = d.as_secs_f64();
@@ -546,19 +563,44 @@ impl LiveState for KubeTarget {
         }
         // Objects hcpc has not labelled yet (adopted from `hcp`, or a
         // create-only key) can only exist in namespaces that exist: look
-        // those up one by one. An applied fleet needs none of these GETs.
+        // those up, one GET each when few, else one LIST of the kind in
+        // that namespace (a first apply into a busy namespace would
+        // otherwise GET every object). An applied fleet needs none of these.
         let namespaces: std::collections::BTreeSet<String> =
             out.iter().filter(|o| o.id.kind == Kind::Namespace).map(|o| o.id.name.clone()).collect();
         let found: std::collections::BTreeSet<ObjectId> = out.iter().map(|o| o.id.clone()).collect();
+        let mut missing: std::collections::BTreeMap<(Kind, &str), Vec<&ObjectId>> = Default::default();
         for id in wanted
             .iter()
             .filter(|id| id.kind != Kind::Namespace && !found.contains(*id) && namespaces.contains(&id.namespace))
         {
-            if let Some(body) =
-                self.get(id.kind, &id.namespace, &id.name).map_err(|e| format!("cannot read {id}: {e}"))?
-            {
-                let version = Some(content_version(&body));
-                out.push(LiveObject { id: id.clone(), body, version });
+            missing.entry((id.kind, id.namespace.as_str())).or_default().push(id);
+        }
+        for ((kind, namespace), ids) in missing {
+            if ids.len() <= GETS_BEFORE_LIST {
+                for id in ids {
+                    if let Some(body) =
+                        self.get(id.kind, &id.namespace, &id.name).map_err(|e| format!("cannot read {id}: {e}"))?
+                    {
+                        let version = Some(content_version(&body));
+                        out.push(LiveObject { id: id.clone(), body, version });
+                    }
+                }
+                continue;
+            }
+            let ids: std::collections::BTreeSet<&ObjectId> = ids.into_iter().collect();
+            let api = self.api(&resource(kind), Some(namespace));
+            let params = ListParams::default();
+            let list = self
+                .call(|| api.list(&params))
+                .map_err(|e| format!("cannot list {} in {namespace}: {e}", kind.plural()))?;
+            for body in list.items.into_iter().filter_map(|o| serde_json::to_value(o).ok()) {
+                let name = body.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+                let id = ObjectId::new(kind, namespace, name);
+                if ids.contains(&id) {
+                    let version = Some(content_version(&body));
+                    out.push(LiveObject { id, body, version });
+                }
             }
         }
         Ok(out)
@@ -590,15 +632,14 @@ impl Target for KubeTarget {
     }
 
     fn apply_one(&self, o: &DesiredObject, force_conflicts: bool) -> Result<(), String> {
-        let mut body = o.body.clone();
         if o.create_only {
-            // Never rewrite an existing key: check again right before creating.
-            if self.get(o.id.kind, &o.id.namespace, &o.id.name).map_err(|e| describe(&e))?.is_some() {
-                return Ok(());
-            }
+            // Created, never rewritten: a create the server refuses because
+            // the object exists leaves the existing key as it is.
+            let mut body = o.body.clone();
             body["data"] = serde_json::json!({ "key": generate_key()? });
+            return self.create(&o.id, &body).map(|_| ()).map_err(|e| describe(&e));
         }
-        self.apply(&o.id, &body, force_conflicts).map(|_| ()).map_err(|e| describe(&e))
+        self.apply(&o.id, &o.body, force_conflicts).map(|_| ()).map_err(|e| describe(&e))
     }
 
     fn delete_one(&self, id: &ObjectId) -> Result<(), String> {
