@@ -132,12 +132,12 @@ fn under_lock(
     if let Some(e) = &report.lost_lock {
         eprintln!("error: {e}");
     }
+    let settled: BTreeSet<&ObjectId> = report.applied.iter().chain(report.failed.iter().map(|(id, _)| id)).collect();
     let pending: Vec<String> = fresh
         .plan
         .changes
         .iter()
-        .filter(|c| c.action != Action::NoOp && !report.applied.contains(&c.id))
-        .filter(|c| !report.failed.iter().any(|(id, _)| *id == c.id))
+        .filter(|c| c.action != Action::NoOp && !settled.contains(&c.id))
         .map(|c| c.id.to_string())
         .collect();
     let applied: Vec<String> = report.applied.iter().map(ToString::to_string).collect();
