@@ -155,6 +155,8 @@ fn cases() -> Vec<Case> {
         case("missing-pull-secret", "cluster example {\n    release \"quay.io/x/y:1\"\n}\n".into(), "hcpc::lower::missing_setting", (1, 9)),
         case("release-image-omitted", "cluster example {\n    pull-secret file=\"pull-secret.json\"\n}\n".into(), "hcpc::lower::missing_setting", (1, 9)),
         case("pullsecret-missing-file", HEAD.replace("pull-secret.json", "nope.json") + "}\n", "hcpc::input::secret_source", (3, 17)),
+        case("pullsecret-not-json", HEAD.replace("pull-secret.json", "fleet.kdl") + "}\n", "hcpc::input::secret_format", (3, 17)),
+        case("sshkey-not-a-public-key", cluster("ssh-key file=\"pull-secret.json\""), "hcpc::input::secret_format", (4, 13)),
         case("positional-garbage", cluster("node-pool workers replicas=2") + "somethingelse\n", "hcpc::lower::unknown_node", (6, 1)),
     ]
 }
@@ -357,6 +359,22 @@ fn golden_host_device_over_capacity() {
 #[test]
 fn golden_quantity_typo() {
     golden_report("quantity_typo", &pool("memory \"8GB\"\nroot-volume size=15"));
+}
+
+#[test]
+fn golden_secret_formats() {
+    let tmp = workspace(&cluster("ssh-key file=\"id_ed25519\""));
+    std::fs::write(tmp.path().join("pull-secret.json"), "{\"registry\": \"quay.io\"}\n").unwrap();
+    std::fs::write(
+        tmp.path().join("id_ed25519"),
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU=\n-----END OPENSSH PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let out = run_in(tmp.path(), &["check", "fleet.kdl"]);
+    no_panic(&out).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!stderr(&out).contains("b3BlbnNzaC1rZXktdjE"), "the key is never quoted");
+    assert_golden("errors__secret_formats.txt", &stderr(&out));
 }
 
 #[test]

@@ -641,7 +641,7 @@ fn status_updates_do_not_make_a_saved_plan_stale() {
     e.fleet(2);
     let plan = e.ok(&["plan", "--out", "p.json"]);
     assert!(
-        stdout(&plan).contains(&format!("kube:hcpc-test ({}/)", e.k.url())),
+        stdout(&plan).contains(&format!("kube:hcpc-test ({})", e.k.url())),
         "the target names context and server: {}",
         stdout(&plan)
     );

@@ -454,3 +454,115 @@ fn review_regressions_in_the_language() {
     assert_eq!(release("a-w"), "r:4.19", "the cluster's own release beats pool defaults");
     assert_eq!(release("a-old"), "r:4.16", "a pool's own release beats everything");
 }
+
+/// A saved plan is known by its content, whatever its file is called.
+#[test]
+fn a_saved_plan_is_recognised_by_content_not_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fleet(dir, 2, "8Gi");
+    for name in ["p.bin", "plan", "reviewed.plan.txt"] {
+        assert_eq!(run(dir, &["plan", "--out", name, "-q"]).status.code(), Some(0));
+    }
+    let o = run(dir, &["apply", "p.bin", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("hcpc::parse::syntax"), "{}", stderr(&o));
+    assert!(dir.join("out/clusters/NodePool.example-workers.yaml").is_file());
+    // Those made before the apply are now stale, and refused as plans.
+    let o = run(dir, &["apply", "plan", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("hcpc::plan::stale"), "{}", stderr(&o));
+
+    // JSON that is not a plan is not read as KDL either.
+    std::fs::write(dir.join("other.json"), "{\"hello\": 1}\n").unwrap();
+    let o = run(dir, &["apply", "other.json", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("other.json is JSON but not a plan saved by `hcpc plan --out`"), "{}", stderr(&o));
+}
+
+/// A saved plan edited by hand (desired objects, a field value, the
+/// summary, a change left out) is refused, and nothing is written.
+#[test]
+fn an_edited_saved_plan_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fleet(dir, 1, "8Gi");
+    assert_eq!(run(dir, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
+    fleet(dir, 2, "8Gi");
+    assert_eq!(run(dir, &["plan", "--out", "p.json", "-q"]).status.code(), Some(0));
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("p.json")).unwrap()).unwrap();
+    let pool = dir.join("out/clusters/NodePool.example-workers.yaml");
+    let before = std::fs::read_to_string(&pool).unwrap();
+    type Edit = fn(&mut serde_json::Value);
+    let edits: [(&str, Edit, &str); 4] = [
+        (
+            "desired replicas",
+            |p| {
+                let np = p["desired"].as_array_mut().unwrap().iter_mut().find(|o| o["kind"] == "NodePool").unwrap();
+                np["spec"]["replicas"] = serde_json::json!(50);
+            },
+            "its desired objects are not what the configuration renders",
+        ),
+        (
+            "a field value",
+            |p| {
+                let c =
+                    p["plan"]["changes"].as_array_mut().unwrap().iter_mut().find(|c| c["action"] == "update").unwrap();
+                c["fields"][0]["after"] = serde_json::json!(50);
+            },
+            "its recorded change to NodePool/clusters/example-workers is not what a fresh plan shows",
+        ),
+        ("the summary", |p| p["plan"]["summary"]["change"] = serde_json::json!(0), "its summary"),
+        (
+            "a change left out",
+            |p| p["plan"]["changes"].as_array_mut().unwrap().retain(|c| c["action"] != "update"),
+            "it records nothing for NodePool/clusters/example-workers, which a fresh plan includes",
+        ),
+    ];
+    for (what, edit, reason) in edits {
+        let mut edited = original.clone();
+        edit(&mut edited);
+        std::fs::write(dir.join("edited.json"), serde_json::to_string_pretty(&edited).unwrap()).unwrap();
+        let o = run(dir, &["apply", "edited.json", "--auto-approve"]);
+        assert_eq!(o.status.code(), Some(1), "{what}: {}", stderr(&o));
+        assert!(stderr(&o).contains(reason), "{what}: {}", stderr(&o));
+        assert_eq!(std::fs::read_to_string(&pool).unwrap(), before, "{what}: nothing may be written");
+    }
+    // Untouched, it applies.
+    let o = run(dir, &["apply", "p.json", "--auto-approve", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(std::fs::read_to_string(&pool).unwrap().contains("replicas: 2"));
+}
+
+/// Waiting for a directory's lock says who holds it and since when; a
+/// lock left by a process of this host that no longer runs is taken over.
+#[test]
+fn a_directory_lock_names_its_holder_and_a_dead_holder_is_taken_over() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fleet(dir, 2, "8Gi");
+    let lock = dir.join("out/.hcpc.lock");
+    std::fs::create_dir_all(dir.join("out")).unwrap();
+    std::fs::write(&lock, "hcpc@elsewhere/42\n").unwrap();
+    let o = run(dir, &["apply", "--auto-approve", "--lock-timeout", "1s"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("waiting for the fleet lock") && err.contains("held by hcpc@elsewhere/42 since "), "{err}");
+    assert!(err.contains("ago)"), "says how long it has been held: {err}");
+
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    std::fs::write(&lock, format!("hcpc@{host}/{pid}\n")).unwrap();
+    let o = run(dir, &["apply", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("warning: took over the fleet lock ./out/.hcpc.lock from hcpc@{host}/{pid}"))
+            && stderr(&o).contains("which is no longer running"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!lock.exists(), "released");
+}

@@ -160,6 +160,12 @@ codes! {
     Cycle = "hcpc::graph::cycle",
     /// A `file=` or `env=` secret source could not be read.
     SecretSource = "hcpc::input::secret_source",
+    /// A secret source holds the wrong thing: a pull secret must be a JSON
+    /// object with `auths` (the file from console.redhat.com), an SSH key
+    /// an OpenSSH public key (`ssh-ed25519 AAAA… comment`, a `.pub` file).
+    /// The cluster would otherwise fail to pull images or admit nobody, long
+    /// after the apply.
+    SecretFormat = "hcpc::input::secret_format",
     /// The target could not be used (unreadable directory, bad kubeconfig).
     Target = "hcpc::target",
     /// (warning) A declared `infra` fact contradicts what discovery found.
@@ -171,6 +177,15 @@ codes! {
     /// configuration without one shares the ApplySet `default`, and each
     /// would prune the others' objects.
     UnnamedFleet = "hcpc::fleet::unnamed",
+    /// (warning) A namespace this fleet puts objects in is claimed by another
+    /// fleet (its Namespace carries that fleet's ApplySet label). This fleet
+    /// leaves the Namespace alone instead of taking it over on every apply;
+    /// its own objects there are unaffected.
+    SharedNamespace = "hcpc::fleet::shared_namespace",
+    /// (warning) A Secret this fleet no longer declares is still named by a
+    /// HostedCluster outside the fleet (another fleet's, or one made by
+    /// hand): it is kept. Remove the reference, or delete the Secret by hand.
+    SecretInUse = "hcpc::plan::secret_in_use",
     /// The saved plan no longer matches live state or the inputs.
     StalePlan = "hcpc::plan::stale",
     /// The Kubernetes API refused or failed a request.

@@ -1,6 +1,9 @@
-//! Identity of a Kubernetes object that hcpc renders, plans and applies.
+//! Identity of a Kubernetes object that hcpc renders, plans and applies,
+//! and the plain data of one as it exists on a target.
 
 use std::fmt;
+
+use serde_json::Value;
 
 /// The kinds hcpc manages, in the order they must exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -90,4 +93,14 @@ impl fmt::Display for ObjectId {
             write!(f, "{}/{}/{}", self.kind, self.namespace, self.name)
         }
     }
+}
+
+/// An object as it exists on the target: plain data, read by `live` and
+/// compared by the pure `plan` stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveObject {
+    pub id: ObjectId,
+    pub body: Value,
+    /// resourceVersion (kube) or content digest (dir).
+    pub version: Option<String>,
 }

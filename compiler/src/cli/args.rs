@@ -109,6 +109,9 @@ pub enum Command {
         /// How long to wait for the fleet lock (e.g. "30s").
         #[arg(long, default_value = "0s")]
         lock_timeout: String,
+        /// How many objects to write at the same time (within one dependency level).
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=256))]
+        parallelism: u16,
         /// Wait for HostedClusters to become Available and NodePools ready.
         #[arg(long)]
         wait: bool,
@@ -214,16 +217,25 @@ pub struct TargetArgs {
     /// Use the management cluster through this kubeconfig context (same as `--target kube:CONTEXT`).
     #[arg(long)]
     pub context: Option<String>,
+    /// Give up on a Kubernetes API request after this long, its retries included (e.g. "10s").
+    #[arg(long, default_value = "30s", value_name = "DUR")]
+    pub request_timeout: String,
 }
 
 impl TargetArgs {
-    /// The target override, if any, in `--target` syntax.
-    pub fn flag(&self) -> Option<String> {
-        match (&self.target, &self.context) {
+    /// The target override (in `--target` syntax) and the request deadline.
+    pub fn flags(&self) -> Result<crate::cli::target::TargetFlags, String> {
+        let target = match (&self.target, &self.context) {
             (Some(t), _) => Some(t.clone()),
             (None, Some(c)) => Some(format!("kube:{c}")),
             (None, None) => None,
-        }
+        };
+        let request_timeout = match crate::quantity::Duration::parse(&self.request_timeout) {
+            Ok(d) if d.0 > 0 => std::time::Duration::from_nanos(d.0),
+            Ok(_) => return Err("--request-timeout must be longer than 0s".to_string()),
+            Err(e) => return Err(format!("--request-timeout {e}")),
+        };
+        Ok(crate::cli::target::TargetFlags { target, request_timeout })
     }
 }
 

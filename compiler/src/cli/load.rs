@@ -134,16 +134,26 @@ fn read_secrets(resolved: &ResolvedFleet, diags: &mut Diagnostics) -> SecretValu
     let mut values = SecretValues::new();
     let mut wanted: Vec<(SecretSource, Span, &str)> = Vec::new();
     for c in &resolved.fleet.clusters {
-        wanted.push((c.pull_secret.value.clone(), c.pull_secret.span, "pull secret"));
+        wanted.push((c.pull_secret.value.clone(), c.pull_secret.span, PULL_SECRET));
         if let Some(k) = &c.ssh_key {
-            wanted.push((k.value.clone(), k.span, "SSH key"));
+            wanted.push((k.value.clone(), k.span, SSH_KEY));
         }
         if let Some(InfraCredentials::KubeconfigFile(f)) = c.infra_cluster.as_ref().map(|i| &i.credentials) {
             wanted.push((SecretSource::File(f.value.clone()), f.span, "infrastructure kubeconfig"));
         }
     }
+    let mut checked: Vec<(SecretSource, &str)> = Vec::new();
     for (source, span, what) in wanted {
         if values.contains_key(&source) {
+            // Read once; checked once per use, as one file may serve as both.
+            if let Some(bytes) = values.get(&source)
+                && !checked.contains(&(source.clone(), what))
+            {
+                checked.push((source.clone(), what));
+                if let Some(d) = check_format(what, bytes, &source, span) {
+                    diags.push(d);
+                }
+            }
             continue;
         }
         let read = match &source {
@@ -170,12 +180,111 @@ fn read_secrets(resolved: &ResolvedFleet, diags: &mut Diagnostics) -> SecretValu
                     .help("point at a file or variable with content"),
             ),
             Ok(bytes) => {
+                checked.push((source.clone(), what));
+                if let Some(d) = check_format(what, &bytes, &source, span) {
+                    diags.push(d);
+                }
                 values.insert(source, bytes);
             }
             Err(d) => diags.push(d),
         }
     }
     values
+}
+
+const PULL_SECRET: &str = "pull secret";
+const SSH_KEY: &str = "SSH key";
+
+/// Whether a secret holds what its setting needs; a diagnostic at the
+/// `file=`/`env=` property when not. Never quotes the content.
+fn check_format(what: &str, bytes: &[u8], source: &SecretSource, span: Span) -> Option<Diagnostic> {
+    let (problem, help) = match what {
+        PULL_SECRET => (
+            pull_secret_problem(bytes)?,
+            "use the pull secret from https://console.redhat.com/openshift/install/pull-secret, a JSON object `{\"auths\": {\"REGISTRY\": {\"auth\": \"…\"}}}`",
+        ),
+        SSH_KEY => (
+            ssh_key_problem(bytes)?,
+            "give the public key, one line `TYPE BASE64 [COMMENT]` as in ~/.ssh/id_ed25519.pub (make one with `ssh-keygen -t ed25519`)",
+        ),
+        _ => return None,
+    };
+    let (place, label) = match source {
+        SecretSource::File(p) => (format!("the file {}", p.display()), "this file"),
+        SecretSource::Env(v) => (format!("environment variable {v}"), "this variable"),
+        SecretSource::Secret(_) => return None,
+    };
+    Some(
+        Diagnostic::error(Code::SecretFormat, format!("the {what} in {place} {problem}")).label(span, label).help(help),
+    )
+}
+
+/// What is wrong with a pull secret: it must be a JSON object whose
+/// `auths` is an object.
+fn pull_secret_problem(bytes: &[u8]) -> Option<String> {
+    let value: serde_json::Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        // Position only: serde's messages could quote the content.
+        Err(e) => return Some(format!("is not JSON (invalid at line {}, column {})", e.line(), e.column())),
+    };
+    match value.get("auths") {
+        Some(serde_json::Value::Object(_)) => None,
+        Some(_) => Some("has an `auths` that is not an object".to_string()),
+        None if value.is_object() => Some("is a JSON object without `auths`".to_string()),
+        None => Some("is JSON, but not an object with `auths`".to_string()),
+    }
+}
+
+/// The OpenSSH public key types HyperShift passes on to the nodes.
+const SSH_KEY_TYPES: &[&str] = &[
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+    "ssh-dss",
+];
+
+/// What is wrong with an SSH key: every line that is not blank or a
+/// comment must be `TYPE BASE64 [COMMENT]`, the key data naming the same
+/// type; at least one such line.
+fn ssh_key_problem(bytes: &[u8]) -> Option<String> {
+    use base64::Engine;
+    let Ok(text) = std::str::from_utf8(bytes) else { return Some("is not text".to_string()) };
+    if text.contains("PRIVATE KEY") {
+        return Some("is a private key; only the public key (the .pub file) belongs here".to_string());
+    }
+    let mut keys = 0;
+    for (n, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let (Some(kind), Some(blob)) = (words.next(), words.next()) else {
+            return Some(format!("is not an OpenSSH public key (line {n} is not `TYPE BASE64 [COMMENT]`)"));
+        };
+        if !SSH_KEY_TYPES.contains(&kind) {
+            return Some(format!("is not an OpenSSH public key (line {n} does not start with a key type)"));
+        }
+        // The key data starts with its own type, length-prefixed.
+        let whole = blob.len() / 4 * 4;
+        let names_its_type = base64::engine::general_purpose::STANDARD
+            .decode(&blob[..whole])
+            .ok()
+            .filter(|data| data.len() >= 4)
+            .and_then(|data| {
+                let len = u32::from_be_bytes([data[0], data[1], data[2], data[3]]) as usize;
+                data.get(4..4 + len).map(|t| t == kind.as_bytes())
+            })
+            .unwrap_or(false);
+        if !names_its_type {
+            return Some(format!("is not an OpenSSH public key (line {n}: the key data is not a {kind} key)"));
+        }
+        keys += 1;
+    }
+    (keys == 0).then(|| "holds no public key".to_string())
 }
 
 /// The most a secret file may hold: the API server refuses larger Secrets.

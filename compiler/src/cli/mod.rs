@@ -3,6 +3,7 @@
 
 pub mod args;
 mod commands;
+mod driver;
 pub mod load;
 pub mod printer;
 pub mod target;

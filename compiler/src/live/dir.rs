@@ -8,8 +8,13 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
+use super::{Lock, Target, generate_key, host_name, when};
 use crate::object::ObjectId;
+use crate::render::{DesiredObject, yaml};
 
 /// Where an object lives inside the directory.
 pub fn relative_path(id: &ObjectId) -> PathBuf {
@@ -61,6 +66,25 @@ pub struct DirTarget {
 impl super::LiveState for DirTarget {
     fn describe(&self) -> String {
         format!("dir:{}", normalize(&self.root).display())
+    }
+
+    fn hosted_clusters(&self, namespace: &str) -> Result<Vec<Value>, String> {
+        let folder = self.root.join(namespace);
+        let Ok(entries) = std::fs::read_dir(&folder) else { return Ok(Vec::new()) };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("HostedCluster.")))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect();
+        paths.sort();
+        paths
+            .iter()
+            .map(|p| {
+                let text = std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+                crate::render::yaml::from_yaml(&text).map_err(|e| format!("{} is not valid YAML: {e}", p.display()))
+            })
+            .collect()
     }
 
     /// Reads every object file; a missing directory is an empty state.
@@ -129,4 +153,133 @@ pub fn normalize(path: &Path) -> PathBuf {
         }
     }
     if out.is_empty() { PathBuf::from(".") } else { out.iter().collect() }
+}
+
+impl Target for DirTarget {
+    fn lock(
+        &self,
+        _fleet: &str,
+        _namespace: &DesiredObject,
+        timeout: Duration,
+        say: &dyn Fn(&str),
+    ) -> Result<Box<dyn Lock + '_>, String> {
+        Ok(Box::new(DirLock::acquire(&self.root, timeout, say)?))
+    }
+
+    fn record_applyset(&self, _parent: &DesiredObject) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn apply_one(&self, o: &DesiredObject, _force_conflicts: bool) -> Result<(), String> {
+        let file = self.root.join(relative_path(&o.id));
+        let mut body = o.body.clone();
+        if o.create_only {
+            // Never rewrite an existing key: check again under the lock.
+            if file.exists() {
+                return Ok(());
+            }
+            body["data"] = serde_json::json!({ "key": generate_key()? });
+        }
+        write_file(&file, yaml::to_yaml(&body).as_bytes(), o.sensitive)
+            .map_err(|e| format!("cannot write {}: {e}", file.display()))
+    }
+
+    fn delete_one(&self, id: &ObjectId) -> Result<(), String> {
+        let file = self.root.join(relative_path(id));
+        match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("cannot remove {}: {e}", file.display())),
+            _ => Ok(()),
+        }
+    }
+
+    fn wait_gone(&self, _id: &ObjectId) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// The directory's lock: the file `.hcpc.lock`, created exclusively and
+/// naming its holder; removed at the end. A holder on this host that is no
+/// longer running leaves a stale lock, which is taken over.
+pub struct DirLock {
+    path: PathBuf,
+    held: bool,
+}
+
+impl DirLock {
+    fn acquire(root: &Path, timeout: Duration, say: &dyn Fn(&str)) -> Result<DirLock, String> {
+        std::fs::create_dir_all(root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+        let path = root.join(".hcpc.lock");
+        let me = format!("hcpc@{}/{}", host_name(), std::process::id());
+        let start = Instant::now();
+        let mut said = false;
+        loop {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut f) => {
+                    let _ = writeln!(f, "{me}");
+                    return Ok(DirLock { path, held: true });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path).unwrap_or_default().trim().to_string();
+                    let since = std::fs::metadata(&path)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| k8s_openapi::jiff::Timestamp::try_from(t).ok())
+                        .map(|t| format!(" since {}", when(t)))
+                        .unwrap_or_default();
+                    if holder_is_gone(&holder) {
+                        // Only the process that made it could remove it; it is gone.
+                        let _ = std::fs::remove_file(&path);
+                        say(&format!(
+                            "warning: took over the fleet lock {} from {holder}{since}, which is no longer running",
+                            path.display()
+                        ));
+                        continue;
+                    }
+                    if start.elapsed() >= timeout {
+                        return Err(format!(
+                            "the fleet is locked by another apply ({holder}{since}, lock file {}); nothing was applied\n  help: wait for it, pass --lock-timeout 10m to wait, or remove the lock file if that process is gone",
+                            path.display()
+                        ));
+                    }
+                    if !said {
+                        say(&format!(
+                            "waiting for the fleet lock {}, held by {holder}{since}; waiting up to {}s more",
+                            path.display(),
+                            timeout.saturating_sub(start.elapsed()).as_secs()
+                        ));
+                        said = true;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => return Err(format!("cannot create lock file {}: {e}", path.display())),
+            }
+        }
+    }
+}
+
+/// Whether a lock file names a process of this host that no longer runs.
+fn holder_is_gone(holder: &str) -> bool {
+    let Some((host, pid)) = holder.strip_prefix("hcpc@").and_then(|h| h.rsplit_once('/')) else { return false };
+    let Ok(pid) = pid.parse::<u32>() else { return false };
+    host == host_name() && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+impl Lock for DirLock {
+    fn renew_if_due(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn release(&mut self) -> Result<(), String> {
+        if !std::mem::replace(&mut self.held, false) {
+            return Ok(());
+        }
+        std::fs::remove_file(&self.path)
+            .map_err(|e| format!("could not remove the lock file {}: {e}", self.path.display()))
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let _ = self.release();
+    }
 }

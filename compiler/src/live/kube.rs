@@ -3,37 +3,61 @@
 //! Reads with one LIST per kind (by the fleet's ApplySet label, so the
 //! number of requests does not grow with the fleet), writes with
 //! server-side apply under the field manager `hcpc`, and retries transient
-//! failures (connection errors, timeouts, 429, 503, 504 and 500s that are
-//! not typed-patch failures) with exponential backoff.
+//! failures under the one policy of [`super::retry`].
 
 use std::future::Future;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use kube::config::KubeConfigOptions;
+use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::discovery::ApiResource;
 use kube::{Client, Config};
 use serde_json::Value;
 
-use super::{LiveObject, LiveState};
+use super::lease::KubeLock;
+use super::retry::{Backoff, RetryAfterLayer, is_connect_error, transport_cause};
+use super::{LiveObject, LiveState, Lock, Target, generate_key};
 use crate::object::{Kind, ObjectId};
+use crate::render::DesiredObject;
 use hcpc_schema::labels;
 
 /// A failed API call, reduced to what messages and retry decisions need.
 #[derive(Debug, Clone)]
 pub struct ApiError {
-    /// HTTP status; 0 for connection-level failures.
+    /// HTTP status; 0 for failures below HTTP (connection, timeout).
     pub code: u16,
     pub reason: String,
     pub message: String,
     /// `(field, message)` from `details.causes`, sorted.
     pub causes: Vec<(String, String)>,
+    /// How long the server asked to wait before trying again (`Retry-After`).
+    pub retry_after: Option<Duration>,
+    /// The server was never reached (nothing listening, name not resolved).
+    pub unreachable: bool,
+    /// Set when hcpc stopped retrying: the server, attempts and time spent.
+    pub gave_up: Option<String>,
 }
 
 impl ApiError {
+    /// An error that did not come from the server.
+    pub fn local(reason: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: 0,
+            reason: reason.to_string(),
+            message: message.into(),
+            causes: Vec::new(),
+            retry_after: None,
+            unreachable: false,
+            gave_up: None,
+        }
+    }
+
+    /// Worth another attempt: the server may answer differently soon.
     pub fn transient(&self) -> bool {
         match self.code {
-            0 | 429 | 503 | 504 => true,
+            0 => self.reason == "Transport" || self.reason == "Timeout",
+            429 | 503 | 504 => true,
             500 => !self.message.contains("failed to create typed patch object"),
             _ => false,
         }
@@ -43,7 +67,7 @@ impl ApiError {
         self.code == 404
     }
 
-    fn from_kube(e: kube::Error) -> ApiError {
+    fn from_kube(e: kube::Error, server: &str) -> ApiError {
         match e {
             kube::Error::Api(status) => {
                 let mut causes: Vec<(String, String)> = status
@@ -52,22 +76,46 @@ impl ApiError {
                     .map(|d| d.causes.iter().map(|c| (c.field.clone(), c.message.clone())).collect())
                     .unwrap_or_default();
                 causes.sort();
-                ApiError { code: status.code, reason: status.reason.clone(), message: status.message.clone(), causes }
+                let retry_after = status
+                    .details
+                    .as_ref()
+                    .map(|d| d.retry_after_seconds)
+                    .filter(|s| *s > 0)
+                    .map(|s| Duration::from_secs(s.into()));
+                ApiError {
+                    code: status.code,
+                    reason: status.reason.clone(),
+                    message: status.message.clone(),
+                    causes,
+                    retry_after,
+                    unreachable: false,
+                    gave_up: None,
+                }
             }
-            other => {
-                ApiError { code: 0, reason: "Transport".to_string(), message: other.to_string(), causes: Vec::new() }
-            }
+            kube::Error::HyperError(e) => ApiError::transport(&e, server),
+            kube::Error::Service(e) => ApiError::transport(e.as_ref(), server),
+            other => ApiError::local("Client", other.to_string()),
         }
+    }
+
+    fn transport(e: &(dyn std::error::Error + 'static), server: &str) -> ApiError {
+        let unreachable = is_connect_error(e);
+        let what = if unreachable { "cannot connect to" } else { "lost the connection to" };
+        ApiError { unreachable, ..ApiError::local("Transport", format!("{what} {server}: {}", transport_cause(e))) }
     }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.code == 0 {
-            write!(f, "{}", self.message)
+            write!(f, "{}", self.message)?;
         } else {
-            write!(f, "{} {}: {}", self.code, self.reason, self.message)
+            write!(f, "{} {}: {}", self.code, self.reason, self.message)?;
         }
+        if let Some(gave_up) = &self.gave_up {
+            write!(f, " ({gave_up})")?;
+        }
+        Ok(())
     }
 }
 
@@ -115,8 +163,14 @@ pub struct KubeTarget {
     client: Client,
     /// `kube:CONTEXT (SERVER)`.
     described: String,
-    /// Number of attempts for a transient failure.
-    attempts: u32,
+    /// The server's URL, for messages.
+    server: String,
+    /// The deadline of one request, all its attempts included.
+    request_timeout: Duration,
+    /// Whether the server has answered anything yet: until it has, a
+    /// refused connection is a wrong address, reported at once; after, it
+    /// is a restart, retried.
+    answered: AtomicBool,
 }
 
 fn resource(kind: Kind) -> ApiResource {
@@ -145,55 +199,97 @@ fn lease_resource() -> ApiResource {
 
 impl KubeTarget {
     /// Connects as kubectl would: `KUBECONFIG`, else `~/.kube/config`; the
-    /// given context or the current one.
-    pub fn connect(context: Option<&str>) -> Result<KubeTarget, String> {
-        let rt = tokio::runtime::Builder::new_current_thread()
+    /// given context or the current one. Each request, with its retries,
+    /// must finish within `request_timeout`.
+    pub fn connect(context: Option<&str>, request_timeout: Duration) -> Result<KubeTarget, String> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
-        let options = KubeConfigOptions { context: context.map(str::to_string), ..KubeConfigOptions::default() };
+        let kubeconfig = read_kubeconfig()?;
+        let context_name = choose_context(&kubeconfig, context)?;
+        let options = KubeConfigOptions { context: Some(context_name.clone()), ..KubeConfigOptions::default() };
         let mut config = rt
-            .block_on(Config::from_kubeconfig(&options))
-            .map_err(|e| format!("cannot load kubeconfig: {e} (set KUBECONFIG or create ~/.kube/config)"))?;
+            .block_on(Config::from_custom_kubeconfig(kubeconfig, &options))
+            .map_err(|e| format!("cannot use kubeconfig context `{context_name}`: {e}"))?;
         // Name the cluster exactly, so a saved plan made against one
         // context is never applied to another.
-        let context_name = match context {
-            Some(c) => c.to_string(),
-            None => kube::config::Kubeconfig::read().ok().and_then(|k| k.current_context).unwrap_or_default(),
-        };
-        let described = format!("kube:{context_name} ({})", config.cluster_url);
-        config.connect_timeout = Some(Duration::from_secs(10));
-        config.read_timeout = Some(Duration::from_secs(30));
+        let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
+        let described = format!("kube:{context_name} ({server})");
+        // One retry policy: hcpc's (see `retry`), not kube's as well.
+        config.default_retry = false;
+        config.connect_timeout = Some(request_timeout.min(Duration::from_secs(10)));
+        config.read_timeout = None;
         // The client spawns its request buffer onto the current runtime.
         let client = {
             let _guard = rt.enter();
-            Client::try_from(config).map_err(|e| format!("cannot build a Kubernetes client: {e}"))?
+            kube::client::ClientBuilder::try_from(config)
+                .map_err(|e| format!("cannot build a Kubernetes client for {server}: {e}"))?
+                .with_layer(&RetryAfterLayer)
+                .build()
         };
-        Ok(KubeTarget { rt, client, described, attempts: 5 })
+        Ok(KubeTarget { rt, client, described, server, request_timeout, answered: AtomicBool::new(false) })
     }
 
-    /// Runs a request, retrying transient failures with exponential backoff.
+    /// The server's URL.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// Runs a request under the retry policy: transient failures are
+    /// retried, honouring `Retry-After`, until the request's deadline.
     fn call<T, F, Fut>(&self, mut f: F) -> Result<T, ApiError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, kube::Error>>,
     {
-        let mut delay = Duration::from_millis(200);
-        let mut attempt = 1;
+        let start = Instant::now();
+        let mut backoff = Backoff::new(self.request_timeout);
+        let mut attempts = 0u32;
         loop {
-            match self.rt.block_on(f()) {
-                Ok(v) => return Ok(v),
-                Err(e) => {
-                    let err = ApiError::from_kube(e);
-                    if !err.transient() || attempt >= self.attempts {
-                        return Err(err);
-                    }
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                    attempt += 1;
+            attempts += 1;
+            let limit = backoff.attempt_limit(start.elapsed());
+            let attempt = f();
+            let err = match self.rt.block_on(async { tokio::time::timeout(limit, attempt).await }) {
+                Ok(Ok(v)) => {
+                    self.answered.store(true, Ordering::Relaxed);
+                    return Ok(v);
                 }
+                Ok(Err(e)) => ApiError::from_kube(e, &self.server),
+                Err(_) => {
+                    ApiError::local("Timeout", format!("{} did not answer within {}", self.server, seconds(limit)))
+                }
+            };
+            if err.code != 0 {
+                self.answered.store(true, Ordering::Relaxed);
+            }
+            let first_contact = err.unreachable && !self.answered.load(Ordering::Relaxed);
+            if !err.transient() || first_contact {
+                return Err(err);
+            }
+            let elapsed = start.elapsed();
+            match backoff.pause(elapsed, err.retry_after) {
+                Some(pause) => std::thread::sleep(pause),
+                None => return Err(self.gave_up(err, attempts, elapsed)),
             }
         }
+    }
+
+    /// The last error of a request hcpc stopped retrying, saying why.
+    fn gave_up(&self, mut err: ApiError, attempts: u32, elapsed: Duration) -> ApiError {
+        let tries = if attempts == 1 { "1 attempt".to_string() } else { format!("{attempts} attempts") };
+        let limit = seconds(self.request_timeout);
+        let mut why = if err.code == 0 {
+            format!("gave up after {tries} over {}; --request-timeout is {limit}", seconds(elapsed))
+        } else {
+            format!("{} answered this to {tries} over {}; --request-timeout is {limit}", self.server, seconds(elapsed))
+        };
+        if let Some(after) = err.retry_after.filter(|a| elapsed + *a >= self.request_timeout) {
+            why.push_str(&format!("; it asked to retry after {}, past that deadline", seconds(after)));
+        }
+        err.gave_up = Some(why);
+        err
     }
 
     fn api(&self, ar: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
@@ -247,6 +343,19 @@ impl KubeTarget {
         let patch = Patch::Apply(body);
         let patched = self.call(|| api.patch(&id.name, &params, &patch))?;
         Ok(serde_json::to_value(patched).unwrap_or(Value::Null))
+    }
+
+    /// Creates one object (field manager `hcpc`); `Ok(false)` when it
+    /// already exists, which is left untouched.
+    pub fn create(&self, id: &ObjectId, body: &Value) -> Result<bool, ApiError> {
+        let api = self.api(&resource(id.kind), Some(&id.namespace));
+        let obj = dynamic(body)?;
+        let params = PostParams { field_manager: Some(labels::FIELD_MANAGER.to_string()), ..PostParams::default() };
+        match self.call(|| api.create(&params, &obj)) {
+            Ok(_) => Ok(true),
+            Err(e) if e.code == 409 => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Deletes one object; a missing object counts as deleted.
@@ -476,19 +585,67 @@ fn content_version(body: &Value) -> String {
     crate::plan::diff::digest_value(&v)
 }
 
+/// Up to this many unlabelled objects of one kind in one namespace are
+/// looked up one by one; more, with one LIST.
+const GETS_BEFORE_LIST: usize = 8;
+
+/// `12s`, `1.5s`: a duration for messages.
+fn seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() < 0.05 { format!("{}s", s.round()) } else { format!("{s:.1}s") }
+}
+
+/// The kubeconfig as kubectl finds it: the files in `KUBECONFIG`, merged,
+/// else `~/.kube/config`.
+fn read_kubeconfig() -> Result<Kubeconfig, String> {
+    let from_env = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty());
+    Kubeconfig::read().map_err(|e| match (&from_env, &e) {
+        (None, kube::config::KubeconfigError::FindPath | kube::config::KubeconfigError::ReadConfig(..)) => {
+            "no kubeconfig: KUBECONFIG is not set and ~/.kube/config cannot be read\n  help: set KUBECONFIG to your management cluster's kubeconfig, or plan against a directory with `--target dir:PATH`".to_string()
+        }
+        (Some(paths), _) => format!("cannot read the kubeconfig in KUBECONFIG ({}): {e}", paths.to_string_lossy()),
+        (None, _) => format!("cannot read ~/.kube/config: {e}"),
+    })
+}
+
+/// The context to use: the one asked for, else the current one; either
+/// must exist, and when it does not the message lists those that do.
+fn choose_context(kubeconfig: &Kubeconfig, wanted: Option<&str>) -> Result<String, String> {
+    let names: Vec<&str> = kubeconfig.contexts.iter().map(|c| c.name.as_str()).collect();
+    let listed = if names.is_empty() { "it has none".to_string() } else { format!("it has: {}", names.join(", ")) };
+    match wanted {
+        Some(name) if names.contains(&name) => Ok(name.to_string()),
+        Some(name) => Err(format!(
+            "the kubeconfig has no context `{name}`; {listed}\n  help: pass one of them with --context NAME or `target kube context=NAME`"
+        )),
+        None => match kubeconfig.current_context.as_deref().filter(|c| !c.is_empty()) {
+            Some(current) if names.contains(&current) => Ok(current.to_string()),
+            Some(current) => Err(format!(
+                "the kubeconfig's current-context `{current}` does not exist; {listed}\n  help: pass one of them with --context NAME or `target kube context=NAME`"
+            )),
+            None => Err(format!(
+                "the kubeconfig sets no current-context; {listed}\n  help: pass one of them with --context NAME or `target kube context=NAME`"
+            )),
+        },
+    }
+}
+
 /// A JSON body as the client's dynamic object type.
 fn dynamic(body: &Value) -> Result<DynamicObject, ApiError> {
-    serde_json::from_value(body.clone()).map_err(|e| ApiError {
-        code: 0,
-        reason: "Invalid".into(),
-        message: e.to_string(),
-        causes: Vec::new(),
-    })
+    serde_json::from_value(body.clone()).map_err(|e| ApiError::local("Invalid", e.to_string()))
 }
 
 impl LiveState for KubeTarget {
     fn describe(&self) -> String {
         self.described.clone()
+    }
+
+    fn hosted_clusters(&self, namespace: &str) -> Result<Vec<Value>, String> {
+        let api = self.api(&resource(Kind::HostedCluster), Some(namespace));
+        let params = ListParams::default();
+        let list =
+            self.call(|| api.list(&params)).map_err(|e| format!("cannot list HostedClusters in {namespace}: {e}"))?;
+        Ok(list.items.into_iter().filter_map(|o| serde_json::to_value(o).ok()).collect())
     }
 
     /// Four LISTs: Namespaces (all: a Namespace may exist before hcpc
@@ -517,23 +674,115 @@ impl LiveState for KubeTarget {
         }
         // Objects hcpc has not labelled yet (adopted from `hcp`, or a
         // create-only key) can only exist in namespaces that exist: look
-        // those up one by one. An applied fleet needs none of these GETs.
+        // those up, one GET each when few, else one LIST of the kind in
+        // that namespace (a first apply into a busy namespace would
+        // otherwise GET every object). An applied fleet needs none of these.
         let namespaces: std::collections::BTreeSet<String> =
             out.iter().filter(|o| o.id.kind == Kind::Namespace).map(|o| o.id.name.clone()).collect();
         let found: std::collections::BTreeSet<ObjectId> = out.iter().map(|o| o.id.clone()).collect();
+        let mut missing: std::collections::BTreeMap<(Kind, &str), Vec<&ObjectId>> = Default::default();
         for id in wanted
             .iter()
             .filter(|id| id.kind != Kind::Namespace && !found.contains(*id) && namespaces.contains(&id.namespace))
         {
-            if let Some(body) =
-                self.get(id.kind, &id.namespace, &id.name).map_err(|e| format!("cannot read {id}: {e}"))?
-            {
-                let version = Some(content_version(&body));
-                out.push(LiveObject { id: id.clone(), body, version });
+            missing.entry((id.kind, id.namespace.as_str())).or_default().push(id);
+        }
+        for ((kind, namespace), ids) in missing {
+            if ids.len() <= GETS_BEFORE_LIST {
+                for id in ids {
+                    if let Some(body) =
+                        self.get(id.kind, &id.namespace, &id.name).map_err(|e| format!("cannot read {id}: {e}"))?
+                    {
+                        let version = Some(content_version(&body));
+                        out.push(LiveObject { id: id.clone(), body, version });
+                    }
+                }
+                continue;
+            }
+            let ids: std::collections::BTreeSet<&ObjectId> = ids.into_iter().collect();
+            let api = self.api(&resource(kind), Some(namespace));
+            let params = ListParams::default();
+            let list = self
+                .call(|| api.list(&params))
+                .map_err(|e| format!("cannot list {} in {namespace}: {e}", kind.plural()))?;
+            for body in list.items.into_iter().filter_map(|o| serde_json::to_value(o).ok()) {
+                let name = body.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+                let id = ObjectId::new(kind, namespace, name);
+                if ids.contains(&id) {
+                    let version = Some(content_version(&body));
+                    out.push(LiveObject { id, body, version });
+                }
             }
         }
         Ok(out)
     }
+}
+
+impl Target for KubeTarget {
+    fn lock(
+        &self,
+        fleet: &str,
+        namespace: &DesiredObject,
+        timeout: Duration,
+        say: &dyn Fn(&str),
+    ) -> Result<Box<dyn Lock + '_>, String> {
+        // The Lease lives in the fleet's namespace: create it if missing. One
+        // that exists is left alone; another fleet may own it.
+        let ns = &namespace.id.name;
+        let exists = self.get(Kind::Namespace, "", ns).map_err(|e| format!("cannot read namespace {ns}: {e}"))?;
+        if exists.is_none() {
+            self.apply(&namespace.id, &namespace.body, false)
+                .map_err(|e| format!("cannot create namespace {ns}: {}", describe(&e)))?;
+        }
+        let lock = KubeLock::acquire(self, ns, &format!("hcpc-lock-{fleet}"), timeout, say)?;
+        Ok(Box::new(lock))
+    }
+
+    fn record_applyset(&self, parent: &DesiredObject) -> Result<(), String> {
+        self.apply(&parent.id, &parent.body, true).map(|_| ()).map_err(|e| describe(&e))
+    }
+
+    fn apply_one(&self, o: &DesiredObject, force_conflicts: bool) -> Result<(), String> {
+        if o.create_only {
+            // Created, never rewritten: a create the server refuses because
+            // the object exists leaves the existing key as it is.
+            let mut body = o.body.clone();
+            body["data"] = serde_json::json!({ "key": generate_key()? });
+            return self.create(&o.id, &body).map(|_| ()).map_err(|e| describe(&e));
+        }
+        self.apply(&o.id, &o.body, force_conflicts).map(|_| ()).map_err(|e| describe(&e))
+    }
+
+    fn delete_one(&self, id: &ObjectId) -> Result<(), String> {
+        self.delete(id).map_err(|e| describe(&e))
+    }
+
+    fn wait_gone(&self, id: &ObjectId) -> Result<(), String> {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(600) {
+            if self.get(id.kind, &id.namespace, &id.name).map_err(|e| describe(&e))?.is_none() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        Err(format!("{id} was not deleted within 10 minutes"))
+    }
+}
+
+/// An API error in words, with conflicts and validation failures spelt out.
+pub fn describe(e: &ApiError) -> String {
+    if e.code == 409 && !e.causes.is_empty() {
+        let fields: Vec<String> = e.causes.iter().map(|(field, msg)| format!("{field} ({msg})")).collect();
+        return format!(
+            "server-side apply conflict: {}\n  help: another field manager owns these fields; re-run with --force-conflicts to take them over",
+            fields.join(", ")
+        );
+    }
+    if e.code == 422 && !e.causes.is_empty() {
+        let fields: Vec<String> = e.causes.iter().map(|(field, msg)| format!("{field}: {msg}")).collect();
+        return format!("rejected by the API server: {}", fields.join("; "));
+    }
+    e.to_string()
 }
 
 impl Discovered {

@@ -23,8 +23,7 @@ use hcpc_schema::labels;
 use serde_json::Value;
 
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
-use crate::live::LiveObject;
-use crate::object::{Kind, ObjectId};
+use crate::object::{Kind, LiveObject, ObjectId};
 use crate::render::DesiredObject;
 pub use model::{Action, Change, FieldChange, Plan, Summary};
 
@@ -41,6 +40,9 @@ pub struct PlanInput<'a> {
     /// The live objects are exactly what hcpc wrote (dir), so any extra
     /// field is one hcpc used to set; otherwise (kube) managedFields tell.
     pub live_is_whole: bool,
+    /// Live HostedClusters of any fleet in the namespaces where this plan
+    /// would prune Secrets: a Secret one of them names is kept.
+    pub neighbours: &'a [LiveObject],
 }
 
 pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
@@ -60,6 +62,25 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
                 rolls_nodes: None,
                 live_version: None,
             },
+            Some(l) if d.id.kind == Kind::Namespace && claimed_by_other(l, input.applyset).is_some() => {
+                let other = claimed_by_other(l, input.applyset).unwrap_or_default();
+                diags.push(
+                    Diagnostic::warning(
+                        Code::SharedNamespace,
+                        format!("namespace `{}` is shared with another fleet (ApplySet {other}), which owns it", d.id.name),
+                    )
+                    .help("this fleet's objects there are planned as usual; the Namespace itself is left to the other fleet, so neither undoes the other's apply"),
+                );
+                Change {
+                    id: d.id.clone(),
+                    action: Action::NoOp,
+                    fields: Vec::new(),
+                    notes: vec![format!("shared with ApplySet {other}, which owns it")],
+                    cluster: d.cluster.clone(),
+                    rolls_nodes: None,
+                    live_version: l.version.clone(),
+                }
+            }
             Some(l) if d.create_only => Change {
                 id: d.id.clone(),
                 action: Action::NoOp,
@@ -78,13 +99,45 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
     // hold objects hcpc does not own.
     // A Secret a desired object still references (say, a pull secret now
     // given as `secret=`) is never deleted, even if hcpc created it.
-    let referenced: BTreeSet<ObjectId> = input.desired.iter().flat_map(referenced_secrets).collect();
+    let referenced: BTreeSet<ObjectId> = input
+        .desired
+        .iter()
+        .filter(|d| d.id.kind == Kind::HostedCluster)
+        .flat_map(|d| secret_refs(&d.body, &d.id.namespace))
+        .collect();
     let mut deletes: Vec<&LiveObject> = input
         .live
         .iter()
         .filter(|l| !desired_ids.contains(&l.id) && l.id.kind != Kind::Namespace && !referenced.contains(&l.id))
         .filter(|l| label(&l.body, labels::APPLYSET_PART_OF) == Some(input.applyset))
         .collect();
+    // Nor one that a live HostedCluster outside the fleet names (another
+    // fleet's, or one made by hand); those this plan deletes do not count.
+    let leaving: BTreeSet<&ObjectId> =
+        deletes.iter().filter(|l| l.id.kind == Kind::HostedCluster).map(|l| &l.id).collect();
+    let mut in_use: BTreeMap<ObjectId, &ObjectId> = BTreeMap::new();
+    for hc in input.live.iter().chain(input.neighbours) {
+        if hc.id.kind == Kind::HostedCluster && !desired_ids.contains(&hc.id) && !leaving.contains(&hc.id) {
+            for secret in secret_refs(&hc.body, &hc.id.namespace) {
+                in_use.entry(secret).or_insert(&hc.id);
+            }
+        }
+    }
+    deletes.retain(|l| match in_use.get(&l.id) {
+        Some(hc) => {
+            diags.push(
+                Diagnostic::warning(
+                    Code::SecretInUse,
+                    format!("{} is no longer declared, but {hc} still names it, so it is kept", l.id),
+                )
+                .help(
+                    "remove the reference from that HostedCluster (or delete the Secret by hand once nothing uses it)",
+                ),
+            );
+            false
+        }
+        None => true,
+    });
     deletes.sort_by(|a, b| b.id.kind.cmp(&a.id.kind).then(a.id.cmp(&b.id)));
     for l in deletes {
         let cluster = label(&l.body, labels::CLUSTER).unwrap_or_default();
@@ -211,21 +264,25 @@ fn immutable_rule(kind: Kind, path: &str) -> Option<&'static hcpc_schema::immuta
     })
 }
 
-/// The Secrets a desired HostedCluster points to.
-fn referenced_secrets(d: &DesiredObject) -> Vec<ObjectId> {
-    if d.id.kind != Kind::HostedCluster {
-        return Vec::new();
-    }
+/// The Secrets a HostedCluster in `namespace` names: pull secret, SSH key,
+/// etcd encryption keys (active and backup), infrastructure credentials.
+pub fn secret_refs(hosted_cluster: &Value, namespace: &str) -> Vec<ObjectId> {
     [
         "/spec/pullSecret/name",
         "/spec/sshKey/name",
         "/spec/platform/kubevirt/credentials/infraKubeConfigSecret/name",
         "/spec/secretEncryption/aescbc/activeKey/name",
+        "/spec/secretEncryption/aescbc/backupKey/name",
     ]
     .iter()
-    .filter_map(|p| d.body.pointer(p).and_then(Value::as_str))
-    .map(|name| ObjectId::new(Kind::Secret, &d.id.namespace, name))
+    .filter_map(|p| hosted_cluster.pointer(p).and_then(Value::as_str))
+    .map(|name| ObjectId::new(Kind::Secret, namespace, name))
     .collect()
+}
+
+/// The ApplySet of another fleet that claims this live Namespace.
+fn claimed_by_other<'a>(namespace: &'a LiveObject, applyset: &str) -> Option<&'a str> {
+    label(&namespace.body, labels::APPLYSET_PART_OF).filter(|owner| *owner != applyset)
 }
 
 fn label<'a>(body: &'a Value, key: &str) -> Option<&'a str> {

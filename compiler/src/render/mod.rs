@@ -82,6 +82,53 @@ pub fn render(resolved: &ResolvedFleet, secrets: &SecretValues) -> Vec<DesiredOb
     resolved.graph.apply_order().into_iter().filter_map(|id| by_id.remove(&id)).collect()
 }
 
+/// A Namespace claimed by the fleet's ApplySet.
+fn namespace(name: &str, applyset: &str) -> DesiredObject {
+    DesiredObject {
+        id: ObjectId::new(Kind::Namespace, "", name),
+        body: json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": ownership(applyset, None)},
+        }),
+        cluster: None,
+        sensitive: false,
+        create_only: false,
+    }
+}
+
+/// The Namespace that holds the fleet's lock and ApplySet parent (it may
+/// hold no cluster).
+pub fn fleet_namespace(fleet: &Fleet) -> DesiredObject {
+    namespace(&fleet.namespace, &applyset_id(fleet))
+}
+
+/// The ApplySet parent Secret (KEP-3659): it lists every group-kind and
+/// every namespace the fleet's members are in, `namespaces` being the
+/// union of where they are and where they will be until pruning is done.
+pub fn applyset_parent_object(fleet: &Fleet, namespaces: &[&str]) -> DesiredObject {
+    let id = applyset_parent(fleet);
+    let mut others: Vec<&str> = namespaces.iter().copied().filter(|n| !n.is_empty() && *n != id.namespace).collect();
+    others.sort_unstable();
+    others.dedup();
+    let body = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": id.name,
+            "namespace": id.namespace,
+            "labels": {labels::APPLYSET_ID: applyset_id(fleet), labels::MANAGED_BY: labels::MANAGED_BY_VALUE},
+            "annotations": {
+                labels::APPLYSET_TOOLING: format!("hcpc/v{}", env!("CARGO_PKG_VERSION")),
+                labels::APPLYSET_CONTAINS_GROUP_KINDS: "HostedCluster.hypershift.openshift.io,Namespace,NodePool.hypershift.openshift.io,Secret",
+                labels::APPLYSET_ADDITIONAL_NAMESPACES: others.join(","),
+            },
+        },
+        "type": "Opaque",
+    });
+    DesiredObject { id, body, cluster: None, sensitive: false, create_only: false }
+}
+
 fn ownership(applyset: &str, cluster: Option<&str>) -> BTreeMap<String, String> {
     let mut l = BTreeMap::new();
     l.insert(labels::MANAGED_BY.to_string(), labels::MANAGED_BY_VALUE.to_string());
@@ -95,18 +142,7 @@ fn ownership(applyset: &str, cluster: Option<&str>) -> BTreeMap<String, String> 
 fn render_cluster(c: &Cluster, applyset: &str, secrets: &SecretValues) -> Vec<DesiredObject> {
     let ns = c.namespace.value.as_str();
     let cluster = c.name.value.as_str();
-    let mut out = Vec::new();
-    out.push(DesiredObject {
-        id: ObjectId::new(Kind::Namespace, "", ns),
-        body: json!({
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": ns, "labels": ownership(applyset, None)},
-        }),
-        cluster: None,
-        sensitive: false,
-        create_only: false,
-    });
+    let mut out = vec![namespace(ns, applyset)];
     let secret = |name: String, key: &str, data: Option<&[u8]>, opaque: bool, create_only: bool| {
         let mut l = ownership(applyset, Some(cluster));
         l.insert(labels::SAFE_TO_DELETE_WITH_CLUSTER.to_string(), "true".to_string());
@@ -183,6 +219,45 @@ pub fn map_data(body: &mut Value, f: impl Fn(&Value) -> Value) {
             *v = f(v);
         }
     }
+}
+
+/// Server bookkeeping left out of a printed live object.
+const SERVER_METADATA: &[&str] = &["managedFields", "resourceVersion", "uid", "generation", "creationTimestamp"];
+/// Where `kubectl apply` copies a whole object, Secret data included.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// A copy of a live object safe to print. Secrets are masked by their
+/// identity, not by what the body says (items of a LIST carry no `kind`):
+/// every data and stringData value, and the last-applied copy of the whole
+/// Secret, become `(sensitive)`. Kind and apiVersion are restored and
+/// server bookkeeping (managedFields, resourceVersion, status) dropped.
+pub fn masked_live(l: &crate::object::LiveObject) -> Value {
+    let mut body = l.body.clone();
+    let Some(map) = body.as_object_mut() else { return Value::Null };
+    map.insert("apiVersion".into(), Value::String(l.id.kind.api_version().into()));
+    map.insert("kind".into(), Value::String(l.id.kind.as_str().into()));
+    map.remove("status");
+    if let Some(Value::Object(meta)) = map.get_mut("metadata") {
+        SERVER_METADATA.iter().for_each(|k| {
+            meta.remove(*k);
+        });
+    }
+    if l.id.kind == Kind::Secret {
+        let sensitive = || Value::String("(sensitive)".to_string());
+        for key in ["data", "stringData"] {
+            match map.get_mut(key) {
+                Some(Value::Object(data)) => data.values_mut().for_each(|v| *v = sensitive()),
+                Some(other) => *other = sensitive(),
+                None => {}
+            }
+        }
+        if let Some(Value::Object(annotations)) = map.get_mut("metadata").and_then(|m| m.get_mut("annotations"))
+            && let Some(copy) = annotations.get_mut(LAST_APPLIED)
+        {
+            *copy = sensitive();
+        }
+    }
+    body
 }
 
 /// A copy of the object safe to print: Secret data values replaced.

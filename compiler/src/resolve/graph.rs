@@ -118,6 +118,32 @@ impl FleetGraph {
             .collect()
     }
 
+    /// Objects in dependency levels: an object's level is one more than
+    /// that of the deepest object it depends on (infrastructure nodes add
+    /// none), so the objects of one level can be applied at the same time
+    /// once every earlier level exists. Each level keeps apply order.
+    pub fn apply_levels(&self) -> Vec<Vec<ObjectId>> {
+        let g = &self.graph;
+        let Ok(order) = self.topological() else { return vec![self.apply_order()] };
+        // `above[i]`: the level just after the deepest object node i depends
+        // on (or is, for an object node).
+        let mut above = vec![0usize; g.node_count()];
+        let mut levels: Vec<Vec<ObjectId>> = Vec::new();
+        for node in order {
+            let i = self.index[node];
+            let level = g.neighbors_directed(i, Direction::Incoming).map(|p| above[p.index()]).max().unwrap_or(0);
+            above[i.index()] = level;
+            if let GraphNode::Object(id) = node {
+                above[i.index()] = level + 1;
+                if levels.len() <= level {
+                    levels.resize_with(level + 1, Vec::new);
+                }
+                levels[level].push(id.clone());
+            }
+        }
+        levels
+    }
+
     /// Objects in the order they must be deleted.
     pub fn destroy_order(&self) -> Vec<ObjectId> {
         let mut order = self.apply_order();

@@ -14,6 +14,8 @@ pub enum FaultAction {
     Fail(u16),
     /// Close the connection without answering.
     Drop,
+    /// Answer with this HTTP status and `Retry-After: seconds`.
+    Throttle { status: u16, seconds: u64 },
 }
 
 #[derive(Debug)]
@@ -59,6 +61,19 @@ impl Faults {
                 method: method.to_ascii_uppercase(),
                 path_substring: path_substring.to_string(),
                 action: FaultAction::Fail(status),
+                remaining: times,
+            });
+        });
+    }
+
+    /// Like [`Faults::fail_matching`], with a `Retry-After` header (and
+    /// `details.retryAfterSeconds`) asking to come back in `seconds`.
+    pub fn throttle_matching(&self, method: &str, path_substring: &str, status: u16, seconds: u64, times: usize) {
+        self.with(|s| {
+            s.rules.push(Rule::Matching {
+                method: method.to_ascii_uppercase(),
+                path_substring: path_substring.to_string(),
+                action: FaultAction::Throttle { status, seconds },
                 remaining: times,
             });
         });

@@ -159,6 +159,15 @@ async fn handle(
             cut.0.store(true, Ordering::SeqCst);
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
+        Some(FaultAction::Throttle { status, seconds }) => {
+            let (mut body, _) = injected_status(status);
+            body["details"] = serde_json::json!({ "retryAfterSeconds": seconds });
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = (code, body.to_string()).into_response();
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            return response;
+        }
         Some(FaultAction::Fail(code)) => {
             let (body, retry_after) = injected_status(code);
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -8,14 +8,15 @@ use serde_json::Value;
 
 use crate::cli::exit;
 use crate::cli::load::{front, read_sources};
-use crate::cli::target::{Chosen, choose};
+use crate::cli::target::{Chosen, TargetFlags, choose};
 use crate::ir::Target;
 use crate::live::kube::KubeTarget;
 use crate::object::Kind;
 
 /// Finds the cluster's namespace (from `NS/NAME`, or the configuration)
 /// and connects to the management cluster.
-pub fn locate(cluster: &str, target_flag: Option<&str>, config: &Path) -> Result<(KubeTarget, String, String), String> {
+pub fn locate(cluster: &str, flags: &TargetFlags, config: &Path) -> Result<(KubeTarget, String, String), String> {
+    let target_flag = flags.target.as_deref();
     let parsed = read_sources(config).ok().map(|sources| {
         let (fleet, _) = front(&sources);
         (fleet, sources)
@@ -31,8 +32,8 @@ pub fn locate(cluster: &str, target_flag: Option<&str>, config: &Path) -> Result
         }
     };
     let context = match (target_flag, &parsed) {
-        (Some(_), Some((fleet, sources))) => match choose(target_flag, fleet, sources)? {
-            Chosen::Kube { context } => context,
+        (Some(_), Some((fleet, sources))) => match choose(flags, fleet, sources)? {
+            Chosen::Kube { context, .. } => context,
             Chosen::Dir(_) => return Err("this command needs a kube target".to_string()),
         },
         (Some(flag), None) => match flag.split_once(':') {
@@ -46,7 +47,7 @@ pub fn locate(cluster: &str, target_flag: Option<&str>, config: &Path) -> Result
         },
         (None, None) => None,
     };
-    Ok((KubeTarget::connect(context.as_deref())?, ns, name))
+    Ok((KubeTarget::connect(context.as_deref(), flags.request_timeout)?, ns, name))
 }
 
 /// Reads `status.<field>.name` of the HostedCluster, then `key` of that Secret.
@@ -70,8 +71,8 @@ fn status_secret(k: &KubeTarget, ns: &str, name: &str, field: &str, key: &str, w
     Ok(bytes)
 }
 
-pub fn kubeconfig(cluster: &str, output: Option<&Path>, target_flag: Option<&str>, config: &Path) -> u8 {
-    let result = locate(cluster, target_flag, config)
+pub fn kubeconfig(cluster: &str, output: Option<&Path>, flags: &TargetFlags, config: &Path) -> u8 {
+    let result = locate(cluster, flags, config)
         .and_then(|(k, ns, name)| status_secret(&k, &ns, &name, "kubeconfig", "kubeconfig", "kubeconfig"));
     let bytes = match result {
         Ok(b) => b,
@@ -98,8 +99,8 @@ pub fn kubeconfig(cluster: &str, output: Option<&Path>, target_flag: Option<&str
     }
 }
 
-pub fn kubeadmin_password(cluster: &str, target_flag: Option<&str>, config: &Path) -> u8 {
-    match locate(cluster, target_flag, config)
+pub fn kubeadmin_password(cluster: &str, flags: &TargetFlags, config: &Path) -> u8 {
+    match locate(cluster, flags, config)
         .and_then(|(k, ns, name)| status_secret(&k, &ns, &name, "kubeadminPassword", "password", "kubeadmin password"))
     {
         Ok(bytes) => {

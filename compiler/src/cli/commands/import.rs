@@ -334,12 +334,12 @@ fn pool_kdl(o: &mut String, cluster: &str, cluster_release: &str, p: &Value) {
     }
 }
 
-pub fn run(cluster: &str, target_flag: Option<&str>) -> u8 {
+pub fn run(cluster: &str, flags: &crate::cli::target::TargetFlags) -> u8 {
     let Some((ns, name)) = cluster.split_once('/') else {
         eprintln!("error: give the cluster as NAMESPACE/NAME, e.g. `hcpc import clusters/example`");
         return exit::ERROR;
     };
-    let (k, _, _) = match super::access::locate(cluster, target_flag, Path::new("/nonexistent")) {
+    let (k, _, _) = match super::access::locate(cluster, flags, Path::new("/nonexistent")) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("error: {e}");

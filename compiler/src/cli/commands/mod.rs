@@ -2,7 +2,6 @@
 
 mod access;
 mod apply;
-mod apply_kube;
 mod check;
 mod import;
 mod lsp;
@@ -16,6 +15,7 @@ use crate::cli::args::{Cli, Command, DiagFormat};
 use crate::cli::exit;
 use crate::cli::load::{Compiled, compile};
 use crate::cli::printer::{Style, print_diagnostics};
+use crate::cli::target::TargetFlags;
 use crate::diagnostic::Code;
 
 pub fn run(cli: Cli) -> u8 {
@@ -44,16 +44,21 @@ pub fn run(cli: Cli) -> u8 {
             clap_complete::generate(shell, &mut cmd, "hcpc", &mut std::io::stdout());
             exit::OK
         }
-        Command::Plan { input, target, format, out, max_bytes, detailed_exitcode } => plan::run(
-            &path_or_cwd(input.path),
-            target.flag().as_deref(),
-            format,
-            max_bytes,
-            out.as_deref(),
-            detailed_exitcode,
-            style,
-        ),
-        Command::Apply { path, target, auto_approve, allow_replace, force_conflicts, lock_timeout, wait, timeout } => {
+        Command::Plan { input, target, format, out, max_bytes, detailed_exitcode } => {
+            let Some(flags) = target_flags(&target) else { return exit::ERROR };
+            plan::run(&path_or_cwd(input.path), &flags, format, max_bytes, out.as_deref(), detailed_exitcode, style)
+        }
+        Command::Apply {
+            path,
+            target,
+            auto_approve,
+            allow_replace,
+            force_conflicts,
+            lock_timeout,
+            parallelism,
+            wait,
+            timeout,
+        } => {
             let duration = |flag: &str, v: &str| match crate::quantity::Duration::parse(v) {
                 Ok(d) => Some(std::time::Duration::from_nanos(d.0)),
                 Err(e) => {
@@ -66,18 +71,37 @@ pub fn run(cli: Cli) -> u8 {
             else {
                 return exit::ERROR;
             };
-            let opts = apply::Options { auto_approve, allow_replace, force_conflicts, lock_timeout, wait, timeout };
-            apply::run(&path_or_cwd(path), target.flag().as_deref(), &opts, style)
+            let Some(flags) = target_flags(&target) else { return exit::ERROR };
+            let opts = apply::Options {
+                auto_approve,
+                allow_replace,
+                force_conflicts,
+                lock_timeout,
+                parallelism: usize::from(parallelism),
+                wait,
+                timeout,
+            };
+            apply::run(&path_or_cwd(path), &flags, &opts, style)
         }
         Command::Kubeconfig { cluster, output, target, config } => {
-            access::kubeconfig(&cluster, output.as_deref(), target.flag().as_deref(), &config)
+            let Some(flags) = target_flags(&target) else { return exit::ERROR };
+            access::kubeconfig(&cluster, output.as_deref(), &flags, &config)
         }
         Command::KubeadminPassword { cluster, target, config } => {
-            access::kubeadmin_password(&cluster, target.flag().as_deref(), &config)
+            let Some(flags) = target_flags(&target) else { return exit::ERROR };
+            access::kubeadmin_password(&cluster, &flags, &config)
         }
-        Command::Import { cluster, target } => import::run(&cluster, target.flag().as_deref()),
+        Command::Import { cluster, target } => {
+            let Some(flags) = target_flags(&target) else { return exit::ERROR };
+            import::run(&cluster, &flags)
+        }
         Command::Fmt { input, check } => fmt(&path_or_cwd(input.path), check, style),
     }
+}
+
+/// The target flags, or `None` after saying what is wrong with them.
+fn target_flags(args: &crate::cli::args::TargetArgs) -> Option<TargetFlags> {
+    args.flags().inspect_err(|e| eprintln!("error: {e}")).ok()
 }
 
 pub fn path_or_cwd(p: Option<PathBuf>) -> PathBuf {

@@ -11,11 +11,12 @@ use crate::cli::args::{DiagFormat, PlanFormat};
 use crate::cli::exit;
 use crate::cli::load::{Compiled, back, front, read_sources};
 use crate::cli::printer::{Style, print_diagnostics};
-use crate::cli::target::{Opened, choose};
+use crate::cli::target::{Opened, TargetFlags, choose};
 use crate::diagnostic::{Code, Diagnostic};
-use crate::live::LiveObject;
+use crate::object::{Kind, LiveObject, ObjectId};
 use crate::plan::{Plan, PlanInput, plan, view};
-use crate::render::{DesiredObject, applyset_id, map_data, masked};
+use crate::render::{DesiredObject, applyset_id, map_data, masked, masked_live};
+use hcpc_schema::labels;
 
 /// A plan saved with `--out`: the plan (secrets only as digests), the
 /// configuration it was made from, and the live versions it was made against.
@@ -37,7 +38,7 @@ pub struct Planned {
 }
 
 /// Compiles and plans; prints diagnostics; `None` on any error.
-pub fn make(path: &Path, target_flag: Option<&str>, style: Style) -> Option<Planned> {
+pub fn make(path: &Path, flags: &TargetFlags, style: Style) -> Option<Planned> {
     let sources = match read_sources(path) {
         Ok(s) => s,
         Err(d) => {
@@ -46,7 +47,7 @@ pub fn make(path: &Path, target_flag: Option<&str>, style: Style) -> Option<Plan
         }
     };
     let (mut fleet, mut diags) = front(&sources);
-    let chosen = match choose(target_flag, &fleet, &sources) {
+    let chosen = match choose(flags, &fleet, &sources) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
@@ -96,6 +97,13 @@ pub fn make(path: &Path, target_flag: Option<&str>, style: Style) -> Option<Plan
             return None;
         }
     };
+    let neighbours = match neighbours(target.live(), &live, &wanted, &applyset) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", target.live().describe());
+            return None;
+        }
+    };
     let protected: BTreeSet<String> =
         resolved.fleet.clusters.iter().filter(|c| c.prevent_destroy).map(|c| c.name.value.clone()).collect();
     let (mut plan, diags) = plan(&PlanInput {
@@ -106,6 +114,7 @@ pub fn make(path: &Path, target_flag: Option<&str>, style: Style) -> Option<Plan
         target: target.live().describe(),
         input_digest: compiled.input_digest.clone(),
         live_is_whole: matches!(target, Opened::Dir(_)),
+        neighbours: &neighbours,
     });
     plan.capacity = Some(crate::plan::capacity::report(&resolved.fleet, Some(&live)));
     let has_errors = diags.has_errors();
@@ -117,9 +126,39 @@ pub fn make(path: &Path, target_flag: Option<&str>, style: Style) -> Option<Plan
     Some(Planned { compiled, target, live, plan })
 }
 
+/// Every HostedCluster in the namespaces where this fleet has Secrets it
+/// no longer declares: one of them (another fleet's, or made by hand) may
+/// still name such a Secret. One LIST per such namespace, none when
+/// nothing is pruned.
+fn neighbours(
+    live_state: &dyn crate::live::LiveState,
+    live: &[LiveObject],
+    wanted: &[ObjectId],
+    applyset: &str,
+) -> Result<Vec<LiveObject>, String> {
+    let wanted: BTreeSet<&ObjectId> = wanted.iter().collect();
+    let namespaces: BTreeSet<&str> = live
+        .iter()
+        .filter(|l| l.id.kind == Kind::Secret && !wanted.contains(&l.id))
+        .filter(|l| {
+            l.body.pointer("/metadata/labels").and_then(|m| m.get(labels::APPLYSET_PART_OF))
+                == Some(&Value::String(applyset.to_string()))
+        })
+        .map(|l| l.id.namespace.as_str())
+        .collect();
+    let mut out = Vec::new();
+    for ns in namespaces {
+        for body in live_state.hosted_clusters(ns)? {
+            let name = body.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+            out.push(LiveObject { id: ObjectId::new(Kind::HostedCluster, ns, &name), body, version: None });
+        }
+    }
+    Ok(out)
+}
+
 pub fn run(
     path: &Path,
-    target_flag: Option<&str>,
+    flags: &TargetFlags,
     format: PlanFormat,
     max_bytes: Option<usize>,
     out: Option<&Path>,
@@ -130,7 +169,7 @@ pub fn run(
         eprintln!("error: --max-bytes applies to --format markdown only");
         return exit::ERROR;
     }
-    let Some(planned) = make(path, target_flag, style) else { return exit::ERROR };
+    let Some(planned) = make(path, flags, style) else { return exit::ERROR };
     let color = style.color && std::io::stdout().is_terminal();
     // 0 means no limit.
     let budget = match max_bytes {
@@ -176,8 +215,13 @@ pub fn render(planned: &Planned, format: PlanFormat, color: bool, verbose: bool,
             let bodies = |c: &crate::plan::Change| {
                 let desired = planned.compiled.objects.iter().find(|o| o.id == c.id);
                 let live = planned.live.iter().find(|l| l.id == c.id);
-                let after = desired.filter(|_| c.action != crate::plan::Action::Delete).map(masked);
-                let before = live.map(|l| restrict(&l.body, desired));
+                let mut after = desired.filter(|_| c.action != crate::plan::Action::Delete).map(masked);
+                let before = live.map(|l| restrict(&masked_live(l), desired));
+                // Both sides of a Secret's data print `(sensitive)`: mark the
+                // values that differ, or the change would not show at all.
+                if let (Some(after), Some(d), Some(l)) = (after.as_mut(), desired, live) {
+                    mark_changed_data(after, &d.body, &l.body);
+                }
                 (before, after)
             };
             view::unified(&planned.plan, &bodies)
@@ -185,8 +229,19 @@ pub fn render(planned: &Planned, format: PlanFormat, color: bool, verbose: bool,
     }
 }
 
-/// The live body limited to the fields the desired object sets (and with
-/// Secret data masked), so a diff shows only what hcpc manages.
+/// In a masked Secret, `(sensitive, changed)` for each data value that
+/// differs from the live one.
+fn mark_changed_data(masked: &mut Value, desired: &Value, live: &Value) {
+    let Some(Value::Object(data)) = masked.get_mut("data") else { return };
+    for (key, value) in data.iter_mut() {
+        if desired.pointer("/data").and_then(|d| d.get(key)) != live.pointer("/data").and_then(|d| d.get(key)) {
+            *value = Value::String("(sensitive, changed)".into());
+        }
+    }
+}
+
+/// The (masked) live body limited to the fields the desired object sets,
+/// so a diff shows only what hcpc manages.
 fn restrict(live: &Value, desired: Option<&DesiredObject>) -> Value {
     fn keep(l: &Value, d: &Value) -> Value {
         match (l, d) {
@@ -196,18 +251,10 @@ fn restrict(live: &Value, desired: Option<&DesiredObject>) -> Value {
             _ => l.clone(),
         }
     }
-    let mut v = match desired {
+    match desired {
         Some(d) => keep(live, &d.body),
         None => live.clone(),
-    };
-    // Masked by kind, not by what is desired: a deleted Secret is a Secret too.
-    if v.get("kind").and_then(Value::as_str) == Some("Secret") {
-        map_data(&mut v, |_| Value::String("(sensitive)".into()));
-        if let Some(Value::Object(data)) = v.get_mut("stringData") {
-            data.values_mut().for_each(|x| *x = Value::String("(sensitive)".into()));
-        }
     }
-    v
 }
 
 /// An object with Secret data replaced by digests, for saved plans.
