@@ -618,10 +618,7 @@ fn buffers_disk_and_watched_files() {
     assert_eq!(codes(&lsp.diagnostics(&ml, None)), FULL);
     lsp.change(&shared, 2, &edited(&text, "capacity=8", "capacity=6"));
     assert_eq!(codes(&lsp.diagnostics(&shared, Some(2))), Vec::<String>::new());
-    assert_eq!(
-        codes(&lsp.diagnostics(&ml, None)),
-        ["hcpc::device::over_capacity", "hcpc::device::technology_preview"]
-    );
+    assert_eq!(codes(&lsp.diagnostics(&ml, None)), ["hcpc::device::over_capacity", "hcpc::device::technology_preview"]);
 
     // Closing without saving: the disk (capacity 8) counts again.
     lsp.notify("textDocument/didClose", json!({"textDocument": {"uri": shared}}));
@@ -635,10 +632,7 @@ fn buffers_disk_and_watched_files() {
     let ml_text = std::fs::read_to_string(dir.join("ml.kdl")).expect("read");
     std::fs::write(dir.join("ml.kdl"), edited(&ml_text, "cores 16", "cores 0")).expect("write");
     lsp.notify("workspace/didChangeWatchedFiles", json!({"changes": [{"uri": ml, "type": 2}]}));
-    assert_eq!(
-        codes(&lsp.diagnostics(&ml, None)),
-        ["hcpc::lower::invalid_value", "hcpc::device::technology_preview"]
-    );
+    assert_eq!(codes(&lsp.diagnostics(&ml, None)), ["hcpc::lower::invalid_value", "hcpc::device::technology_preview"]);
     // Saved back: as before.
     std::fs::write(dir.join("ml.kdl"), &ml_text).expect("write");
     lsp.notify("workspace/didChangeWatchedFiles", json!({"changes": [{"uri": ml, "type": 2}]}));
