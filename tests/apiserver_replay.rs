@@ -94,9 +94,13 @@ fn normalize(value: &mut Value) {
                             normalize(entry);
                         }
                     }
-                    "causes" => {
-                        if let Some(causes) = child.as_array_mut() {
-                            causes.sort_by_key(|c| c.to_string());
+                    // The server lists causes, and the resources of an
+                    // APIResourceList, in an order that varies between runs
+                    // (CRDs installed concurrently); hcpc relies on neither.
+                    "causes" | "resources" => {
+                        if let Some(items) = child.as_array_mut() {
+                            items.iter_mut().for_each(normalize);
+                            items.sort_by_key(|c| c.to_string());
                         }
                     }
                     _ => normalize(child),
