@@ -327,6 +327,11 @@ impl Diagnostics {
         self.items.iter()
     }
 
+    /// Without repeats (the same finding made for several targets), sorted.
+    pub fn deduped(self) -> Diagnostics {
+        Diagnostics { items: self.sorted() }
+    }
+
     /// Sorted by file and position, so output does not depend on which
     /// stage or thread found what first.
     pub fn sorted(mut self) -> Vec<Diagnostic> {

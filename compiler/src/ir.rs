@@ -23,12 +23,36 @@ pub struct Fleet {
     pub clusters: Vec<Cluster>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Target {
     /// The management cluster, through kubeconfig.
     Kube { context: Option<String> },
     /// A GitOps directory (already resolved against the declaring file).
     Dir { path: PathBuf },
+}
+
+impl Target {
+    /// One spelling per target: a directory without `.` and `dir/..`.
+    pub fn identity(&self) -> Target {
+        match self {
+            Target::Dir { path } => Target::Dir { path: crate::source::normalize(path) },
+            kube => kube.clone(),
+        }
+    }
+}
+
+impl Fleet {
+    /// The fleet's settings with none of its clusters.
+    pub fn without_clusters(&self) -> Fleet {
+        Fleet {
+            name: self.name.clone(),
+            named: self.named,
+            namespace: self.namespace.clone(),
+            target: self.target.clone(),
+            inventory: self.inventory.clone(),
+            clusters: Vec::new(),
+        }
+    }
 }
 
 /// What the infrastructure offers, as declared in `infra { … }` and found
@@ -341,6 +365,9 @@ pub struct Cluster {
     pub node_pools: Vec<NodePool>,
     pub prevent_destroy: bool,
     pub infra_id: Option<Spanned<String>>,
+    /// The cluster's own `target` (or that of `defaults`); `None`: the
+    /// fleet's top-level target.
+    pub target: Option<Spanned<Target>>,
 }
 
 /// How many VMs a pool has.

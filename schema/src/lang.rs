@@ -312,6 +312,10 @@ macro_rules! cluster_settings {
                 ..node("infra-cluster", "run the VMs on an external infrastructure cluster")
             },
             setting("prevent-destroy", ValueKind::Bool, "refuse to delete this cluster (default #true)"),
+            NodeSpec {
+                doc: "the management cluster this cluster lives on, over the fleet's top-level `target`: `kube` or `dir PATH`",
+                ..TARGET
+            },
             $($extra),*
         ]
     };
@@ -397,13 +401,17 @@ pub const INFRA: &[NodeSpec] = &[
     },
 ];
 
+/// `target kube [context=…]` or `target dir PATH`: the same syntax at the
+/// top level (the fleet's default), in `defaults` and in a `cluster`.
+const TARGET: NodeSpec = NodeSpec {
+    args: &[arg("KIND", ValueKind::OneOf(TARGET_KINDS)), opt_arg("PATH", ValueKind::Path)],
+    props: &[prop("context", ValueKind::String, "kubeconfig context (default: the current one)")],
+    ..node("target", "where live state is read and applied: `kube` or `dir PATH`")
+};
+
 /// The top level of a file.
 pub const TOP_LEVEL: &[NodeSpec] = &[
-    NodeSpec {
-        args: &[arg("KIND", ValueKind::OneOf(TARGET_KINDS)), opt_arg("PATH", ValueKind::Path)],
-        props: &[prop("context", ValueKind::String, "kubeconfig context (default: the current one)")],
-        ..node("target", "where live state is read and applied: `kube` or `dir PATH`")
-    },
+    TARGET,
     NodeSpec {
         args: &[arg("NAME", ValueKind::Name)],
         props: &[prop("namespace", ValueKind::Name, "namespace of the fleet's ApplySet parent Secret")],

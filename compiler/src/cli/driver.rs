@@ -14,12 +14,12 @@
 //! the same time, each with its own lock and ApplySet.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, channel};
+use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use super::commands::plan::Planned;
+use super::commands::plan::{FleetPlanned, Planned};
 use super::printer::Style;
 use crate::live::{Lock, Target};
 use crate::object::{Kind, ObjectId};
@@ -38,56 +38,158 @@ pub struct DriveOptions {
 /// How often the driver's thread looks at the lock while objects are written.
 const TICK: Duration = Duration::from_millis(500);
 
-/// Applies the plan that was shown to `target`. Returns the plan actually
-/// applied (re-made under the lock), or `None` after reporting why nothing,
-/// or not everything, was applied.
+/// Applies the plan that was shown, to every target of the fleet. Returns
+/// the plans actually applied (re-made under the locks), or `None` after
+/// reporting, per target, why nothing or not everything was applied.
+///
+/// The locks are taken one target at a time in target order (the order
+/// of `shown.parts`), so two applies of fleets sharing targets never hold
+/// one each and wait for the other's. Then targets are applied
+/// concurrently, at most `parallelism` at once; the first failure on any
+/// target stops new work on all of them.
 pub fn drive(
-    target: &dyn Target,
-    shown: &Planned,
-    replan: &dyn Fn() -> Option<Planned>,
+    shown: &FleetPlanned,
+    replan: &dyn Fn() -> Option<FleetPlanned>,
     opts: DriveOptions,
     style: Style,
-) -> Option<Planned> {
-    let fleet = &shown.compiled.resolved.as_ref()?.fleet;
-    let home = shown
-        .compiled
-        .objects
-        .iter()
-        .find(|o| o.id.kind == Kind::Namespace && o.id.name == fleet.namespace)
-        .cloned()
-        .unwrap_or_else(|| fleet_namespace(fleet));
+) -> Option<FleetPlanned> {
+    let several = shown.parts.len() > 1;
     let say = |line: &str| {
         if !style.quiet {
             eprintln!("{line}");
         }
     };
-    let mut lock = match target.lock(&fleet.name, &home, opts.lock_timeout, &say) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error[hcpc::apply::locked]: {e}");
-            eprintln!("nothing was applied");
+    let mut homes = Vec::new();
+    let mut locks: Vec<Box<dyn Lock + Send + '_>> = Vec::new();
+    for part in &shown.parts {
+        let fleet = &part.compiled.resolved.as_ref()?.fleet;
+        let home = part
+            .compiled
+            .objects
+            .iter()
+            .find(|o| o.id.kind == Kind::Namespace && o.id.name == fleet.namespace)
+            .cloned()
+            .unwrap_or_else(|| fleet_namespace(fleet));
+        match part.target.target().lock(&fleet.name, &home, opts.lock_timeout, &say) {
+            Ok(l) => locks.push(l),
+            Err(e) => {
+                let on = if several { format!(" on {}", part.plan.target) } else { String::new() };
+                eprintln!("error[hcpc::apply::locked]{}: {e}", if several { ":" } else { "" });
+                release(&mut locks, style);
+                eprintln!("nothing was applied{on}{}", if several { " nor on any other target" } else { "" });
+                return None;
+            }
+        }
+        homes.push(home.id);
+    }
+    let fresh = replan_under_lock(shown, replan, &homes);
+    let result = fresh.and_then(|fresh| {
+        let reports = apply_targets(shown, &fresh, &mut locks, opts, style);
+        let stopped = reports.iter().any(Report::stopped);
+        if stopped {
+            for (part, report) in fresh.parts.iter().zip(&reports) {
+                report.print(part, several.then_some(part.plan.target.as_str()));
+            }
+            eprintln!("  help: fix the cause and run apply again; it continues from the current state");
             return None;
         }
-    };
-    let result = under_lock(target, shown, replan, &home.id, lock.as_mut(), opts, style);
-    if let Err(e) = lock.release() {
-        eprintln!("warning: {e}");
-    }
+        Some(fresh)
+    });
+    release(&mut locks, style);
     result
 }
 
-fn under_lock(
-    target: &dyn Target,
-    shown: &Planned,
-    replan: &dyn Fn() -> Option<Planned>,
-    home: &ObjectId,
-    lock: &mut dyn Lock,
+/// Gives up every lock, last taken first.
+fn release(locks: &mut Vec<Box<dyn Lock + Send + '_>>, _style: Style) {
+    while let Some(mut lock) = locks.pop() {
+        if let Err(e) = lock.release() {
+            eprintln!("warning: {e}");
+        }
+    }
+}
+
+/// Applies every target's plan, each on its own thread, at most
+/// `parallelism` targets at once; a thread waiting for its turn keeps its
+/// lock renewed. Writes go through the targets the locks were taken on.
+fn apply_targets(
+    shown: &FleetPlanned,
+    fresh: &FleetPlanned,
+    locks: &mut [Box<dyn Lock + Send + '_>],
     opts: DriveOptions,
     style: Style,
-) -> Option<Planned> {
-    // The lock's namespace may have been created just now: not a change.
-    let fresh = replan_under_lock(shown, replan, Some(home))?;
-    let fleet = &fresh.compiled.resolved.as_ref()?.fleet;
+) -> Vec<Report> {
+    let halt = AtomicBool::new(false);
+    let free = (Mutex::new(opts.parallelism.max(1)), Condvar::new());
+    let several = fresh.parts.len() > 1;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = shown
+            .parts
+            .iter()
+            .zip(&fresh.parts)
+            .zip(locks.iter_mut())
+            .map(|((shown, fresh), lock)| {
+                let (halt, free) = (&halt, &free);
+                scope.spawn(move || {
+                    let mut report = Report::default();
+                    // Wait for a turn, renewing the lock meanwhile.
+                    {
+                        let (count, turn) = free;
+                        let mut n = count.lock().unwrap_or_else(|e| e.into_inner());
+                        while *n == 0 {
+                            n = turn.wait_timeout(n, TICK).unwrap_or_else(|e| e.into_inner()).0;
+                            if let Err(e) = lock.renew_if_due() {
+                                report.lost_lock = Some(e);
+                                halt.store(true, Ordering::SeqCst);
+                                return report;
+                            }
+                        }
+                        *n -= 1;
+                    }
+                    let prefix = several.then(|| fresh.plan.target.clone());
+                    if !halt.load(Ordering::SeqCst) {
+                        apply_target(
+                            shown.target.target(),
+                            fresh,
+                            lock.as_mut(),
+                            halt,
+                            opts,
+                            style,
+                            prefix,
+                            &mut report,
+                        );
+                    }
+                    let (count, turn) = free;
+                    *count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+                    turn.notify_one();
+                    report
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| Report {
+                    lost_lock: Some("the apply thread failed".into()),
+                    ..Report::default()
+                })
+            })
+            .collect()
+    })
+}
+
+/// One target: record its ApplySet parent, then its changes level by level.
+#[allow(clippy::too_many_arguments)]
+fn apply_target(
+    target: &dyn Target,
+    fresh: &Planned,
+    lock: &mut dyn Lock,
+    halt: &AtomicBool,
+    opts: DriveOptions,
+    style: Style,
+    prefix: Option<String>,
+    report: &mut Report,
+) {
+    let Some(fleet) = fresh.compiled.resolved.as_ref().map(|r| &r.fleet) else { return };
     // KEP-3659: the parent lists every namespace members are in, or will
     // be in, before any member is written.
     let namespaces: Vec<&str> = fresh
@@ -99,9 +201,9 @@ fn under_lock(
         .collect();
     let parent = applyset_parent_object(fleet, &namespaces);
     if let Err(e) = target.record_applyset(&parent) {
-        eprintln!("error: {}: {e}", parent.id);
-        eprintln!("nothing was applied");
-        return None;
+        report.failed.push((parent.id.clone(), e));
+        halt.store(true, Ordering::SeqCst);
+        return;
     }
     let work = Work {
         target,
@@ -115,58 +217,76 @@ fn under_lock(
             .collect(),
         neighbours: Mutex::new(BTreeMap::new()),
         force_conflicts: opts.force_conflicts,
+        halt,
+        prefix,
     };
-    let mut report = Report::default();
-    for level in levels(&fresh) {
-        run_level(&work, &level, lock, opts, style, &mut report);
+    for level in levels(fresh) {
+        if halt.load(Ordering::SeqCst) {
+            break;
+        }
+        run_level(&work, &level, lock, opts, style, report);
         if report.stopped() {
+            halt.store(true, Ordering::SeqCst);
             break;
         }
     }
-    if !report.stopped() {
-        return Some(fresh);
-    }
-    for (id, e) in &report.failed {
-        eprintln!("error: {id}: {e}");
-    }
-    if let Some(e) = &report.lost_lock {
-        eprintln!("error: {e}");
-    }
-    let settled: BTreeSet<&ObjectId> = report.applied.iter().chain(report.failed.iter().map(|(id, _)| id)).collect();
-    let pending: Vec<String> = fresh
-        .plan
-        .changes
-        .iter()
-        .filter(|c| c.action != Action::NoOp && !settled.contains(&c.id))
-        .map(|c| c.id.to_string())
-        .collect();
-    let applied: Vec<String> = report.applied.iter().map(ToString::to_string).collect();
-    eprintln!("applied: {}", if applied.is_empty() { "nothing".to_string() } else { applied.join(", ") });
-    let failed: Vec<String> = report.failed.iter().map(|(id, _)| id.to_string()).collect();
-    let not_applied: Vec<String> = failed.into_iter().chain(pending).collect();
-    eprintln!("not applied: {}", not_applied.join(", "));
-    eprintln!("  help: fix the cause and run apply again; it continues from the current state");
-    None
 }
 
-/// Re-plans under the lock; `None` (after saying why) when the plan changed.
-/// `bookkeeping` is an object the apply itself wrote before locking (the
-/// fleet's Namespace, which holds the Lease); it is left out of the comparison.
+impl Report {
+    /// What was and was not applied on one target (`on`: its name, in a
+    /// fleet of several).
+    fn print(&self, planned: &Planned, on: Option<&str>) {
+        let head = on.map(|t| format!("{t}: ")).unwrap_or_default();
+        for (id, e) in &self.failed {
+            eprintln!("error: {head}{id}: {e}");
+        }
+        if let Some(e) = &self.lost_lock {
+            eprintln!("error: {head}{e}");
+        }
+        let settled: BTreeSet<&ObjectId> = self.applied.iter().chain(self.failed.iter().map(|(id, _)| id)).collect();
+        let pending: Vec<String> = planned
+            .plan
+            .changes
+            .iter()
+            .filter(|c| c.action != Action::NoOp && !settled.contains(&c.id))
+            .map(|c| c.id.to_string())
+            .collect();
+        let applied: Vec<String> = self.applied.iter().map(ToString::to_string).collect();
+        eprintln!("{head}applied: {}", if applied.is_empty() { "nothing".to_string() } else { applied.join(", ") });
+        let failed: Vec<String> = self.failed.iter().map(|(id, _)| id.to_string()).collect();
+        let not_applied: Vec<String> = failed.into_iter().chain(pending).collect();
+        eprintln!(
+            "{head}not applied: {}",
+            if not_applied.is_empty() { "nothing".to_string() } else { not_applied.join(", ") }
+        );
+    }
+}
+
+/// Re-plans under the locks; `None` (after saying why) when the plan of
+/// any target changed. `bookkeeping` holds, per target, an object the
+/// apply itself wrote before locking (the fleet's Namespace, which holds
+/// the Lease); it is left out of the comparison.
 pub fn replan_under_lock(
-    shown: &Planned,
-    replan: &dyn Fn() -> Option<Planned>,
-    bookkeeping: Option<&ObjectId>,
-) -> Option<Planned> {
+    shown: &FleetPlanned,
+    replan: &dyn Fn() -> Option<FleetPlanned>,
+    bookkeeping: &[ObjectId],
+) -> Option<FleetPlanned> {
     let fresh = replan()?;
-    let key = |p: &Planned| -> Vec<(String, Action, Option<String>)> {
+    let key = |p: &Planned, skip: Option<&ObjectId>| -> Vec<(String, Action, Option<String>)> {
         p.plan
             .changes
             .iter()
-            .filter(|c| Some(&c.id) != bookkeeping)
+            .filter(|c| Some(&c.id) != skip)
             .map(|c| (c.id.to_string(), c.action, c.live_version.clone()))
             .collect()
     };
-    if key(&fresh) != key(shown) || fresh.plan.input_digest != shown.plan.input_digest {
+    let same = fresh.parts.len() == shown.parts.len()
+        && fresh.parts.iter().zip(&shown.parts).enumerate().all(|(i, (f, s))| {
+            f.plan.target == s.plan.target
+                && key(f, bookkeeping.get(i)) == key(s, bookkeeping.get(i))
+                && f.plan.input_digest == s.plan.input_digest
+        });
+    if !same {
         eprintln!(
             "error[hcpc::plan::stale]: the target changed while this apply waited for the lock (another apply ran); nothing was applied\n  help: run `hcpc plan` again and review the new plan"
         );
@@ -228,6 +348,10 @@ struct Work<'a> {
     /// HostedClusters by namespace, read before the first Secret delete there.
     neighbours: Mutex<BTreeMap<String, Vec<serde_json::Value>>>,
     force_conflicts: bool,
+    /// Set when any target failed: no new work starts anywhere.
+    halt: &'a AtomicBool,
+    /// The target's name before each line, in a fleet of several.
+    prefix: Option<String>,
 }
 
 impl Work<'_> {
@@ -283,14 +407,15 @@ fn run_level(
     report: &mut Report,
 ) {
     let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
+    // Shared by every target: a failure anywhere stops new work everywhere.
+    let stop = work.halt;
     let (done, results) = channel::<(usize, Result<(), String>)>();
     let mut outcome: Vec<Option<Result<(), String>>> = vec![None; level.len()];
     let mut printed = 0;
     std::thread::scope(|scope| {
         for _ in 0..opts.parallelism.clamp(1, level.len().max(1)) {
             let done = done.clone();
-            let (next, stop) = (&next, &stop);
+            let next = &next;
             scope.spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
                     let i = next.fetch_add(1, Ordering::SeqCst);
@@ -320,7 +445,10 @@ fn run_level(
                         match result {
                             Ok(()) => {
                                 if !style.quiet {
-                                    eprintln!("{} {}", c.action.symbol(), c.id);
+                                    match &work.prefix {
+                                        Some(t) => eprintln!("{t}: {} {}", c.action.symbol(), c.id),
+                                        None => eprintln!("{} {}", c.action.symbol(), c.id),
+                                    }
                                 }
                                 report.applied.push(c.id.clone());
                             }

@@ -138,22 +138,7 @@ impl super::LiveState for DirTarget {
     }
 }
 
-/// Removes `.` and `dir/..` components without touching the disk, so the
-/// same directory is always described the same way.
-pub fn normalize(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out: Vec<Component<'_>> = Vec::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
-                out.pop();
-            }
-            c => out.push(c),
-        }
-    }
-    if out.is_empty() { PathBuf::from(".") } else { out.iter().collect() }
-}
+pub use crate::source::normalize;
 
 impl Target for DirTarget {
     fn lock(
@@ -162,7 +147,7 @@ impl Target for DirTarget {
         _namespace: &DesiredObject,
         timeout: Duration,
         say: &dyn Fn(&str),
-    ) -> Result<Box<dyn Lock + '_>, String> {
+    ) -> Result<Box<dyn Lock + Send + '_>, String> {
         Ok(Box::new(DirLock::acquire(&self.root, timeout, say)?))
     }
 

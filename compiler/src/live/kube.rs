@@ -725,7 +725,7 @@ impl Target for KubeTarget {
         namespace: &DesiredObject,
         timeout: Duration,
         say: &dyn Fn(&str),
-    ) -> Result<Box<dyn Lock + '_>, String> {
+    ) -> Result<Box<dyn Lock + Send + '_>, String> {
         // The Lease lives in the fleet's namespace: create it if missing. One
         // that exists is left alone; another fleet may own it.
         let ns = &namespace.id.name;

@@ -47,7 +47,7 @@ pub trait Target: LiveState + Sync {
         namespace: &DesiredObject,
         timeout: Duration,
         say: &dyn Fn(&str),
-    ) -> Result<Box<dyn Lock + '_>, String>;
+    ) -> Result<Box<dyn Lock + Send + '_>, String>;
     /// Records the fleet's ApplySet parent before any member is written
     /// (a directory keeps no parent: its files are its inventory).
     fn record_applyset(&self, parent: &DesiredObject) -> Result<(), String>;

@@ -462,6 +462,7 @@ fn lower_cluster(
         infra_cluster,
         node_pools,
         prevent_destroy: s.arg("prevent-destroy").and_then(|v| v.bool()).unwrap_or(true),
+        target: s.node("target").and_then(|t| lower_target(&t, home, diags)),
         infra_id: s.arg("infra-id").and_then(|v| v.string()),
         release,
         name,

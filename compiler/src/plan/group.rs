@@ -270,6 +270,8 @@ mod tests {
             cluster: Some(cluster.into()),
             rolls_nodes: None,
             live_version: Some("1".into()),
+            moved_to: None,
+            moved_from: None,
         }
     }
 
@@ -365,6 +367,8 @@ mod tests {
             cluster: Some(c.into()),
             rolls_nodes: None,
             live_version: None,
+            moved_to: None,
+            moved_from: None,
         };
         let groups = groups(&[create("a", "x"), create("b", "y"), create("c", "y")]);
         assert_eq!(groups.len(), 1);

@@ -15,7 +15,7 @@
 use std::fmt::Write;
 
 use super::group::{CLUSTER_PLACEHOLDER, Group};
-use super::model::{Action, Change, Plan};
+use super::model::{Action, Change, FleetPlan, Plan};
 use super::names::{self, KindMembers, Run, thousands};
 use super::view::{
     Index, field_line, group_lines, group_notes, impact_lines, object_notes, per_object_paths, short_id, show, value_at,
@@ -54,6 +54,55 @@ pub fn markdown(plan: &Plan, opts: &Options) -> String {
         Some(limit) if whole.len() > limit => build(plan, opts.grouped, cap, Some(limit)),
         _ => whole,
     }
+}
+
+/// The comment for a fleet: one target's plan as it always was; several
+/// targets under one heading with a row per target and the fleet total,
+/// the moves between them in words, then each target's plan (`####`
+/// headings inside it), the budget shared evenly between targets.
+pub fn fleet_markdown(fleet: &FleetPlan<'_>, opts: &Options) -> String {
+    if let ([one], []) = (fleet.targets.as_slice(), fleet.moves.as_slice()) {
+        return markdown(one, opts);
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "## hcpc plan for {} targets\n", fleet.targets.len());
+    let _ = writeln!(out, "**{}**\n", fleet.summary_line());
+    out.push_str("| Target | Add | Change | Replace | Destroy | Unchanged |\n|---|--:|--:|--:|--:|--:|\n");
+    for p in &fleet.targets {
+        let s = &p.summary;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            cell(&code(&p.target)),
+            s.add,
+            s.change,
+            s.replace,
+            s.destroy,
+            s.unchanged
+        );
+    }
+    let s = &fleet.summary;
+    let _ = writeln!(
+        out,
+        "| **fleet** | **{}** | **{}** | **{}** | **{}** | **{}** |\n",
+        s.add, s.change, s.replace, s.destroy, s.unchanged
+    );
+    if !fleet.moves.is_empty() {
+        out.push_str("#### Moves between management clusters\n\n");
+        for m in &fleet.moves {
+            let _ = writeln!(out, "- {}", escape(&m.sentence()).replace(&m.id.to_string(), &code(&m.id.to_string())));
+        }
+        out.push('\n');
+    }
+    let share = opts.max_bytes.map(|limit| {
+        let left = limit.saturating_sub(out.len());
+        (left / fleet.targets.len().max(1)).max(MIN_MAX_BYTES)
+    });
+    for p in &fleet.targets {
+        out.push_str(&markdown(p, &Options { max_bytes: share, ..*opts }));
+        out.push('\n');
+    }
+    out
 }
 
 fn build(plan: &Plan, by_group: bool, cap: Option<usize>, limit: Option<usize>) -> String {

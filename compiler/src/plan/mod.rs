@@ -25,7 +25,7 @@ use serde_json::Value;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::object::{Kind, LiveObject, ObjectId};
 use crate::render::DesiredObject;
-pub use model::{Action, Change, FieldChange, Plan, Summary};
+pub use model::{Action, Change, FieldChange, FleetPlan, Move, Plan, Summary};
 
 /// What planning needs besides desired and live objects.
 pub struct PlanInput<'a> {
@@ -43,6 +43,19 @@ pub struct PlanInput<'a> {
     /// Live HostedClusters of any fleet in the namespaces where this plan
     /// would prune Secrets: a Secret one of them names is kept.
     pub neighbours: &'a [LiveObject],
+    /// HostedClusters on the fleet's other targets, for moves.
+    pub elsewhere: &'a Elsewhere,
+}
+
+/// The HostedClusters of the fleet's other targets, by the target they are
+/// on, so that a cluster whose target changed is planned as a move.
+#[derive(Debug, Default)]
+pub struct Elsewhere {
+    /// Declared on another target.
+    pub declared: BTreeMap<ObjectId, String>,
+    /// Live on another target (in this fleet's ApplySet) and no longer
+    /// declared there.
+    pub live: BTreeMap<ObjectId, String>,
 }
 
 pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
@@ -61,6 +74,8 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
                 cluster: d.cluster.clone(),
                 rolls_nodes: None,
                 live_version: None,
+                moved_to: None,
+                moved_from: input.elsewhere.live.get(&d.id).cloned(),
             },
             Some(l) if d.id.kind == Kind::Namespace && claimed_by_other(l, input.applyset).is_some() => {
                 let other = claimed_by_other(l, input.applyset).unwrap_or_default();
@@ -79,6 +94,8 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
                     cluster: d.cluster.clone(),
                     rolls_nodes: None,
                     live_version: l.version.clone(),
+                    moved_to: None,
+                    moved_from: None,
                 }
             }
             Some(l) if d.create_only => Change {
@@ -89,6 +106,8 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
                 cluster: d.cluster.clone(),
                 rolls_nodes: None,
                 live_version: l.version.clone(),
+                moved_to: None,
+                moved_from: None,
             },
             Some(l) => update(d, l, input.live_is_whole, input.protected, &mut diags),
         };
@@ -143,7 +162,22 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
         let cluster = label(&l.body, labels::CLUSTER).unwrap_or_default();
         let protected = label(&l.body, labels::PREVENT_DESTROY) == Some("true")
             || (input.protected.contains(cluster) && !cluster.is_empty());
-        if protected && l.id.kind == Kind::HostedCluster {
+        let moved_to = input.elsewhere.declared.get(&l.id).cloned();
+        if let (true, Kind::HostedCluster, Some(to)) = (protected, l.id.kind, &moved_to) {
+            diags.push(
+                Diagnostic::error(
+                    Code::PreventDestroy,
+                    format!(
+                        "{} moves from {} to {to}, which destroys it on {}, but it is protected by prevent-destroy",
+                        l.id, input.target, input.target
+                    ),
+                )
+                .help(format!(
+                    "HyperShift cannot migrate a hosted cluster between management clusters; to recreate it on {to}, first declare `prevent-destroy #false` in cluster `{cluster}` and apply on {} (keeping its old target), then change its target and apply with --allow-replace",
+                    input.target
+                )),
+            );
+        } else if protected && l.id.kind == Kind::HostedCluster {
             diags.push(
                 Diagnostic::error(Code::PreventDestroy, format!("{} would be destroyed, but it is protected by prevent-destroy", l.id))
                     .help(format!(
@@ -159,6 +193,8 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
             cluster: (!cluster.is_empty()).then(|| cluster.to_string()),
             rolls_nodes: None,
             live_version: l.version.clone(),
+            moved_to: moved_to.filter(|_| l.id.kind == Kind::HostedCluster),
+            moved_from: None,
         });
     }
     let count = |a: Action| changes.iter().filter(|c| c.action == a).count();
@@ -251,6 +287,8 @@ fn update(
         cluster: d.cluster.clone(),
         rolls_nodes,
         live_version: l.version.clone(),
+        moved_to: None,
+        moved_from: None,
     }
 }
 

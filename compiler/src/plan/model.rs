@@ -10,10 +10,16 @@ pub use super::group::{Group, Varying};
 pub use super::impact::{Impact, ReleaseChange};
 use crate::object::ObjectId;
 
-/// Version of the JSON plan format (`hcpc plan --format json`, `--out`).
+/// Version of the JSON plan format of one target (`hcpc plan --format
+/// json` of a fleet with one target).
 /// 2: `rolls_nodes`, `cluster`, `groups` and `impact` added; roll-outs are
 /// no longer a note.
 pub const FORMAT_VERSION: &str = "2";
+
+/// Version of the JSON plan of a fleet over several targets (and of saved
+/// plans): [`FleetPlan`], whose `targets` are each a version-2 plan.
+/// 3: per-target plans, fleet totals, `moves`.
+pub const FLEET_FORMAT_VERSION: &str = "3";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -72,6 +78,14 @@ pub struct Change {
     /// The live version the diff was made against (resourceVersion, or a
     /// content digest for `dir`); `None` when the object does not exist.
     pub live_version: Option<String>,
+    /// A HostedCluster destroyed here because the fleet now declares it on
+    /// this other target (a move: HyperShift cannot migrate one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_to: Option<String>,
+    /// A HostedCluster created here that still exists on this other target,
+    /// where this plan or the next destroys it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,5 +140,104 @@ impl Plan {
         }
         let s = &self.summary;
         format!("Plan: {} to add, {} to change, {} to replace, {} to destroy.", s.add, s.change, s.replace, s.destroy)
+    }
+}
+
+/// A hosted cluster the fleet moves from one target to another: destroyed
+/// on one management cluster and created, empty, on the other.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Move {
+    /// The HostedCluster.
+    pub id: ObjectId,
+    pub from: String,
+    pub to: String,
+}
+
+impl Move {
+    /// The move in words, for every view.
+    pub fn sentence(&self) -> String {
+        format!(
+            "HyperShift cannot migrate a hosted cluster between management clusters: {} is destroyed on {} and created on {}, \
+             with new nodes and a new etcd encryption key (the old one is never copied); its workloads and data do not move",
+            self.id, self.from, self.to
+        )
+    }
+}
+
+/// A plan over every target of a fleet, in target order. Borrowed: the
+/// per-target plans stay with what they were made from.
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetPlan<'a> {
+    pub format_version: &'static str,
+    /// The one target's digest, or a digest of every target's.
+    pub input_digest: String,
+    /// Totals over every target.
+    pub summary: Summary,
+    pub targets: Vec<&'a Plan>,
+    pub moves: Vec<Move>,
+}
+
+impl<'a> FleetPlan<'a> {
+    pub fn new(targets: Vec<&'a Plan>) -> FleetPlan<'a> {
+        let mut summary = Summary { add: 0, change: 0, replace: 0, destroy: 0, unchanged: 0 };
+        for p in &targets {
+            summary.add += p.summary.add;
+            summary.change += p.summary.change;
+            summary.replace += p.summary.replace;
+            summary.destroy += p.summary.destroy;
+            summary.unchanged += p.summary.unchanged;
+        }
+        let mut moves = std::collections::BTreeSet::new();
+        for p in &targets {
+            for c in p.changes.iter().filter(|c| c.id.kind == crate::object::Kind::HostedCluster) {
+                match (c.action, &c.moved_to, &c.moved_from) {
+                    (Action::Delete, Some(to), _) => {
+                        moves.insert(Move { id: c.id.clone(), from: p.target.clone(), to: to.clone() });
+                    }
+                    (Action::Create, _, Some(from)) => {
+                        moves.insert(Move { id: c.id.clone(), from: from.clone(), to: p.target.clone() });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        FleetPlan {
+            format_version: FLEET_FORMAT_VERSION,
+            input_digest: match targets.as_slice() {
+                [one] => one.input_digest.clone(),
+                all => {
+                    use sha2::Digest;
+                    let mut h = sha2::Sha256::new();
+                    for p in all {
+                        h.update(p.input_digest.as_bytes());
+                        h.update(b"\n");
+                    }
+                    format!("sha256:{:x}", h.finalize())
+                }
+            },
+            summary,
+            targets,
+            moves: moves.into_iter().collect(),
+        }
+    }
+
+    pub fn has_changes(&self) -> bool {
+        self.targets.iter().any(|p| p.has_changes())
+    }
+
+    /// The fleet's summary line: the same words as one target's.
+    pub fn summary_line(&self) -> String {
+        if !self.has_changes() {
+            return format!("No changes. All {} targets match the configuration.", self.targets.len());
+        }
+        let s = &self.summary;
+        format!(
+            "Plan: {} to add, {} to change, {} to replace, {} to destroy, over {} targets.",
+            s.add,
+            s.change,
+            s.replace,
+            s.destroy,
+            self.targets.len()
+        )
     }
 }

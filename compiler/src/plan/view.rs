@@ -9,12 +9,12 @@ use std::fmt::Write;
 use serde_json::Value;
 
 use super::group::{CLUSTER_PLACEHOLDER, Group};
-use super::model::{Action, Change, FieldChange, Plan};
+use super::model::{Action, Change, FieldChange, FleetPlan, Plan};
 use super::names::{self, KindMembers, Run, plural, thousands};
 use crate::object::{Kind, ObjectId};
 use crate::render::yaml;
 
-pub use super::markdown::{DEFAULT_MAX_BYTES, markdown};
+pub use super::markdown::{DEFAULT_MAX_BYTES, fleet_markdown, markdown};
 
 struct Paint {
     on: bool,
@@ -146,6 +146,12 @@ pub(super) fn object_notes(c: &Change) -> Vec<String> {
     }
     if let Some(n) = c.rolls_nodes {
         notes.push(format!("rolls {}", plural(n, "node")));
+    }
+    if let Some(to) = &c.moved_to {
+        notes.push(format!("moves to {to}"));
+    }
+    if let Some(from) = &c.moved_from {
+        notes.push(format!("moves from {from}"));
     }
     notes
 }
@@ -370,6 +376,52 @@ fn group_block(g: &Group, index: &Index<'_>, out: &mut String, paint: &Paint) {
         }
     }
     out.push('\n');
+}
+
+/// A fleet over several targets: each target's plan under its own
+/// heading, then the moves between targets, then the fleet's totals with a
+/// line per target. One target prints exactly its own plan.
+pub fn fleet_text(fleet: &FleetPlan<'_>, color: bool, verbose: bool) -> String {
+    if let ([one], []) = (fleet.targets.as_slice(), fleet.moves.as_slice()) {
+        return text(one, color, verbose);
+    }
+    let paint = Paint { on: color };
+    let mut out = String::new();
+    for p in &fleet.targets {
+        let _ = writeln!(
+            out,
+            "{}
+",
+            paint.bold(&format!("── Target {} ──", p.target))
+        );
+        out.push_str(&text(p, color, verbose));
+        out.push('\n');
+    }
+    if !fleet.moves.is_empty() {
+        let _ = writeln!(out, "{}", paint.bold("Moves between management clusters:"));
+        for m in &fleet.moves {
+            let _ = writeln!(out, "  {}", paint.action(Action::Replace, &format!("-/+ {}", m.id)));
+            let _ = writeln!(out, "      {}", m.sentence());
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "{}", paint.bold(&format!("Fleet over {} targets:", fleet.targets.len())));
+    for p in &fleet.targets {
+        let _ = writeln!(out, "  {}: {}", p.target, p.summary_line());
+    }
+    let _ = writeln!(out, "{}", fleet.summary_line());
+    out
+}
+
+/// The JSON of a fleet: one target's plan as it always was (format 2);
+/// several targets as format 3 ([`FleetPlan`]), each target a format-2 plan.
+pub fn fleet_json(fleet: &FleetPlan<'_>) -> String {
+    if let ([one], []) = (fleet.targets.as_slice(), fleet.moves.as_slice()) {
+        return json(one);
+    }
+    let mut s = serde_json::to_string_pretty(fleet).unwrap_or_default();
+    s.push('\n');
+    s
 }
 
 /// The versioned JSON plan (documented in the README): every object's

@@ -16,7 +16,7 @@ mod storage;
 use std::collections::BTreeMap;
 
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
-use crate::ir::{Cluster, Fleet, InfraCredentials, SecretSource};
+use crate::ir::{Cluster, Fleet, InfraCredentials, SecretSource, Target};
 use crate::object::{Kind, ObjectId};
 use crate::source::Span;
 
@@ -73,15 +73,24 @@ pub fn cluster_objects(c: &Cluster) -> Vec<(ObjectId, Span)> {
 
 /// Resolves a lowered fleet. Returns the fleet even when there are errors,
 /// so callers can still print the graph or keep checking.
+///
+/// A fleet whose clusters name several targets is checked per target:
+/// names are unique per management cluster, and capacity and host devices
+/// are counted per management cluster (one `infra` declaration describes
+/// each of them alike; discovery fills in each one's own).
 pub fn resolve(fleet: Fleet) -> (ResolvedFleet, Diagnostics) {
     let mut diags = Diagnostics::default();
-    check_names(&fleet, &mut diags);
-    for c in &fleet.clusters {
-        storage::check_cluster(c, &fleet.inventory, &mut diags);
-        capacity::check_cluster(c, &fleet, &mut diags);
+    let groups = by_target(&fleet);
+    if groups.len() <= 1 {
+        check_target(&fleet, &mut diags);
+    } else {
+        for clusters in groups.into_values() {
+            let part = Fleet { clusters: clusters.into_iter().cloned().collect(), ..fleet.without_clusters() };
+            check_target(&part, &mut diags);
+        }
+        // Fleet-wide notes would otherwise be said once per target.
+        diags = diags.deduped();
     }
-    devices::check_fleet(&fleet, &mut diags);
-    capacity::check_fleet(&fleet, &mut diags);
     let graph = build_graph(&fleet);
     if let Err(cycle) = graph.topological() {
         diags.push(
@@ -98,6 +107,27 @@ pub fn resolve(fleet: Fleet) -> (ResolvedFleet, Diagnostics) {
     (ResolvedFleet { fleet, graph }, diags)
 }
 
+/// The clusters of each target (their own `target`, else the fleet's), in target order.
+fn by_target(fleet: &Fleet) -> BTreeMap<Option<Target>, Vec<&Cluster>> {
+    let mut out: BTreeMap<Option<Target>, Vec<&Cluster>> = BTreeMap::new();
+    for c in &fleet.clusters {
+        let t = c.target.as_ref().or(fleet.target.as_ref()).map(|t| t.value.identity());
+        out.entry(t).or_default().push(c);
+    }
+    out
+}
+
+/// The rules over the clusters of one target.
+fn check_target(fleet: &Fleet, diags: &mut Diagnostics) {
+    check_names(fleet, diags);
+    for c in &fleet.clusters {
+        storage::check_cluster(c, &fleet.inventory, diags);
+        capacity::check_cluster(c, fleet, diags);
+    }
+    devices::check_fleet(fleet, diags);
+    capacity::check_fleet(fleet, diags);
+}
+
 fn check_names(fleet: &Fleet, diags: &mut Diagnostics) {
     let mut clusters: BTreeMap<&str, &Cluster> = BTreeMap::new();
     for c in &fleet.clusters {
@@ -106,7 +136,7 @@ fn check_names(fleet: &Fleet, diags: &mut Diagnostics) {
                 Diagnostic::error(Code::NameCollision, format!("cluster `{}` is declared twice", c.name.value))
                     .label(c.name.span, "declared again here")
                     .label(first.name.span, "first declared here")
-                    .help("cluster names are unique across the fleet; rename one"),
+                    .help("cluster names are unique per target (management cluster); rename one"),
             );
         }
         let hcp_ns = format!("{}-{}", c.namespace.value, c.name.value);

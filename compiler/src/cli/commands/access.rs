@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::cli::exit;
 use crate::cli::load::{front, read_sources};
-use crate::cli::target::{Chosen, TargetFlags, choose};
+use crate::cli::target::{TargetFlags, choose};
 use crate::ir::Target;
 use crate::live::kube::KubeTarget;
 use crate::object::Kind;
@@ -31,21 +31,29 @@ pub fn locate(cluster: &str, flags: &TargetFlags, config: &Path) -> Result<(Kube
             (ns, cluster.to_string())
         }
     };
-    let context = match (target_flag, &parsed) {
-        (Some(_), Some((fleet, sources))) => match choose(flags, fleet, sources)? {
-            Chosen::Kube { context, .. } => context,
-            Chosen::Dir(_) => return Err("this command needs a kube target".to_string()),
+    // The cluster's own target, else the fleet's (`--target` over the
+    // top-level `target`).
+    let own = parsed
+        .as_ref()
+        .and_then(|(f, _)| f.clusters.iter().find(|c| c.name.value == name && c.namespace.value == ns))
+        .and_then(|c| c.target.as_ref())
+        .map(|t| t.value.clone());
+    let context = match (own, target_flag, &parsed) {
+        (Some(Target::Kube { context }), _, _) => context,
+        (_, Some(_), Some((fleet, sources))) => match choose(flags, fleet, sources)?.0 {
+            Target::Kube { context } => context,
+            Target::Dir { .. } => return Err("this command needs a kube target".to_string()),
         },
-        (Some(flag), None) => match flag.split_once(':') {
+        (_, Some(flag), None) => match flag.split_once(':') {
             Some(("kube", ctx)) => Some(ctx.to_string()),
             None if flag == "kube" => None,
             _ => return Err("this command needs a kube target (`--target kube` or `kube:CONTEXT`)".to_string()),
         },
-        (None, Some((fleet, _))) => match fleet.target.as_ref().map(|t| &t.value) {
+        (_, None, Some((fleet, _))) => match fleet.target.as_ref().map(|t| &t.value) {
             Some(Target::Kube { context }) => context.clone(),
             _ => None,
         },
-        (None, None) => None,
+        (_, None, None) => None,
     };
     Ok((KubeTarget::connect(context.as_deref(), flags.request_timeout)?, ns, name))
 }

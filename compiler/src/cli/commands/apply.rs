@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::plan::{Planned, SavedPlan, make};
+use super::plan::{FleetPlanned, Planned, SavedPlan, SavedTarget, make};
 use crate::cli::args::PlanFormat;
 use crate::cli::driver::{DriveOptions, drive};
 use crate::cli::exit;
@@ -39,7 +39,7 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     };
     let Some(planned) = make(&config, flags, style) else { return exit::ERROR };
     if let Some(Ok(saved)) = &saved {
-        let reasons = differences(saved, &planned);
+        let reasons = fleet_differences(saved, &planned);
         if !reasons.is_empty() {
             eprintln!("error[hcpc::plan::stale]: the saved plan does not match a fresh plan; nothing was applied");
             for reason in reasons {
@@ -49,25 +49,40 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
             return exit::ERROR;
         }
     }
-    let plan = &planned.plan;
     if !style.quiet || !opts.auto_approve {
         eprint!("{}", super::plan::render(&planned, PlanFormat::Text, style.color, style.verbose, None));
     }
-    if !plan.has_changes() {
-        return match &planned.target {
-            Opened::Kube(k) if opts.wait => super::wait::run(k, &planned, opts.timeout, style),
-            _ => exit::OK,
-        };
+    if !planned.has_changes() {
+        return if opts.wait { wait_all(&planned, opts.timeout, style) } else { exit::OK };
     }
-    if opts.wait && matches!(planned.target, Opened::Dir(_)) {
+    if opts.wait && planned.parts.iter().any(|p| matches!(p.target, Opened::Dir(_))) {
         eprintln!("warning: --wait has no effect on a dir target: nothing runs there to become ready");
     }
-    let replaces: Vec<_> =
-        plan.changes.iter().filter(|c| c.action == Action::Replace).map(|c| c.id.to_string()).collect();
+    let several = planned.parts.len() > 1;
+    let replaces: Vec<String> = planned
+        .parts
+        .iter()
+        .flat_map(|p| {
+            p.plan
+                .changes
+                .iter()
+                .filter(|c| c.action == Action::Replace)
+                .map(move |c| if several { format!("{} on {}", c.id, p.plan.target) } else { c.id.to_string() })
+        })
+        .collect();
     if !replaces.is_empty() && !opts.allow_replace {
         eprintln!(
             "error: {} must be replaced (immutable fields changed); nothing was applied\n  help: review the plan and re-run with --allow-replace to delete and recreate them",
             replaces.join(", ")
+        );
+        return exit::ERROR;
+    }
+    let moves = planned.view().moves;
+    if !moves.is_empty() && !opts.allow_replace {
+        let names: Vec<String> = moves.iter().map(|m| format!("{} ({} → {})", m.id, m.from, m.to)).collect();
+        eprintln!(
+            "error: {} would move between management clusters, which destroys and recreates them; nothing was applied\n  help: HyperShift cannot migrate a hosted cluster; review the plan and re-run with --allow-replace to destroy and recreate them",
+            names.join(", ")
         );
         return exit::ERROR;
     }
@@ -87,8 +102,8 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
             return exit::ERROR;
         }
     }
-    // Re-planned once the lock is held: what is applied is what was shown,
-    // or nothing (another apply may have run while this one waited).
+    // Re-planned once the locks are held: what is applied is what was
+    // shown, or nothing (another apply may have run while this one waited).
     let quiet = Style { quiet: true, ..style };
     let replan = || make(&config, flags, quiet);
     let drive_opts = DriveOptions {
@@ -96,16 +111,30 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
         lock_timeout: opts.lock_timeout,
         parallelism: opts.parallelism,
     };
-    let Some(applied) = drive(planned.target.target(), &planned, &replan, drive_opts, style) else {
+    let Some(applied) = drive(&planned, &replan, drive_opts, style) else {
         return exit::ERROR;
     };
     if !style.quiet {
-        eprintln!("{}", applied.plan.summary.applied_line());
+        let fleet = applied.view();
+        if several {
+            for p in &applied.parts {
+                eprintln!("{}: {}", p.plan.target, p.plan.summary.applied_line());
+            }
+        }
+        eprintln!("{}", fleet.summary.applied_line());
     }
-    match &applied.target {
-        Opened::Kube(k) if opts.wait => super::wait::run(k, &applied, opts.timeout, style),
-        _ => exit::OK,
+    if opts.wait { wait_all(&applied, opts.timeout, style) } else { exit::OK }
+}
+
+/// `--wait` on every kube target, one after the other; the worst exit code.
+fn wait_all(planned: &FleetPlanned, timeout: Duration, style: Style) -> u8 {
+    let mut code = exit::OK;
+    for p in &planned.parts {
+        if let Opened::Kube(k) = &p.target {
+            code = code.max(super::wait::run(k, p, timeout, style));
+        }
     }
+    code
 }
 
 /// A saved plan, recognised by its content whatever its name: a JSON
@@ -128,25 +157,51 @@ fn load_saved(path: &Path) -> Option<Result<SavedPlan, String>> {
             path.display()
         )
     };
-    let saved: SavedPlan = match serde_json::from_slice(&bytes) {
+    let value: Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => return Some(Err(not_a_plan(e.to_string()))),
+    };
+    let version = value.get("format_version").and_then(Value::as_str).unwrap_or("(none)");
+    if version != crate::plan::model::FLEET_FORMAT_VERSION {
+        return Some(Err(not_a_plan(format!(
+            "its format is version {version}, this hcpc reads version {}",
+            crate::plan::model::FLEET_FORMAT_VERSION
+        ))));
+    }
+    let saved: SavedPlan = match serde_json::from_value(value) {
         Ok(s) => s,
         Err(e) => return Some(Err(not_a_plan(e.to_string()))),
     };
-    if saved.format_version != crate::plan::model::FORMAT_VERSION {
-        return Some(Err(not_a_plan(format!(
-            "its format is version {}, this hcpc reads version {}",
-            saved.format_version,
-            crate::plan::model::FORMAT_VERSION
-        ))));
-    }
     Some(Ok(saved))
+}
+
+/// Why a saved plan may not be applied: a target it records that the
+/// fleet no longer has, or that it lacks, or a difference on any target.
+fn fleet_differences(saved: &SavedPlan, fresh: &FleetPlanned) -> Vec<String> {
+    let recorded: Vec<&str> = saved.targets.iter().map(|t| t.plan.target.as_str()).collect();
+    let now: Vec<&str> = fresh.parts.iter().map(|p| p.plan.target.as_str()).collect();
+    if recorded != now {
+        return match (recorded.as_slice(), now.as_slice()) {
+            ([one], [other]) => vec![format!("the plan was made for {one}, not {other}")],
+            _ => vec![format!("the plan was made for targets {}, not {}", recorded.join(", "), now.join(", "))],
+        };
+    }
+    let several = now.len() > 1;
+    saved
+        .targets
+        .iter()
+        .zip(&fresh.parts)
+        .flat_map(|(s, f)| {
+            differences(s, f).into_iter().map(move |d| if several { format!("{}: {d}", f.plan.target) } else { d })
+        })
+        .collect()
 }
 
 /// Why a saved plan may not be applied: anything it records that a fresh
 /// plan of the same configuration does not say. Inputs, target and live
 /// versions catch what changed since; the desired objects, the changes and
 /// the summary catch a plan edited by hand (or made by another hcpc).
-fn differences(saved: &SavedPlan, fresh: &Planned) -> Vec<String> {
+fn differences(saved: &SavedTarget, fresh: &Planned) -> Vec<String> {
     let mut out = Vec::new();
     if saved.plan.input_digest != fresh.plan.input_digest {
         out.push("the configuration or a secret it reads changed since the plan was made".to_string());

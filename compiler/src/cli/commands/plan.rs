@@ -1,8 +1,10 @@
-//! `hcpc plan`: compile, read live state, diff, print.
+//! `hcpc plan`: compile, read the live state of every target at once,
+//! diff per target, print the fleet's plan.
 
 use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -11,25 +13,33 @@ use crate::cli::args::{DiagFormat, PlanFormat};
 use crate::cli::exit;
 use crate::cli::load::{Compiled, back, front, read_sources};
 use crate::cli::printer::{Style, print_diagnostics};
-use crate::cli::target::{Opened, TargetFlags, choose};
+use crate::cli::target::{Opened, TargetFlags, TargetFleet, spelled, split};
 use crate::diagnostic::{Code, Diagnostic};
+use crate::ir::Target;
 use crate::object::{Kind, LiveObject, ObjectId};
-use crate::plan::{Plan, PlanInput, plan, view};
+use crate::plan::{Elsewhere, FleetPlan, Plan, PlanInput, plan, view};
 use crate::render::{DesiredObject, applyset_id, map_data, masked, masked_live};
 use hcpc_schema::labels;
 
-/// A plan saved with `--out`: the plan (secrets only as digests), the
-/// configuration it was made from, and the live versions it was made against.
+/// A plan saved with `--out`: the plan of each target (secrets only as
+/// digests), the configuration it was made from, and the desired objects
+/// it was made of. Format 3: one entry per target, in target order.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SavedPlan {
     pub format_version: String,
     pub config: PathBuf,
+    pub targets: Vec<SavedTarget>,
+}
+
+/// One target of a saved plan.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SavedTarget {
     pub plan: Plan,
     /// The desired objects, Secret data replaced by digests.
     pub desired: Vec<Value>,
 }
 
-/// Everything a plan was made of, for printing and applying.
+/// Everything the plan of one target was made of, for printing and applying.
 pub struct Planned {
     pub compiled: Compiled,
     pub target: Opened,
@@ -37,8 +47,33 @@ pub struct Planned {
     pub plan: Plan,
 }
 
-/// Compiles and plans; prints diagnostics; `None` on any error.
-pub fn make(path: &Path, flags: &TargetFlags, style: Style) -> Option<Planned> {
+/// The plans of every target of the fleet, in target order.
+pub struct FleetPlanned {
+    pub parts: Vec<Planned>,
+}
+
+impl FleetPlanned {
+    /// The fleet's plan as the views read it.
+    pub fn view(&self) -> FleetPlan<'_> {
+        FleetPlan::new(self.parts.iter().map(|p| &p.plan).collect())
+    }
+
+    pub fn has_changes(&self) -> bool {
+        self.parts.iter().any(|p| p.plan.has_changes())
+    }
+}
+
+/// What one target's thread gathered: the target, its compiled part of
+/// the fleet and, when that compiled cleanly, its live objects.
+struct Gathered {
+    target: Opened,
+    compiled: Compiled,
+    live: Vec<LiveObject>,
+    neighbours: Vec<LiveObject>,
+}
+
+/// Compiles and plans every target; prints diagnostics; `None` on any error.
+pub fn make(path: &Path, flags: &TargetFlags, style: Style) -> Option<FleetPlanned> {
     let sources = match read_sources(path) {
         Ok(s) => s,
         Err(d) => {
@@ -46,84 +81,164 @@ pub fn make(path: &Path, flags: &TargetFlags, style: Style) -> Option<Planned> {
             return None;
         }
     };
-    let (mut fleet, mut diags) = front(&sources);
-    let chosen = match choose(flags, &fleet, &sources) {
+    let (fleet, mut diags) = front(&sources);
+    if diags.has_errors() {
+        return super::report(back(sources, fleet, diags), style).and(None);
+    }
+    let named = fleet.named;
+    let parts = match split(flags, fleet, &sources) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
             return None;
         }
     };
-    let target = match Opened::open(chosen) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error[hcpc::target]: {e}");
-            return None;
-        }
-    };
-    // With a cluster at hand, what it offers feeds the resolution rules.
-    if let (Opened::Kube(_), false) = (&target, fleet.named) {
+    if let (Some(kube), false) = (parts.iter().find(|p| matches!(p.target, Target::Kube { .. })), named) {
         let mut d = Diagnostic::warning(Code::UnnamedFleet, "this fleet has no name, so it shares the ApplySet `default`")
             .help("add `fleet NAME` (unique per configuration): objects of another unnamed configuration on the same cluster would otherwise be pruned by this one");
-        if let Some(t) = &fleet.target {
-            d = d.label(t.span, "applied to a cluster here");
+        if let Some(at) = kube.at {
+            d = d.label(at, "applied to a cluster here");
         }
         diags.push(d);
     }
-    if let (Opened::Kube(kube), false) = (&target, diags.has_errors()) {
-        match kube.discover() {
-            Ok(found) => {
-                let at = fleet.target.as_ref().map(|t| t.span).unwrap_or(crate::source::Span {
-                    file: crate::source::FileId(0),
-                    offset: 0,
-                    len: 0,
-                });
-                diags.extend(found.merge_into(&mut fleet.inventory, at));
-            }
+    // Every target at once: connect, discover, resolve and render its part,
+    // read its live state. One connection and one set of LISTs each.
+    let request_timeout = flags.request_timeout;
+    let gathered: Vec<Result<Gathered, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| {
+                let sources = sources.clone();
+                scope.spawn(move || gather(part, sources, request_timeout))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("the target's reader failed".to_string())))
+            .collect()
+    });
+    let mut ok = Vec::new();
+    let mut unreachable = false;
+    for g in gathered {
+        match g {
+            Ok(g) => ok.push(g),
             Err(e) => {
-                eprintln!("error[hcpc::api]: cannot discover the infrastructure: {e}");
-                return None;
+                eprintln!("{e}");
+                unreachable = true;
             }
         }
     }
-    let compiled = super::report(back(sources, fleet, diags), style)?;
-    let resolved = compiled.resolved.as_ref()?;
-    let applyset = applyset_id(&resolved.fleet);
-    let wanted: Vec<_> = compiled.objects.iter().map(|o| o.id.clone()).collect();
-    let live = match target.live().read(&applyset, &wanted) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: cannot read {}: {e}", target.live().describe());
-            return None;
-        }
-    };
-    let neighbours = match neighbours(target.live(), &live, &wanted, &applyset) {
-        Ok(n) => n,
-        Err(e) => {
-            eprintln!("error: cannot read {}: {e}", target.live().describe());
-            return None;
-        }
-    };
-    let protected: BTreeSet<String> =
-        resolved.fleet.clusters.iter().filter(|c| c.prevent_destroy).map(|c| c.name.value.clone()).collect();
-    let (mut plan, diags) = plan(&PlanInput {
-        desired: &compiled.objects,
-        live: &live,
-        applyset: &applyset,
-        protected: &protected,
-        target: target.live().describe(),
-        input_digest: compiled.input_digest.clone(),
-        live_is_whole: matches!(target, Opened::Dir(_)),
-        neighbours: &neighbours,
-    });
-    plan.capacity = Some(crate::plan::capacity::report(&resolved.fleet, Some(&live)));
-    let has_errors = diags.has_errors();
-    print_diagnostics(diags, &compiled.sources, DiagFormat::Human, style);
-    if has_errors {
+    for g in &mut ok {
+        diags.extend(std::mem::take(&mut g.compiled.diags));
+    }
+    let diags = diags.deduped();
+    if diags.has_errors() {
+        super::report(
+            Compiled { sources, diags, resolved: None, objects: Vec::new(), input_digest: String::new() },
+            style,
+        );
+        return None;
+    }
+    if unreachable {
+        eprintln!("error: the plan needs every target of the fleet; nothing was planned");
+        return None;
+    }
+    print_diagnostics(diags, &sources, DiagFormat::Human, style);
+    let described: Vec<String> = ok.iter().map(|g| g.target.live().describe()).collect();
+    if let Some(same) = described.iter().enumerate().find_map(|(i, d)| described[..i].contains(d).then_some(d)) {
+        eprintln!(
+            "error[hcpc::target]: two targets of the fleet are the same, {same}\n  help: name each management cluster one way (the same context, or the same directory)"
+        );
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut failed = false;
+    for (i, g) in ok.iter().enumerate() {
+        let elsewhere = elsewhere(&ok, &described, i);
+        let resolved = g.compiled.resolved.as_ref()?;
+        let applyset = applyset_id(&resolved.fleet);
+        let protected: BTreeSet<String> =
+            resolved.fleet.clusters.iter().filter(|c| c.prevent_destroy).map(|c| c.name.value.clone()).collect();
+        let (mut plan, diags) = plan(&PlanInput {
+            desired: &g.compiled.objects,
+            live: &g.live,
+            applyset: &applyset,
+            protected: &protected,
+            target: described[i].clone(),
+            input_digest: g.compiled.input_digest.clone(),
+            live_is_whole: matches!(g.target, Opened::Dir(_)),
+            neighbours: &g.neighbours,
+            elsewhere: &elsewhere,
+        });
+        plan.capacity = Some(crate::plan::capacity::report(&resolved.fleet, Some(&g.live)));
+        failed |= diags.has_errors();
+        print_diagnostics(diags, &sources, DiagFormat::Human, style);
+        out.push(plan);
+    }
+    if failed {
         eprintln!("error: the plan cannot be applied");
         return None;
     }
-    Some(Planned { compiled, target, live, plan })
+    let parts = ok
+        .into_iter()
+        .zip(out)
+        .map(|(g, plan)| {
+            let Gathered { target, mut compiled, live, .. } = g;
+            compiled.sources = sources.clone();
+            Planned { compiled, target, live, plan }
+        })
+        .collect();
+    Some(FleetPlanned { parts })
+}
+
+/// One target: open it, discover what it offers (kube), resolve and render
+/// its clusters, and read its live state. An error names the target.
+fn gather(part: TargetFleet, sources: crate::source::SourceMap, request_timeout: Duration) -> Result<Gathered, String> {
+    let TargetFleet { target, mut fleet, at } = part;
+    let name = spelled(&target);
+    let opened = Opened::open(&target, request_timeout).map_err(|e| format!("error[hcpc::target]: {name}: {e}"))?;
+    let mut diags = crate::diagnostic::Diagnostics::default();
+    if let Opened::Kube(kube) = &opened {
+        let found = kube.discover().map_err(|e| {
+            format!("error[hcpc::api]: cannot discover the infrastructure of {}: {e}", opened.live().describe())
+        })?;
+        let at = at.unwrap_or(crate::source::Span { file: crate::source::FileId(0), offset: 0, len: 0 });
+        diags.extend(found.merge_into(&mut fleet.inventory, at));
+    }
+    let compiled = back(sources, fleet, diags);
+    let (live, neighbours) = match compiled.resolved.as_ref().filter(|_| !compiled.diags.has_errors()) {
+        None => (Vec::new(), Vec::new()),
+        Some(resolved) => {
+            let applyset = applyset_id(&resolved.fleet);
+            let wanted: Vec<_> = compiled.objects.iter().map(|o| o.id.clone()).collect();
+            let cannot = |e: String| format!("error: cannot read {}: {e}", opened.live().describe());
+            let live = opened.live().read(&applyset, &wanted).map_err(cannot)?;
+            let neighbours = neighbours(opened.live(), &live, &wanted, &applyset).map_err(cannot)?;
+            (live, neighbours)
+        }
+    };
+    Ok(Gathered { target: opened, compiled, live, neighbours })
+}
+
+/// The HostedClusters of every target but `i`: declared there, or live
+/// there in the fleet's ApplySet and no longer declared there.
+fn elsewhere(all: &[Gathered], described: &[String], i: usize) -> Elsewhere {
+    let mut out = Elsewhere::default();
+    for (j, g) in all.iter().enumerate().filter(|(j, _)| *j != i) {
+        let declared: BTreeSet<&ObjectId> =
+            g.compiled.objects.iter().filter(|o| o.id.kind == Kind::HostedCluster).map(|o| &o.id).collect();
+        let applyset = g.compiled.resolved.as_ref().map(|r| applyset_id(&r.fleet)).unwrap_or_default();
+        for id in &declared {
+            out.declared.entry((*id).clone()).or_insert_with(|| described[j].clone());
+        }
+        for l in g.live.iter().filter(|l| l.id.kind == Kind::HostedCluster && !declared.contains(&l.id)) {
+            let part_of = l.body.pointer("/metadata/labels").and_then(|m| m.get(labels::APPLYSET_PART_OF));
+            if part_of == Some(&Value::String(applyset.clone())) {
+                out.live.entry(l.id.clone()).or_insert_with(|| described[j].clone());
+            }
+        }
+    }
+    out
 }
 
 /// Every HostedCluster in the namespaces where this fleet has Secrets it
@@ -182,10 +297,16 @@ pub fn run(
     let _ = std::io::stdout().write_all(text.as_bytes()).and_then(|()| std::io::stdout().flush());
     if let Some(out) = out {
         let saved = SavedPlan {
-            format_version: crate::plan::model::FORMAT_VERSION.to_string(),
+            format_version: crate::plan::model::FLEET_FORMAT_VERSION.to_string(),
             config: path.to_path_buf(),
-            plan: planned.plan.clone(),
-            desired: planned.compiled.objects.iter().map(digested).collect(),
+            targets: planned
+                .parts
+                .iter()
+                .map(|p| SavedTarget {
+                    plan: p.plan.clone(),
+                    desired: p.compiled.objects.iter().map(digested).collect(),
+                })
+                .collect(),
         };
         let json = serde_json::to_string_pretty(&saved).unwrap_or_default();
         if let Err(e) = crate::live::dir::write_atomic(out, &json) {
@@ -200,33 +321,46 @@ pub fn run(
             );
         }
     }
-    if detailed && planned.plan.has_changes() { exit::CHANGES } else { exit::OK }
+    if detailed && planned.has_changes() { exit::CHANGES } else { exit::OK }
 }
 
-/// The plan in `format`; `max_bytes` limits markdown (`None`: no limit).
-pub fn render(planned: &Planned, format: PlanFormat, color: bool, verbose: bool, max_bytes: Option<usize>) -> String {
+/// The fleet's plan in `format`; `max_bytes` limits markdown (`None`: no limit).
+pub fn render(
+    planned: &FleetPlanned,
+    format: PlanFormat,
+    color: bool,
+    verbose: bool,
+    max_bytes: Option<usize>,
+) -> String {
+    let fleet = planned.view();
     match format {
-        PlanFormat::Text => view::text(&planned.plan, color, verbose),
+        PlanFormat::Text => view::fleet_text(&fleet, color, verbose),
         PlanFormat::Markdown => {
-            view::markdown(&planned.plan, &crate::plan::markdown::Options { grouped: !verbose, max_bytes })
+            view::fleet_markdown(&fleet, &crate::plan::markdown::Options { grouped: !verbose, max_bytes })
         }
-        PlanFormat::Json => view::json(&planned.plan),
+        PlanFormat::Json => view::fleet_json(&fleet),
+        PlanFormat::Diff if planned.parts.len() == 1 => planned.parts.iter().map(unified).collect(),
         PlanFormat::Diff => {
-            let bodies = |c: &crate::plan::Change| {
-                let desired = planned.compiled.objects.iter().find(|o| o.id == c.id);
-                let live = planned.live.iter().find(|l| l.id == c.id);
-                let mut after = desired.filter(|_| c.action != crate::plan::Action::Delete).map(masked);
-                let before = live.map(|l| restrict(&masked_live(l), desired));
-                // Both sides of a Secret's data print `(sensitive)`: mark the
-                // values that differ, or the change would not show at all.
-                if let (Some(after), Some(d), Some(l)) = (after.as_mut(), desired, live) {
-                    mark_changed_data(after, &d.body, &l.body);
-                }
-                (before, after)
-            };
-            view::unified(&planned.plan, &bodies)
+            planned.parts.iter().map(|p| format!("# target {}\n{}", p.plan.target, unified(p))).collect()
         }
     }
+}
+
+/// One target's changes as unified diffs of masked YAML.
+fn unified(planned: &Planned) -> String {
+    let bodies = |c: &crate::plan::Change| {
+        let desired = planned.compiled.objects.iter().find(|o| o.id == c.id);
+        let live = planned.live.iter().find(|l| l.id == c.id);
+        let mut after = desired.filter(|_| c.action != crate::plan::Action::Delete).map(masked);
+        let before = live.map(|l| restrict(&masked_live(l), desired));
+        // Both sides of a Secret's data print `(sensitive)`: mark the
+        // values that differ, or the change would not show at all.
+        if let (Some(after), Some(d), Some(l)) = (after.as_mut(), desired, live) {
+            mark_changed_data(after, &d.body, &l.body);
+        }
+        (before, after)
+    };
+    view::unified(&planned.plan, &bodies)
 }
 
 /// In a masked Secret, `(sensitive, changed)` for each data value that
