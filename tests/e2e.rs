@@ -14,6 +14,7 @@ mod envtest;
 mod errors;
 mod examples;
 mod faults;
+mod fleets;
 mod kube;
 mod live_safety;
 mod lsp;

@@ -24,6 +24,7 @@ const REQUIRED: &[&str] = &[
     "autoscaling.kdl",
     "capacity.kdl",
     "fleet",
+    "multi-region",
 ];
 
 /// Examples that are meant to show a warning or a note, with the code they show.
@@ -289,4 +290,27 @@ fn fleet_pool_defaults_are_inherited() {
         assert_eq!(etcd["storageClassName"], "lvm-storageclass");
         assert_eq!(etcd["size"], "16Gi");
     }
+}
+
+/// The fleet over two management clusters plans each one in its own
+/// section, without any cluster (its targets are directories), and the
+/// fleet's total covers both.
+#[test]
+fn multi_region_plans_two_management_clusters() {
+    let out = run_in(&repo(), &["plan", "examples/multi-region", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let text = stdout(&out);
+    for want in [
+        "── Target dir:rendered/multi-region/east ──",
+        "── Target dir:rendered/multi-region/west ──",
+        "Plan: 22 to add, 0 to change, 0 to replace, 0 to destroy, over 2 targets.",
+    ] {
+        assert!(text.contains(want), "missing `{want}`:\n{text}");
+    }
+    let east = &text[text.find("Target dir:rendered/multi-region/east").unwrap()
+        ..text.find("Target dir:rendered/multi-region/west").unwrap()];
+    assert!(
+        east.contains("HostedClusters") && east.contains("checkout-east") && !east.contains("checkout-west"),
+        "{east}"
+    );
 }

@@ -109,7 +109,8 @@ pub enum Command {
         /// How long to wait for the fleet lock (e.g. "30s").
         #[arg(long, default_value = "0s")]
         lock_timeout: String,
-        /// How many objects to write at the same time (within one dependency level).
+        /// How many objects to write at the same time (within one dependency
+        /// level), and how many targets of a fleet to apply at the same time.
         #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=256))]
         parallelism: u16,
         /// Wait for HostedClusters to become Available and NodePools ready.
@@ -211,7 +212,7 @@ pub struct Input {
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct TargetArgs {
-    /// Override the configured target: `kube`, `kube:CONTEXT` or `dir:PATH`.
+    /// Override the configuration's top-level target (not a cluster's own): `kube`, `kube:CONTEXT` or `dir:PATH`.
     #[arg(long, conflicts_with = "context")]
     pub target: Option<String>,
     /// Use the management cluster through this kubeconfig context (same as `--target kube:CONTEXT`).
