@@ -15,6 +15,12 @@
 //! Environment: `HCPC_BENCH_QUICK=1` measures N = 100 and 1,000 only, with
 //! fewer runs; `HCPC_BENCH_SIZES=10,1000` picks the sizes;
 //! `HCPC_BENCH_BIN=PATH` picks the `hcpc` binary.
+//!
+//! `HCPC_BENCH_TARGETS=N` instead compares a no-change plan of N clusters
+//! on one management cluster with the same N split over two (N/2 each,
+//! every other cluster naming the second with its own `target`), each
+//! management cluster a server of its own. Target: two targets no slower
+//! than one, as they are read at the same time.
 
 #[allow(dead_code)]
 #[path = "../tests/support/envtest/mod.rs"]
@@ -150,9 +156,95 @@ fn server_lists(k: &Envtest, runs: usize) -> Vec<(String, Duration, Duration)> {
     })
 }
 
+/// A generated fleet of `n` clusters in `dir`, every other cluster on
+/// context `west` when `split` (the others on the fleet's target).
+fn write_split_fleet(dir: &Path, n: usize, split: bool) {
+    fleet_gen::write_secrets(dir).expect("secrets");
+    for (name, mut text) in fleet_gen::fleet_files(n, 100) {
+        if split {
+            for i in (1..n).step_by(2) {
+                let head = format!("cluster {} {{\n", fleet_gen::cluster_name(i));
+                text = text.replace(&head, &format!("{head}    target kube context=west\n"));
+            }
+        }
+        std::fs::write(dir.join(name), text).expect("write fleet");
+    }
+}
+
+/// One management cluster with `n` clusters against two with `n / 2` each.
+fn two_targets(bin: &Path, n: usize, runs: usize) {
+    println!("no-change plan of {n} clusters × 3 pools: one management cluster, then two with {} each", n / 2);
+    let mut results = Vec::new();
+    for split in [false, true] {
+        let (Some(east), west) = (Envtest::start(), if split { Envtest::start() } else { None }) else { return };
+        seed_inventory(&east);
+        let dir = tempfile::tempdir().expect("temp dir");
+        write_split_fleet(dir.path(), n, split);
+        let mut kubeconfig = vec![dir.path().join("east.kubeconfig")];
+        std::fs::write(&kubeconfig[0], east.kubeconfig_yaml("east")).expect("kubeconfig");
+        if let Some(west) = &west {
+            seed_inventory(west);
+            kubeconfig.push(dir.path().join("west.kubeconfig"));
+            std::fs::write(&kubeconfig[1], west.kubeconfig_yaml("west")).expect("kubeconfig");
+        }
+        let kubeconfig = std::env::join_paths(&kubeconfig).expect("KUBECONFIG");
+        let run = |args: &[&str]| {
+            Command::new(bin)
+                .current_dir(dir.path())
+                .env("KUBECONFIG", &kubeconfig)
+                .env("NO_COLOR", "1")
+                .args(args)
+                .args(["--target", "kube:east"])
+                .output()
+                .expect("hcpc runs")
+        };
+        let start = Instant::now();
+        let apply = run(&["apply", "--auto-approve", "-q", "."]);
+        let apply_time = start.elapsed();
+        assert!(apply.status.success(), "apply failed: {}", String::from_utf8_lossy(&apply.stderr));
+        let (mut walls, mut cpus, mut requests) = (Vec::new(), Vec::new(), 0);
+        for _ in 0..runs {
+            let before: Vec<RequestCounts> =
+                [Some(&east), west.as_ref()].into_iter().flatten().map(Envtest::request_counts).collect();
+            let cpu = children_cpu();
+            let start = Instant::now();
+            let plan = run(&["plan", "--detailed-exitcode", "."]);
+            walls.push(start.elapsed());
+            cpus.push(children_cpu() - cpu);
+            assert_eq!(
+                plan.status.code(),
+                Some(0),
+                "an applied fleet plans as no changes: {}",
+                String::from_utf8_lossy(&plan.stderr)
+            );
+            requests = [Some(&east), west.as_ref()]
+                .into_iter()
+                .flatten()
+                .zip(&before)
+                .map(|(k, b)| hcpc_requests(&k.request_counts().since(b)).total())
+                .sum();
+        }
+        let (wall, cpu) = (median(walls), median(cpus));
+        let label = if split { format!("2 targets × {}", n / 2) } else { format!("1 target × {n}") };
+        println!("\n{label}");
+        println!("  apply:               {:>8}", secs(apply_time));
+        println!("  no-change plan wall: {:>8}   (median of {runs})", secs(wall));
+        println!("  hcpc CPU in plan:    {:>8}", secs(cpu));
+        println!("  plan requests:       {:>8}   (all servers)", requests);
+        results.push(wall);
+    }
+    let verdict = if results[1] <= results[0] { "PASS" } else { "MISS" };
+    println!("\n  {verdict}: two targets {} vs one {}", secs(results[1]), secs(results[0]));
+}
+
 fn main() {
     // `cargo test --benches` runs this with `--list`-like arguments: do nothing then.
     if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    if let Some(n) = std::env::var("HCPC_BENCH_TARGETS").ok().and_then(|n| n.parse().ok()) {
+        let runs = if std::env::var_os("HCPC_BENCH_QUICK").is_some() { 3 } else { 5 };
+        two_targets(&hcpc_binary(), n, runs);
         return;
     }
     let quick = std::env::var_os("HCPC_BENCH_QUICK").is_some();

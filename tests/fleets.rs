@@ -303,3 +303,28 @@ fn concurrent_applies_over_two_targets_never_deadlock() {
     t.ok(&["plan", "--detailed-exitcode"]);
     assert!(t.hc(east, "a").is_some() && t.hc(&west, "b").is_some());
 }
+
+/// `target` in a cluster is checked like the top-level one: once per
+/// block, `kube` or `dir`, with file, line and column.
+#[test]
+fn a_cluster_target_is_checked_like_the_top_level_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = repo().join("examples/secrets/pull-secret.json");
+    std::fs::write(
+        dir.path().join("fleet.kdl"),
+        format!(
+            "defaults {{\n    release \"{RELEASE}\"\n    pull-secret file=\"{}\"\n}}\ncluster a {{\n    target kube context=x\n    target dir \"y\"\n    node-pool w replicas=1\n}}\ncluster b {{\n    target ssh \"z\"\n    node-pool w replicas=1\n}}\n",
+            secret.display()
+        ),
+    )
+    .unwrap();
+    let o = hcpc().current_dir(dir.path()).args(["check", "fleet.kdl"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("hcpc::lower::duplicate_setting") && err.contains("`target` is set twice in `cluster`"),
+        "{err}"
+    );
+    assert!(err.contains("fleet.kdl:7:5") && err.contains("help: keep one `target`"), "{err}");
+    assert!(err.contains("`ssh` is not a valid value for `target KIND`") && err.contains("fleet.kdl:11:12"), "{err}");
+}

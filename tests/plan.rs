@@ -499,7 +499,12 @@ fn an_edited_saved_plan_is_refused() {
         (
             "desired replicas",
             |p| {
-                let np = p["desired"].as_array_mut().unwrap().iter_mut().find(|o| o["kind"] == "NodePool").unwrap();
+                let np = p["targets"][0]["desired"]
+                    .as_array_mut()
+                    .unwrap()
+                    .iter_mut()
+                    .find(|o| o["kind"] == "NodePool")
+                    .unwrap();
                 np["spec"]["replicas"] = serde_json::json!(50);
             },
             "its desired objects are not what the configuration renders",
@@ -507,16 +512,20 @@ fn an_edited_saved_plan_is_refused() {
         (
             "a field value",
             |p| {
-                let c =
-                    p["plan"]["changes"].as_array_mut().unwrap().iter_mut().find(|c| c["action"] == "update").unwrap();
+                let c = p["targets"][0]["plan"]["changes"]
+                    .as_array_mut()
+                    .unwrap()
+                    .iter_mut()
+                    .find(|c| c["action"] == "update")
+                    .unwrap();
                 c["fields"][0]["after"] = serde_json::json!(50);
             },
             "its recorded change to NodePool/clusters/example-workers is not what a fresh plan shows",
         ),
-        ("the summary", |p| p["plan"]["summary"]["change"] = serde_json::json!(0), "its summary"),
+        ("the summary", |p| p["targets"][0]["plan"]["summary"]["change"] = serde_json::json!(0), "its summary"),
         (
             "a change left out",
-            |p| p["plan"]["changes"].as_array_mut().unwrap().retain(|c| c["action"] != "update"),
+            |p| p["targets"][0]["plan"]["changes"].as_array_mut().unwrap().retain(|c| c["action"] != "update"),
             "it records nothing for NodePool/clusters/example-workers, which a fresh plan includes",
         ),
     ];
@@ -559,7 +568,7 @@ fn a_directory_lock_names_its_holder_and_a_dead_holder_is_taken_over() {
     let o = run(dir, &["apply", "--auto-approve"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains(&format!("warning: took over the fleet lock ./out/.hcpc.lock from hcpc@{host}/{pid}"))
+        stderr(&o).contains(&format!("warning: took over the fleet lock out/.hcpc.lock from hcpc@{host}/{pid}"))
             && stderr(&o).contains("which is no longer running"),
         "{}",
         stderr(&o)
