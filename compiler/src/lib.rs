@@ -18,6 +18,7 @@ pub mod ir;
 pub mod live;
 pub mod lower;
 pub mod object;
+mod parallel;
 pub mod parse;
 pub mod plan;
 pub mod quantity;
