@@ -218,7 +218,7 @@ fn apply_dir(d: &DirTarget, shown: &Planned, opts: &Options, style: Style, repla
                 .or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) }),
             _ => {
                 let Some(o) = planned.compiled.objects.iter().find(|o| o.id == c.id) else { continue };
-                let mut body = o.body.clone();
+                let mut body = o.body().clone();
                 if o.create_only {
                     // Never rewrite an existing key: check again under the lock.
                     if file.exists() {

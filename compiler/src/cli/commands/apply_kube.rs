@@ -153,7 +153,7 @@ fn apply_all(
 
 fn apply_one(k: &KubeTarget, planned: &Planned, c: &Change, opts: &Options) -> Result<(), ApiError> {
     let Some(o) = planned.compiled.objects.iter().find(|o| o.id == c.id) else { return Ok(()) };
-    let mut body = o.body.clone();
+    let mut body = o.body().clone();
     if o.create_only {
         // Never rewrite an existing key: check again right before creating.
         if k.get(c.id.kind, &c.id.namespace, &c.id.name)?.is_some() {

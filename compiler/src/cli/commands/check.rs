@@ -8,10 +8,12 @@ use crate::cli::load::compile;
 use crate::cli::printer::{Style, print_diagnostics};
 
 pub fn run(path: &Path, format: DiagFormat, deny_warnings: bool, style: Style) -> u8 {
-    let compiled = compile(path);
+    let mut compiled = compile(path);
     let clusters = compiled.resolved.as_ref().map_or(0, |r| r.fleet.clusters.len());
     let objects = compiled.objects.len();
-    let (errors, warnings) = print_diagnostics(compiled.diags, &compiled.sources, format, style);
+    let (errors, warnings) = print_diagnostics(std::mem::take(&mut compiled.diags), &compiled.sources, format, style);
+    // The process ends next: freeing the fleet object by object would only cost time.
+    std::mem::forget(compiled);
     let failed = errors > 0 || (deny_warnings && warnings > 0);
     if format == DiagFormat::Human && !style.quiet {
         if failed {

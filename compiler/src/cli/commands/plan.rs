@@ -181,7 +181,7 @@ fn restrict(live: &Value, desired: Option<&DesiredObject>) -> Value {
         }
     }
     let mut v = match desired {
-        Some(d) => keep(live, &d.body),
+        Some(d) => keep(live, d.body()),
         None => live.clone(),
     };
     // Masked by kind, not by what is desired: a deleted Secret is a Secret too.
@@ -196,7 +196,7 @@ fn restrict(live: &Value, desired: Option<&DesiredObject>) -> Value {
 
 /// An object with Secret data replaced by digests, for saved plans.
 pub fn digested(o: &DesiredObject) -> Value {
-    let mut body = o.body.clone();
+    let mut body = o.body().clone();
     if o.sensitive {
         map_data(&mut body, |v| Value::String(crate::plan::diff::digest_value(v)));
     }
