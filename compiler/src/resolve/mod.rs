@@ -22,6 +22,10 @@ use crate::source::Span;
 
 pub use graph::{FleetGraph, GraphNode};
 
+/// About the size of one cluster's KDL: work per cluster is weighed as that
+/// many bytes of input when deciding to use all cores.
+pub const CLUSTER_BYTES: usize = 1024;
+
 /// A fleet that passed resolution, with its dependency graph.
 #[derive(Debug)]
 pub struct ResolvedFleet {
@@ -120,9 +124,18 @@ fn by_target(fleet: &Fleet) -> BTreeMap<Option<Target>, Vec<&Cluster>> {
 /// The rules over the clusters of one target.
 fn check_target(fleet: &Fleet, diags: &mut Diagnostics) {
     check_names(fleet, diags);
-    for c in &fleet.clusters {
-        storage::check_cluster(c, &fleet.inventory, diags);
-        capacity::check_cluster(c, fleet, diags);
+    // Rules about one cluster run per cluster (in parallel for large
+    // fleets); the fleet-wide ones (names, device capacity, the graph) run
+    // once. Diagnostics keep declaration order.
+    let clusters: Vec<&Cluster> = fleet.clusters.iter().collect();
+    let per_cluster = crate::parallel::map(clusters, fleet.clusters.len() * CLUSTER_BYTES, |c| {
+        let mut diags = Diagnostics::default();
+        storage::check_cluster(c, &fleet.inventory, &mut diags);
+        capacity::check_cluster(c, fleet, &mut diags);
+        diags
+    });
+    for d in per_cluster {
+        diags.extend(d);
     }
     devices::check_fleet(fleet, diags);
     capacity::check_fleet(fleet, diags);
