@@ -219,7 +219,7 @@ fn an_unreachable_or_failing_target_is_named_and_a_rerun_converges() {
 
     // East answers nothing: the plan fails, naming it; nothing is planned.
     proxy.faults().fail_matching("*", "", 503, 1_000_000);
-    let o = t.run(&["plan", "--request-timeout", "2s"]);
+    let o = t.run(&["plan", "--request-timeout", "10s"]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     let err = stderr(&o);
     assert!(err.contains(&east_name) && !err.contains("kube:west"), "names the failing target only: {err}");
@@ -229,7 +229,7 @@ fn an_unreachable_or_failing_target_is_named_and_a_rerun_converges() {
     // East fails mid-apply (its HostedCluster is refused): west's work
     // stops too, the report names each target, exit 1.
     proxy.faults().fail_matching("PATCH", "/hostedclusters/", 500, 1_000_000);
-    let o = t.run(&["apply", "--auto-approve", "--request-timeout", "2s"]);
+    let o = t.run(&["apply", "--auto-approve", "--request-timeout", "10s"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains(&format!("error: {east_name}: HostedCluster/{}/a", t.ns)), "{err}");
@@ -243,7 +243,7 @@ fn an_unreachable_or_failing_target_is_named_and_a_rerun_converges() {
 
     // West stops altogether: the plan fails naming it.
     drop(west);
-    let o = t.run(&["plan", "--request-timeout", "2s"]);
+    let o = t.run(&["plan", "--request-timeout", "10s"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("kube:west"), "{}", stderr(&o));
 }
@@ -327,4 +327,18 @@ fn a_cluster_target_is_checked_like_the_top_level_one() {
     );
     assert!(err.contains("fleet.kdl:7:5") && err.contains("help: keep one `target`"), "{err}");
     assert!(err.contains("`ssh` is not a valid value for `target KIND`") && err.contains("fleet.kdl:11:12"), "{err}");
+}
+
+/// Two contexts of one server are one management cluster: planning them
+/// as two targets would have each prune the other's clusters.
+#[test]
+fn two_names_for_one_management_cluster_are_refused() {
+    let Some(east) = Envtest::shared() else { return };
+    let t = Two::new(east, east, "same2", None);
+    t.write(A_EAST_B_WEST);
+    let o = t.run(&["plan"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(err.contains("are the same management cluster") && err.contains("kube:west"), "{err}");
+    assert!(stdout(&o).is_empty());
 }

@@ -73,10 +73,14 @@ pub fn drive(
         match part.target.target().lock(&fleet.name, &home, opts.lock_timeout, &say) {
             Ok(l) => locks.push(l),
             Err(e) => {
-                let on = if several { format!(" on {}", part.plan.target) } else { String::new() };
-                eprintln!("error[hcpc::apply::locked]{}: {e}", if several { ":" } else { "" });
                 release(&mut locks, style);
-                eprintln!("nothing was applied{on}{}", if several { " nor on any other target" } else { "" });
+                if several {
+                    eprintln!("error[hcpc::apply::locked]: {}: {e}", part.plan.target);
+                    eprintln!("nothing was applied, on any target");
+                } else {
+                    eprintln!("error[hcpc::apply::locked]: {e}");
+                    eprintln!("nothing was applied");
+                }
                 return None;
             }
         }

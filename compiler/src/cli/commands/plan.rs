@@ -145,9 +145,22 @@ pub fn make(path: &Path, flags: &TargetFlags, style: Style) -> Option<FleetPlann
     }
     print_diagnostics(diags, &sources, DiagFormat::Human, style);
     let described: Vec<String> = ok.iter().map(|g| g.target.live().describe()).collect();
-    if let Some(same) = described.iter().enumerate().find_map(|(i, d)| described[..i].contains(d).then_some(d)) {
+    // Two names for one management cluster would each prune the other's
+    // clusters (one ApplySet, two plans).
+    let places: Vec<String> = ok
+        .iter()
+        .zip(&described)
+        .map(|(g, d)| match &g.target {
+            Opened::Kube(k) => k.server().to_string(),
+            Opened::Dir(_) => d.clone(),
+        })
+        .collect();
+    if let Some((i, j)) =
+        (0..places.len()).find_map(|j| places[..j].iter().position(|p| *p == places[j]).map(|i| (i, j)))
+    {
         eprintln!(
-            "error[hcpc::target]: two targets of the fleet are the same, {same}\n  help: name each management cluster one way (the same context, or the same directory)"
+            "error[hcpc::target]: {} and {} are the same management cluster; nothing was planned\n  help: name each management cluster one way (one kubeconfig context, or one directory) in every `target`",
+            described[i], described[j]
         );
         return None;
     }
