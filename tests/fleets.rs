@@ -225,6 +225,14 @@ fn an_unreachable_or_failing_target_is_named_and_a_rerun_converges() {
     assert!(err.contains(&east_name) && !err.contains("kube:west"), "names the failing target only: {err}");
     assert!(stdout(&o).is_empty(), "no partial plan: {}", stdout(&o));
     proxy.faults().clear();
+    // East goes away mid-plan: discovery answered, the LISTs do not.
+    proxy.faults().fail_matching("GET", "hostedclusters", 503, 1_000_000);
+    let o = t.run(&["plan", "--request-timeout", "10s"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(err.contains(&format!("cannot read {east_name}")), "{err}");
+    assert!(err.contains("nothing was planned") && stdout(&o).is_empty(), "{err}");
+    proxy.faults().clear();
 
     // East fails mid-apply (its HostedCluster is refused): west's work
     // stops too, the report names each target, exit 1.
