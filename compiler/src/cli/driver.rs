@@ -1,17 +1,14 @@
 //! The one apply driver, over [`Target`] (a directory or a management
-//! cluster alike): take the fleet lock, re-plan under it, record the
-//! ApplySet parent, then make the plan's changes level by level of the
-//! dependency graph (Namespaces, then Secrets, then HostedClusters, then
-//! NodePools), the objects of one level concurrently, at most
-//! `parallelism` at a time, a level starting once the previous one
-//! finished; deletes come last, children first. The first failure stops new
-//! work; the report says what was and was not applied, and a re-run
-//! converges. The lock is renewed by the driver's own thread, so no slow
-//! request can let it expire.
-//!
-//! Everything it needs comes in as arguments and it keeps no global state,
-//! so a fleet spread over several targets can run one driver per target at
-//! the same time, each with its own lock and ApplySet.
+//! cluster alike), for every target of a fleet: take each target's lock in
+//! target order, re-plan under them, then per target (the targets
+//! concurrently) record the ApplySet parent and make the plan's changes
+//! level by level of the dependency graph (Namespaces, then Secrets, then
+//! HostedClusters, then NodePools), the objects of one level concurrently,
+//! at most `parallelism` at a time, a level starting once the previous one
+//! finished; deletes come last, children first. The first failure on any
+//! target stops new work on all of them; the report says per target what
+//! was and was not applied, and a re-run converges. Each lock is renewed by
+//! its target's own thread, so no slow request can let it expire.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -31,7 +28,8 @@ use crate::render::{DesiredObject, applyset_parent_object, fleet_namespace};
 pub struct DriveOptions {
     pub force_conflicts: bool,
     pub lock_timeout: Duration,
-    /// The most objects written at the same time.
+    /// The most objects written at the same time on one target, and the
+    /// most targets applied at the same time.
     pub parallelism: usize,
 }
 
@@ -73,7 +71,7 @@ pub fn drive(
         match part.target.target().lock(&fleet.name, &home, opts.lock_timeout, &say) {
             Ok(l) => locks.push(l),
             Err(e) => {
-                release(&mut locks, style);
+                release(&mut locks);
                 if several {
                     eprintln!("error[hcpc::apply::locked]: {}: {e}", part.plan.target);
                     eprintln!("nothing was applied, on any target");
@@ -99,12 +97,12 @@ pub fn drive(
         }
         Some(fresh)
     });
-    release(&mut locks, style);
+    release(&mut locks);
     result
 }
 
 /// Gives up every lock, last taken first.
-fn release(locks: &mut Vec<Box<dyn Lock + Send + '_>>, _style: Style) {
+fn release(locks: &mut Vec<Box<dyn Lock + Send + '_>>) {
     while let Some(mut lock) = locks.pop() {
         if let Err(e) = lock.release() {
             eprintln!("warning: {e}");
