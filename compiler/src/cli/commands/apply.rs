@@ -13,6 +13,7 @@ use crate::cli::driver::{DriveOptions, drive};
 use crate::cli::exit;
 use crate::cli::printer::Style;
 use crate::cli::target::{Opened, TargetFlags};
+use crate::live::kube::Freshness;
 use crate::plan::{Action, Change};
 
 pub struct Options {
@@ -37,7 +38,9 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
         }
         None => path.to_path_buf(),
     };
-    let Some(planned) = make(&config, flags, style) else { return exit::ERROR };
+    // What is shown may come from the API server's watch cache; what is
+    // written comes from the consistent re-plan under the lock.
+    let Some(planned) = make(&config, flags, style, Freshness::Cached) else { return exit::ERROR };
     if let Some(Ok(saved)) = &saved {
         let reasons = differences(saved, &planned);
         if !reasons.is_empty() {
@@ -90,7 +93,7 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     // Re-planned once the lock is held: what is applied is what was shown,
     // or nothing (another apply may have run while this one waited).
     let quiet = Style { quiet: true, ..style };
-    let replan = || make(&config, flags, quiet);
+    let replan = || make(&config, flags, quiet, Freshness::Latest);
     let drive_opts = DriveOptions {
         force_conflicts: opts.force_conflicts,
         lock_timeout: opts.lock_timeout,
