@@ -1,20 +1,24 @@
 //! Fleet benchmark: `cargo bench -p hcpc --bench fleet`.
 //!
-//! Generates fleets of N clusters × 3 node pools into a temporary directory
-//! and measures
+//! Generates fleets of N clusters × 3 node pools (N = 1, 10, 100, 1,000,
+//! 10,000) in two layouts, one file and 16 files, and measures
 //!
 //! - each pipeline stage in process (read+parse, lower+resolve, render,
-//!   YAML), median of several runs, for N = 10, 100, 1000, 10000;
-//! - whole runs of the release `hcpc` binary (`render` of one cluster,
-//!   `check` and `render` of fleets): median wall time and peak RSS.
+//!   YAML), median of several runs;
+//! - whole runs of the release `hcpc` binary (`check` and `render` of each
+//!   fleet, `render examples/minimal.kdl`): median wall time, CPU time and
+//!   peak RSS;
+//! - with `HCP_BIN` naming an `hcp` binary, `hcp create cluster kubevirt
+//!   --render` of the same one cluster in the same run, and the ratio;
 //!
 //! and compares the medians with the performance targets.
 //!
 //! Environment:
-//! - `HCPC_BENCH_QUICK=1`: N up to 1000 and fewer runs (about a minute).
+//! - `HCPC_BENCH_QUICK=1`: N up to 1000 and fewer runs.
 //! - `HCPC_BENCH_BIN=PATH`: the `hcpc` binary to run (default: the one
 //!   cargo built for this bench, `<target>/release/hcpc`).
 //! - `HCPC_BENCH_KEEP=DIR`: write the fleets into DIR and keep them.
+//! - `HCP_BIN=PATH`: an `hcp` binary to compare one cluster with.
 //!
 //! Peak RSS is measured by re-running this binary as a small intermediate
 //! process that starts `hcpc`, waits for it and reads
@@ -32,11 +36,25 @@ use hcpc::cli::load::read_sources;
 use hcpc::ir::{InfraCredentials, SecretSource};
 use hcpc::lower::{LowerInput, lower};
 use hcpc::parse::parse;
-use hcpc::render::{SecretValues, masked, render, yaml};
+use hcpc::render::{SecretValues, objects_yaml, render};
 use hcpc::resolve::{ResolvedFleet, resolve};
 
 /// Set in the intermediate process; its arguments are the command to measure.
 const CHILD_ENV: &str = "HCPC_BENCH_MEASURE";
+
+/// How many cluster files the split layout has (plus `00-fleet.kdl` with
+/// the shared settings).
+const SPLIT_FILES: usize = 16;
+
+/// One generated fleet.
+struct Fleet {
+    clusters: usize,
+    /// "1 file" or "16 files".
+    layout: &'static str,
+    dir: PathBuf,
+    /// In-process and whole-process runs.
+    runs: (usize, usize),
+}
 
 fn main() -> ExitCode {
     if std::env::var_os(CHILD_ENV).is_some() {
@@ -64,32 +82,34 @@ fn main() -> ExitCode {
 
     // (clusters, in-process runs, whole-process runs)
     let sizes: &[(usize, usize, usize)] = if quick {
-        &[(10, 5, 3), (100, 3, 3), (1000, 1, 3)]
+        &[(1, 5, 11), (10, 5, 5), (100, 3, 5), (1000, 3, 5)]
     } else {
-        &[(10, 15, 5), (100, 9, 5), (1000, 5, 5), (10_000, 3, 3)]
+        &[(1, 15, 21), (10, 15, 11), (100, 9, 9), (1000, 5, 9), (10_000, 3, 5)]
     };
-
     let mut fleets = Vec::new();
-    for &(n, _, _) in sizes {
-        let dir = root.join(format!("fleet-{n}"));
-        fleet_gen::write_fleet(&dir, n, fleet_gen::PER_FILE).expect("write fleet");
-        fleets.push(dir);
+    for &(n, inproc, whole) in sizes {
+        let dir = root.join(format!("fleet-{n}-single"));
+        fleet_gen::write_single_file(&dir, n).expect("write fleet");
+        fleets.push(Fleet { clusters: n, layout: "1 file", dir, runs: (inproc, whole) });
+        if n >= SPLIT_FILES {
+            let dir = root.join(format!("fleet-{n}-split"));
+            fleet_gen::write_fleet(&dir, n, n.div_ceil(SPLIT_FILES)).expect("write fleet");
+            fleets.push(Fleet { clusters: n, layout: "16 files", dir, runs: (inproc, whole) });
+        }
     }
-    let one = root.join("fleet-1");
-    fleet_gen::write_fleet(&one, 1, fleet_gen::PER_FILE).expect("write fleet");
 
     println!();
-    println!("In-process stages, median milliseconds (runs per size in brackets)");
+    println!("In-process stages, median milliseconds (runs in brackets)");
     println!(
-        "{:>8} {:>6} {:>10} {:>8} | {:>10} {:>13} {:>9} {:>9} | {:>9}",
-        "clusters", "files", "KiB", "objects", "read+parse", "lower+resolve", "render", "yaml", "sum"
+        "{:>8} {:>9} {:>9} {:>8} | {:>10} {:>13} {:>9} {:>9} | {:>9}",
+        "clusters", "layout", "KiB", "objects", "read+parse", "lower+resolve", "render", "yaml", "sum"
     );
-    for (&(n, runs, _), dir) in sizes.iter().zip(&fleets) {
-        let s = stages(dir, runs);
+    for f in &fleets {
+        let s = stages(&f.dir, f.runs.0);
         println!(
-            "{:>8} {:>6} {:>10} {:>8} | {:>10} {:>13} {:>9} {:>9} | {:>9}  [{runs}]",
-            n,
-            s.files,
+            "{:>8} {:>9} {:>9} {:>8} | {:>10} {:>13} {:>9} {:>9} | {:>9}  [{}]",
+            f.clusters,
+            f.layout,
             s.bytes / 1024,
             s.objects,
             ms(s.parse),
@@ -97,61 +117,104 @@ fn main() -> ExitCode {
             ms(s.render),
             ms(s.yaml),
             ms(s.parse + s.lower_resolve + s.render + s.yaml),
+            f.runs.0,
         );
-        assert_eq!(s.objects, fleet_gen::expected_objects(n), "fleet of {n} renders every object");
+        assert_eq!(s.objects, fleet_gen::expected_objects(f.clusters), "fleet of {} renders every object", f.clusters);
     }
 
     println!();
     println!("Whole process ({}), median of runs", bin.display());
-    println!("{:<34} {:>5} {:>10} {:>10} {:>14}", "command", "runs", "wall ms", "CPU ms", "peak RSS MiB");
-    let row = |label: &str, args: &[&str], dir: &Path, runs: usize| -> Measured {
-        let m = measure(&bin, args, dir, runs);
-        println!("{label:<34} {runs:>5} {:>10} {:>10} {:>14.1}", ms(m.wall), ms(m.cpu), mib(m.rss_kib));
+    println!("{:<36} {:>5} {:>10} {:>10} {:>14}", "command", "runs", "wall ms", "CPU ms", "peak RSS MiB");
+    let row = |label: &str, bin: &Path, args: &[&str], dir: &Path, runs: usize| -> Measured {
+        let m = measure(bin, args, dir, runs);
+        println!("{label:<36} {runs:>5} {:>10} {:>10} {:>14.1}", ms(m.wall), ms(m.cpu), mib(m.rss_kib));
         m
     };
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    let runs_small = if quick { 5 } else { 21 };
-    let minimal = row("render examples/minimal.kdl", &["render", "minimal.kdl"], &example, runs_small);
-    let one_render = row("render 1 cluster (generated)", &["render", "."], &one, runs_small);
-    let mut renders = Vec::new();
-    let mut check_1000 = None;
-    for (&(n, _, runs), dir) in sizes.iter().zip(&fleets) {
-        let c = row(&format!("check {n} clusters"), &["check", "."], dir, runs);
-        let r = row(&format!("render {n} clusters"), &["render", "."], dir, runs);
-        if n == 1000 {
-            check_1000 = Some((c, r));
-        }
-        renders.push((n, r));
+    let minimal = row("render examples/minimal.kdl", &bin, &["render", "minimal.kdl"], &example, sizes[0].2);
+    let mut results = Vec::new();
+    for f in &fleets {
+        let c = row(&format!("check {} clusters, {}", f.clusters, f.layout), &bin, &["check", "."], &f.dir, f.runs.1);
+        let r = row(&format!("render {} clusters, {}", f.clusters, f.layout), &bin, &["render", "."], &f.dir, f.runs.1);
+        results.push((f.clusters, f.layout, c, r));
     }
+    let one = results.iter().find(|r| r.0 == 1).map(|r| r.3).expect("one cluster");
+    let hcp = hcp_binary().map(|hcp| {
+        let secrets = fleets[0].dir.join("secrets/pull-secret.json");
+        let args = [
+            "create",
+            "cluster",
+            "kubevirt",
+            "--render",
+            "--name",
+            "c00000",
+            "--node-pool-replicas",
+            "2",
+            "--memory",
+            "8Gi",
+            "--cores",
+            "2",
+            "--release-image",
+            "quay.io/openshift-release-dev/ocp-release:4.17.3-multi",
+            "--pull-secret",
+        ];
+        let mut args: Vec<&str> = args.to_vec();
+        let secrets = secrets.display().to_string();
+        args.push(&secrets);
+        row("hcp create cluster kubevirt --render", &hcp, &args, &fleets[0].dir, sizes[0].2)
+    });
 
     println!();
     println!("Targets");
-    let worst_one = one_render.wall.max(minimal.wall);
-    let worst_one_rss = one_render.rss_kib.max(minimal.rss_kib);
+    let worst_one = one.wall.max(minimal.wall);
+    let worst_one_rss = one.rss_kib.max(minimal.rss_kib);
     verdict(
-        "render of one cluster <= 10 ms wall",
+        "render of one cluster <= 3 ms wall",
         format!("{} ms", ms(worst_one)),
-        worst_one <= Duration::from_millis(10),
+        worst_one <= Duration::from_millis(3),
     );
     verdict(
-        "render of one cluster <= 15 MiB peak RSS",
+        "render of one cluster <= 8 MiB peak RSS",
         format!("{:.1} MiB", mib(worst_one_rss)),
-        mib(worst_one_rss) <= 15.0,
+        mib(worst_one_rss) <= 8.0,
     );
-    if let Some((c, r)) = check_1000 {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        verdict(
-            &format!("1000 clusters x 3 pools: check + render <= 1 s ({cores} cores)"),
-            format!(
-                "check {} ms + render {} ms = {} ms wall ({} ms CPU)",
-                ms(c.wall),
-                ms(r.wall),
-                ms(c.wall + r.wall),
-                ms(c.cpu + r.cpu)
-            ),
-            c.wall + r.wall <= Duration::from_secs(1),
+    if let Some(h) = hcp {
+        println!(
+            "  same run: hcp {} ms, {:.1} MiB; hcpc is {:.0}x faster",
+            ms(h.wall),
+            mib(h.rss_kib),
+            h.wall.as_secs_f64() / one.wall.as_secs_f64().max(1e-9)
         );
     }
+    let get = |n: usize, layout: &str| results.iter().find(|r| r.0 == n && r.1 == layout);
+    if let Some((_, _, c, r)) = get(1000, "1 file") {
+        verdict(
+            "check, 1,000 clusters, 1 file <= 0.35 s",
+            format!("{} ms", ms(c.wall)),
+            c.wall <= Duration::from_millis(350),
+        );
+        verdict(
+            "render, 1,000 clusters, 1 file <= 0.40 s and <= 150 MiB",
+            format!("{} ms, {:.1} MiB", ms(r.wall), mib(r.rss_kib)),
+            r.wall <= Duration::from_millis(400) && mib(r.rss_kib) <= 150.0,
+        );
+    }
+    if let Some((_, _, _, r)) = get(1000, "16 files") {
+        verdict(
+            "render, 1,000 clusters, 16 files <= 0.25 s",
+            format!("{} ms", ms(r.wall)),
+            r.wall <= Duration::from_millis(250),
+        );
+    }
+    if let Some((_, _, _, r)) = get(10_000, "16 files") {
+        verdict(
+            "render, 10,000 clusters, 16 files <= 2.5 s",
+            format!("{} ms", ms(r.wall)),
+            r.wall <= Duration::from_millis(2500),
+        );
+    }
+    let renders: Vec<(usize, Measured)> =
+        results.iter().filter(|r| r.1 == "16 files" || r.0 < SPLIT_FILES).map(|r| (r.0, r.3)).collect();
     linear_memory(&renders);
     println!("load average at the end: {}", load_average());
     ExitCode::SUCCESS
@@ -194,7 +257,6 @@ fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
 // ---------------------------------------------------------------- stages
 
 struct Stages {
-    files: usize,
     bytes: usize,
     objects: usize,
     parse: Duration,
@@ -206,7 +268,7 @@ struct Stages {
 fn stages(dir: &Path, runs: usize) -> Stages {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let (mut parse_t, mut lower_t, mut render_t, mut yaml_t) = (vec![], vec![], vec![], vec![]);
-    let (mut files, mut bytes, mut objects) = (0, 0, 0);
+    let (mut bytes, mut objects) = (0, 0);
     for _ in 0..runs {
         let t = Instant::now();
         let sources = read_sources(dir).expect("read fleet");
@@ -231,17 +293,14 @@ fn stages(dir: &Path, runs: usize) -> Stages {
         render_t.push(t.elapsed());
 
         let t = Instant::now();
-        let docs: Vec<_> = objs.iter().map(masked).collect();
-        let text = yaml::to_multi_yaml(docs.iter());
+        let text = objects_yaml(&objs, false);
         yaml_t.push(t.elapsed());
 
-        files = sources.len();
         bytes = sources.iter().map(|(_, f)| f.text.len()).sum();
         objects = objs.len();
         std::hint::black_box(text);
     }
     Stages {
-        files,
         bytes,
         objects,
         parse: median(parse_t),
@@ -280,6 +339,17 @@ struct Measured {
     /// User plus system time of the process (all its threads).
     cpu: Duration,
     rss_kib: u64,
+}
+
+/// The `hcp` binary to compare with, from `HCP_BIN`.
+fn hcp_binary() -> Option<PathBuf> {
+    let bin = PathBuf::from(std::env::var_os("HCP_BIN").filter(|b| !b.is_empty())?);
+    if bin.is_file() {
+        Some(bin)
+    } else {
+        eprintln!("HCP_BIN={} is not a file; skipping the comparison with hcp", bin.display());
+        None
+    }
 }
 
 /// The `hcpc` binary to run.
@@ -377,5 +447,5 @@ fn print_machine(bin: &Path, quick: bool) {
     println!("machine: {cores} cores (nproc), CPU {cpu}, {:.1} GiB memory", mem as f64 / 1024.0 / 1024.0);
     println!("binary:  {}", bin.display());
     println!("load:    {} (other work on the machine inflates wall times; CPU times less so)", load_average());
-    println!("fleets:  N clusters x 3 node pools, {} clusters per file, plus one shared file", fleet_gen::PER_FILE);
+    println!("fleets:  N clusters x 3 node pools, in 1 file or in {SPLIT_FILES} files plus a shared one");
 }

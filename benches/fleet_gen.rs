@@ -145,3 +145,18 @@ pub fn expected_objects(clusters: usize) -> usize {
     let shared = usize::from(clusters > tenants);
     clusters * 7 + tenants + shared
 }
+
+/// Writes the whole fleet as one file (`fleet.kdl`: the shared settings,
+/// then every cluster) with its secrets, and returns the file's path.
+pub fn write_single_file(dir: &Path, clusters: usize) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    write_secrets(dir)?;
+    let mut text = common_file(clusters);
+    text.push('\n');
+    for i in 0..clusters {
+        cluster_block(i, &mut text);
+    }
+    let p = dir.join("fleet.kdl");
+    std::fs::write(&p, text)?;
+    Ok(p)
+}

@@ -97,9 +97,9 @@ fn identities(c: &Compiled) -> Vec<(String, String, String)> {
         .iter()
         .map(|o| {
             (
-                field(&o.body, &["kind"]),
-                field(&o.body, &["metadata", "namespace"]),
-                field(&o.body, &["metadata", "name"]),
+                field(o.body(), &["kind"]),
+                field(o.body(), &["metadata", "namespace"]),
+                field(o.body(), &["metadata", "name"]),
             )
         })
         .collect()

@@ -19,6 +19,7 @@ pub mod live;
 pub mod lower;
 pub mod lsp;
 pub mod object;
+mod parallel;
 pub mod parse;
 pub mod plan;
 pub mod quantity;

@@ -20,16 +20,20 @@ fn is_false(b: &bool) -> bool {
 }
 
 /// Object metadata as hcpc sets it (never server-populated fields).
+///
+/// Fields here and in every type below are declared in the order of their
+/// serialised names, so that writing the typed object gives the same bytes
+/// as writing it through a sorted map (a test in `render` checks it).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectMeta {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
 }
 
 /// A reference to a Secret in the HostedCluster's namespace.

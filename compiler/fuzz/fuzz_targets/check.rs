@@ -73,8 +73,8 @@ fuzz_target!(|data: &[u8]| {
     if !c.diags.has_errors() {
         let mut seen = BTreeSet::new();
         for o in &c.objects {
-            let m = &o.body["metadata"];
-            let id = (o.body["kind"].to_string(), m["namespace"].to_string(), m["name"].to_string());
+            let m = &o.body()["metadata"];
+            let id = (o.body()["kind"].to_string(), m["namespace"].to_string(), m["name"].to_string());
             assert!(seen.insert(id.clone()), "two objects render as {id:?}");
         }
         let docs: Vec<_> = c.objects.iter().map(masked).collect();

@@ -92,19 +92,25 @@ pub fn front(sources: &SourceMap) -> (Fleet, Diagnostics) {
     let home = home_dir();
     let (fleet, lower_diags) = lower(&LowerInput { sources, files: &files, home: home.as_deref() });
     diags.extend(lower_diags);
+    // The syntax trees are no longer needed; freeing a large fleet's takes a while.
+    crate::parallel::drop_aside(files, sources.iter().map(|(_, f)| f.text.len()).sum());
     (fleet, diags)
 }
 
 /// Resolve, read secrets and render.
 pub fn back(sources: SourceMap, fleet: Fleet, mut diags: Diagnostics) -> Compiled {
-    let (resolved, resolve_diags) = resolve(fleet);
+    let hash_sources = || {
+        let mut hasher = Sha256Hasher::default();
+        for (_, f) in sources.iter() {
+            hasher.add(f.path.display().to_string().as_bytes());
+            hasher.add(f.text.as_bytes());
+        }
+        hasher
+    };
+    let size = sources.iter().map(|(_, f)| f.text.len()).sum();
+    let (mut hasher, (resolved, resolve_diags)) = crate::parallel::join(size, hash_sources, || resolve(fleet));
     diags.extend(resolve_diags);
     let secrets = read_secrets(&resolved, &mut diags);
-    let mut hasher = Sha256Hasher::default();
-    for (_, f) in sources.iter() {
-        hasher.add(f.path.display().to_string().as_bytes());
-        hasher.add(f.text.as_bytes());
-    }
     for (k, v) in &secrets {
         hasher.add(format!("{k:?}").as_bytes());
         hasher.add(v);

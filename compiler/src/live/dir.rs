@@ -172,7 +172,7 @@ impl Target for DirTarget {
 
     fn apply_one(&self, o: &DesiredObject, _force_conflicts: bool) -> Result<(), String> {
         let file = self.root.join(relative_path(&o.id));
-        let mut body = o.body.clone();
+        let mut body = o.body().clone();
         if o.create_only {
             // Never rewrite an existing key: check again under the lock.
             if file.exists() {

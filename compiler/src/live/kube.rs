@@ -914,7 +914,7 @@ impl Target for KubeTarget {
         let ns = &namespace.id.name;
         let exists = self.get(Kind::Namespace, "", ns).map_err(|e| format!("cannot read namespace {ns}: {e}"))?;
         if exists.is_none() {
-            self.apply(&namespace.id, &namespace.body, false)
+            self.apply(&namespace.id, namespace.body(), false)
                 .map_err(|e| format!("cannot create namespace {ns}: {}", describe(&e)))?;
         }
         let lock = KubeLock::acquire(self, ns, &format!("hcpc-lock-{fleet}"), timeout, say)?;
@@ -922,18 +922,18 @@ impl Target for KubeTarget {
     }
 
     fn record_applyset(&self, parent: &DesiredObject) -> Result<(), String> {
-        self.apply(&parent.id, &parent.body, true).map(|_| ()).map_err(|e| describe(&e))
+        self.apply(&parent.id, parent.body(), true).map(|_| ()).map_err(|e| describe(&e))
     }
 
     fn apply_one(&self, o: &DesiredObject, force_conflicts: bool) -> Result<(), String> {
         if o.create_only {
             // Created, never rewritten: a create the server refuses because
             // the object exists leaves the existing key as it is.
-            let mut body = o.body.clone();
+            let mut body = o.body().clone();
             body["data"] = serde_json::json!({ "key": generate_key()? });
             return self.create(&o.id, &body).map(|_| ()).map_err(|e| describe(&e));
         }
-        self.apply(&o.id, &o.body, force_conflicts).map(|_| ()).map_err(|e| describe(&e))
+        self.apply(&o.id, o.body(), force_conflicts).map(|_| ()).map_err(|e| describe(&e))
     }
 
     fn delete_one(&self, id: &ObjectId) -> Result<(), String> {

@@ -7,44 +7,86 @@
 
 use std::collections::HashMap;
 
-use hcpc_schema::lang::{NodeSpec, ValueKind};
+use hcpc_schema::lang::{self, NodeSpec, ValueKind};
 use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
 
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, closest};
 use crate::quantity::{Duration, Quantity};
 use crate::source::{FileId, Span};
 
+/// Checks a file's top-level nodes; each node's subtree is checked on its
+/// own, in parallel when the fleet is `size` bytes large enough, and the
+/// diagnostics come back in file order.
+pub fn check_top_level(doc: &KdlDocument, file: FileId, size: usize) -> Diagnostics {
+    let nodes: Vec<&KdlNode> = doc.nodes().iter().collect();
+    let first = first_of_each(doc);
+    let checked = crate::parallel::map(nodes, size, |node| {
+        let mut diags = Diagnostics::default();
+        if let Some(spec) = checked_node(node, &first, lang::TOP_LEVEL, file, "the top level", &mut diags) {
+            check_node(node, spec, file, &mut diags);
+        }
+        diags
+    });
+    let mut diags = Diagnostics::default();
+    for d in checked {
+        diags.extend(d);
+    }
+    diags
+}
+
 /// Checks every node of `doc` against `specs`, recursively.
 pub fn check_block(doc: &KdlDocument, specs: &[NodeSpec], file: FileId, context: &str, diags: &mut Diagnostics) {
-    let mut seen: HashMap<&str, &KdlNode> = HashMap::new();
+    let first = first_of_each(doc);
     for node in doc.nodes() {
-        let name = node.name().value();
-        let Some(spec) = specs.iter().find(|s| s.name == name) else {
-            let mut d = Diagnostic::error(Code::UnknownNode, format!("unknown node `{name}` in {context}"))
-                .label(Span::new(file, node.name().span()), "not known here");
-            d = match closest(name, specs.iter().map(|s| s.name)) {
-                Some(c) => d.help(format!("did you mean `{c}`?")).suggest(Span::new(file, node.name().span()), c),
-                None => {
-                    d.help(format!("{context} takes: {}", specs.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")))
-                }
-            };
-            diags.push(d);
-            continue;
-        };
-        if !spec.repeatable {
-            if let Some(first) = seen.get(name) {
-                diags.push(
-                    Diagnostic::error(Code::DuplicateSetting, format!("`{name}` is set twice in {context}"))
-                        .label(Span::new(file, node.name().span()), "set again here")
-                        .label(Span::new(file, first.name().span()), "first set here")
-                        .help(format!("keep one `{name}`")),
-                );
-                continue;
-            }
-            seen.insert(name, node);
+        if let Some(spec) = checked_node(node, &first, specs, file, context, diags) {
+            check_node(node, spec, file, diags);
         }
-        check_node(node, spec, file, diags);
     }
+}
+
+/// The first node of each name in `doc`.
+fn first_of_each(doc: &KdlDocument) -> HashMap<&str, &KdlNode> {
+    let mut first = HashMap::new();
+    for node in doc.nodes() {
+        first.entry(node.name().value()).or_insert(node);
+    }
+    first
+}
+
+/// The spec of `node` if it is known in `specs` and not a repeat of a
+/// setting allowed once (both reported); `first` holds the first node of
+/// each name in its block.
+fn checked_node<'s>(
+    node: &KdlNode,
+    first: &HashMap<&str, &KdlNode>,
+    specs: &'s [NodeSpec],
+    file: FileId,
+    context: &str,
+    diags: &mut Diagnostics,
+) -> Option<&'s NodeSpec> {
+    let name = node.name().value();
+    let Some(spec) = specs.iter().find(|s| s.name == name) else {
+        let mut d = Diagnostic::error(Code::UnknownNode, format!("unknown node `{name}` in {context}"))
+            .label(Span::new(file, node.name().span()), "not known here");
+        d = match closest(name, specs.iter().map(|s| s.name)) {
+            Some(c) => d.help(format!("did you mean `{c}`?")).suggest(Span::new(file, node.name().span()), c),
+            None => d.help(format!("{context} takes: {}", specs.iter().map(|s| s.name).collect::<Vec<_>>().join(", "))),
+        };
+        diags.push(d);
+        return None;
+    };
+    if !spec.repeatable
+        && let Some(first) = first.get(name).filter(|n| !std::ptr::eq(**n, node))
+    {
+        diags.push(
+            Diagnostic::error(Code::DuplicateSetting, format!("`{name}` is set twice in {context}"))
+                .label(Span::new(file, node.name().span()), "set again here")
+                .label(Span::new(file, first.name().span()), "first set here")
+                .help(format!("keep one `{name}`")),
+        );
+        return None;
+    }
+    Some(spec)
 }
 
 /// Checks one node: its arguments, properties and children.
@@ -55,7 +97,7 @@ pub fn check_node(node: &KdlNode, spec: &NodeSpec, file: FileId, diags: &mut Dia
     for (i, entry) in args.iter().enumerate() {
         match spec.args.get(i) {
             Some(a) => {
-                check_value(entry, a.value, &format!("{name} {}", a.meta), file, diags);
+                check_value(entry, a.value, &What { node: name, item: a.meta, property: false }, file, diags);
             }
             None => {
                 let takes = match spec.args.len() {
@@ -98,9 +140,9 @@ pub fn check_node(node: &KdlNode, spec: &NodeSpec, file: FileId, diags: &mut Dia
             continue;
         }
         if let Some(p) = spec.props.iter().find(|p| p.name == key_name) {
-            check_value(entry, p.value, &format!("{name} {key_name}="), file, diags);
+            check_value(entry, p.value, &What { node: name, item: key_name, property: true }, file, diags);
         } else if let Some(kind) = spec.free_props {
-            check_value(entry, kind, &format!("{name} {key_name}="), file, diags);
+            check_value(entry, kind, &What { node: name, item: key_name, property: true }, file, diags);
         } else {
             let mut d = Diagnostic::error(Code::UnknownProperty, format!("unknown property `{key_name}` on `{name}`"))
                 .label(Span::new(file, key.span()), "not known");
@@ -163,7 +205,21 @@ fn kind_hint(kind: ValueKind) -> String {
 }
 
 /// Checks one value against its kind; reports and returns false when it does not fit.
-pub fn check_value(entry: &KdlEntry, kind: ValueKind, what: &str, file: FileId, diags: &mut Diagnostics) -> bool {
+/// What a value is, for messages: `node-pool replicas=`, `release IMAGE`.
+/// Written out only when there is a diagnostic.
+pub struct What<'a> {
+    pub node: &'a str,
+    pub item: &'a str,
+    pub property: bool,
+}
+
+impl std::fmt::Display for What<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}{}", self.node, self.item, if self.property { "=" } else { "" })
+    }
+}
+
+pub fn check_value(entry: &KdlEntry, kind: ValueKind, what: &What<'_>, file: FileId, diags: &mut Diagnostics) -> bool {
     let span = Span::new(file, entry.span());
     let value = entry.value();
     let wrong_type = |expected: &str, help: String| {

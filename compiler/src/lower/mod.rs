@@ -18,7 +18,6 @@ use crate::ir::*;
 use crate::parse::ParsedFile;
 use crate::quantity::{Duration, Quantity};
 use crate::source::{SourceMap, Span, Spanned};
-use hcpc_schema::lang;
 
 pub use check::{dns1123_label_problem, dns1123_subdomain_problem};
 use layers::{Block, Layers, NodeRef};
@@ -36,9 +35,13 @@ pub fn lower(input: &LowerInput<'_>) -> (Fleet, Diagnostics) {
     let mut diags = Diagnostics::default();
     let mut tops: Vec<NodeRef<'_>> = Vec::new();
     for f in input.files {
-        check::check_block(&f.doc, lang::TOP_LEVEL, f.file, "the top level", &mut diags);
         let dir = input.sources.get(f.file).dir();
         tops.extend(f.doc.nodes().iter().map(|node| NodeRef { node, file: f.file, dir }));
+    }
+    // Work proportional to the input, to decide whether to use all cores.
+    let size: usize = input.files.iter().map(|f| input.sources.get(f.file).text.len()).sum();
+    for f in input.files {
+        diags.extend(check::check_top_level(&f.doc, f.file, size));
     }
     let once = |name: &str, diags: &mut Diagnostics| -> Option<NodeRef<'_>> {
         let found: Vec<&NodeRef<'_>> = tops.iter().filter(|n| n.node.name().value() == name).collect();
@@ -63,11 +66,18 @@ pub fn lower(input: &LowerInput<'_>) -> (Fleet, Diagnostics) {
     let defaults_block = defaults.and_then(|d| d.children());
     let pool_defaults = defaults_block.and_then(|b| Layers::new([Some(b)]).node("node-pool"));
 
-    let mut clusters = Vec::new();
-    for n in tops.iter().filter(|n| n.node.name().value() == "cluster") {
-        if let Some(c) = lower_cluster(n, defaults_block, pool_defaults, input.home, &mut diags) {
-            clusters.push(c);
-        }
+    // Each cluster is lowered on its own (in parallel for large fleets);
+    // diagnostics keep declaration order.
+    let cluster_nodes: Vec<&NodeRef<'_>> = tops.iter().filter(|n| n.node.name().value() == "cluster").collect();
+    let lowered = crate::parallel::map(cluster_nodes, size, |n| {
+        let mut diags = Diagnostics::default();
+        let c = lower_cluster(n, defaults_block, pool_defaults, input.home, &mut diags);
+        (c, diags)
+    });
+    let mut clusters = Vec::with_capacity(lowered.len());
+    for (c, d) in lowered {
+        diags.extend(d);
+        clusters.extend(c);
     }
     let all_parsed = input.files.len() == input.sources.len();
     if clusters.is_empty() && all_parsed && !diags.has_errors() {

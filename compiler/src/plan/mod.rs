@@ -56,7 +56,7 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
             None => Change {
                 id: d.id.clone(),
                 action: Action::Create,
-                fields: diff::all_fields(&d.body, d.sensitive),
+                fields: diff::all_fields(d.body(), d.sensitive),
                 notes: Vec::new(),
                 cluster: d.cluster.clone(),
                 rolls_nodes: None,
@@ -103,7 +103,7 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
         .desired
         .iter()
         .filter(|d| d.id.kind == Kind::HostedCluster)
-        .flat_map(|d| secret_refs(&d.body, &d.id.namespace))
+        .flat_map(|d| secret_refs(d.body(), &d.id.namespace))
         .collect();
     let mut deletes: Vec<&LiveObject> = input
         .live
@@ -190,11 +190,11 @@ fn update(
     protected: &BTreeSet<String>,
     diags: &mut Diagnostics,
 ) -> Change {
-    let mut fields = diff::diff_object(&d.body, &l.body, d.sensitive);
+    let mut fields = diff::diff_object(d.body(), &l.body, d.sensitive);
     // Fields hcpc set before and no longer declares.
     let owned = if whole { None } else { diff::owned_fields(&l.body, labels::FIELD_MANAGER) };
     if whole || owned.is_some() {
-        fields.extend(diff::removed_fields(&d.body, &l.body, owned, d.sensitive));
+        fields.extend(diff::removed_fields(d.body(), &l.body, owned, d.sensitive));
     }
     let mut notes = Vec::new();
     for f in &mut fields {
@@ -231,14 +231,14 @@ fn update(
     let mut rolls_nodes = None;
     if action == Action::Update && d.id.kind == Kind::NodePool {
         let rolls = fields.iter().any(|f| f.path.starts_with("spec.platform") || f.path.starts_with("spec.release"));
-        let replace = d.body.pointer("/spec/management/upgradeType").and_then(Value::as_str) == Some("Replace");
+        let replace = d.body().pointer("/spec/management/upgradeType").and_then(Value::as_str) == Some("Replace");
         if rolls && replace {
             let n = l
                 .body
                 .pointer("/spec/replicas")
-                .or_else(|| d.body.pointer("/spec/replicas"))
+                .or_else(|| d.body().pointer("/spec/replicas"))
                 .and_then(Value::as_u64)
-                .or_else(|| d.body.pointer("/spec/autoScaling/max").and_then(Value::as_u64))
+                .or_else(|| d.body().pointer("/spec/autoScaling/max").and_then(Value::as_u64))
                 .unwrap_or(0);
             rolls_nodes = Some(n);
         }

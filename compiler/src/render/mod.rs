@@ -15,23 +15,30 @@ pub mod yaml;
 use std::collections::BTreeMap;
 
 use base64::Engine;
-use serde_json::{Value, json};
+use std::sync::OnceLock;
+
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::ir::{Cluster, Fleet, InfraCredentials, SecretSource};
 use crate::object::{Kind, ObjectId};
 use crate::resolve::{ResolvedFleet, names};
+use hcpc_schema::hypershift::{HostedCluster, NodePool, ObjectMeta};
 use hcpc_schema::labels;
 
 /// The bytes behind each `file=`/`env=` source, read by the CLI before rendering.
 pub type SecretValues = BTreeMap<SecretSource, Vec<u8>>;
 
 /// One object hcpc wants to exist.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// The body is kept typed ([`Body`]): `render` and `check` write it to YAML
+/// straight from the typed structs. [`DesiredObject::body`] gives it as
+/// JSON (as sent to the server, compared by `plan`), built on first use.
+#[derive(Debug, Clone)]
 pub struct DesiredObject {
     pub id: ObjectId,
-    /// The full object as it is sent to the server.
-    pub body: Value,
+    typed: Body,
+    value: OnceLock<Value>,
     /// The cluster that declares it (`None` for shared Namespaces).
     pub cluster: Option<String>,
     /// Secret data: never printed, only digested.
@@ -39,6 +46,90 @@ pub struct DesiredObject {
     /// Created once and never updated (the etcd encryption key).
     pub create_only: bool,
 }
+
+impl PartialEq for DesiredObject {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.id, &self.typed, &self.cluster, self.sensitive, self.create_only)
+            == (&other.id, &other.typed, &other.cluster, other.sensitive, other.create_only)
+    }
+}
+
+impl DesiredObject {
+    fn new(id: ObjectId, typed: Body, cluster: Option<&str>) -> DesiredObject {
+        let sensitive = matches!(typed, Body::Secret(_));
+        DesiredObject {
+            id,
+            typed,
+            value: OnceLock::new(),
+            cluster: cluster.map(str::to_string),
+            sensitive,
+            create_only: false,
+        }
+    }
+
+    /// The full object as it is sent to the server.
+    pub fn body(&self) -> &Value {
+        self.value.get_or_init(|| to_value(&self.typed))
+    }
+
+    /// The typed object.
+    pub fn typed(&self) -> &Body {
+        &self.typed
+    }
+
+    /// Appends the object as one YAML document; Secret data is masked
+    /// unless `show_secrets`.
+    pub fn write_yaml(&self, out: &mut String, show_secrets: bool) {
+        match &self.typed {
+            Body::Secret(s) if !show_secrets && s.data.is_some() => yaml::write_yaml(out, &s.masked()),
+            body => yaml::write_yaml(out, body),
+        }
+    }
+}
+
+/// The object types hcpc renders. Serialises as the object itself.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum Body {
+    Namespace(Namespace),
+    Secret(Secret),
+    HostedCluster(Box<HostedCluster>),
+    NodePool(Box<NodePool>),
+}
+
+/// A core/v1 Namespace as hcpc writes it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Namespace {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub metadata: ObjectMeta,
+}
+
+/// A core/v1 Secret as hcpc writes it: one data key (base64) or none, for
+/// the etcd key that apply generates.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Secret {
+    pub api_version: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<BTreeMap<String, String>>,
+    pub kind: &'static str,
+    pub metadata: ObjectMeta,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<&'static str>,
+}
+
+impl Secret {
+    /// A copy safe to print: data values replaced.
+    fn masked(&self) -> Secret {
+        let data = self.data.as_ref().map(|d| d.keys().map(|k| (k.clone(), SENSITIVE.to_string())).collect());
+        Secret { data, metadata: self.metadata.clone(), ..*self }
+    }
+}
+
+/// What printed Secret data values are replaced with.
+const SENSITIVE: &str = "(sensitive)";
 
 /// The ApplySet parent of a fleet (KEP-3659): a Secret that records which
 /// group-kinds and namespaces the fleet's objects live in.
@@ -73,28 +164,25 @@ pub fn infra_id(c: &Cluster) -> String {
 pub fn render(resolved: &ResolvedFleet, secrets: &SecretValues) -> Vec<DesiredObject> {
     let fleet = &resolved.fleet;
     let applyset = applyset_id(fleet);
+    let clusters: Vec<&Cluster> = fleet.clusters.iter().collect();
+    let rendered = crate::parallel::map(clusters, fleet.clusters.len() * crate::resolve::CLUSTER_BYTES, |c| {
+        render_cluster(c, &applyset, secrets)
+    });
     let mut by_id: BTreeMap<ObjectId, DesiredObject> = BTreeMap::new();
-    for c in &fleet.clusters {
-        for o in render_cluster(c, &applyset, secrets) {
-            by_id.entry(o.id.clone()).or_insert(o);
-        }
+    for o in rendered.into_iter().flatten() {
+        by_id.entry(o.id.clone()).or_insert(o);
     }
     resolved.graph.apply_order().into_iter().filter_map(|id| by_id.remove(&id)).collect()
 }
 
 /// A Namespace claimed by the fleet's ApplySet.
 fn namespace(name: &str, applyset: &str) -> DesiredObject {
-    DesiredObject {
-        id: ObjectId::new(Kind::Namespace, "", name),
-        body: json!({
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": name, "labels": ownership(applyset, None)},
-        }),
-        cluster: None,
-        sensitive: false,
-        create_only: false,
-    }
+    let namespace = Namespace {
+        api_version: "v1",
+        kind: "Namespace",
+        metadata: ObjectMeta { labels: ownership(applyset, None), name: name.to_string(), ..ObjectMeta::default() },
+    };
+    DesiredObject::new(ObjectId::new(Kind::Namespace, "", name), Body::Namespace(namespace), None)
 }
 
 /// The Namespace that holds the fleet's lock and ApplySet parent (it may
@@ -111,22 +199,29 @@ pub fn applyset_parent_object(fleet: &Fleet, namespaces: &[&str]) -> DesiredObje
     let mut others: Vec<&str> = namespaces.iter().copied().filter(|n| !n.is_empty() && *n != id.namespace).collect();
     others.sort_unstable();
     others.dedup();
-    let body = json!({
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {
-            "name": id.name,
-            "namespace": id.namespace,
-            "labels": {labels::APPLYSET_ID: applyset_id(fleet), labels::MANAGED_BY: labels::MANAGED_BY_VALUE},
-            "annotations": {
-                labels::APPLYSET_TOOLING: format!("hcpc/v{}", env!("CARGO_PKG_VERSION")),
-                labels::APPLYSET_CONTAINS_GROUP_KINDS: "HostedCluster.hypershift.openshift.io,Namespace,NodePool.hypershift.openshift.io,Secret",
-                labels::APPLYSET_ADDITIONAL_NAMESPACES: others.join(","),
-            },
-        },
-        "type": "Opaque",
-    });
-    DesiredObject { id, body, cluster: None, sensitive: false, create_only: false }
+    let labels = BTreeMap::from([
+        (labels::APPLYSET_ID.to_string(), applyset_id(fleet)),
+        (labels::MANAGED_BY.to_string(), labels::MANAGED_BY_VALUE.to_string()),
+    ]);
+    let annotations = BTreeMap::from([
+        (labels::APPLYSET_TOOLING.to_string(), format!("hcpc/v{}", env!("CARGO_PKG_VERSION"))),
+        (
+            labels::APPLYSET_CONTAINS_GROUP_KINDS.to_string(),
+            "HostedCluster.hypershift.openshift.io,Namespace,NodePool.hypershift.openshift.io,Secret".to_string(),
+        ),
+        (labels::APPLYSET_ADDITIONAL_NAMESPACES.to_string(), others.join(",")),
+    ]);
+    let body = Secret {
+        api_version: "v1",
+        data: None,
+        kind: "Secret",
+        metadata: ObjectMeta { annotations, labels, name: id.name.clone(), namespace: Some(id.namespace.clone()) },
+        type_: Some("Opaque"),
+    };
+    // It holds no data: nothing in it is sensitive.
+    let mut parent = DesiredObject::new(id, Body::Secret(body), None);
+    parent.sensitive = false;
+    parent
 }
 
 fn ownership(applyset: &str, cluster: Option<&str>) -> BTreeMap<String, String> {
@@ -142,66 +237,56 @@ fn ownership(applyset: &str, cluster: Option<&str>) -> BTreeMap<String, String> 
 fn render_cluster(c: &Cluster, applyset: &str, secrets: &SecretValues) -> Vec<DesiredObject> {
     let ns = c.namespace.value.as_str();
     let cluster = c.name.value.as_str();
-    let mut out = vec![namespace(ns, applyset)];
-    let secret = |name: String, key: &str, data: Option<&[u8]>, opaque: bool, create_only: bool| {
-        let mut l = ownership(applyset, Some(cluster));
-        l.insert(labels::SAFE_TO_DELETE_WITH_CLUSTER.to_string(), "true".to_string());
-        let mut body = json!({
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": name, "namespace": ns, "labels": l},
-        });
-        if let Some(bytes) = data {
-            body["data"] = json!({ key: base64::engine::general_purpose::STANDARD.encode(bytes) });
-        }
-        if opaque {
-            body["type"] = json!("Opaque");
-        }
-        DesiredObject {
-            id: ObjectId::new(Kind::Secret, ns, &name),
-            body,
-            cluster: Some(cluster.to_string()),
-            sensitive: true,
-            create_only,
-        }
+    let mut out = Vec::with_capacity(6 + c.node_pools.len());
+    out.push(namespace(ns, applyset));
+    let secret = |name: String, key: &str, data: Option<&[u8]>, opaque: bool| {
+        let mut labels = ownership(applyset, Some(cluster));
+        labels.insert(labels::SAFE_TO_DELETE_WITH_CLUSTER.to_string(), "true".to_string());
+        let body = Secret {
+            api_version: "v1",
+            data: data.map(|bytes| {
+                BTreeMap::from([(key.to_string(), base64::engine::general_purpose::STANDARD.encode(bytes))])
+            }),
+            kind: "Secret",
+            metadata: ObjectMeta {
+                labels,
+                name: name.clone(),
+                namespace: Some(ns.to_string()),
+                ..ObjectMeta::default()
+            },
+            type_: opaque.then_some("Opaque"),
+        };
+        DesiredObject::new(ObjectId::new(Kind::Secret, ns, &name), Body::Secret(body), Some(cluster))
     };
     let value_of = |s: &SecretSource| secrets.get(s).map(Vec::as_slice).unwrap_or_default();
     if matches!(c.pull_secret.value, SecretSource::File(_) | SecretSource::Env(_)) {
-        out.push(secret(
-            names::pull_secret(c),
-            ".dockerconfigjson",
-            Some(value_of(&c.pull_secret.value)),
-            false,
-            false,
-        ));
+        out.push(secret(names::pull_secret(c), ".dockerconfigjson", Some(value_of(&c.pull_secret.value)), false));
     }
     if let Some(k) = c.ssh_key.as_ref().filter(|k| matches!(k.value, SecretSource::File(_) | SecretSource::Env(_))) {
-        out.push(secret(names::ssh_key(c), "id_rsa.pub", Some(value_of(&k.value)), false, false));
+        out.push(secret(names::ssh_key(c), "id_rsa.pub", Some(value_of(&k.value)), false));
     }
     if let Some(InfraCredentials::KubeconfigFile(f)) = c.infra_cluster.as_ref().map(|i| &i.credentials) {
         let bytes = value_of(&SecretSource::File(f.value.clone()));
-        out.push(secret(names::infra_credentials(c), "kubeconfig", Some(bytes), true, false));
+        out.push(secret(names::infra_credentials(c), "kubeconfig", Some(bytes), true));
     }
     // The key itself is generated at first apply and never rewritten.
-    out.push(secret(names::etcd_encryption_key(c), "key", None, true, true));
+    let mut etcd_key = secret(names::etcd_encryption_key(c), "key", None, true);
+    etcd_key.create_only = true;
+    out.push(etcd_key);
 
     let hc = hosted_cluster::render(c, ownership(applyset, Some(cluster)));
-    out.push(DesiredObject {
-        id: ObjectId::new(Kind::HostedCluster, ns, cluster),
-        body: to_value(&hc),
-        cluster: Some(cluster.to_string()),
-        sensitive: false,
-        create_only: false,
-    });
+    out.push(DesiredObject::new(
+        ObjectId::new(Kind::HostedCluster, ns, cluster),
+        Body::HostedCluster(Box::new(hc)),
+        Some(cluster),
+    ));
     for p in &c.node_pools {
         let np = node_pool::render(c, p, ownership(applyset, Some(cluster)));
-        out.push(DesiredObject {
-            id: ObjectId::new(Kind::NodePool, ns, &np.metadata.name),
-            body: to_value(&np),
-            cluster: Some(cluster.to_string()),
-            sensitive: false,
-            create_only: false,
-        });
+        out.push(DesiredObject::new(
+            ObjectId::new(Kind::NodePool, ns, &np.metadata.name),
+            Body::NodePool(Box::new(np)),
+            Some(cluster),
+        ));
     }
     out
 }
@@ -262,9 +347,31 @@ pub fn masked_live(l: &crate::object::LiveObject) -> Value {
 
 /// A copy of the object safe to print: Secret data values replaced.
 pub fn masked(o: &DesiredObject) -> Value {
-    let mut body = o.body.clone();
+    let mut body = o.body().clone();
     if o.sensitive {
-        map_data(&mut body, |_| Value::String("(sensitive)".to_string()));
+        map_data(&mut body, |_| Value::String(SENSITIVE.to_string()));
     }
     body
+}
+
+/// The objects as a multi-document YAML stream (`---` between documents),
+/// Secret data masked unless `show_secrets`. Written in parallel chunks
+/// for large fleets, joined in order.
+pub fn objects_yaml(objects: &[DesiredObject], show_secrets: bool) -> String {
+    /// About the YAML of one object, to size buffers.
+    const BYTES_PER_OBJECT: usize = 800;
+    let write = |(i, chunk): (usize, &[DesiredObject])| {
+        let mut out = String::with_capacity(chunk.len() * BYTES_PER_OBJECT);
+        for (j, o) in chunk.iter().enumerate() {
+            if i > 0 || j > 0 {
+                out.push_str("---\n");
+            }
+            o.write_yaml(&mut out, show_secrets);
+        }
+        out
+    };
+    let chunks: Vec<(usize, &[DesiredObject])> = objects.chunks(256).enumerate().collect();
+    // A cluster (about 1 KiB of KDL) renders about seven objects.
+    let parts = crate::parallel::map(chunks, objects.len() * 150, write);
+    parts.concat()
 }

@@ -7,7 +7,7 @@
 //! reads cluster by cluster; the destroy order is its reverse.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::fmt::Write;
 
 use petgraph::Direction;
@@ -46,10 +46,11 @@ impl GraphNode {
 #[derive(Debug, Default)]
 pub struct FleetGraph {
     graph: DiGraph<GraphNode, ()>,
-    index: BTreeMap<GraphNode, NodeIndex>,
+    /// Only looked up, never iterated: output order comes from the graph.
+    index: HashMap<GraphNode, NodeIndex>,
     /// Edges already added: petgraph's `contains_edge` walks every edge of a
     /// node, which is quadratic for shared nodes such as a Namespace.
-    edges: BTreeSet<(NodeIndex, NodeIndex)>,
+    edges: HashSet<(NodeIndex, NodeIndex)>,
 }
 
 impl FleetGraph {

@@ -22,6 +22,10 @@ use crate::source::Span;
 
 pub use graph::{FleetGraph, GraphNode};
 
+/// About the size of one cluster's KDL: work per cluster is weighed as that
+/// many bytes of input when deciding to use all cores.
+pub const CLUSTER_BYTES: usize = 1024;
+
 /// A fleet that passed resolution, with its dependency graph.
 #[derive(Debug)]
 pub struct ResolvedFleet {
@@ -76,9 +80,18 @@ pub fn cluster_objects(c: &Cluster) -> Vec<(ObjectId, Span)> {
 pub fn resolve(fleet: Fleet) -> (ResolvedFleet, Diagnostics) {
     let mut diags = Diagnostics::default();
     check_names(&fleet, &mut diags);
-    for c in &fleet.clusters {
+    // Rules about one cluster run per cluster (in parallel for large
+    // fleets); the fleet-wide ones (names, device capacity, the graph) run
+    // once. Diagnostics keep declaration order.
+    let clusters: Vec<&Cluster> = fleet.clusters.iter().collect();
+    let per_cluster = crate::parallel::map(clusters, fleet.clusters.len() * CLUSTER_BYTES, |c| {
+        let mut diags = Diagnostics::default();
         storage::check_cluster(c, &fleet.inventory, &mut diags);
         capacity::check_cluster(c, &fleet, &mut diags);
+        diags
+    });
+    for d in per_cluster {
+        diags.extend(d);
     }
     devices::check_fleet(&fleet, &mut diags);
     capacity::check_fleet(&fleet, &mut diags);

@@ -8,7 +8,7 @@ use crate::cli::load::compile;
 use crate::cli::printer::{Style, print_diagnostics};
 
 pub fn run(path: &Path, format: DiagFormat, deny_warnings: bool, style: Style) -> u8 {
-    let compiled = compile(path);
+    let mut compiled = compile(path);
     let clusters = compiled.resolved.as_ref().map_or(0, |r| r.fleet.clusters.len());
     // `-v`: what the fleet requests of its infrastructure (no live state, so no "before").
     let capacity = compiled
@@ -17,7 +17,9 @@ pub fn run(path: &Path, format: DiagFormat, deny_warnings: bool, style: Style) -
         .filter(|_| style.verbose && format == DiagFormat::Human)
         .map(|r| crate::plan::capacity::text(&crate::plan::capacity::report(&r.fleet, None)));
     let objects = compiled.objects.len();
-    let (errors, warnings) = print_diagnostics(compiled.diags, &compiled.sources, format, style);
+    let (errors, warnings) = print_diagnostics(std::mem::take(&mut compiled.diags), &compiled.sources, format, style);
+    // The process ends next: freeing the fleet object by object would only cost time.
+    std::mem::forget(compiled);
     let failed = errors > 0 || (deny_warnings && warnings > 0);
     if let Some(table) = capacity {
         print!("{table}");

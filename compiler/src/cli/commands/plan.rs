@@ -245,7 +245,7 @@ pub fn render(planned: &Planned, format: PlanFormat, color: bool, verbose: bool,
                 // Both sides of a Secret's data print `(sensitive)`: mark the
                 // values that differ, or the change would not show at all.
                 if let (Some(after), Some(d), Some(l)) = (after.as_mut(), desired, live) {
-                    mark_changed_data(after, &d.body, &l.body);
+                    mark_changed_data(after, d.body(), &l.body);
                 }
                 (before, after)
             };
@@ -277,14 +277,14 @@ fn restrict(live: &Value, desired: Option<&DesiredObject>) -> Value {
         }
     }
     match desired {
-        Some(d) => keep(live, &d.body),
+        Some(d) => keep(live, d.body()),
         None => live.clone(),
     }
 }
 
 /// An object with Secret data replaced by digests, for saved plans.
 pub fn digested(o: &DesiredObject) -> Value {
-    let mut body = o.body.clone();
+    let mut body = o.body().clone();
     if o.sensitive {
         map_data(&mut body, |v| Value::String(crate::plan::diff::digest_value(v)));
     }

@@ -1,26 +1,36 @@
 //! `hcpc render`: the desired objects as YAML.
 
+use std::io::Write;
 use std::path::Path;
 
 use crate::cli::exit;
 use crate::cli::load::compile;
 use crate::cli::printer::Style;
-use crate::render::{DesiredObject, masked, yaml};
+use crate::render::objects_yaml;
 
 pub fn run(path: &Path, output: Option<&Path>, show_secrets: bool, style: Style) -> u8 {
     let Some(compiled) = super::report(compile(path), style) else { return exit::ERROR };
-    let body = |o: &DesiredObject| if show_secrets { o.body.clone() } else { masked(o) };
-    match output {
+    let code = match output {
         None => {
-            let docs: Vec<_> = compiled.objects.iter().map(body).collect();
-            print!("{}", yaml::to_multi_yaml(docs.iter()));
-            exit::OK
+            // One write of the whole stream.
+            let text = objects_yaml(&compiled.objects, show_secrets);
+            match std::io::stdout().lock().write_all(text.as_bytes()) {
+                Ok(()) => exit::OK,
+                Err(e) => {
+                    eprintln!("error: cannot write the output: {e}");
+                    exit::ERROR
+                }
+            }
         }
         Some(dir) => {
             let files: Vec<(std::path::PathBuf, String)> = compiled
                 .objects
                 .iter()
-                .map(|o| (dir.join(crate::live::dir::relative_path(&o.id)), yaml::to_yaml(&body(o))))
+                .map(|o| {
+                    let mut text = String::new();
+                    o.write_yaml(&mut text, show_secrets);
+                    (dir.join(crate::live::dir::relative_path(&o.id)), text)
+                })
                 .collect();
             match crate::live::dir::write_all(&files) {
                 Ok(()) => {
@@ -35,5 +45,8 @@ pub fn run(path: &Path, output: Option<&Path>, show_secrets: bool, style: Style)
                 }
             }
         }
-    }
+    };
+    // The process ends next: freeing the fleet object by object would only cost time.
+    std::mem::forget(compiled);
+    code
 }
