@@ -699,8 +699,7 @@ impl<'de> serde::Deserialize<'de> for Lean {
                             out.insert(key, Value::Object(metadata));
                         }
                         (false, "managedFields") => {
-                            let mut entries: Vec<Value> = map.next_value()?;
-                            entries.retain(|e| e.get("manager").and_then(Value::as_str) == Some(labels::FIELD_MANAGER));
+                            let entries = map.next_value_seed(Entries)?;
                             out.insert(key, Value::Array(entries));
                         }
                         _ => {
@@ -717,6 +716,60 @@ impl<'de> serde::Deserialize<'de> for Lean {
             type Value = Map<String, Value>;
             fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
                 d.deserialize_map(Object { top: false })
+            }
+        }
+        /// managedFields: hcpc's entries only. The server writes
+        /// `manager` first, so another manager's `fieldsV1` (the operator's
+        /// status, mostly) is skipped without being built.
+        struct Entries;
+        impl<'de> serde::de::DeserializeSeed<'de> for Entries {
+            type Value = Vec<Value>;
+            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_seq(self)
+            }
+        }
+        impl<'de> Visitor<'de> for Entries {
+            type Value = Vec<Value>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("managedFields entries")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = seq.next_element_seed(Entry)? {
+                    out.extend(entry);
+                }
+                Ok(out)
+            }
+        }
+        struct Entry;
+        impl<'de> serde::de::DeserializeSeed<'de> for Entry {
+            type Value = Option<Value>;
+            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_map(self)
+            }
+        }
+        impl<'de> Visitor<'de> for Entry {
+            type Value = Option<Value>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a managedFields entry")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Map::new();
+                let mut ours = false;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "manager" {
+                        let manager: Value = map.next_value()?;
+                        ours = manager.as_str() == Some(labels::FIELD_MANAGER);
+                        if !ours {
+                            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                            return Ok(None);
+                        }
+                        out.insert(key, manager);
+                    } else {
+                        out.insert(key, map.next_value()?);
+                    }
+                }
+                Ok(ours.then_some(Value::Object(out)))
             }
         }
         d.deserialize_map(Object { top: true }).map(|m| Lean(Value::Object(m)))
@@ -1197,5 +1250,24 @@ mod tests {
             body["metadata"]["managedFields"].as_array().unwrap().iter().map(|e| &e["manager"]).collect();
         assert_eq!(managers, [&json!("hcpc")]);
         assert_eq!(content_version(body), content_version(&pool(json!({}), "10")));
+    }
+
+    #[test]
+    fn managed_fields_of_other_managers_are_dropped_whatever_the_key_order() {
+        // As the server writes them (manager first), and with manager last.
+        let text = r#"{"items": [{"metadata": {"name": "a", "managedFields": [
+            {"manager": "hypershift-operator", "operation": "Update", "fieldsV1": {"f:status": {"f:conditions": {}}}},
+            {"manager": "hcpc", "operation": "Apply", "fieldsV1": {"f:spec": {}}},
+            {"operation": "Update", "fieldsV1": {"f:metadata": {}}, "manager": "kubectl-edit"}
+        ]}}]}"#;
+        #[derive(serde::Deserialize)]
+        struct List {
+            items: Vec<Lean>,
+        }
+        let list: List = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            list.items[0].0["metadata"]["managedFields"],
+            json!([{"manager": "hcpc", "operation": "Apply", "fieldsV1": {"f:spec": {}}}])
+        );
     }
 }
