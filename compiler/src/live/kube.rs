@@ -4,8 +4,9 @@
 //! number of requests does not grow with the fleet), all in parallel and
 //! while the configuration compiles ([`KubeTarget::read_while`]); a plan
 //! that is only shown reads from the API server's watch cache
-//! ([`Freshness`]). Writes with server-side apply under the field manager `hcpc`, and retries transient
-//! failures under the one policy of [`super::retry`].
+//! ([`Freshness`]). Writes with server-side apply under the field manager
+//! `hcpc`, and retries transient failures under the one policy of
+//! [`super::retry`].
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
