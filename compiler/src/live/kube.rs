@@ -208,6 +208,16 @@ fn other(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
     }
 }
 
+/// The URL path of a kind's objects, in `namespace` or across all.
+fn collection_path(ar: &ApiResource, namespace: Option<&str>) -> String {
+    let base =
+        if ar.group.is_empty() { format!("/api/{}", ar.version) } else { format!("/apis/{}/{}", ar.group, ar.version) };
+    match namespace.filter(|n| !n.is_empty()) {
+        Some(ns) => format!("{base}/namespaces/{ns}/{}", ar.plural),
+        None => format!("{base}/{}", ar.plural),
+    }
+}
+
 fn lease_resource() -> ApiResource {
     other("coordination.k8s.io", "v1", "Lease", "leases")
 }
@@ -339,16 +349,7 @@ impl KubeTarget {
             // resourceVersion=0: any version the watch cache holds.
             params = params.match_any();
         }
-        let base = if ar.group.is_empty() {
-            format!("/api/{}", ar.version)
-        } else {
-            format!("/apis/{}/{}", ar.group, ar.version)
-        };
-        let path = match namespace {
-            Some(ns) => format!("{base}/namespaces/{ns}/{}", ar.plural),
-            None => format!("{base}/{}", ar.plural),
-        };
-        let request = kube::core::Request::new(path);
+        let request = kube::core::Request::new(collection_path(ar, namespace));
         let list: List<T> = self.call(|| {
             let request = request.list(&params);
             async move { self.client.request(request.map_err(kube::Error::BuildRequest)?).await }
@@ -381,15 +382,21 @@ impl KubeTarget {
     }
 
     /// Server-side apply of one object with field manager `hcpc`.
-    pub fn apply(&self, id: &ObjectId, body: &Value, force: bool) -> Result<Value, ApiError> {
-        let api = self.api(&resource(id.kind), Some(&id.namespace));
+    ///
+    /// The server's answer (the whole object, managedFields included) is
+    /// not decoded: nothing reads it, and a fleet's apply would spend its
+    /// share of two cores on it.
+    pub fn apply(&self, id: &ObjectId, body: &Value, force: bool) -> Result<(), ApiError> {
         let mut params = PatchParams::apply(labels::FIELD_MANAGER);
         if force {
             params = params.force();
         }
         let patch = Patch::Apply(body);
-        let patched = self.call(|| api.patch(&id.name, &params, &patch))?;
-        Ok(serde_json::to_value(patched).unwrap_or(Value::Null))
+        let request = kube::core::Request::new(collection_path(&resource(id.kind), Some(&id.namespace)));
+        self.call(|| {
+            let request = request.patch(&id.name, &params, &patch);
+            async move { self.client.request_text(request.map_err(kube::Error::BuildRequest)?).await.map(drop) }
+        })
     }
 
     /// Creates one object (field manager `hcpc`); `Ok(false)` when it
