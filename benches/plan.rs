@@ -270,9 +270,11 @@ fn main() {
                 .expect("hcpc runs")
         };
         let objects = fleet_gen::expected_objects(n);
+        let cpu = children_cpu();
         let start = Instant::now();
         let apply = run(&["apply", "--auto-approve", "-q", "."]);
         let apply_time = start.elapsed();
+        let apply_cpu = children_cpu() - cpu;
         assert!(apply.status.success(), "apply failed: {}", String::from_utf8_lossy(&apply.stderr));
         operator_status(&k);
 
@@ -298,6 +300,7 @@ fn main() {
         let (wall, cpu) = (median(walls), median(cpus));
         println!("\n{n} clusters × 3 pools ({objects} objects)");
         println!("  apply:               {:>8}   target ≤ 30s at 1,000", secs(apply_time));
+        println!("  hcpc CPU in apply:   {:>8}", secs(apply_cpu));
         println!("  no-change plan wall: {:>8}   target ≤ 2s at 1,000 (median of {runs})", secs(wall));
         println!("  hcpc CPU in plan:    {:>8}", secs(cpu));
         println!("  plan requests:       {:>8}   target ≤ 20 ({requests})", requests.total());
