@@ -117,6 +117,16 @@ fn under_lock(
         force_conflicts: opts.force_conflicts,
     };
     let mut report = Report::default();
+    // Taking the lock created the fleet's Namespace if the plan showed it
+    // as a create: it was applied by this run, and is reported as such.
+    let created_by_lock = shown.plan.changes.iter().any(|c| &c.id == home && c.action == Action::Create)
+        && !fresh.plan.changes.iter().any(|c| &c.id == home && c.action == Action::Create);
+    if created_by_lock {
+        if !style.quiet {
+            eprintln!("{} {home}", Action::Create.symbol());
+        }
+        report.applied.push(home.clone());
+    }
     for level in levels(&fresh) {
         run_level(&work, &level, lock, opts, style, &mut report);
         if report.stopped() {

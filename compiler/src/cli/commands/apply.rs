@@ -103,7 +103,9 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
         return exit::ERROR;
     };
     if !style.quiet {
-        eprintln!("{}", applied.plan.summary.applied_line());
+        // The shown plan's counts: the re-plan under the lock differs from
+        // it at most by the Namespace that taking the lock created.
+        eprintln!("{}", planned.plan.summary.applied_line());
     }
     match &applied.target {
         Opened::Kube(k) if opts.wait => super::wait::run(k, &applied, opts.timeout, style),
