@@ -120,9 +120,9 @@ fn one_plan_and_one_apply_over_two_management_clusters() {
 
     let apply = t.ok(&["apply", "--auto-approve"]);
     let err = stderr(&apply);
-    // The fleet's Namespace, made with the lock, is bookkeeping.
-    assert!(err.contains("Apply complete! 8 added"), "{err}");
-    assert!(err.contains(&format!("{west_name}: Apply complete! 4 added")), "{err}");
+    assert!(err.contains("Apply complete! 10 added"), "{err}");
+    assert!(err.contains(&format!("{west_name}: Apply complete! 5 added")), "{err}");
+    assert!(err.contains(&format!("{west_name}: + Namespace/{}", t.ns)), "the lock's Namespace is reported: {err}");
     assert!(err.contains(&format!("{west_name}: + HostedCluster/{}/b", t.ns)), "lines name their target: {err}");
     assert!(t.hc(east, "a").is_some() && t.hc(east, "b").is_none(), "a on east only");
     assert!(t.hc(&west, "b").is_some() && t.hc(&west, "a").is_none(), "b on west only");

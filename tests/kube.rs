@@ -114,7 +114,9 @@ fn empty_cluster_then_apply_then_no_changes() {
     assert!(e.k.get("namespaces", None, e.ns()).is_none(), "plan changes nothing");
 
     let apply = e.ok(&["apply", "--auto-approve"]);
-    assert!(stderr(&apply).contains("Apply complete"), "{}", stderr(&apply));
+    // The Namespace the lock needed first counts as added, as the plan said.
+    assert!(stderr(&apply).contains("Apply complete! 5 added, 0 changed"), "{}", stderr(&apply));
+    assert!(stderr(&apply).contains(&format!("+ Namespace/{}", e.ns())), "{}", stderr(&apply));
     assert_eq!(e.replicas(), 2);
     let key = e.get("secrets", "example-etcd-encryption-key").unwrap();
     let key_data = key["data"]["key"].clone();

@@ -86,7 +86,7 @@ pub fn drive(
     }
     let fresh = replan_under_lock(shown, replan, &homes);
     let result = fresh.and_then(|fresh| {
-        let reports = apply_targets(shown, &fresh, &mut locks, opts, style);
+        let reports = apply_targets(shown, &fresh, &homes, &mut locks, opts, style);
         let stopped = reports.iter().any(Report::stopped);
         if stopped {
             for (part, report) in fresh.parts.iter().zip(&reports) {
@@ -116,6 +116,7 @@ fn release(locks: &mut Vec<Box<dyn Lock + Send + '_>>) {
 fn apply_targets(
     shown: &FleetPlanned,
     fresh: &FleetPlanned,
+    homes: &[ObjectId],
     locks: &mut [Box<dyn Lock + Send + '_>],
     opts: DriveOptions,
     style: Style,
@@ -128,8 +129,9 @@ fn apply_targets(
             .parts
             .iter()
             .zip(&fresh.parts)
+            .zip(homes)
             .zip(locks.iter_mut())
-            .map(|((shown, fresh), lock)| {
+            .map(|(((shown, fresh), home), lock)| {
                 let (halt, free) = (&halt, &free);
                 scope.spawn(move || {
                     let mut report = Report::default();
@@ -149,16 +151,8 @@ fn apply_targets(
                     }
                     let prefix = several.then(|| fresh.plan.target.clone());
                     if !halt.load(Ordering::SeqCst) {
-                        apply_target(
-                            shown.target.target(),
-                            fresh,
-                            lock.as_mut(),
-                            halt,
-                            opts,
-                            style,
-                            prefix,
-                            &mut report,
-                        );
+                        let run = TargetRun { target: shown.target.target(), shown, fresh, home, prefix };
+                        apply_target(run, lock.as_mut(), halt, opts, style, &mut report);
                     }
                     let (count, turn) = free;
                     *count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
@@ -179,18 +173,27 @@ fn apply_targets(
     })
 }
 
+/// One target's apply: where it writes, the plan shown and the one made
+/// under the lock, the fleet's Namespace (which holds the lock), and the
+/// target's name before each line in a fleet of several.
+struct TargetRun<'a> {
+    target: &'a dyn Target,
+    shown: &'a Planned,
+    fresh: &'a Planned,
+    home: &'a ObjectId,
+    prefix: Option<String>,
+}
+
 /// One target: record its ApplySet parent, then its changes level by level.
-#[allow(clippy::too_many_arguments)]
 fn apply_target(
-    target: &dyn Target,
-    fresh: &Planned,
+    run: TargetRun<'_>,
     lock: &mut dyn Lock,
     halt: &AtomicBool,
     opts: DriveOptions,
     style: Style,
-    prefix: Option<String>,
     report: &mut Report,
 ) {
+    let TargetRun { target, shown, fresh, home, prefix } = run;
     let Some(fleet) = fresh.compiled.resolved.as_ref().map(|r| &r.fleet) else { return };
     // KEP-3659: the parent lists every namespace members are in, or will
     // be in, before any member is written.
@@ -222,6 +225,19 @@ fn apply_target(
         halt,
         prefix,
     };
+    // Taking the lock created the fleet's Namespace if the plan showed it
+    // as a create: it was applied by this run, and is reported as such.
+    let created_by_lock = shown.plan.changes.iter().any(|c| &c.id == home && c.action == Action::Create)
+        && !fresh.plan.changes.iter().any(|c| &c.id == home && c.action == Action::Create);
+    if created_by_lock {
+        if !style.quiet {
+            match &work.prefix {
+                Some(t) => eprintln!("{t}: {} {home}", Action::Create.symbol()),
+                None => eprintln!("{} {home}", Action::Create.symbol()),
+            }
+        }
+        report.applied.push(home.clone());
+    }
     for level in levels(fresh) {
         if halt.load(Ordering::SeqCst) {
             break;

@@ -1,9 +1,12 @@
 //! The `kube` target: the management cluster through the `kube` client.
 //!
 //! Reads with one LIST per kind (by the fleet's ApplySet label, so the
-//! number of requests does not grow with the fleet), writes with
-//! server-side apply under the field manager `hcpc`, and retries transient
-//! failures under the one policy of [`super::retry`].
+//! number of requests does not grow with the fleet), all in parallel and
+//! while the configuration compiles ([`KubeTarget::read_while`]); a plan
+//! that is only shown reads from the API server's watch cache
+//! ([`Freshness`]). Writes with server-side apply under the field manager
+//! `hcpc`, and retries transient failures under the one policy of
+//! [`super::retry`].
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -158,6 +161,18 @@ pub struct DiscoveredNodes {
     pub devices: Vec<(String, u32)>,
 }
 
+/// How current a read must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Served from the API server's watch cache (`resourceVersion=0`):
+    /// several times faster on a large fleet, and may lag the latest
+    /// writes by a moment. For plans that are only shown.
+    Cached,
+    /// Consistent with every write made before the read (a quorum read):
+    /// what apply re-reads under its lock and writes from.
+    Latest,
+}
+
 pub struct KubeTarget {
     rt: tokio::runtime::Runtime,
     client: Client,
@@ -190,6 +205,16 @@ fn other(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
         api_version: if group.is_empty() { version.to_string() } else { format!("{group}/{version}") },
         kind: kind.to_string(),
         plural: plural.to_string(),
+    }
+}
+
+/// The URL path of a kind's objects, in `namespace` or across all.
+fn collection_path(ar: &ApiResource, namespace: Option<&str>) -> String {
+    let base =
+        if ar.group.is_empty() { format!("/api/{}", ar.version) } else { format!("/apis/{}/{}", ar.group, ar.version) };
+    match namespace.filter(|n| !n.is_empty()) {
+        Some(ns) => format!("{base}/namespaces/{ns}/{}", ar.plural),
+        None => format!("{base}/{}", ar.plural),
     }
 }
 
@@ -300,13 +325,36 @@ impl KubeTarget {
     }
 
     fn list_values(&self, ar: &ApiResource, selector: Option<&str>) -> Result<Vec<Value>, ApiError> {
-        let api = self.api(ar, None);
+        self.list_as::<Value>(ar, None, selector, Freshness::Latest)
+    }
+
+    /// One LIST (across namespaces when `namespace` is `None`), its items
+    /// decoded straight from the response into `T`.
+    fn list_as<T: serde::de::DeserializeOwned>(
+        &self,
+        ar: &ApiResource,
+        namespace: Option<&str>,
+        selector: Option<&str>,
+        freshness: Freshness,
+    ) -> Result<Vec<T>, ApiError> {
+        #[derive(serde::Deserialize)]
+        struct List<T> {
+            items: Vec<T>,
+        }
         let mut params = ListParams::default();
         if let Some(s) = selector {
             params = params.labels(s);
         }
-        let list = self.call(|| api.list(&params))?;
-        Ok(list.items.into_iter().filter_map(|o| serde_json::to_value(o).ok()).collect())
+        if freshness == Freshness::Cached {
+            // resourceVersion=0: any version the watch cache holds.
+            params = params.match_any();
+        }
+        let request = kube::core::Request::new(collection_path(ar, namespace));
+        let list: List<T> = self.call(|| {
+            let request = request.list(&params);
+            async move { self.client.request(request.map_err(kube::Error::BuildRequest)?).await }
+        })?;
+        Ok(list.items)
     }
 
     /// One object, or `None` when it does not exist.
@@ -334,15 +382,21 @@ impl KubeTarget {
     }
 
     /// Server-side apply of one object with field manager `hcpc`.
-    pub fn apply(&self, id: &ObjectId, body: &Value, force: bool) -> Result<Value, ApiError> {
-        let api = self.api(&resource(id.kind), Some(&id.namespace));
+    ///
+    /// The server's answer (the whole object, managedFields included) is
+    /// not decoded: nothing reads it, and a fleet's apply would spend its
+    /// share of two cores on it.
+    pub fn apply(&self, id: &ObjectId, body: &Value, force: bool) -> Result<(), ApiError> {
         let mut params = PatchParams::apply(labels::FIELD_MANAGER);
         if force {
             params = params.force();
         }
         let patch = Patch::Apply(body);
-        let patched = self.call(|| api.patch(&id.name, &params, &patch))?;
-        Ok(serde_json::to_value(patched).unwrap_or(Value::Null))
+        let request = kube::core::Request::new(collection_path(&resource(id.kind), Some(&id.namespace)));
+        self.call(|| {
+            let request = request.patch(&id.name, &params, &patch);
+            async move { self.client.request_text(request.map_err(kube::Error::BuildRequest)?).await.map(drop) }
+        })
     }
 
     /// Creates one object (field manager `hcpc`); `Ok(false)` when it
@@ -571,18 +625,163 @@ fn node_shapes(nodes: &[Value]) -> Option<Vec<DiscoveredNodes>> {
 
 /// A version of what an object says, not of when it was last written:
 /// status updates by the operator bump resourceVersion but must not make a
-/// saved plan stale; any change to metadata, spec or data does.
+/// saved plan stale; any change to metadata, spec or data does. The digest
+/// of the body without those fields, streamed (no copy of the body).
 fn content_version(body: &Value) -> String {
-    let mut v = body.clone();
-    if let Some(o) = v.as_object_mut() {
-        o.remove("status");
+    use sha2::Digest;
+    /// Serializes a body without status and server bookkeeping: the same
+    /// bytes as serializing a copy with those fields removed.
+    struct Content<'a>(&'a Value);
+    struct Metadata<'a>(&'a serde_json::Map<String, Value>);
+    enum Field<'a> {
+        Metadata(Metadata<'a>),
+        Other(&'a Value),
     }
-    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        for k in ["resourceVersion", "managedFields", "generation", "creationTimestamp", "uid"] {
-            m.remove(k);
+    impl serde::Serialize for Content<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let Value::Object(map) = self.0 else { return self.0.serialize(s) };
+            s.collect_map(map.iter().filter(|(k, _)| *k != "status").map(|(k, v)| match v {
+                Value::Object(meta) if k == "metadata" => (k, Field::Metadata(Metadata(meta))),
+                v => (k, Field::Other(v)),
+            }))
         }
     }
-    crate::plan::diff::digest_value(&v)
+    impl serde::Serialize for Field<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            match self {
+                Field::Metadata(m) => m.serialize(s),
+                Field::Other(v) => v.serialize(s),
+            }
+        }
+    }
+    impl serde::Serialize for Metadata<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            const SERVER_SET: [&str; 5] =
+                ["resourceVersion", "managedFields", "generation", "creationTimestamp", "uid"];
+            s.collect_map(self.0.iter().filter(|(k, _)| !SERVER_SET.contains(&k.as_str())))
+        }
+    }
+    struct Hasher(sha2::Sha256);
+    impl std::io::Write for Hasher {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut hasher = Hasher(sha2::Sha256::new());
+    // Writing into a hasher cannot fail, nor can serializing a JSON value.
+    let _ = serde_json::to_writer(&mut hasher, &Content(body));
+    format!("sha256:{:x}", hasher.0.finalize())
+}
+
+/// A listed object as planning needs it, decoded straight from the LIST
+/// response: without `status` (the operator's, never compared) and with
+/// only hcpc's own managedFields entry (the only one the diff reads), so
+/// a fleet's worth of operator status is never built in memory.
+struct Lean(Value);
+
+impl<'de> serde::Deserialize<'de> for Lean {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Lean, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, Visitor};
+        use serde_json::Map;
+        struct Object {
+            top: bool,
+        }
+        impl<'de> Visitor<'de> for Object {
+            type Value = Map<String, Value>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a Kubernetes object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    match (self.top, key.as_str()) {
+                        (true, "status") => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                        (true, "metadata") => {
+                            let metadata = map.next_value_seed(Metadata)?;
+                            out.insert(key, Value::Object(metadata));
+                        }
+                        (false, "managedFields") => {
+                            let entries = map.next_value_seed(Entries)?;
+                            out.insert(key, Value::Array(entries));
+                        }
+                        _ => {
+                            let value = map.next_value()?;
+                            out.insert(key, value);
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+        struct Metadata;
+        impl<'de> serde::de::DeserializeSeed<'de> for Metadata {
+            type Value = Map<String, Value>;
+            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_map(Object { top: false })
+            }
+        }
+        /// managedFields: hcpc's entries only. The server writes
+        /// `manager` first, so another manager's `fieldsV1` (the operator's
+        /// status, mostly) is skipped without being built.
+        struct Entries;
+        impl<'de> serde::de::DeserializeSeed<'de> for Entries {
+            type Value = Vec<Value>;
+            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_seq(self)
+            }
+        }
+        impl<'de> Visitor<'de> for Entries {
+            type Value = Vec<Value>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("managedFields entries")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = seq.next_element_seed(Entry)? {
+                    out.extend(entry);
+                }
+                Ok(out)
+            }
+        }
+        struct Entry;
+        impl<'de> serde::de::DeserializeSeed<'de> for Entry {
+            type Value = Option<Value>;
+            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_map(self)
+            }
+        }
+        impl<'de> Visitor<'de> for Entry {
+            type Value = Option<Value>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a managedFields entry")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Map::new();
+                let mut ours = false;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "manager" {
+                        let manager: Value = map.next_value()?;
+                        ours = manager.as_str() == Some(labels::FIELD_MANAGER);
+                        if !ours {
+                            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                            return Ok(None);
+                        }
+                        out.insert(key, manager);
+                    } else {
+                        out.insert(key, map.next_value()?);
+                    }
+                }
+                Ok(ours.then_some(Value::Object(out)))
+            }
+        }
+        d.deserialize_map(Object { top: true }).map(|m| Lean(Value::Object(m)))
+    }
 }
 
 /// Up to this many unlabelled objects of one kind in one namespace are
@@ -648,35 +847,75 @@ impl LiveState for KubeTarget {
         Ok(list.items.into_iter().filter_map(|o| serde_json::to_value(o).ok()).collect())
     }
 
-    /// Four LISTs: Namespaces (all: a Namespace may exist before hcpc
-    /// labels it), and Secrets, HostedClusters and NodePools carrying the
-    /// fleet's ApplySet label.
     fn read(&self, applyset: &str, wanted: &[ObjectId]) -> Result<Vec<LiveObject>, String> {
+        let listed = self.list_fleet(applyset, Freshness::Latest)?;
+        self.complete(listed, wanted, Freshness::Latest)
+    }
+}
+
+impl KubeTarget {
+    /// Reads the fleet's live objects while `compile` runs: the LISTs start
+    /// at once, in parallel, and `compile` gets the discovered
+    /// infrastructure (read meanwhile) and returns what it compiled and the
+    /// ids it wants. `Ok(None)` when `compile` gave up.
+    pub fn read_while<T>(
+        &self,
+        applyset: &str,
+        freshness: Freshness,
+        compile: impl FnOnce(Result<Discovered, ApiError>) -> Option<(T, Vec<ObjectId>)>,
+    ) -> Result<Option<(T, Vec<LiveObject>)>, String> {
+        std::thread::scope(|s| {
+            let listing = s.spawn(|| self.list_fleet(applyset, freshness));
+            let compiled = compile(self.discover());
+            let listed = listing.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let Some((t, wanted)) = compiled else { return Ok(None) };
+            Ok(Some((t, self.complete(listed?, &wanted, freshness)?)))
+        })
+    }
+
+    /// Four LISTs at once: Namespaces (all: a Namespace may exist before
+    /// hcpc labels it), and Secrets, HostedClusters and NodePools carrying
+    /// the fleet's ApplySet label. Items are decoded [`Lean`].
+    fn list_fleet(&self, applyset: &str, freshness: Freshness) -> Result<Vec<LiveObject>, String> {
         let selector = format!("{}={applyset}", labels::APPLYSET_PART_OF);
+        let lists: Vec<Result<Vec<LiveObject>, String>> = std::thread::scope(|s| {
+            let threads: Vec<_> = Kind::ALL
+                .into_iter()
+                .map(|kind| {
+                    let selector = (kind != Kind::Namespace).then_some(selector.as_str());
+                    s.spawn(move || {
+                        let items: Vec<Lean> = self
+                            .list_as(&resource(kind), None, selector, freshness)
+                            .map_err(|e| format!("cannot list {}: {e}", kind.plural()))?;
+                        Ok(items.into_iter().map(|Lean(body)| live_object(kind, None, body)).collect())
+                    })
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+        });
         let mut out = Vec::new();
-        for kind in Kind::ALL {
-            let values = if kind == Kind::Namespace {
-                self.list_values(&resource(kind), None)
-            } else {
-                self.list_values(&resource(kind), Some(&selector))
-            }
-            .map_err(|e| format!("cannot list {}: {e}", kind.plural()))?;
-            for body in values {
-                let name = body.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-                let ns = body.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
-                let id = ObjectId::new(kind, ns, name);
-                if kind == Kind::Namespace && !wanted.contains(&id) {
-                    continue;
-                }
-                let version = Some(content_version(&body));
-                out.push(LiveObject { id, body, version });
-            }
+        for list in lists {
+            out.extend(list?);
         }
-        // Objects hcpc has not labelled yet (adopted from `hcp`, or a
-        // create-only key) can only exist in namespaces that exist: look
-        // those up, one GET each when few, else one LIST of the kind in
-        // that namespace (a first apply into a busy namespace would
-        // otherwise GET every object). An applied fleet needs none of these.
+        Ok(out)
+    }
+
+    /// Keeps the Namespaces that are wanted, and looks up wanted objects
+    /// hcpc has not labelled yet (adopted from `hcp`, or a create-only
+    /// key): they can only exist in namespaces that exist. One GET each
+    /// when few, else one LIST of the kind in that namespace (a first
+    /// apply into a busy namespace would otherwise GET every object). An
+    /// applied fleet needs none of these.
+    fn complete(
+        &self,
+        listed: Vec<LiveObject>,
+        wanted: &[ObjectId],
+        freshness: Freshness,
+    ) -> Result<Vec<LiveObject>, String> {
+        let wanted_namespaces: std::collections::BTreeSet<&ObjectId> =
+            wanted.iter().filter(|id| id.kind == Kind::Namespace).collect();
+        let mut out: Vec<LiveObject> =
+            listed.into_iter().filter(|o| o.id.kind != Kind::Namespace || wanted_namespaces.contains(&o.id)).collect();
         let namespaces: std::collections::BTreeSet<String> =
             out.iter().filter(|o| o.id.kind == Kind::Namespace).map(|o| o.id.name.clone()).collect();
         let found: std::collections::BTreeSet<ObjectId> = out.iter().map(|o| o.id.clone()).collect();
@@ -693,29 +932,34 @@ impl LiveState for KubeTarget {
                     if let Some(body) =
                         self.get(id.kind, &id.namespace, &id.name).map_err(|e| format!("cannot read {id}: {e}"))?
                     {
-                        let version = Some(content_version(&body));
-                        out.push(LiveObject { id: id.clone(), body, version });
+                        out.push(live_object(id.kind, Some(&id.namespace), body));
                     }
                 }
                 continue;
             }
             let ids: std::collections::BTreeSet<&ObjectId> = ids.into_iter().collect();
-            let api = self.api(&resource(kind), Some(namespace));
-            let params = ListParams::default();
-            let list = self
-                .call(|| api.list(&params))
+            let items: Vec<Lean> = self
+                .list_as(&resource(kind), Some(namespace), None, freshness)
                 .map_err(|e| format!("cannot list {} in {namespace}: {e}", kind.plural()))?;
-            for body in list.items.into_iter().filter_map(|o| serde_json::to_value(o).ok()) {
-                let name = body.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-                let id = ObjectId::new(kind, namespace, name);
-                if ids.contains(&id) {
-                    let version = Some(content_version(&body));
-                    out.push(LiveObject { id, body, version });
+            for Lean(body) in items {
+                let object = live_object(kind, Some(namespace), body);
+                if ids.contains(&object.id) {
+                    out.push(object);
                 }
             }
         }
         Ok(out)
     }
+}
+
+/// A listed or fetched object, versioned by content. `namespace` when the
+/// request named it.
+fn live_object(kind: Kind, namespace: Option<&str>, body: Value) -> LiveObject {
+    let name = body.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+    let ns = namespace.or_else(|| body.pointer("/metadata/namespace").and_then(Value::as_str)).unwrap_or_default();
+    let id = ObjectId::new(kind, ns, name);
+    let version = Some(content_version(&body));
+    LiveObject { id, body, version }
 }
 
 impl Target for KubeTarget {
@@ -964,4 +1208,74 @@ fn merge_nodes(
         .collect();
     inv.known.nodes = true;
     diags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pool(status: Value, resource_version: &str) -> Value {
+        json!({
+            "apiVersion": "hypershift.openshift.io/v1beta1", "kind": "NodePool",
+            "metadata": {"name": "a-w", "namespace": "clusters", "resourceVersion": resource_version,
+                         "uid": "u", "generation": 2, "labels": {"team": "x"},
+                         "managedFields": [
+                             {"manager": "hypershift-operator", "operation": "Update", "subresource": "status", "fieldsV1": {"f:status": {}}},
+                             {"manager": "hcpc", "operation": "Apply", "fieldsV1": {"f:spec": {"f:replicas": {}}}},
+                         ]},
+            "spec": {"replicas": 2},
+            "status": status,
+        })
+    }
+
+    #[test]
+    fn content_version_ignores_status_and_bookkeeping_but_not_content() {
+        let v = content_version(&pool(json!({"replicas": 1}), "10"));
+        assert_eq!(v, content_version(&pool(json!({"replicas": 2, "conditions": []}), "11")));
+        let mut labelled = pool(json!({}), "12");
+        labelled["metadata"]["labels"]["team"] = json!("y");
+        assert_ne!(v, content_version(&labelled));
+        // The same digest as a stripped copy: saved plans of earlier versions stay valid.
+        let stripped = json!({"apiVersion": "hypershift.openshift.io/v1beta1", "kind": "NodePool",
+            "metadata": {"name": "a-w", "namespace": "clusters", "labels": {"team": "x"}}, "spec": {"replicas": 2}});
+        assert_eq!(v, crate::plan::diff::digest_value(&stripped));
+    }
+
+    #[test]
+    fn listed_objects_keep_only_what_planning_reads() {
+        let text = json!({"items": [pool(json!({"replicas": 1}), "10")]}).to_string();
+        #[derive(serde::Deserialize)]
+        struct List {
+            items: Vec<Lean>,
+        }
+        let list: List = serde_json::from_str(&text).unwrap();
+        let body = &list.items[0].0;
+        assert!(body.get("status").is_none());
+        assert_eq!(body["spec"]["replicas"], 2);
+        assert_eq!(body["metadata"]["labels"]["team"], "x");
+        let managers: Vec<&Value> =
+            body["metadata"]["managedFields"].as_array().unwrap().iter().map(|e| &e["manager"]).collect();
+        assert_eq!(managers, [&json!("hcpc")]);
+        assert_eq!(content_version(body), content_version(&pool(json!({}), "10")));
+    }
+
+    #[test]
+    fn managed_fields_of_other_managers_are_dropped_whatever_the_key_order() {
+        // As the server writes them (manager first), and with manager last.
+        let text = r#"{"items": [{"metadata": {"name": "a", "managedFields": [
+            {"manager": "hypershift-operator", "operation": "Update", "fieldsV1": {"f:status": {"f:conditions": {}}}},
+            {"manager": "hcpc", "operation": "Apply", "fieldsV1": {"f:spec": {}}},
+            {"operation": "Update", "fieldsV1": {"f:metadata": {}}, "manager": "kubectl-edit"}
+        ]}}]}"#;
+        #[derive(serde::Deserialize)]
+        struct List {
+            items: Vec<Lean>,
+        }
+        let list: List = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            list.items[0].0["metadata"]["managedFields"],
+            json!([{"manager": "hcpc", "operation": "Apply", "fieldsV1": {"f:spec": {}}}])
+        );
+    }
 }

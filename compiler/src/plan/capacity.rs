@@ -138,6 +138,8 @@ pub fn report(fleet: &Fleet, live: Option<&[LiveObject]>) -> CapacityReport {
             } else {
                 format!("capacity: the {count} nodes declared in `infra`; other workloads on them are not counted")
             });
+        } else if placement == Placement::Management && inv.management_only {
+            notes.push("no node capacity known: the management cluster lists no schedulable nodes".to_string());
         } else if placement == Placement::Management {
             notes.push("no node capacity known: declare `nodes` in `infra`, or plan with `target kube`".to_string());
         } else {

@@ -7,6 +7,8 @@
 //! compared item by item the same way; a different length changes the
 //! whole list.
 
+use std::fmt::Write as _;
+
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -31,12 +33,12 @@ pub fn diff_object(desired: &Value, live: &Value, sensitive: bool) -> Vec<FieldC
         let lv = l.get(k);
         match (k.as_str(), dv, lv) {
             ("metadata", Value::Object(dm), Some(Value::Object(lm))) => {
-                let dm: Map<String, Value> = dm
-                    .iter()
-                    .filter(|(k, _)| !IGNORED_META.contains(&k.as_str()))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                compare(&Value::Object(dm), &Value::Object(lm.clone()), "metadata", &mut out);
+                let mut path = "metadata".to_string();
+                for (k, dv) in dm.iter().filter(|(k, _)| !IGNORED_META.contains(&k.as_str())) {
+                    push_key(&mut path, k);
+                    compare(dv, lm.get(k).unwrap_or(&Value::Null), &mut path, &mut out);
+                    path.truncate("metadata".len());
+                }
             }
             ("data" | "stringData", Value::Object(dm), lv) if sensitive => {
                 let empty = Map::new();
@@ -55,7 +57,7 @@ pub fn diff_object(desired: &Value, live: &Value, sensitive: bool) -> Vec<FieldC
                     }
                 }
             }
-            _ => compare(dv, lv.unwrap_or(&Value::Null), k, &mut out),
+            _ => compare(dv, lv.unwrap_or(&Value::Null), &mut k.clone(), &mut out),
         }
     }
     out
@@ -69,18 +71,25 @@ fn key_path(key: &str) -> String {
     }
 }
 
-fn compare(desired: &Value, live: &Value, path: &str, out: &mut Vec<FieldChange>) {
+/// `path` is the path of `desired`; it is extended in place while walking
+/// (and restored), so equal fields cost no allocation.
+fn compare(desired: &Value, live: &Value, path: &mut String, out: &mut Vec<FieldChange>) {
     match (desired, live) {
         (Value::Object(d), Value::Object(l)) => {
             for (k, dv) in d {
-                let p = format!("{path}{}", key_path(k));
-                compare(dv, l.get(k).unwrap_or(&Value::Null), &p, out);
+                let len = path.len();
+                push_key(path, k);
+                compare(dv, l.get(k).unwrap_or(&Value::Null), path, out);
+                path.truncate(len);
             }
         }
         (Value::Array(d), Value::Array(l)) if d.len() == l.len() => {
             let mut inner = Vec::new();
             for (i, (dv, lv)) in d.iter().zip(l).enumerate() {
-                compare(dv, lv, &format!("{path}[{i}]"), &mut inner);
+                let len = path.len();
+                let _ = write!(path, "[{i}]");
+                compare(dv, lv, path, &mut inner);
+                path.truncate(len);
             }
             if !inner.is_empty() {
                 // Lists are atomic for HyperShift (services, networks,
@@ -90,6 +99,20 @@ fn compare(desired: &Value, live: &Value, path: &str, out: &mut Vec<FieldChange>
         }
         (d, l) if values_equal(d, l) => {}
         (d, l) => out.push(change(path, l, d)),
+    }
+}
+
+/// Appends `key` to `path` as [`key_path`] writes it (bare at the root).
+fn push_key(path: &mut String, key: &str) {
+    if path.is_empty() {
+        path.push_str(key);
+    } else if key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        path.push('.');
+        path.push_str(key);
+    } else {
+        path.push('[');
+        path.push_str(&serde_json::to_string(key).unwrap_or_default());
+        path.push(']');
     }
 }
 
@@ -157,7 +180,7 @@ pub fn digest_value(v: &Value) -> String {
 pub fn removed_fields(desired: &Value, live: &Value, owned: Option<&Value>, sensitive: bool) -> Vec<FieldChange> {
     let mut out = Vec::new();
     match owned {
-        Some(fields) => walk_owned(fields, desired, live, "", &mut out),
+        Some(fields) => walk_owned(fields, desired, live, &mut String::new(), &mut out),
         None => walk_all(desired, live, "", &mut out),
     }
     out.retain(|f| !f.path.starts_with("status") && !f.path.starts_with("metadata.managedFields"));
@@ -179,19 +202,22 @@ fn removal(path: String, before: &Value) -> FieldChange {
     FieldChange { path, before: Some(before.clone()), after: None, sensitive: false, forces_replacement: false }
 }
 
-fn walk_owned(fields: &Value, desired: &Value, live: &Value, path: &str, out: &mut Vec<FieldChange>) {
+fn walk_owned(fields: &Value, desired: &Value, live: &Value, path: &mut String, out: &mut Vec<FieldChange>) {
     let Some(fields) = fields.as_object() else { return };
+    let top = path.is_empty();
     for (k, sub) in fields {
         // Only map keys; list items (`k:`/`v:`/`i:`) belong to lists compared whole.
         let Some(key) = k.strip_prefix("f:") else { continue };
         let (Some(lv), d) = (live.get(key), desired.get(key)) else { continue };
-        let p = join(path, key);
+        let len = path.len();
+        push_key(path, key);
         match d {
-            None if path.is_empty() && IGNORED_TOP.contains(&key) => {}
-            None => out.push(removal(p.clone(), lv)),
-            Some(dv) if dv.is_object() && lv.is_object() => walk_owned(sub, dv, lv, &p, out),
+            None if top && IGNORED_TOP.contains(&key) => {}
+            None => out.push(removal(path.clone(), lv)),
+            Some(dv) if dv.is_object() && lv.is_object() => walk_owned(sub, dv, lv, path, out),
             Some(_) => {}
         }
+        path.truncate(len);
     }
 }
 

@@ -13,6 +13,7 @@ use crate::cli::driver::{DriveOptions, drive};
 use crate::cli::exit;
 use crate::cli::printer::Style;
 use crate::cli::target::{Opened, TargetFlags};
+use crate::live::kube::Freshness;
 use crate::plan::{Action, Change};
 
 pub struct Options {
@@ -37,7 +38,9 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
         }
         None => path.to_path_buf(),
     };
-    let Some(planned) = make(&config, flags, style) else { return exit::ERROR };
+    // What is shown may come from the API server's watch cache; what is
+    // written comes from the consistent re-plan under the lock.
+    let Some(planned) = make(&config, flags, style, Freshness::Cached) else { return exit::ERROR };
     if let Some(Ok(saved)) = &saved {
         let reasons = fleet_differences(saved, &planned);
         if !reasons.is_empty() {
@@ -105,7 +108,7 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     // Re-planned once the locks are held: what is applied is what was
     // shown, or nothing (another apply may have run while this one waited).
     let quiet = Style { quiet: true, ..style };
-    let replan = || make(&config, flags, quiet);
+    let replan = || make(&config, flags, quiet, Freshness::Latest);
     let drive_opts = DriveOptions {
         force_conflicts: opts.force_conflicts,
         lock_timeout: opts.lock_timeout,
@@ -115,13 +118,14 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
         return exit::ERROR;
     };
     if !style.quiet {
-        let fleet = applied.view();
+        // The shown plan's counts: the re-plan under the locks differs from
+        // it at most by the Namespaces that taking the locks created.
         if several {
-            for p in &applied.parts {
+            for p in &planned.parts {
                 eprintln!("{}: {}", p.plan.target, p.plan.summary.applied_line());
             }
         }
-        eprintln!("{}", fleet.summary.applied_line());
+        eprintln!("{}", planned.view().summary.applied_line());
     }
     if opts.wait { wait_all(&applied, opts.timeout, style) } else { exit::OK }
 }

@@ -16,6 +16,7 @@ use crate::cli::printer::{Style, print_diagnostics};
 use crate::cli::target::{Opened, TargetFlags, TargetFleet, spelled, split};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::ir::Target;
+use crate::live::kube::Freshness;
 use crate::object::{Kind, LiveObject, ObjectId};
 use crate::plan::{Elsewhere, FleetPlan, Plan, PlanInput, plan, view};
 use crate::render::{DesiredObject, applyset_id, map_data, masked, masked_live};
@@ -73,7 +74,12 @@ struct Gathered {
 }
 
 /// Compiles and plans every target; prints diagnostics; `None` on any error.
-pub fn make(path: &Path, flags: &TargetFlags, style: Style) -> Option<FleetPlanned> {
+///
+/// On a cluster, the live reads start as soon as the fleet's name is known
+/// and run while the configuration resolves and renders; `freshness` says
+/// whether they may come from the API server's watch cache (a plan only
+/// shown) or must be consistent (the plan apply writes from).
+pub fn make(path: &Path, flags: &TargetFlags, style: Style, freshness: Freshness) -> Option<FleetPlanned> {
     let sources = match read_sources(path) {
         Ok(s) => s,
         Err(d) => {
@@ -109,7 +115,7 @@ pub fn make(path: &Path, flags: &TargetFlags, style: Style) -> Option<FleetPlann
             .into_iter()
             .map(|part| {
                 let sources = sources.clone();
-                scope.spawn(move || gather(part, sources, request_timeout))
+                scope.spawn(move || gather(part, sources, request_timeout, freshness))
             })
             .collect();
         handles
@@ -205,31 +211,69 @@ pub fn make(path: &Path, flags: &TargetFlags, style: Style) -> Option<FleetPlann
 }
 
 /// One target: open it, discover what it offers (kube), resolve and render
-/// its clusters, and read its live state. An error names the target.
-fn gather(part: TargetFleet, sources: crate::source::SourceMap, request_timeout: Duration) -> Result<Gathered, String> {
+/// its clusters, and read its live state (on a cluster, while the rest
+/// runs). An error names the target.
+fn gather(
+    part: TargetFleet,
+    sources: crate::source::SourceMap,
+    request_timeout: Duration,
+    freshness: Freshness,
+) -> Result<Gathered, String> {
     let TargetFleet { target, mut fleet, at } = part;
     let name = spelled(&target);
     let opened = Opened::open(&target, request_timeout).map_err(|e| format!("error[hcpc::target]: {name}: {e}"))?;
-    let mut diags = crate::diagnostic::Diagnostics::default();
-    if let Opened::Kube(kube) = &opened {
-        let found = kube.discover().map_err(|e| {
-            format!("error[hcpc::api]: cannot discover the infrastructure of {}: {e}", opened.live().describe())
-        })?;
-        let at = at.unwrap_or(crate::source::Span { file: crate::source::FileId(0), offset: 0, len: 0 });
-        diags.extend(found.merge_into(&mut fleet.inventory, at));
-    }
-    let compiled = back(sources, fleet, diags);
-    let (live, neighbours) = match compiled.resolved.as_ref().filter(|_| !compiled.diags.has_errors()) {
-        None => (Vec::new(), Vec::new()),
-        Some(resolved) => {
-            let applyset = applyset_id(&resolved.fleet);
-            let wanted: Vec<_> = compiled.objects.iter().map(|o| o.id.clone()).collect();
-            let cannot = |e: String| format!("error: cannot read {}: {e}", opened.live().describe());
-            let live = opened.live().read(&applyset, &wanted).map_err(cannot)?;
-            let neighbours = neighbours(opened.live(), &live, &wanted, &applyset).map_err(cannot)?;
-            (live, neighbours)
+    let applyset = applyset_id(&fleet);
+    let wanted = |c: &Compiled| -> Vec<ObjectId> { c.objects.iter().map(|o| o.id.clone()).collect() };
+    let cannot = |e: String| format!("error: cannot read {}: {e}", opened.live().describe());
+    // A part that does not compile is returned for its diagnostics, unread.
+    let mut unread: Option<Compiled> = None;
+    let read = match &opened {
+        Opened::Kube(kube) => {
+            let mut failed: Option<String> = None;
+            // What the cluster offers feeds the resolution rules; the
+            // fleet's objects are read meanwhile.
+            let read = kube.read_while(&applyset, freshness, |discovered| {
+                let found = match discovered {
+                    Ok(found) => found,
+                    Err(e) => {
+                        failed = Some(format!(
+                            "error[hcpc::api]: cannot discover the infrastructure of {}: {e}",
+                            opened.live().describe()
+                        ));
+                        return None;
+                    }
+                };
+                let at = at.unwrap_or(crate::source::Span { file: crate::source::FileId(0), offset: 0, len: 0 });
+                let diags = found.merge_into(&mut fleet.inventory, at);
+                let compiled = back(sources, fleet, diags);
+                if compiled.diags.has_errors() || compiled.resolved.is_none() {
+                    unread = Some(compiled);
+                    return None;
+                }
+                let ids = wanted(&compiled);
+                Some((compiled, ids))
+            });
+            if let Some(f) = failed {
+                return Err(f);
+            }
+            read.map_err(cannot)?
+        }
+        Opened::Dir(_) => {
+            let compiled = back(sources, fleet, Default::default());
+            if compiled.diags.has_errors() || compiled.resolved.is_none() {
+                unread = Some(compiled);
+                None
+            } else {
+                let live = opened.live().read(&applyset, &wanted(&compiled)).map_err(cannot)?;
+                Some((compiled, live))
+            }
         }
     };
+    let Some((compiled, live)) = read else {
+        let compiled = unread.ok_or_else(|| format!("error: {name}: nothing was compiled"))?;
+        return Ok(Gathered { target: opened, compiled, live: Vec::new(), neighbours: Vec::new() });
+    };
+    let neighbours = neighbours(opened.live(), &live, &wanted(&compiled), &applyset).map_err(cannot)?;
     Ok(Gathered { target: opened, compiled, live, neighbours })
 }
 
@@ -297,7 +341,7 @@ pub fn run(
         eprintln!("error: --max-bytes applies to --format markdown only");
         return exit::ERROR;
     }
-    let Some(planned) = make(path, flags, style) else { return exit::ERROR };
+    let Some(planned) = make(path, flags, style, Freshness::Cached) else { return exit::ERROR };
     let color = style.color && std::io::stdout().is_terminal();
     // 0 means no limit.
     let budget = match max_bytes {
