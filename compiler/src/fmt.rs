@@ -164,8 +164,9 @@ fn lex(src: &str) -> Option<Vec<Token<'_>>> {
     Some(toks)
 }
 
-/// Length of a (nested) block comment at the start of `s`.
-fn block_comment_len(s: &str) -> Option<usize> {
+/// Length of a (nested) block comment at the start of `s`; `None` when
+/// it is not closed.
+pub(crate) fn block_comment_len(s: &str) -> Option<usize> {
     let mut depth = 0usize;
     let mut i = 0;
     while i < s.len() {

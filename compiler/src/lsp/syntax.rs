@@ -148,7 +148,8 @@ fn lex(src: &str) -> Vec<Tok> {
         } else if rest.starts_with("//") {
             i += rest.find(is_newline).unwrap_or(rest.len());
         } else if rest.starts_with("/*") {
-            i += block_comment_len(rest);
+            // Unterminated: the comment runs to the end of the text.
+            i += crate::fmt::block_comment_len(rest).unwrap_or(rest.len());
         } else if rest.starts_with("/-") {
             toks.push(Tok::Slashdash);
             i += 2;
@@ -217,26 +218,6 @@ fn bare(rest: &str, at: usize, toks: &mut Vec<Tok>) -> usize {
     let len = len.max(rest.chars().next().map_or(1, char::len_utf8));
     toks.push(Tok::Word(Word { text: rest[..len].to_owned(), start: at, end: at + len, quoted: false }));
     len
-}
-
-fn block_comment_len(s: &str) -> usize {
-    let mut depth = 0usize;
-    let mut i = 0;
-    while i < s.len() {
-        if s[i..].starts_with("/*") {
-            depth += 1;
-            i += 2;
-        } else if s[i..].starts_with("*/") {
-            depth = depth.saturating_sub(1);
-            i += 2;
-            if depth == 0 {
-                return i;
-            }
-        } else {
-            i += s[i..].chars().next().map_or(1, char::len_utf8);
-        }
-    }
-    s.len()
 }
 
 /// A quoted string at the start of `s`: single-line (ending at its quote or,

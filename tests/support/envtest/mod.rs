@@ -289,17 +289,7 @@ impl Envtest {
     /// A kubeconfig with one cluster, one token user and one context
     /// (`context`), which is current.
     pub fn kubeconfig_yaml(&self, context: &str) -> String {
-        use base64::Engine;
-        let ca = base64::engine::general_purpose::STANDARD.encode(&self.ca_pem);
-        format!(
-            "apiVersion: v1\nkind: Config\n\
-             clusters:\n- name: {context}\n  cluster:\n    server: {url}\n    certificate-authority-data: {ca}\n\
-             users:\n- name: {context}\n  user:\n    token: {token}\n\
-             contexts:\n- name: {context}\n  context:\n    cluster: {context}\n    user: {context}\n\
-             current-context: {context}\n",
-            url = self.url,
-            token = self.token,
-        )
+        kubeconfig_yaml(context, &self.url, &self.token, Some(&self.ca_pem))
     }
 
     /// Writes `dir/kubeconfig` with context [`DEFAULT_CONTEXT`].
@@ -572,4 +562,23 @@ fn api(client: kube::Client, plural: &str, namespace: Option<&str>) -> Api<Dynam
         Some(ns) => Api::namespaced_with(client, ns, &ar),
         None => Api::all_with(client, &ar),
     }
+}
+
+/// A kubeconfig with one cluster at `url`, one user with `token` and one
+/// context (`context`), which is current; `ca_pem` is the CA of an HTTPS
+/// server (none for plain HTTP).
+pub fn kubeconfig_yaml(context: &str, url: &str, token: &str, ca_pem: Option<&str>) -> String {
+    use base64::Engine;
+    let ca = ca_pem
+        .map(|pem| {
+            format!("    certificate-authority-data: {}\n", base64::engine::general_purpose::STANDARD.encode(pem))
+        })
+        .unwrap_or_default();
+    format!(
+        "apiVersion: v1\nkind: Config\n\
+         clusters:\n- name: {context}\n  cluster:\n    server: {url}\n{ca}\
+         users:\n- name: {context}\n  user:\n    token: {token}\n\
+         contexts:\n- name: {context}\n  context:\n    cluster: {context}\n    user: {context}\n\
+         current-context: {context}\n",
+    )
 }

@@ -92,15 +92,7 @@ impl FaultProxy {
     /// A kubeconfig for the proxy with one cluster, one token user and one
     /// context (`context`), which is current.
     pub fn kubeconfig_yaml(&self, context: &str) -> String {
-        format!(
-            "apiVersion: v1\nkind: Config\n\
-             clusters:\n- name: {context}\n  cluster:\n    server: {url}\n\
-             users:\n- name: {context}\n  user:\n    token: {token}\n\
-             contexts:\n- name: {context}\n  context:\n    cluster: {context}\n    user: {context}\n\
-             current-context: {context}\n",
-            url = self.url(),
-            token = self.token,
-        )
+        super::envtest::kubeconfig_yaml(context, &self.url(), &self.token, None)
     }
 
     /// Writes `dir/kubeconfig` with context [`DEFAULT_CONTEXT`].
