@@ -8,10 +8,20 @@ use crate::ir::Fleet;
 use crate::lower::dns1123_subdomain_problem;
 use crate::source::Span;
 
-struct Demand {
+struct Demand<'a> {
     total: u64,
-    /// (span, "cluster/pool: 3 × 2 = 6")
-    parts: Vec<(Span, String)>,
+    /// Each pool's part, labelled only when the total is too much.
+    parts: Vec<Part<'a>>,
+}
+
+/// One pool's demand for one device: `vms` × `count` = `n`.
+struct Part<'a> {
+    span: Span,
+    cluster: &'a str,
+    pool: &'a str,
+    vms: u64,
+    count: u32,
+    n: u64,
 }
 
 pub fn check_fleet(fleet: &Fleet, diags: &mut Diagnostics) {
@@ -65,9 +75,14 @@ pub fn check_fleet(fleet: &Fleet, diags: &mut Diagnostics) {
                 let n = vms.saturating_mul(u64::from(d.count.value));
                 let entry = demand.entry(&d.name.value).or_insert(Demand { total: 0, parts: Vec::new() });
                 entry.total = entry.total.saturating_add(n);
-                entry
-                    .parts
-                    .push((d.name.span, format!("{}/{}: {vms} × {} = {n}", c.name.value, p.name.value, d.count.value)));
+                entry.parts.push(Part {
+                    span: d.name.span,
+                    cluster: &c.name.value,
+                    pool: &p.name.value,
+                    vms,
+                    count: d.count.value,
+                    n,
+                });
             }
         }
     }
@@ -86,8 +101,8 @@ pub fn check_fleet(fleet: &Fleet, diags: &mut Diagnostics) {
                 h.name.value, d.total, h.capacity
             ),
         );
-        for (span, text) in &d.parts {
-            diag = diag.label(*span, text.clone());
+        for p in &d.parts {
+            diag = diag.label(p.span, format!("{}/{}: {} × {} = {}", p.cluster, p.pool, p.vms, p.count, p.n));
         }
         diag = diag.label(h.name.span, format!("capacity {}", h.capacity));
         diags.push(diag.help(

@@ -10,6 +10,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::fmt::Write;
 
+use foldhash::fast::FixedState;
 use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
 
@@ -47,25 +48,25 @@ impl GraphNode {
 pub struct FleetGraph {
     graph: DiGraph<GraphNode, ()>,
     /// Only looked up, never iterated: output order comes from the graph.
-    index: HashMap<GraphNode, NodeIndex>,
+    index: HashMap<GraphNode, NodeIndex, FixedState>,
     /// Edges already added: petgraph's `contains_edge` walks every edge of a
     /// node, which is quadratic for shared nodes such as a Namespace.
-    edges: HashSet<(NodeIndex, NodeIndex)>,
+    edges: HashSet<(NodeIndex, NodeIndex), FixedState>,
 }
 
 impl FleetGraph {
     /// Adds a node once; returns its index.
-    pub fn node(&mut self, n: GraphNode) -> NodeIndex {
-        if let Some(i) = self.index.get(&n) {
+    pub fn node(&mut self, n: &GraphNode) -> NodeIndex {
+        if let Some(i) = self.index.get(n) {
             return *i;
         }
         let i = self.graph.add_node(n.clone());
-        self.index.insert(n, i);
+        self.index.insert(n.clone(), i);
         i
     }
 
     /// `before` must exist before `after`.
-    pub fn edge(&mut self, before: GraphNode, after: GraphNode) {
+    pub fn edge(&mut self, before: &GraphNode, after: &GraphNode) {
         let a = self.node(before);
         let b = self.node(after);
         if self.edges.insert((a, b)) {
@@ -117,6 +118,17 @@ impl FleetGraph {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Each object's place in apply order, for putting rendered objects in
+    /// that order without sorting them.
+    pub fn apply_positions(&self) -> HashMap<&ObjectId, usize, FixedState> {
+        let order = self.topological().unwrap_or_default();
+        let objects = order.into_iter().filter_map(|n| match n {
+            GraphNode::Object(id) => Some(id),
+            _ => None,
+        });
+        objects.enumerate().map(|(i, id)| (id, i)).collect()
     }
 
     /// Objects in dependency levels: an object's level is one more than

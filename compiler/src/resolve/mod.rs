@@ -13,7 +13,9 @@ mod devices;
 pub mod graph;
 mod storage;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use foldhash::fast::FixedState;
 
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::ir::{Cluster, Fleet, InfraCredentials, SecretSource, Target};
@@ -123,27 +125,43 @@ fn by_target(fleet: &Fleet) -> BTreeMap<Option<Target>, Vec<&Cluster>> {
 
 /// The rules over the clusters of one target.
 fn check_target(fleet: &Fleet, diags: &mut Diagnostics) {
-    check_names(fleet, diags);
     // Rules about one cluster run per cluster (in parallel for large
-    // fleets); the fleet-wide ones (names, device capacity, the graph) run
-    // once. Diagnostics keep declaration order.
+    // fleets), which also lists the objects each one renders; the
+    // fleet-wide ones (names, device capacity, the graph) run once, over
+    // those lists. Diagnostics keep declaration order.
     let clusters: Vec<&Cluster> = fleet.clusters.iter().collect();
-    let per_cluster = crate::parallel::map(clusters, fleet.clusters.len() * CLUSTER_BYTES, |c| {
-        let mut diags = Diagnostics::default();
-        storage::check_cluster(c, &fleet.inventory, &mut diags);
-        capacity::check_cluster(c, fleet, &mut diags);
-        diags
+    let mut per_cluster = crate::parallel::map(clusters, fleet.clusters.len() * CLUSTER_BYTES, |c| {
+        let mut names = Diagnostics::default();
+        check_cluster_names(c, &mut names);
+        let mut rules = Diagnostics::default();
+        storage::check_cluster(c, &fleet.inventory, &mut rules);
+        capacity::check_cluster(c, fleet, &mut rules);
+        PerCluster { names, objects: cluster_objects(c), rules }
     });
-    for d in per_cluster {
-        diags.extend(d);
+    check_fleet_names(fleet, &mut per_cluster, diags);
+    for c in per_cluster {
+        diags.extend(c.rules);
     }
     devices::check_fleet(fleet, diags);
     capacity::check_fleet(fleet, diags);
 }
 
-fn check_names(fleet: &Fleet, diags: &mut Diagnostics) {
-    let mut clusters: BTreeMap<&str, &Cluster> = BTreeMap::new();
-    for c in &fleet.clusters {
+/// What the per-cluster rules found about one cluster.
+struct PerCluster {
+    /// Its own names: too long, or repeated within it.
+    names: Diagnostics,
+    /// The objects it renders.
+    objects: Vec<(ObjectId, Span)>,
+    /// Storage and capacity.
+    rules: Diagnostics,
+}
+
+/// Names across the clusters of a target: a cluster declared twice, and two
+/// declarations that render the same object (shared Namespaces are fine).
+/// Each cluster's own name findings come right after its repeat, if any.
+fn check_fleet_names(fleet: &Fleet, per_cluster: &mut [PerCluster], diags: &mut Diagnostics) {
+    let mut clusters: HashMap<&str, &Cluster, FixedState> = HashMap::default();
+    for (c, found) in fleet.clusters.iter().zip(per_cluster.iter_mut()) {
         if let Some(first) = clusters.insert(&c.name.value, c) {
             diags.push(
                 Diagnostic::error(Code::NameCollision, format!("cluster `{}` is declared twice", c.name.value))
@@ -152,129 +170,134 @@ fn check_names(fleet: &Fleet, diags: &mut Diagnostics) {
                     .help("cluster names are unique per target (management cluster); rename one"),
             );
         }
-        let hcp_ns = format!("{}-{}", c.namespace.value, c.name.value);
-        if hcp_ns.len() > 63 {
-            diags.push(
-                Diagnostic::error(
-                    Code::NameTooLong,
-                    format!("the control plane namespace `{hcp_ns}` would be {} characters; at most 63 are allowed", hcp_ns.len()),
-                )
-                .label(c.name.span, "cluster name")
-                .label(c.namespace.span, "namespace")
-                .help("HyperShift runs the control plane in namespace `<namespace>-<cluster>`: shorten the cluster name or the namespace"),
-            );
-        }
-        let mut pools: BTreeMap<&str, Span> = BTreeMap::new();
-        let mut objects: BTreeMap<String, Span> = BTreeMap::new();
-        for p in &c.node_pools {
-            let np = names::node_pool(c, p);
-            if let Some(first) = objects.get(&np).filter(|_| !pools.contains_key(p.name.value.as_str())) {
-                diags.push(
-                    Diagnostic::error(
-                        Code::NameCollision,
-                        format!("two node pools of cluster `{}` render NodePool `{np}`", c.name.value),
-                    )
-                    .label(p.name.span, "renders it here")
-                    .label(*first, "and here")
-                    .help("give one pool another name or `object-name=`"),
-                );
-            }
-            objects.entry(np).or_insert(p.name.span);
-            if let Some(first) = pools.insert(&p.name.value, p.name.span) {
-                diags.push(
-                    Diagnostic::error(
-                        Code::NameCollision,
-                        format!("node pool `{}` is declared twice in cluster `{}`", p.name.value, c.name.value),
-                    )
-                    .label(p.name.span, "declared again here")
-                    .label(first, "first declared here")
-                    .help("rename one of the pools"),
-                );
-            }
-            let np = names::node_pool(c, p);
-            if np.len() > 63 {
-                diags.push(
-                    Diagnostic::error(
-                        Code::NameTooLong,
-                        format!("NodePool name `{np}` is {} characters; at most 63 are allowed", np.len()),
-                    )
-                    .label(p.name.span, "pool name")
-                    .help("HyperShift uses the NodePool name as a label value: shorten the cluster or pool name"),
-                );
-            }
-        }
+        diags.extend(std::mem::take(&mut found.names));
     }
-    // Two declarations that render the same object (shared Namespaces are fine).
-    let mut objects: BTreeMap<ObjectId, (Span, &str)> = BTreeMap::new();
-    for c in &fleet.clusters {
-        for (id, span) in cluster_objects(c) {
+    let mut objects: HashMap<&ObjectId, (Span, &str), FixedState> = HashMap::default();
+    for (c, found) in fleet.clusters.iter().zip(per_cluster.iter()) {
+        for (id, span) in &found.objects {
             if id.kind == Kind::Namespace {
                 continue;
             }
-            match objects.get(&id) {
+            match objects.get(id) {
                 // Repeats inside one cluster were reported as duplicate names above.
                 Some((_, owner)) if *owner == c.name.value => {}
                 Some((first, _)) => diags.push(
                     Diagnostic::error(Code::NameCollision, format!("two declarations render {id}"))
-                        .label(span, "renders it here")
+                        .label(*span, "renders it here")
                         .label(*first, "and here")
                         .help("rename a cluster or node pool: NodePools are named `<cluster>-<pool>`"),
                 ),
                 None => {
-                    objects.insert(id, (span, &c.name.value));
+                    objects.insert(id, (*span, &c.name.value));
                 }
             }
         }
     }
 }
 
+/// The names one cluster gives its control plane namespace and node pools.
+fn check_cluster_names(c: &Cluster, diags: &mut Diagnostics) {
+    let hcp_ns = format!("{}-{}", c.namespace.value, c.name.value);
+    if hcp_ns.len() > 63 {
+        diags.push(
+            Diagnostic::error(
+                Code::NameTooLong,
+                format!("the control plane namespace `{hcp_ns}` would be {} characters; at most 63 are allowed", hcp_ns.len()),
+            )
+            .label(c.name.span, "cluster name")
+            .label(c.namespace.span, "namespace")
+            .help("HyperShift runs the control plane in namespace `<namespace>-<cluster>`: shorten the cluster name or the namespace"),
+        );
+    }
+    let mut pools: BTreeMap<&str, Span> = BTreeMap::new();
+    let mut objects: BTreeMap<String, Span> = BTreeMap::new();
+    for p in &c.node_pools {
+        let np = names::node_pool(c, p);
+        if let Some(first) = objects.get(&np).filter(|_| !pools.contains_key(p.name.value.as_str())) {
+            diags.push(
+                Diagnostic::error(
+                    Code::NameCollision,
+                    format!("two node pools of cluster `{}` render NodePool `{np}`", c.name.value),
+                )
+                .label(p.name.span, "renders it here")
+                .label(*first, "and here")
+                .help("give one pool another name or `object-name=`"),
+            );
+        }
+        if let Some(first) = pools.insert(&p.name.value, p.name.span) {
+            diags.push(
+                Diagnostic::error(
+                    Code::NameCollision,
+                    format!("node pool `{}` is declared twice in cluster `{}`", p.name.value, c.name.value),
+                )
+                .label(p.name.span, "declared again here")
+                .label(first, "first declared here")
+                .help("rename one of the pools"),
+            );
+        }
+        if np.len() > 63 {
+            diags.push(
+                Diagnostic::error(
+                    Code::NameTooLong,
+                    format!("NodePool name `{np}` is {} characters; at most 63 are allowed", np.len()),
+                )
+                .label(p.name.span, "pool name")
+                .help("HyperShift uses the NodePool name as a label value: shorten the cluster or pool name"),
+            );
+        }
+        objects.entry(np).or_insert(p.name.span);
+    }
+}
+
 fn build_graph(fleet: &Fleet) -> FleetGraph {
     use GraphNode as N;
+    let clusters: Vec<&Cluster> = fleet.clusters.iter().collect();
+    // Listing the objects allocates their names: do it on all cores, then
+    // add them to the graph in declaration order.
+    let objects = crate::parallel::map(clusters, fleet.clusters.len() * CLUSTER_BYTES, cluster_objects);
     let mut g = FleetGraph::default();
-    for c in &fleet.clusters {
-        let objects = cluster_objects(c);
+    for (c, objects) in fleet.clusters.iter().zip(objects) {
         let hc = N::Object(ObjectId::new(Kind::HostedCluster, &c.namespace.value, &c.name.value));
         let ns = N::Object(ObjectId::new(Kind::Namespace, "", &c.namespace.value));
-        for (id, _) in &objects {
-            let n = N::Object(id.clone());
-            g.node(n.clone());
-            match id.kind {
+        for (id, _) in objects {
+            let kind = id.kind;
+            let n = N::Object(id);
+            g.node(&n);
+            match kind {
                 Kind::Namespace => {}
                 Kind::Secret => {
-                    g.edge(ns.clone(), n.clone());
-                    g.edge(n, hc.clone());
+                    g.edge(&ns, &n);
+                    g.edge(&n, &hc);
                 }
-                Kind::HostedCluster => g.edge(ns.clone(), n),
-                Kind::NodePool => g.edge(hc.clone(), n),
+                Kind::HostedCluster => g.edge(&ns, &n),
+                Kind::NodePool => g.edge(&hc, &n),
             }
         }
         if let crate::ir::Storage::Manual { classes, snapshot_classes } = &c.storage {
+            let group = |m: &crate::ir::StorageMapping| N::StorageGroup {
+                cluster: c.name.value.clone(),
+                group: m.group.as_ref().map(|g| g.value.clone()),
+            };
             for m in classes.iter().chain(snapshot_classes) {
-                let group =
-                    N::StorageGroup { cluster: c.name.value.clone(), group: m.group.as_ref().map(|g| g.value.clone()) };
-                g.edge(group.clone(), hc.clone());
+                g.edge(&group(m), &hc);
             }
             for m in classes {
-                let group =
-                    N::StorageGroup { cluster: c.name.value.clone(), group: m.group.as_ref().map(|g| g.value.clone()) };
-                g.edge(N::StorageClass(m.infra.value.clone()), group);
+                g.edge(&N::StorageClass(m.infra.value.clone()), &group(m));
             }
             for m in snapshot_classes {
-                let group =
-                    N::StorageGroup { cluster: c.name.value.clone(), group: m.group.as_ref().map(|g| g.value.clone()) };
-                g.edge(N::SnapshotClass(m.infra.value.clone()), group);
+                g.edge(&N::SnapshotClass(m.infra.value.clone()), &group(m));
             }
         }
         if let Some(sc) = &c.etcd.storage_class {
-            g.edge(N::StorageClass(sc.value.clone()), hc.clone());
+            g.edge(&N::StorageClass(sc.value.clone()), &hc);
         }
         for p in &c.node_pools {
             let np = N::Object(ObjectId::new(Kind::NodePool, &c.namespace.value, &names::node_pool(c, p)));
             if let Some(sc) = &p.root_volume.storage_class {
-                g.edge(N::StorageClass(sc.value.clone()), np.clone());
+                g.edge(&N::StorageClass(sc.value.clone()), &np);
             }
             for d in &p.host_devices {
-                g.edge(N::HostDevice(d.name.value.clone()), np.clone());
+                g.edge(&N::HostDevice(d.name.value.clone()), &np);
             }
         }
     }

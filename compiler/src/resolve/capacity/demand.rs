@@ -81,39 +81,54 @@ impl Demand {
     /// The demand of the configuration.
     pub fn of_fleet(fleet: &Fleet) -> Demand {
         let kubevirt = &fleet.inventory.kubevirt;
-        let mut out = Demand::default();
-        for c in &fleet.clusters {
+        // Per cluster on all cores for large fleets (each record allocates
+        // its names), then put together in declaration order.
+        let clusters: Vec<&Cluster> = fleet.clusters.iter().collect();
+        let per_cluster = crate::parallel::map(clusters, fleet.clusters.len() * crate::resolve::CLUSTER_BYTES, |c| {
             let placement = Placement::of(c);
-            out.control_planes.push(ControlPlaneDemand {
+            let control_plane = ControlPlaneDemand {
                 cluster: c.name.value.clone(),
                 span: Some(c.name.span),
                 availability: c.control_plane_availability,
                 etcd_class: c.etcd.storage_class.as_ref().map(|s| s.value.clone()),
                 etcd_size: c.etcd.size.whole(),
-            });
-            for p in &c.node_pools {
-                let shape = VmShape {
-                    cores: *p.cores,
-                    memory: p.memory.whole(),
-                    guaranteed: p.qos_class == crate::ir::QosClass::Guaranteed,
-                    host_devices: !p.host_devices.is_empty(),
-                };
-                let (cpu_millis, memory) = requests(shape, kubevirt);
-                out.pools.push(PoolDemand {
-                    name: format!("{}/{}", c.name.value, p.name.value),
-                    cluster: c.name.value.clone(),
-                    span: Some(p.name.span),
-                    placement: placement.clone(),
-                    vms: p.scaling.value.max(),
-                    shape,
-                    cpu_millis,
-                    memory,
-                    devices: merge_devices(p.host_devices.iter().map(|d| (d.name.value.clone(), d.count.value))),
-                    root_class: p.root_volume.storage_class.as_ref().map(|s| s.value.clone()),
-                    root_size: p.root_volume.size.whole(),
-                    cache: p.root_volume.cache == Some(CacheStrategy::Pvc),
-                });
-            }
+            };
+            let pools: Vec<PoolDemand> = c
+                .node_pools
+                .iter()
+                .map(|p| {
+                    let shape = VmShape {
+                        cores: *p.cores,
+                        memory: p.memory.whole(),
+                        guaranteed: p.qos_class == crate::ir::QosClass::Guaranteed,
+                        host_devices: !p.host_devices.is_empty(),
+                    };
+                    let (cpu_millis, memory) = requests(shape, kubevirt);
+                    PoolDemand {
+                        name: format!("{}/{}", c.name.value, p.name.value),
+                        cluster: c.name.value.clone(),
+                        span: Some(p.name.span),
+                        placement: placement.clone(),
+                        vms: p.scaling.value.max(),
+                        shape,
+                        cpu_millis,
+                        memory,
+                        devices: merge_devices(p.host_devices.iter().map(|d| (d.name.value.clone(), d.count.value))),
+                        root_class: p.root_volume.storage_class.as_ref().map(|s| s.value.clone()),
+                        root_size: p.root_volume.size.whole(),
+                        cache: p.root_volume.cache == Some(CacheStrategy::Pvc),
+                    }
+                })
+                .collect();
+            (control_plane, pools)
+        });
+        let mut out = Demand {
+            pools: Vec::with_capacity(per_cluster.iter().map(|(_, pools)| pools.len()).sum()),
+            control_planes: Vec::with_capacity(per_cluster.len()),
+        };
+        for (control_plane, pools) in per_cluster {
+            out.control_planes.push(control_plane);
+            out.pools.extend(pools);
         }
         out
     }
