@@ -36,7 +36,7 @@ use hcpc::cli::load::read_sources;
 use hcpc::ir::{InfraCredentials, SecretSource};
 use hcpc::lower::{LowerInput, lower};
 use hcpc::parse::parse;
-use hcpc::render::{SecretValues, objects_yaml, render};
+use hcpc::render::{SecretValues, render, write_objects_yaml};
 use hcpc::resolve::{ResolvedFleet, resolve};
 
 /// Set in the intermediate process; its arguments are the command to measure.
@@ -293,7 +293,8 @@ fn stages(dir: &Path, runs: usize) -> Stages {
         render_t.push(t.elapsed());
 
         let t = Instant::now();
-        let text = objects_yaml(&objs, false);
+        let mut text = Vec::new();
+        write_objects_yaml(&objs, false, &mut text).expect("writing to memory");
         yaml_t.push(t.elapsed());
 
         bytes = sources.iter().map(|(_, f)| f.text.len()).sum();

@@ -168,11 +168,17 @@ pub fn render(resolved: &ResolvedFleet, secrets: &SecretValues) -> Vec<DesiredOb
     let rendered = crate::parallel::map(clusters, fleet.clusters.len() * crate::resolve::CLUSTER_BYTES, |c| {
         render_cluster(c, &applyset, secrets)
     });
-    let mut by_id: BTreeMap<ObjectId, DesiredObject> = BTreeMap::new();
+    // Apply order; a Namespace several clusters share is kept once.
+    let position = resolved.graph.apply_positions();
+    let mut slots: Vec<Option<DesiredObject>> = std::iter::repeat_with(|| None).take(position.len()).collect();
     for o in rendered.into_iter().flatten() {
-        by_id.entry(o.id.clone()).or_insert(o);
+        if let Some(slot) = position.get(&o.id).map(|&i| &mut slots[i])
+            && slot.is_none()
+        {
+            *slot = Some(o);
+        }
     }
-    resolved.graph.apply_order().into_iter().filter_map(|id| by_id.remove(&id)).collect()
+    slots.into_iter().flatten().collect()
 }
 
 /// A Namespace claimed by the fleet's ApplySet.
@@ -355,9 +361,13 @@ pub fn masked(o: &DesiredObject) -> Value {
 }
 
 /// The objects as a multi-document YAML stream (`---` between documents),
-/// Secret data masked unless `show_secrets`. Written in parallel chunks
-/// for large fleets, joined in order.
-pub fn objects_yaml(objects: &[DesiredObject], show_secrets: bool) -> String {
+/// Secret data masked unless `show_secrets`, into `out`. Chunks of it are
+/// made in parallel for large fleets and written in order.
+pub fn write_objects_yaml(
+    objects: &[DesiredObject],
+    show_secrets: bool,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
     /// About the YAML of one object, to size buffers.
     const BYTES_PER_OBJECT: usize = 800;
     let write = |(i, chunk): (usize, &[DesiredObject])| {
@@ -373,5 +383,10 @@ pub fn objects_yaml(objects: &[DesiredObject], show_secrets: bool) -> String {
     let chunks: Vec<(usize, &[DesiredObject])> = objects.chunks(256).enumerate().collect();
     // A cluster (about 1 KiB of KDL) renders about seven objects.
     let parts = crate::parallel::map(chunks, objects.len() * 150, write);
-    parts.concat()
+    // Written part by part rather than joined first: a large fleet's
+    // stream is tens of megabytes, and copying it costs as much again.
+    for part in parts {
+        out.write_all(part.as_bytes())?;
+    }
+    Ok(())
 }

@@ -1,27 +1,22 @@
 //! `hcpc render`: the desired objects as YAML.
 
-use std::io::Write;
 use std::path::Path;
 
 use crate::cli::exit;
 use crate::cli::load::compile;
 use crate::cli::printer::Style;
-use crate::render::objects_yaml;
+use crate::render::write_objects_yaml;
 
 pub fn run(path: &Path, output: Option<&Path>, show_secrets: bool, style: Style) -> u8 {
     let Some(compiled) = super::report(compile(path), style) else { return exit::ERROR };
     let code = match output {
-        None => {
-            // One write of the whole stream.
-            let text = objects_yaml(&compiled.objects, show_secrets);
-            match std::io::stdout().lock().write_all(text.as_bytes()) {
-                Ok(()) => exit::OK,
-                Err(e) => {
-                    eprintln!("error: cannot write the output: {e}");
-                    exit::ERROR
-                }
+        None => match write_objects_yaml(&compiled.objects, show_secrets, &mut std::io::stdout().lock()) {
+            Ok(()) => exit::OK,
+            Err(e) => {
+                eprintln!("error: cannot write the output: {e}");
+                exit::ERROR
             }
-        }
+        },
         Some(dir) => {
             let files: Vec<(std::path::PathBuf, String)> = compiled
                 .objects
