@@ -382,6 +382,13 @@ fn golden_kdl_syntax() {
     golden_report("kdl_syntax", &pool("attach-default-network false"));
 }
 
+/// A block left open is told to be closed, not to quote strings.
+#[test]
+fn golden_kdl_unclosed_block() {
+    let input = pool("memory \"8Gi\"") + "\ncluster other {\n    node-pool w replicas=1 {\n";
+    golden_report("kdl_unclosed_block", &input);
+}
+
 /// The underline reader finds where miette's underline starts.
 #[test]
 fn underline_column_reads_miette_layout() {

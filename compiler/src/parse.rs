@@ -237,6 +237,8 @@ pub fn too_deep(text: &str) -> Option<usize> {
 fn syntax_diagnostics(file: FileId, err: &kdl::KdlError) -> Vec<Diagnostic> {
     const QUOTING: &str = "KDL 2: quote strings that contain `/`, spaces or `=`, or start with a digit \
          (e.g. \"quay.io/image:tag\", cluster-cidr=\"10.0.0.0/8\"); booleans are #true and #false";
+    const UNCLOSED: &str = "every `{` needs a matching `}`: close this block before the next node that is \
+         not part of it (or remove the `{`)";
     let text = err.input.as_str();
     let mut out = Vec::new();
     for d in &err.diagnostics {
@@ -254,6 +256,10 @@ fn syntax_diagnostics(file: FileId, err: &kdl::KdlError) -> Vec<Diagnostic> {
             || ((line.contains('/') || line.contains(':')) && !line.contains('"'));
         let help = match &d.help {
             Some(h) if !unquoted => h.clone(),
+            // Quoting has nothing to do with a block left open.
+            None if !unquoted && (message.starts_with("No closing '}'") || message.starts_with("Closing '}'")) => {
+                UNCLOSED.to_string()
+            }
             _ => QUOTING.to_string(),
         };
         let quoting = help == QUOTING;

@@ -36,9 +36,10 @@ impl Style {
 
 /// Prints diagnostics in the chosen format; returns (errors, warnings).
 pub fn print_diagnostics(diags: Diagnostics, sources: &SourceMap, format: DiagFormat, style: Style) -> (usize, usize) {
-    let errors = diags.error_count();
-    let warnings = diags.warning_count();
+    // Counted after repeats are dropped, so the totals match what is shown.
     let sorted = diags.sorted();
+    let errors = sorted.iter().filter(|d| d.severity == Severity::Error).count();
+    let warnings = sorted.iter().filter(|d| d.severity == Severity::Warning).count();
     match format {
         DiagFormat::Json => {
             let located: Vec<_> = sorted.iter().map(|d| d.locate(sources)).collect();
