@@ -179,6 +179,24 @@ fn children_cpu() -> Duration {
     tv(usage.user_time()) + tv(usage.system_time())
 }
 
+/// Runs `hcpc plan` of an applied fleet through `run`, which must find no
+/// changes; returns its wall and CPU time.
+fn no_change_plan(run: &impl Fn(&[&str]) -> std::process::Output) -> (Duration, Duration) {
+    let cpu = children_cpu();
+    let start = Instant::now();
+    let plan = run(&["plan", "--detailed-exitcode", "."]);
+    let wall = start.elapsed();
+    let cpu = children_cpu() - cpu;
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "an applied fleet plans as no changes: {}{}",
+        String::from_utf8_lossy(&plan.stdout),
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    (wall, cpu)
+}
+
 /// The kinds a plan reads: other requests in `/metrics` are the server's
 /// own housekeeping (it renews its own Leases, for one).
 fn hcpc_requests(counts: &RequestCounts) -> RequestCounts {
@@ -293,17 +311,9 @@ fn two_targets(bin: &Path, n: usize, runs: usize) {
         for _ in 0..runs {
             let before: Vec<RequestCounts> =
                 [Some(&east), west.as_ref()].into_iter().flatten().map(Envtest::request_counts).collect();
-            let cpu = children_cpu();
-            let start = Instant::now();
-            let plan = run(&["plan", "--detailed-exitcode", "."]);
-            walls.push(start.elapsed());
-            cpus.push(children_cpu() - cpu);
-            assert_eq!(
-                plan.status.code(),
-                Some(0),
-                "an applied fleet plans as no changes: {}",
-                String::from_utf8_lossy(&plan.stderr)
-            );
+            let (wall, cpu) = no_change_plan(&run);
+            walls.push(wall);
+            cpus.push(cpu);
             requests = [Some(&east), west.as_ref()]
                 .into_iter()
                 .flatten()
@@ -375,18 +385,9 @@ fn main() {
         let mut requests = RequestCounts::default();
         for _ in 0..runs {
             let before = k.request_counts();
-            let cpu = children_cpu();
-            let start = Instant::now();
-            let plan = run(&["plan", "--detailed-exitcode", "."]);
-            walls.push(start.elapsed());
-            cpus.push(children_cpu() - cpu);
-            assert_eq!(
-                plan.status.code(),
-                Some(0),
-                "an applied fleet plans as no changes: {}{}",
-                String::from_utf8_lossy(&plan.stdout),
-                String::from_utf8_lossy(&plan.stderr)
-            );
+            let (wall, cpu) = no_change_plan(&run);
+            walls.push(wall);
+            cpus.push(cpu);
             requests = hcpc_requests(&k.request_counts().since(&before));
         }
         let (wall, cpu) = (median(walls), median(cpus));
