@@ -86,18 +86,24 @@ pub fn cluster_objects(c: &Cluster) -> Vec<(ObjectId, Span)> {
 /// each of them alike; discovery fills in each one's own).
 pub fn resolve(fleet: Fleet) -> (ResolvedFleet, Diagnostics) {
     let mut diags = Diagnostics::default();
+    // The objects each cluster renders, listed once (on all cores for large
+    // fleets: listing allocates their names) for the name checks and the graph.
+    let clusters: Vec<&Cluster> = fleet.clusters.iter().collect();
+    let objects = crate::parallel::map(clusters, fleet.clusters.len() * CLUSTER_BYTES, cluster_objects);
     let groups = by_target(&fleet);
     if groups.len() <= 1 {
-        check_target(&fleet, &mut diags);
+        check_target(&fleet, &objects, &mut diags);
     } else {
-        for clusters in groups.into_values() {
-            let part = Fleet { clusters: clusters.into_iter().cloned().collect(), ..fleet.without_clusters() };
-            check_target(&part, &mut diags);
+        for indices in groups.into_values() {
+            let clusters = indices.iter().map(|&i| fleet.clusters[i].clone()).collect();
+            let part = Fleet { clusters, ..fleet.without_clusters() };
+            let part_objects: Vec<_> = indices.iter().map(|&i| objects[i].clone()).collect();
+            check_target(&part, &part_objects, &mut diags);
         }
         // Fleet-wide notes would otherwise be said once per target.
         diags = diags.deduped();
     }
-    let graph = build_graph(&fleet);
+    let graph = build_graph(&fleet, objects);
     if let Err(cycle) = graph.topological() {
         diags.push(
             Diagnostic::error(
@@ -113,22 +119,23 @@ pub fn resolve(fleet: Fleet) -> (ResolvedFleet, Diagnostics) {
     (ResolvedFleet { fleet, graph }, diags)
 }
 
-/// The clusters of each target (their own `target`, else the fleet's), in target order.
-fn by_target(fleet: &Fleet) -> BTreeMap<Option<Target>, Vec<&Cluster>> {
-    let mut out: BTreeMap<Option<Target>, Vec<&Cluster>> = BTreeMap::new();
-    for c in &fleet.clusters {
+/// The clusters of each target (their own `target`, else the fleet's), in
+/// target order, as indices into the fleet's clusters.
+fn by_target(fleet: &Fleet) -> BTreeMap<Option<Target>, Vec<usize>> {
+    let mut out: BTreeMap<Option<Target>, Vec<usize>> = BTreeMap::new();
+    for (i, c) in fleet.clusters.iter().enumerate() {
         let t = c.target.as_ref().or(fleet.target.as_ref()).map(|t| t.value.identity());
-        out.entry(t).or_default().push(c);
+        out.entry(t).or_default().push(i);
     }
     out
 }
 
-/// The rules over the clusters of one target.
-fn check_target(fleet: &Fleet, diags: &mut Diagnostics) {
+/// The rules over the clusters of one target; `objects[i]` are the objects
+/// its `i`-th cluster renders.
+fn check_target(fleet: &Fleet, objects: &[Vec<(ObjectId, Span)>], diags: &mut Diagnostics) {
     // Rules about one cluster run per cluster (in parallel for large
-    // fleets), which also lists the objects each one renders; the
-    // fleet-wide ones (names, device capacity, the graph) run once, over
-    // those lists. Diagnostics keep declaration order.
+    // fleets); the fleet-wide ones (names, device capacity, the graph) run
+    // once. Diagnostics keep declaration order.
     let clusters: Vec<&Cluster> = fleet.clusters.iter().collect();
     let mut per_cluster = crate::parallel::map(clusters, fleet.clusters.len() * CLUSTER_BYTES, |c| {
         let mut names = Diagnostics::default();
@@ -136,9 +143,9 @@ fn check_target(fleet: &Fleet, diags: &mut Diagnostics) {
         let mut rules = Diagnostics::default();
         storage::check_cluster(c, &fleet.inventory, &mut rules);
         capacity::check_cluster(c, fleet, &mut rules);
-        PerCluster { names, objects: cluster_objects(c), rules }
+        PerCluster { names, rules }
     });
-    check_fleet_names(fleet, &mut per_cluster, diags);
+    check_fleet_names(fleet, objects, &mut per_cluster, diags);
     for c in per_cluster {
         diags.extend(c.rules);
     }
@@ -150,8 +157,6 @@ fn check_target(fleet: &Fleet, diags: &mut Diagnostics) {
 struct PerCluster {
     /// Its own names: too long, or repeated within it.
     names: Diagnostics,
-    /// The objects it renders.
-    objects: Vec<(ObjectId, Span)>,
     /// Storage and capacity.
     rules: Diagnostics,
 }
@@ -159,7 +164,12 @@ struct PerCluster {
 /// Names across the clusters of a target: a cluster declared twice, and two
 /// declarations that render the same object (shared Namespaces are fine).
 /// Each cluster's own name findings come right after its repeat, if any.
-fn check_fleet_names(fleet: &Fleet, per_cluster: &mut [PerCluster], diags: &mut Diagnostics) {
+fn check_fleet_names(
+    fleet: &Fleet,
+    objects: &[Vec<(ObjectId, Span)>],
+    per_cluster: &mut [PerCluster],
+    diags: &mut Diagnostics,
+) {
     let mut clusters: HashMap<&str, &Cluster, FixedState> = HashMap::default();
     for (c, found) in fleet.clusters.iter().zip(per_cluster.iter_mut()) {
         if let Some(first) = clusters.insert(&c.name.value, c) {
@@ -172,13 +182,13 @@ fn check_fleet_names(fleet: &Fleet, per_cluster: &mut [PerCluster], diags: &mut 
         }
         diags.extend(std::mem::take(&mut found.names));
     }
-    let mut objects: HashMap<&ObjectId, (Span, &str), FixedState> = HashMap::default();
-    for (c, found) in fleet.clusters.iter().zip(per_cluster.iter()) {
-        for (id, span) in &found.objects {
+    let mut rendered: HashMap<&ObjectId, (Span, &str), FixedState> = HashMap::default();
+    for (c, objects) in fleet.clusters.iter().zip(objects) {
+        for (id, span) in objects {
             if id.kind == Kind::Namespace {
                 continue;
             }
-            match objects.get(id) {
+            match rendered.get(id) {
                 // Repeats inside one cluster were reported as duplicate names above.
                 Some((_, owner)) if *owner == c.name.value => {}
                 Some((first, _)) => diags.push(
@@ -188,7 +198,7 @@ fn check_fleet_names(fleet: &Fleet, per_cluster: &mut [PerCluster], diags: &mut 
                         .help("rename a cluster or node pool: NodePools are named `<cluster>-<pool>`"),
                 ),
                 None => {
-                    objects.insert(id, (*span, &c.name.value));
+                    rendered.insert(id, (*span, &c.name.value));
                 }
             }
         }
@@ -249,12 +259,9 @@ fn check_cluster_names(c: &Cluster, diags: &mut Diagnostics) {
     }
 }
 
-fn build_graph(fleet: &Fleet) -> FleetGraph {
+/// The graph of the fleet; `objects[i]` are the objects its `i`-th cluster renders.
+fn build_graph(fleet: &Fleet, objects: Vec<Vec<(ObjectId, Span)>>) -> FleetGraph {
     use GraphNode as N;
-    let clusters: Vec<&Cluster> = fleet.clusters.iter().collect();
-    // Listing the objects allocates their names: do it on all cores, then
-    // add them to the graph in declaration order.
-    let objects = crate::parallel::map(clusters, fleet.clusters.len() * CLUSTER_BYTES, cluster_objects);
     let mut g = FleetGraph::default();
     for (c, objects) in fleet.clusters.iter().zip(objects) {
         let hc = N::Object(ObjectId::new(Kind::HostedCluster, &c.namespace.value, &c.name.value));
