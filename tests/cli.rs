@@ -209,3 +209,25 @@ fn linux_executable_is_position_dependent_unless_asked() {
     let pie_asked = option_env!("HCPC_PIE").is_some_and(|v| !v.is_empty() && v != "0");
     assert_eq!(e_type, if pie_asked { 3 } else { 2 }, "ELF type of {}", env!("CARGO_BIN_EXE_hcpc"));
 }
+
+/// `hcpc render | head` and the like: a reader that stops early is not an
+/// error. The output here is larger than a pipe's buffer, so hcpc is still
+/// writing when the reader goes away.
+#[test]
+fn a_reader_that_stops_early_ends_each_printing_command_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let tmp = tempfile::tempdir().unwrap();
+    crate::support::fleet_gen::write_fleet(tmp.path(), 200, 50).expect("write fleet");
+    for args in [&["render"][..], &["plan", "--format", "json"], &["graph"]] {
+        let mut child =
+            hcpc().args(args).arg(tmp.path()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut first = [0u8; 16];
+        child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+        // The read end is closed here, as `head` closes it.
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("Broken pipe") && !err.contains("panicked"), "{args:?}: {err}");
+    }
+}

@@ -5,6 +5,7 @@ pub mod args;
 mod commands;
 mod driver;
 pub mod load;
+pub mod output;
 pub mod printer;
 pub mod target;
 

@@ -49,12 +49,11 @@ pub fn print_diagnostics(diags: Diagnostics, sources: &SourceMap, format: DiagFo
                 "warnings": warnings,
                 "diagnostics": located,
             });
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            crate::cli::output::print(&format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default()));
         }
         DiagFormat::Github => {
-            for d in &sorted {
-                println!("{}", github_line(d, sources));
-            }
+            let lines: String = sorted.iter().map(|d| github_line(d, sources) + "\n").collect();
+            crate::cli::output::print(&lines);
         }
         DiagFormat::Human => {
             let mut err = std::io::stderr().lock();

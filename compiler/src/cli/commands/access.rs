@@ -1,7 +1,6 @@
 //! `hcpc kubeconfig` and `hcpc kubeadmin-password`: credentials of a
 //! hosted cluster, from the Secrets HostedCluster status points to.
 
-use std::io::Write;
 use std::path::Path;
 
 use serde_json::Value;
@@ -90,10 +89,7 @@ pub fn kubeconfig(cluster: &str, output: Option<&Path>, flags: &TargetFlags, con
         }
     };
     match output {
-        None => {
-            let _ = std::io::stdout().write_all(&bytes);
-            exit::OK
-        }
+        None => crate::cli::output::write_bytes(&bytes),
         Some(path) => match crate::live::dir::write_file(path, &bytes, true) {
             Ok(()) => {
                 eprintln!("wrote {} (mode 0600)", path.display());
@@ -111,12 +107,11 @@ pub fn kubeadmin_password(cluster: &str, flags: &TargetFlags, config: &Path) -> 
     match locate(cluster, flags, config)
         .and_then(|(k, ns, name)| status_secret(&k, &ns, &name, "kubeadminPassword", "password", "kubeadmin password"))
     {
-        Ok(bytes) => {
-            let _ = std::io::stdout().write_all(&bytes);
+        Ok(mut bytes) => {
             if !bytes.ends_with(b"\n") {
-                println!();
+                bytes.push(b'\n');
             }
-            exit::OK
+            crate::cli::output::write_bytes(&bytes)
         }
         Err(e) => {
             eprintln!("error: {e}");

@@ -22,7 +22,7 @@ pub fn run(path: &Path, format: DiagFormat, deny_warnings: bool, style: Style) -
     std::mem::forget(compiled);
     let failed = errors > 0 || (deny_warnings && warnings > 0);
     if let Some(table) = capacity {
-        print!("{table}");
+        crate::cli::output::print(&table);
     }
     if format == DiagFormat::Human && !style.quiet {
         if failed {

@@ -369,7 +369,9 @@ pub fn run(cluster: &str, flags: &crate::cli::target::TargetFlags) -> u8 {
     };
     pools.sort_by(|a, b| s(a, "/metadata/name").cmp(&s(b, "/metadata/name")));
     let (text, notes) = to_kdl(&hc, &pools);
-    print!("{text}");
+    if crate::cli::output::print(&text) != exit::OK {
+        return exit::ERROR;
+    }
     for n in notes {
         eprintln!("warning: {n}");
     }

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use crate::cli::args::{Cli, Command, DiagFormat};
 use crate::cli::exit;
 use crate::cli::load::{Compiled, compile};
+use crate::cli::output;
 use crate::cli::printer::{Style, print_diagnostics};
 use crate::cli::target::TargetFlags;
 use crate::diagnostic::Code;
@@ -30,14 +31,12 @@ pub fn run(cli: Cli) -> u8 {
         Command::Graph { input } => {
             let compiled = compile(&path_or_cwd(input.path));
             let Some(resolved) = report(compiled, style).and_then(|c| c.resolved) else { return exit::ERROR };
-            print!("{}", resolved.graph.to_dot());
-            exit::OK
+            output::print(&resolved.graph.to_dot())
         }
         Command::Explain { code } => explain(code.as_deref()),
         Command::Lsp { stdio: _ } => lsp::run(),
         Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&crate::schema_json()).unwrap_or_default());
-            exit::OK
+            output::print(&format!("{}\n", serde_json::to_string_pretty(&crate::schema_json()).unwrap_or_default()))
         }
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
@@ -123,15 +122,13 @@ pub fn report(compiled: Compiled, style: Style) -> Option<Compiled> {
 fn explain(code: Option<&str>) -> u8 {
     match code {
         None => {
-            for c in Code::ALL {
-                println!("{c}");
-            }
-            exit::OK
+            let list: String = Code::ALL.iter().map(|c| format!("{c}\n")).collect();
+            output::print(&list)
         }
         Some(s) => match Code::parse(s).or_else(|| Code::parse(&format!("hcpc::{s}"))) {
             Some(c) => {
-                println!("{c}\n\n{}", c.explain().lines().map(str::trim).collect::<Vec<_>>().join("\n"));
-                exit::OK
+                let text = c.explain().lines().map(str::trim).collect::<Vec<_>>().join("\n");
+                output::print(&format!("{c}\n\n{text}\n"))
             }
             None => {
                 eprintln!("error: unknown code `{s}`\n  help: `hcpc explain` lists every code");
@@ -172,7 +169,7 @@ fn fmt(path: &std::path::Path, check: bool, style: Style) -> u8 {
         match crate::fmt::format_source(&text) {
             Ok(formatted) if formatted != text => {
                 if check {
-                    println!("{}", file.display());
+                    output::print(&format!("{}\n", file.display()));
                 } else if let Err(e) = crate::live::dir::write_atomic(&file, &formatted) {
                     eprintln!("error: cannot write {}: {e}", file.display());
                     failed = true;

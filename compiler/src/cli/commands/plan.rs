@@ -2,7 +2,7 @@
 //! diff per target, print the fleet's plan.
 
 use std::collections::BTreeSet;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -351,7 +351,7 @@ pub fn run(
     };
     let text = render(&planned, format, color, style.verbose, budget);
     // A reader that stops early (`| head`) is not an error.
-    let _ = std::io::stdout().write_all(text.as_bytes()).and_then(|()| std::io::stdout().flush());
+    crate::cli::output::print(&text);
     if let Some(out) = out {
         let saved = SavedPlan {
             format_version: crate::plan::model::FLEET_FORMAT_VERSION.to_string(),

@@ -4,19 +4,14 @@ use std::path::Path;
 
 use crate::cli::exit;
 use crate::cli::load::compile;
+use crate::cli::output;
 use crate::cli::printer::Style;
 use crate::render::write_objects_yaml;
 
 pub fn run(path: &Path, output: Option<&Path>, show_secrets: bool, style: Style) -> u8 {
     let Some(compiled) = super::report(compile(path), style) else { return exit::ERROR };
     let code = match output {
-        None => match write_objects_yaml(&compiled.objects, show_secrets, &mut std::io::stdout().lock()) {
-            Ok(()) => exit::OK,
-            Err(e) => {
-                eprintln!("error: cannot write the output: {e}");
-                exit::ERROR
-            }
-        },
+        None => output::finish(write_objects_yaml(&compiled.objects, show_secrets, &mut std::io::stdout().lock())),
         Some(dir) => {
             let files: Vec<(std::path::PathBuf, String)> = compiled
                 .objects
