@@ -231,3 +231,26 @@ fn a_reader_that_stops_early_ends_each_printing_command_quietly() {
         assert!(!err.contains("Broken pipe") && !err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+/// `hcpc apply --auto-approve 2>&1 | head`: the progress lines go nowhere
+/// once the reader has gone, and the apply still finishes every write.
+#[test]
+fn apply_finishes_when_its_output_goes_away() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let tmp = tempfile::tempdir().unwrap();
+    crate::support::fleet_gen::write_fleet(tmp.path(), 100, 50).expect("write fleet");
+    let mut child = hcpc()
+        .args(["apply", "--auto-approve"])
+        .arg(tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stderr.take().unwrap().read_exact(&mut first).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let again = hcpc().args(["plan", "--detailed-exitcode"]).arg(tmp.path()).output().unwrap();
+    assert_eq!(again.status.code(), Some(0), "every object was written: {}", stdout(&again));
+}

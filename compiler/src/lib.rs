@@ -11,6 +11,26 @@
 //! Stages never print and never touch the disk or network; `cli` does IO
 //! and `live`/`apply` talk to the target.
 
+/// hcpc's own `eprintln!` and `eprint!`, in scope in every module below:
+/// std's panic when standard error cannot be written (`hcpc apply 2>&1 |
+/// head` once `head` has exited), and a panic between two writes to the
+/// management cluster would leave an apply half-done. Messages that cannot
+/// be shown are dropped; the work goes on.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// See `eprintln!` above.
+macro_rules! eprint {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod cli;
 pub mod diagnostic;
 pub mod fmt;
