@@ -6,7 +6,7 @@
 //! - each pipeline stage in process (read+parse, lower+resolve, render,
 //!   YAML), median of several runs;
 //! - whole runs of the release `hcpc` binary (`check` and `render` of each
-//!   fleet, `render examples/minimal.kdl`): median wall time, CPU time and
+//!   fleet, `render examples/minimal`): median wall time, CPU time and
 //!   peak RSS;
 //! - with `HCP_BIN` naming an `hcp` binary, `hcp create cluster kubevirt
 //!   --render` of the same one cluster in the same run, and the ratio;
@@ -131,7 +131,7 @@ fn main() -> ExitCode {
         m
     };
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    let minimal = row("render examples/minimal.kdl", &bin, &["render", "minimal.kdl"], &example, sizes[0].2);
+    let minimal = row("render examples/minimal", &bin, &["render", "minimal"], &example, sizes[0].2);
     let mut results = Vec::new();
     for f in &fleets {
         let c = row(&format!("check {} clusters, {}", f.clusters, f.layout), &bin, &["check", "."], &f.dir, f.runs.1);

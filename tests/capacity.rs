@@ -207,14 +207,16 @@ fn technology_preview_is_noted_once() {
 // The capacity table
 // ---------------------------------------------------------------------------
 
-/// `examples/capacity.kdl` in a temporary directory, with its own target.
+/// `examples/capacity` in a temporary directory, with its own target.
 fn capacity_example() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().expect("temp dir");
     let examples = tmp.path().join("examples");
-    std::fs::create_dir_all(examples.join("secrets")).expect("mkdir");
+    for dir in ["secrets", "capacity"] {
+        std::fs::create_dir_all(examples.join(dir)).expect("mkdir");
+    }
     std::fs::copy(repo().join("examples/secrets/pull-secret.json"), examples.join("secrets/pull-secret.json"))
         .expect("copy");
-    std::fs::copy(repo().join("examples/capacity.kdl"), examples.join("capacity.kdl")).expect("copy");
+    std::fs::copy(repo().join("examples/capacity/fleet.kdl"), examples.join("capacity/fleet.kdl")).expect("copy");
     tmp
 }
 
@@ -230,7 +232,7 @@ fn hcpc_in(dir: &Path, args: &[&str]) -> String {
 fn golden_capacity_tables() {
     let tmp = capacity_example();
     let dir = tmp.path();
-    let file = "examples/capacity.kdl";
+    let file = "examples/capacity";
     assert_golden("capacity__check_verbose.txt", &hcpc_in(dir, &["check", "-v", file]));
     assert_golden("capacity__plan_create.txt", &hcpc_in(dir, &["plan", file]));
     hcpc_in(dir, &["apply", file, "--auto-approve", "-q"]);
@@ -245,7 +247,7 @@ fn golden_capacity_tables() {
     }
 
     // A pull request: one more GPU VM, a smaller sandbox.
-    let path = dir.join(file);
+    let path = dir.join(file).join("fleet.kdl");
     let text = std::fs::read_to_string(&path).expect("read");
     let edited =
         text.replace("node-pool gpu replicas=2", "node-pool gpu replicas=3").replace("min=1 max=4", "min=1 max=2");

@@ -48,7 +48,7 @@ fn github_format_prints_workflow_annotations() {
 
 #[test]
 fn render_is_deterministic_and_masks_secrets_unless_asked() {
-    let ex = repo().join("examples/minimal.kdl");
+    let ex = repo().join("examples/minimal");
     let a = hcpc().arg("render").arg(&ex).output().unwrap();
     let b = hcpc().arg("render").arg(&ex).output().unwrap();
     assert_eq!(a.status.code(), Some(0));
@@ -63,8 +63,7 @@ fn render_is_deterministic_and_masks_secrets_unless_asked() {
 #[test]
 fn render_to_directory_writes_one_file_per_object() {
     let tmp = tempfile::tempdir().unwrap();
-    let o =
-        hcpc().args(["render", "-q", "-o"]).arg(tmp.path()).arg(repo().join("examples/minimal.kdl")).output().unwrap();
+    let o = hcpc().args(["render", "-q", "-o"]).arg(tmp.path()).arg(repo().join("examples/minimal")).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     for f in [
         "_cluster/Namespace.clusters.yaml",
@@ -99,7 +98,7 @@ fn explain_and_completions_and_schema() {
 
 #[test]
 fn graph_orders_objects_by_dependency() {
-    let o = hcpc().arg("graph").arg(repo().join("examples/minimal.kdl")).output().unwrap();
+    let o = hcpc().arg("graph").arg(repo().join("examples/minimal")).output().unwrap();
     let dot = stdout(&o);
     assert!(dot.starts_with("digraph hcpc {"));
     let pos = |s: &str| dot.find(s).unwrap_or_else(|| panic!("{s} in {dot}"));

@@ -12,17 +12,17 @@ use crate::support::{repo, run_in, stderr, stdout, yaml_docs};
 
 /// The documented procedures, one example each (SPEC §3 and the docs).
 const REQUIRED: &[&str] = &[
-    "minimal.kdl",
-    "storage-mapping.kdl",
-    "snapshot-groups.kdl",
-    "root-volume.kdl",
-    "image-cache.kdl",
-    "etcd-storage-class.kdl",
-    "gpu.kdl",
-    "host-devices.kdl",
-    "external-infra.kdl",
-    "autoscaling.kdl",
-    "capacity.kdl",
+    "minimal",
+    "storage-mapping",
+    "snapshot-groups",
+    "root-volume",
+    "image-cache",
+    "etcd-storage-class",
+    "gpu",
+    "host-devices",
+    "external-infra",
+    "autoscaling",
+    "capacity",
     "fleet",
     "multi-region",
 ];
@@ -30,25 +30,28 @@ const REQUIRED: &[&str] = &[
 /// Examples that are meant to show a warning or a note, with the code they show.
 const EXPECTED_WARNINGS: &[(&str, &str)] = &[
     // Every pool with host devices gets the Technology Preview note.
-    ("capacity.kdl", "hcpc::device::technology_preview"),
-    ("gpu.kdl", "hcpc::device::technology_preview"),
-    ("host-devices.kdl", "hcpc::device::technology_preview"),
+    ("capacity", "hcpc::device::technology_preview"),
+    ("gpu", "hcpc::device::technology_preview"),
+    ("host-devices", "hcpc::device::technology_preview"),
     ("fleet", "hcpc::device::technology_preview"),
     // The fleet's clusters share all eight A100s: above the 85% threshold.
     ("fleet", "hcpc::capacity::near_capacity"),
 ];
 
-/// Every example: `examples/*.kdl` and every directory of `.kdl` files.
+/// Every example: each directory under `examples/` that holds `.kdl` files
+/// is one fleet, as the CLI and the language server (which treats a file's
+/// directory as its fleet) both read it. A loose `.kdl` file directly in
+/// `examples/` would make the whole directory one fleet to an editor, so
+/// there must be none.
 fn examples() -> Vec<PathBuf> {
     let dir = repo().join("examples");
-    let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("examples/")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.extension().is_some_and(|x| x == "kdl")
-                || (p.is_dir() && std::fs::read_dir(p).is_ok_and(|mut d| d.any(|e| e.is_ok_and(|e| is_kdl(&e.path())))))
-        })
+    let entries: Vec<PathBuf> =
+        std::fs::read_dir(&dir).expect("examples/").filter_map(Result::ok).map(|e| e.path()).collect();
+    let loose: Vec<&PathBuf> = entries.iter().filter(|p| is_kdl(p)).collect();
+    assert!(loose.is_empty(), "each example is its own directory; loose files in examples/: {loose:?}");
+    let mut out: Vec<PathBuf> = entries
+        .into_iter()
+        .filter(|p| p.is_dir() && std::fs::read_dir(p).is_ok_and(|mut d| d.any(|e| e.is_ok_and(|e| is_kdl(&e.path())))))
         .collect();
     out.sort();
     out
@@ -191,28 +194,28 @@ pub fn assert_golden(file: &str, actual: &str) {
 fn golden_render(example: &str) {
     let out = run_in(&repo(), &["render", &format!("examples/{example}")]);
     assert_eq!(out.status.code(), Some(0), "{example}: {}", stderr(&out));
-    let file = format!("examples__{}.yaml", example.trim_end_matches(".kdl"));
+    let file = format!("examples__{example}.yaml");
     assert_golden(&file, &stdout(&out));
 }
 
 #[test]
 fn golden_minimal() {
-    golden_render("minimal.kdl");
+    golden_render("minimal");
 }
 
 #[test]
 fn golden_snapshot_groups() {
-    golden_render("snapshot-groups.kdl");
+    golden_render("snapshot-groups");
 }
 
 #[test]
 fn golden_host_devices() {
-    golden_render("host-devices.kdl");
+    golden_render("host-devices");
 }
 
 #[test]
 fn golden_external_infra() {
-    golden_render("external-infra.kdl");
+    golden_render("external-infra");
 }
 
 #[test]

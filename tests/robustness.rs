@@ -113,9 +113,8 @@ fn rendered_yaml(c: &Compiled) -> String {
 /// One fleet's files: path and text.
 type Fleet = Vec<(PathBuf, String)>;
 
-/// The example configurations: each `examples/*.kdl` file is a fleet, and
-/// so is each directory under `examples/` (its `*.kdl` files, as the CLI
-/// reads a directory).
+/// The example configurations: each directory under `examples/` is a fleet
+/// (its `*.kdl` files, as the CLI reads a directory).
 fn examples() -> &'static [Fleet] {
     static EXAMPLES: OnceLock<Vec<Fleet>> = OnceLock::new();
     EXAMPLES.get_or_init(|| {

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     long_about = "hcpc compiles KDL descriptions of HyperShift hosted clusters (KubeVirt platform) into \
 HostedCluster, NodePool, Secret and Namespace objects, shows what would change on the management \
 cluster (plan) and makes it so (apply).",
-    after_help = "Examples:\n  hcpc check examples/fleet\n  hcpc render examples/minimal.kdl\n  hcpc plan examples/fleet\n  hcpc apply examples/fleet --auto-approve"
+    after_help = "Examples:\n  hcpc check examples/fleet\n  hcpc render examples/minimal\n  hcpc plan examples/fleet\n  hcpc apply examples/fleet --auto-approve"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -53,7 +53,7 @@ pub enum Command {
     },
     /// Print the desired objects as multi-document YAML, or write one file per object.
     #[command(
-        after_help = "Examples:\n  hcpc render examples/minimal.kdl\n  hcpc render fleet/ -o out/\n  hcpc render fleet/ --show-secrets"
+        after_help = "Examples:\n  hcpc render examples/minimal\n  hcpc render fleet/ -o out/\n  hcpc render fleet/ --show-secrets"
     )]
     Render {
         #[command(flatten)]
