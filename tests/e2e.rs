@@ -6,6 +6,7 @@
 
 mod support;
 
+mod api_rules;
 mod apiserver_replay;
 mod capacity;
 mod cli;

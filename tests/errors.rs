@@ -157,6 +157,23 @@ fn cases() -> Vec<Case> {
         case("pullsecret-missing-file", HEAD.replace("pull-secret.json", "nope.json") + "}\n", "hcpc::input::secret_source", (3, 17)),
         case("pullsecret-not-json", HEAD.replace("pull-secret.json", "fleet.kdl") + "}\n", "hcpc::input::secret_format", (3, 17)),
         case("sshkey-not-a-public-key", cluster("ssh-key file=\"pull-secret.json\""), "hcpc::input::secret_format", (4, 13)),
+        // What the CRDs and Kubernetes' own validation refuse (`lower/api_rules.rs`).
+        case("—", pool("node-selector \"kubernetes.io/hostname\"=\"has space\""), "hcpc::lower::invalid_label", (5, 23)),
+        case("—", pool("node-selector \"bad key!\"=x"), "hcpc::lower::invalid_label", (5, 23)),
+        case("—", cluster("labels team=\"a/b\""), "hcpc::lower::invalid_label", (4, 12)),
+        case("—", cluster("control-plane-node-selector \"-role\"=infra"), "hcpc::lower::invalid_label", (4, 33)),
+        case("—", cluster("base-domain \"example.c0m\""), "hcpc::cluster::invalid_base_domain", (4, 17)),
+        case("—", cluster("base-domain \"my domain.com\""), "hcpc::cluster::invalid_base_domain", (4, 17)),
+        case("—", cluster("network type=Cilium"), "hcpc::network::unknown_type", (4, 13)),
+        case("—", cluster("network service-cidr=\"10.132.0.0/14\""), "hcpc::network::overlapping", (4, 13)),
+        case("—", cluster("network machine-cidr=\"172.31.128.0/17\""), "hcpc::network::overlapping", (4, 13)),
+        case("—", cluster(&format!("control-plane-node-selector {}", (0..21).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(" "))), "hcpc::cluster::too_many_node_selectors", (4, 5)),
+        case("—", cluster(&"toleration operator=Exists\n".repeat(26)), "hcpc::cluster::too_many_tolerations", (29, 5)),
+        case("—", cluster("toleration key=\"bad key\" operator=Exists"), "hcpc::cluster::invalid_toleration", (4, 16)),
+        case("—", cluster("toleration key=k value=\"a b\""), "hcpc::cluster::invalid_toleration", (4, 22)),
+        case("—", cluster("toleration effect=NoSchedule"), "hcpc::cluster::invalid_toleration", (4, 5)),
+        case("—", cluster("toleration key=k seconds=30 effect=NoSchedule"), "hcpc::cluster::invalid_toleration", (4, 22)),
+        case("—", pool(&(1..=21).map(|i| format!("additional-network \"default/net-{i}\"\n")).collect::<String>()), "hcpc::node_pool::too_many_networks", (25, 9)),
         case("positional-garbage", cluster("node-pool workers replicas=2") + "somethingelse\n", "hcpc::lower::unknown_node", (6, 1)),
     ]
 }
@@ -375,6 +392,17 @@ fn golden_secret_formats() {
     assert_eq!(out.status.code(), Some(1));
     assert!(!stderr(&out).contains("b3BlbnNzaC1rZXktdjE"), "the key is never quoted");
     assert_golden("errors__secret_formats.txt", &stderr(&out));
+}
+
+/// A node selector no node can carry, and networks the API refuses.
+#[test]
+fn golden_api_rules() {
+    golden_report(
+        "api_rules",
+        &cluster(
+            "network service-cidr=\"10.132.0.0/14\" type=ovnkubernetes\nnode-pool workers replicas=2 {\n    node-selector \"kubernetes.io/hostname\"=\"has space\"\n}",
+        ),
+    );
 }
 
 #[test]

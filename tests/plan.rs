@@ -575,3 +575,53 @@ fn a_directory_lock_names_its_holder_and_a_dead_holder_is_taken_over() {
     );
     assert!(!lock.exists(), "released");
 }
+
+/// Two clusters applied; then one is replaced (an immutable etcd change)
+/// with one of its pools replaced too, and the other removed.
+fn replace_and_destroy(dir: &Path) {
+    let secrets = repo().join("examples/secrets/pull-secret.json");
+    let cluster = |name: &str, body: &str| {
+        format!(
+            "cluster {name} {{\n    release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n    pull-secret file=\"{}\"\n    prevent-destroy #false\n{body}}}\n",
+            secrets.display()
+        )
+    };
+    let example = |size: &str, arch: &str| {
+        cluster(
+            "example",
+            &format!(
+                "    etcd size=\"{size}\"\n    node-pool workers replicas=2\n    node-pool gpu {{\n        autoscaling min=1 max=4\n        arch {arch}\n    }}\n"
+            ),
+        )
+    };
+    let other = cluster("other", "    availability control-plane=single-replica\n    node-pool w replicas=3\n");
+    std::fs::write(dir.join("fleet.kdl"), format!("target dir \"out\"\n{}{other}", example("8Gi", "amd64"))).unwrap();
+    let o = run(dir, &["apply", "--auto-approve", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    std::fs::write(dir.join("fleet.kdl"), format!("target dir \"out\"\n{}", example("16Gi", "s390x"))).unwrap();
+}
+
+/// A replaced or destroyed HostedCluster lists what goes with it (its
+/// NodePools and their VMs, its etcd volumes, its workloads) in every
+/// view; the markdown comment says it first; totals count the VMs.
+#[test]
+fn replace_and_destroy_are_told_in_words() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    replace_and_destroy(dir);
+    let text = run(dir, &["plan", "--color", "never"]);
+    assert_eq!(text.status.code(), Some(0), "{}", stderr(&text));
+    crate::examples::assert_golden("plan__replace_and_destroy.txt", &stdout(&text));
+    let md = stdout(&run(dir, &["plan", "--format", "markdown"]));
+    let first_section = md.split("\n#### ").nth(1).unwrap_or_default();
+    assert!(first_section.starts_with("Destroyed by this plan"), "destruction comes first:\n{md}");
+    crate::examples::assert_golden("plan__replace_and_destroy.md", &md);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&run(dir, &["plan", "--format", "json"]))).unwrap();
+    assert_eq!(json["impact"]["vms_destroyed"], 3, "other's pool");
+    assert_eq!(json["impact"]["vms_replaced"], 6, "example's two pools: 2 VMs and at most 4");
+    let part = serde_json::json!({"destruction": json["destruction"], "impact": json["impact"]});
+    crate::examples::assert_golden(
+        "plan__replace_and_destroy.json",
+        &(serde_json::to_string_pretty(&part).unwrap() + "\n"),
+    );
+}

@@ -196,6 +196,38 @@ codes! {
     Conflict = "hcpc::apply::conflict",
     /// Waiting for clusters or pools failed or timed out.
     Wait = "hcpc::apply::wait",
+    /// A label key or value (of `labels`, `node-selector`,
+    /// `control-plane-node-selector`) that Kubernetes refuses: keys are
+    /// `[prefix/]name`, the name 1 to 63 letters, digits, `-`, `_`, `.`
+    /// (starting and ending with a letter or digit), the prefix a DNS
+    /// subdomain; values are empty or follow the name's rule. A node
+    /// selector with such a value matches no node, so its VMs or pods never
+    /// schedule. Keys hcpc sets itself are reserved.
+    InvalidLabel = "hcpc::lower::invalid_label",
+    /// `base-domain` is not a DNS name as the HostedCluster API reads it:
+    /// letters, digits and `-` between dots, the last part two or more
+    /// letters (or a single part), at most 253 characters.
+    InvalidBaseDomain = "hcpc::cluster::invalid_base_domain",
+    /// `network type=` is not one the HostedCluster API accepts:
+    /// OVNKubernetes, OpenShiftSDN, Calico or Other.
+    UnknownNetworkType = "hcpc::network::unknown_type",
+    /// The pod (`cluster-cidr`), service (`service-cidr`) and machine
+    /// (`machine-cidr`) networks overlap. The HostedCluster API refuses equal
+    /// ranges; overlapping ones leave addresses routed to two places.
+    /// The defaults (10.132.0.0/14 and 172.31.0.0/16) count when not written.
+    OverlappingNetworks = "hcpc::network::overlapping",
+    /// More than 20 `control-plane-node-selector` entries (the HostedCluster
+    /// API's limit).
+    TooManySelectors = "hcpc::cluster::too_many_node_selectors",
+    /// More than 25 tolerations (the HostedCluster API's limit).
+    TooManyTolerations = "hcpc::cluster::too_many_tolerations",
+    /// A toleration Kubernetes refuses in the control plane's pods: a key
+    /// or value that is not a label key or value, no `key=` without
+    /// operator=Exists, or `seconds=` without effect=NoExecute.
+    InvalidToleration = "hcpc::cluster::invalid_toleration",
+    /// More than 20 `additional-network` entries in one pool (the NodePool
+    /// API's limit).
+    TooManyNetworks = "hcpc::node_pool::too_many_networks",
     /// The command line is not usable as given.
     Usage = "hcpc::usage",
 }

@@ -8,6 +8,7 @@
 
 #![deny(clippy::disallowed_methods)]
 
+mod api_rules;
 mod check;
 mod layers;
 
@@ -387,6 +388,7 @@ fn lower_cluster(
     for (node, values_are_labels) in [("labels", true), ("annotations", false), ("control-plane-node-selector", true)] {
         check_map(&s, node, values_are_labels, diags);
     }
+    api_rules::cluster(&s, diags);
     let tolerations = s
         .nodes("toleration")
         .iter()
@@ -523,7 +525,7 @@ fn check_map(s: &Layers<'_>, node: &str, values_are_labels: bool, diags: &mut Di
                     let owned = key.starts_with("applyset.kubernetes.io/")
                         || key.starts_with("hcpc.openshift.io/")
                         || key == hcpc_schema::labels::MANAGED_BY;
-                    (owned && node != "control-plane-node-selector").then(|| format!("`{key}` is set by hcpc itself"))
+                    (owned && !node.ends_with("node-selector")).then(|| format!("`{key}` is set by hcpc itself"))
                 })
                 .or_else(|| {
                     let value = entry.value().as_string().unwrap_or("");
@@ -534,7 +536,7 @@ fn check_map(s: &Layers<'_>, node: &str, values_are_labels: bool, diags: &mut Di
                 });
             if let Some(message) = problem {
                 diags.push(
-                    Diagnostic::error(Code::InvalidName, message)
+                    Diagnostic::error(Code::InvalidLabel, message)
                         .label(span, "here")
                         .help("keys are `[prefix/]name`: name up to 63 characters of letters, digits, `-`, `_`, `.`; the prefix a DNS subdomain; label values likewise up to 63 characters"),
                 );
@@ -727,6 +729,7 @@ fn lower_pool(
         span: s.node("root-volume").map(|n| n.span()),
     };
 
+    api_rules::pool(&s, diags);
     let device_nodes = s.nodes("host-device");
     if device_nodes.len() > 10 {
         diags.push(

@@ -27,6 +27,18 @@ pub struct Impact {
     pub replacements: Vec<ObjectId>,
     /// Objects deleted.
     pub destroys: Vec<ObjectId>,
+    /// VMs deleted for good: of destroyed NodePools, and of the NodePools
+    /// of destroyed HostedClusters (from `Plan::destruction`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub vms_destroyed: u64,
+    /// VMs deleted and created anew: of replaced NodePools, and of the
+    /// NodePools of replaced HostedClusters.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub vms_replaced: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

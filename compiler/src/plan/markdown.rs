@@ -116,7 +116,10 @@ fn build(plan: &Plan, by_group: bool, cap: Option<usize>, limit: Option<usize>) 
         }
         return doc.out;
     }
+    // What the plan destroys comes first, above the fold.
+    destruction(plan, &mut doc);
     impact(plan, cap, &mut doc);
+    destruction_details(plan, &mut doc);
     // The capacity delta per infrastructure goes here, after the totals.
     if let Some(c) = &plan.capacity
         && !doc.push(&super::capacity::markdown(c))
@@ -230,6 +233,102 @@ fn every_object(plan: &Plan, doc: &mut Doc) {
     }
 }
 
+/// Clusters (and pools) listed one by one above the impact totals; more
+/// are summed up there and listed after the totals, as far as the budget goes.
+const DESTRUCTION_INLINE: usize = 3;
+
+/// What the plan destroys, first: each HostedCluster replaced or destroyed
+/// with what goes with it, and each NodePool replaced or destroyed on its
+/// own with its VMs; many of them in totals (listed by
+/// [`destruction_details`]).
+fn destruction(plan: &Plan, doc: &mut Doc) {
+    let d = &plan.destruction;
+    if d.is_empty() {
+        return;
+    }
+    doc.heading("#### Destroyed by this plan\n\n");
+    if d.clusters.len() <= DESTRUCTION_INLINE {
+        for c in &d.clusters {
+            if !doc.push(&cluster_loss_md(c)) {
+                doc.left.destruction += 1;
+            }
+        }
+    } else {
+        for action in [Action::Delete, Action::Replace] {
+            let losses: Vec<_> = d.clusters.iter().filter(|c| c.action == action).collect();
+            if losses.is_empty() {
+                continue;
+            }
+            let what = if action == Action::Delete { "destroyed" } else { "replaced" };
+            let line = format!(
+                "- **{} {}**: {}\n",
+                names::kind_count(crate::object::Kind::HostedCluster, losses.len()),
+                what,
+                super::destruction::clusters_sentence(&losses, action)
+            );
+            if !doc.push(&line) {
+                doc.left.destruction += 1;
+            }
+        }
+    }
+    if d.node_pools.len() <= DESTRUCTION_INLINE {
+        for p in &d.node_pools {
+            if !doc.push(&format!("- **{}**: {}.\n", code(&format!("{} {}", p.action.symbol(), p.id)), p.note())) {
+                doc.left.destruction += 1;
+            }
+        }
+    } else {
+        let vms: u64 = d.node_pools.iter().map(|p| p.vms).sum();
+        let line = format!(
+            "- **{} replaced or destroyed on their own**: {}.\n",
+            names::kind_count(crate::object::Kind::NodePool, d.node_pools.len()),
+            names::plural(vms, "VM")
+        );
+        if !doc.push(&line) {
+            doc.left.destruction += 1;
+        }
+    }
+    if doc.pending.is_none() {
+        doc.out.push('\n');
+    }
+    doc.pending = None;
+}
+
+/// The clusters and pools summed up by [`destruction`], one by one, folded.
+fn destruction_details(plan: &Plan, doc: &mut Doc) {
+    let d = &plan.destruction;
+    let clusters = if d.clusters.len() > DESTRUCTION_INLINE { d.clusters.as_slice() } else { &[] };
+    let pools = if d.node_pools.len() > DESTRUCTION_INLINE { d.node_pools.as_slice() } else { &[] };
+    let rows: Vec<String> = clusters
+        .iter()
+        .map(cluster_loss_md)
+        .chain(
+            pools
+                .iter()
+                .map(|p| format!("- **{}**: {}.\n", code(&format!("{} {}", p.action.symbol(), p.id)), p.note())),
+        )
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let open = "<details><summary>What each destroyed or replaced object takes with it</summary>\n\n";
+    let written = doc.push_rows(open, &rows, "\n</details>\n\n");
+    doc.left.destruction += rows.len() - written;
+}
+
+/// `- **`-/+ HostedCluster/ns/name`**: This destroys … With it go: …`.
+fn cluster_loss_md(c: &super::destruction::ClusterLoss) -> String {
+    let pools = c.node_pools.len();
+    let items: Vec<String> = c
+        .node_pools
+        .iter()
+        .map(|p| format!("{} and its {}", code(&p.id.to_string()), p.vms_text()))
+        .chain(c.items().into_iter().skip(pools).map(|i| escape(&i)))
+        .collect();
+    let title = format!("{} {}", c.action.symbol(), c.id);
+    format!("- **{}**: {} {}.\n", code(&title), c.head(), items.join("; "))
+}
+
 /// Nodes that roll, releases that change, replacements and destroys: in
 /// full, or as numbers only when the names do not fit.
 fn impact(plan: &Plan, cap: Option<usize>, doc: &mut Doc) {
@@ -330,6 +429,8 @@ fn runs_md(runs: &[Run], cap: Option<usize>) -> String {
 /// What was left out for the budget.
 #[derive(Default)]
 struct LeftOut {
+    /// Lines of "Destroyed by this plan" (the impact totals still count them).
+    destruction: usize,
     impact: bool,
     capacity: bool,
     impact_names: bool,
@@ -397,6 +498,9 @@ impl Doc {
         let _ = writeln!(self.out, "Unchanged: {} objects.", thousands(plan.summary.unchanged as u64));
         let l = &self.left;
         let mut what = Vec::new();
+        if l.destruction > 0 {
+            what.push(format!("{} of what is destroyed", names::plural(l.destruction as u64, "line")));
+        }
         if l.impact {
             what.push("impact totals".to_string());
         } else if l.impact_names {

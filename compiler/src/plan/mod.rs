@@ -8,6 +8,7 @@
 #![deny(clippy::disallowed_methods)]
 
 pub mod capacity;
+pub mod destruction;
 pub mod diff;
 pub mod group;
 pub mod impact;
@@ -205,17 +206,20 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
         destroy: count(Action::Delete),
         unchanged: count(Action::NoOp),
     };
-    let plan = Plan {
+    let mut plan = Plan {
         format_version: model::FORMAT_VERSION.to_string(),
         target: input.target.clone(),
         input_digest: input.input_digest.clone(),
         summary,
         groups: group::groups(&changes),
         impact: impact::impact(&changes),
+        destruction: destruction::destruction(&changes, input.live),
         changes,
         // Filled in by the caller, which holds the fleet (`capacity::report`).
         capacity: None,
     };
+    plan.impact.vms_destroyed = plan.destruction.vms_destroyed;
+    plan.impact.vms_replaced = plan.destruction.vms_replaced;
     (plan, diags)
 }
 

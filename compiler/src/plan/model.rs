@@ -114,6 +114,10 @@ pub struct Plan {
     /// What a reviewer weighs, totalled from `changes`.
     #[serde(default)]
     pub impact: Impact,
+    /// What each replaced or destroyed HostedCluster and NodePool takes
+    /// with it (see [`super::destruction`]).
+    #[serde(default, skip_serializing_if = "super::destruction::Destruction::is_empty")]
+    pub destruction: super::destruction::Destruction,
     /// What the fleet requests of each infrastructure, before and after.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<super::capacity::CapacityReport>,

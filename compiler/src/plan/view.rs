@@ -8,6 +8,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
+use super::destruction::Destruction;
 use super::group::{CLUSTER_PLACEHOLDER, Group};
 use super::model::{Action, Change, FieldChange, FleetPlan, Plan};
 use super::names::{self, KindMembers, Run, plural, thousands};
@@ -278,6 +279,13 @@ pub(super) fn impact_lines(
     };
     lines.push(ids("Replacements", &i.replacements));
     lines.push(ids("Destroys", &i.destroys));
+    // Shown only when there are any: most plans destroy nothing.
+    for (label, n) in [("VMs destroyed", i.vms_destroyed), ("VMs replaced", i.vms_replaced)] {
+        if n > 0 {
+            let text = thousands(n);
+            lines.push(ImpactLine { label, full: text.clone(), short: text });
+        }
+    }
     lines
 }
 
@@ -295,7 +303,8 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
                 let _ = writeln!(out, "    {} (unchanged)", c.id);
                 continue;
             }
-            object_block(c, if c.action == Action::Delete { &[] } else { &c.fields }, &[], &mut out, &paint);
+            let fields = if c.action == Action::Delete { &[] } else { c.fields.as_slice() };
+            object_block(c, fields, &[], &plan.destruction, &mut out, &paint);
         }
     } else {
         let index = Index::new(plan);
@@ -303,9 +312,12 @@ pub fn text(plan: &Plan, color: bool, verbose: bool) -> String {
             match g.objects.as_slice() {
                 [id] => {
                     let Some(c) = index.changes.get(id) else { continue };
-                    object_block(c, &g.fields, &index.also(plan, id), &mut out, &paint);
+                    object_block(c, &g.fields, &index.also(plan, id), &plan.destruction, &mut out, &paint);
                 }
-                _ => group_block(g, &index, &mut out, &paint),
+                _ => {
+                    group_block(g, &index, &mut out, &paint);
+                    group_loss(g, &plan.destruction, &mut out, &paint);
+                }
             }
         }
         if index.templated {
@@ -331,10 +343,18 @@ fn runs_text(list: &[&str]) -> String {
     names::compact(list.iter().copied()).iter().map(run_text).collect::<Vec<_>>().join(", ")
 }
 
-/// One object: its action, name and notes, then its field changes.
-fn object_block(c: &Change, fields: &[FieldChange], also: &[String], out: &mut String, paint: &Paint) {
+/// One object: its action, name and notes, then its field changes, then
+/// what goes with it when it is replaced or destroyed.
+fn object_block(
+    c: &Change,
+    fields: &[FieldChange],
+    also: &[String],
+    loss: &Destruction,
+    out: &mut String,
+    paint: &Paint,
+) {
     let mut head = format!("{} {}", c.action.symbol(), paint.bold(&c.id.to_string()));
-    for n in object_notes(c) {
+    for n in object_notes(c).into_iter().chain(loss.pool(&c.id).map(|p| p.note())) {
         let _ = write!(head, "  ({n})");
     }
     let _ = writeln!(out, "  {}", paint.action(c.action, &head));
@@ -342,7 +362,28 @@ fn object_block(c: &Change, fields: &[FieldChange], also: &[String], out: &mut S
     if !also.is_empty() {
         let _ = writeln!(out, "      (and the shared changes above to {})", also.join(", "));
     }
+    if let Some(l) = loss.of(&c.id) {
+        let _ = writeln!(out, "      {}", paint.action(c.action, l.head()));
+        for item in l.items() {
+            let _ = writeln!(out, "        {}", paint.action(c.action, &format!("- {item}")));
+        }
+    }
     out.push('\n');
+}
+
+/// Under a group of HostedClusters replaced or destroyed: what goes with
+/// them, in totals (each cluster's own list is in `--format json`).
+fn group_loss(g: &Group, loss: &Destruction, out: &mut String, paint: &Paint) {
+    let Some(line) = group_loss_line(g, loss) else { return };
+    // Before the blank line that ends the group.
+    out.pop();
+    let _ = writeln!(out, "      {}\n", paint.action(g.action, &line));
+}
+
+/// What goes with a group's HostedClusters, in totals.
+pub(super) fn group_loss_line(g: &Group, loss: &Destruction) -> Option<String> {
+    let losses: Vec<_> = g.objects.iter().filter_map(|id| loss.of(id)).collect();
+    (!losses.is_empty()).then(|| super::destruction::clusters_sentence(&losses, g.action))
 }
 
 /// Several objects: who they are, then what changes on all of them.
