@@ -14,6 +14,7 @@ mod envtest;
 mod errors;
 mod examples;
 mod faults;
+mod fleet_scope;
 mod fleets;
 mod kube;
 mod live_safety;
