@@ -133,6 +133,10 @@ fn import_of_a_namespace_plans_only_ownership_labels() {
     let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
     only_ownership_labels(&plan);
     assert!(plan["summary"]["change"].as_u64().unwrap() > 0, "the ownership labels are added: {plan}");
+    e.ok(&["apply", out.to_str().unwrap(), "--auto-approve", "-q"]);
+    let adopted = e.run(&["plan", out.to_str().unwrap(), "--detailed-exitcode"]);
+    assert_eq!(adopted.status.code(), Some(0), "{}{}", stdout(&adopted), stderr(&adopted));
+    assert_eq!(e.k.get("hostedclusters", Some(e.ns()), "gamma").unwrap()["spec"]["infraID"], "gamma-xyz12");
 
     // Never over an existing directory, never a partial one.
     let again = e.run(&["import", e.ns(), "-o", out.to_str().unwrap()]);
