@@ -15,6 +15,7 @@ mod envtest;
 mod errors;
 mod examples;
 mod faults;
+mod fleet_scope;
 mod fleets;
 mod kube;
 mod live_safety;

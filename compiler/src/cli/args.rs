@@ -74,6 +74,10 @@ pub enum Command {
         input: Input,
         #[command(flatten)]
         target: TargetArgs,
+        /// Limit the plan to this cluster's objects (repeatable; a glob such as
+        /// `prod-*`). For exceptions: the rest of the fleet is not planned.
+        #[arg(long = "cluster", value_name = "NAME")]
+        clusters: Vec<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
         format: PlanFormat,
@@ -97,6 +101,10 @@ pub enum Command {
         path: Option<PathBuf>,
         #[command(flatten)]
         target: TargetArgs,
+        /// Apply only this cluster's objects (repeatable; a glob such as
+        /// `prod-*`). For exceptions: the rest of the fleet is not applied.
+        #[arg(long = "cluster", value_name = "NAME")]
+        clusters: Vec<String>,
         /// Do not ask for confirmation.
         #[arg(long)]
         auto_approve: bool,
@@ -164,13 +172,23 @@ pub enum Command {
         #[arg(long, default_value = ".")]
         config: PathBuf,
     },
-    /// Print KDL for an existing HostedCluster and its NodePools.
+    /// Print KDL for an existing HostedCluster, or write a fleet directory for a namespace or every cluster.
     #[command(
-        after_help = "Examples:\n  hcpc import clusters/example > example.kdl\n  hcpc import clusters/example --context mgmt"
+        after_help = "Examples:\n  hcpc import clusters/example > example.kdl\n  hcpc import clusters/example --context mgmt\n  hcpc import clusters -o fleet/\n  hcpc import --all --fleet mgmt-east -o fleet/"
     )]
     Import {
-        /// NAMESPACE/NAME of the HostedCluster.
-        cluster: String,
+        /// NAMESPACE/NAME of one HostedCluster (printed), or a NAMESPACE (every HostedCluster in it, with -o).
+        #[arg(value_name = "NAMESPACE[/NAME]", required_unless_present = "all")]
+        cluster: Option<String>,
+        /// Every HostedCluster on the management cluster (with -o and --fleet).
+        #[arg(long, conflicts_with = "cluster")]
+        all: bool,
+        /// Write a fleet directory (new or empty): 00-fleet.kdl and one NAME.kdl per cluster.
+        #[arg(short = 'o', long = "output", value_name = "DIR")]
+        output: Option<PathBuf>,
+        /// The fleet's name in 00-fleet.kdl (default: the namespace; required with --all).
+        #[arg(long, value_name = "NAME")]
+        fleet: Option<String>,
         #[command(flatten)]
         target: TargetArgs,
     },

@@ -7,6 +7,7 @@ mod driver;
 pub mod load;
 pub mod output;
 pub mod printer;
+pub mod scope;
 pub mod target;
 
 use std::process::ExitCode;

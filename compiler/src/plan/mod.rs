@@ -210,6 +210,8 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
         format_version: model::FORMAT_VERSION.to_string(),
         target: input.target.clone(),
         input_digest: input.input_digest.clone(),
+        // Set by the caller when the plan is limited (`--cluster`).
+        limited_to: Vec::new(),
         summary,
         groups: group::groups(&changes),
         impact: impact::impact(&changes),

@@ -104,6 +104,10 @@ pub struct Plan {
     pub target: String,
     /// Digest of every input byte (configuration and secret values).
     pub input_digest: String,
+    /// The clusters a plan made with `--cluster` is limited to; empty for
+    /// the whole fleet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limited_to: Vec<String>,
     pub summary: Summary,
     /// In apply order; deletes last, in destroy order. Unchanged objects included.
     pub changes: Vec<Change>,

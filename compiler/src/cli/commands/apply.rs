@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::plan::{FleetPlanned, Planned, SavedPlan, SavedTarget, make};
+use super::plan::{FleetPlanned, Planned, SavedPlan, SavedTarget, make_limited};
 use crate::cli::args::PlanFormat;
 use crate::cli::driver::{DriveOptions, drive};
 use crate::cli::exit;
@@ -24,6 +24,8 @@ pub struct Options {
     pub parallelism: usize,
     pub wait: bool,
     pub timeout: Duration,
+    /// `--cluster` patterns (empty: the whole fleet).
+    pub clusters: Vec<String>,
 }
 
 pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8 {
@@ -38,9 +40,25 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
         }
         None => path.to_path_buf(),
     };
+    // A saved plan is applied with the limit it was made with.
+    let clusters: &[String] = match &saved {
+        Some(Ok(s)) if opts.clusters.is_empty() => &s.clusters,
+        Some(Ok(s)) if s.clusters != opts.clusters => {
+            eprintln!(
+                "error: the saved plan was made {}, not with --cluster {}; nothing was applied\n  help: apply the saved plan without --cluster, or make a new plan",
+                match s.clusters.as_slice() {
+                    [] => "for the whole fleet".to_string(),
+                    c => format!("with --cluster {}", c.join(" --cluster ")),
+                },
+                opts.clusters.join(" --cluster ")
+            );
+            return exit::ERROR;
+        }
+        _ => &opts.clusters,
+    };
     // What is shown may come from the API server's watch cache; what is
     // written comes from the consistent re-plan under the lock.
-    let Some(planned) = make(&config, flags, style, Freshness::Cached) else { return exit::ERROR };
+    let Some(planned) = make_limited(&config, flags, clusters, style, Freshness::Cached) else { return exit::ERROR };
     if let Some(Ok(saved)) = &saved {
         let reasons = fleet_differences(saved, &planned);
         if !reasons.is_empty() {
@@ -108,7 +126,7 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     // Re-planned once the locks are held: what is applied is what was
     // shown, or nothing (another apply may have run while this one waited).
     let quiet = Style { quiet: true, ..style };
-    let replan = || make(&config, flags, quiet, Freshness::Latest);
+    let replan = || make_limited(&config, flags, clusters, quiet, Freshness::Latest);
     let drive_opts = DriveOptions {
         force_conflicts: opts.force_conflicts,
         lock_timeout: opts.lock_timeout,

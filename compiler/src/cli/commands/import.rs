@@ -1,6 +1,9 @@
-//! `hcpc import NAMESPACE/NAME`: KDL for an existing HostedCluster and its
-//! NodePools, so a brownfield cluster can be adopted. Planning the output
-//! against the same cluster changes nothing but hcpc's ownership labels.
+//! `hcpc import`: KDL for existing HostedClusters and their NodePools, so
+//! brownfield clusters can be adopted: one cluster on stdout
+//! (`NAMESPACE/NAME`), or a namespace or the whole management cluster as a
+//! fleet directory whose `defaults` hold what every cluster shares.
+//! Planning the output against the same cluster changes nothing but hcpc's
+//! ownership labels.
 
 use std::fmt::Write;
 use std::path::Path;
@@ -44,40 +47,69 @@ fn user_key(k: &str) -> bool {
         || k.starts_with("kubectl.kubernetes.io/"))
 }
 
-fn map_node(out: &mut String, indent: &str, name: &str, map: Option<&Value>, filter: bool) {
-    let Some(m) = map.and_then(Value::as_object) else { return };
+/// `NAME "k"="v" …` for a string map, `None` when empty.
+fn map_node(name: &str, map: Option<&Value>, filter: bool) -> Option<String> {
+    let m = map.and_then(Value::as_object)?;
     let pairs: Vec<String> = m
         .iter()
         .filter(|(k, _)| !filter || user_key(k))
         .filter_map(|(k, v)| Some(format!("{}={}", q(k), q(v.as_str()?))))
         .collect();
-    if !pairs.is_empty() {
-        let _ = writeln!(out, "{indent}{name} {}", pairs.join(" "));
-    }
+    (!pairs.is_empty()).then(|| format!("{name} {}", pairs.join(" ")))
+}
+
+/// One imported HostedCluster: its settings and pools as KDL lines
+/// (without indentation; a block is one multi-line entry), so that what
+/// every cluster of a namespace shares can move into `defaults`.
+pub struct Imported {
+    pub namespace: String,
+    pub name: String,
+    /// Cluster settings in the order they are written.
+    settings: Vec<String>,
+    pools: Vec<ImportedPool>,
+    /// What the language cannot express, for warnings.
+    pub notes: Vec<String>,
+}
+
+/// One imported NodePool.
+struct ImportedPool {
+    /// The pool's name, quoted.
+    name: String,
+    /// `object-name="…"` when the NodePool's name does not follow
+    /// `<cluster>-<pool>`.
+    object_name: Option<String>,
+    /// `replicas=N` unless the pool autoscales.
+    size: Option<String>,
+    body: Vec<String>,
 }
 
 /// Renders the KDL for one HostedCluster and its NodePools; notes list
 /// what the language cannot express.
 pub fn to_kdl(hc: &Value, pools: &[Value]) -> (String, Vec<String>) {
+    let imported = import(hc, pools);
+    let text = imported.kdl(&Shared::default());
+    (text, imported.notes)
+}
+
+/// Reads one HostedCluster and its NodePools.
+pub fn import(hc: &Value, pools: &[Value]) -> Imported {
     let mut notes = Vec::new();
     let name = s(hc, "/metadata/name").unwrap_or("imported");
     let ns = s(hc, "/metadata/namespace").unwrap_or("clusters");
     let spec = hc.get("spec").cloned().unwrap_or(Value::Null);
-    let mut o = String::new();
-    let _ = writeln!(o, "// Imported from HostedCluster {ns}/{name}.");
-    let _ = writeln!(o, "cluster {} {{", q(name));
-    let _ = writeln!(o, "    namespace {}", q(ns));
+    let mut o: Vec<String> = Vec::new();
+    o.push(format!("namespace {}", q(ns)));
     let release = s(&spec, "/release/image").unwrap_or("");
-    let _ = writeln!(o, "    release {}", q(release));
+    o.push(format!("release {}", q(release)));
     if let Some(p) = s(&spec, "/pullSecret/name") {
-        let _ = writeln!(o, "    pull-secret secret={}", q(p));
+        o.push(format!("pull-secret secret={}", q(p)));
     }
     if let Some(k) = s(&spec, "/sshKey/name") {
-        let _ = writeln!(o, "    ssh-key secret={}", q(k));
+        o.push(format!("ssh-key secret={}", q(k)));
     }
     let passthrough = spec.pointer("/platform/kubevirt/baseDomainPassthrough").and_then(Value::as_bool) == Some(true);
     if let (false, Some(d)) = (passthrough, s(&spec, "/dns/baseDomain")) {
-        let _ = writeln!(o, "    base-domain {}", q(d));
+        o.push(format!("base-domain {}", q(d)));
     }
     let mut net = Vec::new();
     for (key, ptr) in [
@@ -91,7 +123,7 @@ pub fn to_kdl(hc: &Value, pools: &[Value]) -> (String, Vec<String>) {
         }
     }
     if !net.is_empty() {
-        let _ = writeln!(o, "    network {}", net.join(" "));
+        o.push(format!("network {}", net.join(" ")));
     }
     let policy = |v: &str| if v == "SingleReplica" { "single-replica" } else { "highly-available" };
     let mut avail = Vec::new();
@@ -102,14 +134,14 @@ pub fn to_kdl(hc: &Value, pools: &[Value]) -> (String, Vec<String>) {
         avail.push(format!("infrastructure={}", policy(p)));
     }
     if !avail.is_empty() {
-        let _ = writeln!(o, "    availability {}", avail.join(" "));
+        o.push(format!("availability {}", avail.join(" ")));
     }
     if spec.get("fips").and_then(Value::as_bool) == Some(true) {
-        let _ = writeln!(o, "    fips #true");
+        o.push("fips #true".to_string());
     }
-    map_node(&mut o, "    ", "labels", hc.pointer("/metadata/labels"), true);
-    map_node(&mut o, "    ", "annotations", hc.pointer("/metadata/annotations"), true);
-    map_node(&mut o, "    ", "control-plane-node-selector", spec.get("nodeSelector"), false);
+    o.extend(map_node("labels", hc.pointer("/metadata/labels"), true));
+    o.extend(map_node("annotations", hc.pointer("/metadata/annotations"), true));
+    o.extend(map_node("control-plane-node-selector", spec.get("nodeSelector"), false));
     for t in spec.get("tolerations").and_then(Value::as_array).into_iter().flatten() {
         let mut props = Vec::new();
         for key in ["key", "value", "operator", "effect"] {
@@ -120,7 +152,7 @@ pub fn to_kdl(hc: &Value, pools: &[Value]) -> (String, Vec<String>) {
         if let Some(n) = t.get("tolerationSeconds").and_then(Value::as_i64) {
             props.push(format!("seconds={n}"));
         }
-        let _ = writeln!(o, "    toleration {}", props.join(" "));
+        o.push(format!("toleration {}", props.join(" ")));
     }
     let mut etcd = Vec::new();
     if let Some(c) = s(&spec, "/etcd/managed/storage/persistentVolume/storageClassName") {
@@ -130,14 +162,14 @@ pub fn to_kdl(hc: &Value, pools: &[Value]) -> (String, Vec<String>) {
         etcd.push(format!("size={}", q(size)));
     }
     if !etcd.is_empty() {
-        let _ = writeln!(o, "    etcd {}", etcd.join(" "));
+        o.push(format!("etcd {}", etcd.join(" ")));
     }
     match s(&spec, "/platform/kubevirt/storageDriver/type") {
         Some("None") => {
-            let _ = writeln!(o, "    storage {{\n        driver none\n    }}");
+            o.push("storage {\n    driver none\n}".to_string());
         }
         Some("Manual") => {
-            let _ = writeln!(o, "    storage {{");
+            let mut block = String::from("storage {\n");
             let lists = [
                 ("class", "storageClassMapping", "infraStorageClassName", "guestStorageClassName"),
                 (
@@ -158,15 +190,16 @@ pub fn to_kdl(hc: &Value, pools: &[Value]) -> (String, Vec<String>) {
                     );
                     match s(m, "/group") {
                         Some(g) => {
-                            let _ = writeln!(o, "        group {} {{\n            {line}\n        }}", q(g));
+                            let _ = writeln!(block, "    group {} {{\n        {line}\n    }}", q(g));
                         }
                         None => {
-                            let _ = writeln!(o, "        {line}");
+                            let _ = writeln!(block, "    {line}");
                         }
                     }
                 }
             }
-            let _ = writeln!(o, "    }}");
+            block.push('}');
+            o.push(block);
         }
         _ => {}
     }
@@ -175,10 +208,10 @@ pub fn to_kdl(hc: &Value, pools: &[Value]) -> (String, Vec<String>) {
         if s(&spec, "/platform/kubevirt/credentials/infraKubeConfigSecret/key") != Some("kubeconfig") {
             notes.push("the infrastructure kubeconfig Secret uses a key other than `kubeconfig`; hcpc always uses `kubeconfig`".into());
         }
-        let _ = writeln!(o, "    infra-cluster namespace={} kubeconfig-secret={}", q(infra_ns), q(secret));
+        o.push(format!("infra-cluster namespace={} kubeconfig-secret={}", q(infra_ns), q(secret)));
     }
     if let Some(id) = s(&spec, "/infraID") {
-        let _ = writeln!(o, "    infra-id {}", q(id));
+        o.push(format!("infra-id {}", q(id)));
     }
     if s(&spec, "/secretEncryption/aescbc/activeKey/name") != Some(&format!("{name}-etcd-encryption-key")) {
         notes.push(format!("secretEncryption does not use Secret {name}-etcd-encryption-key; hcpc would change it"));
@@ -212,8 +245,9 @@ pub fn to_kdl(hc: &Value, pools: &[Value]) -> (String, Vec<String>) {
     if s(&spec, "/olmCatalogPlacement").is_some_and(|p| p != "management") {
         notes.push("olmCatalogPlacement is not `management`; hcpc always renders `management`".into());
     }
+    let mut imported_pools = Vec::new();
     for p in pools {
-        pool_kdl(&mut o, name, release, p);
+        imported_pools.push(pool_kdl(name, release, p));
         let pname = s(p, "/metadata/name").unwrap_or("?");
         let pspec = p.get("spec").cloned().unwrap_or(Value::Null);
         if pspec.pointer("/platform/kubevirt/rootVolume/persistent/accessModes/1").is_some() {
@@ -225,25 +259,22 @@ pub fn to_kdl(hc: &Value, pools: &[Value]) -> (String, Vec<String>) {
             }
         }
     }
-    let _ = writeln!(o, "}}");
-    let text = crate::fmt::format_source(&o).unwrap_or(o);
-    (text, notes)
+    Imported { namespace: ns.to_string(), name: name.to_string(), settings: o, pools: imported_pools, notes }
 }
 
-fn pool_kdl(o: &mut String, cluster: &str, cluster_release: &str, p: &Value) {
+fn pool_kdl(cluster: &str, cluster_release: &str, p: &Value) -> ImportedPool {
     let full = s(p, "/metadata/name").unwrap_or("pool");
     let (pool, object_name) = match full.strip_prefix(&format!("{cluster}-")) {
         Some(short) if !short.is_empty() => (short.to_string(), None),
         _ => (full.to_string(), Some(full)),
     };
     let spec = p.get("spec").cloned().unwrap_or(Value::Null);
-    let mut head = format!("    node-pool {}", q(&pool));
-    if let Some(n) = spec.get("replicas").and_then(Value::as_u64).filter(|_| spec.get("autoScaling").is_none()) {
-        let _ = write!(head, " replicas={n}");
-    }
-    if let Some(obj) = object_name {
-        let _ = write!(head, " object-name={}", q(obj));
-    }
+    let size = spec
+        .get("replicas")
+        .and_then(Value::as_u64)
+        .filter(|_| spec.get("autoScaling").is_none())
+        .map(|n| format!("replicas={n}"));
+    let object_name = object_name.map(|o| format!("object-name={}", q(o)));
     let mut body = Vec::new();
     if let (Some(min), Some(max)) = (
         spec.pointer("/autoScaling/min").and_then(Value::as_u64),
@@ -299,11 +330,7 @@ fn pool_kdl(o: &mut String, cluster: &str, cluster_release: &str, p: &Value) {
     for n in kv.get("additionalNetworks").and_then(Value::as_array).into_iter().flatten() {
         body.push(format!("additional-network {}", q(s(n, "/name").unwrap_or(""))));
     }
-    let mut selector = String::new();
-    map_node(&mut selector, "", "node-selector", kv.get("nodeSelector"), false);
-    if !selector.is_empty() {
-        body.push(selector.trim_end().to_string());
-    }
+    body.extend(map_node("node-selector", kv.get("nodeSelector"), false));
     if let Some(a) = s(&spec, "/arch").filter(|a| *a != "amd64") {
         body.push(format!("arch {a}"));
     }
@@ -323,18 +350,329 @@ fn pool_kdl(o: &mut String, cluster: &str, cluster_release: &str, p: &Value) {
     if let Some(r) = s(&spec, "/release/image").filter(|r| *r != cluster_release) {
         body.push(format!("release {}", q(r)));
     }
-    if body.is_empty() {
-        let _ = writeln!(o, "{head}");
-    } else {
-        let _ = writeln!(o, "{head} {{");
-        for line in body {
-            let _ = writeln!(o, "        {line}");
+    ImportedPool { name: q(&pool), object_name, size, body }
+}
+
+/// What every imported cluster (and every pool of every cluster) shares:
+/// the settings written once in `defaults` instead of in each cluster.
+#[derive(Default)]
+pub struct Shared {
+    /// Cluster settings, by node name, as the clusters write them.
+    settings: Vec<(String, Vec<String>)>,
+    /// Pool settings every pool has, by node name.
+    pool_settings: Vec<(String, Vec<String>)>,
+    /// `replicas=N` when every pool has that size.
+    pool_size: Option<String>,
+}
+
+/// A setting's node name: its first word.
+fn key(line: &str) -> &str {
+    line.split_whitespace().next().unwrap_or_default()
+}
+
+/// Lines grouped by node name, in first-seen order: a repeatable node
+/// (`toleration`, `host-device`, …) is one list, taken whole from one layer.
+fn by_key(lines: &[String]) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for l in lines {
+        match out.iter_mut().find(|(k, _)| k == key(l)) {
+            Some((_, v)) => v.push(l.clone()),
+            None => out.push((key(l).to_string(), vec![l.clone()])),
         }
-        let _ = writeln!(o, "    }}");
+    }
+    out
+}
+
+/// The groups every one of `all` has, exactly alike (in the first's order).
+fn common(all: &[Vec<(String, Vec<String>)>], never: &[&str]) -> Vec<(String, Vec<String>)> {
+    let Some((first, rest)) = all.split_first() else { return Vec::new() };
+    first.iter().filter(|g| !never.contains(&g.0.as_str()) && rest.iter().all(|o| o.contains(g))).cloned().collect()
+}
+
+impl Shared {
+    /// What `clusters` share. Nothing for fewer than two clusters: one
+    /// cluster's file keeps all its settings.
+    pub fn of(clusters: &[Imported]) -> Shared {
+        if clusters.len() < 2 {
+            return Shared::default();
+        }
+        // `infra-id` exists only in clusters (and differs per cluster).
+        let settings = common(&clusters.iter().map(|c| by_key(&c.settings)).collect::<Vec<_>>(), &["infra-id"]);
+        let pools: Vec<&ImportedPool> = clusters.iter().flat_map(|c| &c.pools).collect();
+        let pool_settings = common(&pools.iter().map(|p| by_key(&p.body)).collect::<Vec<_>>(), &[]);
+        let pool_size = match pools.split_first() {
+            Some((first, rest)) if first.size.is_some() && rest.iter().all(|p| p.size == first.size) => {
+                first.size.clone()
+            }
+            _ => None,
+        };
+        Shared { settings, pool_settings, pool_size }
+    }
+
+    /// The `defaults` block, or nothing when nothing is shared.
+    pub fn defaults_kdl(&self) -> String {
+        if self.settings.is_empty() && self.pool_settings.is_empty() && self.pool_size.is_none() {
+            return String::new();
+        }
+        let mut o = String::from("defaults {\n");
+        for line in self.settings.iter().flat_map(|(_, lines)| lines) {
+            let _ = writeln!(o, "{}", indent(line, "    "));
+        }
+        if !self.pool_settings.is_empty() || self.pool_size.is_some() {
+            let size = self.pool_size.as_ref().map(|s| format!(" {s}")).unwrap_or_default();
+            let _ = writeln!(o, "    node-pool{size} {{");
+            for line in self.pool_settings.iter().flat_map(|(_, lines)| lines) {
+                let _ = writeln!(o, "{}", indent(line, "        "));
+            }
+            let _ = writeln!(o, "    }}");
+        }
+        o.push_str("}\n");
+        o
     }
 }
 
-pub fn run(cluster: &str, flags: &crate::cli::target::TargetFlags) -> u8 {
+/// Every line of `text` after `by`.
+fn indent(text: &str, by: &str) -> String {
+    text.lines().map(|l| format!("{by}{l}")).collect::<Vec<_>>().join("\n")
+}
+
+impl Imported {
+    /// The cluster's KDL without what `shared` moves into `defaults`.
+    pub fn kdl(&self, shared: &Shared) -> String {
+        let in_defaults = |groups: &[(String, Vec<String>)], line: &str| groups.iter().any(|(k, _)| k == key(line));
+        let mut o = String::new();
+        let _ = writeln!(o, "// Imported from HostedCluster {}/{}.", self.namespace, self.name);
+        let _ = writeln!(o, "cluster {} {{", q(&self.name));
+        for line in self.settings.iter().filter(|l| !in_defaults(&shared.settings, l)) {
+            let _ = writeln!(o, "{}", indent(line, "    "));
+        }
+        for p in &self.pools {
+            let mut head = format!("    node-pool {}", p.name);
+            if let Some(size) = p.size.as_ref().filter(|_| shared.pool_size.is_none()) {
+                let _ = write!(head, " {size}");
+            }
+            if let Some(object_name) = &p.object_name {
+                let _ = write!(head, " {object_name}");
+            }
+            let body: Vec<&String> = p.body.iter().filter(|l| !in_defaults(&shared.pool_settings, l)).collect();
+            if body.is_empty() {
+                let _ = writeln!(o, "{head}");
+            } else {
+                let _ = writeln!(o, "{head} {{");
+                for line in body {
+                    let _ = writeln!(o, "{}", indent(line, "        "));
+                }
+                let _ = writeln!(o, "    }}");
+            }
+        }
+        o.push_str("}\n");
+        crate::fmt::format_source(&o).unwrap_or(o)
+    }
+}
+
+/// What to import, from the command line.
+pub struct Request<'a> {
+    /// `NAMESPACE/NAME` or `NAMESPACE`; `None` with `--all`.
+    pub what: Option<&'a str>,
+    pub all: bool,
+    /// `-o DIR`: write a fleet directory.
+    pub output: Option<&'a Path>,
+    pub fleet: Option<&'a str>,
+}
+
+pub fn run(req: &Request<'_>, flags: &crate::cli::target::TargetFlags) -> u8 {
+    let result = match (req.what, req.all, req.output) {
+        (Some(one), false, None) if one.contains('/') => {
+            if req.fleet.is_some() {
+                eprintln!("error: --fleet names the fleet of a directory written with -o DIR");
+                return exit::ERROR;
+            }
+            return run_one(one, flags);
+        }
+        (Some(ns), false, None) => Err(format!(
+            "importing every HostedCluster of namespace {ns} writes a directory\n  help: give it with -o, e.g. `hcpc import {ns} -o {ns}/`"
+        )),
+        (None, true, None) => {
+            Err("--all writes a directory\n  help: give it with -o, e.g. `hcpc import --all --fleet NAME -o fleet/`".into())
+        }
+        (None, true, Some(_)) if req.fleet.is_none() => Err(
+            "--all needs --fleet NAME: the fleet's name names its ApplySet, and a fleet over every namespace has no name to take\n  help: e.g. `hcpc import --all --fleet mgmt-east -o fleet/`"
+                .into(),
+        ),
+        (Some(what), false, Some(dir)) => import_dir(Some(what), dir, req.fleet, flags),
+        (None, true, Some(dir)) => import_dir(None, dir, req.fleet, flags),
+        _ => Err("give NAMESPACE/NAME, NAMESPACE with -o DIR, or --all with -o DIR".into()),
+    };
+    match result {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::ERROR
+        }
+    }
+}
+
+/// The management cluster's kubeconfig context from `--context` or
+/// `--target kube[:CONTEXT]` (`None`: the current one).
+fn context(flags: &crate::cli::target::TargetFlags) -> Result<Option<String>, String> {
+    match flags.target.as_deref() {
+        None | Some("kube") => Ok(None),
+        Some(t) => match t.strip_prefix("kube:") {
+            Some(c) => Ok(Some(c.to_string())),
+            None => Err("import reads a management cluster: use --context CONTEXT or --target kube[:CONTEXT]".into()),
+        },
+    }
+}
+
+/// Imports a namespace (`what` = `NAMESPACE`), one cluster
+/// (`NAMESPACE/NAME`) or, with `what` = `None`, every HostedCluster into a
+/// new fleet directory: `00-fleet.kdl` (target, fleet, the shared
+/// `defaults`) and one `NAME.kdl` per cluster. The directory is written
+/// whole or not at all.
+fn import_dir(
+    what: Option<&str>,
+    dir: &Path,
+    fleet: Option<&str>,
+    flags: &crate::cli::target::TargetFlags,
+) -> Result<(), String> {
+    if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(format!(
+            "{} exists and is not empty; nothing was written\n  help: give a new directory, or empty this one",
+            dir.display()
+        ));
+    }
+    let (namespace, only) = match what.map(|w| w.split_once('/').map_or((w, None), |(n, c)| (n, Some(c)))) {
+        Some((ns, name)) => (Some(ns), name),
+        None => (None, None),
+    };
+    let context = context(flags)?;
+    let k = crate::live::kube::KubeTarget::connect(context.as_deref(), flags.request_timeout)?;
+    let mut clusters: Vec<Value> = k
+        .list_kind(Kind::HostedCluster, None)
+        .map_err(|e| format!("cannot list HostedClusters: {e}"))?
+        .into_iter()
+        .filter(|hc| namespace.is_none_or(|ns| s(hc, "/metadata/namespace") == Some(ns)))
+        .filter(|hc| only.is_none_or(|name| s(hc, "/metadata/name") == Some(name)))
+        .collect();
+    let key = |v: &Value| (s(v, "/metadata/namespace").map(str::to_string), s(v, "/metadata/name").map(str::to_string));
+    clusters.sort_by_key(key);
+    if clusters.is_empty() {
+        return Err(match (namespace, only) {
+            (Some(ns), Some(name)) => format!("HostedCluster {ns}/{name} does not exist"),
+            (Some(ns), None) => format!("namespace {ns} has no HostedClusters; nothing was written"),
+            _ => "the management cluster has no HostedClusters; nothing was written".to_string(),
+        });
+    }
+    // hcpc names clusters uniquely per management cluster.
+    let mut seen: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+    for c in &clusters {
+        let (ns, name) = (s(c, "/metadata/namespace").unwrap_or(""), s(c, "/metadata/name").unwrap_or(""));
+        if let Some(other) = seen.insert(name, ns) {
+            return Err(format!(
+                "HostedClusters {other}/{name} and {ns}/{name} have the same name, and a fleet names each cluster once per management cluster; nothing was written\n  help: import each namespace into its own fleet: `hcpc import {ns} -o DIR`"
+            ));
+        }
+    }
+    let mut pools: Vec<Value> = k.list_kind(Kind::NodePool, None).map_err(|e| format!("cannot list NodePools: {e}"))?;
+    pools.sort_by(|a, b| s(a, "/metadata/name").cmp(&s(b, "/metadata/name")));
+    let imported: Vec<Imported> = clusters
+        .iter()
+        .map(|hc| {
+            let (ns, name) = (s(hc, "/metadata/namespace"), s(hc, "/metadata/name"));
+            let own: Vec<Value> = pools
+                .iter()
+                .filter(|p| s(p, "/metadata/namespace") == ns && s(p, "/spec/clusterName") == name)
+                .cloned()
+                .collect();
+            import(hc, &own)
+        })
+        .collect();
+    // The fleet lives in the namespace holding the most clusters (the
+    // first by name on a tie), which exists already.
+    let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for c in &imported {
+        *counts.entry(c.namespace.as_str()).or_default() += 1;
+    }
+    let home = counts.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(ns, _)| *ns).unwrap_or("clusters");
+    let fleet_name = fleet.or(namespace).unwrap_or(home);
+    let shared = Shared::of(&imported);
+    let mut head = String::new();
+    let _ = writeln!(
+        head,
+        "// Imported from {} by `hcpc import`.",
+        match namespace {
+            Some(ns) => format!("namespace {ns}"),
+            None => "every namespace of the management cluster".to_string(),
+        }
+    );
+    let _ = match &context {
+        Some(c) => writeln!(head, "target kube context={}", q(c)),
+        None => writeln!(head, "target kube"),
+    };
+    let _ = writeln!(head, "fleet {} namespace={}", q(fleet_name), q(home));
+    head.push_str(&shared.defaults_kdl());
+    let head = crate::fmt::format_source(&head).unwrap_or(head);
+    let mut files = vec![(std::path::PathBuf::from("00-fleet.kdl"), head)];
+    for c in &imported {
+        files.push((format!("{}.kdl", c.name).into(), c.kdl(&shared)));
+    }
+    // What is written must read back as a fleet: check it first.
+    let mut sources = crate::source::SourceMap::default();
+    for (name, text) in &files {
+        sources.add(dir.join(name), text.clone());
+    }
+    let (_, diags) = crate::cli::load::front(&sources);
+    if diags.has_errors() {
+        let (_, _) = crate::cli::printer::print_diagnostics(
+            diags,
+            &sources,
+            crate::cli::args::DiagFormat::Human,
+            crate::cli::printer::Style::stderr(crate::cli::args::ColorChoice::Never, false, false),
+        );
+        return Err("the imported configuration does not check (see above); nothing was written".into());
+    }
+    write_dir(dir, &files).map_err(|e| format!("cannot write {}: {e}; nothing was written", dir.display()))?;
+    for c in &imported {
+        for n in &c.notes {
+            eprintln!("warning: {}/{}: {n}", c.namespace, c.name);
+        }
+    }
+    eprintln!(
+        "Imported {} cluster{} into {} (fleet {fleet_name}). Pull secrets and SSH keys are referenced with secret=, \
+         so hcpc will not manage them; the first plan adds hcpc's ownership labels.",
+        imported.len(),
+        if imported.len() == 1 { "" } else { "s" },
+        dir.display()
+    );
+    Ok(())
+}
+
+/// Writes `files` into a new sibling directory, then renames it to `dir`
+/// (which must not exist or be empty): a reader sees all or nothing.
+fn write_dir(dir: &Path, files: &[(std::path::PathBuf, String)]) -> std::io::Result<()> {
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let base = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "import".into());
+    let tmp = parent.join(format!(".{base}.import-{}", std::process::id()));
+    std::fs::create_dir_all(&parent)?;
+    let written = (|| {
+        std::fs::create_dir(&tmp)?;
+        for (name, text) in files {
+            std::fs::write(tmp.join(name), text)?;
+        }
+        // An empty `dir` is replaced; a non-empty one makes this fail.
+        std::fs::rename(&tmp, dir)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    written
+}
+
+/// `hcpc import NAMESPACE/NAME`: one cluster's KDL on stdout.
+fn run_one(cluster: &str, flags: &crate::cli::target::TargetFlags) -> u8 {
     let Some((ns, name)) = cluster.split_once('/') else {
         eprintln!("error: give the cluster as NAMESPACE/NAME, e.g. `hcpc import clusters/example`");
         return exit::ERROR;
@@ -380,4 +718,74 @@ pub fn run(cluster: &str, flags: &crate::cli::target::TargetFlags) -> u8 {
          the first plan adds hcpc's ownership labels"
     );
     exit::OK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// hcp's rendered objects of a scenario, its cluster `was` renamed.
+    fn hcp(scenario: &str, was: &str, name: &str) -> (Value, Vec<Value>) {
+        let path = format!("{}/../../shared/conformance/hcp/{scenario}/out.yaml", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(path).unwrap().replace(was, name);
+        let docs: Vec<Value> = text
+            .split("\n---\n")
+            .map(|d| d.trim_start_matches("---\n"))
+            .filter(|d| !d.trim().is_empty())
+            .map(|d| serde_saphyr::from_str::<Value>(d).unwrap())
+            .map(|mut d| {
+                if d["kind"] != "Namespace" {
+                    d["metadata"]["namespace"] = Value::String("ns".into());
+                }
+                d
+            })
+            .collect();
+        let hc = docs.iter().find(|d| d["kind"] == "HostedCluster").unwrap().clone();
+        let pools = docs.into_iter().filter(|d| d["kind"] == "NodePool").collect();
+        (hc, pools)
+    }
+
+    #[test]
+    fn defaults_hold_what_every_cluster_shares() {
+        let clusters: Vec<Imported> = [("01-minimal", "example", "alpha"), ("06-cache-pvc", "example", "beta")]
+            .into_iter()
+            .map(|(s, was, name)| {
+                let (hc, pools) = hcp(s, was, name);
+                import(&hc, &pools)
+            })
+            .collect();
+        let shared = Shared::of(&clusters);
+        let defaults = shared.defaults_kdl();
+        assert!(defaults.contains("namespace \"ns\"") && defaults.contains("release "), "{defaults}");
+        assert!(defaults.contains("node-pool replicas=2 {") && defaults.contains("cores 2"), "{defaults}");
+        let beta = clusters[1].kdl(&shared);
+        assert!(!beta.contains("release") && !beta.contains("cores"), "{beta}");
+        assert!(beta.contains("cache=pvc") && beta.contains("infra-id"), "{beta}");
+        // One cluster keeps everything.
+        let alone = clusters[0].kdl(&Shared::of(&clusters[..1]));
+        assert!(alone.contains("release") && alone.contains("cores 2"), "{alone}");
+    }
+
+    #[test]
+    fn a_setting_some_cluster_lacks_stays_in_each_cluster() {
+        let clusters: Vec<Imported> = [
+            ("01-minimal", "example", "alpha"),
+            ("06-cache-pvc", "example", "beta"),
+            ("10-everything", "prod-a", "gamma"),
+        ]
+        .into_iter()
+        .map(|(s, was, name)| {
+            let (hc, pools) = hcp(s, was, name);
+            import(&hc, &pools)
+        })
+        .collect();
+        let shared = Shared::of(&clusters);
+        let defaults = shared.defaults_kdl();
+        assert!(defaults.contains("namespace \"ns\""), "{defaults}");
+        let formatted = crate::fmt::format_source(&defaults).unwrap();
+        assert!(formatted.contains("namespace ns"), "{defaults}\n{formatted}");
+        assert!(!defaults.contains("cores"), "gamma has 4 cores: {defaults}");
+        let gamma = clusters[2].kdl(&shared);
+        assert!(gamma.contains("cores 4"), "{gamma}");
+    }
 }

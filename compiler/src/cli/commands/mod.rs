@@ -43,13 +43,15 @@ pub fn run(cli: Cli) -> u8 {
             clap_complete::generate(shell, &mut cmd, "hcpc", &mut std::io::stdout());
             exit::OK
         }
-        Command::Plan { input, target, format, out, max_bytes, detailed_exitcode } => {
+        Command::Plan { input, target, clusters, format, out, max_bytes, detailed_exitcode } => {
             let Some(flags) = target_flags(&target) else { return exit::ERROR };
-            plan::run(&path_or_cwd(input.path), &flags, format, max_bytes, out.as_deref(), detailed_exitcode, style)
+            let path = path_or_cwd(input.path);
+            plan::run(&path, &flags, &clusters, format, max_bytes, out.as_deref(), detailed_exitcode, style)
         }
         Command::Apply {
             path,
             target,
+            clusters,
             auto_approve,
             allow_replace,
             force_conflicts,
@@ -79,6 +81,7 @@ pub fn run(cli: Cli) -> u8 {
                 parallelism: usize::from(parallelism),
                 wait,
                 timeout,
+                clusters,
             };
             apply::run(&path_or_cwd(path), &flags, &opts, style)
         }
@@ -90,9 +93,11 @@ pub fn run(cli: Cli) -> u8 {
             let Some(flags) = target_flags(&target) else { return exit::ERROR };
             access::kubeadmin_password(&cluster, &flags, &config)
         }
-        Command::Import { cluster, target } => {
+        Command::Import { cluster, all, output, fleet, target } => {
             let Some(flags) = target_flags(&target) else { return exit::ERROR };
-            import::run(&cluster, &flags)
+            let req =
+                import::Request { what: cluster.as_deref(), all, output: output.as_deref(), fleet: fleet.as_deref() };
+            import::run(&req, &flags)
         }
         Command::Fmt { input, check } => fmt(&path_or_cwd(input.path), check, style),
     }

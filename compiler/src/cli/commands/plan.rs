@@ -29,6 +29,10 @@ use hcpc_schema::labels;
 pub struct SavedPlan {
     pub format_version: String,
     pub config: PathBuf,
+    /// `--cluster` patterns the plan was limited by: applying it re-plans
+    /// with the same limit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<String>,
     pub targets: Vec<SavedTarget>,
 }
 
@@ -79,7 +83,18 @@ struct Gathered {
 /// and run while the configuration resolves and renders; `freshness` says
 /// whether they may come from the API server's watch cache (a plan only
 /// shown) or must be consistent (the plan apply writes from).
-pub fn make(path: &Path, flags: &TargetFlags, style: Style, freshness: Freshness) -> Option<FleetPlanned> {
+///
+/// `patterns` (`--cluster`; none: the whole fleet) limit the plan to the
+/// clusters they select. Only the diff is limited: the fleet still
+/// compiles, reads and locks whole, so the resolution rules see every
+/// cluster.
+pub fn make_limited(
+    path: &Path,
+    flags: &TargetFlags,
+    patterns: &[String],
+    style: Style,
+    freshness: Freshness,
+) -> Option<FleetPlanned> {
     let sources = match read_sources(path) {
         Ok(s) => s,
         Err(d) => {
@@ -170,17 +185,34 @@ pub fn make(path: &Path, flags: &TargetFlags, style: Style, freshness: Freshness
         );
         return None;
     }
+    let selected = if patterns.is_empty() {
+        None
+    } else {
+        let known = ok.iter().flat_map(|g| crate::cli::scope::known(&g.compiled.objects, &g.live));
+        match crate::cli::scope::select(patterns, &known.map(str::to_string).collect()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("{e}");
+                return None;
+            }
+        }
+    };
     let mut out = Vec::new();
     let mut failed = false;
     for (i, g) in ok.iter().enumerate() {
+        let limited = selected.as_ref().map(|s| crate::cli::scope::restrict(&g.compiled.objects, &g.live, s));
+        let (desired, live) = match &limited {
+            Some((d, l)) => (d.as_slice(), l.as_slice()),
+            None => (g.compiled.objects.as_slice(), g.live.as_slice()),
+        };
         let elsewhere = elsewhere(&ok, &described, i);
         let resolved = g.compiled.resolved.as_ref()?;
         let applyset = applyset_id(&resolved.fleet);
         let protected: BTreeSet<String> =
             resolved.fleet.clusters.iter().filter(|c| c.prevent_destroy).map(|c| c.name.value.clone()).collect();
         let (mut plan, diags) = plan(&PlanInput {
-            desired: &g.compiled.objects,
-            live: &g.live,
+            desired,
+            live,
             applyset: &applyset,
             protected: &protected,
             target: described[i].clone(),
@@ -190,6 +222,7 @@ pub fn make(path: &Path, flags: &TargetFlags, style: Style, freshness: Freshness
             elsewhere: &elsewhere,
         });
         plan.capacity = Some(crate::plan::capacity::report(&resolved.fleet, Some(&g.live)));
+        plan.limited_to = selected.iter().flatten().cloned().collect();
         failed |= diags.has_errors();
         print_diagnostics(diags, &sources, DiagFormat::Human, style);
         out.push(plan);
@@ -328,9 +361,11 @@ fn neighbours(
     Ok(out)
 }
 
+#[allow(clippy::too_many_arguments, reason = "one per command-line option")]
 pub fn run(
     path: &Path,
     flags: &TargetFlags,
+    clusters: &[String],
     format: PlanFormat,
     max_bytes: Option<usize>,
     out: Option<&Path>,
@@ -341,7 +376,7 @@ pub fn run(
         eprintln!("error: --max-bytes applies to --format markdown only");
         return exit::ERROR;
     }
-    let Some(planned) = make(path, flags, style, Freshness::Cached) else { return exit::ERROR };
+    let Some(planned) = make_limited(path, flags, clusters, style, Freshness::Cached) else { return exit::ERROR };
     let color = style.color && std::io::stdout().is_terminal();
     // 0 means no limit.
     let budget = match max_bytes {
@@ -356,6 +391,7 @@ pub fn run(
         let saved = SavedPlan {
             format_version: crate::plan::model::FLEET_FORMAT_VERSION.to_string(),
             config: path.to_path_buf(),
+            clusters: clusters.to_vec(),
             targets: planned
                 .parts
                 .iter()
@@ -390,15 +426,25 @@ pub fn render(
     max_bytes: Option<usize>,
 ) -> String {
     let fleet = planned.view();
+    // A limited plan says so first (JSON: `limited_to` in each target's plan).
+    let limited = planned.parts.first().map(|p| p.plan.limited_to.as_slice()).unwrap_or_default();
+    let banner = |markdown| crate::cli::scope::banner(limited, markdown);
     match format {
-        PlanFormat::Text => view::fleet_text(&fleet, color, verbose),
+        PlanFormat::Text => banner(false) + &view::fleet_text(&fleet, color, verbose),
         PlanFormat::Markdown => {
-            view::fleet_markdown(&fleet, &crate::plan::markdown::Options { grouped: !verbose, max_bytes })
+            let banner = banner(true);
+            let max_bytes = max_bytes.map(|n| n.saturating_sub(banner.len()).max(crate::plan::markdown::MIN_MAX_BYTES));
+            banner + &view::fleet_markdown(&fleet, &crate::plan::markdown::Options { grouped: !verbose, max_bytes })
         }
         PlanFormat::Json => view::fleet_json(&fleet),
-        PlanFormat::Diff if planned.parts.len() == 1 => planned.parts.iter().map(unified).collect(),
         PlanFormat::Diff => {
-            planned.parts.iter().map(|p| format!("# target {}\n{}", p.plan.target, unified(p))).collect()
+            let head: String = banner(false).lines().filter(|l| !l.is_empty()).map(|l| format!("# {l}\n")).collect();
+            let body: String = if planned.parts.len() == 1 {
+                planned.parts.iter().map(unified).collect()
+            } else {
+                planned.parts.iter().map(|p| format!("# target {}\n{}", p.plan.target, unified(p))).collect()
+            };
+            head + &body
         }
     }
 }
