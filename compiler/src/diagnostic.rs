@@ -198,6 +198,12 @@ codes! {
     Wait = "hcpc::apply::wait",
     /// The command line is not usable as given.
     Usage = "hcpc::usage",
+    /// A cluster's `profile=` or a profile's `extends=` names no declared
+    /// `profile`.
+    UnknownProfile = "hcpc::profile::unknown",
+    /// Profiles extend each other in a circle, so none of them has a
+    /// complete set of settings: break the circle at one `extends=`.
+    ProfileCycle = "hcpc::profile::cycle",
 }
 
 impl fmt::Display for Code {

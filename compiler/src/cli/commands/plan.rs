@@ -190,6 +190,7 @@ pub fn make(path: &Path, flags: &TargetFlags, style: Style, freshness: Freshness
             elsewhere: &elsewhere,
         });
         plan.capacity = Some(crate::plan::capacity::report(&resolved.fleet, Some(&g.live)));
+        crate::plan::profiles::name_profiles(&mut plan, &resolved.fleet);
         failed |= diags.has_errors();
         print_diagnostics(diags, &sources, DiagFormat::Human, style);
         out.push(plan);
