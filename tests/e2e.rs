@@ -21,5 +21,6 @@ mod kube;
 mod live_safety;
 mod lsp;
 mod plan;
+mod profiles;
 mod review;
 mod robustness;

@@ -25,6 +25,7 @@ const REQUIRED: &[&str] = &[
     "capacity",
     "fleet",
     "multi-region",
+    "profiles",
 ];
 
 /// Examples that are meant to show a warning or a note, with the code they show.
@@ -36,6 +37,7 @@ const EXPECTED_WARNINGS: &[(&str, &str)] = &[
     ("fleet", "hcpc::device::technology_preview"),
     // The fleet's clusters share all eight A100s: above the 85% threshold.
     ("fleet", "hcpc::capacity::near_capacity"),
+    ("profiles", "hcpc::device::technology_preview"),
 ];
 
 /// Every example: each directory under `examples/` that holds `.kdl` files

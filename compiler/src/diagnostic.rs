@@ -230,6 +230,12 @@ codes! {
     TooManyNetworks = "hcpc::node_pool::too_many_networks",
     /// The command line is not usable as given.
     Usage = "hcpc::usage",
+    /// A cluster's `profile=` or a profile's `extends=` names no declared
+    /// `profile`.
+    UnknownProfile = "hcpc::profile::unknown",
+    /// Profiles extend each other in a circle, so none of them has a
+    /// complete set of settings: break the circle at one `extends=`.
+    ProfileCycle = "hcpc::profile::cycle",
 }
 
 impl fmt::Display for Code {

@@ -368,6 +368,9 @@ pub struct Cluster {
     /// The cluster's own `target` (or that of `defaults`); `None`: the
     /// fleet's top-level target.
     pub target: Option<Spanned<Target>>,
+    /// The profile the cluster names, then those it extends, most specific
+    /// first; empty for a cluster without `profile=`.
+    pub profiles: Vec<Spanned<String>>,
 }
 
 /// How many VMs a pool has.

@@ -333,6 +333,23 @@ pub const CLUSTER_SETTINGS: &[NodeSpec] = cluster_settings!(
 /// Settings of `defaults { … }`.
 pub const DEFAULT_SETTINGS: &[NodeSpec] = cluster_settings!(POOL_DEFAULTS);
 
+/// In a profile, `node-pool NAME replicas=N { … }` is a pool every cluster
+/// of the profile gets, and `node-pool { … }` without a name holds settings
+/// every pool of those clusters inherits (as in `defaults`).
+const PROFILE_POOL: NodeSpec = NodeSpec {
+    args: &[opt_arg("NAME", ValueKind::Name)],
+    props: &[prop("replicas", ValueKind::Count, "number of VMs (or use `autoscaling`)")],
+    children: NODE_POOL_SETTINGS,
+    repeatable: true,
+    ..node(
+        "node-pool",
+        "with a NAME, a NodePool every cluster of the profile gets; without, settings every pool inherits",
+    )
+};
+
+/// Settings of `profile NAME { … }`: those of `defaults`, plus named pools.
+pub const PROFILE_SETTINGS: &[NodeSpec] = cluster_settings!(PROFILE_POOL);
+
 /// What `infra { … }` may declare.
 pub const INFRA: &[NodeSpec] = &[
     NodeSpec {
@@ -421,8 +438,16 @@ pub const TOP_LEVEL: &[NodeSpec] = &[
     NodeSpec { children: INFRA, ..node("infra", "what the infrastructure offers, for offline checks") },
     NodeSpec {
         args: &[arg("NAME", ValueKind::Name)],
+        props: &[prop("profile", ValueKind::Name, "the profile whose settings and pools this cluster takes")],
         children: CLUSTER_SETTINGS,
         repeatable: true,
         ..node("cluster", "one HostedCluster and everything it owns")
+    },
+    NodeSpec {
+        args: &[arg("NAME", ValueKind::Name)],
+        props: &[prop("extends", ValueKind::Name, "a profile whose settings and pools this one builds on")],
+        children: PROFILE_SETTINGS,
+        repeatable: true,
+        ..node("profile", "a named shape of cluster: settings and pools every cluster with `profile=NAME` takes")
     },
 ];

@@ -11,6 +11,7 @@
 mod api_rules;
 mod check;
 mod layers;
+mod profiles;
 
 use std::path::Path;
 
@@ -21,7 +22,8 @@ use crate::quantity::{Duration, Quantity};
 use crate::source::{SourceMap, Span, Spanned};
 
 pub use check::{dns1123_label_problem, dns1123_subdomain_problem};
-use layers::{Block, Layers, NodeRef};
+use layers::{Block, Layers, NodeRef, ValueRef};
+use profiles::Profiles;
 
 /// What lowering needs besides the syntax trees.
 pub struct LowerInput<'a> {
@@ -66,13 +68,15 @@ pub fn lower(input: &LowerInput<'_>) -> (Fleet, Diagnostics) {
 
     let defaults_block = defaults.and_then(|d| d.children());
     let pool_defaults = defaults_block.and_then(|b| Layers::new([Some(b)]).node("node-pool"));
+    let defaults_layer = Layer { block: defaults_block, pool_defaults };
+    let profiles = Profiles::collect(&tops, &mut diags);
 
     // Each cluster is lowered on its own (in parallel for large fleets);
     // diagnostics keep declaration order.
     let cluster_nodes: Vec<&NodeRef<'_>> = tops.iter().filter(|n| n.node.name().value() == "cluster").collect();
     let lowered = crate::parallel::map(cluster_nodes, size, |n| {
         let mut diags = Diagnostics::default();
-        let c = lower_cluster(n, defaults_block, pool_defaults, input.home, &mut diags);
+        let c = lower_cluster(n, &profiles, defaults_layer, input.home, &mut diags);
         (c, diags)
     });
     let mut clusters = Vec::with_capacity(lowered.len());
@@ -326,16 +330,75 @@ fn missing(cluster: &Spanned<String>, what: &str, example: &str) -> Diagnostic {
         .help(format!("add `{example}` to the cluster or to `defaults`"))
 }
 
+/// One layer of a cluster's settings: its own block, a profile's, or
+/// `defaults`. Pools read the pool of their name in each layer, then the
+/// unnamed `node-pool` of each layer (see [`lower_pool`]).
+#[derive(Clone, Copy)]
+struct Layer<'a> {
+    block: Option<Block<'a>>,
+    /// `node-pool { … }` without a name: what every pool inherits.
+    pool_defaults: Option<NodeRef<'a>>,
+}
+
+impl<'a> Layer<'a> {
+    fn profile(p: &NodeRef<'a>) -> Layer<'a> {
+        let block = p.children();
+        let pool_defaults = block.and_then(|b| {
+            b.doc
+                .nodes()
+                .iter()
+                .find(|n| n.name().value() == "node-pool" && n.entries().iter().all(|e| e.name().is_some()))
+                .map(|node| NodeRef { node, file: b.file, dir: b.dir })
+        });
+        Layer { block, pool_defaults }
+    }
+
+    /// The named pools of this layer, in written order.
+    fn pools(&self) -> impl Iterator<Item = NodeRef<'a>> + 'a {
+        let block = self.block;
+        block.into_iter().flat_map(|b| {
+            b.doc
+                .nodes()
+                .iter()
+                .filter(|n| n.name().value() == "node-pool")
+                .map(move |node| NodeRef { node, file: b.file, dir: b.dir })
+                .filter(|n| n.arg(0).is_some())
+        })
+    }
+
+    /// The pool called `name` in this layer.
+    fn pool(&self, name: &str) -> Option<NodeRef<'a>> {
+        self.pools().find(|p| p.arg(0).and_then(|v| v.str()) == Some(name))
+    }
+
+    /// `release` written directly in this layer's block.
+    fn release(&self) -> Option<ValueRef<'a>> {
+        self.block.and_then(|b| Layers::new([Some(b)]).arg("release"))
+    }
+}
+
 fn lower_cluster(
     node: &NodeRef<'_>,
-    defaults: Option<Block<'_>>,
-    pool_defaults: Option<NodeRef<'_>>,
+    profiles: &Profiles<'_>,
+    defaults: Layer<'_>,
     home: Option<&Path>,
     diags: &mut Diagnostics,
 ) -> Option<Cluster> {
     let name = node.arg(0)?.string()?;
     let own = node.children();
-    let s = Layers::new([own, defaults]);
+    let profile = node.prop("profile");
+    // A cluster whose profile is unknown or broken is reported once and
+    // not lowered further: without its profile, every missing setting
+    // would be reported again.
+    let chain = match &profile {
+        Some(p) => profiles.chain(p, diags)?,
+        None => &[],
+    };
+    let mut layers = Vec::with_capacity(chain.len() + 2);
+    layers.push(Layer { block: own, pool_defaults: None });
+    layers.extend(chain.iter().map(Layer::profile));
+    layers.push(defaults);
+    let s = Layers::new(layers.iter().map(|l| l.block));
 
     let namespace =
         s.arg("namespace").and_then(|v| v.string()).unwrap_or_else(|| Spanned::new("clusters".into(), name.span));
@@ -439,16 +502,31 @@ fn lower_cluster(
 
     let storage = lower_storage(&s, diags);
 
-    let mut node_pools = Vec::new();
-    if let Some(own) = own {
-        for pool in Layers::new([Some(own)]).nodes("node-pool") {
-            let cluster_release = Release {
-                own: Layers::new([Some(own)]).arg("release").and_then(|v| v.string()),
-                resolved: release.as_ref().unwrap_or(&name),
-            };
-            if let Some(p) = lower_pool(&pool, pool_defaults, &cluster_release, diags) {
-                node_pools.push(p);
+    // The profiles' pools, least specific profile first, then the
+    // cluster's own; a cluster's pool of a profile pool's name takes that
+    // pool's place and overrides its settings. A pool the cluster declares
+    // twice stays twice, for `resolve` to report.
+    let mut pools: Vec<(&str, Option<NodeRef<'_>>)> = Vec::new();
+    for l in layers[1..].iter().rev() {
+        for p in l.pools() {
+            let Some(pname) = p.arg(0).and_then(|v| v.str()) else { continue };
+            if !pools.iter().any(|(n, _)| *n == pname) {
+                pools.push((pname, None));
             }
+        }
+    }
+    for p in layers[0].pools() {
+        let Some(pname) = p.arg(0).and_then(|v| v.str()) else { continue };
+        match pools.iter_mut().find(|(n, own)| *n == pname && own.is_none()) {
+            Some(slot) => slot.1 = Some(p),
+            None => pools.push((pname, Some(p))),
+        }
+    }
+    let resolved_release = release.as_ref().unwrap_or(&name);
+    let mut node_pools = Vec::with_capacity(pools.len());
+    for (pname, own_pool) in pools {
+        if let Some(p) = lower_pool(pname, own_pool, &layers, resolved_release, diags) {
+            node_pools.push(p);
         }
     }
 
@@ -476,6 +554,7 @@ fn lower_cluster(
         prevent_destroy: s.arg("prevent-destroy").and_then(|v| v.bool()).unwrap_or(true),
         target: s.node("target").and_then(|t| lower_target(&t, home, diags)),
         infra_id: s.arg("infra-id").and_then(|v| v.string()),
+        profiles: chain.iter().filter_map(|p| p.arg(0).and_then(|v| v.string())).collect(),
         release,
         name,
     })
@@ -634,32 +713,35 @@ fn mapping(n: &NodeRef<'_>, group: Option<Spanned<String>>) -> Option<StorageMap
     Some(StorageMapping { infra: n.arg(0)?.string()?, hosted: n.prop("hosted")?.string()?, group })
 }
 
-/// A cluster's release, for its pools: set in its own block, or as resolved
-/// through `defaults`.
-struct Release<'a> {
-    own: Option<Spanned<String>>,
-    resolved: &'a Spanned<String>,
-}
-
+/// Lowers pool `pool_name` of a cluster whose `layers` are the cluster,
+/// its profiles and `defaults`, most specific first. `own` is the
+/// cluster's own block for the pool, if it writes one.
+///
+/// Settings come from the pool's blocks of that name (the cluster's, then
+/// each profile's), then from the unnamed `node-pool` of each layer: a pool
+/// that says something wins over what every pool inherits. The release
+/// goes layer by layer instead (see below).
 fn lower_pool(
-    node: &NodeRef<'_>,
-    defaults: Option<NodeRef<'_>>,
-    cluster_release: &Release<'_>,
+    pool_name: &str,
+    own: Option<NodeRef<'_>>,
+    layers: &[Layer<'_>],
+    cluster_release: &Spanned<String>,
     diags: &mut Diagnostics,
 ) -> Option<NodePool> {
+    let named: Vec<Option<NodeRef<'_>>> =
+        layers.iter().enumerate().map(|(i, l)| if i == 0 { own } else { l.pool(pool_name) }).collect();
+    let blocks: Vec<NodeRef<'_>> =
+        named.iter().flatten().copied().chain(layers.iter().filter_map(|l| l.pool_defaults)).collect();
+    let node = blocks.first()?;
     let name = node.arg(0)?.string()?;
-    let s = Layers::new([node.children(), defaults.and_then(|d| d.children())]);
-    // The pool's own size wins over the defaults; within one layer,
+    let s = Layers::new(blocks.iter().map(|b| b.children()));
+    // The most specific block that sizes the pool wins; within one block,
     // `replicas=` and `autoscaling` exclude each other.
-    let own_replicas = node.prop("replicas");
-    let own_autoscaling = node.children().and_then(|b| Layers::new([Some(b)]).node("autoscaling"));
-    let default_replicas = defaults.and_then(|d| d.prop("replicas"));
-    let default_autoscaling =
-        defaults.and_then(|d| d.children()).and_then(|b| Layers::new([Some(b)]).node("autoscaling"));
-    let chosen = match (own_replicas, own_autoscaling) {
-        (None, None) => (default_replicas, default_autoscaling),
-        own => own,
-    };
+    let chosen = blocks
+        .iter()
+        .map(|b| (b.prop("replicas"), b.children().and_then(|c| Layers::new([Some(c)]).node("autoscaling"))))
+        .find(|(r, a)| r.is_some() || a.is_some())
+        .unwrap_or((None, None));
     let scaling = match chosen {
         (Some(r), Some(a)) => {
             diags.push(
@@ -781,15 +863,22 @@ fn lower_pool(
         );
     }
 
-    // The pool's own release, then the cluster's own, then the pool
-    // defaults, then the cluster defaults: upgrading a cluster upgrades
-    // its pools unless a pool says otherwise.
-    let own_release = node.children().and_then(|b| Layers::new([Some(b)]).arg("release")).and_then(|v| v.string());
-    let default_release = defaults.and_then(|d| d.children()).and_then(|b| Layers::new([Some(b)]).arg("release"));
-    let release = own_release
-        .or_else(|| cluster_release.own.clone())
-        .or_else(|| default_release.and_then(|v| v.string()))
-        .unwrap_or_else(|| cluster_release.resolved.clone());
+    // Layer by layer: in each, the pool's own release, then that of the
+    // layer's unnamed `node-pool`, then the layer's cluster release. So
+    // upgrading a cluster (or its profile) upgrades its pools unless a pool
+    // says otherwise at that layer or a more specific one.
+    let block_release = |n: Option<NodeRef<'_>>| {
+        n.and_then(|n| n.children()).and_then(|b| Layers::new([Some(b)]).arg("release")).and_then(|v| v.string())
+    };
+    let release = layers
+        .iter()
+        .zip(&named)
+        .find_map(|(l, pool)| {
+            block_release(*pool)
+                .or_else(|| block_release(l.pool_defaults))
+                .or_else(|| l.release().and_then(|v| v.string()))
+        })
+        .unwrap_or_else(|| cluster_release.clone());
     Some(NodePool {
         scaling,
         cores: match s.arg("cores") {
@@ -836,7 +925,7 @@ fn lower_pool(
             .and_then(|v| v.duration())
             .unwrap_or(Duration(0)),
         release,
-        object_name: node.prop("object-name").and_then(|v| v.str()).map(str::to_string),
+        object_name: own.and_then(|o| o.prop("object-name")).and_then(|v| v.str()).map(str::to_string),
         name,
     })
 }

@@ -46,6 +46,10 @@ pub struct Group {
     /// (each object's values are in `changes`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub varying: Vec<Varying>,
+    /// The profile all the group's clusters take, when they share one
+    /// (set by `profiles::name_profiles`, which knows the fleet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<super::profiles::ProfileScope>,
 }
 
 /// A field of a group of created objects whose values differ.
@@ -176,7 +180,7 @@ fn updates(changes: &[Change]) -> Vec<Group> {
                 _ => Action::Update,
             };
             let objects = s.members.iter().map(|&i| changes[i].id.clone()).collect();
-            groups.push(Group { action, objects, fields: Vec::new(), varying: Vec::new() });
+            groups.push(Group { action, objects, fields: Vec::new(), varying: Vec::new(), profile: None });
             groups.len() - 1
         });
         if field.forces_replacement {
@@ -199,10 +203,16 @@ fn creates(changes: &[Change]) -> Vec<Group> {
         let objects: Vec<ObjectId> = members.iter().map(|c| c.id.clone()).collect();
         let [one] = members.as_slice() else {
             let (fields, varying) = common_and_varying(&members);
-            out.push(Group { action: Action::Create, objects, fields, varying });
+            out.push(Group { action: Action::Create, objects, fields, varying, profile: None });
             continue;
         };
-        out.push(Group { action: Action::Create, objects, fields: one.fields.clone(), varying: Vec::new() });
+        out.push(Group {
+            action: Action::Create,
+            objects,
+            fields: one.fields.clone(),
+            varying: Vec::new(),
+            profile: None,
+        });
     }
     out
 }
@@ -240,7 +250,13 @@ fn deletes(changes: &[Change]) -> Vec<Group> {
     }
     by_kind
         .into_values()
-        .map(|objects| Group { action: Action::Delete, objects, fields: Vec::new(), varying: Vec::new() })
+        .map(|objects| Group {
+            action: Action::Delete,
+            objects,
+            fields: Vec::new(),
+            varying: Vec::new(),
+            profile: None,
+        })
         .collect()
 }
 

@@ -15,6 +15,7 @@ pub mod impact;
 pub mod markdown;
 pub mod model;
 pub mod names;
+pub mod profiles;
 pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet};

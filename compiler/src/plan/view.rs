@@ -129,6 +129,9 @@ pub(super) fn group_lines(g: &Group) -> Vec<String> {
 /// 600 NodePools` with what the reviewer must not miss.
 pub(super) fn group_notes(g: &Group, index: &Index<'_>) -> Vec<String> {
     let mut notes = Vec::new();
+    if let Some(p) = &g.profile {
+        notes.push(p.note());
+    }
     if g.action == Action::Replace {
         notes.push("forces replacement".to_string());
     }

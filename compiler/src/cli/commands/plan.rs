@@ -223,6 +223,7 @@ pub fn make_limited(
         });
         plan.capacity = Some(crate::plan::capacity::report(&resolved.fleet, Some(&g.live)));
         plan.limited_to = selected.iter().flatten().cloned().collect();
+        crate::plan::profiles::name_profiles(&mut plan, &resolved.fleet);
         failed |= diags.has_errors();
         print_diagnostics(diags, &sources, DiagFormat::Human, style);
         out.push(plan);
