@@ -133,3 +133,105 @@ fn stand_in_fails_a_chosen_cluster() {
     e.until("healed", Duration::from_secs(30), |e| e.settled("two", &["workers"], OLD));
     assert_eq!(e.release("nodepools", "two-workers"), OLD);
 }
+
+const NEW: &str = "quay.io/openshift-release-dev/ocp-release:4.20.1-x86_64";
+
+/// Clusters `names` with one pool `workers` each, `labels` per cluster.
+fn clusters(names: &[(&str, &str)]) -> String {
+    names
+        .iter()
+        .map(|(n, env)| format!("cluster {n} {{\n    labels env={env}\n    node-pool workers replicas=1\n}}\n"))
+        .collect()
+}
+
+impl Env {
+    /// Applies `body` on OLD and waits for the stand-in to report it installed.
+    fn installed(&self, body: &str, names: &[&str]) {
+        self.write_fleet(OLD, body);
+        self.ok(&["apply", "--auto-approve"]);
+        self.until("first install", Duration::from_secs(60), |e| names.iter().all(|n| e.settled(n, &["workers"], OLD)));
+    }
+
+    /// Runs `apply` as a scheduled job would, until every cluster of
+    /// `names` is settled on `image`; after each run, `check` sees which
+    /// HostedClusters are on `image` and which are settled there.
+    fn converge(&self, names: &[&str], image: &str, check: impl Fn(&[&str], &[&str])) -> Vec<String> {
+        let start = Instant::now();
+        let mut lines = Vec::new();
+        loop {
+            let o = self.ok(&["apply", "--auto-approve"]);
+            lines.extend(stderr(&o).lines().filter(|l| l.starts_with("rollout:")).map(str::to_string));
+            let written: Vec<&str> =
+                names.iter().copied().filter(|n| self.release("hostedclusters", n) == image).collect();
+            let settled: Vec<&str> = names.iter().copied().filter(|n| self.settled(n, &["workers"], image)).collect();
+            check(&written, &settled);
+            if settled.len() == names.len() {
+                return lines;
+            }
+            assert!(start.elapsed() < Duration::from_secs(120), "no convergence; last runs: {lines:#?}");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+#[test]
+fn control_plane_first_without_a_rollout_block() {
+    let delays = Delays { control_plane: Duration::from_secs(2), node_pool: Duration::from_millis(500) };
+    let Some(e) = env("cp-first", delays) else { return };
+    let body = clusters(&[("a", "prod"), ("b", "prod")]);
+    e.installed(&body, &["a", "b"]);
+
+    e.write_fleet(NEW, &body);
+    let first = e.ok(&["apply", "--auto-approve"]);
+    let err = stderr(&first);
+    // Both control planes now, no pool yet: they wait for their control plane.
+    assert_eq!(e.release("hostedclusters", "a"), NEW, "{err}");
+    assert_eq!(e.release("hostedclusters", "b"), NEW, "{err}");
+    assert_eq!(e.release("nodepools", "a-workers"), OLD, "{err}");
+    assert_eq!(e.release("nodepools", "b-workers"), OLD, "{err}");
+    assert!(err.contains("rollout: wave all: 2 starting (a, b)"), "{err}");
+
+    // Run again at once: the control planes are still upgrading; nothing more is written.
+    let again = e.ok(&["apply", "--auto-approve"]);
+    assert_eq!(e.release("nodepools", "a-workers"), OLD, "{}", stderr(&again));
+    assert!(stderr(&again).contains("control plane upgrading"), "{}", stderr(&again));
+
+    e.converge(&["a", "b"], NEW, |_, _| {});
+    assert!(
+        e.operator.violations().is_empty(),
+        "pools went ahead of their control plane: {:?}",
+        e.operator.violations()
+    );
+    let order: Vec<String> =
+        e.operator.completed().into_iter().filter(|(_, i)| i == NEW).map(|(what, _)| what).collect();
+    for c in ["a", "b"] {
+        let cp = order.iter().position(|w| *w == format!("HostedCluster/{c}")).unwrap();
+        let np = order.iter().position(|w| *w == format!("NodePool/{c}-workers")).unwrap();
+        assert!(cp < np, "{order:?}");
+    }
+}
+
+#[test]
+fn waves_go_in_order_within_max_parallel() {
+    let delays = Delays { control_plane: Duration::from_millis(700), node_pool: Duration::from_millis(700) };
+    let Some(e) = env("waves", delays) else { return };
+    let names = ["c1", "c2", "p1", "p2", "p3"];
+    let body = clusters(&[("c1", "canary"), ("c2", "canary"), ("p1", "prod"), ("p2", "prod"), ("p3", "prod")]);
+    e.installed(&body, &names);
+
+    let rollout =
+        "rollout {\n    wave canary selector=\"env=canary\" max-parallel=1\n    wave prod max-parallel=\"50%\"\n}\n";
+    e.write_fleet(NEW, &format!("{body}{rollout}"));
+    let lines = e.converge(&names, NEW, |written, settled| {
+        let busy = |prefix: &str| written.iter().filter(|n| n.starts_with(prefix) && !settled.contains(n)).count();
+        assert!(busy("c") <= 1, "canary max-parallel=1: {written:?} written, {settled:?} settled");
+        assert!(busy("p") <= 2, "prod 50% of 3 is 2: {written:?} written, {settled:?} settled");
+        if written.iter().any(|n| n.starts_with('p')) {
+            assert!(settled.contains(&"c1") && settled.contains(&"c2"), "prod before canary was done: {written:?}");
+        }
+    });
+    assert!(lines.iter().any(|l| l.contains("wave canary: 1 starting (c1)")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("wave prod: 3 waiting")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("wave prod: 2 starting (p1, p2)")), "{lines:#?}");
+    assert!(e.operator.violations().is_empty(), "{:?}", e.operator.violations());
+}

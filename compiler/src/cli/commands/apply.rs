@@ -12,6 +12,7 @@ use crate::cli::args::PlanFormat;
 use crate::cli::driver::{DriveOptions, drive};
 use crate::cli::exit;
 use crate::cli::printer::Style;
+use crate::cli::rollout::{self, RolloutFlags};
 use crate::cli::target::{Opened, TargetFlags};
 use crate::live::kube::Freshness;
 use crate::plan::{Action, Change};
@@ -24,6 +25,7 @@ pub struct Options {
     pub parallelism: usize,
     pub wait: bool,
     pub timeout: Duration,
+    pub rollout: RolloutFlags,
 }
 
 pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8 {
@@ -55,8 +57,20 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     if !style.quiet || !opts.auto_approve {
         eprint!("{}", super::plan::render(&planned, PlanFormat::Text, style.color, style.verbose, None));
     }
+    // Upgrades go control plane first, then wave by wave: the changes that
+    // must wait are left out of what is applied now (`cli::rollout`).
+    let standing = match rollout::standing_of(&planned, &opts.rollout) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ERROR;
+        }
+    };
+    let held = standing.as_ref().map(|s| s.held.clone()).unwrap_or_default();
+    let planned = rollout::restrict(planned, &held);
+    let finish = |code: u8| rollout::finish(standing.as_ref(), code, style);
     if !planned.has_changes() {
-        return if opts.wait { wait_all(&planned, opts.timeout, style) } else { exit::OK };
+        return finish(if opts.wait { wait_all(&planned, opts.timeout, style) } else { exit::OK });
     }
     if opts.wait && planned.parts.iter().any(|p| matches!(p.target, Opened::Dir(_))) {
         eprintln!("warning: --wait has no effect on a dir target: nothing runs there to become ready");
@@ -108,7 +122,7 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     // Re-planned once the locks are held: what is applied is what was
     // shown, or nothing (another apply may have run while this one waited).
     let quiet = Style { quiet: true, ..style };
-    let replan = || make(&config, flags, quiet, Freshness::Latest);
+    let replan = || make(&config, flags, quiet, Freshness::Latest).map(|p| rollout::restrict(p, &held));
     let drive_opts = DriveOptions {
         force_conflicts: opts.force_conflicts,
         lock_timeout: opts.lock_timeout,
@@ -127,7 +141,7 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
         }
         eprintln!("{}", planned.view().summary.applied_line());
     }
-    if opts.wait { wait_all(&applied, opts.timeout, style) } else { exit::OK }
+    finish(if opts.wait { wait_all(&applied, opts.timeout, style) } else { exit::OK })
 }
 
 /// `--wait` on every kube target, one after the other; the worst exit code.
