@@ -423,6 +423,12 @@ impl Standing {
         self.waves.iter().any(|w| !w.clusters.is_empty())
     }
 
+    /// Nothing under way and nothing may start: what waits, waits for
+    /// `--until-wave` to be lifted.
+    pub fn stalled(&self) -> bool {
+        self.waves.iter().flat_map(|w| &w.clusters).all(|c| c.phase == Phase::Waiting)
+    }
+
     /// One line: per wave with clusters, how many start, are in progress
     /// (and at which step), failed and wait.
     pub fn summary(&self) -> String {
