@@ -24,3 +24,4 @@ mod plan;
 mod profiles;
 mod review;
 mod robustness;
+mod rollout;

@@ -236,6 +236,20 @@ codes! {
     /// Profiles extend each other in a circle, so none of them has a
     /// complete set of settings: break the circle at one `extends=`.
     ProfileCycle = "hcpc::profile::cycle",
+    /// A wave's `selector` is not a Kubernetes label selector. The syntax is
+    /// kubectl's `-l`: `key=value`, `key!=value`, `key in (a,b)`,
+    /// `key notin (a,b)`, `key`, `!key`, joined by commas.
+    RolloutSelector = "hcpc::rollout::selector",
+    /// A `rollout` block is not usable: no waves, two waves with one name,
+    /// or a wave after one without a selector (which took every remaining
+    /// cluster, so the later wave can never have any).
+    RolloutWaves = "hcpc::rollout::waves",
+    /// A cluster failed during a rollout (Degraded, a failed update, a
+    /// NodePool that cannot roll, or no progress within
+    /// `--rollout-timeout`): no further cluster starts until it is fixed.
+    /// Fix the cause and run `hcpc apply` again; it continues from the
+    /// live state.
+    RolloutHalted = "hcpc::rollout::halted",
 }
 
 impl fmt::Display for Code {

@@ -21,6 +21,8 @@ pub struct Fleet {
     pub target: Option<Spanned<Target>>,
     pub inventory: Inventory,
     pub clusters: Vec<Cluster>,
+    /// `rollout { … }`: the order release changes reach the clusters in.
+    pub rollout: Option<Rollout>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -51,6 +53,7 @@ impl Fleet {
             target: self.target.clone(),
             inventory: self.inventory.clone(),
             clusters: Vec::new(),
+            rollout: self.rollout.clone(),
         }
     }
 }
@@ -448,4 +451,52 @@ pub struct NodePool {
     pub node_drain_timeout: Duration,
     pub node_volume_detach_timeout: Duration,
     pub release: Spanned<String>,
+}
+
+/// `rollout { wave … }`: the waves release changes go through, in order.
+/// One per fleet, over every target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollout {
+    pub waves: Vec<Wave>,
+}
+
+/// One wave: the clusters its selector matches (that no earlier wave took),
+/// at most `max_parallel` of them upgrading at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wave {
+    pub name: Spanned<String>,
+    /// `None`: every cluster no earlier wave took.
+    pub selector: Option<crate::selector::Selector>,
+    pub max_parallel: MaxParallel,
+}
+
+/// How many clusters of a wave may upgrade at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxParallel {
+    /// No limit (no `max-parallel`).
+    All,
+    Count(u32),
+    /// A percentage of the wave's clusters, rounded up, at least one.
+    Percent(u32),
+}
+
+impl MaxParallel {
+    /// The limit for a wave of `size` clusters.
+    pub fn limit(self, size: usize) -> usize {
+        match self {
+            MaxParallel::All => usize::MAX,
+            MaxParallel::Count(n) => n as usize,
+            MaxParallel::Percent(p) => (size * p as usize).div_ceil(100).max(1),
+        }
+    }
+}
+
+impl std::fmt::Display for MaxParallel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MaxParallel::All => write!(f, "all"),
+            MaxParallel::Count(n) => write!(f, "{n}"),
+            MaxParallel::Percent(p) => write!(f, "{p}%"),
+        }
+    }
 }

@@ -45,6 +45,7 @@ pub mod plan;
 pub mod quantity;
 pub mod render;
 pub mod resolve;
+pub mod selector;
 pub mod source;
 
 /// The language schema as JSON (`hcpc schema`; also `schema/language.json`).

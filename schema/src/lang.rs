@@ -31,6 +31,8 @@ pub enum ValueKind {
     Path,
     /// One of a fixed set of words.
     OneOf(&'static [&'static str]),
+    /// A whole number, or a percentage string such as `"25%"`.
+    CountOrPercent,
 }
 
 /// A positional argument.
@@ -107,7 +109,7 @@ const fn one_arg(value: ValueKind) -> &'static [ArgSpec] {
         ValueKind::Quantity => &[ArgSpec { meta: "QUANTITY", value: ValueKind::Quantity, required: true }],
         ValueKind::Duration => &[ArgSpec { meta: "DURATION", value: ValueKind::Duration, required: true }],
         ValueKind::Path => &[ArgSpec { meta: "PATH", value: ValueKind::Path, required: true }],
-        ValueKind::OneOf(_) => &[],
+        ValueKind::OneOf(_) | ValueKind::CountOrPercent => &[],
     }
 }
 
@@ -450,4 +452,28 @@ pub const TOP_LEVEL: &[NodeSpec] = &[
         repeatable: true,
         ..node("profile", "a named shape of cluster: settings and pools every cluster with `profile=NAME` takes")
     },
+    ROLLOUT,
 ];
+
+/// `rollout { wave NAME selector=… max-parallel=… }`: the order in which
+/// release changes and node roll-outs reach the clusters.
+const ROLLOUT: NodeSpec = NodeSpec {
+    children: &[NodeSpec {
+        args: &[arg("NAME", ValueKind::Name)],
+        props: &[
+            prop(
+                "selector",
+                ValueKind::String,
+                "a label selector over the cluster's `labels` (`env=canary`, `env in (dev,qa)`, `!canary`); none: every cluster no earlier wave took",
+            ),
+            prop(
+                "max-parallel",
+                ValueKind::CountOrPercent,
+                "how many clusters of the wave upgrade at once: a count, or a percentage of the wave such as \"25%\" (default: all)",
+            ),
+        ],
+        repeatable: true,
+        ..node("wave", "one step of the rollout; a wave starts when every earlier wave is done")
+    }],
+    ..node("rollout", "the waves release changes and node roll-outs go through, in order, over every target")
+};

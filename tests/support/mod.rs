@@ -7,6 +7,7 @@ pub mod fault_proxy;
 /// Generated fleets, shared with the benchmarks.
 #[path = "../../benches/fleet_gen.rs"]
 pub mod fleet_gen;
+pub mod operator;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -127,6 +127,13 @@ pub enum Command {
         /// Limit for --wait (e.g. "30m").
         #[arg(long, default_value = "30m")]
         timeout: String,
+        /// Start no wave of the `rollout` after this one (an approval gate).
+        #[arg(long, value_name = "NAME")]
+        until_wave: Option<String>,
+        /// A cluster that makes no progress in its upgrade for this long
+        /// fails, and halts the rollout.
+        #[arg(long, default_value = "90m")]
+        rollout_timeout: String,
     },
     /// Rewrite KDL files in canonical form, keeping comments.
     #[command(after_help = "Examples:\n  hcpc fmt\n  hcpc fmt fleet/ --check")]

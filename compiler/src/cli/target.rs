@@ -127,7 +127,7 @@ pub fn split(flags: &TargetFlags, fleet: Fleet, sources: &SourceMap) -> Result<V
     if chosen {
         by_target.insert(default.clone(), (Vec::new(), default_at));
     }
-    let Fleet { name, named, namespace, target, inventory, clusters } = fleet;
+    let Fleet { name, named, namespace, target, inventory, clusters, rollout } = fleet;
     for c in clusters {
         let (t, at) = match &c.target {
             Some(own) => (own.value.identity(), Some(own.span)),
@@ -148,6 +148,7 @@ pub fn split(flags: &TargetFlags, fleet: Fleet, sources: &SourceMap) -> Result<V
                 target: Some(Spanned::new(t.clone(), at.or(target.as_ref().map(|t| t.span)).unwrap_or(NOWHERE))),
                 inventory: inventory.clone(),
                 clusters,
+                rollout: rollout.clone(),
             },
             target: t,
             at,

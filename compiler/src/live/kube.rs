@@ -25,6 +25,9 @@ use crate::object::{Kind, ObjectId};
 use crate::render::DesiredObject;
 use hcpc_schema::labels;
 
+mod watch;
+pub use watch::Seen;
+
 /// A failed API call, reduced to what messages and retry decisions need.
 #[derive(Debug, Clone)]
 pub struct ApiError {

@@ -313,6 +313,15 @@ pub fn check_value(entry: &KdlEntry, kind: ValueKind, what: &What<'_>, file: Fil
             KdlValue::Integer(_) => None,
             _ => Some(wrong_type("a quantity", "write a quantity such as \"8Gi\"".to_string())),
         },
+        ValueKind::CountOrPercent => match value {
+            KdlValue::Integer(n) if (1..=i128::from(u32::MAX)).contains(n) => None,
+            KdlValue::String(s) if s.strip_suffix('%').and_then(|p| p.parse::<u32>().ok()).is_some_and(|p| (1..=100).contains(&p)) => None,
+            _ => Some(
+                Diagnostic::error(Code::InvalidValue, format!("`{what}` takes a count of 1 or more or a percentage from \"1%\" to \"100%\", not {}", describe(value)))
+                    .label(span, "not a count or percentage")
+                    .help("write a number such as 2, or a percentage such as \"25%\""),
+            ),
+        },
         ValueKind::Duration => match value {
             KdlValue::String(s) => Duration::parse(s).err().map(|e| {
                 Diagnostic::error(Code::InvalidDuration, format!("invalid duration for `{what}`: {e}"))

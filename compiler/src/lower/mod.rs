@@ -12,6 +12,7 @@ mod api_rules;
 mod check;
 mod layers;
 mod profiles;
+mod rollout;
 
 use std::path::Path;
 
@@ -65,6 +66,7 @@ pub fn lower(input: &LowerInput<'_>) -> (Fleet, Diagnostics) {
     let infra = once("infra", &mut diags);
     let target = once("target", &mut diags);
     let fleet_node = once("fleet", &mut diags);
+    let rollout_node = once("rollout", &mut diags);
 
     let defaults_block = defaults.and_then(|d| d.children());
     let pool_defaults = defaults_block.and_then(|b| Layers::new([Some(b)]).node("node-pool"));
@@ -108,6 +110,7 @@ pub fn lower(input: &LowerInput<'_>) -> (Fleet, Diagnostics) {
         target: target.and_then(|t| lower_target(&t, input.home, &mut diags)),
         inventory: infra.map(|i| lower_inventory(&i, &mut diags)).unwrap_or_default(),
         clusters,
+        rollout: rollout_node.and_then(|r| rollout::lower_rollout(&r, &mut diags)),
     };
     (fleet, diags)
 }

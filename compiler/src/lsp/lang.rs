@@ -55,6 +55,7 @@ fn placeholder(kind: ValueKind) -> String {
         ValueKind::Duration => "DURATION".into(),
         ValueKind::Path => "PATH".into(),
         ValueKind::OneOf(words) => words.join("|"),
+        ValueKind::CountOrPercent => "N|\"N%\"".into(),
     }
 }
 
@@ -69,6 +70,7 @@ pub fn kind_text(kind: ValueKind) -> String {
         ValueKind::Quantity => "a quantity such as `\"8Gi\"` (a bare number means Gi)".into(),
         ValueKind::Duration => "a duration such as `\"90s\"`".into(),
         ValueKind::Path => "a path, relative to this file".into(),
+        ValueKind::CountOrPercent => "a whole number, or a percentage such as `\"25%\"`".into(),
         ValueKind::OneOf(words) => {
             format!("one of {}", words.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", "))
         }

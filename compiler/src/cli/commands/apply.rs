@@ -12,6 +12,7 @@ use crate::cli::args::PlanFormat;
 use crate::cli::driver::{DriveOptions, drive};
 use crate::cli::exit;
 use crate::cli::printer::Style;
+use crate::cli::rollout::{self, RolloutFlags};
 use crate::cli::target::{Opened, TargetFlags};
 use crate::live::kube::Freshness;
 use crate::plan::{Action, Change};
@@ -26,6 +27,7 @@ pub struct Options {
     pub timeout: Duration,
     /// `--cluster` patterns (empty: the whole fleet).
     pub clusters: Vec<String>,
+    pub rollout: RolloutFlags,
 }
 
 pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8 {
@@ -73,8 +75,20 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     if !style.quiet || !opts.auto_approve {
         eprint!("{}", super::plan::render(&planned, PlanFormat::Text, style.color, style.verbose, None));
     }
+    // Upgrades go control plane first, then wave by wave: the changes that
+    // must wait are left out of what is applied now (`cli::rollout`).
+    let started = std::time::Instant::now();
+    let run_state = match rollout::standing_of(&planned, &opts.rollout) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ERROR;
+        }
+    };
+    let held = run_state.as_ref().map(|r| r.standing.held.clone()).unwrap_or_default();
+    let planned = rollout::restrict(planned, &held);
     if !planned.has_changes() {
-        return if opts.wait { wait_all(&planned, opts.timeout, style) } else { exit::OK };
+        return after_pass(&config, flags, clusters, opts, style, run_state, planned, started);
     }
     if opts.wait && planned.parts.iter().any(|p| matches!(p.target, Opened::Dir(_))) {
         eprintln!("warning: --wait has no effect on a dir target: nothing runs there to become ready");
@@ -126,7 +140,8 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     // Re-planned once the locks are held: what is applied is what was
     // shown, or nothing (another apply may have run while this one waited).
     let quiet = Style { quiet: true, ..style };
-    let replan = || make_limited(&config, flags, clusters, quiet, Freshness::Latest);
+    let replan =
+        || make_limited(&config, flags, clusters, quiet, Freshness::Latest).map(|p| rollout::restrict(p, &held));
     let drive_opts = DriveOptions {
         force_conflicts: opts.force_conflicts,
         lock_timeout: opts.lock_timeout,
@@ -145,7 +160,92 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
         }
         eprintln!("{}", planned.view().summary.applied_line());
     }
-    if opts.wait { wait_all(&applied, opts.timeout, style) } else { exit::OK }
+    after_pass(&config, flags, clusters, opts, style, run_state, applied, started)
+}
+
+/// After an apply pass: without `--wait`, the rollout's standing (exit 1
+/// if it halted); with it, follow the rollout and make each next pass
+/// until nothing is left to start, then wait for readiness.
+#[allow(clippy::too_many_arguments)]
+fn after_pass(
+    config: &Path,
+    flags: &TargetFlags,
+    clusters: &[String],
+    opts: &Options,
+    style: Style,
+    mut run_state: Option<rollout::Run>,
+    mut last: FleetPlanned,
+    started: std::time::Instant,
+) -> u8 {
+    let deadline = started + opts.timeout;
+    let remaining = || deadline.saturating_duration_since(std::time::Instant::now());
+    loop {
+        let Some(run) = run_state.take().filter(|r| r.standing.is_active()) else {
+            return if opts.wait { wait_all(&last, remaining(), style) } else { exit::OK };
+        };
+        if !opts.wait || !run.standing.halted.is_empty() {
+            return rollout::finish(Some(&run.standing), exit::OK, style);
+        }
+        if !style.quiet {
+            eprintln!("{}", run.standing.summary());
+        }
+        let standing = match rollout::follow(&last, run, &opts.rollout, deadline, style) {
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::ERROR;
+            }
+            Ok(rollout::Followed::Step) => None,
+            Ok(rollout::Followed::Halted(s)) => return rollout::finish(Some(&s), exit::OK, style),
+            Ok(rollout::Followed::TimedOut(s)) => {
+                eprintln!(
+                    "error[hcpc::apply::wait]: the rollout did not finish within --timeout ({}s): {}",
+                    opts.timeout.as_secs(),
+                    s.summary()
+                );
+                return exit::ERROR;
+            }
+            Ok(rollout::Followed::Done(s)) => Some(s),
+        };
+        if let Some(s) = standing {
+            if s.is_active()
+                && let Some(until) = &opts.rollout.until
+            {
+                eprintln!("{}", s.summary());
+                eprintln!(
+                    "rollout: stopped after wave {until}; run apply without --until-wave (or with a later wave) to go on"
+                );
+                return exit::OK;
+            }
+            return wait_all(&last, remaining(), style);
+        }
+        // The next pass: plan again, apply what may go now.
+        let quiet = Style { quiet: true, ..style };
+        let Some(planned) = make_limited(config, flags, clusters, quiet, Freshness::Latest) else { return exit::ERROR };
+        run_state = match rollout::standing_of(&planned, &opts.rollout) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::ERROR;
+            }
+        };
+        let held = run_state.as_ref().map(|r| r.standing.held.clone()).unwrap_or_default();
+        let planned = rollout::restrict(planned, &held);
+        last = if planned.has_changes() {
+            let replan =
+                || make_limited(config, flags, clusters, quiet, Freshness::Latest).map(|p| rollout::restrict(p, &held));
+            let drive_opts = DriveOptions {
+                force_conflicts: opts.force_conflicts,
+                lock_timeout: opts.lock_timeout,
+                parallelism: opts.parallelism,
+            };
+            let Some(applied) = drive(&planned, &replan, drive_opts, style) else {
+                return exit::ERROR;
+            };
+            applied
+        } else {
+            planned
+        };
+    }
 }
 
 /// `--wait` on every kube target, one after the other; the worst exit code.

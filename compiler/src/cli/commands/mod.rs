@@ -59,6 +59,8 @@ pub fn run(cli: Cli) -> u8 {
             parallelism,
             wait,
             timeout,
+            until_wave,
+            rollout_timeout,
         } => {
             let duration = |flag: &str, v: &str| match crate::quantity::Duration::parse(v) {
                 Ok(d) => Some(std::time::Duration::from_nanos(d.0)),
@@ -72,8 +74,12 @@ pub fn run(cli: Cli) -> u8 {
             else {
                 return exit::ERROR;
             };
+            let Some(rollout_timeout) = duration("--rollout-timeout", &rollout_timeout) else {
+                return exit::ERROR;
+            };
             let Some(flags) = target_flags(&target) else { return exit::ERROR };
             let opts = apply::Options {
+                rollout: crate::cli::rollout::RolloutFlags { until: until_wave, timeout: rollout_timeout },
                 auto_approve,
                 allow_replace,
                 force_conflicts,

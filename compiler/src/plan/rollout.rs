@@ -1,0 +1,671 @@
+//! Where a fleet's upgrade stands and which of a plan's changes may be
+//! made now: control plane first, then waves.
+//!
+//! Pure: the live status (what the HyperShift operator wrote on each
+//! HostedCluster and NodePool) is read beforehand and passed in, with the
+//! clock. Nothing is remembered between runs: every apply derives the
+//! standing from the live state, so a re-run (or a run after a crash)
+//! continues where the fleet is.
+//!
+//! - A change that changes a release or rolls nodes is *governed*; every
+//!   other change (labels, replicas, new clusters, deletes) is made at once.
+//! - Control plane first: a NodePool's change to its cluster's release
+//!   waits until the HostedCluster's `status.version.history[0]` is that
+//!   release and `Completed` (HyperShift: a NodePool is never newer than
+//!   its control plane).
+//! - Waves: a cluster's governed changes start when every earlier wave is
+//!   done and fewer than `max-parallel` of its wave are in progress;
+//!   clusters start in name order. A failed cluster halts the rollout: no
+//!   further cluster starts, on any target.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::ir::{MaxParallel, Rollout};
+use crate::object::ObjectId;
+use crate::selector::Selector;
+
+/// The `status.version.history[0]` of a HostedCluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub image: String,
+    pub completed: bool,
+    /// `startedTime`, seconds since the epoch.
+    pub started: Option<i64>,
+}
+
+/// What the operator reports on one NodePool.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PoolStatus {
+    pub name: String,
+    /// `spec.release.image` as live.
+    pub release: String,
+    /// `status.version`.
+    pub version: String,
+    /// `UpdatingVersion=True`, and since when (seconds since the epoch).
+    pub updating: Option<Option<i64>>,
+    /// A condition saying the pool cannot roll: (type, reason, message).
+    pub failure: Option<(String, String, String)>,
+}
+
+/// What the operator reports on one hosted cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClusterStatus {
+    /// `spec.release.image` as live.
+    pub release: String,
+    pub head: Option<Head>,
+    /// How many history entries there are (one: the first install).
+    pub history: usize,
+    /// `history[0].version` (or `desired.version`).
+    pub version: String,
+    /// `Degraded=True`, or `ClusterVersionFailing=True`: (type, reason, message).
+    pub failure: Option<(String, String, String)>,
+    pub pools: Vec<PoolStatus>,
+}
+
+/// NodePool conditions that, False, mean the pool cannot roll out
+/// (HyperShift stops the roll-out and reports why).
+pub const POOL_FAILURES: [&str; 3] = ["ValidReleaseImage", "ValidMachineConfig", "ValidPlatformImage"];
+
+fn condition<'a>(obj: &'a Value, ty: &str) -> Option<&'a Value> {
+    obj.pointer("/status/conditions")?.as_array()?.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(ty))
+}
+
+fn text(v: &Value, key: &str) -> String {
+    v.get(key).and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+fn seconds(v: Option<&Value>) -> Option<i64> {
+    let t: k8s_openapi::jiff::Timestamp = v?.as_str()?.parse().ok()?;
+    Some(t.as_second())
+}
+
+fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
+    v.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
+}
+
+impl ClusterStatus {
+    /// From a live HostedCluster and its NodePools, status included.
+    pub fn from_live(hc: &Value, pools: &[&Value]) -> ClusterStatus {
+        let history = hc.pointer("/status/version/history").and_then(Value::as_array);
+        let head = history.and_then(|h| h.first()).map(|h| Head {
+            image: text(h, "image"),
+            completed: text(h, "state") == "Completed",
+            started: seconds(h.get("startedTime")),
+        });
+        let version = history
+            .and_then(|h| h.first())
+            .map(|h| text(h, "version"))
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| str_at(hc, "/status/version/desired/version").to_string());
+        let failed = |ty: &str| {
+            condition(hc, ty)
+                .filter(|c| c.get("status").and_then(Value::as_str) == Some("True"))
+                .map(|c| (ty.to_string(), text(c, "reason"), text(c, "message")))
+        };
+        let in_progress = head.as_ref().is_some_and(|h| !h.completed);
+        let failure = failed("Degraded").or_else(|| failed("ClusterVersionFailing").filter(|_| in_progress));
+        let pools = pools
+            .iter()
+            .map(|p| {
+                let updating = condition(p, "UpdatingVersion")
+                    .filter(|c| c.get("status").and_then(Value::as_str) == Some("True"))
+                    .map(|c| seconds(c.get("lastTransitionTime")));
+                let failure = POOL_FAILURES.iter().find_map(|ty| {
+                    condition(p, ty)
+                        .filter(|c| c.get("status").and_then(Value::as_str) == Some("False"))
+                        .map(|c| (ty.to_string(), text(c, "reason"), text(c, "message")))
+                });
+                PoolStatus {
+                    name: str_at(p, "/metadata/name").to_string(),
+                    release: str_at(p, "/spec/release/image").to_string(),
+                    version: str_at(p, "/status/version").to_string(),
+                    updating,
+                    failure,
+                }
+            })
+            .collect();
+        ClusterStatus {
+            release: str_at(hc, "/spec/release/image").to_string(),
+            head,
+            history: history.map_or(0, Vec::len),
+            version,
+            failure,
+            pools,
+        }
+    }
+}
+
+/// One governed change of a cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub id: ObjectId,
+    pub kind: StepKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepKind {
+    /// The HostedCluster's release changes.
+    ControlPlane,
+    /// A NodePool changes release or rolls its nodes. `waved`: governed by
+    /// the waves (an update); a new pool only waits for its control plane.
+    Pool { release: String, nodes: Option<u64>, waved: bool },
+}
+
+/// One cluster of the fleet, for the rollout.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub cluster: String,
+    /// Index of its target in the fleet's target order.
+    pub target: usize,
+    pub labels: BTreeMap<String, String>,
+    /// The HostedCluster release the configuration asks for.
+    pub release: String,
+    /// `None`: no live HostedCluster (a new cluster; nothing waits).
+    pub status: Option<ClusterStatus>,
+    pub steps: Vec<Step>,
+}
+
+/// Where one cluster stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "state")]
+pub enum Phase {
+    /// Waits for an earlier wave, or for room under `max-parallel`.
+    Waiting,
+    /// Starts now: its control plane (or, without one, its pools) is written.
+    Starting,
+    /// Its control plane is upgrading; its pools wait.
+    ControlPlane,
+    /// Its control plane is done; its pools are rolling or written now.
+    NodePools,
+    /// Failed: the rollout halts.
+    Failed { reason: String, message: String },
+}
+
+/// One cluster in the rollout.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClusterStanding {
+    pub cluster: String,
+    /// The target it is on (`kube:…`), in a fleet of several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(flatten)]
+    pub phase: Phase,
+    /// The control-plane step: the release it goes to, if it changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_plane: Option<String>,
+    /// The NodePools step: how many pools, rolling how many nodes.
+    pub node_pools: usize,
+    pub nodes: u64,
+}
+
+/// One wave and its clusters that have something to do.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WaveStanding {
+    pub name: String,
+    pub max_parallel: String,
+    /// How many clusters the wave has (what a percentage is of).
+    pub size: usize,
+    pub clusters: Vec<ClusterStanding>,
+}
+
+/// Why the rollout halted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Halt {
+    pub cluster: String,
+    pub reason: String,
+    pub message: String,
+}
+
+/// The rollout's standing, and the changes that wait.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Standing {
+    pub waves: Vec<WaveStanding>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub halted: Vec<Halt>,
+    /// `--until-wave`: waves after it do not start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    /// (target index, object) of every change that waits.
+    #[serde(skip)]
+    pub held: BTreeSet<(usize, ObjectId)>,
+}
+
+/// The name of the wave of clusters no wave's selector matched.
+pub const REST: &str = "rest";
+
+/// How the standing is computed: the clock, the no-progress limit, the
+/// last wave to start, and the targets' names (for a fleet of several).
+pub struct Options<'a> {
+    pub now: i64,
+    pub timeout_secs: i64,
+    pub until: Option<&'a str>,
+    pub targets: &'a [String],
+}
+
+/// The waves of `rollout` (or one wave of every cluster, unlimited, when
+/// there is none), with clusters no wave matched in a last wave `rest`,
+/// one at a time.
+fn waves(rollout: Option<&Rollout>) -> Vec<(String, Option<Selector>, MaxParallel)> {
+    let mut out: Vec<(String, Option<Selector>, MaxParallel)> = match rollout {
+        None => vec![("all".to_string(), None, MaxParallel::All)],
+        Some(r) => r.waves.iter().map(|w| (w.name.value.clone(), w.selector.clone(), w.max_parallel)).collect(),
+    };
+    if out.iter().all(|(_, s, _)| s.is_some()) {
+        out.push((REST.to_string(), None, MaxParallel::Count(1)));
+    }
+    out
+}
+
+/// The standing of every cluster and the changes that wait.
+pub fn standing(rollout: Option<&Rollout>, members: &[Member], opts: &Options<'_>) -> Standing {
+    let waves = waves(rollout);
+    // Each cluster in the first wave that matches it.
+    let mut by_wave: Vec<Vec<&Member>> = vec![Vec::new(); waves.len()];
+    for m in members {
+        if let Some(i) = waves.iter().position(|(_, s, _)| s.as_ref().is_none_or(|s| s.matches(&m.labels))) {
+            by_wave[i].push(m);
+        }
+    }
+    let several = opts.targets.len() > 1;
+    let mut out = Standing { until: opts.until.map(str::to_string), ..Standing::default() };
+    let mut phases: Vec<Vec<(&Member, Phase)>> = Vec::new();
+    for members in &mut by_wave {
+        members.sort_by(|a, b| (&a.cluster, a.target).cmp(&(&b.cluster, b.target)));
+        phases.push(members.iter().filter_map(|m| phase(m, opts).map(|p| (*m, p))).collect());
+    }
+    let halted = phases.iter().flatten().any(|(_, p)| matches!(p, Phase::Failed { .. }));
+    let mut open = !halted;
+    for (i, (name, _, max)) in waves.iter().enumerate() {
+        let limit = max.limit(by_wave[i].len());
+        let mut active = phases[i].iter().filter(|(_, p)| *p != Phase::Waiting).count();
+        if open {
+            for (_, p) in phases[i].iter_mut().filter(|(_, p)| *p == Phase::Waiting) {
+                if active >= limit {
+                    break;
+                }
+                *p = Phase::Starting;
+                active += 1;
+            }
+        }
+        if !phases[i].is_empty() || opts.until == Some(name.as_str()) {
+            open = false;
+        }
+        let mut clusters = Vec::new();
+        for (m, p) in &phases[i] {
+            hold(m, p, &mut out.held);
+            if let Phase::Failed { reason, message } = p {
+                out.halted.push(Halt { cluster: m.cluster.clone(), reason: reason.clone(), message: message.clone() });
+            }
+            let pools: Vec<&Step> = m.steps.iter().filter(|s| matches!(s.kind, StepKind::Pool { .. })).collect();
+            clusters.push(ClusterStanding {
+                cluster: m.cluster.clone(),
+                target: several.then(|| opts.targets.get(m.target).cloned().unwrap_or_default()),
+                phase: p.clone(),
+                control_plane: m.steps.iter().any(|s| s.kind == StepKind::ControlPlane).then(|| m.release.clone()),
+                node_pools: pools.len(),
+                nodes: pools
+                    .iter()
+                    .map(|s| match &s.kind {
+                        StepKind::Pool { nodes, .. } => nodes.unwrap_or(0),
+                        StepKind::ControlPlane => 0,
+                    })
+                    .sum(),
+            });
+        }
+        out.waves.push(WaveStanding {
+            name: name.clone(),
+            max_parallel: max.to_string(),
+            size: by_wave[i].len(),
+            clusters,
+        });
+    }
+    // Clusters of no wave (none: `rest` takes them) and NodePools new in
+    // clusters whose control plane is still on its way wait all the same.
+    for m in members {
+        for s in &m.steps {
+            if let StepKind::Pool { release, waved: false, .. } = &s.kind
+                && *release == m.release
+                && !control_plane_done(m)
+            {
+                out.held.insert((m.target, s.id.clone()));
+            }
+        }
+    }
+    out.waves.retain(|w| w.name != REST || w.size > 0);
+    out
+}
+
+/// Whether the live control plane runs the desired release, completed.
+fn control_plane_done(m: &Member) -> bool {
+    m.status
+        .as_ref()
+        .is_some_and(|s| s.release == m.release && s.head.as_ref().is_some_and(|h| h.image == m.release && h.completed))
+}
+
+/// A cluster's phase before admission; `None` when it has nothing to do.
+fn phase(m: &Member, opts: &Options<'_>) -> Option<Phase> {
+    let st = m.status.as_ref()?;
+    let waved: Vec<&Step> = m
+        .steps
+        .iter()
+        .filter(|s| matches!(s.kind, StepKind::ControlPlane | StepKind::Pool { waved: true, .. }))
+        .collect();
+    // An upgrade under way (not the first install): the live release not
+    // yet completed, or a pool still moving to its control plane's version.
+    let settled = st.head.as_ref().is_some_and(|h| h.image == st.release && h.completed);
+    let upgrading = !settled && st.history >= 2;
+    let moving: Vec<&PoolStatus> = st
+        .pools
+        .iter()
+        .filter(|p| {
+            !p.version.is_empty()
+                && (p.updating.is_some() || (settled && p.release == st.release && p.version != st.version))
+        })
+        .collect();
+    let done = control_plane_done(m);
+    let pools_due = waved.iter().any(|s| s.kind != StepKind::ControlPlane && done && st.history >= 2)
+        && !waved.iter().any(|s| s.kind == StepKind::ControlPlane);
+    let in_progress = upgrading || !moving.is_empty() || pools_due;
+    if !in_progress {
+        return (!waved.is_empty()).then_some(Phase::Waiting);
+    }
+    let failed = |reason: String, message: String| Some(Phase::Failed { reason, message });
+    if let Some((ty, reason, message)) = &st.failure {
+        return failed(format!("{ty}: {reason}"), message.clone());
+    }
+    if let Some(p) = st.pools.iter().find(|p| p.failure.is_some())
+        && let Some((ty, reason, message)) = &p.failure
+    {
+        return failed(format!("NodePool {} {ty}: {reason}", p.name), message.clone());
+    }
+    let late = |since: Option<i64>| since.is_some_and(|t| opts.now - t > opts.timeout_secs);
+    if upgrading && late(st.head.as_ref().and_then(|h| h.started)) {
+        return failed(
+            "RolloutTimeout".to_string(),
+            format!("the control plane has not completed {} within --rollout-timeout", st.release),
+        );
+    }
+    if let Some(p) = moving.iter().find(|p| late(p.updating.flatten())) {
+        return failed(
+            "RolloutTimeout".to_string(),
+            format!("NodePool {} has not reached {} within --rollout-timeout", p.name, st.version),
+        );
+    }
+    Some(if upgrading || waved.iter().any(|s| s.kind == StepKind::ControlPlane) {
+        Phase::ControlPlane
+    } else {
+        Phase::NodePools
+    })
+}
+
+/// Records the changes of `m` that wait in phase `p`.
+fn hold(m: &Member, p: &Phase, held: &mut BTreeSet<(usize, ObjectId)>) {
+    let done = control_plane_done(m);
+    for s in &m.steps {
+        let waits = match &s.kind {
+            StepKind::ControlPlane => *p == Phase::Waiting,
+            StepKind::Pool { release, waved, .. } => {
+                (*waved && matches!(p, Phase::Waiting | Phase::Failed { .. })) || (*release == m.release && !done)
+            }
+        };
+        if waits {
+            held.insert((m.target, s.id.clone()));
+        }
+    }
+}
+
+impl Standing {
+    /// Whether any cluster has anything to do or is under way.
+    pub fn is_active(&self) -> bool {
+        self.waves.iter().any(|w| !w.clusters.is_empty())
+    }
+
+    /// Nothing under way and nothing may start: what waits, waits for
+    /// `--until-wave` to be lifted.
+    pub fn stalled(&self) -> bool {
+        self.waves.iter().flat_map(|w| &w.clusters).all(|c| c.phase == Phase::Waiting)
+    }
+
+    /// One line: per wave with clusters, how many start, are in progress
+    /// (and at which step), failed and wait.
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        for w in self.waves.iter().filter(|w| !w.clusters.is_empty()) {
+            let named = |f: &dyn Fn(&Phase) -> bool| -> Vec<&ClusterStanding> {
+                w.clusters.iter().filter(|c| f(&c.phase)).collect()
+            };
+            let starting = named(&|p| *p == Phase::Starting);
+            let running = named(&|p| matches!(p, Phase::ControlPlane | Phase::NodePools));
+            let failed = named(&|p| matches!(p, Phase::Failed { .. }));
+            let waiting = named(&|p| *p == Phase::Waiting);
+            let mut bits = Vec::new();
+            if !starting.is_empty() {
+                let names: Vec<&str> = starting.iter().map(|c| c.cluster.as_str()).collect();
+                bits.push(format!("{} starting ({})", starting.len(), names.join(", ")));
+            }
+            if !running.is_empty() {
+                let what: Vec<String> = running
+                    .iter()
+                    .map(|c| {
+                        let step = if c.phase == Phase::ControlPlane {
+                            "control plane upgrading"
+                        } else {
+                            "node pools rolling"
+                        };
+                        format!("{}: {step}", c.cluster)
+                    })
+                    .collect();
+                bits.push(format!(
+                    "{} of {} clusters in progress ({})",
+                    running.len(),
+                    w.clusters.len(),
+                    what.join(", ")
+                ));
+            }
+            if !failed.is_empty() {
+                let names: Vec<&str> = failed.iter().map(|c| c.cluster.as_str()).collect();
+                bits.push(format!("{} failed ({})", failed.len(), names.join(", ")));
+            }
+            if !waiting.is_empty() {
+                bits.push(format!("{} waiting", waiting.len()));
+            }
+            parts.push(format!("wave {}: {}", w.name, bits.join(", ")));
+        }
+        if parts.is_empty() {
+            return "rollout: done".to_string();
+        }
+        format!("rollout: {}", parts.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::Wave;
+    use crate::object::Kind;
+    use crate::source::Spanned;
+
+    const OLD: &str = "r:4.19.3-x86_64";
+    const NEW: &str = "r:4.20.1-x86_64";
+
+    fn hc(name: &str) -> ObjectId {
+        ObjectId::new(Kind::HostedCluster, "ns", name)
+    }
+    fn np(name: &str) -> ObjectId {
+        ObjectId::new(Kind::NodePool, "ns", &format!("{name}-workers"))
+    }
+
+    /// A cluster on OLD (settled, pools at 4.19.3) whose configuration asks for NEW.
+    fn bumped(name: &str, env: &str) -> Member {
+        Member {
+            cluster: name.to_string(),
+            target: 0,
+            labels: [("env".to_string(), env.to_string())].into(),
+            release: NEW.to_string(),
+            status: Some(ClusterStatus {
+                release: OLD.to_string(),
+                head: Some(Head { image: OLD.to_string(), completed: true, started: Some(0) }),
+                history: 2,
+                version: "4.19.3".to_string(),
+                failure: None,
+                pools: vec![PoolStatus {
+                    name: format!("{name}-workers"),
+                    release: OLD.to_string(),
+                    version: "4.19.3".to_string(),
+                    ..PoolStatus::default()
+                }],
+            }),
+            steps: vec![
+                Step { id: hc(name), kind: StepKind::ControlPlane },
+                Step { id: np(name), kind: StepKind::Pool { release: NEW.to_string(), nodes: Some(2), waved: true } },
+            ],
+        }
+    }
+
+    /// The same cluster after its HostedCluster was written: upgrading, or completed.
+    fn written(mut m: Member, completed: bool) -> Member {
+        m.steps.retain(|s| s.kind != StepKind::ControlPlane);
+        let st = m.status.as_mut().unwrap();
+        st.release = NEW.to_string();
+        st.head = Some(Head { image: NEW.to_string(), completed, started: Some(1_000) });
+        st.history = 3;
+        if completed {
+            st.version = "4.20.1".to_string();
+        }
+        m
+    }
+
+    fn opts() -> Options<'static> {
+        Options { now: 2_000, timeout_secs: 5_400, until: None, targets: &[] }
+    }
+
+    fn rollout(waves: &[(&str, Option<&str>, MaxParallel)]) -> Rollout {
+        Rollout {
+            waves: waves
+                .iter()
+                .map(|(n, s, m)| Wave {
+                    name: Spanned::new(
+                        n.to_string(),
+                        crate::source::Span { file: crate::source::FileId(0), offset: 0, len: 0 },
+                    ),
+                    selector: s.map(|s| Selector::parse(s).unwrap()),
+                    max_parallel: *m,
+                })
+                .collect(),
+        }
+    }
+
+    fn phases(s: &Standing) -> Vec<(String, String)> {
+        s.waves
+            .iter()
+            .flat_map(|w| w.clusters.iter().map(move |c| (w.name.clone(), format!("{}:{:?}", c.cluster, c.phase))))
+            .collect()
+    }
+
+    #[test]
+    fn without_a_rollout_every_control_plane_goes_first_and_pools_wait() {
+        let members = [bumped("a", "prod"), bumped("b", "prod")];
+        let s = standing(None, &members, &opts());
+        let held: Vec<&ObjectId> = s.held.iter().map(|(_, id)| id).collect();
+        assert_eq!(held, [&np("a"), &np("b")], "only the pools wait");
+        assert_eq!(s.summary(), "rollout: wave all: 2 starting (a, b)");
+    }
+
+    #[test]
+    fn pools_go_once_their_control_plane_completed() {
+        let members = [written(bumped("a", "prod"), false), written(bumped("b", "prod"), true)];
+        let s = standing(None, &members, &opts());
+        let held: Vec<&ObjectId> = s.held.iter().map(|(_, id)| id).collect();
+        assert_eq!(held, [&np("a")]);
+        assert_eq!(
+            s.summary(),
+            "rollout: wave all: 2 of 2 clusters in progress (a: control plane upgrading, b: node pools rolling)"
+        );
+    }
+
+    #[test]
+    fn waves_in_order_with_max_parallel_count_and_percentage() {
+        let r =
+            rollout(&[("canary", Some("env=canary"), MaxParallel::Count(1)), ("prod", None, MaxParallel::Percent(50))]);
+        let members: Vec<Member> = [("c1", "canary"), ("c2", "canary"), ("p1", "prod"), ("p2", "prod"), ("p3", "prod")]
+            .iter()
+            .map(|(n, e)| bumped(n, e))
+            .collect();
+        let s = standing(Some(&r), &members, &opts());
+        assert_eq!(
+            phases(&s),
+            [
+                ("canary".into(), "c1:Starting".into()),
+                ("canary".into(), "c2:Waiting".into()),
+                ("prod".into(), "p1:Waiting".into()),
+                ("prod".into(), "p2:Waiting".into()),
+                ("prod".into(), "p3:Waiting".into()),
+            ]
+        );
+        // Canary done: prod starts 50% of 3, rounded up.
+        let members: Vec<Member> =
+            [("p1", "prod"), ("p2", "prod"), ("p3", "prod")].iter().map(|(n, e)| bumped(n, e)).collect();
+        let s = standing(Some(&r), &members, &opts());
+        let starting = s.waves[1].clusters.iter().filter(|c| c.phase == Phase::Starting).count();
+        assert_eq!(starting, 2, "{:?}", phases(&s));
+        assert_eq!(s.waves[1].max_parallel, "50%");
+    }
+
+    #[test]
+    fn in_progress_clusters_take_their_room_and_until_wave_stops_later_waves() {
+        let r = rollout(&[("canary", Some("env=canary"), MaxParallel::Count(1)), ("prod", None, MaxParallel::All)]);
+        let members = [written(bumped("c2", "canary"), false), bumped("c1", "canary"), bumped("p1", "prod")];
+        let s = standing(Some(&r), &members, &opts());
+        assert_eq!(
+            s.summary(),
+            "rollout: wave canary: 1 of 2 clusters in progress (c2: control plane upgrading), 1 waiting; wave prod: 1 waiting"
+        );
+        let until = Options { until: Some("canary"), ..opts() };
+        let s = standing(Some(&r), &[bumped("p1", "prod")], &until);
+        assert_eq!(phases(&s), [("prod".into(), "p1:Waiting".into())], "--until-wave canary: prod does not start");
+    }
+
+    #[test]
+    fn a_failed_cluster_halts_every_start_and_says_why() {
+        let mut failing = written(bumped("a", "prod"), false);
+        failing.status.as_mut().unwrap().failure =
+            Some(("Degraded".into(), "EtcdUnhealthy".into(), "etcd lost quorum".into()));
+        let s = standing(None, &[failing, bumped("b", "prod")], &opts());
+        assert_eq!(
+            s.halted,
+            [Halt {
+                cluster: "a".into(),
+                reason: "Degraded: EtcdUnhealthy".into(),
+                message: "etcd lost quorum".into()
+            }]
+        );
+        assert!(s.held.contains(&(0, hc("b"))), "no new cluster starts");
+        // No progress within the timeout is a failure too.
+        let slow = written(bumped("c", "prod"), false);
+        let late = Options { now: 1_000 + 5_401, ..opts() };
+        let s = standing(None, &[slow], &late);
+        assert_eq!(s.halted[0].reason, "RolloutTimeout");
+    }
+
+    #[test]
+    fn status_is_read_from_what_the_operator_writes() {
+        let hc = serde_json::json!({"spec": {"release": {"image": NEW}}, "status": {
+            "version": {"desired": {"image": NEW, "version": "4.20.1"}, "history": [
+                {"image": NEW, "version": "4.20.1", "state": "Partial", "startedTime": "2026-01-01T00:00:00Z", "completionTime": null, "verified": false},
+                {"image": OLD, "version": "4.19.3", "state": "Completed", "startedTime": "2025-01-01T00:00:00Z", "completionTime": "2026-01-01T00:00:00Z", "verified": true}]},
+            "conditions": [{"type": "ClusterVersionFailing", "status": "True", "reason": "UpdatePayloadFailed", "message": "could not apply", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
+        let pool = serde_json::json!({"metadata": {"name": "a-workers"}, "spec": {"release": {"image": OLD}},
+            "status": {"version": "4.19.3", "conditions": [{"type": "ValidMachineConfig", "status": "False", "reason": "ValidationFailed", "message": "bad", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
+        let st = ClusterStatus::from_live(&hc, &[&pool]);
+        assert_eq!(st.head, Some(Head { image: NEW.into(), completed: false, started: Some(1_767_225_600) }));
+        assert_eq!(st.history, 2);
+        assert_eq!(
+            st.failure,
+            Some(("ClusterVersionFailing".into(), "UpdatePayloadFailed".into(), "could not apply".into()))
+        );
+        assert_eq!(st.pools[0].failure.as_ref().map(|f| f.0.as_str()), Some("ValidMachineConfig"));
+    }
+}

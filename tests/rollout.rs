@@ -1,0 +1,237 @@
+//! Upgrades against a real kube-apiserver with the HyperShift operator
+//! stand-in (`support::operator`) writing the status HyperShift would:
+//! control plane first, waves and `max-parallel`, a failure halting the
+//! rollout, resuming after a killed apply and after `--until-wave`, and a
+//! rollout over two management clusters.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::envtest::{DEFAULT_CONTEXT, Envtest, Scope};
+use crate::support::operator::{Delays, Failure, Operator};
+use crate::support::{hcpc, repo, stderr, stdout};
+
+const OLD: &str = "quay.io/openshift-release-dev/ocp-release:4.19.3-x86_64";
+
+struct Env {
+    k: &'static Envtest,
+    scope: Scope,
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+    operator: Operator,
+}
+
+fn env(what: &str, delays: Delays) -> Option<Env> {
+    let k = Envtest::shared()?;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = k.write_kubeconfig(dir.path());
+    let scope = k.scope(what);
+    k.ensure_namespace(&scope.namespace);
+    let operator = Operator::start(&k.kubeconfig_yaml(DEFAULT_CONTEXT), &scope.namespace, delays);
+    Some(Env { k, scope, dir, kubeconfig, operator })
+}
+
+impl Env {
+    fn ns(&self) -> &str {
+        &self.scope.namespace
+    }
+
+    /// Writes `fleet.kdl`: this scope's fleet and namespace, `release`, then `body`.
+    fn write_fleet(&self, release: &str, body: &str) {
+        let secret = repo().join("examples/secrets/pull-secret.json");
+        std::fs::write(
+            self.dir.path().join("fleet.kdl"),
+            format!(
+                "target kube\nfleet {fleet}\ndefaults {{\n    namespace {ns}\n    release \"{release}\"\n    pull-secret file=\"{secret}\"\n}}\n{body}",
+                fleet = self.scope.fleet,
+                ns = self.scope.namespace,
+                secret = secret.display(),
+            ),
+        )
+        .unwrap();
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = hcpc();
+        c.current_dir(self.dir.path()).env("KUBECONFIG", &self.kubeconfig).args(args);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> Output {
+        let o = self.run(args);
+        assert_eq!(o.status.code(), Some(0), "hcpc {args:?}:\n{}{}", stdout(&o), stderr(&o));
+        o
+    }
+
+    fn get(&self, plural: &str, name: &str) -> Value {
+        self.k.get(plural, Some(self.ns()), name).unwrap_or_else(|| panic!("{plural}/{name} missing"))
+    }
+
+    fn release(&self, plural: &str, name: &str) -> String {
+        self.get(plural, name)["spec"]["release"]["image"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// Waits until `done` holds, or fails the test after `limit`.
+    fn until(&self, what: &str, limit: Duration, done: impl Fn(&Env) -> bool) {
+        let start = Instant::now();
+        while !done(self) {
+            assert!(start.elapsed() < limit, "{what} not within {}s", limit.as_secs());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Whether the stand-in reports cluster `name` on `image`, pools included.
+    fn settled(&self, cluster: &str, pools: &[&str], image: &str) -> bool {
+        let hc = self.get("hostedclusters", cluster);
+        let head = &hc["status"]["version"]["history"][0];
+        let version = crate::support::operator::version_of(image);
+        head["image"] == image
+            && head["state"] == "Completed"
+            && pools.iter().all(|p| self.get("nodepools", &format!("{cluster}-{p}"))["status"]["version"] == version)
+    }
+}
+
+#[test]
+fn stand_in_installs_control_plane_then_pools() {
+    let Some(e) = env("sim-install", Delays::default()) else { return };
+    e.write_fleet(OLD, "cluster one {\n    node-pool workers replicas=2\n}\n");
+    e.ok(&["apply", "--auto-approve"]);
+    e.until("first install", Duration::from_secs(30), |e| e.settled("one", &["workers"], OLD));
+    let hc = e.get("hostedclusters", "one");
+    let head = &hc["status"]["version"]["history"][0];
+    for field in ["image", "state", "startedTime", "completionTime", "verified"] {
+        assert!(head.get(field).is_some_and(|v| !v.is_null()), "history item lacks {field}: {head:#}");
+    }
+    let np = e.get("nodepools", "one-workers");
+    assert_eq!(np["status"]["replicas"], 2, "{np:#}");
+    let steps: Vec<String> = e.operator.completed().into_iter().map(|(what, _)| what).collect();
+    assert_eq!(steps, ["HostedCluster/one", "NodePool/one-workers"]);
+    assert!(e.operator.violations().is_empty());
+}
+
+#[test]
+fn stand_in_fails_a_chosen_cluster() {
+    let Some(e) = env("sim-fail", Delays::default()) else { return };
+    e.operator.fail("two", Failure::Degraded { reason: "EtcdUnhealthy".into(), message: "etcd lost quorum".into() });
+    e.write_fleet(OLD, "cluster two {\n    node-pool workers replicas=1\n}\n");
+    e.ok(&["apply", "--auto-approve"]);
+    e.until("Degraded", Duration::from_secs(30), |e| {
+        let hc = e.get("hostedclusters", "two");
+        hc["status"]["conditions"].as_array().is_some_and(|c| {
+            c.iter().any(|c| c["type"] == "Degraded" && c["status"] == "True" && c["reason"] == "EtcdUnhealthy")
+        })
+    });
+    assert_eq!(e.get("hostedclusters", "two")["status"]["version"]["history"][0]["state"], "Partial");
+    e.operator.heal("two");
+    e.until("healed", Duration::from_secs(30), |e| e.settled("two", &["workers"], OLD));
+    assert_eq!(e.release("nodepools", "two-workers"), OLD);
+}
+
+const NEW: &str = "quay.io/openshift-release-dev/ocp-release:4.20.1-x86_64";
+
+/// Clusters `names` with one pool `workers` each, `labels` per cluster.
+fn clusters(names: &[(&str, &str)]) -> String {
+    names
+        .iter()
+        .map(|(n, env)| format!("cluster {n} {{\n    labels env={env}\n    node-pool workers replicas=1\n}}\n"))
+        .collect()
+}
+
+impl Env {
+    /// Applies `body` on OLD and waits for the stand-in to report it installed.
+    fn installed(&self, body: &str, names: &[&str]) {
+        self.write_fleet(OLD, body);
+        self.ok(&["apply", "--auto-approve"]);
+        self.until("first install", Duration::from_secs(60), |e| names.iter().all(|n| e.settled(n, &["workers"], OLD)));
+    }
+
+    /// Runs `apply` as a scheduled job would, until every cluster of
+    /// `names` is settled on `image`; after each run, `check` sees which
+    /// HostedClusters are on `image` and which are settled there.
+    fn converge(&self, names: &[&str], image: &str, check: impl Fn(&[&str], &[&str])) -> Vec<String> {
+        let start = Instant::now();
+        let mut lines = Vec::new();
+        loop {
+            let o = self.ok(&["apply", "--auto-approve"]);
+            lines.extend(stderr(&o).lines().filter(|l| l.starts_with("rollout:")).map(str::to_string));
+            let written: Vec<&str> =
+                names.iter().copied().filter(|n| self.release("hostedclusters", n) == image).collect();
+            let settled: Vec<&str> = names.iter().copied().filter(|n| self.settled(n, &["workers"], image)).collect();
+            check(&written, &settled);
+            if settled.len() == names.len() {
+                return lines;
+            }
+            assert!(start.elapsed() < Duration::from_secs(120), "no convergence; last runs: {lines:#?}");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+#[test]
+fn control_plane_first_without_a_rollout_block() {
+    let delays = Delays { control_plane: Duration::from_secs(2), node_pool: Duration::from_millis(500) };
+    let Some(e) = env("cp-first", delays) else { return };
+    let body = clusters(&[("a", "prod"), ("b", "prod")]);
+    e.installed(&body, &["a", "b"]);
+
+    e.write_fleet(NEW, &body);
+    let first = e.ok(&["apply", "--auto-approve"]);
+    let err = stderr(&first);
+    // Both control planes now, no pool yet: they wait for their control plane.
+    assert_eq!(e.release("hostedclusters", "a"), NEW, "{err}");
+    assert_eq!(e.release("hostedclusters", "b"), NEW, "{err}");
+    assert_eq!(e.release("nodepools", "a-workers"), OLD, "{err}");
+    assert_eq!(e.release("nodepools", "b-workers"), OLD, "{err}");
+    assert!(err.contains("rollout: wave all: 2 starting (a, b)"), "{err}");
+
+    // Run again at once: the control planes are still upgrading; nothing more is written.
+    let again = e.ok(&["apply", "--auto-approve"]);
+    assert_eq!(e.release("nodepools", "a-workers"), OLD, "{}", stderr(&again));
+    assert!(stderr(&again).contains("control plane upgrading"), "{}", stderr(&again));
+
+    e.converge(&["a", "b"], NEW, |_, _| {});
+    assert!(
+        e.operator.violations().is_empty(),
+        "pools went ahead of their control plane: {:?}",
+        e.operator.violations()
+    );
+    let order: Vec<String> =
+        e.operator.completed().into_iter().filter(|(_, i)| i == NEW).map(|(what, _)| what).collect();
+    for c in ["a", "b"] {
+        let cp = order.iter().position(|w| *w == format!("HostedCluster/{c}")).unwrap();
+        let np = order.iter().position(|w| *w == format!("NodePool/{c}-workers")).unwrap();
+        assert!(cp < np, "{order:?}");
+    }
+}
+
+#[test]
+fn waves_go_in_order_within_max_parallel() {
+    let delays = Delays { control_plane: Duration::from_millis(700), node_pool: Duration::from_millis(700) };
+    let Some(e) = env("waves", delays) else { return };
+    let names = ["c1", "c2", "p1", "p2", "p3"];
+    let body = clusters(&[("c1", "canary"), ("c2", "canary"), ("p1", "prod"), ("p2", "prod"), ("p3", "prod")]);
+    e.installed(&body, &names);
+
+    let rollout =
+        "rollout {\n    wave canary selector=\"env=canary\" max-parallel=1\n    wave prod max-parallel=\"50%\"\n}\n";
+    e.write_fleet(NEW, &format!("{body}{rollout}"));
+    let lines = e.converge(&names, NEW, |written, settled| {
+        let busy = |prefix: &str| written.iter().filter(|n| n.starts_with(prefix) && !settled.contains(n)).count();
+        assert!(busy("c") <= 1, "canary max-parallel=1: {written:?} written, {settled:?} settled");
+        assert!(busy("p") <= 2, "prod 50% of 3 is 2: {written:?} written, {settled:?} settled");
+        if written.iter().any(|n| n.starts_with('p')) {
+            assert!(settled.contains(&"c1") && settled.contains(&"c2"), "prod before canary was done: {written:?}");
+        }
+    });
+    assert!(lines.iter().any(|l| l.contains("wave canary: 1 starting (c1)")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("wave prod: 3 waiting")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("wave prod: 2 starting (p1, p2)")), "{lines:#?}");
+    assert!(e.operator.violations().is_empty(), "{:?}", e.operator.violations());
+}
