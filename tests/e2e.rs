@@ -11,6 +11,7 @@ mod apiserver_replay;
 mod capacity;
 mod cli;
 mod conformance;
+mod discovery;
 mod envtest;
 mod errors;
 mod examples;

@@ -116,9 +116,9 @@ codes! {
     /// A host device name that no device plugin could register: not a
     /// Kubernetes resource name (`nvidia-a100,count:2` is `hcp`'s flag syntax,
     /// written `host-device nvidia-a100 count=2` in hcpc), or one reserved for
-    /// Kubernetes itself. Without a domain (`nvidia.com/…`) it is a warning
-    /// unless the inventory lists the name: device plugins register
-    /// extended-resource names, which have one.
+    /// Kubernetes itself. A name without a domain (`nvidia-a100`) is
+    /// accepted: a KubeVirt `resourceName` can be anything; on a kube
+    /// target it is checked against the Nodes and the KubeVirt resource.
     InvalidHostDevice = "hcpc::device::invalid_name",
     /// (note) Host devices in node pools are a Technology Preview feature of
     /// hosted control planes on OpenShift Virtualization.
@@ -170,6 +170,31 @@ codes! {
     Target = "hcpc::target",
     /// (warning) A declared `infra` fact contradicts what discovery found.
     InventoryMismatch = "hcpc::infra::mismatch",
+    /// A node pool's host device is not in the KubeVirt resource's
+    /// `spec.configuration.permittedHostDevices` (`pciHostDevices` or
+    /// `mediatedDevices`, by `resourceName`): KubeVirt refuses to start
+    /// its VMs. Permit the device on the cluster, or use a permitted one.
+    HostDeviceNotPermitted = "hcpc::device::not_permitted",
+    /// (warning) More than one StorageClass is marked default. Kubernetes
+    /// (1.26 and later) gives a claim without a class the newest of them
+    /// (by creationTimestamp, then the first by name); which one that is
+    /// changes when a class is created. Keep one default.
+    SeveralDefaultClasses = "hcpc::storage::several_default_classes",
+    /// (warning) A cluster without `storage` mappings (the Default driver)
+    /// hands the infrastructure's default StorageClass to KubeVirt CSI in
+    /// the guest, but that class is not ReadWriteMany: KubeVirt CSI needs
+    /// RWX for live migration of the VMs and hot-plugging guest volumes.
+    DefaultClassNotRwx = "hcpc::storage::default_class_not_rwx",
+    /// (note) A cluster maps storage classes but no snapshot class: the
+    /// hosted cluster gets no VolumeSnapshotClass, so its volume snapshots
+    /// cannot be taken. Map one with `snapshot-class` if the guest needs them.
+    NoSnapshotMapping = "hcpc::storage::no_snapshot_mapping",
+    /// A pool's change replaces its VMs (`upgrade-type replace`): HyperShift
+    /// starts a new VM (max surge, 1 by default) before removing an old one.
+    /// When no node has room for that VM, the roll-out cannot start: an
+    /// error for host devices, a warning for CPU and memory (overcommit may
+    /// still admit it).
+    NoRolloutRoom = "hcpc::capacity::no_rollout_room",
     /// An immutable field would change and the object must be replaced,
     /// but the cluster has `prevent-destroy #true`.
     PreventDestroy = "hcpc::plan::prevent_destroy",

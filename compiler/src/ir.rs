@@ -77,6 +77,12 @@ pub struct Inventory {
     pub kubevirt: KubevirtSettings,
     /// Warn above this percentage of a resource (`capacity-warning`).
     pub capacity_warning: u32,
+    /// The `kubevirt` node of `infra`, when declared (a discovered KubeVirt
+    /// resource that disagrees with it is a mismatch).
+    pub kubevirt_declared: Option<crate::source::Span>,
+    /// What discovery read, when it did: diagnostics built on a discovered
+    /// fact name the object it came from.
+    pub discovery: Option<Box<Discovery>>,
 }
 
 impl Default for Inventory {
@@ -90,6 +96,8 @@ impl Default for Inventory {
             nodes: Vec::new(),
             kubevirt: KubevirtSettings::default(),
             capacity_warning: 85,
+            kubevirt_declared: None,
+            discovery: None,
         }
     }
 }
@@ -113,6 +121,61 @@ pub struct Known {
     pub devices: bool,
     /// Node shapes (`nodes`).
     pub nodes: bool,
+}
+
+/// Where discovered facts came from, beyond the facts themselves (which
+/// replace the declared ones in [`Inventory`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Discovery {
+    /// `namespace/name` of the KubeVirt resource; `None` when there is none.
+    pub kubevirt: Option<String>,
+    /// The host devices that KubeVirt resource permits
+    /// (`spec.configuration.permittedHostDevices`); `None` without one.
+    pub permitted_devices: Option<Vec<PermittedDevice>>,
+    /// Whether the snapshot API (`snapshot.storage.k8s.io`
+    /// VolumeSnapshotClass) is served at all.
+    pub snapshot_api: bool,
+    /// StorageClasses marked default besides the one Kubernetes uses, which
+    /// is the one marked default in [`Inventory::storage_classes`].
+    pub ignored_default_classes: Vec<String>,
+    /// Per host device, the schedulable Nodes whose allocatable has it,
+    /// in name order.
+    pub device_nodes: Vec<(String, Vec<String>)>,
+}
+
+impl Discovery {
+    /// The Nodes that advertise `device`, for messages: "Node `a`", "Nodes
+    /// `a`, `b`", "Nodes `a`, `b` and 3 more".
+    pub fn nodes_with(&self, device: &str) -> Option<String> {
+        let (_, nodes) = self.device_nodes.iter().find(|(d, _)| d == device)?;
+        let shown: Vec<String> = nodes.iter().take(3).map(|n| format!("`{n}`")).collect();
+        let more = nodes.len().saturating_sub(3);
+        Some(match (nodes.len(), more) {
+            (1, _) => format!("Node {}", shown[0]),
+            (_, 0) => format!("Nodes {}", shown.join(", ")),
+            (_, m) => format!("Nodes {} and {m} more", shown.join(", ")),
+        })
+    }
+
+    /// The KubeVirt resource, as messages name it.
+    pub fn kubevirt_name(&self) -> String {
+        match &self.kubevirt {
+            Some(n) => format!("KubeVirt `{n}`"),
+            None => "the KubeVirt resource".to_string(),
+        }
+    }
+}
+
+/// One entry of KubeVirt's `permittedHostDevices`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermittedDevice {
+    /// `resourceName`: what a VM's `hostDevices[].deviceName` must be.
+    pub resource: String,
+    /// `pciHostDevices` or `mediatedDevices`.
+    pub mediated: bool,
+    /// `externalResourceProvider`: a device plugin other than KubeVirt's
+    /// (e.g. the NVIDIA GPU Operator) advertises the resource.
+    pub external: bool,
 }
 
 /// KubeVirt settings that change what a VM requests of its node.

@@ -136,10 +136,10 @@ pub struct Discovered {
     /// Schedulable nodes grouped by allocatable shape; `None` when a node
     /// does not report its CPU or memory.
     pub nodes: Option<Vec<DiscoveredNodes>>,
-    /// `cpuAllocationRatio` and `memoryOvercommit` of the KubeVirt resource,
-    /// where set.
-    pub cpu_allocation_ratio: Option<u32>,
-    pub memory_overcommit: Option<u32>,
+    /// The KubeVirt resource, when there is one.
+    pub kubevirt: Option<super::inventory::DiscoveredKubevirt>,
+    /// Per host device, the Nodes that have it in their allocatable.
+    pub device_nodes: Vec<(String, Vec<String>)>,
 }
 
 /// A StorageClass and what its CDI StorageProfile says about it.
@@ -151,6 +151,9 @@ pub struct DiscoveredClass {
     pub block: Option<bool>,
     pub default: bool,
     pub clone: Option<crate::ir::CloneStrategy>,
+    /// `metadata.creationTimestamp`: of several default classes, Kubernetes
+    /// uses the newest.
+    pub created: String,
 }
 
 /// Nodes of one allocatable shape.
@@ -462,18 +465,9 @@ impl KubeTarget {
         let nodes = self.list_values(&other("", "v1", "Node", "nodes"), None)?;
         out.host_devices = device_totals(&nodes);
         out.nodes = node_shapes(&nodes);
-        if let Some(kv) = optional(self.list_values(&other("kubevirt.io", "v1", "KubeVirt", "kubevirts"), None))?
-            .and_then(|list| list.into_iter().next())
-        {
-            let setting = |key: &str| {
-                kv.pointer(&format!("/spec/configuration/developerConfiguration/{key}"))
-                    .and_then(Value::as_u64)
-                    .and_then(|n| u32::try_from(n).ok())
-                    .filter(|n| *n > 0)
-            };
-            out.cpu_allocation_ratio = setting("cpuAllocationRatio");
-            out.memory_overcommit = setting("memoryOvercommit");
-        }
+        out.device_nodes = super::inventory::device_nodes(&nodes, node_devices);
+        out.kubevirt = optional(self.list_values(&other("kubevirt.io", "v1", "KubeVirt", "kubevirts"), None))?
+            .and_then(|list| super::inventory::kubevirt(&list));
         Ok(out)
     }
 
@@ -531,9 +525,8 @@ impl KubeTarget {
 /// A StorageClass with its access and volume modes and clone strategy
 /// from the CDI StorageProfile of the same name, where there is one.
 fn storage_class(name: &str, sc: &Value, profiles: &[Value]) -> DiscoveredClass {
-    let default =
-        sc.pointer("/metadata/annotations/storageclass.kubernetes.io~1is-default-class").and_then(Value::as_str)
-            == Some("true");
+    let default = super::inventory::marked_default(sc);
+    let created = sc.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or_default().to_string();
     let profile = profiles.iter().find(|p| p.pointer("/metadata/name").and_then(Value::as_str) == Some(name));
     let sets: Vec<&Value> = profile
         .into_iter()
@@ -549,7 +542,14 @@ fn storage_class(name: &str, sc: &Value, profiles: &[Value]) -> DiscoveredClass 
         .and_then(|p| p.pointer("/status/cloneStrategy").or_else(|| p.pointer("/spec/cloneStrategy")))
         .and_then(Value::as_str)
         .and_then(crate::ir::CloneStrategy::from_word);
-    DiscoveredClass { name: name.to_string(), rwx: known.then_some(rwx), block: known.then_some(block), default, clone }
+    DiscoveredClass {
+        name: name.to_string(),
+        rwx: known.then_some(rwx),
+        block: known.then_some(block),
+        default,
+        clone,
+        created,
+    }
 }
 
 /// Whether VMs and control planes can be scheduled on a node: not cordoned
@@ -1030,187 +1030,6 @@ pub fn describe(e: &ApiError) -> String {
         return format!("rejected by the API server: {}", fields.join("; "));
     }
     e.to_string()
-}
-
-impl Discovered {
-    /// Merges discovery into the declared inventory. Discovery wins; a
-    /// declared fact that contradicts it is a warning. Facts discovery
-    /// cannot establish (no CDI StorageProfile) are taken as permissive, so
-    /// they never cause a false error.
-    pub fn merge_into(
-        &self,
-        inv: &mut crate::ir::Inventory,
-        at: crate::source::Span,
-    ) -> crate::diagnostic::Diagnostics {
-        use crate::diagnostic::{Code, Diagnostic, Diagnostics};
-        use crate::ir::{AccessMode, InfraHostDevice, InfraSnapshotClass, InfraStorageClass, VolumeMode};
-        use crate::source::Spanned;
-        let mut diags = Diagnostics::default();
-        let mismatch = |what: String, span: crate::source::Span| {
-            Diagnostic::warning(Code::InventoryMismatch, what)
-                .label(span, "declared here")
-                .help("fix the `infra` block to match the cluster, or remove the declaration and rely on discovery")
-        };
-        for declared in &inv.storage_classes {
-            if !self.storage_classes.iter().any(|c| c.name == declared.name.value) {
-                diags.push(mismatch(
-                    format!("storage class `{}` is declared but the cluster has none", declared.name.value),
-                    declared.name.span,
-                ));
-            }
-        }
-        let mut classes = Vec::new();
-        for found in &self.storage_classes {
-            let name = &found.name;
-            let declared = inv.storage_classes.iter().find(|s| s.name.value == *name);
-            let access = if found.rwx.unwrap_or(true) { AccessMode::ReadWriteMany } else { AccessMode::ReadWriteOnce };
-            let mode = if found.block.unwrap_or(true) { VolumeMode::Block } else { VolumeMode::Filesystem };
-            if let Some(d) = declared
-                && found.rwx.is_some()
-                && d.access != access
-            {
-                diags.push(mismatch(
-                    format!(
-                        "storage class `{name}` is declared {} but the cluster offers {}",
-                        d.access.word(),
-                        access.word()
-                    ),
-                    d.name.span,
-                ));
-            }
-            if let Some(d) = declared
-                && let (Some(said), Some(is)) = (d.clone, found.clone)
-                && said != is
-            {
-                diags.push(mismatch(
-                    format!(
-                        "storage class `{name}` is declared clone={} but its StorageProfile says {}",
-                        said.word(),
-                        is.word()
-                    ),
-                    d.name.span,
-                ));
-            }
-            classes.push(InfraStorageClass {
-                name: declared.map(|d| d.name.clone()).unwrap_or_else(|| Spanned::new(name.clone(), at)),
-                access,
-                volume_mode: mode,
-                default: found.default,
-                clone: found.clone.or(declared.and_then(|d| d.clone)),
-            });
-        }
-        inv.storage_classes = classes;
-        // Without the snapshot API, the cluster has no snapshot class at all.
-        let snaps = self.snapshot_classes.clone().unwrap_or_default();
-        for declared in &inv.snapshot_classes {
-            if !snaps.iter().any(|(n, _)| *n == declared.name.value) {
-                diags.push(mismatch(
-                    format!("snapshot class `{}` is declared but the cluster has none", declared.name.value),
-                    declared.name.span,
-                ));
-            }
-        }
-        inv.snapshot_classes = snaps
-            .iter()
-            .map(|(n, default)| InfraSnapshotClass {
-                name: inv
-                    .snapshot_classes
-                    .iter()
-                    .find(|s| s.name.value == *n)
-                    .map(|s| s.name.clone())
-                    .unwrap_or_else(|| Spanned::new(n.clone(), at)),
-                default: *default,
-            })
-            .collect();
-        for (name, capacity) in &self.host_devices {
-            let capacity = u32::try_from(*capacity).unwrap_or(u32::MAX);
-            match inv.host_devices.iter_mut().find(|h| h.name.value == *name) {
-                Some(h) => {
-                    if h.capacity != capacity {
-                        diags.push(mismatch(
-                            format!(
-                                "host device `{name}` is declared with capacity {} but the cluster offers {capacity}",
-                                h.capacity
-                            ),
-                            h.name.span,
-                        ));
-                    }
-                    h.capacity = capacity;
-                }
-                None => inv.host_devices.push(InfraHostDevice { name: Spanned::new(name.clone(), at), capacity }),
-            }
-        }
-        if let Some(found) = &self.nodes {
-            diags.extend(merge_nodes(found, inv, at));
-        }
-        // KubeVirt's own configuration wins over `infra { kubevirt … }`.
-        if let Some(n) = self.cpu_allocation_ratio {
-            inv.kubevirt.cpu_allocation_ratio = n;
-        }
-        if let Some(n) = self.memory_overcommit {
-            inv.kubevirt.memory_overcommit = n;
-        }
-        inv.known.storage = true;
-        inv.known.devices = true;
-        inv.management_only = true;
-        diags
-    }
-}
-
-/// Discovered node shapes replace the declared `nodes` groups. A declared
-/// group that matches no discovered shape (count and devices equal, cores
-/// and memory within a tenth: allocatable is a little below the hardware)
-/// is a warning.
-fn merge_nodes(
-    found: &[DiscoveredNodes],
-    inv: &mut crate::ir::Inventory,
-    at: crate::source::Span,
-) -> crate::diagnostic::Diagnostics {
-    use crate::diagnostic::{Code, Diagnostic, Diagnostics};
-    use crate::resolve::capacity::show;
-    let mut diags = Diagnostics::default();
-    let near = |a: u128, b: u128| a.abs_diff(b) * 10 <= a.max(b);
-    let shape = |count: u32, cpu: u64, memory: u128, devices: &[(String, u32)]| {
-        let mut parts = vec![format!("{count} × {} vCPU", show::cpu(u128::from(cpu))), show::bytes(memory)];
-        parts.extend(devices.iter().map(|(d, n)| format!("{n} {d}")));
-        parts.join(", ")
-    };
-    let found_list = found.iter().map(|f| shape(f.count, f.cpu_millis, f.memory, &f.devices)).collect::<Vec<_>>();
-    for d in &inv.nodes {
-        let matched = found.iter().any(|f| {
-            f.count == d.count
-                && f.devices == d.devices
-                && near(u128::from(f.cpu_millis), u128::from(d.cpu_millis))
-                && near(f.memory, d.memory)
-        });
-        if !matched {
-            diags.push(
-                Diagnostic::warning(
-                    Code::InventoryMismatch,
-                    format!(
-                        "nodes `{}` ({}) are declared, but the cluster's schedulable nodes are: {}",
-                        d.name.value,
-                        shape(d.count, d.cpu_millis, d.memory, &d.devices),
-                        if found_list.is_empty() { "none".to_string() } else { found_list.join("; ") }
-                    ),
-                )
-                .label(d.name.span, "declared here")
-                .help("the discovered nodes are used; fix the `nodes` groups to match them (allocatable, not hardware, figures), or remove them"),
-            );
-        }
-    }
-    inv.nodes = found
-        .iter()
-        .map(|f| crate::ir::InfraNodes {
-            name: crate::source::Spanned::new(f.first.clone(), at),
-            count: f.count,
-            cpu_millis: f.cpu_millis,
-            memory: f.memory,
-            devices: f.devices.clone(),
-        })
-        .collect();
-    inv.known.nodes = true;
-    diags
 }
 
 #[cfg(test)]

@@ -193,6 +193,7 @@ fn lower_inventory(infra: &NodeRef<'_>, diags: &mut Diagnostics) -> Inventory {
         }
     }
     if let Some(k) = layers.node("kubevirt") {
+        inv.kubevirt_declared = Some(k.name_span());
         for (key, slot) in [
             ("cpu-allocation-ratio", &mut inv.kubevirt.cpu_allocation_ratio),
             ("memory-overcommit", &mut inv.kubevirt.memory_overcommit),

@@ -53,6 +53,10 @@ pub struct CapacityRow {
     /// `after` as a percentage of `capacity`, rounded up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percent: Option<u64>,
+    /// `after` plus the surge VMs of the pools this plan rolls by
+    /// replacement, while they roll; absent when nothing rolls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak: Option<u64>,
 }
 
 impl CapacityRow {
@@ -127,6 +131,7 @@ pub fn report(fleet: &Fleet, live: Option<&[LiveObject]>) -> CapacityReport {
                     before: before_rows.map(|b| clamp(b.get(&row).copied().unwrap_or(0))),
                     after: clamp(a),
                     percent: cap.filter(|c| *c > 0).map(|c| clamp(show::percent(a, c))),
+                    peak: None,
                 }
             })
             .collect();
@@ -153,6 +158,29 @@ pub fn report(fleet: &Fleet, live: Option<&[LiveObject]>) -> CapacityReport {
         infrastructures.push(InfraCapacity { name, rows, notes });
     }
     CapacityReport { warning_percent: inv.capacity_warning, infrastructures }
+}
+
+/// Adds the roll-out peak (`resolve::capacity::surge::check`) to the
+/// management cluster's rows, and a note saying what it is.
+pub fn add_peak(report: &mut CapacityReport, extra: &[(String, u128)]) {
+    if extra.is_empty() {
+        return;
+    }
+    let Some(infra) = report.infrastructures.iter_mut().find(|i| i.name == "the management cluster") else { return };
+    let mut parts = Vec::new();
+    for r in infra.rows.iter_mut() {
+        let Some((_, n)) = extra.iter().find(|(k, _)| *k == r.key) else { continue };
+        let peak = r.after.saturating_add(clamp(*n));
+        r.peak = Some(peak);
+        let share =
+            r.capacity.filter(|c| *c > 0).map(|c| format!(" ({}%)", show::percent(u128::from(peak), u128::from(c))));
+        parts.push(format!("{} {}{}", r.resource, amount(r.unit, peak), share.unwrap_or_default()));
+    }
+    if !parts.is_empty() {
+        infra
+            .notes
+            .push(format!("roll-out peak, with the surge VMs of the pools this plan replaces: {}", parts.join(", ")));
+    }
 }
 
 /// How a table names an infrastructure, by the clusters whose VMs run there.

@@ -40,32 +40,22 @@ pub fn check_fleet(fleet: &Fleet, diags: &mut Diagnostics) {
                 }
                 let known = inv.known.devices && inv.describes(c);
                 let listed = inv.host_devices.iter().any(|h| h.name.value == d.name.value);
-                if !listed && let Some(diag) = name_diagnostic(&d.name.value, d.name.span, known) {
+                if !listed && let Some(diag) = name_diagnostic(&d.name.value, d.name.span) {
                     let is_error = diag.severity == crate::diagnostic::Severity::Error;
                     diags.push(diag);
                     if is_error {
                         continue;
                     }
                 }
+                let discovery = inv.discovery.as_deref().filter(|_| inv.describes(c));
+                if let Some(dis) = discovery
+                    && let Some(permitted) = &dis.permitted_devices
+                    && !permitted.iter().any(|p| p.resource == d.name.value)
+                {
+                    diags.push(not_permitted(&d.name.value, d.name.span, dis, permitted));
+                }
                 if known && !listed {
-                    let mut diag = Diagnostic::error(
-                        Code::UnknownHostDevice,
-                        format!("the infrastructure offers no host device `{}`", d.name.value),
-                    )
-                    .label(d.name.span, "not in `infra`");
-                    diag = match closest(&d.name.value, inv.host_devices.iter().map(|h| h.name.value.as_str())) {
-                        Some(near) => {
-                            diag.help(format!("did you mean `{near}`?")).suggest(d.name.span, crate::fmt::quote(near))
-                        }
-                        None if inv.host_devices.is_empty() => {
-                            diag.help("declare it in `infra { host-device NAME capacity=N }`")
-                        }
-                        None => diag.help(format!(
-                            "known devices: {}",
-                            inv.host_devices.iter().map(|h| h.name.value.as_str()).collect::<Vec<_>>().join(", ")
-                        )),
-                    };
-                    diags.push(diag);
+                    diags.push(unknown(&d.name.value, d.name.span, inv, discovery));
                     continue;
                 }
                 if !known && inv.management_only {
@@ -87,36 +77,103 @@ pub fn check_fleet(fleet: &Fleet, diags: &mut Diagnostics) {
         }
     }
     for h in &inv.host_devices {
-        if let Some(diag) = name_diagnostic(&h.name.value, h.name.span, true) {
+        if inv.discovery.is_none()
+            && let Some(diag) = name_diagnostic(&h.name.value, h.name.span)
+        {
             diags.push(diag);
         }
         let Some(d) = demand.get(h.name.value.as_str()) else { continue };
         if d.total <= u64::from(h.capacity) {
             continue;
         }
+        let has = match inv.discovery.as_deref().and_then(|dis| dis.nodes_with(&h.name.value)) {
+            Some(nodes) => format!("the allocatable of {nodes} has {}", h.capacity),
+            None => format!("the infrastructure has {}", h.capacity),
+        };
         let mut diag = Diagnostic::error(
             Code::HostDeviceCapacity,
-            format!(
-                "host device `{}`: the fleet needs {} but the infrastructure has {}",
-                h.name.value, d.total, h.capacity
-            ),
+            format!("host device `{}`: the fleet needs {} but {has}", h.name.value, d.total),
         );
         for p in &d.parts {
             diag = diag.label(p.span, format!("{}/{}: {} × {} = {}", p.cluster, p.pool, p.vms, p.count, p.n));
         }
-        diag = diag.label(h.name.span, format!("capacity {}", h.capacity));
+        if inv.discovery.is_none() {
+            diag = diag.label(h.name.span, format!("capacity {}", h.capacity));
+        }
         diags.push(diag.help(
-            "demand is replicas (or autoscaling max) × count, summed over every pool: lower replicas or counts, or raise the capacity",
+            "demand is replicas (or autoscaling max) × count, summed over every pool: lower replicas or counts, or add the device to more nodes",
         ));
     }
 }
 
-/// Why a host device name can never be scheduled, if it cannot: an error
-/// when it is not a Kubernetes resource name at all (or one Kubernetes
-/// reserves), a warning when it lacks the vendor domain every device
-/// plugin's extended resource has (only when no inventory could say
-/// otherwise: `known`).
-fn name_diagnostic(name: &str, span: Span, known: bool) -> Option<Diagnostic> {
+/// A device the pool's VMs use that the infrastructure does not offer:
+/// declared in `infra`, or in no Node's allocatable.
+fn unknown(name: &str, span: Span, inv: &crate::ir::Inventory, discovery: Option<&crate::ir::Discovery>) -> Diagnostic {
+    let offered = inv.host_devices.iter().map(|h| h.name.value.as_str());
+    let list = offered.clone().collect::<Vec<_>>().join(", ");
+    let diag = match discovery {
+        Some(_) => Diagnostic::error(
+            Code::UnknownHostDevice,
+            format!("no Node of the management cluster has host device `{name}` in its allocatable"),
+        )
+        .label(span, "advertised by no Node"),
+        None => {
+            Diagnostic::error(Code::UnknownHostDevice, format!("the infrastructure offers no host device `{name}`"))
+                .label(span, "not in `infra`")
+        }
+    };
+    match (closest(name, offered), discovery) {
+        (Some(near), _) => diag.help(format!("did you mean `{near}`?")).suggest(span, crate::fmt::quote(near)),
+        (None, Some(dis)) if list.is_empty() => diag.help(format!(
+            "no Node advertises any host device: a device plugin must advertise `{name}` on the nodes that have the device (KubeVirt's own, for a device {} permits without externalResourceProvider, or the vendor's, e.g. the NVIDIA GPU Operator)",
+            dis.kubevirt_name()
+        )),
+        (None, Some(_)) => diag.help(format!(
+            "the Nodes advertise: {list}; use one of them, or have the device's plugin advertise `{name}` on the nodes that have it"
+        )),
+        (None, None) if list.is_empty() => diag.help("declare it in `infra { host-device NAME capacity=N }`"),
+        (None, None) => diag.help(format!("known devices: {list}")),
+    }
+}
+
+/// A device the KubeVirt resource does not permit: KubeVirt refuses the VM.
+fn not_permitted(
+    name: &str,
+    span: Span,
+    dis: &crate::ir::Discovery,
+    permitted: &[crate::ir::PermittedDevice],
+) -> Diagnostic {
+    let kv = dis.kubevirt_name();
+    let list: Vec<String> = permitted
+        .iter()
+        .map(|p| {
+            let kind = if p.mediated { "mediated" } else { "PCI" };
+            let external = if p.external { ", external provider" } else { "" };
+            format!("{} ({kind}{external})", p.resource)
+        })
+        .collect();
+    let message = if list.is_empty() {
+        format!("host device `{name}` is not permitted: {kv} permits no host devices")
+    } else {
+        format!("host device `{name}` is not permitted by {kv}, which permits only {}", list.join(", "))
+    };
+    let diag = Diagnostic::error(Code::HostDeviceNotPermitted, message).label(span, "not in permittedHostDevices");
+    let fix = format!(
+        "add `resourceName: {name}` to spec.configuration.permittedHostDevices (pciHostDevices or mediatedDevices) of {kv}, with externalResourceProvider: true if another device plugin advertises it"
+    );
+    match closest(name, permitted.iter().map(|p| p.resource.as_str())) {
+        Some(near) => {
+            diag.help(format!("did you mean `{near}`? Otherwise {fix}")).suggest(span, crate::fmt::quote(near))
+        }
+        None => diag.help(format!("{fix}; or use a permitted device")),
+    }
+}
+
+/// Why a host device name can never be scheduled, if it cannot: when it is
+/// not a Kubernetes resource name at all, or one Kubernetes reserves. A
+/// name without a vendor domain is fine: a KubeVirt `resourceName` can be
+/// anything, and kube targets check it against the cluster.
+fn name_diagnostic(name: &str, span: Span) -> Option<Diagnostic> {
     let invalid = |reason: String, help: String| {
         Some(
             Diagnostic::error(Code::InvalidHostDevice, format!("`{name}` is not a host device name: {reason}"))
@@ -166,20 +223,14 @@ fn name_diagnostic(name: &str, span: Span, known: bool) -> Option<Diagnostic> {
             }
             None
         }
-        None if ["cpu", "memory", "storage", "ephemeral-storage", "pods"].contains(&name) || name.starts_with("hugepages-") => {
+        None if ["cpu", "memory", "storage", "ephemeral-storage", "pods"].contains(&name)
+            || name.starts_with("hugepages-") =>
+        {
             invalid(
                 "it is a resource of Kubernetes itself".into(),
                 "set `cores` and `memory` for compute; `host-device` passes devices through".into(),
             )
         }
-        None if !known => Some(
-            Diagnostic::warning(
-                Code::InvalidHostDevice,
-                format!("`{name}` has no vendor domain, which every device plugin's resource name has"),
-            )
-            .label(span, "no domain")
-            .help("VMs schedule only if the infrastructure advertises exactly this name; device plugins advertise names like \"nvidia.com/GA100_A100_PCIE_40GB\" (or declare `host-device` in `infra` to check the name)"),
-        ),
         None => None,
     }
 }

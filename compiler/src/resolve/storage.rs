@@ -34,27 +34,53 @@ pub fn check_cluster(c: &Cluster, inv: &Inventory, diags: &mut Diagnostics) {
             for m in classes {
                 match inv.storage_classes.iter().find(|s| s.name.value == m.infra.value) {
                     None => diags.push(unknown_class(&m.infra.value, m.infra.span, inv, "mapped", None)),
-                    Some(s) if s.access != AccessMode::ReadWriteMany => diags.push(
-                        Diagnostic::error(Code::ClassNotRwx, format!("storage class `{}` is not ReadWriteMany", m.infra.value))
+                    Some(s) if s.access != AccessMode::ReadWriteMany => diags.push(match inv.discovery {
+                        Some(_) => Diagnostic::error(
+                            Code::ClassNotRwx,
+                            format!(
+                                "storage class `{0}` is not ReadWriteMany: StorageProfile `{0}` offers {1} only",
+                                m.infra.value,
+                                s.access.word()
+                            ),
+                        )
+                        .label(m.infra.span, "mapped here")
+                        .help("KubeVirt CSI can only map RWX storage classes into a hosted cluster; map an RWX class, or, if the storage supports it, add an RWX entry to the StorageProfile's claimPropertySets"),
+                        None => Diagnostic::error(Code::ClassNotRwx, format!("storage class `{}` is not ReadWriteMany", m.infra.value))
                             .label(m.infra.span, "mapped here")
                             .label(s.name.span, format!("declared {} here", s.access.word()))
                             .help("KubeVirt CSI can only map RWX storage classes into a hosted cluster; map an RWX class instead"),
-                    ),
+                    }),
                     Some(_) => {}
                 }
             }
             for m in snapshot_classes {
                 if !inv.snapshot_classes.iter().any(|s| s.name.value == m.infra.value) {
-                    let mut d = Diagnostic::error(
-                        Code::UnknownSnapshotClass,
-                        format!("the infrastructure has no snapshot class `{}`", m.infra.value),
-                    )
-                    .label(m.infra.span, "not in `infra`");
+                    let (message, label) = match inv.discovery.as_deref() {
+                        Some(dis) if !dis.snapshot_api => (
+                            format!(
+                                "the management cluster does not serve the snapshot API (snapshot.storage.k8s.io VolumeSnapshotClass), so it has no snapshot class `{}`",
+                                m.infra.value
+                            ),
+                            "no snapshot API",
+                        ),
+                        Some(_) => (
+                            format!("the management cluster has no VolumeSnapshotClass `{}`", m.infra.value),
+                            "no such VolumeSnapshotClass",
+                        ),
+                        None => {
+                            (format!("the infrastructure has no snapshot class `{}`", m.infra.value), "not in `infra`")
+                        }
+                    };
+                    let mut d = Diagnostic::error(Code::UnknownSnapshotClass, message).label(m.infra.span, label);
                     d = match closest(&m.infra.value, inv.snapshot_classes.iter().map(|s| s.name.value.as_str())) {
                         Some(near) => {
                             d.help(format!("did you mean `{near}`?")).suggest(m.infra.span, crate::fmt::quote(near))
                         }
-                        None => d.help("declare it in `infra { snapshot-class NAME }` or fix the name"),
+                        None => match inv.discovery.as_deref() {
+                            Some(dis) if !dis.snapshot_api => d.help("install the CSI snapshot CRDs and snapshot controller on the management cluster, or remove the snapshot-class mapping"),
+                            Some(_) => d.help("create the VolumeSnapshotClass on the management cluster, or map one it has"),
+                            None => d.help("declare it in `infra { snapshot-class NAME }` or fix the name"),
+                        },
                     };
                     diags.push(d);
                 }
@@ -110,17 +136,28 @@ pub fn check_cluster(c: &Cluster, inv: &Inventory, diags: &mut Diagnostics) {
 /// `key` is the property the name was written in (its span covers `key=value`),
 /// or `None` for an argument.
 fn unknown_class(name: &str, span: crate::source::Span, inv: &Inventory, role: &str, key: Option<&str>) -> Diagnostic {
-    let d = Diagnostic::error(
-        Code::UnknownStorageClass,
-        format!("the infrastructure has no storage class `{name}` ({role})"),
-    )
-    .label(span, "not in `infra`");
+    let d = match inv.discovery {
+        Some(_) => Diagnostic::error(
+            Code::UnknownStorageClass,
+            format!("the management cluster has no StorageClass `{name}` ({role})"),
+        )
+        .label(span, "no such StorageClass"),
+        None => Diagnostic::error(
+            Code::UnknownStorageClass,
+            format!("the infrastructure has no storage class `{name}` ({role})"),
+        )
+        .label(span, "not in `infra`"),
+    };
     match closest(name, inv.storage_classes.iter().map(|s| s.name.value.as_str())) {
         Some(near) => {
             let fixed = crate::fmt::quote(near);
             let written = key.map_or_else(|| fixed.clone(), |k| format!("{k}={fixed}"));
             d.help(format!("did you mean `{near}`?")).suggest(span, written)
         }
+        None if inv.discovery.is_some() => d.help(format!(
+            "create the StorageClass on the management cluster, or name one it has: {}",
+            inv.storage_classes.iter().map(|s| s.name.value.as_str()).collect::<Vec<_>>().join(", ")
+        )),
         None => d.help("declare it in `infra { storage-class NAME access=RWX }` or fix the name"),
     }
 }

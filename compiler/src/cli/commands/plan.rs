@@ -221,7 +221,11 @@ pub fn make_limited(
             neighbours: &g.neighbours,
             elsewhere: &elsewhere,
         });
-        plan.capacity = Some(crate::plan::capacity::report(&resolved.fleet, Some(&g.live)));
+        let mut diags = diags;
+        let mut capacity = crate::plan::capacity::report(&resolved.fleet, Some(&g.live));
+        let peak = crate::resolve::capacity::surge::check(&resolved.fleet, &rollouts(&plan, &g.live), &mut diags);
+        crate::plan::capacity::add_peak(&mut capacity, &peak);
+        plan.capacity = Some(capacity);
         plan.limited_to = selected.iter().flatten().cloned().collect();
         crate::plan::profiles::name_profiles(&mut plan, &resolved.fleet);
         failed |= diags.has_errors();
@@ -242,6 +246,23 @@ pub fn make_limited(
         })
         .collect();
     Some(FleetPlanned { parts })
+}
+
+/// The pools this plan rolls by replacement, with their live `maxSurge`.
+fn rollouts(
+    plan: &crate::plan::Plan,
+    live: &[crate::live::LiveObject],
+) -> Vec<crate::resolve::capacity::surge::Rollout> {
+    plan.changes
+        .iter()
+        .filter_map(|c| {
+            let nodes = c.rolls_nodes?;
+            let cluster = c.cluster.clone()?;
+            let body = live.iter().find(|l| l.id == c.id).map(|l| &l.body);
+            let surge = body.map_or(1, |b| crate::resolve::capacity::surge::max_surge(b, nodes));
+            Some(crate::resolve::capacity::surge::Rollout { cluster, node_pool: c.id.name.clone(), surge })
+        })
+        .collect()
 }
 
 /// One target: open it, discover what it offers (kube), resolve and render

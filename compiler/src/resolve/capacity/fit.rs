@@ -35,21 +35,21 @@ pub fn nodes_placement(fleet: &Fleet) -> Option<Placement> {
 
 /// A resource the packing counts: CPU, memory, or one device name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Dim {
+pub(super) enum Dim {
     Cpu,
     Memory,
     Device(String),
 }
 
 impl Dim {
-    fn name(&self) -> String {
+    pub(super) fn name(&self) -> String {
         match self {
             Dim::Cpu => "vCPU".into(),
             Dim::Memory => "memory".into(),
             Dim::Device(d) => format!("host device `{d}`"),
         }
     }
-    fn amount(&self, n: u128) -> String {
+    pub(super) fn amount(&self, n: u128) -> String {
         match self {
             Dim::Cpu => format!("{} vCPU", show::cpu(n)),
             Dim::Memory => show::bytes(n),
@@ -59,7 +59,7 @@ impl Dim {
 }
 
 /// One VM's needs, per dimension, as a vector aligned with `dims`.
-fn needs(p: &PoolDemand, dims: &[Dim]) -> Vec<u128> {
+pub(super) fn needs(p: &PoolDemand, dims: &[Dim]) -> Vec<u128> {
     dims.iter()
         .map(|d| match d {
             Dim::Cpu => u128::from(p.cpu_millis),
@@ -117,11 +117,7 @@ pub fn check(fleet: &Fleet, demand: &Demand, diags: &mut Diagnostics) {
         Placement::Management => "the management cluster".to_string(),
         Placement::External(_) => "the infrastructure cluster".to_string(),
     };
-    // Devices that some node offers are packed; others are totals only.
-    let mut dims = vec![Dim::Cpu, Dim::Memory];
-    let node_devices: std::collections::BTreeSet<&str> =
-        inv.nodes.iter().flat_map(|g| g.devices.iter().map(|(d, _)| d.as_str())).collect();
-    dims.extend(node_devices.iter().map(|d| Dim::Device(d.to_string())));
+    let dims = dims_of(inv);
     let pools: Vec<&PoolDemand> = demand.pools.iter().filter(|p| p.placement == placement && p.vms > 0).collect();
     let shapes: Vec<Vec<u128>> = inv.nodes.iter().map(|g| node_capacity(g, &dims)).collect();
 
@@ -225,26 +221,10 @@ pub fn check(fleet: &Fleet, demand: &Demand, diags: &mut Diagnostics) {
         };
         share(nb).total_cmp(&share(na)).then(a.name.cmp(&b.name))
     });
-    // One entry per node: declared groups are at most 5,000 nodes each.
-    let mut free: Vec<Vec<u128>> = Vec::new();
-    for (g, s) in inv.nodes.iter().zip(&shapes) {
-        free.extend(std::iter::repeat_n(s, g.count as usize).cloned());
-    }
+    let mut free = free_nodes(inv, &shapes);
     let mut unplaced: Option<(&PoolDemand, u32, usize)> = None;
     for (p, need) in &fitting {
-        let mut left = p.vms;
-        for node in free.iter_mut() {
-            if left == 0 {
-                break;
-            }
-            let room =
-                need.iter().zip(node.iter()).filter(|(n, _)| **n > 0).map(|(n, f)| f / n).min().unwrap_or(u128::MAX);
-            let k = u32::try_from(room.min(u128::from(left))).unwrap_or(left);
-            for (f, n) in node.iter_mut().zip(need) {
-                *f -= u128::from(k) * n;
-            }
-            left -= k;
-        }
+        let left = place(&mut free, need, p.vms);
         if left > 0 && unplaced.is_none() {
             // The resource most nodes lack for this VM.
             let i = (0..dims.len())
@@ -298,13 +278,72 @@ pub fn check(fleet: &Fleet, demand: &Demand, diags: &mut Diagnostics) {
     }
 }
 
+/// The resources packing counts: CPU, memory, and the devices some node
+/// offers (others are totals only).
+pub(super) fn dims_of(inv: &Inventory) -> Vec<Dim> {
+    let mut dims = vec![Dim::Cpu, Dim::Memory];
+    let node_devices: std::collections::BTreeSet<&str> =
+        inv.nodes.iter().flat_map(|g| g.devices.iter().map(|(d, _)| d.as_str())).collect();
+    dims.extend(node_devices.iter().map(|d| Dim::Device(d.to_string())));
+    dims
+}
+
+/// What each node has free before anything is placed: one entry per node
+/// (declared groups are at most 5,000 nodes each).
+pub(super) fn free_nodes(inv: &Inventory, shapes: &[Vec<u128>]) -> Vec<Vec<u128>> {
+    let mut free: Vec<Vec<u128>> = Vec::new();
+    for (g, s) in inv.nodes.iter().zip(shapes) {
+        free.extend(std::iter::repeat_n(s, g.count as usize).cloned());
+    }
+    free
+}
+
+/// Places `vms` VMs of `need` first-fit on `free`; returns how many found
+/// no node.
+pub(super) fn place(free: &mut [Vec<u128>], need: &[u128], vms: u32) -> u32 {
+    let mut left = vms;
+    for node in free.iter_mut() {
+        if left == 0 {
+            break;
+        }
+        let room = need.iter().zip(node.iter()).filter(|(n, _)| **n > 0).map(|(n, f)| f / n).min().unwrap_or(u128::MAX);
+        let k = u32::try_from(room.min(u128::from(left))).unwrap_or(left);
+        for (f, n) in node.iter_mut().zip(need) {
+            *f -= u128::from(k) * n;
+        }
+        left -= k;
+    }
+    left
+}
+
+/// The fleet's VMs on `placement`, each with its needs, packed first-fit
+/// decreasing as `check` packs them: what is left free on each node.
+pub(super) fn packed(inv: &Inventory, demand: &Demand, placement: &Placement, dims: &[Dim]) -> Vec<Vec<u128>> {
+    let shapes: Vec<Vec<u128>> = inv.nodes.iter().map(|g| node_capacity(g, dims)).collect();
+    let capacity: Vec<u128> =
+        (0..dims.len()).map(|i| inv.nodes.iter().zip(&shapes).map(|(g, s)| u128::from(g.count) * s[i]).sum()).collect();
+    let mut pools: Vec<(&PoolDemand, Vec<u128>)> =
+        demand.pools.iter().filter(|p| p.placement == *placement && p.vms > 0).map(|p| (p, needs(p, dims))).collect();
+    pools.sort_by(|(a, na), (b, nb)| {
+        let share = |n: &Vec<u128>| {
+            n.iter().zip(&capacity).map(|(x, c)| if *c == 0 { 0.0 } else { *x as f64 / *c as f64 }).fold(0.0, f64::max)
+        };
+        share(nb).total_cmp(&share(na)).then(a.name.cmp(&b.name))
+    });
+    let mut free = free_nodes(inv, &shapes);
+    for (p, need) in &pools {
+        place(&mut free, need, p.vms);
+    }
+    free
+}
+
 /// A node group as diagnostics name it: the declared name, or the first of
 /// the discovered nodes of that shape.
 fn group_name(g: &InfraNodes, inv: &Inventory) -> String {
     match (inv.management_only, g.count) {
         (false, _) => format!("nodes `{}`", g.name.value),
-        (true, 1) => format!("node `{}`", g.name.value),
-        (true, n) => format!("node `{}` and {} like it", g.name.value, n - 1),
+        (true, 1) => format!("Node `{}` allocatable", g.name.value),
+        (true, n) => format!("Node `{}` and {} like it, allocatable", g.name.value, n - 1),
     }
 }
 

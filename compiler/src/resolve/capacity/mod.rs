@@ -17,6 +17,7 @@ mod fit;
 mod prerequisites;
 pub mod show;
 pub mod sizing;
+pub mod surge;
 
 pub use demand::{Demand, Placement, Row, Unit, Usage, usage};
 pub use fit::{described_placement, nodes_placement};
@@ -35,4 +36,5 @@ pub fn check_fleet(fleet: &Fleet, diags: &mut Diagnostics) {
     let demand = Demand::of_fleet(fleet);
     fit::check(fleet, &demand, diags);
     prerequisites::note_technology_preview(fleet, diags);
+    prerequisites::note_no_snapshot_mapping(fleet, diags);
 }

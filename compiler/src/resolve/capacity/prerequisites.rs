@@ -61,58 +61,115 @@ pub fn check_storage(c: &Cluster, inv: &Inventory, diags: &mut Diagnostics) {
         return;
     }
     let default_class = inv.storage_classes.iter().find(|s| s.default);
-    if default_class.is_none() {
-        let mut relying = Vec::new();
-        for p in c.node_pools.iter().filter(|p| p.root_volume.storage_class.is_none()) {
-            let span = p.root_volume.span.unwrap_or(p.name.span);
-            relying.push((span, format!("root volumes of pool `{}`", p.name.value)));
+    let discovery = inv.discovery.as_deref();
+    let mut relying = Vec::new();
+    for p in c.node_pools.iter().filter(|p| p.root_volume.storage_class.is_none()) {
+        let span = p.root_volume.span.unwrap_or(p.name.span);
+        relying.push((span, format!("root volumes of pool `{}`", p.name.value)));
+    }
+    // etcd runs on the management cluster; the inventory describes it
+    // only when the VMs run there too.
+    if c.etcd.storage_class.is_none() && c.infra_cluster.is_none() {
+        relying.push((c.etcd.size.span, "etcd volumes".to_string()));
+    }
+    if c.storage == Storage::Default {
+        relying.push((c.name.span, "the guest's storage class (no `storage` mappings)".to_string()));
+    }
+    // One label per place: etcd's default size and the storage driver
+    // both point at the cluster's name.
+    let mut labels: Vec<(crate::source::Span, String)> = Vec::new();
+    for (span, what) in relying {
+        match labels.iter_mut().find(|(s, _)| *s == span) {
+            Some((_, text)) => *text = format!("{text} and {what}"),
+            None => labels.push((span, what)),
         }
-        // etcd runs on the management cluster; the inventory describes it
-        // only when the VMs run there too.
-        if c.etcd.storage_class.is_none() && c.infra_cluster.is_none() {
-            relying.push((c.etcd.size.span, "etcd volumes".to_string()));
-        }
-        if c.storage == Storage::Default {
-            relying.push((c.name.span, "the guest's storage class (no `storage` mappings)".to_string()));
-        }
-        // One label per place: etcd's default size and the storage driver
-        // both point at the cluster's name.
-        let mut labels: Vec<(crate::source::Span, String)> = Vec::new();
-        for (span, what) in relying {
-            match labels.iter_mut().find(|(s, _)| *s == span) {
-                Some((_, text)) => *text = format!("{text} and {what}"),
-                None => labels.push((span, what)),
-            }
-        }
-        if !labels.is_empty() {
-            let mut d = Diagnostic::error(
-                Code::NoDefaultStorageClass,
-                format!(
+    }
+    if default_class.is_none() && !labels.is_empty() {
+        let mut d = Diagnostic::error(
+            Code::NoDefaultStorageClass,
+            match discovery {
+                Some(_) => format!(
+                    "cluster `{}` relies on the default StorageClass, but no StorageClass of the management cluster is marked default",
+                    c.name.value
+                ),
+                None => format!(
                     "cluster `{}` relies on the infrastructure's default storage class, but it has none",
                     c.name.value
                 ),
-            );
-            for (span, what) in labels {
-                d = d.label(span, what);
-            }
-            diags.push(d.help(if inv.management_only {
-                "mark a StorageClass as the default (annotation storageclass.kubernetes.io/is-default-class: \"true\"), or name a class: `root-volume storage-class=…`, `etcd storage-class=…`, `storage { class … }`"
-            } else {
-                "mark a class `default=#true` in `infra`, or name a class: `root-volume storage-class=…`, `etcd storage-class=…`, `storage { class … }`"
-            }));
+            },
+        );
+        for (span, what) in labels {
+            d = d.label(span, what);
         }
+        diags.push(d.help(if discovery.is_some() {
+            "mark a StorageClass as the default (annotation storageclass.kubernetes.io/is-default-class: \"true\"), or name a class: `root-volume storage-class=…`, `etcd storage-class=…`, `storage { class … }`"
+        } else {
+            "mark a class `default=#true` in `infra`, or name a class: `root-volume storage-class=…`, `etcd storage-class=…`, `storage { class … }`"
+        }));
+    } else if let (Some(used), Some(dis)) = (default_class, discovery)
+        && !dis.ignored_default_classes.is_empty()
+        && !labels.is_empty()
+    {
+        let others = dis.ignored_default_classes.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+        let mut d = Diagnostic::warning(
+            Code::SeveralDefaultClasses,
+            format!(
+                "cluster `{}` relies on the default StorageClass, but several are marked default: `{}` and {others}; Kubernetes uses `{}`, the newest",
+                c.name.value, used.name.value, used.name.value
+            ),
+        );
+        for (span, what) in labels {
+            d = d.label(span, what);
+        }
+        diags.push(d.help(format!(
+            "keep one default: remove the annotation storageclass.kubernetes.io/is-default-class from {others} (or from `{}`) on the management cluster; or name a class here",
+            used.name.value
+        )));
+    }
+    if c.storage == Storage::Default
+        && let Some(class) = default_class
+        && class.access != AccessMode::ReadWriteMany
+    {
+        let source = match discovery {
+            Some(_) => format!("StorageClass `{0}` (StorageProfile `{0}`)", class.name.value),
+            None => format!("storage class `{}`", class.name.value),
+        };
+        diags.push(
+            Diagnostic::warning(
+                Code::DefaultClassNotRwx,
+                format!(
+                    "cluster `{}` hands the default class to KubeVirt CSI, but {source} is {}, not RWX",
+                    c.name.value,
+                    class.access.word()
+                ),
+            )
+            .label(c.name.span, "no `storage` mappings: the Default driver")
+            .help("KubeVirt CSI needs ReadWriteMany for live migration of the VMs and for hot-plugging the guest's volumes: make an RWX class the default, or map one: `storage { class NAME hosted=NAME }`"),
+        );
     }
     if c.storage == Storage::Default && !inv.snapshot_classes.iter().any(|s| s.default) {
         diags.push(
             Diagnostic::error(
                 Code::NoDefaultSnapshotClass,
-                format!(
-                    "cluster `{}` passes the infrastructure's default snapshot class through, but it has none",
-                    c.name.value
-                ),
+                match discovery {
+                    Some(dis) if !dis.snapshot_api => format!(
+                        "cluster `{}` passes the default snapshot class through, but the management cluster does not serve the snapshot API (snapshot.storage.k8s.io VolumeSnapshotClass)",
+                        c.name.value
+                    ),
+                    Some(_) => format!(
+                        "cluster `{}` passes the default snapshot class through, but no VolumeSnapshotClass of the management cluster is marked default",
+                        c.name.value
+                    ),
+                    None => format!(
+                        "cluster `{}` passes the infrastructure's default snapshot class through, but it has none",
+                        c.name.value
+                    ),
+                },
             )
             .label(c.name.span, "no `storage` mappings: the Default driver")
-            .help(if inv.management_only {
+            .help(if discovery.is_some_and(|d| !d.snapshot_api) {
+                "install the CSI snapshot CRDs and snapshot controller on the management cluster, or map classes explicitly in `storage { … }`"
+            } else if inv.management_only {
                 "mark a VolumeSnapshotClass as the default (annotation snapshot.storage.kubernetes.io/is-default-class: \"true\"), or map classes explicitly in `storage { … }`"
             } else {
                 "declare the default in `infra`: `snapshot-class NAME default=#true`, or map classes explicitly in `storage { … }`"
@@ -136,24 +193,50 @@ pub fn check_storage(c: &Cluster, inv: &Inventory, diags: &mut Diagnostics) {
             continue;
         }
         let span = p.root_volume.span.unwrap_or(p.name.span);
-        diags.push(
-            Diagnostic::error(
-                Code::CacheCannotClone,
-                format!(
-                    "the boot image cache of `{}/{}` needs a class that clones smartly with ReadWriteMany, but `{}` {}",
-                    c.name.value,
-                    p.name.value,
-                    class.name.value,
-                    problems.join(" and ")
-                ),
-            )
-            .label(span, "cache=pvc")
-            .label(class.name.span, format!("class `{}`", class.name.value))
-            .help(
-                "use an RWX class whose CDI StorageProfile clones with `csi-clone` or `snapshot`, or drop `cache=pvc`",
+        let source = match discovery {
+            Some(_) => format!("StorageProfile `{}`", class.name.value),
+            None => format!("`{}`", class.name.value),
+        };
+        let mut d = Diagnostic::error(
+            Code::CacheCannotClone,
+            format!(
+                "the boot image cache of `{}/{}` needs a class that clones smartly with ReadWriteMany, but {source} {}",
+                c.name.value,
+                p.name.value,
+                problems.join(" and ")
             ),
-        );
+        )
+        .label(span, "cache=pvc");
+        if discovery.is_none() {
+            d = d.label(class.name.span, format!("class `{}`", class.name.value));
+        }
+        diags.push(d.help(
+            "use an RWX class whose CDI StorageProfile clones with `csi-clone` or `snapshot`, or drop `cache=pvc`",
+        ));
     }
+}
+
+/// Storage mappings without a snapshot mapping leave the guest without a
+/// VolumeSnapshotClass: said once per fleet, naming the clusters.
+pub fn note_no_snapshot_mapping(fleet: &Fleet, diags: &mut Diagnostics) {
+    let without: Vec<&Cluster> = fleet
+        .clusters
+        .iter()
+        .filter(|c| matches!(&c.storage, Storage::Manual { classes, snapshot_classes } if !classes.is_empty() && snapshot_classes.is_empty()))
+        .collect();
+    let Some(first) = without.first() else { return };
+    let who = match without.len() {
+        1 => format!("cluster `{}` maps", first.name.value),
+        n => format!("{n} clusters (`{}`, …) map", first.name.value),
+    };
+    diags.push(
+        Diagnostic::note(
+            Code::NoSnapshotMapping,
+            format!("{who} storage classes but no snapshot class: the hosted cluster gets no VolumeSnapshotClass"),
+        )
+        .label(first.name.span, "no `snapshot-class` in `storage`")
+        .help("volume snapshots in the hosted cluster need one: `storage { snapshot-class NAME hosted=NAME }`"),
+    );
 }
 
 /// Host devices are a Technology Preview: said once per fleet.

@@ -1,0 +1,152 @@
+//! Room for roll-outs. A NodePool with `upgrade-type replace` rolls its
+//! nodes by replacement: HyperShift's RollingUpdate (max surge 1, max
+//! unavailable 0 unless the NodePool says otherwise) starts a new VM before
+//! it removes an old one. A change that rolls a pool needs room for those
+//! surge VMs on top of the fleet's VMs; without it the roll-out never
+//! starts. All rolling pools' surges are placed together: one release bump
+//! rolls them at the same time.
+
+use super::demand::{Demand, PoolDemand};
+use super::fit::{Dim, dims_of, needs, nodes_placement, packed, place};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use crate::ir::Fleet;
+
+/// A pool whose change replaces its VMs, and how many new VMs it starts at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rollout {
+    /// The cluster and the NodePool object's name.
+    pub cluster: String,
+    pub node_pool: String,
+    /// `maxSurge`: 1 by default.
+    pub surge: u32,
+}
+
+/// `maxSurge` of a live NodePool (`spec.management.replace.rollingUpdate`):
+/// a number, or a percentage of the replicas rounded up; 1 when unset.
+pub fn max_surge(node_pool: &serde_json::Value, replicas: u64) -> u32 {
+    match node_pool.pointer("/spec/management/replace/rollingUpdate/maxSurge") {
+        Some(serde_json::Value::Number(n)) => n.as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(1),
+        Some(serde_json::Value::String(s)) => s
+            .strip_suffix('%')
+            .and_then(|p| p.parse::<u64>().ok())
+            .map(|p| u32::try_from((replicas * p).div_ceil(100)).unwrap_or(u32::MAX))
+            .unwrap_or(1),
+        _ => 1,
+    }
+}
+
+/// The surge VMs of every rolling pool, on top of the fleet's VMs packed on
+/// the nodes: the first that finds no node is reported (an error when a
+/// host device is missing, a warning for CPU or memory). Returns the peak
+/// the roll-outs add, per dimension key (`cpu`, `memory`, `device/NAME`).
+pub fn check(fleet: &Fleet, rollouts: &[Rollout], diags: &mut Diagnostics) -> Vec<(String, u128)> {
+    let demand = Demand::of_fleet(fleet);
+    let inv = &fleet.inventory;
+    let rolling: Vec<(&PoolDemand, u32)> = rollouts
+        .iter()
+        .filter(|r| r.surge > 0)
+        .filter_map(|r| {
+            let c = fleet.clusters.iter().find(|c| c.name.value == r.cluster)?;
+            let p = c.node_pools.iter().find(|p| crate::resolve::names::node_pool(c, p) == r.node_pool)?;
+            let name = format!("{}/{}", c.name.value, p.name.value);
+            demand.pools.iter().find(|d| d.name == name).map(|d| (d, r.surge))
+        })
+        .collect();
+    if rolling.is_empty() {
+        return Vec::new();
+    }
+    let mut peak: Vec<(String, u128)> = Vec::new();
+    let mut add = |key: String, n: u128| match peak.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, t)) => *t += n,
+        None => peak.push((key, n)),
+    };
+    for (p, surge) in &rolling {
+        add("cpu".into(), u128::from(*surge) * u128::from(p.cpu_millis));
+        add("memory".into(), u128::from(*surge) * p.memory);
+        for (d, c) in &p.devices {
+            add(format!("device/{d}"), u128::from(*surge) * u128::from(*c));
+        }
+    }
+    // With node shapes: per node, as the packing check places VMs.
+    if let Some(placement) = nodes_placement(fleet) {
+        let where_ = match placement {
+            super::demand::Placement::Management => "the management cluster",
+            super::demand::Placement::External(_) => "the infrastructure cluster",
+        };
+        let dims = dims_of(inv);
+        let mut free = packed(inv, &demand, &placement, &dims);
+        for (p, surge) in rolling.iter().filter(|(p, _)| p.placement == placement) {
+            let need = needs(p, &dims);
+            let before = free.clone();
+            if place(&mut free, &need, *surge) == 0 {
+                continue;
+            }
+            // What no node has enough of, free.
+            let lacking: Vec<usize> =
+                (0..dims.len()).filter(|&i| need[i] > 0 && before.iter().all(|f| f[i] < need[i])).collect();
+            let lacking = if lacking.is_empty() { (0..dims.len()).filter(|&i| need[i] > 0).collect() } else { lacking };
+            let device = lacking.iter().any(|&i| matches!(dims[i], Dim::Device(_)));
+            let what: Vec<String> = lacking
+                .iter()
+                .map(|&i| {
+                    let most = before.iter().map(|f| f[i]).max().unwrap_or(0);
+                    format!("{} (the most any node has free is {})", dims[i].amount(need[i]), dims[i].amount(most))
+                })
+                .collect();
+            diags.push(no_room(p, *surge, device, &what.join(" or "), where_));
+            return peak;
+        }
+        return peak;
+    }
+    // Devices known as totals only (`infra { host-device … capacity= }`).
+    let mut used: Vec<(String, u128)> = Vec::new();
+    for q in
+        demand.pools.iter().filter(|q| fleet.clusters.iter().any(|c| c.name.value == q.cluster && inv.describes(c)))
+    {
+        for (d, c) in &q.devices {
+            match used.iter_mut().find(|(k, _)| k == d) {
+                Some((_, t)) => *t += u128::from(q.vms) * u128::from(*c),
+                None => used.push((d.clone(), u128::from(q.vms) * u128::from(*c))),
+            }
+        }
+    }
+    if inv.known.devices {
+        for (p, surge) in &rolling {
+            for (d, c) in &p.devices {
+                let Some(h) = inv.host_devices.iter().find(|h| h.name.value == *d) else { continue };
+                let u = used.iter_mut().find(|(k, _)| k == d).map(|(_, t)| t);
+                let Some(u) = u else { continue };
+                let extra = u128::from(*surge) * u128::from(*c);
+                if *u <= u128::from(h.capacity) && *u + extra > u128::from(h.capacity) {
+                    let what = format!("{extra} {d} (the fleet uses {} of {})", u, h.capacity);
+                    diags.push(no_room(p, *surge, true, &what, "the infrastructure"));
+                    return peak;
+                }
+                *u += extra;
+            }
+        }
+    }
+    peak
+}
+
+fn no_room(p: &PoolDemand, surge: u32, device: bool, what: &str, where_: &str) -> Diagnostic {
+    let vms = if surge == 1 { "one new VM".to_string() } else { format!("{surge} new VMs") };
+    let message = format!(
+        "the roll-out of `{}` has no room: it starts {vms} before removing an old one, but no node of {where_} has {what}",
+        p.name
+    );
+    let d = if device {
+        Diagnostic::error(Code::NoRolloutRoom, message)
+    } else {
+        Diagnostic::warning(Code::NoRolloutRoom, message)
+    };
+    let d = match p.span {
+        Some(span) => d.label(span, "replaces its VMs (upgrade-type replace)"),
+        None => d,
+    };
+    d.help(if device {
+        "the roll-out cannot start: free a device (lower another pool's replicas), add a node with the device, or roll this pool with `upgrade-type in-place`".to_string()
+    } else {
+        "the new VM may still start if the nodes overcommit, or stay pending and stall the roll-out: make room on a node (fewer or smaller VMs elsewhere, more nodes), or roll this pool with `upgrade-type in-place`".to_string()
+    })
+}
