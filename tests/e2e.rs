@@ -15,6 +15,7 @@ mod errors;
 mod examples;
 mod faults;
 mod fleets;
+mod interrupt;
 mod kube;
 mod live_safety;
 mod lsp;

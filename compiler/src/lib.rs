@@ -14,6 +14,7 @@
 pub mod cli;
 pub mod diagnostic;
 pub mod fmt;
+pub mod interrupt;
 pub mod ir;
 pub mod live;
 pub mod lower;

@@ -7,6 +7,7 @@ mod import;
 mod lsp;
 pub mod plan;
 mod render;
+mod unlock;
 mod wait;
 
 use std::path::PathBuf;
@@ -94,6 +95,10 @@ pub fn run(cli: Cli) -> u8 {
         Command::Import { cluster, target } => {
             let Some(flags) = target_flags(&target) else { return exit::ERROR };
             import::run(&cluster, &flags)
+        }
+        Command::Unlock { input, target, yes } => {
+            let Some(flags) = target_flags(&target) else { return exit::ERROR };
+            unlock::run(&path_or_cwd(input.path), &flags, yes, style)
         }
         Command::Fmt { input, check } => fmt(&path_or_cwd(input.path), check, style),
     }
