@@ -18,6 +18,7 @@ mod examples;
 mod faults;
 mod fleet_scope;
 mod fleets;
+mod interrupt;
 mod kube;
 mod live_safety;
 mod lsp;

@@ -167,6 +167,26 @@ fn an_unknown_context_lists_the_contexts_that_exist() {
     assert!(!err.contains("current context"), "{err}");
 }
 
+/// A server whose certificate the kubeconfig's CA did not sign fails at
+/// once, saying so: a certificate does not change by asking again.
+#[test]
+fn a_wrong_ca_is_not_retried() {
+    let Some(k) = Envtest::shared() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("fleet.kdl"), FLEET).unwrap();
+    let other_ca = rcgen::generate_simple_self_signed(vec!["elsewhere".to_string()]).unwrap().cert.pem();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let yaml = crate::support::envtest::kubeconfig_yaml("wrong-ca", k.url(), k.token(), Some(&other_ca));
+    std::fs::write(&kubeconfig, yaml).unwrap();
+    let o = spawn(dir.path(), &kubeconfig, &["plan", "--request-timeout", "3s"]).wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains(&format!("cannot verify {}", k.url().trim_end_matches('/'))), "{err}");
+    assert!(err.contains("invalid peer certificate"), "{err}");
+    assert!(err.contains("certificate-authority"), "{err}");
+    assert!(!err.contains("gave up after"), "not retried until the deadline: {err}");
+}
+
 /// A fleet for the tests that never reach a server.
 const FLEET: &str = "target kube\nfleet nowhere\ncluster example {\n    release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n    pull-secret secret=pull\n    node-pool workers replicas=1\n}\n";
 

@@ -34,6 +34,7 @@ macro_rules! eprint {
 pub mod cli;
 pub mod diagnostic;
 pub mod fmt;
+pub mod interrupt;
 pub mod ir;
 pub mod live;
 pub mod lower;

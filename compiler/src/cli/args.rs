@@ -224,6 +224,19 @@ pub enum Command {
         #[arg(long)]
         stdio: bool,
     },
+    /// Release the fleet's lock on every target, left by an apply that was killed.
+    #[command(
+        after_help = "Shows who holds each lock and asks first.\nExamples:\n  hcpc unlock\n  hcpc unlock fleet/ --yes"
+    )]
+    Unlock {
+        #[command(flatten)]
+        input: Input,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Print the language schema as JSON.
     #[command(after_help = "Example:\n  hcpc schema > schema/language.json")]
     Schema,

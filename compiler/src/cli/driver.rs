@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use super::commands::plan::{FleetPlanned, Planned};
 use super::printer::Style;
+use crate::interrupt;
 use crate::live::{Lock, Target};
 use crate::object::{Kind, ObjectId};
 use crate::plan::{Action, Change, secret_refs};
@@ -45,7 +46,24 @@ const TICK: Duration = Duration::from_millis(500);
 /// one each and wait for the other's. Then targets are applied
 /// concurrently, at most `parallelism` at once; the first failure on any
 /// target stops new work on all of them.
+///
+/// From the first lock to the last release, SIGINT or SIGTERM asks the
+/// apply to stop (`crate::interrupt`): no write starts after it, those in
+/// flight get a few seconds to finish, the locks are released and the
+/// report says what was and was not applied; the caller exits 130 or 143.
 pub fn drive(
+    shown: &FleetPlanned,
+    replan: &dyn Fn() -> Option<FleetPlanned>,
+    opts: DriveOptions,
+    style: Style,
+) -> Option<FleetPlanned> {
+    interrupt::arm();
+    let result = drive_armed(shown, replan, opts, style);
+    interrupt::disarm();
+    result
+}
+
+fn drive_armed(
     shown: &FleetPlanned,
     replan: &dyn Fn() -> Option<FleetPlanned>,
     opts: DriveOptions,
@@ -68,11 +86,17 @@ pub fn drive(
             .find(|o| o.id.kind == Kind::Namespace && o.id.name == fleet.namespace)
             .cloned()
             .unwrap_or_else(|| fleet_namespace(fleet));
-        match part.target.target().lock(&fleet.name, &home, opts.lock_timeout, &say) {
+        let taken = match interrupt::requested() {
+            Some(stop) => Err(format!("interrupted by {} before taking the fleet lock", stop.name())),
+            None => part.target.target().lock(&fleet.name, &home, opts.lock_timeout, &say),
+        };
+        match taken {
             Ok(l) => locks.push(l),
             Err(e) => {
                 release(&mut locks);
-                if several {
+                if let Some(stop) = interrupt::requested() {
+                    eprintln!("interrupted by {}: nothing was applied", stop.name());
+                } else if several {
                     eprintln!("error[hcpc::apply::locked]: {}: {e}", part.plan.target);
                     eprintln!("nothing was applied, on any target");
                 } else {
@@ -86,13 +110,29 @@ pub fn drive(
     }
     let fresh = replan_under_lock(shown, replan, &homes);
     let result = fresh.and_then(|fresh| {
+        if let Some(stop) = interrupt::requested() {
+            eprintln!("interrupted by {}: nothing was applied", stop.name());
+            return None;
+        }
         let reports = apply_targets(shown, &fresh, &homes, &mut locks, opts, style);
         let stopped = reports.iter().any(Report::stopped);
-        if stopped {
+        let interrupted = interrupt::requested();
+        if let Some(stop) = interrupted {
+            eprintln!(
+                "interrupted by {}: no write started after it; writes in flight were given {}s to finish",
+                stop.name(),
+                interrupt::GRACE.as_secs()
+            );
+        }
+        if stopped || interrupted.is_some() {
             for (part, report) in fresh.parts.iter().zip(&reports) {
                 report.print(part, several.then_some(part.plan.target.as_str()));
             }
-            eprintln!("  help: fix the cause and run apply again; it continues from the current state");
+            if interrupted.is_some() && !stopped {
+                eprintln!("  help: run apply again; it continues from the current state");
+            } else {
+                eprintln!("  help: fix the cause and run apply again; it continues from the current state");
+            }
             return None;
         }
         Some(fresh)
@@ -239,7 +279,7 @@ fn apply_target(
         report.applied.push(home.clone());
     }
     for level in levels(fresh) {
-        if halt.load(Ordering::SeqCst) {
+        if halt.load(Ordering::SeqCst) || interrupt::requested().is_some() {
             break;
         }
         run_level(&work, &level, lock, opts, style, report);
@@ -435,7 +475,7 @@ fn run_level(
             let done = done.clone();
             let next = &next;
             scope.spawn(move || {
-                while !stop.load(Ordering::SeqCst) {
+                while !stop.load(Ordering::SeqCst) && interrupt::requested().is_none() {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(change) = level.get(i) else { break };
                     let result = work.make(change);
@@ -477,6 +517,9 @@ fn run_level(
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if interrupt::requested().is_some() {
+                stop.store(true, Ordering::SeqCst);
             }
             if report.lost_lock.is_none()
                 && let Err(e) = lock.renew_if_due()

@@ -220,9 +220,9 @@ impl DirLock {
                         ));
                         continue;
                     }
-                    if start.elapsed() >= timeout {
+                    if start.elapsed() >= timeout || crate::interrupt::requested().is_some() {
                         return Err(format!(
-                            "the fleet is locked by another apply ({holder}{since}, lock file {}); nothing was applied\n  help: wait for it, pass --lock-timeout 10m to wait, or remove the lock file if that process is gone",
+                            "the fleet is locked by another apply ({holder}{since}, lock file {}); nothing was applied\n  help: wait for it, pass --lock-timeout 10m to wait, or run `hcpc unlock` if that apply is gone",
                             path.display()
                         ));
                     }
@@ -240,6 +240,21 @@ impl DirLock {
             }
         }
     }
+}
+
+/// The directory's lock file and its holder in words, if it is locked
+/// (for `hcpc unlock`).
+pub fn lock_holder(root: &Path) -> Option<(PathBuf, String)> {
+    let path = root.join(".hcpc.lock");
+    let holder = std::fs::read_to_string(&path).ok()?.trim().to_string();
+    let since = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| k8s_openapi::jiff::Timestamp::try_from(t).ok())
+        .map(|t| format!(" since {}", when(t)))
+        .unwrap_or_default();
+    let gone = if holder_is_gone(&holder) { ", which is no longer running" } else { "" };
+    Some((path, format!("{holder}{since}{gone}")))
 }
 
 /// Whether a lock file names a process of this host that no longer runs.

@@ -19,7 +19,7 @@ use kube::{Client, Config};
 use serde_json::Value;
 
 use super::lease::KubeLock;
-use super::retry::{Backoff, RetryAfterLayer, is_connect_error, transport_cause};
+use super::retry::{Backoff, RetryAfterLayer, is_connect_error, is_tls_verification_error, transport_cause};
 use super::{LiveObject, LiveState, Lock, Target, generate_key};
 use crate::object::{Kind, ObjectId};
 use crate::render::DesiredObject;
@@ -105,6 +105,16 @@ impl ApiError {
     }
 
     fn transport(e: &(dyn std::error::Error + 'static), server: &str) -> ApiError {
+        if is_tls_verification_error(e) {
+            // Not `Transport`: a certificate does not change by asking again.
+            return ApiError::local(
+                "TLS",
+                format!(
+                    "cannot verify {server}: {}\n  help: the kubeconfig context's certificate-authority(-data) must be the CA that signed the server's certificate",
+                    transport_cause(e)
+                ),
+            );
+        }
         let unreachable = is_connect_error(e);
         let what = if unreachable { "cannot connect to" } else { "lost the connection to" };
         ApiError { unreachable, ..ApiError::local("Transport", format!("{what} {server}: {}", transport_cause(e))) }
@@ -278,11 +288,30 @@ impl KubeTarget {
         let start = Instant::now();
         let mut backoff = Backoff::new(self.request_timeout);
         let mut attempts = 0u32;
+        // A request running when a signal stops the apply gets a few
+        // seconds more and no retry (`crate::interrupt`).
+        let before_stop = crate::interrupt::requested().is_none();
         loop {
             attempts += 1;
             let limit = backoff.attempt_limit(start.elapsed());
             let attempt = f();
-            let err = match self.rt.block_on(async { tokio::time::timeout(limit, attempt).await }) {
+            let outcome = self.rt.block_on(async {
+                tokio::select! {
+                    r = tokio::time::timeout(limit, attempt) => Some(r),
+                    () = crate::interrupt::abandon_if_in_flight(before_stop) => None,
+                }
+            });
+            let Some(outcome) = outcome else {
+                return Err(ApiError::local(
+                    "Interrupted",
+                    format!(
+                        "abandoned {}s after the signal, still waiting for {}: it may or may not have been applied",
+                        crate::interrupt::GRACE.as_secs(),
+                        self.server
+                    ),
+                ));
+            };
+            let err = match outcome {
                 Ok(Ok(v)) => {
                     self.answered.store(true, Ordering::Relaxed);
                     return Ok(v);
@@ -296,7 +325,8 @@ impl KubeTarget {
                 self.answered.store(true, Ordering::Relaxed);
             }
             let first_contact = err.unreachable && !self.answered.load(Ordering::Relaxed);
-            if !err.transient() || first_contact {
+            let stopped = before_stop && crate::interrupt::requested().is_some();
+            if !err.transient() || first_contact || stopped {
                 return Err(err);
             }
             let elapsed = start.elapsed();
@@ -1009,6 +1039,9 @@ impl Target for KubeTarget {
         while start.elapsed() < Duration::from_secs(600) {
             if self.get(id.kind, &id.namespace, &id.name).map_err(|e| describe(&e))?.is_none() {
                 return Ok(());
+            }
+            if let Some(stop) = crate::interrupt::requested() {
+                return Err(format!("interrupted by {} while waiting for it to be deleted", stop.name()));
             }
             std::thread::sleep(Duration::from_secs(2));
         }

@@ -144,9 +144,9 @@ impl<'a> KubeLock<'a> {
                     Err(e) => last_error = format!("; taking over the expired lock failed: {e}"),
                 }
             }
-            if start.elapsed() >= timeout {
+            if start.elapsed() >= timeout || crate::interrupt::requested().is_some() {
                 return Err(format!(
-                    "the fleet is locked by {} (Lease {namespace}/{name}){last_error}\n  help: wait for that apply to finish, or pass --lock-timeout 10m to wait; a crashed holder's lock expires {LEASE_SECONDS}s after its last renewal",
+                    "the fleet is locked by {} (Lease {namespace}/{name}){last_error}\n  help: wait for that apply to finish, or pass --lock-timeout 10m to wait; a crashed holder's lock expires {LEASE_SECONDS}s after its last renewal, and `hcpc unlock` releases it at once",
                     other.describe()
                 ));
             }
@@ -160,7 +160,12 @@ impl<'a> KubeLock<'a> {
                 ));
                 last_said = Some(seen);
             }
-            std::thread::sleep(POLL_EVERY.min(timeout.saturating_sub(start.elapsed())));
+            // Short naps, so that a signal is noticed at once.
+            let nap = POLL_EVERY.min(timeout.saturating_sub(start.elapsed()));
+            let napping = Instant::now();
+            while napping.elapsed() < nap && crate::interrupt::requested().is_none() {
+                std::thread::sleep(Duration::from_millis(100).min(nap));
+            }
         }
     }
 }
@@ -195,4 +200,42 @@ impl Lock for KubeLock<'_> {
             )
         })
     }
+}
+
+/// A fleet Lease found by `hcpc unlock`: who holds it, and the version
+/// that was shown, so that only that Lease is deleted.
+pub struct FoundLease {
+    pub namespace: String,
+    pub name: String,
+    /// The holder in words: identity, since when, last renewal, expiry.
+    pub holder: String,
+    resource_version: Option<String>,
+}
+
+/// The fleet's Lease in `namespace`, if one exists.
+pub fn find(k: &KubeTarget, namespace: &str, fleet: &str) -> Result<Option<FoundLease>, String> {
+    let name = format!("hcpc-lock-{fleet}");
+    let lease =
+        k.get_lease(namespace, &name).map_err(|e| format!("cannot read the lock Lease {namespace}/{name}: {e}"))?;
+    Ok(lease.map(|lease| FoundLease {
+        holder: Holder::of(&lease).describe(),
+        resource_version: lease.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_string),
+        namespace: namespace.to_string(),
+        name,
+    }))
+}
+
+/// Deletes the Lease that was shown; one renewed or taken since (its
+/// holder is still running) is left alone, and said.
+pub fn break_lease(k: &KubeTarget, found: &FoundLease) -> Result<(), String> {
+    k.delete_lease(&found.namespace, &found.name, found.resource_version.clone()).map_err(|e| {
+        if e.code == 409 {
+            format!(
+                "the Lease {}/{} changed since it was shown: its holder renewed it, so that apply is still running; it was left alone",
+                found.namespace, found.name
+            )
+        } else {
+            format!("cannot delete the Lease {}/{}: {e}", found.namespace, found.name)
+        }
+    })
 }

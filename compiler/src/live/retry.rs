@@ -63,6 +63,21 @@ pub fn transport_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cause
 }
 
+/// Whether a client error is a failed TLS verification (the server's
+/// certificate is not signed by the CA the kubeconfig names, or names
+/// another host): asking again gets the same certificate, so it is never
+/// retried. rustls reports these as `invalid peer certificate: …`.
+pub fn is_tls_verification_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.to_string().contains("invalid peer certificate") {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
 /// Whether a client error happened before the server was reached at all
 /// (nothing listening, no route, name not resolved).
 pub fn is_connect_error(e: &(dyn std::error::Error + 'static)) -> bool {

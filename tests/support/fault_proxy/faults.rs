@@ -31,6 +31,8 @@ struct State {
     seen: u64,
     rules: Vec<Rule>,
     delay: Option<Duration>,
+    /// `(method, path substring, delay)`: every matching request waits.
+    slow: Vec<(String, String, Duration)>,
 }
 
 /// The fault-injection controls of one server; cheap to clone.
@@ -85,6 +87,12 @@ impl Faults {
         self.with(|s| s.delay = (!delay.is_zero()).then_some(delay));
     }
 
+    /// Every later request with this method (`"*"` for any) whose path
+    /// contains `path_substring` waits `delay` before it is handled.
+    pub fn delay_matching(&self, method: &str, path_substring: &str, delay: Duration) {
+        self.with(|s| s.slow.push((method.to_ascii_uppercase(), path_substring.to_string(), delay)));
+    }
+
     /// The `n`-th request from now has its connection closed unanswered.
     pub fn drop_connection_nth(&self, n: u64) {
         self.with(|s| {
@@ -98,6 +106,7 @@ impl Faults {
         self.with(|s| {
             s.rules.clear();
             s.delay = None;
+            s.slow.clear();
         });
     }
 
@@ -130,7 +139,13 @@ impl Faults {
                 Rule::Nth { at, .. } => *at > seen,
                 Rule::Matching { remaining, .. } => *remaining > 0,
             });
-            (s.delay, fired)
+            let slow = s
+                .slow
+                .iter()
+                .filter(|(m, p, _)| (m == "*" || m.eq_ignore_ascii_case(method)) && path.contains(p.as_str()))
+                .map(|(_, _, d)| *d)
+                .max();
+            (s.delay.max(slow), fired)
         })
     }
 }

@@ -148,7 +148,7 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
         parallelism: opts.parallelism,
     };
     let Some(applied) = drive(&planned, &replan, drive_opts, style) else {
-        return exit::ERROR;
+        return crate::interrupt::requested().map_or(exit::ERROR, |stop| stop.exit_code());
     };
     if !style.quiet {
         // The shown plan's counts: the re-plan under the locks differs from

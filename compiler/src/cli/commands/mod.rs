@@ -7,6 +7,7 @@ mod import;
 mod lsp;
 pub mod plan;
 mod render;
+mod unlock;
 mod wait;
 
 use std::path::PathBuf;
@@ -104,6 +105,10 @@ pub fn run(cli: Cli) -> u8 {
             let req =
                 import::Request { what: cluster.as_deref(), all, output: output.as_deref(), fleet: fleet.as_deref() };
             import::run(&req, &flags)
+        }
+        Command::Unlock { input, target, yes } => {
+            let Some(flags) = target_flags(&target) else { return exit::ERROR };
+            unlock::run(&path_or_cwd(input.path), &flags, yes, style)
         }
         Command::Fmt { input, check } => fmt(&path_or_cwd(input.path), check, style),
     }

@@ -1,0 +1,218 @@
+//! SIGINT and SIGTERM sent to a running `hcpc apply`, as a terminal or a
+//! CI runner sends them, and `hcpc unlock`, against a real kube-apiserver.
+//!
+//! The process is spawned directly (not as a shell's background job, which
+//! would have SIGINT ignored) and signalled by pid. An apply is kept busy
+//! either by a finalizer (as the HyperShift operator's
+//! `hypershift.openshift.io/finalizer` holds a HostedCluster being
+//! replaced; no operator runs here, so the test removes it) or, for a write
+//! that must still be in flight when the signal comes, by the fault proxy
+//! holding that one request (a real server cannot be made to).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+
+use crate::support::envtest::{Envtest, Scope};
+use crate::support::fault_proxy::FaultProxy;
+use crate::support::{hcpc, repo, stderr, stdout};
+
+const RELEASE: &str = "quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64";
+const FINALIZER: &str = "hypershift.openshift.io/finalizer";
+
+struct Env {
+    k: &'static Envtest,
+    scope: Scope,
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+fn env(what: &str) -> Option<Env> {
+    let k = Envtest::shared()?;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = k.write_kubeconfig(dir.path());
+    Some(Env { k, scope: k.scope(what), dir, kubeconfig })
+}
+
+impl Env {
+    fn ns(&self) -> &str {
+        &self.scope.namespace
+    }
+
+    /// `fleet.kdl` with this scope's fleet and namespace, then `body`.
+    fn write_fleet(&self, body: &str) {
+        let secret = repo().join("examples/secrets/pull-secret.json");
+        std::fs::write(
+            self.dir.path().join("fleet.kdl"),
+            format!(
+                "target kube\nfleet {fleet}\ndefaults {{\n    namespace {ns}\n    release \"{RELEASE}\"\n    pull-secret file=\"{secret}\"\n}}\n{body}",
+                fleet = self.scope.fleet,
+                ns = self.scope.namespace,
+                secret = secret.display(),
+            ),
+        )
+        .unwrap();
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = hcpc();
+        c.current_dir(self.dir.path()).env("KUBECONFIG", &self.kubeconfig).args(args);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> Output {
+        let o = self.run(args);
+        assert_eq!(o.status.code(), Some(0), "hcpc {args:?}:\n{}{}", stdout(&o), stderr(&o));
+        o
+    }
+
+    fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    }
+
+    fn get(&self, plural: &str, name: &str) -> Option<Value> {
+        self.k.get(plural, Some(self.ns()), name)
+    }
+
+    fn lease(&self) -> Option<Value> {
+        self.get("leases", &format!("hcpc-lock-{}", self.scope.fleet))
+    }
+
+    /// Sets (or, with `None`, removes) the test's finalizer on a
+    /// HostedCluster, as the operator's own field manager would.
+    fn finalizer(&self, cluster: &str, on: bool) {
+        let finalizers: Vec<&str> = if on { vec![FINALIZER] } else { Vec::new() };
+        self.k.apply_as(
+            "test-operator",
+            &json!({"apiVersion": "hypershift.openshift.io/v1beta1", "kind": "HostedCluster",
+                    "metadata": {"name": cluster, "namespace": self.ns(), "finalizers": finalizers}}),
+        );
+    }
+}
+
+/// Waits (up to a minute) until `done`.
+fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn signal(child: &Child, sig: Signal) {
+    kill(Pid::from_raw(i32::try_from(child.id()).unwrap()), sig).unwrap();
+}
+
+/// An apply waiting for a replaced HostedCluster to go (a finalizer holds
+/// it) stops on SIGINT: exit 130, the Lease released, the report says what
+/// was not applied; once the finalizer is gone a re-run converges.
+#[test]
+fn sigint_while_waiting_for_a_replacement_releases_the_lock() {
+    let Some(e) = env("sigint") else { return };
+    e.write_fleet("cluster a {\n    prevent-destroy #false\n    node-pool w replicas=1\n}\n");
+    e.ok(&["apply", "--auto-approve", "-q"]);
+    e.finalizer("a", true);
+    e.write_fleet("cluster a {\n    prevent-destroy #false\n    etcd size=\"16Gi\"\n    node-pool w replicas=1\n}\n");
+    let child = e.spawn(&["apply", "--auto-approve", "--allow-replace"]);
+    until("the apply deleted the HostedCluster and waits for it", || {
+        e.get("hostedclusters", "a").is_some_and(|hc| hc["metadata"]["deletionTimestamp"].is_string())
+    });
+    signal(&child, Signal::SIGINT);
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted by SIGINT"), "{err}");
+    assert!(err.contains("not applied: HostedCluster/"), "{err}");
+    assert!(err.contains("run apply again; it continues from the current state"), "{err}");
+    assert!(e.lease().is_none(), "the lock was released");
+
+    // The operator finishes tearing down; the next apply creates it again.
+    e.finalizer("a", false);
+    until("the HostedCluster is gone", || e.get("hostedclusters", "a").is_none());
+    e.ok(&["apply", "--auto-approve", "-q"]);
+    let hc = e.get("hostedclusters", "a").unwrap();
+    assert_eq!(hc["spec"]["etcd"]["managed"]["storage"]["persistentVolume"]["size"], "16Gi");
+    e.ok(&["plan", "--detailed-exitcode"]);
+}
+
+/// SIGTERM while a write is in flight: no other write starts, the one in
+/// flight is given a few seconds and then abandoned, the lock released,
+/// exit 143; a re-run converges.
+#[test]
+fn sigterm_with_a_write_in_flight_abandons_it_and_releases_the_lock() {
+    let Some(mut e) = env("sigterm") else { return };
+    let proxy = FaultProxy::start(e.k);
+    e.kubeconfig = proxy.write_kubeconfig(e.dir.path());
+    e.write_fleet("cluster a {\n    node-pool w replicas=1\n}\ncluster b {\n    node-pool w replicas=1\n}\n");
+    // Every NodePool write hangs; the ones before it go through.
+    proxy.faults().delay_matching("PATCH", "/nodepools/", Duration::from_secs(120));
+    let child = e.spawn(&["apply", "--auto-approve", "--parallelism", "1", "--request-timeout", "5m"]);
+    until("the HostedClusters are written", || {
+        e.get("hostedclusters", "a").is_some() && e.get("hostedclusters", "b").is_some()
+    });
+    // The first NodePool write is the one in flight.
+    until("a NodePool write is in flight", || {
+        proxy.requests().iter().any(|(m, p)| m == "PATCH" && p.contains("/nodepools/"))
+    });
+    signal(&child, Signal::SIGTERM);
+    proxy.faults().clear();
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(143), "{err}");
+    assert!(err.contains("interrupted by SIGTERM"), "{err}");
+    assert!(err.contains("it may or may not have been applied"), "{err}");
+    let writes = proxy.requests().iter().filter(|(m, p)| m == "PATCH" && p.contains("/nodepools/")).count();
+    assert_eq!(writes, 1, "no NodePool write started after the signal");
+    assert!(e.lease().is_none(), "the lock was released");
+    e.ok(&["apply", "--auto-approve", "-q"]);
+    e.ok(&["plan", "--detailed-exitcode"]);
+}
+
+/// A second signal ends the apply at once, leaving its lock; `hcpc
+/// unlock` shows the holder, refuses to act without a terminal or `--yes`,
+/// and releases it; the next apply then runs.
+#[test]
+fn a_second_signal_exits_at_once_and_unlock_releases_the_lock() {
+    let Some(mut e) = env("twice") else { return };
+    let proxy = FaultProxy::start(e.k);
+    e.kubeconfig = proxy.write_kubeconfig(e.dir.path());
+    e.write_fleet("cluster a {\n    node-pool w replicas=1\n}\n");
+    proxy.faults().delay_matching("PATCH", "/nodepools/", Duration::from_secs(120));
+    let child = e.spawn(&["apply", "--auto-approve", "--request-timeout", "5m"]);
+    until("a NodePool write is in flight", || {
+        proxy.requests().iter().any(|(m, p)| m == "PATCH" && p.contains("/nodepools/"))
+    });
+    signal(&child, Signal::SIGINT);
+    std::thread::sleep(Duration::from_millis(200));
+    signal(&child, Signal::SIGINT);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    proxy.faults().clear();
+    assert!(e.lease().is_some(), "exiting at once leaves the lock");
+
+    let locked = e.run(&["apply", "--auto-approve"]);
+    assert_eq!(locked.status.code(), Some(1));
+    assert!(stderr(&locked).contains("`hcpc unlock`"), "{}", stderr(&locked));
+
+    let asked = e.run(&["unlock"]);
+    assert_eq!(asked.status.code(), Some(1));
+    let said = stderr(&asked);
+    assert!(said.contains("the fleet is locked by hcpc@") && said.contains("--yes"), "{said}");
+    assert!(e.lease().is_some(), "nothing released without confirmation");
+
+    let released = e.ok(&["unlock", "--yes"]);
+    assert!(stderr(&released).contains("released"), "{}", stderr(&released));
+    assert!(e.lease().is_none());
+    let again = e.ok(&["unlock", "--yes"]);
+    assert!(stderr(&again).contains("not locked"), "{}", stderr(&again));
+    e.ok(&["apply", "--auto-approve", "-q"]);
+    e.ok(&["plan", "--detailed-exitcode"]);
+}
