@@ -363,6 +363,88 @@ pub struct Shared {
     pool_settings: Vec<(String, Vec<String>)>,
     /// `replicas=N` when every pool has that size.
     pool_size: Option<String>,
+    /// Properties (and map entries) every cluster sets alike on a setting
+    /// that is not shared whole: they layer one by one.
+    properties: Vec<(String, Vec<String>)>,
+    /// The same for pool settings.
+    pool_properties: Vec<(String, Vec<String>)>,
+}
+
+/// Settings whose properties, or map entries, layer one by one over
+/// `defaults` (docs/language.md, section 9).
+const BY_PROPERTY: [&str; 8] = [
+    "network",
+    "availability",
+    "etcd",
+    "labels",
+    "annotations",
+    "control-plane-node-selector",
+    "root-volume",
+    "node-selector",
+];
+
+/// A node line's words: its name, then its properties, quoted strings
+/// kept whole.
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let (mut quoted, mut escaped) = (false, false);
+    for c in line.chars() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' && quoted {
+            escaped = true;
+        } else if c == '"' {
+            quoted = !quoted;
+        } else if c.is_whitespace() && !quoted {
+            if !word.is_empty() {
+                out.push(std::mem::take(&mut word));
+            }
+            continue;
+        }
+        word.push(c);
+    }
+    if !word.is_empty() {
+        out.push(word);
+    }
+    out
+}
+
+/// For each [`BY_PROPERTY`] setting not in `whole`: the properties every
+/// one of `all` writes alike on its one line of that setting.
+fn common_properties(
+    all: &[Vec<(String, Vec<String>)>],
+    whole: &[(String, Vec<String>)],
+) -> Vec<(String, Vec<String>)> {
+    let Some((first, rest)) = all.split_first() else { return Vec::new() };
+    let props_of = |groups: &[(String, Vec<String>)], k: &str| -> Option<Vec<String>> {
+        match groups.iter().find(|(g, _)| g == k).map(|(_, lines)| lines.as_slice()) {
+            Some([line]) => Some(words(line).into_iter().skip(1).collect()),
+            _ => None,
+        }
+    };
+    let mut out = Vec::new();
+    for (k, _) in first {
+        if !BY_PROPERTY.contains(&k.as_str()) || whole.iter().any(|(w, _)| w == k) {
+            continue;
+        }
+        let Some(props) = props_of(first, k) else { continue };
+        let others: Option<Vec<Vec<String>>> = rest.iter().map(|o| props_of(o, k)).collect();
+        let Some(others) = others else { continue };
+        let shared: Vec<String> = props.into_iter().filter(|p| others.iter().all(|o| o.contains(p))).collect();
+        if !shared.is_empty() {
+            out.push((k.clone(), shared));
+        }
+    }
+    out
+}
+
+/// `line` without the properties `shared` moves to `defaults`; `None`
+/// when nothing is left of it.
+fn without_shared(line: &str, shared: &[(String, Vec<String>)]) -> Option<String> {
+    let Some((_, props)) = shared.iter().find(|(k, _)| k == key(line)) else { return Some(line.to_string()) };
+    let rest: Vec<String> = words(line).into_iter().skip(1).filter(|w| !props.contains(w)).collect();
+    (!rest.is_empty()).then(|| format!("{} {}", key(line), rest.join(" ")))
 }
 
 /// A setting's node name: its first word.
@@ -397,32 +479,41 @@ impl Shared {
             return Shared::default();
         }
         // `infra-id` exists only in clusters (and differs per cluster).
-        let settings = common(&clusters.iter().map(|c| by_key(&c.settings)).collect::<Vec<_>>(), &["infra-id"]);
+        let grouped: Vec<_> = clusters.iter().map(|c| by_key(&c.settings)).collect();
+        let settings = common(&grouped, &["infra-id"]);
+        let properties = common_properties(&grouped, &settings);
         let pools: Vec<&ImportedPool> = clusters.iter().flat_map(|c| &c.pools).collect();
-        let pool_settings = common(&pools.iter().map(|p| by_key(&p.body)).collect::<Vec<_>>(), &[]);
+        let pool_grouped: Vec<_> = pools.iter().map(|p| by_key(&p.body)).collect();
+        let pool_settings = common(&pool_grouped, &[]);
+        let pool_properties = common_properties(&pool_grouped, &pool_settings);
         let pool_size = match pools.split_first() {
             Some((first, rest)) if first.size.is_some() && rest.iter().all(|p| p.size == first.size) => {
                 first.size.clone()
             }
             _ => None,
         };
-        Shared { settings, pool_settings, pool_size }
+        Shared { settings, pool_settings, pool_size, properties, pool_properties }
     }
 
     /// The `defaults` block, or nothing when nothing is shared.
     pub fn defaults_kdl(&self) -> String {
-        if self.settings.is_empty() && self.pool_settings.is_empty() && self.pool_size.is_none() {
+        let pools = !self.pool_settings.is_empty() || self.pool_size.is_some() || !self.pool_properties.is_empty();
+        if self.settings.is_empty() && self.properties.is_empty() && !pools {
             return String::new();
         }
+        let partial = |(k, props): &(String, Vec<String>)| format!("{k} {}", props.join(" "));
         let mut o = String::from("defaults {\n");
-        for line in self.settings.iter().flat_map(|(_, lines)| lines) {
-            let _ = writeln!(o, "{}", indent(line, "    "));
+        for line in
+            self.settings.iter().flat_map(|(_, lines)| lines.iter().cloned()).chain(self.properties.iter().map(partial))
+        {
+            let _ = writeln!(o, "{}", indent(&line, "    "));
         }
-        if !self.pool_settings.is_empty() || self.pool_size.is_some() {
+        if pools {
             let size = self.pool_size.as_ref().map(|s| format!(" {s}")).unwrap_or_default();
             let _ = writeln!(o, "    node-pool{size} {{");
-            for line in self.pool_settings.iter().flat_map(|(_, lines)| lines) {
-                let _ = writeln!(o, "{}", indent(line, "        "));
+            let lines = self.pool_settings.iter().flat_map(|(_, lines)| lines.iter().cloned());
+            for line in lines.chain(self.pool_properties.iter().map(partial)) {
+                let _ = writeln!(o, "{}", indent(&line, "        "));
             }
             let _ = writeln!(o, "    }}");
         }
@@ -443,8 +534,9 @@ impl Imported {
         let mut o = String::new();
         let _ = writeln!(o, "// Imported from HostedCluster {}/{}.", self.namespace, self.name);
         let _ = writeln!(o, "cluster {} {{", q(&self.name));
-        for line in self.settings.iter().filter(|l| !in_defaults(&shared.settings, l)) {
-            let _ = writeln!(o, "{}", indent(line, "    "));
+        let own = self.settings.iter().filter(|l| !in_defaults(&shared.settings, l));
+        for line in own.filter_map(|l| without_shared(l, &shared.properties)) {
+            let _ = writeln!(o, "{}", indent(&line, "    "));
         }
         for p in &self.pools {
             let mut head = format!("    node-pool {}", p.name);
@@ -454,13 +546,18 @@ impl Imported {
             if let Some(object_name) = &p.object_name {
                 let _ = write!(head, " {object_name}");
             }
-            let body: Vec<&String> = p.body.iter().filter(|l| !in_defaults(&shared.pool_settings, l)).collect();
+            let body: Vec<String> = p
+                .body
+                .iter()
+                .filter(|l| !in_defaults(&shared.pool_settings, l))
+                .filter_map(|l| without_shared(l, &shared.pool_properties))
+                .collect();
             if body.is_empty() {
                 let _ = writeln!(o, "{head}");
             } else {
                 let _ = writeln!(o, "{head} {{");
                 for line in body {
-                    let _ = writeln!(o, "{}", indent(line, "        "));
+                    let _ = writeln!(o, "{}", indent(&line, "        "));
                 }
                 let _ = writeln!(o, "    }}");
             }
@@ -758,7 +855,11 @@ mod tests {
         assert!(defaults.contains("node-pool replicas=2 {") && defaults.contains("cores 2"), "{defaults}");
         let beta = clusters[1].kdl(&shared);
         assert!(!beta.contains("release") && !beta.contains("cores"), "{beta}");
-        assert!(beta.contains("cache=pvc") && beta.contains("infra-id"), "{beta}");
+        assert!(beta.contains("infra-id"), "{beta}");
+        // Properties layer one by one: the root volume's size is shared,
+        // beta's cache stays with beta.
+        assert!(defaults.contains("root-volume size=\"32Gi\""), "{defaults}");
+        assert!(beta.contains("root-volume cache=pvc\n"), "{beta}");
         // One cluster keeps everything.
         let alone = clusters[0].kdl(&Shared::of(&clusters[..1]));
         assert!(alone.contains("release") && alone.contains("cores 2"), "{alone}");
