@@ -160,11 +160,24 @@ fn import_of_a_namespace_plans_only_ownership_labels() {
 }
 
 #[test]
-fn import_all_needs_a_fleet_name() {
+fn import_all_needs_a_fleet_name_and_unique_cluster_names() {
     let Some(e) = env("import-all") else { return };
     let o = e.run(&["import", "--all", "-o", e.path("x").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--all needs --fleet NAME"), "{}", stderr(&o));
+    assert!(!e.path("x").exists());
+    // The same name in two namespaces cannot be one fleet.
+    let other = Env {
+        k: e.k,
+        scope: e.k.scope("import-all"),
+        dir: tempfile::tempdir().unwrap(),
+        kubeconfig: e.kubeconfig.clone(),
+    };
+    e.create_as_hcp("01-minimal", "example", "twin");
+    other.create_as_hcp("01-minimal", "example", "twin");
+    let o = e.run(&["import", "--all", "--fleet", "mgmt", "-o", e.path("x").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("have the same name") && stderr(&o).contains("nothing was written"), "{}", stderr(&o));
     assert!(!e.path("x").exists());
 }
 
@@ -191,7 +204,9 @@ fn cluster_limits_plan_and_apply() {
     let md = e.ok(&["plan", "--cluster", "alpha", "--format", "markdown"]);
     assert!(stdout(&md).starts_with("> **Warning:** Limited to 1 cluster"), "{}", stdout(&md));
 
-    e.ok(&["apply", "--cluster", "alpha", "--auto-approve", "-q"]);
+    let apply = e.ok(&["apply", "--cluster", "alpha", "--auto-approve"]);
+    assert!(stderr(&apply).starts_with("Warning: Limited to 1 cluster"), "{}", stderr(&apply));
+    assert!(stderr(&apply).contains("Apply complete! 0 added, 1 changed"), "{}", stderr(&apply));
     assert_eq!(e.replicas("alpha-w"), 2);
     assert_eq!(e.replicas("beta-w"), 1, "beta's pending change is left alone");
     let rest = e.ok(&["plan"]);
