@@ -684,35 +684,7 @@ fn import_dir(
             import(hc, &own)
         })
         .collect();
-    // The fleet lives in the namespace holding the most clusters (the
-    // first by name on a tie), which exists already.
-    let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for c in &imported {
-        *counts.entry(c.namespace.as_str()).or_default() += 1;
-    }
-    let home = counts.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(ns, _)| *ns).unwrap_or("clusters");
-    let fleet_name = fleet.or(namespace).unwrap_or(home);
-    let shared = Shared::of(&imported);
-    let mut head = String::new();
-    let _ = writeln!(
-        head,
-        "// Imported from {} by `hcpc import`.",
-        match namespace {
-            Some(ns) => format!("namespace {ns}"),
-            None => "every namespace of the management cluster".to_string(),
-        }
-    );
-    let _ = match &context {
-        Some(c) => writeln!(head, "target kube context={}", q(c)),
-        None => writeln!(head, "target kube"),
-    };
-    let _ = writeln!(head, "fleet {} namespace={}", q(fleet_name), q(home));
-    head.push_str(&shared.defaults_kdl());
-    let head = crate::fmt::format_source(&head).unwrap_or(head);
-    let mut files = vec![(std::path::PathBuf::from("00-fleet.kdl"), head)];
-    for c in &imported {
-        files.push((format!("{}.kdl", c.name).into(), c.kdl(&shared)));
-    }
+    let (fleet_name, files) = fleet_files(&imported, namespace, fleet, context.as_deref());
     // What is written must read back as a fleet: check it first.
     let mut sources = crate::source::SourceMap::default();
     for (name, text) in &files {
@@ -742,6 +714,48 @@ fn import_dir(
         dir.display()
     );
     Ok(())
+}
+
+/// The fleet directory's files: `00-fleet.kdl` (target, fleet, shared
+/// `defaults`) and one `NAME.kdl` per cluster; and the fleet's name.
+/// `namespace`: the one imported (`None`: every namespace); `fleet`:
+/// `--fleet`; `context`: the kubeconfig context read.
+fn fleet_files(
+    imported: &[Imported],
+    namespace: Option<&str>,
+    fleet: Option<&str>,
+    context: Option<&str>,
+) -> (String, Vec<(std::path::PathBuf, String)>) {
+    // The fleet lives in the namespace holding the most clusters (the
+    // first by name on a tie), which exists already.
+    let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for c in imported {
+        *counts.entry(c.namespace.as_str()).or_default() += 1;
+    }
+    let home = counts.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(ns, _)| *ns).unwrap_or("clusters");
+    let fleet_name = fleet.or(namespace).unwrap_or(home);
+    let shared = Shared::of(imported);
+    let mut head = String::new();
+    let _ = writeln!(
+        head,
+        "// Imported from {} by `hcpc import`.",
+        match namespace {
+            Some(ns) => format!("namespace {ns}"),
+            None => "every namespace of the management cluster".to_string(),
+        }
+    );
+    let _ = match context {
+        Some(c) => writeln!(head, "target kube context={}", q(c)),
+        None => writeln!(head, "target kube"),
+    };
+    let _ = writeln!(head, "fleet {} namespace={}", q(fleet_name), q(home));
+    head.push_str(&shared.defaults_kdl());
+    let head = crate::fmt::format_source(&head).unwrap_or(head);
+    let mut files = vec![(std::path::PathBuf::from("00-fleet.kdl"), head)];
+    for c in imported {
+        files.push((format!("{}.kdl", c.name).into(), c.kdl(&shared)));
+    }
+    (fleet_name.to_string(), files)
 }
 
 /// Writes `files` into a new sibling directory, then renames it to `dir`
@@ -863,6 +877,36 @@ mod tests {
         // One cluster keeps everything.
         let alone = clusters[0].kdl(&Shared::of(&clusters[..1]));
         assert!(alone.contains("release") && alone.contains("cores 2"), "{alone}");
+    }
+
+    #[test]
+    fn all_namespaces_make_one_fleet_in_the_namespace_with_most_clusters() {
+        let mut clusters: Vec<Imported> = [("01-minimal", "alpha"), ("06-cache-pvc", "beta"), ("01-minimal", "gamma")]
+            .into_iter()
+            .map(|(s, name)| {
+                let (hc, pools) = hcp(s, "example", name);
+                import(&hc, &pools)
+            })
+            .collect();
+        for c in &mut clusters[..2] {
+            c.namespace = "b".into();
+            c.settings[0] = "namespace \"b\"".into();
+        }
+        let (name, files) = fleet_files(&clusters, None, Some("mgmt"), Some("east"));
+        assert_eq!(name, "mgmt");
+        let names: Vec<String> = files.iter().map(|(p, _)| p.display().to_string()).collect();
+        assert_eq!(names, ["00-fleet.kdl", "alpha.kdl", "beta.kdl", "gamma.kdl"]);
+        let head = &files[0].1;
+        assert!(head.contains("target kube context=east\nfleet mgmt namespace=b\n"), "{head}");
+        assert!(!head.contains("namespace ns") && !head.contains("namespace b"), "not shared: {head}");
+        assert!(files[3].1.contains("namespace ns"), "{}", files[3].1);
+        let mut sources = crate::source::SourceMap::default();
+        for (p, text) in files {
+            sources.add(p, text);
+        }
+        let (fleet, diags) = crate::cli::load::front(&sources);
+        assert!(!diags.has_errors(), "{diags:?}");
+        assert_eq!(fleet.clusters.len(), 3);
     }
 
     #[test]
