@@ -249,3 +249,31 @@ fn cluster_limits_pruning() {
     assert!(e.k.get("nodepools", Some(e.ns()), "gamma-w").is_none());
     assert!(e.k.get("nodepools", Some(e.ns()), "alpha-w").is_some());
 }
+
+/// The limited plan's text and markdown, on a directory target: the
+/// warning comes first and only alpha's change is shown.
+#[test]
+fn limited_plan_golden() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = repo().join("examples/secrets/pull-secret.json");
+    let write = |alpha: u32, beta: u32| {
+        let text = format!(
+            "target dir \"out\"\nfleet golden\ndefaults {{\n    release \"{RELEASE}\"\n    pull-secret file=\"{}\"\n}}\n\
+             cluster alpha {{\n    node-pool w replicas={alpha}\n}}\ncluster beta {{\n    node-pool w replicas={beta}\n}}\n",
+            secret.display()
+        );
+        std::fs::write(dir.path().join("fleet.kdl"), text).unwrap();
+    };
+    let run = |args: &[&str]| crate::support::run_in(dir.path(), args);
+    write(1, 1);
+    assert_eq!(run(&["apply", "--auto-approve", "-q"]).status.code(), Some(0));
+    write(2, 3);
+    let text = run(&["plan", "--cluster", "alpha"]);
+    assert_eq!(text.status.code(), Some(0), "{}", stderr(&text));
+    crate::examples::assert_golden("fleet_scope__limited.txt", &stdout(&text));
+    let md = run(&["plan", "--cluster", "a*", "--format", "markdown"]);
+    crate::examples::assert_golden("fleet_scope__limited.md", &stdout(&md));
+    let diff = run(&["plan", "--cluster", "alpha", "--format", "diff"]);
+    assert!(stdout(&diff).starts_with("# Warning: Limited to 1 cluster"), "{}", stdout(&diff));
+    assert!(!stdout(&diff).contains("beta"), "{}", stdout(&diff));
+}

@@ -221,7 +221,13 @@ pub fn make_limited(
             neighbours: &g.neighbours,
             elsewhere: &elsewhere,
         });
-        plan.capacity = Some(crate::plan::capacity::report(&resolved.fleet, Some(&g.live)));
+        plan.capacity = Some(match (&selected, &limited) {
+            (Some(s), Some((_, kept))) => {
+                let after = crate::cli::scope::demand_after(&resolved.fleet, &g.live, kept, s);
+                crate::plan::capacity::report_after(&resolved.fleet, &after, Some(&g.live))
+            }
+            _ => crate::plan::capacity::report(&resolved.fleet, Some(&g.live)),
+        });
         plan.limited_to = selected.iter().flatten().cloned().collect();
         failed |= diags.has_errors();
         print_diagnostics(diags, &sources, DiagFormat::Human, style);
