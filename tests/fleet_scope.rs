@@ -248,6 +248,31 @@ fn cluster_limits_pruning() {
     e.ok(&["apply", "--cluster", "gamma", "--auto-approve", "-q"]);
     assert!(e.k.get("nodepools", Some(e.ns()), "gamma-w").is_none());
     assert!(e.k.get("nodepools", Some(e.ns()), "alpha-w").is_some());
+
+    // --wait waits for the clusters applied, not for the others: alpha
+    // reports ready as the operator would, beta never does.
+    let condition = |kind: &str| {
+        json!({"type": kind, "status": "True", "reason": "AsExpected", "message": "",
+               "lastTransitionTime": "2026-01-01T00:00:00Z"})
+    };
+    e.k.set_status_as(
+        "hypershift-operator",
+        "hostedclusters",
+        Some(e.ns()),
+        "alpha",
+        json!({"conditions": [condition("Available")]}),
+    );
+    e.k.set_status_as(
+        "hypershift-operator",
+        "nodepools",
+        Some(e.ns()),
+        "alpha-w",
+        json!({"replicas": 2, "conditions": [condition("Ready")]}),
+    );
+    let alpha = e.run(&["apply", "--cluster", "alpha", "--auto-approve", "--wait", "--timeout", "10s"]);
+    assert_eq!(alpha.status.code(), Some(0), "{}", stderr(&alpha));
+    let all = e.run(&["apply", "--auto-approve", "--wait", "--timeout", "2s"]);
+    assert_eq!(all.status.code(), Some(1), "beta is not ready: {}", stderr(&all));
 }
 
 /// The limited plan's text and markdown, on a directory target: the
