@@ -160,11 +160,24 @@ fn import_of_a_namespace_plans_only_ownership_labels() {
 }
 
 #[test]
-fn import_all_needs_a_fleet_name() {
+fn import_all_needs_a_fleet_name_and_unique_cluster_names() {
     let Some(e) = env("import-all") else { return };
     let o = e.run(&["import", "--all", "-o", e.path("x").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--all needs --fleet NAME"), "{}", stderr(&o));
+    assert!(!e.path("x").exists());
+    // The same name in two namespaces cannot be one fleet.
+    let other = Env {
+        k: e.k,
+        scope: e.k.scope("import-all"),
+        dir: tempfile::tempdir().unwrap(),
+        kubeconfig: e.kubeconfig.clone(),
+    };
+    e.create_as_hcp("01-minimal", "example", "twin");
+    other.create_as_hcp("01-minimal", "example", "twin");
+    let o = e.run(&["import", "--all", "--fleet", "mgmt", "-o", e.path("x").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("have the same name") && stderr(&o).contains("nothing was written"), "{}", stderr(&o));
     assert!(!e.path("x").exists());
 }
 
@@ -191,7 +204,9 @@ fn cluster_limits_plan_and_apply() {
     let md = e.ok(&["plan", "--cluster", "alpha", "--format", "markdown"]);
     assert!(stdout(&md).starts_with("> **Warning:** Limited to 1 cluster"), "{}", stdout(&md));
 
-    e.ok(&["apply", "--cluster", "alpha", "--auto-approve", "-q"]);
+    let apply = e.ok(&["apply", "--cluster", "alpha", "--auto-approve"]);
+    assert!(stderr(&apply).starts_with("Warning: Limited to 1 cluster"), "{}", stderr(&apply));
+    assert!(stderr(&apply).contains("Apply complete! 0 added, 1 changed"), "{}", stderr(&apply));
     assert_eq!(e.replicas("alpha-w"), 2);
     assert_eq!(e.replicas("beta-w"), 1, "beta's pending change is left alone");
     let rest = e.ok(&["plan"]);
@@ -233,4 +248,57 @@ fn cluster_limits_pruning() {
     e.ok(&["apply", "--cluster", "gamma", "--auto-approve", "-q"]);
     assert!(e.k.get("nodepools", Some(e.ns()), "gamma-w").is_none());
     assert!(e.k.get("nodepools", Some(e.ns()), "alpha-w").is_some());
+
+    // --wait waits for the clusters applied, not for the others: alpha
+    // reports ready as the operator would, beta never does.
+    let condition = |kind: &str| {
+        json!({"type": kind, "status": "True", "reason": "AsExpected", "message": "",
+               "lastTransitionTime": "2026-01-01T00:00:00Z"})
+    };
+    e.k.set_status_as(
+        "hypershift-operator",
+        "hostedclusters",
+        Some(e.ns()),
+        "alpha",
+        json!({"conditions": [condition("Available")]}),
+    );
+    e.k.set_status_as(
+        "hypershift-operator",
+        "nodepools",
+        Some(e.ns()),
+        "alpha-w",
+        json!({"replicas": 2, "conditions": [condition("Ready")]}),
+    );
+    let alpha = e.run(&["apply", "--cluster", "alpha", "--auto-approve", "--wait", "--timeout", "10s"]);
+    assert_eq!(alpha.status.code(), Some(0), "{}", stderr(&alpha));
+    let all = e.run(&["apply", "--auto-approve", "--wait", "--timeout", "2s"]);
+    assert_eq!(all.status.code(), Some(1), "beta is not ready: {}", stderr(&all));
+}
+
+/// The limited plan's text and markdown, on a directory target: the
+/// warning comes first and only alpha's change is shown.
+#[test]
+fn limited_plan_golden() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = repo().join("examples/secrets/pull-secret.json");
+    let write = |alpha: u32, beta: u32| {
+        let text = format!(
+            "target dir \"out\"\nfleet golden\ndefaults {{\n    release \"{RELEASE}\"\n    pull-secret file=\"{}\"\n}}\n\
+             cluster alpha {{\n    node-pool w replicas={alpha}\n}}\ncluster beta {{\n    node-pool w replicas={beta}\n}}\n",
+            secret.display()
+        );
+        std::fs::write(dir.path().join("fleet.kdl"), text).unwrap();
+    };
+    let run = |args: &[&str]| crate::support::run_in(dir.path(), args);
+    write(1, 1);
+    assert_eq!(run(&["apply", "--auto-approve", "-q"]).status.code(), Some(0));
+    write(2, 3);
+    let text = run(&["plan", "--cluster", "alpha"]);
+    assert_eq!(text.status.code(), Some(0), "{}", stderr(&text));
+    crate::examples::assert_golden("fleet_scope__limited.txt", &stdout(&text));
+    let md = run(&["plan", "--cluster", "a*", "--format", "markdown"]);
+    crate::examples::assert_golden("fleet_scope__limited.md", &stdout(&md));
+    let diff = run(&["plan", "--cluster", "alpha", "--format", "diff"]);
+    assert!(stdout(&diff).starts_with("# Warning: Limited to 1 cluster"), "{}", stdout(&diff));
+    assert!(!stdout(&diff).contains("beta"), "{}", stdout(&diff));
 }

@@ -350,3 +350,23 @@ fn two_names_for_one_management_cluster_are_refused() {
     assert!(err.contains("are the same management cluster") && err.contains("kube:west"), "{err}");
     assert!(stdout(&o).is_empty());
 }
+
+/// `--cluster` over two targets: only the named cluster's target changes,
+/// the other's pending change stays pending.
+#[test]
+fn cluster_limit_spans_targets() {
+    let (Some(east), Some(west)) = (Envtest::shared(), Envtest::start()) else { return };
+    let t = Two::new(east, &west, "fleet-limit", None);
+    t.write(A_EAST_B_WEST);
+    t.ok(&["apply", "--auto-approve", "-q"]);
+    t.write(&A_EAST_B_WEST.replace("replicas=1", "replicas=3").replace("replicas=2", "replicas=4"));
+    let json: Value = serde_json::from_str(&stdout(&t.ok(&["plan", "--cluster", "b", "--format", "json"]))).unwrap();
+    let targets = json["targets"].as_array().unwrap();
+    assert_eq!(json["summary"]["change"], 1, "{json}");
+    assert!(targets.iter().all(|p| p["limited_to"] == serde_json::json!(["b"])), "{json}");
+    t.ok(&["apply", "--cluster", "b", "--auto-approve", "-q"]);
+    let replicas =
+        |on: &Envtest, name: &str| on.get("nodepools", Some(&t.ns), name).unwrap()["spec"]["replicas"].clone();
+    assert_eq!(replicas(&west, "b-workers"), 4);
+    assert_eq!(replicas(east, "a-workers"), 1, "a's change on east is left pending");
+}

@@ -99,6 +99,28 @@ pub fn restrict(
     (kept, live)
 }
 
+/// What the fleet requests once a limited plan is applied: the selected
+/// clusters as configured, every other cluster as it is live (its pending
+/// changes are not applied). `limited_live`: what [`restrict`] kept.
+pub fn demand_after(
+    fleet: &crate::ir::Fleet,
+    live: &[LiveObject],
+    limited_live: &[LiveObject],
+    clusters: &BTreeSet<String>,
+) -> crate::resolve::capacity::demand::Demand {
+    let selected = crate::ir::Fleet {
+        clusters: fleet.clusters.iter().filter(|c| clusters.contains(&c.name.value)).cloned().collect(),
+        ..fleet.clone()
+    };
+    let mut demand = crate::resolve::capacity::demand::Demand::of_fleet(&selected);
+    let kept: BTreeSet<_> = limited_live.iter().map(|l| &l.id).collect();
+    let others: Vec<&Value> = live.iter().filter(|l| !kept.contains(&l.id)).map(|l| &l.body).collect();
+    let rest = crate::resolve::capacity::demand::Demand::of_objects(&others, fleet);
+    demand.pools.extend(rest.pools);
+    demand.control_planes.extend(rest.control_planes);
+    demand
+}
+
 /// `a, b, c and 4 more`.
 fn list<'a>(names: impl Iterator<Item = &'a str>, most: usize) -> String {
     let names: Vec<&str> = names.collect();

@@ -73,8 +73,14 @@ fn clamp(n: u128) -> u64 {
 /// The table for a fleet, against its live objects when there are any
 /// (`None` for `hcpc check`, which reads no live state).
 pub fn report(fleet: &Fleet, live: Option<&[LiveObject]>) -> CapacityReport {
+    report_after(fleet, &Demand::of_fleet(fleet), live)
+}
+
+/// [`report`] with the demand after the change given (a plan limited to
+/// some clusters: theirs as configured, the others' as they are).
+pub fn report_after(fleet: &Fleet, after: &Demand, live: Option<&[LiveObject]>) -> CapacityReport {
     let inv = &fleet.inventory;
-    let after = usage(&Demand::of_fleet(fleet), inv);
+    let after = usage(after, inv);
     let before = live.map(|l| {
         let bodies: Vec<&Value> = l.iter().map(|o| &o.body).collect();
         usage(&Demand::of_objects(&bodies, fleet), inv)

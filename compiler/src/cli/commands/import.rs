@@ -363,6 +363,88 @@ pub struct Shared {
     pool_settings: Vec<(String, Vec<String>)>,
     /// `replicas=N` when every pool has that size.
     pool_size: Option<String>,
+    /// Properties (and map entries) every cluster sets alike on a setting
+    /// that is not shared whole: they layer one by one.
+    properties: Vec<(String, Vec<String>)>,
+    /// The same for pool settings.
+    pool_properties: Vec<(String, Vec<String>)>,
+}
+
+/// Settings whose properties, or map entries, layer one by one over
+/// `defaults` (docs/language.md, section 9).
+const BY_PROPERTY: [&str; 8] = [
+    "network",
+    "availability",
+    "etcd",
+    "labels",
+    "annotations",
+    "control-plane-node-selector",
+    "root-volume",
+    "node-selector",
+];
+
+/// A node line's words: its name, then its properties, quoted strings
+/// kept whole.
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let (mut quoted, mut escaped) = (false, false);
+    for c in line.chars() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' && quoted {
+            escaped = true;
+        } else if c == '"' {
+            quoted = !quoted;
+        } else if c.is_whitespace() && !quoted {
+            if !word.is_empty() {
+                out.push(std::mem::take(&mut word));
+            }
+            continue;
+        }
+        word.push(c);
+    }
+    if !word.is_empty() {
+        out.push(word);
+    }
+    out
+}
+
+/// For each [`BY_PROPERTY`] setting not in `whole`: the properties every
+/// one of `all` writes alike on its one line of that setting.
+fn common_properties(
+    all: &[Vec<(String, Vec<String>)>],
+    whole: &[(String, Vec<String>)],
+) -> Vec<(String, Vec<String>)> {
+    let Some((first, rest)) = all.split_first() else { return Vec::new() };
+    let props_of = |groups: &[(String, Vec<String>)], k: &str| -> Option<Vec<String>> {
+        match groups.iter().find(|(g, _)| g == k).map(|(_, lines)| lines.as_slice()) {
+            Some([line]) => Some(words(line).into_iter().skip(1).collect()),
+            _ => None,
+        }
+    };
+    let mut out = Vec::new();
+    for (k, _) in first {
+        if !BY_PROPERTY.contains(&k.as_str()) || whole.iter().any(|(w, _)| w == k) {
+            continue;
+        }
+        let Some(props) = props_of(first, k) else { continue };
+        let others: Option<Vec<Vec<String>>> = rest.iter().map(|o| props_of(o, k)).collect();
+        let Some(others) = others else { continue };
+        let shared: Vec<String> = props.into_iter().filter(|p| others.iter().all(|o| o.contains(p))).collect();
+        if !shared.is_empty() {
+            out.push((k.clone(), shared));
+        }
+    }
+    out
+}
+
+/// `line` without the properties `shared` moves to `defaults`; `None`
+/// when nothing is left of it.
+fn without_shared(line: &str, shared: &[(String, Vec<String>)]) -> Option<String> {
+    let Some((_, props)) = shared.iter().find(|(k, _)| k == key(line)) else { return Some(line.to_string()) };
+    let rest: Vec<String> = words(line).into_iter().skip(1).filter(|w| !props.contains(w)).collect();
+    (!rest.is_empty()).then(|| format!("{} {}", key(line), rest.join(" ")))
 }
 
 /// A setting's node name: its first word.
@@ -397,32 +479,41 @@ impl Shared {
             return Shared::default();
         }
         // `infra-id` exists only in clusters (and differs per cluster).
-        let settings = common(&clusters.iter().map(|c| by_key(&c.settings)).collect::<Vec<_>>(), &["infra-id"]);
+        let grouped: Vec<_> = clusters.iter().map(|c| by_key(&c.settings)).collect();
+        let settings = common(&grouped, &["infra-id"]);
+        let properties = common_properties(&grouped, &settings);
         let pools: Vec<&ImportedPool> = clusters.iter().flat_map(|c| &c.pools).collect();
-        let pool_settings = common(&pools.iter().map(|p| by_key(&p.body)).collect::<Vec<_>>(), &[]);
+        let pool_grouped: Vec<_> = pools.iter().map(|p| by_key(&p.body)).collect();
+        let pool_settings = common(&pool_grouped, &[]);
+        let pool_properties = common_properties(&pool_grouped, &pool_settings);
         let pool_size = match pools.split_first() {
             Some((first, rest)) if first.size.is_some() && rest.iter().all(|p| p.size == first.size) => {
                 first.size.clone()
             }
             _ => None,
         };
-        Shared { settings, pool_settings, pool_size }
+        Shared { settings, pool_settings, pool_size, properties, pool_properties }
     }
 
     /// The `defaults` block, or nothing when nothing is shared.
     pub fn defaults_kdl(&self) -> String {
-        if self.settings.is_empty() && self.pool_settings.is_empty() && self.pool_size.is_none() {
+        let pools = !self.pool_settings.is_empty() || self.pool_size.is_some() || !self.pool_properties.is_empty();
+        if self.settings.is_empty() && self.properties.is_empty() && !pools {
             return String::new();
         }
+        let partial = |(k, props): &(String, Vec<String>)| format!("{k} {}", props.join(" "));
         let mut o = String::from("defaults {\n");
-        for line in self.settings.iter().flat_map(|(_, lines)| lines) {
-            let _ = writeln!(o, "{}", indent(line, "    "));
+        for line in
+            self.settings.iter().flat_map(|(_, lines)| lines.iter().cloned()).chain(self.properties.iter().map(partial))
+        {
+            let _ = writeln!(o, "{}", indent(&line, "    "));
         }
-        if !self.pool_settings.is_empty() || self.pool_size.is_some() {
+        if pools {
             let size = self.pool_size.as_ref().map(|s| format!(" {s}")).unwrap_or_default();
             let _ = writeln!(o, "    node-pool{size} {{");
-            for line in self.pool_settings.iter().flat_map(|(_, lines)| lines) {
-                let _ = writeln!(o, "{}", indent(line, "        "));
+            let lines = self.pool_settings.iter().flat_map(|(_, lines)| lines.iter().cloned());
+            for line in lines.chain(self.pool_properties.iter().map(partial)) {
+                let _ = writeln!(o, "{}", indent(&line, "        "));
             }
             let _ = writeln!(o, "    }}");
         }
@@ -443,8 +534,9 @@ impl Imported {
         let mut o = String::new();
         let _ = writeln!(o, "// Imported from HostedCluster {}/{}.", self.namespace, self.name);
         let _ = writeln!(o, "cluster {} {{", q(&self.name));
-        for line in self.settings.iter().filter(|l| !in_defaults(&shared.settings, l)) {
-            let _ = writeln!(o, "{}", indent(line, "    "));
+        let own = self.settings.iter().filter(|l| !in_defaults(&shared.settings, l));
+        for line in own.filter_map(|l| without_shared(l, &shared.properties)) {
+            let _ = writeln!(o, "{}", indent(&line, "    "));
         }
         for p in &self.pools {
             let mut head = format!("    node-pool {}", p.name);
@@ -454,13 +546,18 @@ impl Imported {
             if let Some(object_name) = &p.object_name {
                 let _ = write!(head, " {object_name}");
             }
-            let body: Vec<&String> = p.body.iter().filter(|l| !in_defaults(&shared.pool_settings, l)).collect();
+            let body: Vec<String> = p
+                .body
+                .iter()
+                .filter(|l| !in_defaults(&shared.pool_settings, l))
+                .filter_map(|l| without_shared(l, &shared.pool_properties))
+                .collect();
             if body.is_empty() {
                 let _ = writeln!(o, "{head}");
             } else {
                 let _ = writeln!(o, "{head} {{");
                 for line in body {
-                    let _ = writeln!(o, "{}", indent(line, "        "));
+                    let _ = writeln!(o, "{}", indent(&line, "        "));
                 }
                 let _ = writeln!(o, "    }}");
             }
@@ -587,35 +684,7 @@ fn import_dir(
             import(hc, &own)
         })
         .collect();
-    // The fleet lives in the namespace holding the most clusters (the
-    // first by name on a tie), which exists already.
-    let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for c in &imported {
-        *counts.entry(c.namespace.as_str()).or_default() += 1;
-    }
-    let home = counts.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(ns, _)| *ns).unwrap_or("clusters");
-    let fleet_name = fleet.or(namespace).unwrap_or(home);
-    let shared = Shared::of(&imported);
-    let mut head = String::new();
-    let _ = writeln!(
-        head,
-        "// Imported from {} by `hcpc import`.",
-        match namespace {
-            Some(ns) => format!("namespace {ns}"),
-            None => "every namespace of the management cluster".to_string(),
-        }
-    );
-    let _ = match &context {
-        Some(c) => writeln!(head, "target kube context={}", q(c)),
-        None => writeln!(head, "target kube"),
-    };
-    let _ = writeln!(head, "fleet {} namespace={}", q(fleet_name), q(home));
-    head.push_str(&shared.defaults_kdl());
-    let head = crate::fmt::format_source(&head).unwrap_or(head);
-    let mut files = vec![(std::path::PathBuf::from("00-fleet.kdl"), head)];
-    for c in &imported {
-        files.push((format!("{}.kdl", c.name).into(), c.kdl(&shared)));
-    }
+    let (fleet_name, files) = fleet_files(&imported, namespace, fleet, context.as_deref());
     // What is written must read back as a fleet: check it first.
     let mut sources = crate::source::SourceMap::default();
     for (name, text) in &files {
@@ -645,6 +714,48 @@ fn import_dir(
         dir.display()
     );
     Ok(())
+}
+
+/// The fleet directory's files: `00-fleet.kdl` (target, fleet, shared
+/// `defaults`) and one `NAME.kdl` per cluster; and the fleet's name.
+/// `namespace`: the one imported (`None`: every namespace); `fleet`:
+/// `--fleet`; `context`: the kubeconfig context read.
+fn fleet_files(
+    imported: &[Imported],
+    namespace: Option<&str>,
+    fleet: Option<&str>,
+    context: Option<&str>,
+) -> (String, Vec<(std::path::PathBuf, String)>) {
+    // The fleet lives in the namespace holding the most clusters (the
+    // first by name on a tie), which exists already.
+    let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for c in imported {
+        *counts.entry(c.namespace.as_str()).or_default() += 1;
+    }
+    let home = counts.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(ns, _)| *ns).unwrap_or("clusters");
+    let fleet_name = fleet.or(namespace).unwrap_or(home);
+    let shared = Shared::of(imported);
+    let mut head = String::new();
+    let _ = writeln!(
+        head,
+        "// Imported from {} by `hcpc import`.",
+        match namespace {
+            Some(ns) => format!("namespace {ns}"),
+            None => "every namespace of the management cluster".to_string(),
+        }
+    );
+    let _ = match context {
+        Some(c) => writeln!(head, "target kube context={}", q(c)),
+        None => writeln!(head, "target kube"),
+    };
+    let _ = writeln!(head, "fleet {} namespace={}", q(fleet_name), q(home));
+    head.push_str(&shared.defaults_kdl());
+    let head = crate::fmt::format_source(&head).unwrap_or(head);
+    let mut files = vec![(std::path::PathBuf::from("00-fleet.kdl"), head)];
+    for c in imported {
+        files.push((format!("{}.kdl", c.name).into(), c.kdl(&shared)));
+    }
+    (fleet_name.to_string(), files)
 }
 
 /// Writes `files` into a new sibling directory, then renames it to `dir`
@@ -760,10 +871,44 @@ mod tests {
         assert!(defaults.contains("node-pool replicas=2 {") && defaults.contains("cores 2"), "{defaults}");
         let beta = clusters[1].kdl(&shared);
         assert!(!beta.contains("release") && !beta.contains("cores"), "{beta}");
-        assert!(beta.contains("cache=pvc") && beta.contains("infra-id"), "{beta}");
+        assert!(beta.contains("infra-id"), "{beta}");
+        // Properties layer one by one: the root volume's size is shared,
+        // beta's cache stays with beta.
+        assert!(defaults.contains("root-volume size=\"32Gi\""), "{defaults}");
+        assert!(beta.contains("root-volume cache=pvc\n"), "{beta}");
         // One cluster keeps everything.
         let alone = clusters[0].kdl(&Shared::of(&clusters[..1]));
         assert!(alone.contains("release") && alone.contains("cores 2"), "{alone}");
+    }
+
+    #[test]
+    fn all_namespaces_make_one_fleet_in_the_namespace_with_most_clusters() {
+        let mut clusters: Vec<Imported> = [("01-minimal", "alpha"), ("06-cache-pvc", "beta"), ("01-minimal", "gamma")]
+            .into_iter()
+            .map(|(s, name)| {
+                let (hc, pools) = hcp(s, "example", name);
+                import(&hc, &pools)
+            })
+            .collect();
+        for c in &mut clusters[..2] {
+            c.namespace = "b".into();
+            c.settings[0] = "namespace \"b\"".into();
+        }
+        let (name, files) = fleet_files(&clusters, None, Some("mgmt"), Some("east"));
+        assert_eq!(name, "mgmt");
+        let names: Vec<String> = files.iter().map(|(p, _)| p.display().to_string()).collect();
+        assert_eq!(names, ["00-fleet.kdl", "alpha.kdl", "beta.kdl", "gamma.kdl"]);
+        let head = &files[0].1;
+        assert!(head.contains("target kube context=east\nfleet mgmt namespace=b\n"), "{head}");
+        assert!(!head.contains("namespace ns") && !head.contains("namespace b"), "not shared: {head}");
+        assert!(files[3].1.contains("namespace ns"), "{}", files[3].1);
+        let mut sources = crate::source::SourceMap::default();
+        for (p, text) in files {
+            sources.add(p, text);
+        }
+        let (fleet, diags) = crate::cli::load::front(&sources);
+        assert!(!diags.has_errors(), "{diags:?}");
+        assert_eq!(fleet.clusters.len(), 3);
     }
 
     #[test]

@@ -222,7 +222,13 @@ pub fn make_limited(
             elsewhere: &elsewhere,
         });
         let mut diags = diags;
-        let mut capacity = crate::plan::capacity::report(&resolved.fleet, Some(&g.live));
+        let mut capacity = match (&selected, &limited) {
+            (Some(s), Some((_, kept))) => {
+                let after = crate::cli::scope::demand_after(&resolved.fleet, &g.live, kept, s);
+                crate::plan::capacity::report_after(&resolved.fleet, &after, Some(&g.live))
+            }
+            _ => crate::plan::capacity::report(&resolved.fleet, Some(&g.live)),
+        };
         let peak = crate::resolve::capacity::surge::check(&resolved.fleet, &rollouts(&plan, &g.live), &mut diags);
         crate::plan::capacity::add_peak(&mut capacity, &peak);
         plan.capacity = Some(capacity);

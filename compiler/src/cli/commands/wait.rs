@@ -33,6 +33,11 @@ pub fn run(k: &KubeTarget, planned: &Planned, timeout: Duration, style: Style) -
         .objects
         .iter()
         .filter(|o| matches!(o.id.kind, Kind::HostedCluster | Kind::NodePool))
+        // A plan limited with --cluster waits for those clusters only.
+        .filter(|o| {
+            let limited = &planned.plan.limited_to;
+            limited.is_empty() || o.cluster.as_ref().is_some_and(|c| limited.contains(c))
+        })
         .map(|o| o.id.clone())
         .collect();
     let tty = std::io::stderr().is_terminal() && !style.quiet;
