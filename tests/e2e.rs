@@ -21,3 +21,4 @@ mod lsp;
 mod plan;
 mod review;
 mod robustness;
+mod versions;

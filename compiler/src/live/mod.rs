@@ -11,6 +11,7 @@ pub mod dir;
 pub mod kube;
 pub mod lease;
 pub mod retry;
+pub mod supported;
 
 use std::time::Duration;
 

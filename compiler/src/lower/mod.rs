@@ -442,7 +442,7 @@ fn lower_cluster(
         for pool in Layers::new([Some(own)]).nodes("node-pool") {
             let cluster_release = Release {
                 own: Layers::new([Some(own)]).arg("release").and_then(|v| v.string()),
-                resolved: release.as_ref().unwrap_or(&name),
+                resolved: release.as_ref(),
             };
             if let Some(p) = lower_pool(&pool, pool_defaults, &cluster_release, diags) {
                 node_pools.push(p);
@@ -452,9 +452,12 @@ fn lower_cluster(
 
     // Missing required settings were reported; carry on with placeholders
     // so that resolution still checks everything else in this cluster.
-    let release = release.unwrap_or_else(|| Spanned::new(String::new(), name.span));
+    let release = match release {
+        Some(r) => crate::release::lower(r, diags),
+        None => Spanned::new(ReleaseImage::missing(), name.span),
+    };
     let pull_secret = pull_secret.unwrap_or_else(|| Spanned::new(SecretSource::Secret(String::new()), name.span));
-    Some(Cluster {
+    let cluster = Cluster {
         namespace,
         pull_secret,
         ssh_key,
@@ -472,11 +475,14 @@ fn lower_cluster(
         infra_cluster,
         node_pools,
         prevent_destroy: s.arg("prevent-destroy").and_then(|v| v.bool()).unwrap_or(true),
+        allow_minor_skip: s.arg("allow-minor-skip").and_then(|v| v.bool()).unwrap_or(false),
         target: s.node("target").and_then(|t| lower_target(&t, home, diags)),
         infra_id: s.arg("infra-id").and_then(|v| v.string()),
         release,
         name,
-    })
+    };
+    crate::release::rules::check_cluster(&cluster, diags);
+    Some(cluster)
 }
 
 /// Reads `file=`, `env=` or `secret=` of a secret node.
@@ -636,7 +642,8 @@ fn mapping(n: &NodeRef<'_>, group: Option<Spanned<String>>) -> Option<StorageMap
 /// through `defaults`.
 struct Release<'a> {
     own: Option<Spanned<String>>,
-    resolved: &'a Spanned<String>,
+    /// `None` when the cluster has none (reported).
+    resolved: Option<&'a Spanned<String>>,
 }
 
 fn lower_pool(
@@ -786,7 +793,11 @@ fn lower_pool(
     let release = own_release
         .or_else(|| cluster_release.own.clone())
         .or_else(|| default_release.and_then(|v| v.string()))
-        .unwrap_or_else(|| cluster_release.resolved.clone());
+        .or_else(|| cluster_release.resolved.cloned());
+    let release = match release {
+        Some(r) => crate::release::lower(r, diags),
+        None => Spanned::new(ReleaseImage::missing(), name.span),
+    };
     Some(NodePool {
         scaling,
         cores: match s.arg("cores") {

@@ -190,6 +190,14 @@ pub fn make(path: &Path, flags: &TargetFlags, style: Style, freshness: Freshness
             elsewhere: &elsewhere,
         });
         plan.capacity = Some(crate::plan::capacity::report(&resolved.fleet, Some(&g.live)));
+        // Versions against the live HostedClusters (downgrades, minor skips).
+        let (versions, notes) =
+            crate::release::rules::check_live_fleet(&resolved.fleet.clusters, &g.live, &described[i]);
+        let mut diags = diags;
+        diags.extend(versions);
+        for (id, note) in notes {
+            plan.changes.iter_mut().filter(|c| c.id == id).for_each(|c| c.notes.push(note.clone()));
+        }
         failed |= diags.has_errors();
         print_diagnostics(diags, &sources, DiagFormat::Human, style);
         out.push(plan);
@@ -233,7 +241,7 @@ fn gather(
             // What the cluster offers feeds the resolution rules; the
             // fleet's objects are read meanwhile.
             let read = kube.read_while(&applyset, freshness, |discovered| {
-                let found = match discovered {
+                let mut found = match discovered {
                     Ok(found) => found,
                     Err(e) => {
                         failed = Some(format!(
@@ -244,8 +252,13 @@ fn gather(
                     }
                 };
                 let at = at.unwrap_or(crate::source::Span { file: crate::source::FileId(0), offset: 0, len: 0 });
+                let supported = std::mem::take(&mut found.supported_versions);
                 let diags = found.merge_into(&mut fleet.inventory, at);
-                let compiled = back(sources, fleet, diags);
+                let mut compiled = back(sources, fleet, diags);
+                if let Some(r) = &compiled.resolved {
+                    let target = opened.live().describe();
+                    crate::release::rules::check_supported(&r.fleet.clusters, &supported, &target, &mut compiled.diags);
+                }
                 if compiled.diags.has_errors() || compiled.resolved.is_none() {
                     unread = Some(compiled);
                     return None;
