@@ -795,6 +795,10 @@ fn lower_pool(
         .or_else(|| default_release.and_then(|v| v.string()))
         .or_else(|| cluster_release.resolved.cloned());
     let release = match release {
+        // The cluster's own line: reported with the cluster.
+        Some(r) if cluster_release.resolved.is_some_and(|c| c.span == r.span) => {
+            crate::release::lower(r, &mut Diagnostics::default())
+        }
         Some(r) => crate::release::lower(r, diags),
         None => Spanned::new(ReleaseImage::missing(), name.span),
     };

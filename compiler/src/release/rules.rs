@@ -342,6 +342,67 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    const DIGEST: &str = "q.io/ocp/release@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    /// One cluster `a` on `release` (pool `w` on `pool`, if given) and what
+    /// lowering it reported.
+    fn cluster(release: &str, pool: Option<&str>, extra: &str) -> (Cluster, Vec<Code>) {
+        let pool = pool.map(|p| format!(" {{\n        release \"{p}\"\n    }}")).unwrap_or_default();
+        let text = format!(
+            "cluster a {{\n    release \"{release}\"\n    pull-secret secret=p\n{extra}    node-pool w replicas=1{pool}\n}}\n"
+        );
+        let mut sources = crate::source::SourceMap::default();
+        sources.add("fleet.kdl".into(), text);
+        let (mut fleet, diags) = crate::cli::load::front(&sources);
+        (fleet.clusters.remove(0), diags.iter().map(|d| d.code).collect())
+    }
+
+    fn live(version: &str, image: &str) -> LiveRelease {
+        LiveRelease {
+            version: Version::from_tag(version),
+            image: Some(image.into()),
+            source: "status.version.history[0]",
+        }
+    }
+
+    fn codes(d: &Diagnostics) -> Vec<(Code, crate::diagnostic::Severity)> {
+        d.iter().map(|d| (d.code, d.severity)).collect()
+    }
+
+    #[test]
+    fn offline_rules_find_pools_newer_or_too_far_behind() {
+        assert_eq!(cluster("q.io/r:4.18.5", Some("q.io/r:4.18.6"), "").1, [Code::PoolNewerThanCluster]);
+        assert_eq!(cluster("q.io/r:4.18.5", Some("q.io/r:4.16.0"), "").1, Vec::<Code>::new());
+        assert_eq!(cluster("q.io/r:4.18.5", Some("q.io/r:4.15.9"), "").1, [Code::PoolSkew]);
+        assert_eq!(cluster("q.io/r:4.17.5", Some("q.io/r:4.15.9"), "").1, [Code::PoolSkew]);
+        assert_eq!(cluster("q.io/r:4.17.5", Some("q.io/r:4.16.30"), "").1, Vec::<Code>::new());
+        assert_eq!(cluster("q.io/r:latest", None, "").1, [Code::ReleaseWithoutVersion]);
+        assert_eq!(cluster(DIGEST, None, "").1, [Code::ReleaseDigest]);
+        assert_eq!(cluster("q.io/r:4.18.5 multi", None, "").1, [Code::InvalidRelease]);
+    }
+
+    #[test]
+    fn live_rules_refuse_downgrades_and_skips_unless_allowed() {
+        use crate::diagnostic::Severity::{Error, Note};
+        let (c, _) = cluster("q.io/r:4.18.1", None, "");
+        assert_eq!(codes(&check_live(&c, &live("4.18.2", "x"), "t").diags), [(Code::ControlPlaneDowngrade, Error)]);
+        assert!(check_live(&c, &live("4.17.9", "x"), "t").diags.is_empty());
+        assert_eq!(codes(&check_live(&c, &live("4.16.9", "x"), "t").diags), [(Code::MinorSkip, Error)]);
+        let (c, _) = cluster("q.io/r:4.18.1", None, "    allow-minor-skip #true\n");
+        let found = check_live(&c, &live("4.16.9", "x"), "t");
+        assert_eq!(codes(&found.diags), [(Code::MinorSkip, Note)]);
+        assert_eq!(found.change_note.as_deref(), Some("allow-minor-skip: 4.16.9 → 4.18.1 skips 4.17"));
+    }
+
+    #[test]
+    fn a_digest_the_cluster_runs_takes_the_live_version_for_the_pool_rules() {
+        let (c, _) = cluster(DIGEST, Some("q.io/r:4.15.0"), "");
+        assert_eq!(codes(&check_live(&c, &live("4.18.2", DIGEST), "t").diags).len(), 1);
+        assert_eq!(check_live(&c, &live("4.18.2", DIGEST), "t").diags.iter().next().unwrap().code, Code::PoolSkew);
+        // Another image: its version is unknown, nothing is checked.
+        assert!(check_live(&c, &live("4.18.2", "q.io/r:4.18.2"), "t").diags.is_empty());
+    }
+
     #[test]
     fn skew_is_two_minors_on_even_and_one_on_odd() {
         assert_eq!(allowed_skew(&Version::from_tag("4.18.5").unwrap()), 2);
