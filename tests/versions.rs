@@ -150,3 +150,31 @@ fn plans_check_releases_against_the_supported_versions() {
     assert_eq!(o.status.code(), Some(0), "{}", diagnostics(&o));
     assert!(!stderr(&o).contains("hcpc::release::unsupported_version"), "{}", stderr(&o));
 }
+
+/// A `target dir` has no status: the release it holds is what runs.
+#[test]
+fn a_directory_target_refuses_downgrades_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let secret = repo().join("examples/secrets/pull-secret.json");
+    let write = |release: &str| {
+        std::fs::write(
+            dir.join("fleet.kdl"),
+            format!(
+                "target dir \"out\"\ncluster example {{\n    release \"{release}\"\n    pull-secret file=\"{}\"\n    node-pool workers replicas=1\n}}\n",
+                secret.display()
+            ),
+        )
+        .unwrap();
+    };
+    let run = |args: &[&str]| hcpc().current_dir(dir).args(args).output().unwrap();
+    write(&image("4.18.5"));
+    assert_eq!(run(&["apply", "--auto-approve", "-q"]).status.code(), Some(0));
+    write(&image("4.18.3"));
+    let o = run(&["plan"]);
+    assert_eq!(o.status.code(), Some(1), "{}", diagnostics(&o));
+    assert!(stderr(&o).contains("hcpc::release::downgrade"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("spec.release.image"), "the live version's source is named: {}", stderr(&o));
+    write(&image("4.18.9"));
+    assert_eq!(run(&["plan"]).status.code(), Some(0));
+}
