@@ -119,6 +119,10 @@ fn plans_refuse_downgrades_and_minor_skips_against_the_live_version() {
         "{}",
         stderr(&o)
     );
+    // Next to the HostedCluster's change, in the text and markdown plans.
+    assert!(stdout(&o).contains("allow-minor-skip: 4.18.7 → 4.20.0 skips 4.19"), "{}", stdout(&o));
+    let o = e.run(&["plan", "--format", "markdown"]);
+    assert!(stdout(&o).contains("allow-minor-skip: 4.18.7 → 4.20.0 skips 4.19"), "{}", stdout(&o));
 }
 
 /// On a management cluster of its own (the ConfigMap is cluster-wide):

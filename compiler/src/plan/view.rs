@@ -135,7 +135,15 @@ pub(super) fn group_notes(g: &Group, index: &Index<'_>) -> Vec<String> {
     if rolls > 0 {
         notes.push(format!("rolls {}", plural(rolls, "node")));
     }
+    // A control plane skipping a minor on purpose is said where it changes.
+    let changes = g.objects.iter().filter_map(|id| index.changes.get(id));
+    notes.extend(changes.flat_map(|c| minor_skips(c)));
     notes
+}
+
+/// The `allow-minor-skip` notes of a change (`release::rules`).
+fn minor_skips(c: &Change) -> impl Iterator<Item = String> + '_ {
+    c.notes.iter().filter(|n| n.starts_with(crate::release::rules::MINOR_SKIP_NOTE)).cloned()
 }
 
 /// The notes after an object's name: replacement and roll-out.
@@ -153,6 +161,7 @@ pub(super) fn object_notes(c: &Change) -> Vec<String> {
     if let Some(from) = &c.moved_from {
         notes.push(format!("moves from {from}"));
     }
+    notes.extend(minor_skips(c));
     notes
 }
 

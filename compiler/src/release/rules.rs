@@ -161,6 +161,10 @@ impl LiveRelease {
     }
 }
 
+/// How the note of a HostedCluster's change allowed to skip a minor starts:
+/// the plan views show such notes next to the change.
+pub const MINOR_SKIP_NOTE: &str = "allow-minor-skip";
+
 /// What the live rules found for one cluster: diagnostics, and a note for
 /// its HostedCluster's change in the plan.
 #[derive(Debug, Default)]
@@ -215,7 +219,7 @@ pub fn check_live(c: &Cluster, live: &LiveRelease, target: &str) -> LiveFindings
             (running.minor + 1..desired.minor).map(|m| format!("{}.{m}", running.major)).collect::<Vec<_>>().join(", ")
         };
         if c.allow_minor_skip {
-            out.change_note = Some(format!("allow-minor-skip: {running} → {desired} skips {skipped}"));
+            out.change_note = Some(format!("{MINOR_SKIP_NOTE}: {running} → {desired} skips {skipped}"));
             out.diags.push(
                 Diagnostic::note(
                     Code::MinorSkip,
