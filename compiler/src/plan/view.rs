@@ -135,9 +135,16 @@ pub(super) fn group_notes(g: &Group, index: &Index<'_>) -> Vec<String> {
     if rolls > 0 {
         notes.push(format!("rolls {}", plural(rolls, "node")));
     }
-    // A control plane skipping a minor on purpose is said where it changes.
+    // A control plane skipping a minor on purpose is said where it changes;
+    // a fleet-wide bump says each distinct jump once.
     let changes = g.objects.iter().filter_map(|id| index.changes.get(id));
-    notes.extend(changes.flat_map(|c| minor_skips(c)));
+    let skipping: Vec<String> = changes.flat_map(|c| minor_skips(c)).collect();
+    let distinct: std::collections::BTreeSet<&String> = skipping.iter().collect();
+    if distinct.len() > 3 {
+        notes.push(format!("{} on {} clusters", crate::release::rules::MINOR_SKIP_NOTE, skipping.len()));
+    } else {
+        notes.extend(distinct.into_iter().cloned());
+    }
     notes
 }
 
