@@ -457,7 +457,15 @@ fn restrict(live: &Value, desired: Option<&DesiredObject>) -> Value {
     }
     match desired {
         Some(d) => keep(live, d.body()),
-        None => live.clone(),
+        // A destroyed object, whole; its status (the version the rules
+        // read, when listed) is the operator's, not a field hcpc set.
+        None => {
+            let mut whole = live.clone();
+            if let Value::Object(m) = &mut whole {
+                m.remove("status");
+            }
+            whole
+        }
     }
 }
 
