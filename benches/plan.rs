@@ -210,6 +210,7 @@ fn hcpc_requests(counts: &RequestCounts) -> RequestCounts {
         "volumesnapshotclasses",
         "nodes",
         "kubevirts",
+        "configmaps",
     ];
     RequestCounts(
         counts.0.iter().filter(|((_, r, _), _)| kinds.contains(&r.as_str())).map(|(k, v)| (k.clone(), *v)).collect(),

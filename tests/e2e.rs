@@ -27,3 +27,4 @@ mod profiles;
 mod review;
 mod robustness;
 mod rollout;
+mod versions;

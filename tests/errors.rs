@@ -175,6 +175,13 @@ fn cases() -> Vec<Case> {
         case("—", cluster("toleration key=k seconds=30 effect=NoSchedule"), "hcpc::cluster::invalid_toleration", (4, 22)),
         case("—", pool(&(1..=21).map(|i| format!("additional-network \"default/net-{i}\"\n")).collect::<String>()), "hcpc::node_pool::too_many_networks", (25, 9)),
         case("positional-garbage", cluster("node-pool workers replicas=2") + "somethingelse\n", "hcpc::lower::unknown_node", (6, 1)),
+        // Release images and versions (the cluster's release is line 2, 4.20.0).
+        case("(issue: `release \"…:4.17.3 multi\"`)", HEAD.replace("4.20.0-x86_64", "4.17.3 multi") + "}\n", "hcpc::release::invalid_reference", (2, 62)),
+        case("—", HEAD.replace("4.20.0-x86_64", "") + "}\n", "hcpc::release::invalid_reference", (2, 55)),
+        case("—", HEAD.replace("openshift-release-dev", "OpenShift-release-dev") + "}\n", "hcpc::release::invalid_reference", (2, 22)),
+        case("—", HEAD.replace(":4.20.0-x86_64", "@sha256:abc") + "}\n", "hcpc::release::invalid_reference", (2, 63)),
+        case("—", pool("release \"quay.io/openshift-release-dev/ocp-release:4.20.1-x86_64\""), "hcpc::release::pool_newer_than_cluster", (5, 17)),
+        case("—", pool("release \"quay.io/openshift-release-dev/ocp-release:4.17.9-x86_64\""), "hcpc::release::pool_skew", (5, 17)),
     ]
 }
 
@@ -403,6 +410,30 @@ fn golden_api_rules() {
             "network service-cidr=\"10.132.0.0/14\" type=ovnkubernetes\nnode-pool workers replicas=2 {\n    node-selector \"kubernetes.io/hostname\"=\"has space\"\n}",
         ),
     );
+}
+
+/// Every offline release rule in one report: a syntax error with its fix,
+/// a pool newer than its cluster, one too far behind an odd minor, a tag
+/// without a version (warning) and a digest (note).
+#[test]
+fn golden_release_rules() {
+    let image = |tag: &str| format!("quay.io/openshift-release-dev/ocp-release{tag}");
+    let input = HEAD.replace(&image(":4.20.0-x86_64"), &image(":4.17.3 multi"))
+        + "    node-pool workers replicas=2\n}\n"
+        + &format!(
+            "cluster odd {{\n    release \"{}\"\n    pull-secret file=\"pull-secret.json\"\n    node-pool newer replicas=1 {{\n        release \"{}\"\n    }}\n    node-pool old replicas=1 {{\n        release \"{}\"\n    }}\n    node-pool fine replicas=1 {{\n        release \"{}\"\n    }}\n}}\n",
+            image(":4.19.2-multi"),
+            image(":4.19.3-multi"),
+            image(":4.17.30-multi"),
+            image(":4.18.0-multi"),
+        )
+        + &format!(
+            "cluster floating {{\n    release \"{}\"\n    pull-secret file=\"pull-secret.json\"\n    node-pool w replicas=1\n}}\ncluster pinned {{\n    release \"{}@sha256:{}\"\n    pull-secret file=\"pull-secret.json\"\n    node-pool w replicas=1\n}}\n",
+            image(":latest"),
+            image(""),
+            "0123456789abcdef".repeat(4)
+        );
+    golden_report("release_rules", &input);
 }
 
 #[test]

@@ -271,7 +271,7 @@ fn golden_session() {
     let broken = edited(
         &broken,
         "node-pool workers replicas=2",
-        "node-pool workers replicas=2 {\n        release quay.io/ocp/release:4.20\n    }",
+        "node-pool workers replicas=2 {\n        release quay.io/ocp/release:4.20.0-x86_64\n    }",
     );
     lsp.change(&ml, 3, &broken);
     let diags = lsp.diagnostics(&ml, Some(3));
@@ -506,6 +506,11 @@ fn code_actions_fix_what_the_help_names() {
             "Replace `nvidia-a10` with `nvidia-a100`",
         ),
         ("hcpc::fleet::unnamed", format!("target kube context=mgmt\n{CLUSTER}"), "Insert `fleet payments`"),
+        (
+            "hcpc::release::invalid_reference",
+            CLUSTER.replace("4.20.0-x86_64", "4.20.0 x86_64"),
+            "Replace `\"quay.io/openshift-release-dev/ocp-release:4.20.0 x86_64\"` with `\"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"`",
+        ),
     ];
     let (mut lsp, _) = Lsp::start(json!({}));
     for (code, text, title) in cases {

@@ -275,6 +275,50 @@ codes! {
     /// Fix the cause and run `hcpc apply` again; it continues from the
     /// live state.
     RolloutHalted = "hcpc::rollout::halted",
+    /// A `release` is not a container image reference:
+    /// `REGISTRY/REPOSITORY:TAG` or `REGISTRY/REPOSITORY@sha256:DIGEST`, with
+    /// a lowercase repository, no spaces, a non-empty tag of letters, digits,
+    /// `_`, `.` and `-` (OpenShift tags join version and architecture with
+    /// `-`: `4.17.3-multi`), and a digest of 64 lowercase hex digits. The
+    /// API server would take some of these and the operator fail to pull them.
+    InvalidRelease = "hcpc::release::invalid_reference",
+    /// (warning) A release tag names no OpenShift version (`:latest`, no tag,
+    /// `:stable`): it can point at another release tomorrow, and the version
+    /// rules cannot be checked. Name the version (`…:4.18.5-multi`) or pin
+    /// the image by digest.
+    ReleaseWithoutVersion = "hcpc::release::no_version",
+    /// (note) A release pinned by digest (`@sha256:…`) names no version:
+    /// the version rules are skipped, except in `plan` where the live
+    /// HostedCluster's status says which version that image is.
+    ReleaseDigest = "hcpc::release::digest",
+    /// A node pool's release is newer than its cluster's. HyperShift
+    /// documents that a NodePool may never run a newer version than its
+    /// HostedCluster (patch versions included): upgrade the control plane
+    /// first.
+    PoolNewerThanCluster = "hcpc::release::pool_newer_than_cluster",
+    /// A node pool's release is older than its cluster's by more minor
+    /// versions than OpenShift's hosted control planes allow: 2 on a 4.even
+    /// control plane (4.18 with 4.16 pools), 1 on a 4.odd one (4.17 with
+    /// 4.16 pools). Patch-level differences are fine.
+    PoolSkew = "hcpc::release::pool_skew",
+    /// The desired release is older than the version the live HostedCluster
+    /// runs (its `status.version.history[0]`, or its spec): OpenShift does
+    /// not downgrade a cluster.
+    ControlPlaneDowngrade = "hcpc::release::downgrade",
+    /// The desired release is more than one minor version newer than the
+    /// live HostedCluster's. Control planes upgrade one minor at a time;
+    /// where the release's update graph allows the jump, say so with
+    /// `allow-minor-skip #true` in the cluster (the plan shows it).
+    MinorSkip = "hcpc::release::minor_skip",
+    /// The HyperShift operator of the management cluster does not list the
+    /// release's minor version in its `supported-versions` ConfigMap
+    /// (namespace `hypershift`): it would not roll the cluster out. Choose a
+    /// listed version or upgrade the operator first.
+    UnsupportedVersion = "hcpc::release::unsupported_version",
+    /// (note) The management cluster has no readable `supported-versions`
+    /// ConfigMap in namespace `hypershift`, so releases are not checked
+    /// against what its HyperShift operator supports.
+    SupportedVersionsUnknown = "hcpc::release::supported_versions_unknown",
 }
 
 impl fmt::Display for Code {

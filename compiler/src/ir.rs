@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::quantity::{Duration, Quantity};
+pub use crate::release::ReleaseImage;
 use crate::source::{Span, Spanned};
 
 /// Everything declared in one file or directory.
@@ -412,7 +413,7 @@ pub struct InfraCluster {
 pub struct Cluster {
     pub name: Spanned<String>,
     pub namespace: Spanned<String>,
-    pub release: Spanned<String>,
+    pub release: Spanned<ReleaseImage>,
     pub pull_secret: Spanned<SecretSource>,
     pub ssh_key: Option<Spanned<SecretSource>>,
     /// `None` means base-domain passthrough.
@@ -430,6 +431,9 @@ pub struct Cluster {
     pub infra_cluster: Option<InfraCluster>,
     pub node_pools: Vec<NodePool>,
     pub prevent_destroy: bool,
+    /// `allow-minor-skip #true`: the control plane may move more than one
+    /// minor version in one change (release::rules).
+    pub allow_minor_skip: bool,
     pub infra_id: Option<Spanned<String>>,
     /// The cluster's own `target` (or that of `defaults`); `None`: the
     /// fleet's top-level target.
@@ -513,7 +517,8 @@ pub struct NodePool {
     pub upgrade_type: UpgradeType,
     pub node_drain_timeout: Duration,
     pub node_volume_detach_timeout: Duration,
-    pub release: Spanned<String>,
+    /// The pool's own, else the cluster's (see `lower`).
+    pub release: Spanned<ReleaseImage>,
 }
 
 /// `rollout { wave … }`: the waves release changes go through, in order.

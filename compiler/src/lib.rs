@@ -44,6 +44,7 @@ mod parallel;
 pub mod parse;
 pub mod plan;
 pub mod quantity;
+pub mod release;
 pub mod render;
 pub mod resolve;
 pub mod selector;

@@ -314,6 +314,7 @@ macro_rules! cluster_settings {
                 ..node("infra-cluster", "run the VMs on an external infrastructure cluster")
             },
             setting("prevent-destroy", ValueKind::Bool, "refuse to delete this cluster (default #true)"),
+            setting("allow-minor-skip", ValueKind::Bool, "let the control plane move more than one minor version in one change (default #false)"),
             NodeSpec {
                 doc: "the management cluster this cluster lives on, over the fleet's top-level `target`: `kube` or `dir PATH`",
                 ..TARGET

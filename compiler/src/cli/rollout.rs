@@ -133,7 +133,7 @@ fn skeleton(planned: &FleetPlanned, live: &[LiveStatus]) -> Skeleton {
                 cluster: cluster.name.value.clone(),
                 target: i,
                 labels: cluster.labels.clone(),
-                release: cluster.release.value.clone(),
+                release: cluster.release.value.as_str().to_string(),
                 status: None,
                 steps: steps_of.remove(cluster.name.value.as_str()).unwrap_or_default(),
             });

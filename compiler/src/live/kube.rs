@@ -150,6 +150,8 @@ pub struct Discovered {
     pub kubevirt: Option<super::inventory::DiscoveredKubevirt>,
     /// Per host device, the Nodes that have it in their allocatable.
     pub device_nodes: Vec<(String, Vec<String>)>,
+    /// The releases the HyperShift operator supports (`live::supported`).
+    pub supported_versions: crate::release::rules::SupportedVersions,
 }
 
 /// A StorageClass and what its CDI StorageProfile says about it.
@@ -711,7 +713,8 @@ fn content_version(body: &Value) -> String {
 }
 
 /// A listed object as planning needs it, decoded straight from the LIST
-/// response: without `status` (the operator's, never compared) and with
+/// response: without `status` (the operator's, never compared) but its
+/// `version` (the version rules read it) and with
 /// only hcpc's own managedFields entry (the only one the diff reads), so
 /// a fleet's worth of operator status is never built in memory.
 struct Lean(Value);
@@ -733,7 +736,9 @@ impl<'de> serde::Deserialize<'de> for Lean {
                 while let Some(key) = map.next_key::<String>()? {
                     match (self.top, key.as_str()) {
                         (true, "status") => {
-                            map.next_value::<IgnoredAny>()?;
+                            if let Some(status) = map.next_value_seed(super::supported::StatusVersion)? {
+                                out.insert(key, status);
+                            }
                         }
                         (true, "metadata") => {
                             let metadata = map.next_value_seed(Metadata)?;
@@ -899,7 +904,13 @@ impl KubeTarget {
     ) -> Result<Option<(T, Vec<LiveObject>)>, String> {
         std::thread::scope(|s| {
             let listing = s.spawn(|| self.list_fleet(applyset, freshness));
-            let compiled = compile(self.discover());
+            // Beside discovery, not after it: no round trip added.
+            let supported = s.spawn(|| super::supported::read(self));
+            let discovered = self.discover().map(|mut d| {
+                d.supported_versions = supported.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                d
+            });
+            let compiled = compile(discovered);
             let listed = listing.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             let Some((t, wanted)) = compiled else { return Ok(None) };
             Ok(Some((t, self.complete(listed?, &wanted, freshness)?)))

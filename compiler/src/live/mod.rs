@@ -12,6 +12,7 @@ pub mod inventory;
 pub mod kube;
 pub mod lease;
 pub mod retry;
+pub mod supported;
 
 use std::time::Duration;
 

@@ -536,9 +536,12 @@ fn lower_cluster(
 
     // Missing required settings were reported; carry on with placeholders
     // so that resolution still checks everything else in this cluster.
-    let release = release.unwrap_or_else(|| Spanned::new(String::new(), name.span));
+    let release = match release {
+        Some(r) => crate::release::lower(r, diags),
+        None => Spanned::new(ReleaseImage::missing(), name.span),
+    };
     let pull_secret = pull_secret.unwrap_or_else(|| Spanned::new(SecretSource::Secret(String::new()), name.span));
-    Some(Cluster {
+    let cluster = Cluster {
         namespace,
         pull_secret,
         ssh_key,
@@ -556,12 +559,15 @@ fn lower_cluster(
         infra_cluster,
         node_pools,
         prevent_destroy: s.arg("prevent-destroy").and_then(|v| v.bool()).unwrap_or(true),
+        allow_minor_skip: s.arg("allow-minor-skip").and_then(|v| v.bool()).unwrap_or(false),
         target: s.node("target").and_then(|t| lower_target(&t, home, diags)),
         infra_id: s.arg("infra-id").and_then(|v| v.string()),
         profiles: chain.iter().filter_map(|p| p.arg(0).and_then(|v| v.string())).collect(),
         release,
         name,
-    })
+    };
+    crate::release::rules::check_cluster(&cluster, diags);
+    Some(cluster)
 }
 
 /// Reads `file=`, `env=` or `secret=` of a secret node.
@@ -883,6 +889,12 @@ fn lower_pool(
                 .or_else(|| l.release().and_then(|v| v.string()))
         })
         .unwrap_or_else(|| cluster_release.clone());
+    let release = if release.span == cluster_release.span {
+        // The cluster's own line: reported with the cluster.
+        crate::release::lower(release, &mut Diagnostics::default())
+    } else {
+        crate::release::lower(release, diags)
+    };
     Some(NodePool {
         scaling,
         cores: match s.arg("cores") {

@@ -209,7 +209,8 @@ fn every_object(plan: &Plan, doc: &mut Doc) {
                 Action::Delete => "**destroy**",
                 Action::NoOp => "",
             };
-            let notes: Vec<String> = object_notes(c).into_iter().chain(c.notes.iter().cloned()).collect();
+            let mut notes: Vec<String> = object_notes(c);
+            notes.extend(c.notes.iter().filter(|n| !notes.contains(n)).cloned().collect::<Vec<_>>());
             format!(
                 "| {} {word} | {} | {} |\n",
                 code(c.action.symbol()),

@@ -139,7 +139,22 @@ pub(super) fn group_notes(g: &Group, index: &Index<'_>) -> Vec<String> {
     if rolls > 0 {
         notes.push(format!("rolls {}", plural(rolls, "node")));
     }
+    // A control plane skipping a minor on purpose is said where it changes;
+    // a fleet-wide bump says each distinct jump once.
+    let changes = g.objects.iter().filter_map(|id| index.changes.get(id));
+    let skipping: Vec<String> = changes.flat_map(|c| minor_skips(c)).collect();
+    let distinct: std::collections::BTreeSet<&String> = skipping.iter().collect();
+    if distinct.len() > 3 {
+        notes.push(format!("{} on {} clusters", crate::release::rules::MINOR_SKIP_NOTE, skipping.len()));
+    } else {
+        notes.extend(distinct.into_iter().cloned());
+    }
     notes
+}
+
+/// The `allow-minor-skip` notes of a change (`release::rules`).
+fn minor_skips(c: &Change) -> impl Iterator<Item = String> + '_ {
+    c.notes.iter().filter(|n| n.starts_with(crate::release::rules::MINOR_SKIP_NOTE)).cloned()
 }
 
 /// The notes after an object's name: replacement and roll-out.
@@ -157,6 +172,7 @@ pub(super) fn object_notes(c: &Change) -> Vec<String> {
     if let Some(from) = &c.moved_from {
         notes.push(format!("moves from {from}"));
     }
+    notes.extend(minor_skips(c));
     notes
 }
 

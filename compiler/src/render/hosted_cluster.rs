@@ -76,7 +76,7 @@ pub fn render(c: &Cluster, mut labels: BTreeMap<String, String>) -> HostedCluste
                 type_: "KubeVirt".to_string(),
             },
             pull_secret: LocalObjectReference { name: secret_name(&c.pull_secret.value, names::pull_secret(c)) },
-            release: Release { image: c.release.value.clone() },
+            release: Release { image: c.release.as_str().to_string() },
             secret_encryption: SecretEncryption {
                 aescbc: AescbcSpec { active_key: LocalObjectReference { name: names::etcd_encryption_key(c) } },
                 type_: "aescbc".to_string(),

@@ -85,7 +85,7 @@ pub fn render(c: &Cluster, p: &crate::ir::NodePool, labels: BTreeMap<String, Str
                 },
                 type_: "KubeVirt".to_string(),
             },
-            release: Release { image: p.release.value.clone() },
+            release: Release { image: p.release.as_str().to_string() },
             replicas,
         },
     }

@@ -234,6 +234,13 @@ pub fn make_limited(
         plan.capacity = Some(capacity);
         plan.limited_to = selected.iter().flatten().cloned().collect();
         crate::plan::profiles::name_profiles(&mut plan, &resolved.fleet);
+        // Versions against the live HostedClusters (downgrades, minor skips).
+        let (versions, notes) =
+            crate::release::rules::check_live_fleet(&resolved.fleet.clusters, &g.live, &described[i]);
+        diags.extend(versions);
+        for (id, note) in notes {
+            plan.changes.iter_mut().filter(|c| c.id == id).for_each(|c| c.notes.push(note.clone()));
+        }
         failed |= diags.has_errors();
         print_diagnostics(diags, &sources, DiagFormat::Human, style);
         out.push(plan);
@@ -294,7 +301,7 @@ fn gather(
             // What the cluster offers feeds the resolution rules; the
             // fleet's objects are read meanwhile.
             let read = kube.read_while(&applyset, freshness, |discovered| {
-                let found = match discovered {
+                let mut found = match discovered {
                     Ok(found) => found,
                     Err(e) => {
                         failed = Some(format!(
@@ -305,8 +312,13 @@ fn gather(
                     }
                 };
                 let at = at.unwrap_or(crate::source::Span { file: crate::source::FileId(0), offset: 0, len: 0 });
+                let supported = std::mem::take(&mut found.supported_versions);
                 let diags = found.merge_into(&mut fleet.inventory, at);
-                let compiled = back(sources, fleet, diags);
+                let mut compiled = back(sources, fleet, diags);
+                if let Some(r) = &compiled.resolved {
+                    let target = opened.live().describe();
+                    crate::release::rules::check_supported(&r.fleet.clusters, &supported, &target, &mut compiled.diags);
+                }
                 if compiled.diags.has_errors() || compiled.resolved.is_none() {
                     unread = Some(compiled);
                     return None;
@@ -518,7 +530,15 @@ fn restrict(live: &Value, desired: Option<&DesiredObject>) -> Value {
     }
     match desired {
         Some(d) => keep(live, d.body()),
-        None => live.clone(),
+        // A destroyed object, whole; its status (the version the rules
+        // read, when listed) is the operator's, not a field hcpc set.
+        None => {
+            let mut whole = live.clone();
+            if let Value::Object(m) = &mut whole {
+                m.remove("status");
+            }
+            whole
+        }
     }
 }
 
