@@ -160,7 +160,7 @@ fn golden_cache_needs_smart_clone_and_rwx() {
 #[test]
 fn explicit_classes_need_no_defaults() {
     let tmp = workspace(
-        "infra {\n    storage-class ceph access=RWX volume-mode=Block clone=snapshot\n    snapshot-class ceph-snap\n}\n\ncluster a {\n    etcd storage-class=ceph\n    storage {\n        class ceph hosted=ceph\n    }\n    node-pool workers replicas=2 {\n        root-volume storage-class=ceph cache=pvc\n    }\n}\n",
+        "infra {\n    storage-class ceph access=RWX volume-mode=Block clone=snapshot\n    snapshot-class ceph-snap\n}\n\ncluster a {\n    etcd storage-class=ceph\n    storage {\n        class ceph hosted=ceph\n        snapshot-class ceph-snap hosted=ceph-snap\n    }\n    node-pool workers replicas=2 {\n        root-volume storage-class=ceph cache=pvc\n    }\n}\n",
     );
     assert_eq!(codes(tmp.path()), []);
 }
@@ -170,7 +170,7 @@ fn explicit_classes_need_no_defaults() {
 #[test]
 fn nodes_alone_leave_storage_unknown() {
     let tmp = workspace(
-        "infra {\n    nodes worker count=4 cores=32 memory=\"256Gi\"\n}\n\ncluster a {\n    storage {\n        class anything hosted=x\n    }\n    node-pool workers replicas=2\n}\n",
+        "infra {\n    nodes worker count=4 cores=32 memory=\"256Gi\"\n}\n\ncluster a {\n    storage {\n        class anything hosted=x\n        snapshot-class any-snap hosted=y\n    }\n    node-pool workers replicas=2\n}\n",
     );
     assert_eq!(codes(tmp.path()), []);
 }

@@ -36,6 +36,8 @@ const EXPECTED_WARNINGS: &[(&str, &str)] = &[
     ("fleet", "hcpc::device::technology_preview"),
     // The fleet's clusters share all eight A100s: above the 85% threshold.
     ("fleet", "hcpc::capacity::near_capacity"),
+    // A storage class mapped without a snapshot class: the guest gets none.
+    ("storage-mapping.kdl", "hcpc::storage::no_snapshot_mapping"),
 ];
 
 /// Every example: `examples/*.kdl` and every directory of `.kdl` files.

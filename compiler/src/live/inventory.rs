@@ -160,6 +160,8 @@ impl Discovered {
         for c in classes.iter_mut() {
             c.default = Some(c.name.value.as_str()) == chosen;
         }
+        let chosen_created = marked.iter().find(|(n, _)| Some(*n) == chosen).map(|(_, t)| *t);
+        let default_by_name = marked.iter().filter(|(_, t)| Some(*t) == chosen_created).count() > 1;
         let mut ignored: Vec<String> =
             marked.iter().map(|(n, _)| n.to_string()).filter(|n| Some(n.as_str()) != chosen).collect();
         ignored.sort();
@@ -191,6 +193,7 @@ impl Discovered {
             permitted_devices: self.kubevirt.as_ref().map(|k| k.permitted.clone()),
             snapshot_api: self.snapshot_classes.is_some(),
             ignored_default_classes: ignored,
+            default_by_name,
             device_nodes: self.device_nodes.clone(),
         };
         for h in &inv.host_devices {

@@ -3,8 +3,9 @@
 //! unavailable 0 unless the NodePool says otherwise) starts a new VM before
 //! it removes an old one. A change that rolls a pool needs room for those
 //! surge VMs on top of the fleet's VMs; without it the roll-out never
-//! starts. All rolling pools' surges are placed together: one release bump
-//! rolls them at the same time.
+//! starts. Each rolling pool is checked on its own: pools that roll at the
+//! same time wait for each other's old VMs to go, which is slower but
+//! makes progress; a surge VM that does not fit even alone never starts.
 
 use super::demand::{Demand, PoolDemand};
 use super::fit::{Dim, dims_of, needs, nodes_placement, packed, place};
@@ -35,11 +36,15 @@ pub fn max_surge(node_pool: &serde_json::Value, replicas: u64) -> u32 {
     }
 }
 
-/// The surge VMs of every rolling pool, on top of the fleet's VMs packed on
-/// the nodes: the first that finds no node is reported (an error when a
-/// host device is missing, a warning for CPU or memory). Returns the peak
-/// the roll-outs add, per dimension key (`cpu`, `memory`, `device/NAME`).
+/// The surge VMs of each rolling pool, on top of the fleet's VMs packed on
+/// the nodes: each pool whose surge finds no node is reported (an error
+/// when a host device is missing, a warning for CPU or memory). Returns the
+/// peak a roll-out adds, the largest pool's surge, per dimension key
+/// (`cpu`, `memory`, `device/NAME`).
 pub fn check(fleet: &Fleet, rollouts: &[Rollout], diags: &mut Diagnostics) -> Vec<(String, u128)> {
+    if rollouts.is_empty() {
+        return Vec::new(); // No-change plans pay nothing.
+    }
     let demand = Demand::of_fleet(fleet);
     let inv = &fleet.inventory;
     let rolling: Vec<(&PoolDemand, u32)> = rollouts
@@ -55,9 +60,11 @@ pub fn check(fleet: &Fleet, rollouts: &[Rollout], diags: &mut Diagnostics) -> Ve
     if rolling.is_empty() {
         return Vec::new();
     }
+    let mut rolling = rolling;
+    rolling.sort_by(|a, b| a.0.name.cmp(&b.0.name));
     let mut peak: Vec<(String, u128)> = Vec::new();
     let mut add = |key: String, n: u128| match peak.iter_mut().find(|(k, _)| *k == key) {
-        Some((_, t)) => *t += n,
+        Some((_, t)) => *t = (*t).max(n),
         None => peak.push((key, n)),
     };
     for (p, surge) in &rolling {
@@ -74,11 +81,10 @@ pub fn check(fleet: &Fleet, rollouts: &[Rollout], diags: &mut Diagnostics) -> Ve
             super::demand::Placement::External(_) => "the infrastructure cluster",
         };
         let dims = dims_of(inv);
-        let mut free = packed(inv, &demand, &placement, &dims);
+        let before = packed(inv, &demand, &placement, &dims);
         for (p, surge) in rolling.iter().filter(|(p, _)| p.placement == placement) {
             let need = needs(p, &dims);
-            let before = free.clone();
-            if place(&mut free, &need, *surge) == 0 {
+            if place(&mut before.clone(), &need, *surge) == 0 {
                 continue;
             }
             // What no node has enough of, free.
@@ -86,15 +92,23 @@ pub fn check(fleet: &Fleet, rollouts: &[Rollout], diags: &mut Diagnostics) -> Ve
                 (0..dims.len()).filter(|&i| need[i] > 0 && before.iter().all(|f| f[i] < need[i])).collect();
             let lacking = if lacking.is_empty() { (0..dims.len()).filter(|&i| need[i] > 0).collect() } else { lacking };
             let device = lacking.iter().any(|&i| matches!(dims[i], Dim::Device(_)));
-            let what: Vec<String> = lacking
-                .iter()
-                .map(|&i| {
-                    let most = before.iter().map(|f| f[i]).max().unwrap_or(0);
-                    format!("{} (the most any node has free is {})", dims[i].amount(need[i]), dims[i].amount(most))
-                })
-                .collect();
-            diags.push(no_room(p, *surge, device, &what.join(" or "), where_));
-            return peak;
+            let amount = |i: usize, n: u128| match dims[i] {
+                Dim::Device(_) => dims[i].amount(n),
+                _ => format!("{} of {}", dims[i].amount(n), dims[i].name()),
+            };
+            let wanted: Vec<String> = lacking.iter().map(|&i| amount(i, need[i])).collect();
+            let most: Vec<String> =
+                lacking.iter().map(|&i| amount(i, before.iter().map(|f| f[i]).max().unwrap_or(0))).collect();
+            diags.push(no_room(
+                p,
+                *surge,
+                device,
+                &format!(
+                    "which needs a node of {where_} with {} free; the most any node has free is {}",
+                    wanted.join(" and "),
+                    most.join(" and ")
+                ),
+            ));
         }
         return peak;
     }
@@ -114,27 +128,24 @@ pub fn check(fleet: &Fleet, rollouts: &[Rollout], diags: &mut Diagnostics) -> Ve
         for (p, surge) in &rolling {
             for (d, c) in &p.devices {
                 let Some(h) = inv.host_devices.iter().find(|h| h.name.value == *d) else { continue };
-                let u = used.iter_mut().find(|(k, _)| k == d).map(|(_, t)| t);
-                let Some(u) = u else { continue };
+                let Some(u) = used.iter().find(|(k, _)| k == d).map(|(_, t)| *t) else { continue };
                 let extra = u128::from(*surge) * u128::from(*c);
-                if *u <= u128::from(h.capacity) && *u + extra > u128::from(h.capacity) {
-                    let what = format!("{extra} {d} (the fleet uses {} of {})", u, h.capacity);
-                    diags.push(no_room(p, *surge, true, &what, "the infrastructure"));
-                    return peak;
+                if u <= u128::from(h.capacity) && u + extra > u128::from(h.capacity) {
+                    let what =
+                        format!("which needs {extra} more {d}, but the fleet already uses {u} of the {}", h.capacity);
+                    diags.push(no_room(p, *surge, true, &what));
                 }
-                *u += extra;
             }
         }
     }
     peak
 }
 
-fn no_room(p: &PoolDemand, surge: u32, device: bool, what: &str, where_: &str) -> Diagnostic {
+/// `why`: what the surge VMs need that the infrastructure does not have.
+fn no_room(p: &PoolDemand, surge: u32, device: bool, why: &str) -> Diagnostic {
     let vms = if surge == 1 { "one new VM".to_string() } else { format!("{surge} new VMs") };
-    let message = format!(
-        "the roll-out of `{}` has no room: it starts {vms} before removing an old one, but no node of {where_} has {what}",
-        p.name
-    );
+    let message =
+        format!("the roll-out of `{}` has no room: it starts {vms} before removing an old one, {why}", p.name);
     let d = if device {
         Diagnostic::error(Code::NoRolloutRoom, message)
     } else {
@@ -145,8 +156,8 @@ fn no_room(p: &PoolDemand, surge: u32, device: bool, what: &str, where_: &str) -
         None => d,
     };
     d.help(if device {
-        "the roll-out cannot start: free a device (lower another pool's replicas), add a node with the device, or roll this pool with `upgrade-type in-place`".to_string()
+        "the roll-out cannot start: free a device on some node (fewer replicas of a pool that uses it) or add a node with the device, then apply the change".to_string()
     } else {
-        "the new VM may still start if the nodes overcommit, or stay pending and stall the roll-out: make room on a node (fewer or smaller VMs elsewhere, more nodes), or roll this pool with `upgrade-type in-place`".to_string()
+        "the new VM may still start if the nodes overcommit, or stay pending and stall the roll-out: make room on a node (fewer or smaller VMs elsewhere) or add a node".to_string()
     })
 }
