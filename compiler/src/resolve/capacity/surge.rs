@@ -161,3 +161,18 @@ fn no_room(p: &PoolDemand, surge: u32, device: bool, why: &str) -> Diagnostic {
         "the new VM may still start if the nodes overcommit, or stay pending and stall the roll-out: make room on a node (fewer or smaller VMs elsewhere) or add a node".to_string()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::max_surge;
+    use serde_json::json;
+
+    #[test]
+    fn max_surge_is_a_number_or_a_percentage_of_replicas_rounded_up() {
+        let pool = |surge: serde_json::Value| json!({"spec": {"management": {"replace": {"strategy": "RollingUpdate", "rollingUpdate": {"maxSurge": surge}}}}});
+        assert_eq!(max_surge(&json!({"spec": {}}), 4), 1, "HyperShift's default");
+        assert_eq!(max_surge(&pool(json!(3)), 4), 3);
+        assert_eq!(max_surge(&pool(json!("30%")), 4), 2, "1.2 rounds up");
+        assert_eq!(max_surge(&pool(json!("0%")), 4), 0);
+    }
+}
