@@ -259,3 +259,23 @@ fn golden_capacity_tables() {
         &format!("{}\n", serde_json::to_string_pretty(&json["capacity"]).expect("JSON")),
     );
 }
+
+/// With devices known only as totals (a `dir` target), a release bump on
+/// pools that use every device cannot start its roll-outs: one error for
+/// every pool short of the same thing.
+#[test]
+fn golden_rollout_without_a_spare_device() {
+    let fleet = |release: &str| {
+        format!(
+            "target dir \"out\"\nfleet surge\ndefaults {{\n    release \"quay.io/openshift-release-dev/ocp-release:{release}-x86_64\"\n    pull-secret file=\"pull-secret.json\"\n}}\ninfra {{\n    host-device \"nvidia.com/A100\" capacity=4\n}}\ncluster a {{\n    node-pool gpu replicas=1 {{\n        host-device \"nvidia.com/A100\" count=2\n    }}\n}}\ncluster b {{\n    node-pool gpu replicas=1 {{\n        host-device \"nvidia.com/A100\" count=2\n    }}\n}}\n"
+        )
+    };
+    let tmp = workspace("");
+    std::fs::write(tmp.path().join("fleet.kdl"), fleet("4.20.0")).unwrap();
+    let out = run_in(tmp.path(), &["apply", "--auto-approve", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    std::fs::write(tmp.path().join("fleet.kdl"), fleet("4.20.1")).unwrap();
+    let out = run_in(tmp.path(), &["plan"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert_golden("capacity__rollout_without_a_spare_device.txt", &stderr(&out));
+}

@@ -9,6 +9,8 @@
 
 use super::demand::{Demand, PoolDemand};
 use super::fit::{Dim, dims_of, needs, nodes_placement, packed, place};
+use std::collections::HashMap;
+
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::ir::Fleet;
 
@@ -47,14 +49,18 @@ pub fn check(fleet: &Fleet, rollouts: &[Rollout], diags: &mut Diagnostics) -> Ve
     }
     let demand = Demand::of_fleet(fleet);
     let inv = &fleet.inventory;
+    // Looked up by name: a release bump rolls every pool of a large fleet.
+    let clusters: HashMap<&str, &crate::ir::Cluster> =
+        fleet.clusters.iter().map(|c| (c.name.value.as_str(), c)).collect();
+    let pools: HashMap<&str, &PoolDemand> = demand.pools.iter().map(|d| (d.name.as_str(), d)).collect();
     let rolling: Vec<(&PoolDemand, u32)> = rollouts
         .iter()
         .filter(|r| r.surge > 0)
         .filter_map(|r| {
-            let c = fleet.clusters.iter().find(|c| c.name.value == r.cluster)?;
+            let c = clusters.get(r.cluster.as_str())?;
             let p = c.node_pools.iter().find(|p| crate::resolve::names::node_pool(c, p) == r.node_pool)?;
             let name = format!("{}/{}", c.name.value, p.name.value);
-            demand.pools.iter().find(|d| d.name == name).map(|d| (d, r.surge))
+            pools.get(name.as_str()).map(|d| (*d, r.surge))
         })
         .collect();
     if rolling.is_empty() {
@@ -82,6 +88,7 @@ pub fn check(fleet: &Fleet, rollouts: &[Rollout], diags: &mut Diagnostics) -> Ve
         };
         let dims = dims_of(inv);
         let before = packed(inv, &demand, &placement, &dims);
+        let mut failed = Vec::new();
         for (p, surge) in rolling.iter().filter(|(p, _)| p.placement == placement) {
             let need = needs(p, &dims);
             if place(&mut before.clone(), &need, *surge) == 0 {
@@ -99,24 +106,23 @@ pub fn check(fleet: &Fleet, rollouts: &[Rollout], diags: &mut Diagnostics) -> Ve
             let wanted: Vec<String> = lacking.iter().map(|&i| amount(i, need[i])).collect();
             let most: Vec<String> =
                 lacking.iter().map(|&i| amount(i, before.iter().map(|f| f[i]).max().unwrap_or(0))).collect();
-            diags.push(no_room(
-                p,
+            failed.push((
+                *p,
                 *surge,
                 device,
-                &format!(
+                format!(
                     "which needs a node of {where_} with {} free; the most any node has free is {}",
                     wanted.join(" and "),
                     most.join(" and ")
                 ),
             ));
         }
+        report(failed, diags);
         return peak;
     }
     // Devices known as totals only (`infra { host-device … capacity= }`).
     let mut used: Vec<(String, u128)> = Vec::new();
-    for q in
-        demand.pools.iter().filter(|q| fleet.clusters.iter().any(|c| c.name.value == q.cluster && inv.describes(c)))
-    {
+    for q in demand.pools.iter().filter(|q| clusters.get(q.cluster.as_str()).is_some_and(|c| inv.describes(c))) {
         for (d, c) in &q.devices {
             match used.iter_mut().find(|(k, _)| k == d) {
                 Some((_, t)) => *t += u128::from(q.vms) * u128::from(*c),
@@ -124,6 +130,7 @@ pub fn check(fleet: &Fleet, rollouts: &[Rollout], diags: &mut Diagnostics) -> Ve
             }
         }
     }
+    let mut failed = Vec::new();
     if inv.known.devices {
         for (p, surge) in &rolling {
             for (d, c) in &p.devices {
@@ -133,12 +140,40 @@ pub fn check(fleet: &Fleet, rollouts: &[Rollout], diags: &mut Diagnostics) -> Ve
                 if u <= u128::from(h.capacity) && u + extra > u128::from(h.capacity) {
                     let what =
                         format!("which needs {extra} more {d}, but the fleet already uses {u} of the {}", h.capacity);
-                    diags.push(no_room(p, *surge, true, &what));
+                    failed.push((*p, *surge, true, what));
                 }
             }
         }
     }
+    report(failed, diags);
     peak
+}
+
+/// One diagnostic per reason: a release bump over a large fleet makes many
+/// pools short of the same thing.
+fn report(failed: Vec<(&PoolDemand, u32, bool, String)>, diags: &mut Diagnostics) {
+    let mut groups: Vec<(bool, String, u32, Vec<&PoolDemand>)> = Vec::new();
+    for (p, surge, device, why) in failed {
+        match groups.iter_mut().find(|(d, w, s, _)| *d == device && *w == why && *s == surge) {
+            Some((_, _, _, list)) => list.push(p),
+            None => groups.push((device, why, surge, vec![p])),
+        }
+    }
+    for (device, why, surge, list) in groups {
+        let mut d = no_room(list[0], surge, device, &why);
+        if list.len() > 1 {
+            let others: Vec<String> = list[1..].iter().take(3).map(|p| format!("`{}`", p.name)).collect();
+            let more = list.len().saturating_sub(4);
+            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+            d.message = format!("{}; the same holds for {}{more}", d.message, others.join(", "));
+            for p in list[1..].iter().take(3) {
+                if let Some(span) = p.span {
+                    d = d.label(span, "also replaces its VMs");
+                }
+            }
+        }
+        diags.push(d);
+    }
 }
 
 /// `why`: what the surge VMs need that the infrastructure does not have.
