@@ -160,7 +160,7 @@ fn golden_cache_needs_smart_clone_and_rwx() {
 #[test]
 fn explicit_classes_need_no_defaults() {
     let tmp = workspace(
-        "infra {\n    storage-class ceph access=RWX volume-mode=Block clone=snapshot\n    snapshot-class ceph-snap\n}\n\ncluster a {\n    etcd storage-class=ceph\n    storage {\n        class ceph hosted=ceph\n    }\n    node-pool workers replicas=2 {\n        root-volume storage-class=ceph cache=pvc\n    }\n}\n",
+        "infra {\n    storage-class ceph access=RWX volume-mode=Block clone=snapshot\n    snapshot-class ceph-snap\n}\n\ncluster a {\n    etcd storage-class=ceph\n    storage {\n        class ceph hosted=ceph\n        snapshot-class ceph-snap hosted=ceph-snap\n    }\n    node-pool workers replicas=2 {\n        root-volume storage-class=ceph cache=pvc\n    }\n}\n",
     );
     assert_eq!(codes(tmp.path()), []);
 }
@@ -170,7 +170,7 @@ fn explicit_classes_need_no_defaults() {
 #[test]
 fn nodes_alone_leave_storage_unknown() {
     let tmp = workspace(
-        "infra {\n    nodes worker count=4 cores=32 memory=\"256Gi\"\n}\n\ncluster a {\n    storage {\n        class anything hosted=x\n    }\n    node-pool workers replicas=2\n}\n",
+        "infra {\n    nodes worker count=4 cores=32 memory=\"256Gi\"\n}\n\ncluster a {\n    storage {\n        class anything hosted=x\n        snapshot-class any-snap hosted=y\n    }\n    node-pool workers replicas=2\n}\n",
     );
     assert_eq!(codes(tmp.path()), []);
 }
@@ -260,4 +260,24 @@ fn golden_capacity_tables() {
         "capacity__plan_change.json",
         &format!("{}\n", serde_json::to_string_pretty(&json["capacity"]).expect("JSON")),
     );
+}
+
+/// With devices known only as totals (a `dir` target), a release bump on
+/// pools that use every device cannot start its roll-outs: one error for
+/// every pool short of the same thing.
+#[test]
+fn golden_rollout_without_a_spare_device() {
+    let fleet = |release: &str| {
+        format!(
+            "target dir \"out\"\nfleet surge\ndefaults {{\n    release \"quay.io/openshift-release-dev/ocp-release:{release}-x86_64\"\n    pull-secret file=\"pull-secret.json\"\n}}\ninfra {{\n    host-device \"nvidia.com/A100\" capacity=4\n}}\ncluster a {{\n    node-pool gpu replicas=1 {{\n        host-device \"nvidia.com/A100\" count=2\n    }}\n}}\ncluster b {{\n    node-pool gpu replicas=1 {{\n        host-device \"nvidia.com/A100\" count=2\n    }}\n}}\n"
+        )
+    };
+    let tmp = workspace("");
+    std::fs::write(tmp.path().join("fleet.kdl"), fleet("4.20.0")).unwrap();
+    let out = run_in(tmp.path(), &["apply", "--auto-approve", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    std::fs::write(tmp.path().join("fleet.kdl"), fleet("4.20.1")).unwrap();
+    let out = run_in(tmp.path(), &["plan"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert_golden("capacity__rollout_without_a_spare_device.txt", &stderr(&out));
 }

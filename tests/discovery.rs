@@ -79,8 +79,12 @@ impl Cluster {
     }
 
     fn plan(&self) -> std::process::Output {
+        self.run(&["plan"])
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
         let mut c = hcpc();
-        c.current_dir(self.dir.path()).env("KUBECONFIG", self.dir.path().join("kubeconfig")).args(["plan"]);
+        c.current_dir(self.dir.path()).env("KUBECONFIG", self.dir.path().join("kubeconfig")).args(args);
         c.output().unwrap()
     }
 
@@ -91,7 +95,8 @@ impl Cluster {
         assert_eq!(o.status.code(), Some(exit), "{}{}", stdout(&o), stderr(&o));
         let err = stderr(&o);
         assert_golden(&format!("discovery__{name}.txt"), &err);
-        err
+        // Messages without miette's line wrapping.
+        err.replace("\n  │ ", " ")
     }
 }
 
@@ -151,8 +156,9 @@ fn default_classes_and_the_snapshot_api_come_from_the_cluster() {
     let Some(c) = Cluster::start() else { return };
     c.node("worker-0", json!({}));
     c.profile(DEFAULT_STORAGE_CLASS, "ReadWriteMany");
-    // Created after `standard`, or in the same second and first by name:
-    // Kubernetes uses `aaa-ceph` either way.
+    // Created a second after `standard` (timestamps have seconds), so the
+    // newest: Kubernetes uses it for claims without a class.
+    std::thread::sleep(Duration::from_millis(1100));
     c.class("aaa-ceph", true, "ReadWriteOnce");
     let err = c.golden("several_defaults", "cluster a {\n    node-pool w replicas=1\n}\n", 0);
     assert!(
@@ -184,4 +190,49 @@ fn default_classes_and_the_snapshot_api_come_from_the_cluster() {
     };
     assert_golden("discovery__no_snapshot_api.txt", &err);
     assert!(err.contains("hcpc::storage::no_default_snapshot_class"), "{err}");
+}
+
+/// A release bump on a pool with `upgrade-type replace` starts one new VM
+/// (the NodePool's max surge, 1 by default) before removing an old one:
+/// with every device in use it cannot start (an error), with no node's
+/// memory left it may stall (a warning); the capacity table shows the peak.
+#[test]
+fn a_rollout_by_replacement_needs_room_for_its_surge_vm() {
+    let Some(c) = Cluster::start() else { return };
+    for n in 0..2 {
+        c.node(&format!("worker-{n}"), json!({T4: "1"}));
+    }
+    c.kubevirt(json!([{"pciVendorSelector": "10DE:1EB8", "resourceName": T4, "externalResourceProvider": true}]));
+    c.profile(DEFAULT_STORAGE_CLASS, "ReadWriteMany");
+    let fleet = |release: &str| {
+        format!(
+            "cluster a {{\n    release \"quay.io/openshift-release-dev/ocp-release:{release}-x86_64\"\n    node-pool gpu replicas=2 {{\n        host-device \"{T4}\"\n    }}\n    node-pool big replicas=2 {{\n        memory \"100Gi\"\n    }}\n}}\n"
+        )
+    };
+    c.write(&fleet("4.20.0"));
+    let o = c.run(&["apply", "--auto-approve", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let live = c.k.get("nodepools", Some("clusters"), "a-gpu").unwrap();
+    assert_eq!(live["spec"]["management"]["replace"]["rollingUpdate"]["maxSurge"], 1, "the CRD's default: {live:#}");
+
+    // The release bump rolls both pools.
+    let err = c.golden("no_rollout_room", &fleet("4.20.1"), 1);
+    assert!(err.contains("hcpc::capacity::no_rollout_room") && err.contains("`a/gpu`"), "{err}");
+
+    // Without devices, only memory is short: a warning, and the plan shows the peak.
+    let small = fleet("4.20.1").replace(&format!("        host-device \"{T4}\"\n"), "");
+    c.write(&fleet("4.20.0").replace(&format!("        host-device \"{T4}\"\n"), ""));
+    let o = c.run(&["apply", "--auto-approve", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    c.write(&small);
+    let o = c.plan();
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let err = stderr(&o).replace("\n  │ ", " ");
+    assert!(err.contains("hcpc::capacity::no_rollout_room") && err.contains("`a/big`"), "{err}");
+    assert!(err.contains("⚠"), "CPU and memory are a warning: {err}");
+    let text = stdout(&o);
+    assert!(
+        text.contains("roll-out peak, the fleet and the largest surge VM of a pool this plan replaces: vCPU requested"),
+        "{text}"
+    );
 }

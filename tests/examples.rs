@@ -38,6 +38,8 @@ const EXPECTED_WARNINGS: &[(&str, &str)] = &[
     // The fleet's clusters share all eight A100s: above the 85% threshold.
     ("fleet", "hcpc::capacity::near_capacity"),
     ("profiles", "hcpc::device::technology_preview"),
+    // A storage class mapped without a snapshot class: the guest gets none.
+    ("storage-mapping", "hcpc::storage::no_snapshot_mapping"),
 ];
 
 /// Every example: each directory under `examples/` that holds `.kdl` files

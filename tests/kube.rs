@@ -688,11 +688,16 @@ fn discovered_inventory_is_checked_and_merged() {
     );
     let o = e.run(&["plan"]);
     assert_eq!(o.status.code(), Some(1));
-    let err = stderr(&o);
-    assert!(err.contains("hcpc::infra::mismatch") && err.contains("declared RWX but the cluster offers RWO"), "{err}");
+    let err = stderr(&o).replace("\n  │ ", " ");
+    assert!(
+        err.contains("hcpc::infra::mismatch")
+            && err.contains("declared RWX in `infra`, but StorageProfile `lvm` offers RWO"),
+        "{err}"
+    );
     assert!(err.contains("hcpc::storage::class_not_rwx"), "{err}");
     assert!(
-        err.contains("hcpc::device::over_capacity") && err.contains("needs 5 but the infrastructure has 4"),
+        err.contains("hcpc::device::over_capacity")
+            && err.contains("needs 5 but the allocatable of Nodes `node0`, `node1` has 4"),
         "{err}"
     );
 
@@ -744,7 +749,8 @@ fn discovered_nodes_decide_fit_and_the_capacity_table() {
         "hco",
         &json!({"apiVersion": "kubevirt.io/v1", "kind": "KubeVirt",
                 "metadata": {"name": "kubevirt-kubevirt-hyperconverged", "namespace": "openshift-cnv"},
-                "spec": {"configuration": {"developerConfiguration": {"cpuAllocationRatio": 4}}}}),
+                "spec": {"configuration": {"developerConfiguration": {"cpuAllocationRatio": 4},
+                         "permittedHostDevices": {"pciHostDevices": [{"pciVendorSelector": "10DE:20B5", "resourceName": "nvidia.com/A100"}]}}}}),
     );
 
     e.write_fleet(

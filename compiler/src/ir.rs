@@ -139,6 +139,9 @@ pub struct Discovery {
     /// StorageClasses marked default besides the one Kubernetes uses, which
     /// is the one marked default in [`Inventory::storage_classes`].
     pub ignored_default_classes: Vec<String>,
+    /// The default used is as new as another marked default: Kubernetes
+    /// took the first by name.
+    pub default_by_name: bool,
     /// Per host device, the schedulable Nodes whose allocatable has it,
     /// in name order.
     pub device_nodes: Vec<(String, Vec<String>)>,

@@ -133,6 +133,19 @@ impl Discovered {
                 ));
             }
             if let Some(d) = declared
+                && found.block.is_some()
+                && d.volume_mode != mode
+            {
+                diags.push(mismatch(
+                    format!(
+                        "storage class `{name}` is declared volume-mode={} in `infra`, but StorageProfile `{name}` offers {}",
+                        d.volume_mode.api(),
+                        mode.api()
+                    ),
+                    d.name.span,
+                ));
+            }
+            if let Some(d) = declared
                 && let (Some(said), Some(is)) = (d.clone, found.clone)
                 && said != is
             {
@@ -160,6 +173,20 @@ impl Discovered {
         for c in classes.iter_mut() {
             c.default = Some(c.name.value.as_str()) == chosen;
         }
+        for d in inv.storage_classes.iter().filter(|d| d.default) {
+            if Some(d.name.value.as_str()) != chosen && self.storage_classes.iter().any(|c| c.name == d.name.value) {
+                let actual = match chosen {
+                    Some(c) => format!("the management cluster's default StorageClass is `{c}`"),
+                    None => "no StorageClass of the management cluster is marked default".to_string(),
+                };
+                diags.push(mismatch(
+                    format!("storage class `{}` is declared default=#true in `infra`, but {actual}", d.name.value),
+                    d.name.span,
+                ));
+            }
+        }
+        let chosen_created = marked.iter().find(|(n, _)| Some(*n) == chosen).map(|(_, t)| *t);
+        let default_by_name = marked.iter().filter(|(_, t)| Some(*t) == chosen_created).count() > 1;
         let mut ignored: Vec<String> =
             marked.iter().map(|(n, _)| n.to_string()).filter(|n| Some(n.as_str()) != chosen).collect();
         ignored.sort();
@@ -191,6 +218,7 @@ impl Discovered {
             permitted_devices: self.kubevirt.as_ref().map(|k| k.permitted.clone()),
             snapshot_api: self.snapshot_classes.is_some(),
             ignored_default_classes: ignored,
+            default_by_name,
             device_nodes: self.device_nodes.clone(),
         };
         for h in &inv.host_devices {

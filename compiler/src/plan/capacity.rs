@@ -53,8 +53,8 @@ pub struct CapacityRow {
     /// `after` as a percentage of `capacity`, rounded up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percent: Option<u64>,
-    /// `after` plus the surge VMs of the pools this plan rolls by
-    /// replacement, while they roll; absent when nothing rolls.
+    /// `after` plus the largest surge VM of a pool this plan rolls by
+    /// replacement, while it rolls; absent when nothing rolls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak: Option<u64>,
 }
@@ -183,9 +183,10 @@ pub fn add_peak(report: &mut CapacityReport, extra: &[(String, u128)]) {
         parts.push(format!("{} {}{}", r.resource, amount(r.unit, peak), share.unwrap_or_default()));
     }
     if !parts.is_empty() {
-        infra
-            .notes
-            .push(format!("roll-out peak, with the surge VMs of the pools this plan replaces: {}", parts.join(", ")));
+        infra.notes.push(format!(
+            "roll-out peak, the fleet and the largest surge VM of a pool this plan replaces: {}",
+            parts.join(", ")
+        ));
     }
 }
 

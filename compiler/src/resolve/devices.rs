@@ -100,9 +100,11 @@ pub fn check_fleet(fleet: &Fleet, diags: &mut Diagnostics) {
         if inv.discovery.is_none() {
             diag = diag.label(h.name.span, format!("capacity {}", h.capacity));
         }
-        diags.push(diag.help(
-            "demand is replicas (or autoscaling max) × count, summed over every pool: lower replicas or counts, or add the device to more nodes",
-        ));
+        diags.push(diag.help(if inv.discovery.is_some() {
+            "demand is replicas (or autoscaling max) × count, summed over every pool: lower replicas or counts, or add nodes with the device"
+        } else {
+            "demand is replicas (or autoscaling max) × count, summed over every pool: lower replicas or counts, or raise the capacity"
+        }));
     }
 }
 

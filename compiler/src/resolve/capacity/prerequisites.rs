@@ -114,8 +114,15 @@ pub fn check_storage(c: &Cluster, inv: &Inventory, diags: &mut Diagnostics) {
         let mut d = Diagnostic::warning(
             Code::SeveralDefaultClasses,
             format!(
-                "cluster `{}` relies on the default StorageClass, but several are marked default: `{}` and {others}; Kubernetes uses `{}`, the newest",
-                c.name.value, used.name.value, used.name.value
+                "cluster `{}` relies on the default StorageClass, but several are marked default: `{}` and {others}; Kubernetes uses `{}`, {}",
+                c.name.value,
+                used.name.value,
+                used.name.value,
+                if dis.default_by_name {
+                    "the first by name of the newest (created in the same second)"
+                } else {
+                    "the newest"
+                }
             ),
         );
         for (span, what) in labels {
