@@ -209,3 +209,51 @@ fn linux_executable_is_position_dependent_unless_asked() {
     let pie_asked = option_env!("HCPC_PIE").is_some_and(|v| !v.is_empty() && v != "0");
     assert_eq!(e_type, if pie_asked { 3 } else { 2 }, "ELF type of {}", env!("CARGO_BIN_EXE_hcpc"));
 }
+
+/// `check` says when its ok is offline only, and how many rules wait for
+/// the management cluster; with the facts in `infra` it runs them itself.
+#[test]
+fn check_names_the_rules_that_need_the_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("pull-secret.json"), "{\"auths\":{}}\n").unwrap();
+    let cluster = "cluster a {\n    release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n    pull-secret file=\"pull-secret.json\"\n    storage {\n        class rbd hosted=rbd\n    }\n    node-pool w replicas=2 {\n        root-volume cache=pvc storage-class=rbd\n    }\n}\n";
+    let check = |text: &str, args: &[&str]| {
+        std::fs::write(tmp.path().join("fleet.kdl"), text).unwrap();
+        let mut all = vec!["check", "fleet.kdl"];
+        all.extend_from_slice(args);
+        crate::support::run_in(tmp.path(), &all)
+    };
+    let o = check(&format!("target kube\n{cluster}"), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 cluster, 5 objects, checked offline; 9 rules need the management cluster: run plan"),
+        "{}",
+        stderr(&o)
+    );
+    let o = check(&format!("target kube\n{cluster}"), &["-v"]);
+    assert!(stderr(&o).contains("hcpc::storage::cache_cannot_clone"), "-v names them: {}", stderr(&o));
+    let o = check(cluster, &[]);
+    assert!(
+        stderr(&o).contains("9 rules need facts about the infrastructure: declare them in `infra`"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Declared in `infra`, the same rules run at check: the RWO class fails
+    // the mapping and the cache.
+    let infra = "infra {\n    storage-class rbd access=RWO default=#true\n    snapshot-class snap default=#true\n    nodes n count=3 cores=32 memory=\"128Gi\"\n}\n";
+    let o = check(&format!("target kube\n{infra}{cluster}"), &["--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    for code in ["hcpc::storage::class_not_rwx", "hcpc::storage::cache_cannot_clone"] {
+        assert!(stdout(&o).contains(code), "{code}: {}", stdout(&o));
+    }
+    let o = check(
+        &format!(
+            "target kube\n{}{cluster}",
+            infra.replace("access=RWO", "access=RWX volume-mode=Block clone=csi-clone")
+        ),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("offline"), "every rule ran: {}", stderr(&o));
+}
