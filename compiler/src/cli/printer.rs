@@ -7,7 +7,7 @@ use std::io::{IsTerminal, Write};
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
 
 use crate::cli::args::{ColorChoice, DiagFormat};
-use crate::diagnostic::{Diagnostic, Diagnostics, Severity};
+use crate::diagnostic::{Diagnostic, Diagnostics, Located, Severity};
 use crate::source::{FileId, SourceMap};
 
 /// Output settings decided once from flags, environment and terminal.
@@ -34,10 +34,28 @@ impl Style {
     }
 }
 
+/// Every diagnostic printed since [`keep_diagnostics`], for a command whose
+/// output document carries them (`plan --format json|markdown`): they are
+/// printed where they arise, all over the command, and kept here as well.
+static KEPT: std::sync::Mutex<Option<Vec<Located>>> = std::sync::Mutex::new(None);
+
+/// From now on, keep every diagnostic printed.
+pub fn keep_diagnostics() {
+    *KEPT.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Vec::new());
+}
+
+/// The diagnostics kept so far, in the order printed.
+pub fn kept_diagnostics() -> Vec<Located> {
+    KEPT.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone().unwrap_or_default()
+}
+
 /// Prints diagnostics in the chosen format; returns (errors, warnings).
 pub fn print_diagnostics(diags: Diagnostics, sources: &SourceMap, format: DiagFormat, style: Style) -> (usize, usize) {
     // Counted after repeats are dropped, so the totals match what is shown.
     let sorted = diags.sorted();
+    if let Some(kept) = KEPT.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_mut() {
+        kept.extend(sorted.iter().map(|d| d.locate(sources)));
+    }
     let errors = sorted.iter().filter(|d| d.severity == Severity::Error).count();
     let warnings = sorted.iter().filter(|d| d.severity == Severity::Warning).count();
     match format {
