@@ -51,6 +51,18 @@ pub fn kept_diagnostics() -> Vec<Located> {
 
 /// Prints diagnostics in the chosen format; returns (errors, warnings).
 pub fn print_diagnostics(diags: Diagnostics, sources: &SourceMap, format: DiagFormat, style: Style) -> (usize, usize) {
+    print_diagnostics_with(diags, sources, format, style, &[])
+}
+
+/// [`print_diagnostics`], and for machine formats the codes of the rules
+/// that could not run offline (`needs_target` in JSON, a notice on GitHub).
+pub fn print_diagnostics_with(
+    diags: Diagnostics,
+    sources: &SourceMap,
+    format: DiagFormat,
+    style: Style,
+    needs_target: &[crate::diagnostic::Code],
+) -> (usize, usize) {
     // Counted after repeats are dropped, so the totals match what is shown.
     let sorted = diags.sorted();
     if let Some(kept) = KEPT.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_mut() {
@@ -61,17 +73,31 @@ pub fn print_diagnostics(diags: Diagnostics, sources: &SourceMap, format: DiagFo
     match format {
         DiagFormat::Json => {
             let located: Vec<_> = sorted.iter().map(|d| d.locate(sources)).collect();
-            let doc = serde_json::json!({
+            let mut doc = serde_json::json!({
                 "version": 1,
                 "errors": errors,
                 "warnings": warnings,
                 "diagnostics": located,
             });
+            if !needs_target.is_empty() {
+                doc["needs_target"] = needs_target.iter().map(|c| c.as_str()).collect();
+            }
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         DiagFormat::Github => {
             for d in &sorted {
                 println!("{}", github_line(d, sources));
+            }
+            if !needs_target.is_empty() {
+                let codes: Vec<&str> = needs_target.iter().map(|c| c.as_str()).collect();
+                println!(
+                    "::notice title=hcpc check::{}",
+                    gh_data(&format!(
+                        "checked offline: {} rules need facts about the infrastructure (run plan): {}",
+                        codes.len(),
+                        codes.join(", ")
+                    ))
+                );
             }
         }
         DiagFormat::Human => {

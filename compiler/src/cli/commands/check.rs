@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::cli::args::DiagFormat;
 use crate::cli::exit;
 use crate::cli::load::compile;
-use crate::cli::printer::{Style, print_diagnostics};
+use crate::cli::printer::{Style, print_diagnostics_with};
 
 pub fn run(path: &Path, format: DiagFormat, deny_warnings: bool, style: Style) -> u8 {
     let mut compiled = compile(path);
@@ -17,8 +17,10 @@ pub fn run(path: &Path, format: DiagFormat, deny_warnings: bool, style: Style) -
         .filter(|_| style.verbose && format == DiagFormat::Human)
         .map(|r| crate::plan::capacity::text(&crate::plan::capacity::report(&r.fleet, None)));
     let objects = compiled.objects.len();
-    let deferred = compiled.resolved.as_ref().map(|r| deferred_line(&r.fleet, style.verbose));
-    let (errors, warnings) = print_diagnostics(std::mem::take(&mut compiled.diags), &compiled.sources, format, style);
+    let needs_target = compiled.resolved.as_ref().map(|r| crate::resolve::needs_target(&r.fleet)).unwrap_or_default();
+    let deferred = compiled.resolved.as_ref().map(|r| deferred_line(&r.fleet, &needs_target, style.verbose));
+    let (errors, warnings) =
+        print_diagnostics_with(std::mem::take(&mut compiled.diags), &compiled.sources, format, style, &needs_target);
     // The process ends next: freeing the fleet object by object would only cost time.
     std::mem::forget(compiled);
     let failed = errors > 0 || (deny_warnings && warnings > 0);
@@ -42,8 +44,7 @@ pub fn run(path: &Path, format: DiagFormat, deny_warnings: bool, style: Style) -
 
 /// `3 rules need the management cluster: run plan`, when some rules could
 /// not run offline (`-v` names them).
-fn deferred_line(fleet: &crate::ir::Fleet, verbose: bool) -> Option<String> {
-    let codes = crate::resolve::needs_target(fleet);
+fn deferred_line(fleet: &crate::ir::Fleet, codes: &[crate::diagnostic::Code], verbose: bool) -> Option<String> {
     if codes.is_empty() {
         return None;
     }
