@@ -281,3 +281,40 @@ fn golden_rollout_without_a_spare_device() {
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert_golden("capacity__rollout_without_a_spare_device.txt", &stderr(&out));
 }
+
+/// A pull request sees what `check` sees: the JSON and markdown plans carry
+/// the diagnostics (here near_capacity), and a plan that fails still prints
+/// its document, with the errors, and exits 1.
+#[test]
+fn plan_documents_carry_the_diagnostics() {
+    let body = "infra {\n    nodes worker count=4 cores=16 memory=\"64Gi\"\n}\n\ncluster a {\n    node-pool workers replicas=7 {\n        cores 4\n        memory \"31Gi\"\n    }\n}\n";
+    let tmp = workspace(&format!("target dir \"out\"\n{body}"));
+    let json = run_in(tmp.path(), &["plan", "fleet.kdl", "--format", "json"]);
+    assert_eq!(json.status.code(), Some(0), "{}", stderr(&json));
+    let doc: Value = serde_json::from_str(&stdout(&json)).expect("JSON plan");
+    assert_eq!(doc["format_version"], "2");
+    let diags = doc["diagnostics"].as_array().expect("diagnostics");
+    assert!(
+        diags.iter().any(|d| d["code"] == "hcpc::capacity::near_capacity" && d["severity"] == "warning"),
+        "{doc:#}"
+    );
+    let md = stdout(&run_in(tmp.path(), &["plan", "fleet.kdl", "--format", "markdown"]));
+    let (head, rest) = md.split_once("#### Diagnostics\n\n").expect("a diagnostics section");
+    assert!(head.contains("**Plan: "), "after the summary: {md}");
+    assert!(rest.starts_with("- **warning** `hcpc::capacity::near_capacity` at `fleet.kdl:"), "{md}");
+
+    // Over capacity: no plan, but a document saying why.
+    let over = workspace(&format!("target dir \"out\"\n{}", body.replace("replicas=7", "replicas=9")));
+    let json = run_in(over.path(), &["plan", "fleet.kdl", "--format", "json"]);
+    assert_eq!(json.status.code(), Some(1));
+    let doc: Value = serde_json::from_str(&stdout(&json)).expect("a JSON document on failure");
+    assert_eq!(doc["failed"], true, "{doc:#}");
+    assert!(
+        doc["diagnostics"].as_array().unwrap().iter().any(|d| d["code"] == "hcpc::capacity::over_capacity"),
+        "{doc:#}"
+    );
+    let md = run_in(over.path(), &["plan", "fleet.kdl", "--format", "markdown"]);
+    assert_eq!(md.status.code(), Some(1));
+    assert!(stdout(&md).starts_with("### hcpc plan failed\n\n**No plan: 1 error.**"), "{}", stdout(&md));
+    assert!(stdout(&md).contains("`hcpc::capacity::over_capacity`"), "{}", stdout(&md));
+}

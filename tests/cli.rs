@@ -253,3 +253,57 @@ fn apply_finishes_when_its_output_goes_away() {
     let again = hcpc().args(["plan", "--detailed-exitcode"]).arg(tmp.path()).output().unwrap();
     assert_eq!(again.status.code(), Some(0), "every object was written: {}", stdout(&again));
 }
+
+/// `check` says when its ok is offline only, and how many rules wait for
+/// the management cluster; with the facts in `infra` it runs them itself.
+#[test]
+fn check_names_the_rules_that_need_the_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("pull-secret.json"), "{\"auths\":{}}\n").unwrap();
+    let cluster = "cluster a {\n    release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n    pull-secret file=\"pull-secret.json\"\n    storage {\n        class rbd hosted=rbd\n    }\n    node-pool w replicas=2 {\n        root-volume cache=pvc storage-class=rbd\n    }\n}\n";
+    let check = |text: &str, args: &[&str]| {
+        std::fs::write(tmp.path().join("fleet.kdl"), text).unwrap();
+        let mut all = vec!["check", "fleet.kdl"];
+        all.extend_from_slice(args);
+        crate::support::run_in(tmp.path(), &all)
+    };
+    let o = check(&format!("target kube\n{cluster}"), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 cluster, 5 objects, checked offline; 9 rules need the management cluster: run plan"),
+        "{}",
+        stderr(&o)
+    );
+    let o = check(&format!("target kube\n{cluster}"), &["-v"]);
+    assert!(stderr(&o).contains("hcpc::storage::cache_cannot_clone"), "-v names them: {}", stderr(&o));
+    // CI formats say the same.
+    let o = check(&format!("target kube\n{cluster}"), &["--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(report["needs_target"].as_array().map(Vec::len), Some(9), "{report:#}");
+    let o = check(&format!("target kube\n{cluster}"), &["--format", "github"]);
+    assert!(stdout(&o).starts_with("::notice title=hcpc check::checked offline: 9 rules"), "{}", stdout(&o));
+    let o = check(cluster, &[]);
+    assert!(
+        stderr(&o).contains("9 rules need facts about the infrastructure: declare them in `infra`"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Declared in `infra`, the same rules run at check: the RWO class fails
+    // the mapping and the cache.
+    let infra = "infra {\n    storage-class rbd access=RWO default=#true\n    snapshot-class snap default=#true\n    nodes n count=3 cores=32 memory=\"128Gi\"\n}\n";
+    let o = check(&format!("target kube\n{infra}{cluster}"), &["--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    for code in ["hcpc::storage::class_not_rwx", "hcpc::storage::cache_cannot_clone"] {
+        assert!(stdout(&o).contains(code), "{code}: {}", stdout(&o));
+    }
+    let o = check(
+        &format!(
+            "target kube\n{}{cluster}",
+            infra.replace("access=RWO", "access=RWX volume-mode=Block clone=csi-clone")
+        ),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("offline"), "every rule ran: {}", stderr(&o));
+}

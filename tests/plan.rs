@@ -625,3 +625,31 @@ fn replace_and_destroy_are_told_in_words() {
         &(serde_json::to_string_pretty(&part).unwrap() + "\n"),
     );
 }
+
+/// NodePools replaced together (an immutable change on each) say how many
+/// VMs go, apart from any roll-out, and the totals count them.
+#[test]
+fn replaced_node_pools_count_their_vms() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let secrets = repo().join("examples/secrets/pull-secret.json");
+    let write = |arch: &str| {
+        let cluster = |name: &str| {
+            format!(
+                "cluster {name} {{\n    release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n    pull-secret file=\"{}\"\n    node-pool workers replicas=3 {{\n        arch {arch}\n    }}\n}}\n",
+                secrets.display()
+            )
+        };
+        std::fs::write(dir.join("fleet.kdl"), format!("target dir \"out\"\n{}{}", cluster("a"), cluster("b"))).unwrap();
+    };
+    write("amd64");
+    assert_eq!(run(dir, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
+    write("s390x");
+    let o = run(dir, &["plan", "--color", "never"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("-/+ 2 NodePools  (forces replacement)"), "{text}");
+    assert!(text.contains("This replaces 6 VMs."), "{text}");
+    assert!(text.contains("VMs replaced: 6"), "{text}");
+    assert!(!text.contains("Nodes that will roll"), "a replacement is not a roll-out: {text}");
+}

@@ -7,7 +7,7 @@ use std::io::{IsTerminal, Write};
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
 
 use crate::cli::args::{ColorChoice, DiagFormat};
-use crate::diagnostic::{Diagnostic, Diagnostics, Severity};
+use crate::diagnostic::{Diagnostic, Diagnostics, Located, Severity};
 use crate::source::{FileId, SourceMap};
 
 /// Output settings decided once from flags, environment and terminal.
@@ -34,25 +34,69 @@ impl Style {
     }
 }
 
+/// Every diagnostic printed since [`keep_diagnostics`], for a command whose
+/// output document carries them (`plan --format json|markdown`): they are
+/// printed where they arise, all over the command, and kept here as well.
+static KEPT: std::sync::Mutex<Option<Vec<Located>>> = std::sync::Mutex::new(None);
+
+/// From now on, keep every diagnostic printed.
+pub fn keep_diagnostics() {
+    *KEPT.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Vec::new());
+}
+
+/// The diagnostics kept so far, in the order printed.
+pub fn kept_diagnostics() -> Vec<Located> {
+    KEPT.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone().unwrap_or_default()
+}
+
 /// Prints diagnostics in the chosen format; returns (errors, warnings).
 pub fn print_diagnostics(diags: Diagnostics, sources: &SourceMap, format: DiagFormat, style: Style) -> (usize, usize) {
+    print_diagnostics_with(diags, sources, format, style, &[])
+}
+
+/// [`print_diagnostics`], and for machine formats the codes of the rules
+/// that could not run offline (`needs_target` in JSON, a notice on GitHub).
+pub fn print_diagnostics_with(
+    diags: Diagnostics,
+    sources: &SourceMap,
+    format: DiagFormat,
+    style: Style,
+    needs_target: &[crate::diagnostic::Code],
+) -> (usize, usize) {
     // Counted after repeats are dropped, so the totals match what is shown.
     let sorted = diags.sorted();
+    if let Some(kept) = KEPT.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_mut() {
+        kept.extend(sorted.iter().map(|d| d.locate(sources)));
+    }
     let errors = sorted.iter().filter(|d| d.severity == Severity::Error).count();
     let warnings = sorted.iter().filter(|d| d.severity == Severity::Warning).count();
     match format {
         DiagFormat::Json => {
             let located: Vec<_> = sorted.iter().map(|d| d.locate(sources)).collect();
-            let doc = serde_json::json!({
+            let mut doc = serde_json::json!({
                 "version": 1,
                 "errors": errors,
                 "warnings": warnings,
                 "diagnostics": located,
             });
+            if !needs_target.is_empty() {
+                doc["needs_target"] = needs_target.iter().map(|c| c.as_str()).collect();
+            }
             crate::cli::output::print(&format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default()));
         }
         DiagFormat::Github => {
-            let lines: String = sorted.iter().map(|d| github_line(d, sources) + "\n").collect();
+            let mut lines: String = sorted.iter().map(|d| github_line(d, sources) + "\n").collect();
+            if !needs_target.is_empty() {
+                let codes: Vec<&str> = needs_target.iter().map(|c| c.as_str()).collect();
+                lines += &format!(
+                    "::notice title=hcpc check::{}\n",
+                    gh_data(&format!(
+                        "checked offline: {} rules need facts about the infrastructure (run plan): {}",
+                        codes.len(),
+                        codes.join(", ")
+                    ))
+                );
+            }
             crate::cli::output::print(&lines);
         }
         DiagFormat::Human => {

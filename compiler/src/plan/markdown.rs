@@ -574,7 +574,7 @@ fn html(s: &str) -> String {
 }
 
 /// Free text in markdown: every punctuation mark that could start markup is escaped.
-fn escape(s: &str) -> String {
+pub(super) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
         if matches!(ch, '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '&' | '~' | '!') {

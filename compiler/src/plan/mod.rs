@@ -10,6 +10,7 @@
 pub mod capacity;
 pub mod destruction;
 pub mod diff;
+pub mod document;
 pub mod group;
 pub mod impact;
 pub mod markdown;

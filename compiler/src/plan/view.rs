@@ -402,7 +402,15 @@ fn group_loss(g: &Group, loss: &Destruction, out: &mut String, paint: &Paint) {
 /// What goes with a group's HostedClusters, in totals.
 pub(super) fn group_loss_line(g: &Group, loss: &Destruction) -> Option<String> {
     let losses: Vec<_> = g.objects.iter().filter_map(|id| loss.of(id)).collect();
-    (!losses.is_empty()).then(|| super::destruction::clusters_sentence(&losses, g.action))
+    if !losses.is_empty() {
+        return Some(super::destruction::clusters_sentence(&losses, g.action));
+    }
+    // NodePools replaced or destroyed on their own: their VMs.
+    let pools: Vec<_> = g.objects.iter().filter_map(|id| loss.pool(id)).collect();
+    let vms: u64 = pools.iter().map(|p| p.vms).sum();
+    let verb = if g.action == Action::Delete { "destroys" } else { "replaces" };
+    let most = if pools.iter().any(|p| p.autoscaled) { "up to " } else { "" };
+    (!pools.is_empty()).then(|| format!("This {verb} {most}{}.", plural(vms, "VM")))
 }
 
 /// Several objects: who they are, then what changes on all of them.

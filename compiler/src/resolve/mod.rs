@@ -9,8 +9,10 @@
 #![deny(clippy::disallowed_methods)]
 
 pub mod capacity;
+mod deferred;
 mod devices;
 pub mod graph;
+pub use deferred::needs_target;
 mod storage;
 
 use std::collections::{BTreeMap, HashMap};

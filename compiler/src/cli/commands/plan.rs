@@ -416,7 +416,23 @@ pub fn run(
         eprintln!("error: --max-bytes applies to --format markdown only");
         return exit::ERROR;
     }
-    let Some(planned) = make_limited(path, flags, clusters, style, Freshness::Cached) else { return exit::ERROR };
+    // JSON and markdown are documents for tools and pull requests: always
+    // printed, with the diagnostics, also when there is no plan.
+    let document = matches!(format, PlanFormat::Json | PlanFormat::Markdown);
+    if document {
+        crate::cli::printer::keep_diagnostics();
+    }
+    let Some(planned) = make_limited(path, flags, clusters, style, Freshness::Cached) else {
+        if document {
+            let kept = crate::cli::printer::kept_diagnostics();
+            let doc = match format {
+                PlanFormat::Json => crate::plan::document::failed_json(&kept),
+                _ => crate::plan::document::failed_markdown(&kept),
+            };
+            crate::cli::output::print(&doc);
+        }
+        return exit::ERROR;
+    };
     let color = style.color && std::io::stdout().is_terminal();
     // 0 means no limit.
     let budget = match max_bytes {
@@ -424,7 +440,15 @@ pub fn run(
         Some(0) => None,
         Some(n) => Some(n),
     };
-    let text = render(&planned, format, color, style.verbose, budget);
+    let text = match format {
+        PlanFormat::Json => crate::plan::document::json(&planned.view(), &crate::cli::printer::kept_diagnostics()),
+        PlanFormat::Markdown => crate::plan::document::markdown(
+            &planned.view(),
+            &crate::plan::markdown::Options { grouped: !style.verbose, max_bytes: budget },
+            &crate::cli::printer::kept_diagnostics(),
+        ),
+        _ => render(&planned, format, color, style.verbose, budget),
+    };
     // A reader that stops early (`| head`) is not an error.
     crate::cli::output::print(&text);
     if let Some(out) = out {
