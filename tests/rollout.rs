@@ -235,3 +235,117 @@ fn waves_go_in_order_within_max_parallel() {
     assert!(lines.iter().any(|l| l.contains("wave prod: 2 starting (p1, p2)")), "{lines:#?}");
     assert!(e.operator.violations().is_empty(), "{:?}", e.operator.violations());
 }
+
+/// An apply killed (SIGKILL) leaves a lock only if it was writing; that
+/// lock's time is made to pass, as it would.
+fn expire_lock(e: &Env) {
+    let lock = format!("hcpc-lock-{}", e.scope.fleet);
+    if let Some(held) = e.k.get("leases", Some(e.ns()), &lock) {
+        let mut spec = held["spec"].clone();
+        spec["renewTime"] = serde_json::json!("2020-01-01T00:00:00.000000Z");
+        e.k.apply_as(
+            "test",
+            &serde_json::json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "metadata": {"name": lock, "namespace": e.ns()}, "spec": spec}),
+        );
+    }
+}
+
+const WAVES: &str =
+    "rollout {\n    wave canary selector=\"env=canary\" max-parallel=1\n    wave prod max-parallel=2\n}\n";
+
+#[test]
+fn wait_runs_the_rollout_and_until_wave_stops_after_canary() {
+    let delays = Delays { control_plane: Duration::from_millis(600), node_pool: Duration::from_millis(600) };
+    let Some(e) = env("until", delays) else { return };
+    let names = ["c1", "p1", "p2"];
+    let body = clusters(&[("c1", "canary"), ("p1", "prod"), ("p2", "prod")]);
+    e.installed(&body, &names);
+    e.write_fleet(NEW, &format!("{body}{WAVES}"));
+
+    let gate = e.ok(&["apply", "--auto-approve", "--wait", "--until-wave", "canary", "--timeout", "2m"]);
+    let err = stderr(&gate);
+    assert!(e.settled("c1", &["workers"], NEW), "{err}");
+    assert_eq!(e.release("hostedclusters", "p1"), OLD, "{err}");
+    assert_eq!(e.release("hostedclusters", "p2"), OLD, "{err}");
+    assert!(err.contains("stopped after wave canary"), "{err}");
+
+    let rest = e.ok(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
+    for n in names {
+        assert!(e.settled(n, &["workers"], NEW), "{n}: {}", stderr(&rest));
+    }
+    assert!(e.operator.violations().is_empty(), "{:?}", e.operator.violations());
+
+    let wrong = e.run(&["apply", "--auto-approve", "--until-wave", "canary"]);
+    assert_eq!(wrong.status.code(), Some(0), "no governed change left: nothing to check the wave against");
+}
+
+#[test]
+fn a_failed_cluster_halts_the_rollout_until_fixed() {
+    let delays = Delays { control_plane: Duration::from_millis(600), node_pool: Duration::from_millis(600) };
+    let Some(e) = env("halt", delays) else { return };
+    let names = ["a", "b", "c"];
+    let body = clusters(&[("a", "prod"), ("b", "prod"), ("c", "prod")]);
+    e.installed(&body, &names);
+    e.operator.fail(
+        "a",
+        Failure::Partial {
+            reason: "UpdatePayloadFailed".into(),
+            message: "could not apply the release payload".into(),
+        },
+    );
+    e.write_fleet(NEW, &format!("{body}rollout {{\n    wave all max-parallel=1\n}}\n"));
+    let o = e.run(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "cluster a failed: ClusterVersionFailing: UpdatePayloadFailed: could not apply the release payload"
+        ),
+        "{err}"
+    );
+    assert_eq!(e.release("hostedclusters", "b"), OLD, "no further cluster starts: {err}");
+    assert_eq!(e.release("nodepools", "a-workers"), OLD, "the failed cluster's pools wait: {err}");
+
+    // A run without --wait says the same and exits 1.
+    let again = e.run(&["apply", "--auto-approve"]);
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    assert!(stderr(&again).contains("hcpc::rollout::halted"), "{}", stderr(&again));
+
+    // The cause is fixed: the operator completes the update and clears the condition.
+    e.operator.heal("a");
+    e.until("a's control plane completed", Duration::from_secs(30), |e| {
+        e.get("hostedclusters", "a")["status"]["version"]["history"][0]["state"] == "Completed"
+    });
+    e.ok(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
+    for n in names {
+        assert!(e.settled(n, &["workers"], NEW), "{n}");
+    }
+}
+
+#[test]
+fn a_killed_apply_resumes_from_the_live_state() {
+    let delays = Delays { control_plane: Duration::from_secs(1), node_pool: Duration::from_secs(1) };
+    let Some(e) = env("kill9", delays) else { return };
+    let names = ["a", "b", "c"];
+    let body = clusters(&[("a", "prod"), ("b", "prod"), ("c", "prod")]);
+    e.installed(&body, &names);
+    e.write_fleet(NEW, &format!("{body}rollout {{\n    wave all max-parallel=1\n}}\n"));
+    let mut child = e
+        .command(&["apply", "--auto-approve", "--wait", "--timeout", "2m"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed while the first cluster is upgrading.
+    e.until("a started", Duration::from_secs(60), |e| e.release("hostedclusters", "a") == NEW);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(e.release("hostedclusters", "b"), OLD);
+    expire_lock(&e);
+    // The re-run picks up a where it is: b does not start before a is done.
+    e.converge(&names, NEW, |written, settled| {
+        let busy = written.iter().filter(|n| !settled.contains(n)).count();
+        assert!(busy <= 1, "max-parallel=1 across the kill: {written:?} written, {settled:?} settled");
+    });
+    assert!(e.operator.violations().is_empty(), "{:?}", e.operator.violations());
+}
