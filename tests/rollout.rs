@@ -349,3 +349,126 @@ fn a_killed_apply_resumes_from_the_live_state() {
     });
     assert!(e.operator.violations().is_empty(), "{:?}", e.operator.violations());
 }
+
+#[test]
+fn the_plan_shows_the_rollout_in_every_format() {
+    let Some(e) = env("plan-view", Delays { control_plane: Duration::from_secs(30), ..Delays::default() }) else {
+        return;
+    };
+    let names = ["c1", "p1", "p2"];
+    let body = clusters(&[("c1", "canary"), ("p1", "prod"), ("p2", "prod")]);
+    e.write_fleet(OLD, &body);
+    e.ok(&["apply", "--auto-approve"]);
+    // Installed as the operator would report it, at once (its delay here is long).
+    for n in names {
+        let pool = format!("{n}-workers");
+        e.k.set_status_as(
+            "test",
+            "hostedclusters",
+            Some(e.ns()),
+            n,
+            serde_json::json!({"version": {
+            "desired": {"image": OLD, "version": "4.19.3"}, "observedGeneration": 1, "availableUpdates": null,
+            "history": [{"image": OLD, "version": "4.19.3", "state": "Completed", "startedTime": "2026-01-01T00:00:00Z",
+                         "completionTime": "2026-01-01T00:10:00Z", "verified": true}]}}),
+        );
+        e.k.set_status_as(
+            "test",
+            "nodepools",
+            Some(e.ns()),
+            &pool,
+            serde_json::json!({"version": "4.19.3", "replicas": 1}),
+        );
+    }
+    e.write_fleet(NEW, &format!("{body}{WAVES}"));
+    let text = stdout(&e.ok(&["plan"]));
+    for expected in [
+        "Rollout (control plane first, then its NodePools; wave by wave):",
+        "  1. wave canary (max-parallel 1, 1 cluster)",
+        "       starts now c1: control plane → 4.20.1-x86_64, then 1 NodePool rolling 1 node",
+        "  2. wave prod (max-parallel 2, 2 clusters)",
+        "       waits p1, p2: control plane → 4.20.1-x86_64, then 1 NodePool rolling 1 node",
+        "rollout: wave canary: 1 starting (c1); wave prod: 2 waiting",
+    ] {
+        assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
+    }
+    let json: Value = serde_json::from_str(&stdout(&e.ok(&["plan", "--format", "json"]))).unwrap();
+    let waves = &json["rollout"]["waves"];
+    assert_eq!(waves[0]["name"], "canary");
+    assert_eq!(waves[0]["max_parallel"], "1");
+    assert_eq!(waves[0]["clusters"][0]["cluster"], "c1");
+    assert_eq!(waves[0]["clusters"][0]["state"], "starting");
+    assert_eq!(waves[0]["clusters"][0]["control_plane"], NEW);
+    assert_eq!(waves[1]["clusters"][1]["state"], "waiting");
+    let md = stdout(&e.ok(&["plan", "--format", "markdown"]));
+    assert!(md.contains("### Rollout") && md.contains("   - waits `p1, p2`: control plane"), "{md}");
+
+    // Started: the plan shows where it stands.
+    let applied = e.ok(&["apply", "--auto-approve"]);
+    assert_eq!(e.release("hostedclusters", "c1"), NEW, "{}", stderr(&applied));
+    // `plan` reads the API server's watch cache, which may lag a moment behind the write.
+    let expected = "       control plane upgrading c1: 1 NodePool rolling 1 node";
+    e.until("the plan shows c1 upgrading", Duration::from_secs(10), |e| stdout(&e.ok(&["plan"])).contains(expected));
+    assert_eq!(e.release("hostedclusters", "p1"), OLD);
+}
+
+#[test]
+fn one_rollout_spans_two_management_clusters() {
+    let (Some(east), Some(west)) = (Envtest::shared(), Envtest::start()) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, yaml: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, yaml).unwrap();
+        p
+    };
+    let (e_cfg, w_cfg) = (
+        write("east.kubeconfig", east.kubeconfig_yaml("east")),
+        write("west.kubeconfig", west.kubeconfig_yaml("west")),
+    );
+    let kubeconfig = format!("{}:{}", e_cfg.display(), w_cfg.display());
+    let scope = east.scope("two-rollout");
+    let ns = scope.namespace.clone();
+    east.ensure_namespace(&ns);
+    west.ensure_namespace(&ns);
+    let delays = Delays { control_plane: Duration::from_millis(600), node_pool: Duration::from_millis(600) };
+    let on_east = Operator::start(&east.kubeconfig_yaml(DEFAULT_CONTEXT), &ns, delays);
+    let on_west = Operator::start(&west.kubeconfig_yaml(DEFAULT_CONTEXT), &ns, delays);
+    let fleet = |release: &str| {
+        let secret = repo().join("examples/secrets/pull-secret.json");
+        std::fs::write(
+            dir.path().join("fleet.kdl"),
+            format!(
+                "target kube context=east\nfleet {f}\ndefaults {{\n    namespace {ns}\n    release \"{release}\"\n    pull-secret file=\"{s}\"\n}}\n\
+                 cluster a {{\n    labels env=canary\n    node-pool workers replicas=1\n}}\n\
+                 cluster b {{\n    target kube context=west\n    labels env=prod\n    node-pool workers replicas=1\n}}\n{WAVES}",
+                f = scope.fleet,
+                s = secret.display(),
+            ),
+        )
+        .unwrap();
+    };
+    let run = |args: &[&str]| {
+        let o = hcpc().current_dir(dir.path()).env("KUBECONFIG", &kubeconfig).args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "hcpc {args:?}:\n{}{}", stdout(&o), stderr(&o));
+        o
+    };
+    let head = |on: &Envtest, name: &str| {
+        let hc = on.get("hostedclusters", Some(&ns), name).unwrap();
+        (hc["spec"]["release"]["image"].clone(), hc["status"]["version"]["history"][0].clone())
+    };
+    fleet(OLD);
+    run(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
+
+    fleet(NEW);
+    let gate = run(&["apply", "--auto-approve", "--wait", "--until-wave", "canary", "--timeout", "2m"]);
+    let (release, h) = head(east, "a");
+    assert_eq!((release.as_str(), h["state"].as_str()), (Some(NEW), Some("Completed")), "{}", stderr(&gate));
+    assert_eq!(head(&west, "b").0, OLD, "prod on west waits for canary on east: {}", stderr(&gate));
+
+    run(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
+    let (release, h) = head(&west, "b");
+    assert_eq!((release.as_str(), h["state"].as_str()), (Some(NEW), Some("Completed")));
+    let pool = west.get("nodepools", Some(&ns), "b-workers").unwrap();
+    assert_eq!(pool["status"]["version"], "4.20.1");
+    assert!(on_east.violations().is_empty() && on_west.violations().is_empty());
+}

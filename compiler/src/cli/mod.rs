@@ -6,7 +6,7 @@ mod commands;
 mod driver;
 pub mod load;
 pub mod printer;
-mod rollout;
+pub(crate) mod rollout;
 pub mod target;
 
 use std::process::ExitCode;

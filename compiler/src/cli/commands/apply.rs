@@ -67,6 +67,11 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
             return exit::ERROR;
         }
     };
+    if let Some(r) = &run_state
+        && (!style.quiet || !opts.auto_approve)
+    {
+        eprint!("{}", r.standing.text());
+    }
     let held = run_state.as_ref().map(|r| r.standing.held.clone()).unwrap_or_default();
     let planned = rollout::restrict(planned, &held);
     if !planned.has_changes() {
