@@ -359,7 +359,11 @@ fn the_plan_shows_the_rollout_in_every_format() {
     let body = clusters(&[("c1", "canary"), ("p1", "prod"), ("p2", "prod")]);
     e.write_fleet(OLD, &body);
     e.ok(&["apply", "--auto-approve"]);
-    // Installed as the operator would report it, at once (its delay here is long).
+    // Installed as the operator would report it, at once (its delay here is
+    // long), once the stand-in has started the install it would report.
+    e.until("install started", Duration::from_secs(30), |e| {
+        names.iter().all(|n| e.get("hostedclusters", n)["status"]["version"]["history"][0]["state"] == "Partial")
+    });
     for n in names {
         let pool = format!("{n}-workers");
         e.k.set_status_as(
@@ -471,4 +475,23 @@ fn one_rollout_spans_two_management_clusters() {
     let pool = west.get("nodepools", Some(&ns), "b-workers").unwrap();
     assert_eq!(pool["status"]["version"], "4.20.1");
     assert!(on_east.violations().is_empty() && on_west.violations().is_empty());
+}
+
+/// Mistakes in a `rollout` block: each with its code, span and help.
+#[test]
+fn rollout_mistakes_are_diagnosed() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(repo().join("examples/secrets/pull-secret.json"), tmp.path().join("pull-secret.json")).unwrap();
+    std::fs::write(
+        tmp.path().join("fleet.kdl"),
+        format!(
+            "defaults {{\n    release \"{OLD}\"\n    pull-secret file=\"pull-secret.json\"\n}}\n\
+             cluster a {{\n    node-pool workers replicas=1\n}}\n\
+             rollout {{\n    wave canary selector=\"env in canary\" max-parallel=1\n    wave all\n    wave late selector=\"env=prod\" max-parallel=\"150%\"\n    wave all max-parallel=0\n}}\n"
+        ),
+    )
+    .unwrap();
+    let out = crate::support::run_in(tmp.path(), &["check", "fleet.kdl"]);
+    assert_eq!(out.status.code(), Some(1));
+    crate::examples::assert_golden("rollout__mistakes.txt", &stderr(&out));
 }
