@@ -366,7 +366,19 @@ fn phase(m: &Member, opts: &Options<'_>) -> Option<Phase> {
         })
         .collect();
     let done = control_plane_done(m);
-    let pools_due = waved.iter().any(|s| s.kind != StepKind::ControlPlane && done && st.history >= 2)
+    // The second step of an upgrade whose first is done: a pool's release
+    // catching up with its control plane's, which has moved since the
+    // install. (A change that only rolls nodes is a first step: it waits
+    // for its wave.)
+    let catching_up = |s: &&Step| match &s.kind {
+        StepKind::Pool { release, .. } => {
+            *release == m.release && st.pools.iter().any(|p| p.name == s.id.name && p.release != *release)
+        }
+        StepKind::ControlPlane => false,
+    };
+    let pools_due = done
+        && st.history >= 2
+        && waved.iter().any(catching_up)
         && !waved.iter().any(|s| s.kind == StepKind::ControlPlane);
     let in_progress = upgrading || !moving.is_empty() || pools_due;
     if !in_progress {
@@ -745,6 +757,27 @@ mod tests {
         let until = Options { until: Some("canary"), ..opts() };
         let s = standing(Some(&r), &[bumped("p1", "prod")], &until);
         assert_eq!(phases(&s), [("prod".into(), "p1:Waiting".into())], "--until-wave canary: prod does not start");
+    }
+
+    #[test]
+    fn a_change_that_only_rolls_nodes_waits_for_its_wave() {
+        let r = rollout(&[("canary", Some("env=canary"), MaxParallel::Count(1)), ("prod", None, MaxParallel::All)]);
+        // Both upgraded long ago (history of 3), now a memory change rolls their nodes.
+        let settled_roll = |name: &str, env: &str| {
+            let mut m = written(bumped(name, env), true);
+            for p in &mut m.status.as_mut().unwrap().pools {
+                p.release = NEW.to_string();
+                p.version = "4.20.1".to_string();
+            }
+            m.steps = vec![Step {
+                id: np(name),
+                kind: StepKind::Pool { release: NEW.to_string(), nodes: Some(2), waved: true },
+            }];
+            m
+        };
+        let s = standing(Some(&r), &[settled_roll("c1", "canary"), settled_roll("p1", "prod")], &opts());
+        assert_eq!(phases(&s), [("canary".into(), "c1:Starting".into()), ("prod".into(), "p1:Waiting".into())]);
+        assert!(s.held.contains(&(0, np("p1"))) && !s.held.contains(&(0, np("c1"))));
     }
 
     #[test]
