@@ -290,7 +290,10 @@ impl Sim {
 
     async fn list(&mut self, kind: Kind) -> Option<String> {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let list = self.api(kind).list(&ListParams::default()).await.ok()?;
+        let list = tokio::time::timeout(Duration::from_secs(10), self.api(kind).list(&ListParams::default()))
+            .await
+            .ok()?
+            .ok()?;
         self.cache.retain(|(k, _), _| *k != kind);
         for o in &list.items {
             self.remember(kind, o);
@@ -305,11 +308,21 @@ impl Sim {
         }
     }
 
+    /// Keeps the newest version of each object: a watch event can arrive
+    /// after the answer to a later write, and must not undo it.
     fn remember(&mut self, kind: Kind, o: &DynamicObject) {
         let name = o.metadata.name.clone().unwrap_or_default();
-        if let Ok(v) = serde_json::to_value(o) {
-            self.cache.insert((kind, name), v);
+        let version = |v: &Value| {
+            v.pointer("/metadata/resourceVersion").and_then(Value::as_str).and_then(|r| r.parse::<u64>().ok())
+        };
+        let Ok(v) = serde_json::to_value(o) else { return };
+        let key = (kind, name);
+        if let (Some(new), Some(old)) = (version(&v), self.cache.get(&key).and_then(version))
+            && new < old
+        {
+            return;
         }
+        self.cache.insert(key, v);
     }
 
     fn failure(&self, cluster: &str) -> Option<Failure> {
@@ -340,7 +353,11 @@ impl Sim {
                           "status": status});
         self.requests.fetch_add(1, Ordering::Relaxed);
         let params = PatchParams::apply(MANAGER).force();
-        match self.api(key.0).patch_status(&key.1, &params, &Patch::Apply(&body)).await {
+        let patch = Patch::Apply(&body);
+        let write = self.api(key.0).patch_status(&key.1, &params, &patch);
+        // A server too busy to answer is asked again on a later tick.
+        let Ok(answer) = tokio::time::timeout(Duration::from_secs(10), write).await else { return };
+        match answer {
             Ok(o) => {
                 self.remember(key.0, &o);
                 self.written.insert(key.clone(), status);
