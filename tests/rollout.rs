@@ -352,38 +352,12 @@ fn a_killed_apply_resumes_from_the_live_state() {
 
 #[test]
 fn the_plan_shows_the_rollout_in_every_format() {
-    let Some(e) = env("plan-view", Delays { control_plane: Duration::from_secs(30), ..Delays::default() }) else {
-        return;
-    };
+    let Some(e) = env("plan-view", Delays::default()) else { return };
     let names = ["c1", "p1", "p2"];
     let body = clusters(&[("c1", "canary"), ("p1", "prod"), ("p2", "prod")]);
-    e.write_fleet(OLD, &body);
-    e.ok(&["apply", "--auto-approve"]);
-    // Installed as the operator would report it, at once (its delay here is
-    // long), once the stand-in has started the install it would report.
-    e.until("install started", Duration::from_secs(30), |e| {
-        names.iter().all(|n| e.get("hostedclusters", n)["status"]["version"]["history"][0]["state"] == "Partial")
-    });
-    for n in names {
-        let pool = format!("{n}-workers");
-        e.k.set_status_as(
-            "test",
-            "hostedclusters",
-            Some(e.ns()),
-            n,
-            serde_json::json!({"version": {
-            "desired": {"image": OLD, "version": "4.19.3"}, "observedGeneration": 1, "availableUpdates": null,
-            "history": [{"image": OLD, "version": "4.19.3", "state": "Completed", "startedTime": "2026-01-01T00:00:00Z",
-                         "completionTime": "2026-01-01T00:10:00Z", "verified": true}]}}),
-        );
-        e.k.set_status_as(
-            "test",
-            "nodepools",
-            Some(e.ns()),
-            &pool,
-            serde_json::json!({"version": "4.19.3", "replicas": 1}),
-        );
-    }
+    e.installed(&body, &names);
+    // From here on a control plane takes long enough to be seen upgrading.
+    e.operator.set_delays(Delays { control_plane: Duration::from_secs(60), ..Delays::default() });
     e.write_fleet(NEW, &format!("{body}{WAVES}"));
     let text = stdout(&e.ok(&["plan"]));
     for expected in [

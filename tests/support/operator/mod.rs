@@ -83,6 +83,7 @@ pub struct Violation {
 /// What the test controls and reads while the stand-in runs.
 #[derive(Default)]
 struct Shared {
+    delays: Delays,
     failures: BTreeMap<String, Failure>,
     violations: BTreeSet<Violation>,
     /// Completed control-plane upgrades and NodePool roll-outs, in order:
@@ -101,7 +102,7 @@ pub struct Operator {
 impl Operator {
     /// Starts watching `namespace` on the server `kubeconfig` (YAML) points at.
     pub fn start(kubeconfig: &str, namespace: &str, delays: Delays) -> Operator {
-        let shared = Arc::new(Mutex::new(Shared::default()));
+        let shared = Arc::new(Mutex::new(Shared { delays, ..Shared::default() }));
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicU64::new(0));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -123,7 +124,6 @@ impl Operator {
                     let mut sim = Sim {
                         hcs: Api::namespaced_with(client.clone(), &namespace, &hosted_clusters()),
                         nps: Api::namespaced_with(client, &namespace, &node_pools()),
-                        delays,
                         shared,
                         requests,
                         cache: BTreeMap::new(),
@@ -141,6 +141,11 @@ impl Operator {
 
     fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes how long the next steps take.
+    pub fn set_delays(&self, delays: Delays) {
+        self.shared().delays = delays;
     }
 
     /// Makes `cluster` fail from now on (its current or next update).
@@ -226,7 +231,6 @@ enum Kind {
 struct Sim {
     hcs: Api<DynamicObject>,
     nps: Api<DynamicObject>,
-    delays: Delays,
     shared: Arc<Mutex<Shared>>,
     requests: Arc<AtomicU64>,
     /// The objects as last seen through the watches.
@@ -323,6 +327,10 @@ impl Sim {
             return;
         }
         self.cache.insert(key, v);
+    }
+
+    fn delays(&self) -> Delays {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner()).delays
     }
 
     fn failure(&self, cluster: &str) -> Option<Failure> {
@@ -428,7 +436,7 @@ impl Sim {
                     condition("ClusterVersionFailing", "True", &reason, &message),
                 ],
             )),
-            _ if started.elapsed() < self.delays.control_plane => None,
+            _ if started.elapsed() < self.delays().control_plane => None,
             _ => {
                 entries[0]["state"] = json!("Completed");
                 entries[0]["completionTime"] = json!(now());
@@ -535,7 +543,7 @@ impl Sim {
                 Some(condition("ValidMachineConfig", "False", &reason, &message)),
             ));
         }
-        if started.elapsed() < self.delays.node_pool {
+        if started.elapsed() < self.delays().node_pool {
             return None;
         }
         self.started.remove(&key);
