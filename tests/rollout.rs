@@ -235,3 +235,237 @@ fn waves_go_in_order_within_max_parallel() {
     assert!(lines.iter().any(|l| l.contains("wave prod: 2 starting (p1, p2)")), "{lines:#?}");
     assert!(e.operator.violations().is_empty(), "{:?}", e.operator.violations());
 }
+
+/// An apply killed (SIGKILL) leaves a lock only if it was writing; that
+/// lock's time is made to pass, as it would.
+fn expire_lock(e: &Env) {
+    let lock = format!("hcpc-lock-{}", e.scope.fleet);
+    if let Some(held) = e.k.get("leases", Some(e.ns()), &lock) {
+        let mut spec = held["spec"].clone();
+        spec["renewTime"] = serde_json::json!("2020-01-01T00:00:00.000000Z");
+        e.k.apply_as(
+            "test",
+            &serde_json::json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "metadata": {"name": lock, "namespace": e.ns()}, "spec": spec}),
+        );
+    }
+}
+
+const WAVES: &str =
+    "rollout {\n    wave canary selector=\"env=canary\" max-parallel=1\n    wave prod max-parallel=2\n}\n";
+
+#[test]
+fn wait_runs_the_rollout_and_until_wave_stops_after_canary() {
+    let delays = Delays { control_plane: Duration::from_millis(600), node_pool: Duration::from_millis(600) };
+    let Some(e) = env("until", delays) else { return };
+    let names = ["c1", "p1", "p2"];
+    let body = clusters(&[("c1", "canary"), ("p1", "prod"), ("p2", "prod")]);
+    e.installed(&body, &names);
+    e.write_fleet(NEW, &format!("{body}{WAVES}"));
+
+    let gate = e.ok(&["apply", "--auto-approve", "--wait", "--until-wave", "canary", "--timeout", "2m"]);
+    let err = stderr(&gate);
+    assert!(e.settled("c1", &["workers"], NEW), "{err}");
+    assert_eq!(e.release("hostedclusters", "p1"), OLD, "{err}");
+    assert_eq!(e.release("hostedclusters", "p2"), OLD, "{err}");
+    assert!(err.contains("stopped after wave canary"), "{err}");
+
+    let rest = e.ok(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
+    for n in names {
+        assert!(e.settled(n, &["workers"], NEW), "{n}: {}", stderr(&rest));
+    }
+    assert!(e.operator.violations().is_empty(), "{:?}", e.operator.violations());
+
+    let wrong = e.run(&["apply", "--auto-approve", "--until-wave", "canary"]);
+    assert_eq!(wrong.status.code(), Some(0), "no governed change left: nothing to check the wave against");
+}
+
+#[test]
+fn a_failed_cluster_halts_the_rollout_until_fixed() {
+    let delays = Delays { control_plane: Duration::from_millis(600), node_pool: Duration::from_millis(600) };
+    let Some(e) = env("halt", delays) else { return };
+    let names = ["a", "b", "c"];
+    let body = clusters(&[("a", "prod"), ("b", "prod"), ("c", "prod")]);
+    e.installed(&body, &names);
+    e.operator.fail(
+        "a",
+        Failure::Partial {
+            reason: "UpdatePayloadFailed".into(),
+            message: "could not apply the release payload".into(),
+        },
+    );
+    e.write_fleet(NEW, &format!("{body}rollout {{\n    wave all max-parallel=1\n}}\n"));
+    let o = e.run(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "cluster a failed: ClusterVersionFailing: UpdatePayloadFailed: could not apply the release payload"
+        ),
+        "{err}"
+    );
+    assert_eq!(e.release("hostedclusters", "b"), OLD, "no further cluster starts: {err}");
+    assert_eq!(e.release("nodepools", "a-workers"), OLD, "the failed cluster's pools wait: {err}");
+
+    // A run without --wait says the same and exits 1.
+    let again = e.run(&["apply", "--auto-approve"]);
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    assert!(stderr(&again).contains("hcpc::rollout::halted"), "{}", stderr(&again));
+
+    // The cause is fixed: the operator completes the update and clears the condition.
+    e.operator.heal("a");
+    e.until("a's control plane completed", Duration::from_secs(30), |e| {
+        e.get("hostedclusters", "a")["status"]["version"]["history"][0]["state"] == "Completed"
+    });
+    e.ok(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
+    for n in names {
+        assert!(e.settled(n, &["workers"], NEW), "{n}");
+    }
+}
+
+#[test]
+fn a_killed_apply_resumes_from_the_live_state() {
+    let delays = Delays { control_plane: Duration::from_secs(1), node_pool: Duration::from_secs(1) };
+    let Some(e) = env("kill9", delays) else { return };
+    let names = ["a", "b", "c"];
+    let body = clusters(&[("a", "prod"), ("b", "prod"), ("c", "prod")]);
+    e.installed(&body, &names);
+    e.write_fleet(NEW, &format!("{body}rollout {{\n    wave all max-parallel=1\n}}\n"));
+    let mut child = e
+        .command(&["apply", "--auto-approve", "--wait", "--timeout", "2m"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed while the first cluster is upgrading.
+    e.until("a started", Duration::from_secs(60), |e| e.release("hostedclusters", "a") == NEW);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(e.release("hostedclusters", "b"), OLD);
+    expire_lock(&e);
+    // The re-run picks up a where it is: b does not start before a is done.
+    e.converge(&names, NEW, |written, settled| {
+        let busy = written.iter().filter(|n| !settled.contains(n)).count();
+        assert!(busy <= 1, "max-parallel=1 across the kill: {written:?} written, {settled:?} settled");
+    });
+    assert!(e.operator.violations().is_empty(), "{:?}", e.operator.violations());
+}
+
+#[test]
+fn the_plan_shows_the_rollout_in_every_format() {
+    let Some(e) = env("plan-view", Delays::default()) else { return };
+    let names = ["c1", "p1", "p2"];
+    let body = clusters(&[("c1", "canary"), ("p1", "prod"), ("p2", "prod")]);
+    e.installed(&body, &names);
+    // From here on a control plane takes long enough to be seen upgrading.
+    e.operator.set_delays(Delays { control_plane: Duration::from_secs(60), ..Delays::default() });
+    e.write_fleet(NEW, &format!("{body}{WAVES}"));
+    let text = stdout(&e.ok(&["plan"]));
+    for expected in [
+        "Rollout (control plane first, then its NodePools; wave by wave):",
+        "  1. wave canary (max-parallel 1, 1 cluster)",
+        "       starts now c1: control plane → 4.20.1-x86_64, then 1 NodePool rolling 1 node",
+        "  2. wave prod (max-parallel 2, 2 clusters)",
+        "       waits p1, p2: control plane → 4.20.1-x86_64, then 1 NodePool rolling 1 node",
+        "rollout: wave canary: 1 starting (c1); wave prod: 2 waiting",
+    ] {
+        assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
+    }
+    let json: Value = serde_json::from_str(&stdout(&e.ok(&["plan", "--format", "json"]))).unwrap();
+    let waves = &json["rollout"]["waves"];
+    assert_eq!(waves[0]["name"], "canary");
+    assert_eq!(waves[0]["max_parallel"], "1");
+    assert_eq!(waves[0]["clusters"][0]["cluster"], "c1");
+    assert_eq!(waves[0]["clusters"][0]["state"], "starting");
+    assert_eq!(waves[0]["clusters"][0]["control_plane"], NEW);
+    assert_eq!(waves[1]["clusters"][1]["state"], "waiting");
+    let md = stdout(&e.ok(&["plan", "--format", "markdown"]));
+    assert!(md.contains("### Rollout") && md.contains("   - waits `p1, p2`: control plane"), "{md}");
+
+    // Started: the plan shows where it stands.
+    let applied = e.ok(&["apply", "--auto-approve"]);
+    assert_eq!(e.release("hostedclusters", "c1"), NEW, "{}", stderr(&applied));
+    // `plan` reads the API server's watch cache, which may lag a moment behind the write.
+    let expected = "       control plane upgrading c1: 1 NodePool rolling 1 node";
+    e.until("the plan shows c1 upgrading", Duration::from_secs(10), |e| stdout(&e.ok(&["plan"])).contains(expected));
+    assert_eq!(e.release("hostedclusters", "p1"), OLD);
+}
+
+#[test]
+fn one_rollout_spans_two_management_clusters() {
+    let (Some(east), Some(west)) = (Envtest::shared(), Envtest::start()) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, yaml: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, yaml).unwrap();
+        p
+    };
+    let (e_cfg, w_cfg) = (
+        write("east.kubeconfig", east.kubeconfig_yaml("east")),
+        write("west.kubeconfig", west.kubeconfig_yaml("west")),
+    );
+    let kubeconfig = format!("{}:{}", e_cfg.display(), w_cfg.display());
+    let scope = east.scope("two-rollout");
+    let ns = scope.namespace.clone();
+    east.ensure_namespace(&ns);
+    west.ensure_namespace(&ns);
+    let delays = Delays { control_plane: Duration::from_millis(600), node_pool: Duration::from_millis(600) };
+    let on_east = Operator::start(&east.kubeconfig_yaml(DEFAULT_CONTEXT), &ns, delays);
+    let on_west = Operator::start(&west.kubeconfig_yaml(DEFAULT_CONTEXT), &ns, delays);
+    let fleet = |release: &str| {
+        let secret = repo().join("examples/secrets/pull-secret.json");
+        std::fs::write(
+            dir.path().join("fleet.kdl"),
+            format!(
+                "target kube context=east\nfleet {f}\ndefaults {{\n    namespace {ns}\n    release \"{release}\"\n    pull-secret file=\"{s}\"\n}}\n\
+                 cluster a {{\n    labels env=canary\n    node-pool workers replicas=1\n}}\n\
+                 cluster b {{\n    target kube context=west\n    labels env=prod\n    node-pool workers replicas=1\n}}\n{WAVES}",
+                f = scope.fleet,
+                s = secret.display(),
+            ),
+        )
+        .unwrap();
+    };
+    let run = |args: &[&str]| {
+        let o = hcpc().current_dir(dir.path()).env("KUBECONFIG", &kubeconfig).args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "hcpc {args:?}:\n{}{}", stdout(&o), stderr(&o));
+        o
+    };
+    let head = |on: &Envtest, name: &str| {
+        let hc = on.get("hostedclusters", Some(&ns), name).unwrap();
+        (hc["spec"]["release"]["image"].clone(), hc["status"]["version"]["history"][0].clone())
+    };
+    fleet(OLD);
+    run(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
+
+    fleet(NEW);
+    let gate = run(&["apply", "--auto-approve", "--wait", "--until-wave", "canary", "--timeout", "2m"]);
+    let (release, h) = head(east, "a");
+    assert_eq!((release.as_str(), h["state"].as_str()), (Some(NEW), Some("Completed")), "{}", stderr(&gate));
+    assert_eq!(head(&west, "b").0, OLD, "prod on west waits for canary on east: {}", stderr(&gate));
+
+    run(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
+    let (release, h) = head(&west, "b");
+    assert_eq!((release.as_str(), h["state"].as_str()), (Some(NEW), Some("Completed")));
+    let pool = west.get("nodepools", Some(&ns), "b-workers").unwrap();
+    assert_eq!(pool["status"]["version"], "4.20.1");
+    assert!(on_east.violations().is_empty() && on_west.violations().is_empty());
+}
+
+/// Mistakes in a `rollout` block: each with its code, span and help.
+#[test]
+fn rollout_mistakes_are_diagnosed() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(repo().join("examples/secrets/pull-secret.json"), tmp.path().join("pull-secret.json")).unwrap();
+    std::fs::write(
+        tmp.path().join("fleet.kdl"),
+        format!(
+            "defaults {{\n    release \"{OLD}\"\n    pull-secret file=\"pull-secret.json\"\n}}\n\
+             cluster a {{\n    node-pool workers replicas=1\n}}\n\
+             rollout {{\n    wave canary selector=\"env in canary\" max-parallel=1\n    wave all\n    wave late selector=\"env=prod\" max-parallel=\"150%\"\n    wave all max-parallel=0\n}}\n"
+        ),
+    )
+    .unwrap();
+    let out = crate::support::run_in(tmp.path(), &["check", "fleet.kdl"]);
+    assert_eq!(out.status.code(), Some(1));
+    crate::examples::assert_golden("rollout__mistakes.txt", &stderr(&out));
+}

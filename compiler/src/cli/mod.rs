@@ -8,7 +8,7 @@ pub mod load;
 pub mod output;
 pub mod printer;
 pub mod scope;
-mod rollout;
+pub(crate) mod rollout;
 pub mod target;
 
 use std::process::ExitCode;

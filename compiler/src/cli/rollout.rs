@@ -28,6 +28,13 @@ pub struct RolloutFlags {
     pub timeout: Duration,
 }
 
+impl RolloutFlags {
+    /// What `plan` shows: the default no-progress limit, every wave.
+    pub fn for_plan() -> RolloutFlags {
+        RolloutFlags { until: None, timeout: Duration::from_secs(90 * 60) }
+    }
+}
+
 /// A change the rollout governs: a release change or a node roll-out.
 fn governed(c: &Change) -> bool {
     matches!(c.action, Action::Update | Action::Replace)
@@ -406,5 +413,25 @@ pub fn report_halt(s: &Standing) {
         eprintln!(
             "  help: no further cluster starts until this is fixed; then run apply again: it continues from the live state"
         );
+    }
+}
+
+/// The plan as `format` prints it, with the rollout (when a change is
+/// governed): after the text and markdown plans, and under `rollout` in
+/// the JSON plan.
+pub fn with_rollout(text: String, format: crate::cli::args::PlanFormat, standing: Option<&Standing>) -> String {
+    use crate::cli::args::PlanFormat;
+    let Some(s) = standing.filter(|s| s.is_active()) else { return text };
+    match format {
+        PlanFormat::Text => text + &s.text(),
+        PlanFormat::Markdown => text + &s.markdown(),
+        PlanFormat::Json => match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(mut map)) => {
+                map.insert("rollout".to_string(), serde_json::to_value(s).unwrap_or_default());
+                serde_json::to_string_pretty(&Value::Object(map)).unwrap_or(text) + "\n"
+            }
+            _ => text,
+        },
+        PlanFormat::Diff => text,
     }
 }

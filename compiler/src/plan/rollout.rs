@@ -366,7 +366,19 @@ fn phase(m: &Member, opts: &Options<'_>) -> Option<Phase> {
         })
         .collect();
     let done = control_plane_done(m);
-    let pools_due = waved.iter().any(|s| s.kind != StepKind::ControlPlane && done && st.history >= 2)
+    // The second step of an upgrade whose first is done: a pool's release
+    // catching up with its control plane's, which has moved since the
+    // install. (A change that only rolls nodes is a first step: it waits
+    // for its wave.)
+    let catching_up = |s: &&Step| match &s.kind {
+        StepKind::Pool { release, .. } => {
+            *release == m.release && st.pools.iter().any(|p| p.name == s.id.name && p.release != *release)
+        }
+        StepKind::ControlPlane => false,
+    };
+    let pools_due = done
+        && st.history >= 2
+        && waved.iter().any(catching_up)
         && !waved.iter().any(|s| s.kind == StepKind::ControlPlane);
     let in_progress = upgrading || !moving.is_empty() || pools_due;
     if !in_progress {
@@ -478,6 +490,125 @@ impl Standing {
             return "rollout: done".to_string();
         }
         format!("rollout: {}", parts.join("; "))
+    }
+}
+
+/// The release's tag (`4.20.1-x86_64`), or the whole reference when it has none.
+fn short(release: &str) -> &str {
+    release.rsplit_once(['@', ':']).map_or(release, |(_, t)| t)
+}
+
+impl ClusterStanding {
+    /// What the cluster does, in words: `control plane → 4.20.1-x86_64,
+    /// then 2 NodePools rolling 6 nodes`.
+    fn steps(&self) -> String {
+        let pools = match (self.node_pools, self.nodes) {
+            (0, _) => String::new(),
+            (n, 0) => super::names::plural(n as u64, "NodePool"),
+            (n, m) => {
+                format!("{} rolling {}", super::names::plural(n as u64, "NodePool"), super::names::plural(m, "node"))
+            }
+        };
+        match (&self.control_plane, pools.is_empty()) {
+            (Some(r), true) => format!("control plane → {}", short(r)),
+            (Some(r), false) => format!("control plane → {}, then {pools}", short(r)),
+            (None, _) => pools,
+        }
+    }
+}
+
+impl Phase {
+    fn words(&self) -> &'static str {
+        match self {
+            Phase::Waiting => "waits",
+            Phase::Starting => "starts now",
+            Phase::ControlPlane => "control plane upgrading",
+            Phase::NodePools => "node pools rolling",
+            Phase::Failed { .. } => "failed",
+        }
+    }
+}
+
+impl WaveStanding {
+    /// The wave's clusters grouped by phase and steps, names compacted:
+    /// (phase words, names, steps, failure).
+    fn groups(&self) -> Vec<(&'static str, Vec<&str>, String, Option<String>)> {
+        let mut out: Vec<(&'static str, Vec<&str>, String, Option<String>)> = Vec::new();
+        for c in &self.clusters {
+            let failure = match &c.phase {
+                Phase::Failed { reason, message } => Some(format!("{reason}: {message}")),
+                _ => None,
+            };
+            let name = c.cluster.as_str();
+            let steps = c.steps();
+            match out.iter_mut().find(|g| g.0 == c.phase.words() && g.2 == steps && g.3.is_none() && failure.is_none())
+            {
+                Some(g) => g.1.push(name),
+                None => out.push((c.phase.words(), vec![name], steps, failure)),
+            }
+        }
+        out
+    }
+
+    fn head(&self, i: usize) -> String {
+        let limit = if self.max_parallel == "all" {
+            "no limit".to_string()
+        } else {
+            format!("max-parallel {}", self.max_parallel)
+        };
+        format!("{}. wave {} ({limit}, {})", i + 1, self.name, super::names::plural(self.size as u64, "cluster"))
+    }
+}
+
+fn names_text(names: &[&str]) -> String {
+    super::names::compact(names.iter().copied()).iter().map(super::view::run_text).collect::<Vec<_>>().join(", ")
+}
+
+impl Standing {
+    /// The rollout in the text plan: waves in order, their clusters by
+    /// phase with their two steps.
+    pub fn text(&self) -> String {
+        if !self.is_active() {
+            return String::new();
+        }
+        let mut out = String::from("\nRollout (control plane first, then its NodePools; wave by wave):\n");
+        for (i, w) in self.waves.iter().enumerate() {
+            out.push_str(&format!("  {}\n", w.head(i)));
+            if w.clusters.is_empty() {
+                out.push_str("       nothing to do\n");
+            }
+            for (phase, names, steps, failure) in w.groups() {
+                let tail = if steps.is_empty() { String::new() } else { format!(": {steps}") };
+                out.push_str(&format!("       {phase} {}{tail}\n", names_text(&names)));
+                if let Some(f) = failure {
+                    out.push_str(&format!("         {f}\n"));
+                }
+            }
+            if self.until.as_deref() == Some(w.name.as_str()) {
+                out.push_str("       (--until-wave: no later wave starts)\n");
+            }
+        }
+        out.push_str(&format!("{}\n", self.summary()));
+        out
+    }
+
+    /// The rollout in the markdown plan.
+    pub fn markdown(&self) -> String {
+        if !self.is_active() {
+            return String::new();
+        }
+        let mut out = String::from("\n### Rollout\n\nControl plane first, then its NodePools; wave by wave.\n\n");
+        for (i, w) in self.waves.iter().enumerate() {
+            out.push_str(&format!("{}\n", w.head(i)));
+            for (phase, names, steps, failure) in w.groups() {
+                let tail = if steps.is_empty() { String::new() } else { format!(": {steps}") };
+                out.push_str(&format!("   - {phase} `{}`{tail}\n", names_text(&names)));
+                if let Some(f) = failure {
+                    out.push_str(&format!("     - {f}\n"));
+                }
+            }
+        }
+        out
     }
 }
 
@@ -626,6 +757,27 @@ mod tests {
         let until = Options { until: Some("canary"), ..opts() };
         let s = standing(Some(&r), &[bumped("p1", "prod")], &until);
         assert_eq!(phases(&s), [("prod".into(), "p1:Waiting".into())], "--until-wave canary: prod does not start");
+    }
+
+    #[test]
+    fn a_change_that_only_rolls_nodes_waits_for_its_wave() {
+        let r = rollout(&[("canary", Some("env=canary"), MaxParallel::Count(1)), ("prod", None, MaxParallel::All)]);
+        // Both upgraded long ago (history of 3), now a memory change rolls their nodes.
+        let settled_roll = |name: &str, env: &str| {
+            let mut m = written(bumped(name, env), true);
+            for p in &mut m.status.as_mut().unwrap().pools {
+                p.release = NEW.to_string();
+                p.version = "4.20.1".to_string();
+            }
+            m.steps = vec![Step {
+                id: np(name),
+                kind: StepKind::Pool { release: NEW.to_string(), nodes: Some(2), waved: true },
+            }];
+            m
+        };
+        let s = standing(Some(&r), &[settled_roll("c1", "canary"), settled_roll("p1", "prod")], &opts());
+        assert_eq!(phases(&s), [("canary".into(), "c1:Starting".into()), ("prod".into(), "p1:Waiting".into())]);
+        assert!(s.held.contains(&(0, np("p1"))) && !s.held.contains(&(0, np("c1"))));
     }
 
     #[test]

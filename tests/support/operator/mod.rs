@@ -83,6 +83,7 @@ pub struct Violation {
 /// What the test controls and reads while the stand-in runs.
 #[derive(Default)]
 struct Shared {
+    delays: Delays,
     failures: BTreeMap<String, Failure>,
     violations: BTreeSet<Violation>,
     /// Completed control-plane upgrades and NodePool roll-outs, in order:
@@ -101,7 +102,7 @@ pub struct Operator {
 impl Operator {
     /// Starts watching `namespace` on the server `kubeconfig` (YAML) points at.
     pub fn start(kubeconfig: &str, namespace: &str, delays: Delays) -> Operator {
-        let shared = Arc::new(Mutex::new(Shared::default()));
+        let shared = Arc::new(Mutex::new(Shared { delays, ..Shared::default() }));
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicU64::new(0));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -123,7 +124,6 @@ impl Operator {
                     let mut sim = Sim {
                         hcs: Api::namespaced_with(client.clone(), &namespace, &hosted_clusters()),
                         nps: Api::namespaced_with(client, &namespace, &node_pools()),
-                        delays,
                         shared,
                         requests,
                         cache: BTreeMap::new(),
@@ -141,6 +141,11 @@ impl Operator {
 
     fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes how long the next steps take.
+    pub fn set_delays(&self, delays: Delays) {
+        self.shared().delays = delays;
     }
 
     /// Makes `cluster` fail from now on (its current or next update).
@@ -226,7 +231,6 @@ enum Kind {
 struct Sim {
     hcs: Api<DynamicObject>,
     nps: Api<DynamicObject>,
-    delays: Delays,
     shared: Arc<Mutex<Shared>>,
     requests: Arc<AtomicU64>,
     /// The objects as last seen through the watches.
@@ -290,7 +294,10 @@ impl Sim {
 
     async fn list(&mut self, kind: Kind) -> Option<String> {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let list = self.api(kind).list(&ListParams::default()).await.ok()?;
+        let list = tokio::time::timeout(Duration::from_secs(10), self.api(kind).list(&ListParams::default()))
+            .await
+            .ok()?
+            .ok()?;
         self.cache.retain(|(k, _), _| *k != kind);
         for o in &list.items {
             self.remember(kind, o);
@@ -305,11 +312,25 @@ impl Sim {
         }
     }
 
+    /// Keeps the newest version of each object: a watch event can arrive
+    /// after the answer to a later write, and must not undo it.
     fn remember(&mut self, kind: Kind, o: &DynamicObject) {
         let name = o.metadata.name.clone().unwrap_or_default();
-        if let Ok(v) = serde_json::to_value(o) {
-            self.cache.insert((kind, name), v);
+        let version = |v: &Value| {
+            v.pointer("/metadata/resourceVersion").and_then(Value::as_str).and_then(|r| r.parse::<u64>().ok())
+        };
+        let Ok(v) = serde_json::to_value(o) else { return };
+        let key = (kind, name);
+        if let (Some(new), Some(old)) = (version(&v), self.cache.get(&key).and_then(version))
+            && new < old
+        {
+            return;
         }
+        self.cache.insert(key, v);
+    }
+
+    fn delays(&self) -> Delays {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner()).delays
     }
 
     fn failure(&self, cluster: &str) -> Option<Failure> {
@@ -340,7 +361,11 @@ impl Sim {
                           "status": status});
         self.requests.fetch_add(1, Ordering::Relaxed);
         let params = PatchParams::apply(MANAGER).force();
-        match self.api(key.0).patch_status(&key.1, &params, &Patch::Apply(&body)).await {
+        let patch = Patch::Apply(&body);
+        let write = self.api(key.0).patch_status(&key.1, &params, &patch);
+        // A server too busy to answer is asked again on a later tick.
+        let Ok(answer) = tokio::time::timeout(Duration::from_secs(10), write).await else { return };
+        match answer {
             Ok(o) => {
                 self.remember(key.0, &o);
                 self.written.insert(key.clone(), status);
@@ -411,7 +436,7 @@ impl Sim {
                     condition("ClusterVersionFailing", "True", &reason, &message),
                 ],
             )),
-            _ if started.elapsed() < self.delays.control_plane => None,
+            _ if started.elapsed() < self.delays().control_plane => None,
             _ => {
                 entries[0]["state"] = json!("Completed");
                 entries[0]["completionTime"] = json!(now());
@@ -518,7 +543,7 @@ impl Sim {
                 Some(condition("ValidMachineConfig", "False", &reason, &message)),
             ));
         }
-        if started.elapsed() < self.delays.node_pool {
+        if started.elapsed() < self.delays().node_pool {
             return None;
         }
         self.started.remove(&key);

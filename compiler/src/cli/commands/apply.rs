@@ -77,7 +77,6 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     }
     // Upgrades go control plane first, then wave by wave: the changes that
     // must wait are left out of what is applied now (`cli::rollout`).
-    let started = std::time::Instant::now();
     let run_state = match rollout::standing_of(&planned, &opts.rollout) {
         Ok(s) => s,
         Err(e) => {
@@ -85,10 +84,15 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
             return exit::ERROR;
         }
     };
+    if let Some(r) = &run_state
+        && (!style.quiet || !opts.auto_approve)
+    {
+        eprint!("{}", r.standing.text());
+    }
     let held = run_state.as_ref().map(|r| r.standing.held.clone()).unwrap_or_default();
     let planned = rollout::restrict(planned, &held);
     if !planned.has_changes() {
-        return after_pass(&config, flags, clusters, opts, style, run_state, planned, started);
+        return after_pass(&config, flags, clusters, opts, style, run_state, planned);
     }
     if opts.wait && planned.parts.iter().any(|p| matches!(p.target, Opened::Dir(_))) {
         eprintln!("warning: --wait has no effect on a dir target: nothing runs there to become ready");
@@ -160,7 +164,7 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
         }
         eprintln!("{}", planned.view().summary.applied_line());
     }
-    after_pass(&config, flags, clusters, opts, style, run_state, applied, started)
+    after_pass(&config, flags, clusters, opts, style, run_state, applied)
 }
 
 /// After an apply pass: without `--wait`, the rollout's standing (exit 1
@@ -175,14 +179,17 @@ fn after_pass(
     style: Style,
     mut run_state: Option<rollout::Run>,
     mut last: FleetPlanned,
-    started: std::time::Instant,
 ) -> u8 {
-    let deadline = started + opts.timeout;
+    // --timeout counts from the end of the first pass, as without a rollout.
+    let deadline = std::time::Instant::now() + opts.timeout;
     let remaining = || deadline.saturating_duration_since(std::time::Instant::now());
+    let mut followed = false;
     loop {
         let Some(run) = run_state.take().filter(|r| r.standing.is_active()) else {
-            return if opts.wait { wait_all(&last, remaining(), style) } else { exit::OK };
+            let limit = if followed { remaining() } else { opts.timeout };
+            return if opts.wait { wait_all(&last, limit, style) } else { exit::OK };
         };
+        followed = true;
         if !opts.wait || !run.standing.halted.is_empty() {
             return rollout::finish(Some(&run.standing), exit::OK, style);
         }

@@ -449,6 +449,15 @@ pub fn run(
         ),
         _ => render(&planned, format, color, style.verbose, budget),
     };
+    // Where an upgrade stands (read only when a change is governed).
+    let rollout = match crate::cli::rollout::standing_of(&planned, &crate::cli::rollout::RolloutFlags::for_plan()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ERROR;
+        }
+    };
+    let text = crate::cli::rollout::with_rollout(text, format, rollout.as_ref().map(|r| &r.standing));
     // A reader that stops early (`| head`) is not an error.
     crate::cli::output::print(&text);
     if let Some(out) = out {
