@@ -19,5 +19,6 @@ mod kube;
 mod live_safety;
 mod lsp;
 mod plan;
+mod proxy;
 mod review;
 mod robustness;
