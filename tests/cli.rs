@@ -307,3 +307,37 @@ fn check_names_the_rules_that_need_the_target() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(!stderr(&o).contains("offline"), "every rule ran: {}", stderr(&o));
 }
+
+/// A context written in the file that the kubeconfig lacks: the message
+/// names the closest context and where the file names it; a missing
+/// kubeconfig is named as a plain path. Nothing contacts a server.
+#[test]
+fn kubeconfig_mistakes_are_named_plainly() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("fleet.kdl"),
+        "fleet x\ntarget kube context=prodd\ncluster a {\n    release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n    pull-secret secret=p\n    node-pool w replicas=1\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("kubeconfig"),
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster:\n    server: https://127.0.0.1:1\nusers:\n- name: prod\n  user:\n    token: t\ncontexts:\n- name: prod\n  context:\n    cluster: prod\n    user: prod\ncurrent-context: prod\n",
+    )
+    .unwrap();
+    let o = hcpc().current_dir(tmp.path()).env("KUBECONFIG", "kubeconfig").args(["plan", "."]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("no context `prodd`") && err.contains("did you mean `prod`?"), "{err}");
+    assert!(err.contains("fleet.kdl:2:1"), "{err}");
+
+    let o = hcpc()
+        .current_dir(tmp.path())
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .args(["plan", "."])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("cannot read the kubeconfig /nonexistent/kubeconfig (from KUBECONFIG)"), "{err}");
+    assert!(!err.contains("'\""), "{err}");
+}

@@ -24,6 +24,7 @@ mod live_safety;
 mod lsp;
 mod plan;
 mod profiles;
+mod proxy;
 mod review;
 mod robustness;
 mod rollout;

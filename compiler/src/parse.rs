@@ -263,14 +263,25 @@ fn syntax_diagnostics(file: FileId, err: &kdl::KdlError) -> Vec<Diagnostic> {
             _ => QUOTING.to_string(),
         };
         let quoting = help == QUOTING;
-        let mut diag = Diagnostic::error(Code::Syntax, message)
-            .label(Span { file, offset, len }, d.label.clone().unwrap_or_else(|| "here".to_string()))
-            .help(help);
-        if let Some((at, word_len, fixed)) =
-            quoting.then(|| unquoted_fix(text, offset + len.saturating_sub(1))).flatten()
-        {
-            diag = diag.suggest(Span { file, offset: at, len: word_len }, fixed);
-        }
+        let label = d.label.clone().unwrap_or_else(|| "here".to_string());
+        let fix = quoting.then(|| unquoted_fix(text, offset + len.saturating_sub(1))).flatten();
+        // When the fix is known (an hcp-style `32Gi`, `true` or CIDR), the
+        // message says it rather than the parser's "Expected …".
+        let diag = match fix {
+            Some((at, word_len, fixed)) => {
+                let value = text.get(at..at + word_len).unwrap_or("");
+                let said = if fixed.starts_with('#') {
+                    format!("`{value}` is not a boolean in KDL 2: write `{fixed}`")
+                } else {
+                    format!("`{value}` must be quoted in KDL 2: write `{fixed}`")
+                };
+                Diagnostic::error(Code::Syntax, said)
+                    .label(Span { file, offset, len }, label)
+                    .help(format!("write `{fixed}`: in KDL 2, quote strings that start with a digit or contain `/` or `:`; booleans are #true and #false"))
+                    .suggest(Span { file, offset: at, len: word_len }, fixed)
+            }
+            None => Diagnostic::error(Code::Syntax, message).label(Span { file, offset, len }, label).help(help),
+        };
         out.push(diag);
     }
     if out.is_empty() {

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod connect_proxy;
 pub mod envtest;
 pub mod fault_proxy;
 /// Generated fleets, shared with the benchmarks.

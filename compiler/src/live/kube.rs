@@ -840,6 +840,10 @@ fn read_kubeconfig() -> Result<Kubeconfig, String> {
         (None, kube::config::KubeconfigError::FindPath | kube::config::KubeconfigError::ReadConfig(..)) => {
             "no kubeconfig: KUBECONFIG is not set and ~/.kube/config cannot be read\n  help: set KUBECONFIG to your management cluster's kubeconfig, or plan against a directory with `--target dir:PATH`".to_string()
         }
+        // The path plainly, not as kube's debug-quoted `'"…"'`.
+        (Some(_), kube::config::KubeconfigError::ReadConfig(io, path)) => {
+            format!("cannot read the kubeconfig {} (from KUBECONFIG): {io}", path.display())
+        }
         (Some(paths), _) => format!("cannot read the kubeconfig in KUBECONFIG ({}): {e}", paths.to_string_lossy()),
         (None, _) => format!("cannot read ~/.kube/config: {e}"),
     })
@@ -852,9 +856,12 @@ fn choose_context(kubeconfig: &Kubeconfig, wanted: Option<&str>) -> Result<Strin
     let listed = if names.is_empty() { "it has none".to_string() } else { format!("it has: {}", names.join(", ")) };
     match wanted {
         Some(name) if names.contains(&name) => Ok(name.to_string()),
-        Some(name) => Err(format!(
-            "the kubeconfig has no context `{name}`; {listed}\n  help: pass one of them with --context NAME or `target kube context=NAME`"
-        )),
+        Some(name) => Err(match crate::diagnostic::closest(name, names.iter().copied()) {
+            Some(near) => format!("the kubeconfig has no context `{name}`; {listed}\n  help: did you mean `{near}`?"),
+            None => format!(
+                "the kubeconfig has no context `{name}`; {listed}\n  help: pass one of them with --context NAME or `target kube context=NAME`"
+            ),
+        }),
         None => match kubeconfig.current_context.as_deref().filter(|c| !c.is_empty()) {
             Some(current) if names.contains(&current) => Ok(current.to_string()),
             Some(current) => Err(format!(

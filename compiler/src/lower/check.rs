@@ -448,11 +448,59 @@ pub fn dns1123_subdomain_problem(s: &str) -> Option<String> {
 }
 
 fn suggest_name(s: &str) -> Option<String> {
-    let fixed: String = s
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '-' })
-        .collect();
+    let mut fixed = String::with_capacity(s.len());
+    for c in s.chars().flat_map(char::to_lowercase) {
+        match fold_latin(c) {
+            // A letter with a mark is the letter (`sëarch` is `search`).
+            Some(base) => fixed.push_str(base),
+            None if c.is_ascii_alphanumeric() || c == '-' || c == '.' => fixed.push(c),
+            None => fixed.push('-'),
+        }
+    }
     let fixed = fixed.trim_matches('-').to_string();
     (!fixed.is_empty()).then_some(fixed)
+}
+
+/// The plain letters of a lowercase Latin letter with a diacritic or a
+/// ligature (`é` → `e`, `ß` → `ss`), as a reader would spell it in ASCII.
+fn fold_latin(c: char) -> Option<&'static str> {
+    const FOLDS: &[(&str, &str)] = &[
+        ("àáâãäåāăą", "a"),
+        ("çćĉċč", "c"),
+        ("ďđ", "d"),
+        ("èéêëēĕėęě", "e"),
+        ("ĝğġģ", "g"),
+        ("ĥħ", "h"),
+        ("ìíîïĩīĭįı", "i"),
+        ("ĵ", "j"),
+        ("ķ", "k"),
+        ("ĺļľŀł", "l"),
+        ("ñńņňŉ", "n"),
+        ("òóôõöøōŏő", "o"),
+        ("ŕŗř", "r"),
+        ("śŝşš", "s"),
+        ("ţťŧ", "t"),
+        ("ùúûüũūŭůűų", "u"),
+        ("ŵ", "w"),
+        ("ýÿŷ", "y"),
+        ("źżž", "z"),
+        ("ß", "ss"),
+        ("æ", "ae"),
+        ("œ", "oe"),
+        ("þ", "th"),
+        ("ð", "d"),
+    ];
+    FOLDS.iter().find(|(from, _)| from.contains(c)).map(|(_, to)| *to)
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::suggest_name;
+
+    #[test]
+    fn names_with_marks_suggest_their_letters() {
+        assert_eq!(suggest_name("sëarch").as_deref(), Some("search"));
+        assert_eq!(suggest_name("Straße_Ost").as_deref(), Some("strasse-ost"));
+        assert_eq!(suggest_name("ml😀").as_deref(), Some("ml"));
+    }
 }

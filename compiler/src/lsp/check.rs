@@ -236,8 +236,17 @@ pub fn check(job: &Job, enc: Encoding, outlines: &mut Outlines) -> Done {
     let fallback = gathered.iter().position(|g| g.version.is_some()).unwrap_or(0);
     for d in diags.sorted() {
         let d_file = d.primary_span().map_or(fallback, |s| s.file.0 as usize);
+        let shown = to_lsp(&d, &files, enc);
+        // A cause in another file (the first of two clusters of one name, a
+        // pool that takes part of a device's capacity) shows there too, so
+        // the file being edited is never silent about what it caused.
+        for (other, copy) in echoes(&d, &shown, d_file, &files, enc) {
+            if let Some(list) = per_file.get_mut(other) {
+                list.push(copy);
+            }
+        }
         if let Some(list) = per_file.get_mut(d_file) {
-            list.push(to_lsp(&d, &files, enc));
+            list.push(shown);
         }
     }
     let files = files
@@ -310,6 +319,56 @@ fn to_lsp(d: &Diagnostic, files: &[Arc<File>], enc: Encoding) -> lsp_types::Diag
         tags: None,
         data,
     }
+}
+
+/// The copies of `d` (shown in file `home` as `shown`) for the other files
+/// its labels point into: one per file, at the first label there, with the
+/// label's words and the primary place as related information.
+fn echoes(
+    d: &Diagnostic,
+    shown: &lsp_types::Diagnostic,
+    home: usize,
+    files: &[Arc<File>],
+    enc: Encoding,
+) -> Vec<(usize, lsp_types::Diagnostic)> {
+    let Some(primary) = files.get(home).and_then(|f| parse_uri(&f.uri)) else { return Vec::new() };
+    let mut out: Vec<(usize, lsp_types::Diagnostic)> = Vec::new();
+    for label in d.labels.iter().skip(1) {
+        let other = label.span.file.0 as usize;
+        if other == home || out.iter().any(|(f, _)| *f == other) {
+            continue;
+        }
+        let Some((_, range)) = range_of(files, label.span, enc) else { continue };
+        let mut message = d.message.clone();
+        if !label.text.is_empty() {
+            message.push('\n');
+            message.push_str(&label.text);
+        }
+        if let Some(help) = &d.help {
+            message.push_str("\nhelp: ");
+            message.push_str(help);
+        }
+        let mut related = vec![DiagnosticRelatedInformation {
+            location: Location { uri: primary.clone(), range: shown.range },
+            message: d.labels.first().map_or_else(|| d.message.clone(), |l| l.text.clone()),
+        }];
+        related.extend(
+            shown
+                .related_information
+                .iter()
+                .flatten()
+                .filter(|r| r.location.range != range || r.location.uri != primary)
+                .cloned(),
+        );
+        related.retain(|r| {
+            !(r.location.range == range && files.get(other).is_some_and(|f| f.uri == r.location.uri.as_str()))
+        });
+        out.push((
+            other,
+            lsp_types::Diagnostic { range, message, related_information: Some(related), data: None, ..shown.clone() },
+        ));
+    }
+    out
 }
 
 /// The warning `hcpc plan` gives a fleet applied to a cluster without

@@ -40,12 +40,16 @@ fn location(file: &File, start: usize, end: usize, enc: Encoding) -> Option<Loca
 pub fn complete(fleet: &Fleet, file: &File, pos: Position, enc: Encoding) -> Option<CompletionResponse> {
     let offset = file.text.offset(pos, enc);
     let cur = cursor(&file.nodes, file.text.as_str(), offset);
+    // Where the word being completed starts: the replacement range runs
+    // from there to the cursor, and what is typed there filters the items.
+    let mut start = offset;
     let at = |start: usize| file.text.range(start.min(offset), offset, enc);
     let mut items = Vec::new();
     match cur.spot {
         Spot::NodeName { node } => {
             let specs = block_specs(&cur.path)?;
-            let range = at(node.map_or(offset, |n| n.name.start));
+            start = node.map_or(offset, |n| n.name.start);
+            let range = at(start);
             let siblings: Vec<&Node> = match cur.path.last() {
                 Some(parent) => parent.child_nodes().iter().collect(),
                 None => fleet.files.iter().flat_map(|f| f.nodes.iter()).collect(),
@@ -71,18 +75,20 @@ pub fn complete(fleet: &Fleet, file: &File, pos: Position, enc: Encoding) -> Opt
         Spot::Key { node, entry } => {
             let spec = node_spec(&cur.path, node)?;
             let key = entry.key.as_ref()?;
-            props(&mut items, &cur, spec, node, Some(entry), at(key.start));
+            start = key.start;
+            props(&mut items, &cur, spec, node, Some(entry), at(start));
         }
         Spot::PropValue { node, entry } => {
             let spec = node_spec(&cur.path, node)?;
             let key = entry.key.as_ref()?;
             let prop = spec.props.iter().find(|p| p.name == key.text)?;
-            let range = at(entry.value.as_ref().map_or(offset, |v| v.start));
-            values(&mut items, fleet, &cur, node, Slot::Prop(prop.name), prop.value, prop.doc, range);
+            start = entry.value.as_ref().map_or(offset, |v| v.start);
+            values(&mut items, fleet, &cur, node, Slot::Prop(prop.name), prop.value, prop.doc, at(start));
         }
         Spot::Arg { node, word, index } => {
             let spec = node_spec(&cur.path, node)?;
-            let range = at(word.start);
+            start = word.start;
+            let range = at(start);
             if let Some(a) = spec.args.get(index) {
                 values(&mut items, fleet, &cur, node, Slot::Arg, a.value, spec.doc, range);
             }
@@ -97,10 +103,51 @@ pub fn complete(fleet: &Fleet, file: &File, pos: Position, enc: Encoding) -> Opt
             props(&mut items, &cur, spec, node, None, range);
         }
     }
+    let typed = file.text.as_str().get(start.min(offset)..offset).unwrap_or("");
+    let mut items = filter_by_prefix(items, typed);
     for (i, it) in items.iter_mut().enumerate() {
         it.sort_text = Some(format!("{i:04}"));
     }
     Some(CompletionResponse::List(CompletionList { is_incomplete: false, items }))
+}
+
+/// How well `candidate` matches what is typed: 0 when it starts with it,
+/// 1 when one of its `-`-separated parts does (`pool` finds `node-pool`),
+/// 2 when it starts with the same letter and holds the typed letters in
+/// order (`relase` finds `release`), `None` otherwise; ignoring case and
+/// an opening quote.
+fn prefix_rank(candidate: &str, typed: &str) -> Option<u8> {
+    let typed = typed.strip_prefix('"').unwrap_or(typed).to_lowercase();
+    let candidate = candidate.strip_prefix('"').unwrap_or(candidate).to_lowercase();
+    if candidate.starts_with(&typed) {
+        return Some(0);
+    }
+    if candidate.split('-').skip(1).any(|part| part.starts_with(&typed)) {
+        return Some(1);
+    }
+    let mut rest = candidate.chars();
+    let in_order = typed.chars().all(|t| rest.any(|c| c == t));
+    (in_order && candidate.chars().next() == typed.chars().next()).then_some(2)
+}
+
+/// The items that match the word typed so far, those it begins first.
+/// Clients that filter for themselves get `filterText` (the text the item
+/// inserts, quotes included), which is what they compare the typed word to.
+fn filter_by_prefix(items: Vec<CompletionItem>, typed: &str) -> Vec<CompletionItem> {
+    let mut ranked: Vec<(u8, CompletionItem)> = items
+        .into_iter()
+        .filter_map(|mut it| {
+            let inserted = match &it.text_edit {
+                Some(CompletionTextEdit::Edit(e)) => e.new_text.clone(),
+                _ => it.label.clone(),
+            };
+            let rank = prefix_rank(&it.label, typed).or_else(|| prefix_rank(&inserted, typed))?;
+            it.filter_text = Some(inserted);
+            Some((rank, it))
+        })
+        .collect();
+    ranked.sort_by_key(|(rank, _)| *rank);
+    ranked.into_iter().map(|(_, it)| it).collect()
 }
 
 fn item(
@@ -168,6 +215,9 @@ fn values(
 ) {
     if let Some(r) = Fleet::reference(&cur.path, node, slot) {
         for (word, decl) in fleet.declared(r) {
+            if !mappable(&cur.path, node, r, word, decl) {
+                continue;
+            }
             let (what, detail) = describe_declaration(r, decl);
             let doc = format!("{what} `{}`\n\n```kdl\n{detail}\n```", word.text);
             items.push(item(
@@ -211,6 +261,35 @@ fn values(
         }
         _ => {}
     }
+}
+
+/// Whether naming `word` (declared by `decl`) in `node` would pass: a
+/// storage class mapped into a hosted cluster must be ReadWriteMany
+/// (KubeVirt CSI maps nothing else), and a class is mapped once per group,
+/// so the classes the same block already maps are not offered again.
+fn mappable(path: &[&Node], node: &Node, kind: RefKind, word: &Word, decl: &Node) -> bool {
+    let mapping = matches!(
+        pattern(path, node).as_str(),
+        "cluster storage class"
+            | "cluster storage group class"
+            | "cluster storage snapshot-class"
+            | "cluster storage group snapshot-class"
+    );
+    if !mapping {
+        return true;
+    }
+    if kind == RefKind::StorageClass
+        && decl.prop("access").and_then(|e| e.value.as_ref()).is_none_or(|v| v.text != "RWX")
+    {
+        return false;
+    }
+    let siblings = path.last().map_or(&[][..], |p| p.child_nodes());
+    !siblings.iter().any(|s| {
+        !s.commented
+            && !std::ptr::eq(s, node)
+            && s.name.text == node.name.text
+            && s.arg(0).is_some_and(|a| a.text == word.text)
+    })
 }
 
 fn what(kind: RefKind) -> &'static str {

@@ -28,6 +28,7 @@ mod fleet;
 mod lang;
 mod syntax;
 mod text;
+mod transport;
 mod uri;
 
 use std::cell::OnceCell;
@@ -57,12 +58,12 @@ use text::{Encoding, Text};
 /// `shutdown` then `exit`, 1 when the client exits or hangs up without
 /// `shutdown`.
 pub fn serve() -> u8 {
-    let (connection, io) = Connection::stdio();
+    let (connection, io) = transport::stdio();
     let code = Server::run(&connection);
     drop(connection);
     // The reader thread has stopped (after `exit` or end of input); wait for
     // the writer to flush the last replies.
-    let _ = io.join();
+    io.join();
     code
 }
 
@@ -123,9 +124,15 @@ impl Server<'_> {
                             .into(),
                     );
                 }
-                Ok(Message::Notification(n)) if n.method == note::Exit::METHOD => return 1,
+                Ok(Message::Notification(n)) if n.method == note::Exit::METHOD => {
+                    transport::log("`exit` before `initialize`");
+                    return 1;
+                }
                 Ok(_) => {}
-                Err(_) => return 1,
+                Err(_) => {
+                    transport::log("the input ended before `initialize`");
+                    return 1;
+                }
             }
         };
         // Parameters that do not decode (a client's own dialect) mean the
@@ -177,13 +184,31 @@ impl Server<'_> {
         loop {
             select! {
                 recv(self.conn.receiver) -> msg => {
-                    let Ok(msg) = msg else { return 1 };
+                    let Ok(msg) = msg else {
+                        transport::log("the input ended without `exit`");
+                        return 1;
+                    };
+                    let request = match &msg {
+                        Message::Request(r) => Some((r.id.clone(), r.method.clone())),
+                        _ => None,
+                    };
                     let flow = std::panic::catch_unwind(AssertUnwindSafe(|| self.handle(msg)));
                     match flow {
-                        Ok(Flow::Exit(code)) => return code,
+                        Ok(Flow::Exit(code)) => {
+                            if code != 0 {
+                                transport::log("`exit` without `shutdown`");
+                            }
+                            return code;
+                        }
                         Ok(Flow::Continue) => {}
-                        // A bug in a handler: keep serving; the request (if any) got no reply.
-                        Err(_) => {}
+                        // A bug in a handler (the panic message is already on
+                        // stderr): answer the request and keep serving.
+                        Err(_) => {
+                            if let Some((id, method)) = request {
+                                transport::log(&format!("failed while answering {method}"));
+                                self.reply_err(id, ErrorCode::InternalError, &format!("hcpc failed while answering {method}"));
+                            }
+                        }
                     }
                 }
                 recv(done) -> d => {
@@ -446,6 +471,15 @@ impl Server<'_> {
     }
 
     fn show(&mut self, uri: &str, version: Option<i32>, diagnostics: Vec<lsp_types::Diagnostic>) {
+        if uri::is_unnamed(uri) {
+            self.tell_unnamed(uri, &diagnostics);
+            if diagnostics.is_empty() {
+                self.shown.remove(uri);
+            } else {
+                self.shown.insert(uri.to_owned(), diagnostics);
+            }
+            return;
+        }
         let Ok(parsed) = uri.parse::<lsp_types::Uri>() else { return };
         self.notify::<note::PublishDiagnostics>(PublishDiagnosticsParams {
             uri: parsed,
@@ -457,6 +491,31 @@ impl Server<'_> {
         } else {
             self.shown.insert(uri.to_owned(), diagnostics);
         }
+    }
+
+    /// An unnamed buffer that its editor calls `file://` (Neovim does):
+    /// diagnostics published for that URI would land in a new buffer named
+    /// `/`, never in the buffer itself, so what they say is sent as a
+    /// message instead, whenever that changes (quick fixes still work).
+    fn tell_unnamed(&mut self, uri: &str, diagnostics: &[lsp_types::Diagnostic]) {
+        let errors = diagnostics.iter().filter(|d| d.severity == Some(lsp_types::DiagnosticSeverity::ERROR)).count();
+        let others = diagnostics.len() - errors;
+        let summary = match diagnostics.first() {
+            None => "hcpc: the unnamed buffer has no problems".to_owned(),
+            Some(first) => format!(
+                "hcpc: the unnamed buffer has {errors} error(s) and {others} warning(s); line {}: {} (save it as a .kdl file to see them in place)",
+                first.range.start.line + 1,
+                first.message.lines().next().unwrap_or_default()
+            ),
+        };
+        let before = self.shown.get(uri).map(Vec::len);
+        let first_changed =
+            self.shown.get(uri).and_then(|s| s.first()).map(|d| &d.message) != diagnostics.first().map(|d| &d.message);
+        if before.is_none() && diagnostics.is_empty() || (before == Some(diagnostics.len()) && !first_changed) {
+            return;
+        }
+        let typ = if errors > 0 { lsp_types::MessageType::WARNING } else { lsp_types::MessageType::INFO };
+        self.notify::<note::ShowMessage>(lsp_types::ShowMessageParams { typ, message: summary });
     }
 
     fn snapshot_of(&self, uri: &str) -> Option<&Snapshot> {

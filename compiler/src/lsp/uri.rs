@@ -30,6 +30,13 @@ pub fn to_path(uri: &str) -> Option<PathBuf> {
     bytes_to_path(bytes)
 }
 
+/// Whether `uri` is a `file:` URI without a path: what Neovim sends for a
+/// buffer that has no name yet.
+pub fn is_unnamed(uri: &str) -> bool {
+    uri.split_once(':')
+        .is_some_and(|(scheme, rest)| scheme.eq_ignore_ascii_case("file") && rest.trim_start_matches('/').is_empty())
+}
+
 #[cfg(unix)]
 fn bytes_to_path(bytes: Vec<u8>) -> Option<PathBuf> {
     use std::os::unix::ffi::OsStringExt;
@@ -67,5 +74,6 @@ mod tests {
         assert_eq!(to_path("FILE:///x.kdl").as_deref(), Some(Path::new("/x.kdl")));
         assert_eq!(to_path("untitled:Untitled-1"), None);
         assert_eq!(to_path("file://server/share/x.kdl"), None);
+        assert!(is_unnamed("file://") && is_unnamed("file:") && !is_unnamed("file:///x.kdl"));
     }
 }

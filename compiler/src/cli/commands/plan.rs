@@ -289,7 +289,19 @@ fn gather(
 ) -> Result<Gathered, String> {
     let TargetFleet { target, mut fleet, at } = part;
     let name = spelled(&target);
-    let opened = Opened::open(&target, request_timeout).map_err(|e| format!("error[hcpc::target]: {name}: {e}"))?;
+    // Where the configuration names the target, so a wrong context written
+    // in a file is found there.
+    let written = at
+        .as_ref()
+        .filter(|s| (s.file.0 as usize) < sources.len())
+        .map(|s| {
+            let f = sources.get(s.file);
+            let (line, col) = f.line_col(s.offset);
+            format!("\n  --> {}:{line}:{col}: the `target` naming it", f.path.display())
+        })
+        .unwrap_or_default();
+    let opened =
+        Opened::open(&target, request_timeout).map_err(|e| format!("error[hcpc::target]: {name}: {e}{written}"))?;
     let applyset = applyset_id(&fleet);
     let wanted = |c: &Compiled| -> Vec<ObjectId> { c.objects.iter().map(|o| o.id.clone()).collect() };
     let cannot = |e: String| format!("error: cannot read {}: {e}", opened.live().describe());
