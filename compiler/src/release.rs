@@ -243,8 +243,16 @@ fn inner_span(whole: Span, value: &str, offset: usize, len: usize) -> Span {
     } else {
         return whole;
     };
-    let len = len.min(value.len().saturating_sub(offset)).max(1);
-    Span { file: whole.file, offset: whole.offset + start + offset.min(value.len()), len }
+    // Widened to whole characters: a label never splits one.
+    let mut from = offset.min(value.len());
+    while !value.is_char_boundary(from) {
+        from -= 1;
+    }
+    let mut to = (from + len.max(1)).min(value.len());
+    while !value.is_char_boundary(to) {
+        to += 1;
+    }
+    Span { file: whole.file, offset: whole.offset + start + from, len: (to - from).max(1) }
 }
 
 impl fmt::Display for ReleaseImage {

@@ -329,6 +329,7 @@ pub fn standing(rollout: Option<&Rollout>, members: &[Member], opts: &Options<'_
             if let StepKind::Pool { release, waved: false, .. } = &s.kind
                 && *release == m.release
                 && !control_plane_done(m)
+                && has_run_a_release(m)
             {
                 out.held.insert((m.target, s.id.clone()));
             }
@@ -336,6 +337,14 @@ pub fn standing(rollout: Option<&Rollout>, members: &[Member], opts: &Options<'_
     }
     out.waves.retain(|w| w.name != REST || w.size > 0);
     out
+}
+
+/// Whether the live control plane has reported a release at all. One that
+/// has not is still being installed (or nothing reconciles it yet): a pool
+/// created with it is part of that install, as `hcp create cluster` creates
+/// both at once, and never newer than a control plane that runs.
+fn has_run_a_release(m: &Member) -> bool {
+    m.status.as_ref().is_some_and(|s| s.history > 0)
 }
 
 /// Whether the live control plane runs the desired release, completed.
@@ -420,7 +429,8 @@ fn hold(m: &Member, p: &Phase, held: &mut BTreeSet<(usize, ObjectId)>) {
         let waits = match &s.kind {
             StepKind::ControlPlane => *p == Phase::Waiting,
             StepKind::Pool { release, waved, .. } => {
-                (*waved && matches!(p, Phase::Waiting | Phase::Failed { .. })) || (*release == m.release && !done)
+                (*waved && matches!(p, Phase::Waiting | Phase::Failed { .. }))
+                    || (*release == m.release && !done && (*waved || has_run_a_release(m)))
             }
         };
         if waits {

@@ -452,15 +452,7 @@ pub fn run(
         Some(0) => None,
         Some(n) => Some(n),
     };
-    let text = match format {
-        PlanFormat::Json => crate::plan::document::json(&planned.view(), &crate::cli::printer::kept_diagnostics()),
-        PlanFormat::Markdown => crate::plan::document::markdown(
-            &planned.view(),
-            &crate::plan::markdown::Options { grouped: !style.verbose, max_bytes: budget },
-            &crate::cli::printer::kept_diagnostics(),
-        ),
-        _ => render(&planned, format, color, style.verbose, budget),
-    };
+    let text = render(&planned, format, color, style.verbose, budget);
     // Where an upgrade stands (read only when a change is governed).
     let rollout = match crate::cli::rollout::standing_of(&planned, &crate::cli::rollout::RolloutFlags::for_plan()) {
         Ok(r) => r,
@@ -516,12 +508,15 @@ pub fn render(
     let banner = |markdown| crate::cli::scope::banner(limited, markdown);
     match format {
         PlanFormat::Text => banner(false) + &view::fleet_text(&fleet, color, verbose),
+        // The documents for tools and pull requests carry the diagnostics
+        // printed while planning (`printer::keep_diagnostics`).
         PlanFormat::Markdown => {
             let banner = banner(true);
             let max_bytes = max_bytes.map(|n| n.saturating_sub(banner.len()).max(crate::plan::markdown::MIN_MAX_BYTES));
-            banner + &view::fleet_markdown(&fleet, &crate::plan::markdown::Options { grouped: !verbose, max_bytes })
+            let opts = crate::plan::markdown::Options { grouped: !verbose, max_bytes };
+            banner + &crate::plan::document::markdown(&fleet, &opts, &crate::cli::printer::kept_diagnostics())
         }
-        PlanFormat::Json => view::fleet_json(&fleet),
+        PlanFormat::Json => crate::plan::document::json(&fleet, &crate::cli::printer::kept_diagnostics()),
         PlanFormat::Diff => {
             let head: String = banner(false).lines().filter(|l| !l.is_empty()).map(|l| format!("# {l}\n")).collect();
             let body: String = if planned.parts.len() == 1 {
