@@ -121,7 +121,6 @@ cluster c {{
 /// [`with_profiles`] with each cluster's profiles written into it by hand.
 fn by_hand() -> String {
     let base_cluster = r#"    fips #true
-    etcd storage-class=lvm
     network cluster-cidr="10.136.0.0/14"
     storage {
         driver none
@@ -135,7 +134,7 @@ cluster a {{
     ssh-key file="id.pub"
     labels env=base tier=platinum team=a
 {base_cluster}
-    etcd size="32Gi"
+    etcd storage-class=lvm size="32Gi"
     node-pool workers {{
         autoscaling min=2 max=5
         memory "32Gi"
@@ -164,6 +163,7 @@ cluster b {{
     release "{R3}"
     labels env=base tier=gold
 {base_cluster}
+    etcd storage-class=lvm
     node-pool workers replicas=3 {{
         memory "32Gi"
         node-selector rack=r1
@@ -222,20 +222,6 @@ fn profiles_render_as_the_fleet_written_by_hand() {
     assert_eq!(find("NodePool", "b-infra")["spec"]["release"]["image"], R0);
     assert_eq!(find("NodePool", "c-w")["spec"]["release"]["image"], R1);
     assert_eq!(find("NodePool", "c-w")["spec"]["replicas"], 2);
-}
-
-/// A profile's pools keep their order (least specific profile first), and
-/// a cluster's pool of the same name takes that pool's place.
-#[test]
-fn profile_pools_come_first_and_overrides_keep_their_place() {
-    let docs = yaml_docs(&render(&with_profiles()));
-    let pools: Vec<&str> = docs
-        .iter()
-        .filter(|o| o["kind"] == "NodePool")
-        .filter_map(|o| o["metadata"]["name"].as_str())
-        .filter(|n| n.starts_with("a-"))
-        .collect();
-    assert_eq!(pools, ["a-workers", "a-infra", "a-gpu", "a-own"]);
 }
 
 // ---------------------------------------------------------------------------
@@ -312,12 +298,12 @@ fn a_profile_declared_twice_or_a_pool_twice_in_one_is_an_error() {
 #[test]
 fn a_profile_takes_what_defaults_takes_and_named_pools() {
     let fleet = format!(
-        "profile p {{\n    infra-id abc\n    node-pool w object-name=x\n}}\n\ncluster x profile=p {{\n{CLUSTER_BODY}}}\n"
+        "profile p {{\n    infra-id abc\n    node-pool w replicas=1 object-name=x\n}}\n\ncluster x profile=p {{\n{CLUSTER_BODY}}}\n"
     );
     let diags = check_json(&fleet);
     assert_eq!(
         where_(&diags),
-        [("hcpc::lower::unknown_node".to_string(), 2, 5), ("hcpc::lower::unknown_property".to_string(), 3, 17)],
+        [("hcpc::lower::unknown_node".to_string(), 2, 5), ("hcpc::lower::unknown_property".to_string(), 3, 28)],
         "{diags:#?}"
     );
 }
@@ -383,7 +369,7 @@ fn plan_names_the_profile_a_change_comes_from() {
     assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
     std::fs::write(dir.join("fleet.kdl"), plan_fleet("64Gi")).expect("write");
 
-    let text = run_in(dir, &["plan", "--no-color"]);
+    let text = run_in(dir, &["plan"]);
     assert_eq!(text.status.code(), Some(0), "{}", stderr(&text));
     let text = stdout(&text);
     assert!(text.contains("(profile gpu: 5 clusters)"), "{text}");
@@ -412,7 +398,7 @@ fn plan_names_the_shared_base_profile() {
         plan_fleet("32Gi").replace("node-pool workers\n", "node-pool workers replicas=3\n"),
     )
     .expect("write");
-    let text = stdout(&run_in(dir, &["plan", "--no-color"]));
+    let text = stdout(&run_in(dir, &["plan"]));
     assert!(text.contains("(profile general: 7 clusters)"), "{text}");
 
     std::fs::write(
@@ -420,7 +406,7 @@ fn plan_names_the_shared_base_profile() {
         plan_fleet("32Gi").replace("node-pool replicas=2", "node-pool replicas=2 {\n        cores 3\n    }"),
     )
     .expect("write");
-    let text = stdout(&run_in(dir, &["plan", "--no-color"]));
+    let text = stdout(&run_in(dir, &["plan"]));
     assert!(text.contains("(profile general: 7 clusters)"), "every cluster takes `general`: {text}");
 }
 
