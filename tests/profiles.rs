@@ -447,3 +447,104 @@ fn profiles_example_layers_as_documented() {
     assert!(docs.iter().all(|o| o["metadata"]["name"] != "sandbox-ssh-key"), "dev takes no SSH key");
     assert!(docs.iter().any(|o| o["metadata"]["name"] == "payments-ssh-key"));
 }
+
+// ---------------------------------------------------------------------------
+// Property: moving settings into profiles changes nothing
+// ---------------------------------------------------------------------------
+
+/// A cluster's own settings, one top-level node each.
+const SETTINGS: &[&str] = &[
+    "ssh-key file=\"id.pub\"",
+    "labels team=a \"example.com/cost-center\"=cc-1",
+    "annotations note=x",
+    "etcd size=\"16Gi\"",
+    "availability control-plane=single-replica",
+    "network cluster-cidr=\"10.136.0.0/14\"",
+    "fips #true",
+    "toleration key=dedicated operator=Exists",
+    "storage {\n        driver none\n    }",
+    "release \"quay.io/openshift-release-dev/ocp-release:4.20.2-x86_64\"",
+];
+
+/// Pools: name, size and settings.
+const POOLS: &[(&str, &str, &[&str])] = &[
+    ("workers", "replicas=2", &["cores 4", "memory \"16Gi\"", "root-volume size=64", "auto-repair #true"]),
+    (
+        "gpu",
+        "replicas=1",
+        &["memory \"32Gi\"", "node-selector zone=a", "additional-network \"default/vlan-10\"", "upgrade-type in-place"],
+    ),
+];
+
+/// Where each setting is written: 0 the cluster, 1 profile `p`, 2
+/// profile `base` (which `p` extends).
+fn split_fleet(settings: &[u8], pools: &[Vec<u8>], sizes: &[u8]) -> String {
+    let mut blocks = [String::new(), String::new(), String::new()];
+    for (s, &layer) in SETTINGS.iter().zip(settings) {
+        blocks[usize::from(layer)] += &format!("    {s}\n");
+    }
+    for ((i, (name, size, items)), layer_of) in POOLS.iter().enumerate().zip(pools) {
+        let mut pool = [String::new(), String::new(), String::new()];
+        for (item, &layer) in items.iter().zip(layer_of) {
+            pool[usize::from(layer)] += &format!("        {item}\n");
+        }
+        for (layer, body) in pool.iter().enumerate() {
+            let sized = usize::from(sizes[i]) == layer;
+            if body.is_empty() && !sized {
+                continue;
+            }
+            let size = if sized { format!(" {size}") } else { String::new() };
+            blocks[layer] += &format!("    node-pool {name}{size} {{\n{body}    }}\n");
+        }
+    }
+    format!(
+        "defaults {{\n    release \"{R0}\"\n    pull-secret file=\"pull-secret.json\"\n}}\n\nprofile base {{\n{}}}\n\nprofile p extends=base {{\n{}}}\n\ncluster a profile=p {{\n{}}}\n",
+        blocks[2], blocks[1], blocks[0]
+    )
+}
+
+fn render_lib(dir: &Path, text: &str) -> String {
+    use hcpc::cli::load::compile_sources;
+    use hcpc::render::{masked, yaml};
+    use hcpc::source::SourceMap;
+    let mut sources = SourceMap::default();
+    sources.add(dir.join("fleet.kdl"), text.to_string());
+    let compiled = compile_sources(sources);
+    assert!(!compiled.diags.has_errors(), "{text}\n{:#?}", compiled.diags);
+    let docs: Vec<_> = compiled.objects.iter().map(masked).collect();
+    yaml::to_multi_yaml(docs.iter())
+}
+
+/// The rendered objects, each as YAML, in name order: the order of pools
+/// (profiles' first) is not part of what is compared.
+fn objects(yaml: &str) -> Vec<String> {
+    let mut docs: Vec<String> = yaml_docs(yaml).iter().map(Value::to_string).collect();
+    docs.sort_unstable();
+    docs
+}
+
+proptest::proptest! {
+    // `HCPC_ROBUSTNESS_CASES=N` runs N cases, as for the robustness properties.
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: std::env::var("HCPC_ROBUSTNESS_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24),
+        failure_persistence: None,
+        ..Default::default()
+    })]
+
+    /// Any spread of one cluster's settings (and its pools' settings and
+    /// sizes) over the cluster, its profile and the profile that one
+    /// extends renders the objects the cluster with all of them renders.
+    #[test]
+    fn spreading_settings_over_profiles_renders_the_same(
+        settings in proptest::collection::vec(0u8..3, SETTINGS.len()),
+        workers in proptest::collection::vec(0u8..3, POOLS[0].2.len()),
+        gpu in proptest::collection::vec(0u8..3, POOLS[1].2.len()),
+        sizes in proptest::collection::vec(0u8..3, POOLS.len()),
+    ) {
+        let tmp = workspace("");
+        let all_here = split_fleet(&[0; SETTINGS.len()], &[vec![0; POOLS[0].2.len()], vec![0; POOLS[1].2.len()]], &[0, 0]);
+        let spread = split_fleet(&settings, &[workers, gpu], &sizes);
+        let (expected, got) = (render_lib(tmp.path(), &all_here), render_lib(tmp.path(), &spread));
+        proptest::prop_assert_eq!(objects(&expected), objects(&got), "{}", spread);
+    }
+}
