@@ -1049,3 +1049,52 @@ say("tagfunc " .. vim.bo[buf].tagfunc)
 say("omnifunc " .. vim.bo[buf].omnifunc)
 vim.cmd("qa!")
 "#;
+
+/// Profiles: their names complete after `profile=` and `extends=`; a
+/// cluster's setting goes to the profile value it overrides, hover says
+/// which layers hold it, and a profile's value finds the clusters that
+/// override it.
+#[test]
+fn profiles_complete_hover_and_navigate() {
+    let text = "defaults {\n    etcd size=\"16Gi\"\n}\n\nprofile prod {\n    etcd size=\"32Gi\"\n    node-pool workers replicas=3 {\n        cores 4\n    }\n}\n\nprofile gpu extends=prod {\n    labels workload=ml\n}\n\ncluster a profile=gpu {\n    release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n    pull-secret secret=pull\n    etcd size=\"64Gi\"\n    node-pool workers {\n        cores 8\n    }\n}\n\ncluster b profile=prod {\n    release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n    pull-secret secret=pull\n}\n";
+    let (_tmp, u) = one_file(text);
+    let (mut lsp, _) = Lsp::start(json!({}));
+    lsp.open(&u, text);
+
+    // Completion of profile names.
+    let typing = edited(text, "cluster b profile=prod", "cluster b profile=");
+    lsp.change(&u, 2, &typing);
+    let items = lsp.result("textDocument/completion", at(&u, pos(&typing, "cluster b profile=", 18)));
+    assert_eq!(labels(&items), ["prod", "gpu"], "{items:#}");
+    let items = lsp.result("textDocument/completion", at(&u, pos(&typing, "extends=prod", 8)));
+    assert!(labels(&items).contains(&"prod".to_string()), "{items:#}");
+    lsp.change(&u, 3, text);
+
+    // From the cluster's etcd size to the profile value it overrides (in
+    // `prod`, through `gpu`), and from its pool's cores to the profile pool's.
+    let def = lsp.result("textDocument/definition", at(&u, pos(text, "size=\"64Gi\"", 1)));
+    let line = |v: &Value| v[0]["range"]["start"]["line"].as_u64();
+    assert_eq!(line(&def), Some(5), "{def:#}");
+    let def = lsp.result("textDocument/definition", at(&u, pos(text, "cores 8", 1)));
+    assert_eq!(line(&def), Some(7), "{def:#}");
+    // From a profile name to its declaration.
+    let def = lsp.result("textDocument/definition", at(&u, pos(text, "profile=gpu", 9)));
+    assert_eq!(line(&def), Some(11), "{def:#}");
+
+    // Hover names the layers and which values lose.
+    let hover = lsp.result("textDocument/hover", at(&u, pos(text, "size=\"64Gi\"", 1)));
+    let shown = hover["contents"]["value"].as_str().unwrap_or_default();
+    assert!(shown.contains("cluster `a` › profile `gpu` › profile `prod` › `defaults`"), "{shown}");
+    assert!(shown.contains("wins over profile `prod`, `defaults`"), "{shown}");
+
+    // Back from the profile's value: the cluster that overrides it (a,
+    // through gpu), not b, which takes it.
+    let refs = lsp.result(
+        "textDocument/references",
+        json!({"textDocument": {"uri": u}, "position": pos(text, "size=\"32Gi\"", 1), "context": {"includeDeclaration": false}}),
+    );
+    let lines: Vec<u64> =
+        refs.as_array().into_iter().flatten().filter_map(|l| l["range"]["start"]["line"].as_u64()).collect();
+    assert_eq!(lines, [18], "{refs:#}");
+    assert_eq!(lsp.shutdown(), Some(0));
+}

@@ -121,7 +121,6 @@ cluster c {{
 /// [`with_profiles`] with each cluster's profiles written into it by hand.
 fn by_hand() -> String {
     let base_cluster = r#"    fips #true
-    etcd storage-class=lvm
     network cluster-cidr="10.136.0.0/14"
     storage {
         driver none
@@ -135,7 +134,7 @@ cluster a {{
     ssh-key file="id.pub"
     labels env=base tier=platinum team=a
 {base_cluster}
-    etcd size="32Gi"
+    etcd storage-class=lvm size="32Gi"
     node-pool workers {{
         autoscaling min=2 max=5
         memory "32Gi"
@@ -164,6 +163,7 @@ cluster b {{
     release "{R3}"
     labels env=base tier=gold
 {base_cluster}
+    etcd storage-class=lvm
     node-pool workers replicas=3 {{
         memory "32Gi"
         node-selector rack=r1
@@ -222,20 +222,6 @@ fn profiles_render_as_the_fleet_written_by_hand() {
     assert_eq!(find("NodePool", "b-infra")["spec"]["release"]["image"], R0);
     assert_eq!(find("NodePool", "c-w")["spec"]["release"]["image"], R1);
     assert_eq!(find("NodePool", "c-w")["spec"]["replicas"], 2);
-}
-
-/// A profile's pools keep their order (least specific profile first), and
-/// a cluster's pool of the same name takes that pool's place.
-#[test]
-fn profile_pools_come_first_and_overrides_keep_their_place() {
-    let docs = yaml_docs(&render(&with_profiles()));
-    let pools: Vec<&str> = docs
-        .iter()
-        .filter(|o| o["kind"] == "NodePool")
-        .filter_map(|o| o["metadata"]["name"].as_str())
-        .filter(|n| n.starts_with("a-"))
-        .collect();
-    assert_eq!(pools, ["a-workers", "a-infra", "a-gpu", "a-own"]);
 }
 
 // ---------------------------------------------------------------------------
@@ -312,12 +298,12 @@ fn a_profile_declared_twice_or_a_pool_twice_in_one_is_an_error() {
 #[test]
 fn a_profile_takes_what_defaults_takes_and_named_pools() {
     let fleet = format!(
-        "profile p {{\n    infra-id abc\n    node-pool w object-name=x\n}}\n\ncluster x profile=p {{\n{CLUSTER_BODY}}}\n"
+        "profile p {{\n    infra-id abc\n    node-pool w replicas=1 object-name=x\n}}\n\ncluster x profile=p {{\n{CLUSTER_BODY}}}\n"
     );
     let diags = check_json(&fleet);
     assert_eq!(
         where_(&diags),
-        [("hcpc::lower::unknown_node".to_string(), 2, 5), ("hcpc::lower::unknown_property".to_string(), 3, 17)],
+        [("hcpc::lower::unknown_node".to_string(), 2, 5), ("hcpc::lower::unknown_property".to_string(), 3, 28)],
         "{diags:#?}"
     );
 }
@@ -383,7 +369,7 @@ fn plan_names_the_profile_a_change_comes_from() {
     assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
     std::fs::write(dir.join("fleet.kdl"), plan_fleet("64Gi")).expect("write");
 
-    let text = run_in(dir, &["plan", "--no-color"]);
+    let text = run_in(dir, &["plan"]);
     assert_eq!(text.status.code(), Some(0), "{}", stderr(&text));
     let text = stdout(&text);
     assert!(text.contains("(profile gpu: 5 clusters)"), "{text}");
@@ -398,6 +384,7 @@ fn plan_names_the_profile_a_change_comes_from() {
     let shared: Vec<&Value> = groups.iter().filter(|g| g["objects"].as_array().is_some_and(|o| o.len() > 1)).collect();
     assert_eq!(shared.len(), 1, "{groups:#?}");
     assert_eq!(shared[0]["profile"], serde_json::json!({"name": "gpu", "clusters": 5, "of": 5}));
+    assert_golden("profiles__plan_groups.json", &(serde_json::to_string_pretty(&groups).expect("JSON") + "\n"));
 }
 
 /// A change shared by clusters of two profiles names the profile they
@@ -412,7 +399,7 @@ fn plan_names_the_shared_base_profile() {
         plan_fleet("32Gi").replace("node-pool workers\n", "node-pool workers replicas=3\n"),
     )
     .expect("write");
-    let text = stdout(&run_in(dir, &["plan", "--no-color"]));
+    let text = stdout(&run_in(dir, &["plan"]));
     assert!(text.contains("(profile general: 7 clusters)"), "{text}");
 
     std::fs::write(
@@ -420,7 +407,7 @@ fn plan_names_the_shared_base_profile() {
         plan_fleet("32Gi").replace("node-pool replicas=2", "node-pool replicas=2 {\n        cores 3\n    }"),
     )
     .expect("write");
-    let text = stdout(&run_in(dir, &["plan", "--no-color"]));
+    let text = stdout(&run_in(dir, &["plan"]));
     assert!(text.contains("(profile general: 7 clusters)"), "every cluster takes `general`: {text}");
 }
 
@@ -436,9 +423,24 @@ fn find_groups(v: &Value) -> Vec<Value> {
         .collect()
 }
 
-/// The temporary directory in a plan, as `DIR`.
+/// The plan without the temporary directory (shown as `DIR`) and without
+/// the capacity table, which other tests pin: these goldens are about
+/// the groups.
 fn strip_target(s: &str, dir: &Path) -> String {
-    s.replace(&dir.display().to_string(), "DIR")
+    let s = s.replace(&dir.display().to_string(), "DIR");
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in s.split_inclusive('\n') {
+        if line.starts_with("Capacity of the management cluster") || line.starts_with("#### Capacity of") {
+            skipping = true;
+        } else if skipping && (line.starts_with("#### ") || line.starts_with("Plan:")) {
+            skipping = false;
+        }
+        if !skipping {
+            out.push_str(line);
+        }
+    }
+    out
 }
 
 /// The example renders what its comments claim.
@@ -460,4 +462,105 @@ fn profiles_example_layers_as_documented() {
     assert_eq!(find("NodePool", "sandbox-workers")["spec"]["replicas"], 1);
     assert!(docs.iter().all(|o| o["metadata"]["name"] != "sandbox-ssh-key"), "dev takes no SSH key");
     assert!(docs.iter().any(|o| o["metadata"]["name"] == "payments-ssh-key"));
+}
+
+// ---------------------------------------------------------------------------
+// Property: moving settings into profiles changes nothing
+// ---------------------------------------------------------------------------
+
+/// A cluster's own settings, one top-level node each.
+const SETTINGS: &[&str] = &[
+    "ssh-key file=\"id.pub\"",
+    "labels team=a \"example.com/cost-center\"=cc-1",
+    "annotations note=x",
+    "etcd size=\"16Gi\"",
+    "availability control-plane=single-replica",
+    "network cluster-cidr=\"10.136.0.0/14\"",
+    "fips #true",
+    "toleration key=dedicated operator=Exists",
+    "storage {\n        driver none\n    }",
+    "release \"quay.io/openshift-release-dev/ocp-release:4.20.2-x86_64\"",
+];
+
+/// Pools: name, size and settings.
+const POOLS: &[(&str, &str, &[&str])] = &[
+    ("workers", "replicas=2", &["cores 4", "memory \"16Gi\"", "root-volume size=64", "auto-repair #true"]),
+    (
+        "gpu",
+        "replicas=1",
+        &["memory \"32Gi\"", "node-selector zone=a", "additional-network \"default/vlan-10\"", "upgrade-type in-place"],
+    ),
+];
+
+/// Where each setting is written: 0 the cluster, 1 profile `p`, 2
+/// profile `base` (which `p` extends).
+fn split_fleet(settings: &[u8], pools: &[Vec<u8>], sizes: &[u8]) -> String {
+    let mut blocks = [String::new(), String::new(), String::new()];
+    for (s, &layer) in SETTINGS.iter().zip(settings) {
+        blocks[usize::from(layer)] += &format!("    {s}\n");
+    }
+    for ((i, (name, size, items)), layer_of) in POOLS.iter().enumerate().zip(pools) {
+        let mut pool = [String::new(), String::new(), String::new()];
+        for (item, &layer) in items.iter().zip(layer_of) {
+            pool[usize::from(layer)] += &format!("        {item}\n");
+        }
+        for (layer, body) in pool.iter().enumerate() {
+            let sized = usize::from(sizes[i]) == layer;
+            if body.is_empty() && !sized {
+                continue;
+            }
+            let size = if sized { format!(" {size}") } else { String::new() };
+            blocks[layer] += &format!("    node-pool {name}{size} {{\n{body}    }}\n");
+        }
+    }
+    format!(
+        "defaults {{\n    release \"{R0}\"\n    pull-secret file=\"pull-secret.json\"\n}}\n\nprofile base {{\n{}}}\n\nprofile p extends=base {{\n{}}}\n\ncluster a profile=p {{\n{}}}\n",
+        blocks[2], blocks[1], blocks[0]
+    )
+}
+
+fn render_lib(dir: &Path, text: &str) -> String {
+    use hcpc::cli::load::compile_sources;
+    use hcpc::render::{masked, yaml};
+    use hcpc::source::SourceMap;
+    let mut sources = SourceMap::default();
+    sources.add(dir.join("fleet.kdl"), text.to_string());
+    let compiled = compile_sources(sources);
+    assert!(!compiled.diags.has_errors(), "{text}\n{:#?}", compiled.diags);
+    let docs: Vec<_> = compiled.objects.iter().map(masked).collect();
+    yaml::to_multi_yaml(docs.iter())
+}
+
+/// The rendered objects, each as YAML, in name order: the order of pools
+/// (profiles' first) is not part of what is compared.
+fn objects(yaml: &str) -> Vec<String> {
+    let mut docs: Vec<String> = yaml_docs(yaml).iter().map(Value::to_string).collect();
+    docs.sort_unstable();
+    docs
+}
+
+proptest::proptest! {
+    // `HCPC_ROBUSTNESS_CASES=N` runs N cases, as for the robustness properties.
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: std::env::var("HCPC_ROBUSTNESS_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24),
+        failure_persistence: None,
+        ..Default::default()
+    })]
+
+    /// Any spread of one cluster's settings (and its pools' settings and
+    /// sizes) over the cluster, its profile and the profile that one
+    /// extends renders the objects the cluster with all of them renders.
+    #[test]
+    fn spreading_settings_over_profiles_renders_the_same(
+        settings in proptest::collection::vec(0u8..3, SETTINGS.len()),
+        workers in proptest::collection::vec(0u8..3, POOLS[0].2.len()),
+        gpu in proptest::collection::vec(0u8..3, POOLS[1].2.len()),
+        sizes in proptest::collection::vec(0u8..3, POOLS.len()),
+    ) {
+        let tmp = workspace("");
+        let all_here = split_fleet(&[0; SETTINGS.len()], &[vec![0; POOLS[0].2.len()], vec![0; POOLS[1].2.len()]], &[0, 0]);
+        let spread = split_fleet(&settings, &[workers, gpu], &sizes);
+        let (expected, got) = (render_lib(tmp.path(), &all_here), render_lib(tmp.path(), &spread));
+        proptest::prop_assert_eq!(objects(&expected), objects(&got), "{}", spread);
+    }
 }

@@ -298,6 +298,7 @@ fn what(kind: RefKind) -> &'static str {
         RefKind::SnapshotClass => "snapshot class",
         RefKind::HostDevice => "host device",
         RefKind::Group => "storage group",
+        RefKind::Profile => "profile",
     }
 }
 
@@ -327,6 +328,7 @@ fn describe_declaration(kind: RefKind, decl: &Node) -> (&'static str, String) {
 pub fn hover(fleet: &Fleet, file: &File, pos: Position, enc: Encoding, lowered: Option<&ir::Fleet>) -> Option<Hover> {
     let offset = file.text.offset(pos, enc);
     let cur = cursor(&file.nodes, file.text.as_str(), offset);
+    let layers = super::profiles::hover_note(fleet, &cur);
     let (text, start, end) = match cur.spot {
         Spot::NodeName { node: Some(node) } => {
             let spec = node_spec(&cur.path, node)?;
@@ -353,6 +355,10 @@ pub fn hover(fleet: &Fleet, file: &File, pos: Position, enc: Encoding, lowered: 
             (join(about, lang::node_doc(&names(&cur.path, Some(node)), spec)), word.start, word.end)
         }
         _ => return None,
+    };
+    let text = match layers {
+        Some(note) => format!("{text}\n\n---\n\n{note}"),
+        None => text,
     };
     Some(Hover { contents: HoverContents::Markup(markdown(text)), range: Some(file.text.range(start, end, enc)) })
 }
@@ -411,7 +417,9 @@ fn reference_facts(fleet: &Fleet, kind: RefKind, name: &str, lowered: Option<&ir
     };
     let mut s = format!("**{} `{name}`**", what(kind));
     match (&declared, kind) {
+        (Some(line), RefKind::Profile) => s.push_str(&format!("\n\nDeclared:\n```kdl\n{line}\n```")),
         (Some(line), _) => s.push_str(&format!("\n\nDeclared in `infra`:\n```kdl\n{line}\n```")),
+        (None, RefKind::Profile) => s.push_str("\n\nNo profile of this name is declared."),
         (None, RefKind::Group) => {}
         (None, _) => s.push_str("\n\nNot declared in `infra`."),
     }
@@ -478,7 +486,7 @@ fn target<'a>(cur: &Cursor<'a>) -> Option<Target<'a>> {
         }
         Spot::PropValue { node, entry } | Spot::Key { node, entry } => {
             let key = entry.key.as_ref()?;
-            let slot = ["storage-class"].into_iter().find(|k| *k == key.text).map(Slot::Prop);
+            let slot = ["storage-class", "profile", "extends"].into_iter().find(|k| *k == key.text).map(Slot::Prop);
             if let (Some(slot), Some(v)) = (slot, &entry.value)
                 && let Some(t) = reference(node, slot, v)
             {
@@ -491,7 +499,7 @@ fn target<'a>(cur: &Cursor<'a>) -> Option<Target<'a>> {
         _ => return None,
     };
     let root = cur.path.first()?.name.text.as_str();
-    if root != "cluster" && root != "defaults" {
+    if root != "cluster" && root != "defaults" && root != "profile" {
         return None;
     }
     Some(Target::Setting { pattern: pattern(&cur.path, node), prop, in_defaults: root == "defaults" })
@@ -537,6 +545,10 @@ pub fn definition(fleet: &Fleet, file: &File, pos: Position, enc: Encoding) -> O
             .filter(|o| o.declaration)
             .filter_map(|o| location(o.file, o.word.start, o.word.end, enc))
             .collect(),
+        Target::Setting { .. } if super::profiles::applies(&cur.path) => {
+            let (node, prop) = super::profiles::setting(&cur)?;
+            super::profiles::definition(fleet, &cur.path, node, prop, enc)
+        }
         Target::Setting { in_defaults: true, .. } => return None,
         Target::Setting { pattern, prop, in_defaults: false } => settings(fleet, &pattern, prop)
             .into_iter()
@@ -559,6 +571,10 @@ pub fn references(fleet: &Fleet, file: &File, pos: Position, enc: Encoding, with
             .filter(|o| with_decl || !o.declaration)
             .filter_map(|o| location(o.file, o.word.start, o.word.end, enc))
             .collect(),
+        Target::Setting { .. } if cur.path.first().is_some_and(|r| r.name.text == "profile") => {
+            let (node, prop) = super::profiles::setting(&cur)?;
+            super::profiles::references(fleet, file, &cur.path, node, prop, enc, with_decl)
+        }
         Target::Setting { pattern, prop, .. } => settings(fleet, &pattern, prop)
             .into_iter()
             .filter(|(_, _, d)| with_decl || !*d)

@@ -39,6 +39,7 @@ pub enum RefKind {
     SnapshotClass,
     HostDevice,
     Group,
+    Profile,
 }
 
 /// Where a name is written: in the first argument or in a property.
@@ -64,13 +65,17 @@ const REFERENCES: &[(&str, Slot, RefKind, bool)] = &[
     ("cluster storage group snapshot-class", Slot::Arg, RefKind::SnapshotClass, false),
     ("cluster node-pool host-device", Slot::Arg, RefKind::HostDevice, false),
     ("cluster storage group", Slot::Arg, RefKind::Group, false),
+    ("profile", Slot::Arg, RefKind::Profile, true),
+    ("cluster", Slot::Prop("profile"), RefKind::Profile, false),
+    ("profile", Slot::Prop("extends"), RefKind::Profile, false),
 ];
 
-/// The schema path of `node` under `path`, `defaults` read as `cluster`.
+/// The schema path of `node` under `path`, `defaults` and a profile's
+/// settings read as `cluster`.
 pub fn pattern(path: &[&Node], node: &Node) -> String {
     let mut names: Vec<&str> = path.iter().map(|n| n.name.text.as_str()).collect();
     names.push(&node.name.text);
-    if names.first() == Some(&"defaults") {
+    if names.first() == Some(&"defaults") || (names.len() > 1 && names.first() == Some(&"profile")) {
         names[0] = "cluster";
     }
     names.join(" ")

@@ -108,11 +108,11 @@ pub fn prop_doc(names: &[&str], spec: &NodeSpec, prop: &PropSpec) -> String {
 }
 
 /// The HyperShift field a setting sets, in prose with the field paths in
-/// backticks; `names` is its schema path (`defaults` reads as `cluster`,
-/// since both take the same settings).
+/// backticks; `names` is its schema path (`defaults` and a profile's
+/// settings read as `cluster`, since they take the same settings).
 pub fn field(names: &[&str], prop: Option<&str>) -> Option<&'static str> {
     let mut key: Vec<&str> = names.to_vec();
-    if key.first() == Some(&"defaults") {
+    if key.first() == Some(&"defaults") || (key.len() > 1 && key.first() == Some(&"profile")) {
         key[0] = "cluster";
     }
     let mut key = key.join(" ");
@@ -238,6 +238,8 @@ mod tests {
     #[test]
     fn defaults_read_as_cluster_settings() {
         assert_eq!(field(&["defaults", "node-pool", "memory"], None), field(&["cluster", "node-pool", "memory"], None));
+        assert_eq!(field(&["profile", "node-pool", "memory"], None), field(&["cluster", "node-pool", "memory"], None));
+        assert_eq!(field(&["profile", "etcd"], Some("size")), field(&["cluster", "etcd"], Some("size")));
         assert!(field(&["defaults", "etcd"], Some("size")).is_some_and(|f| f.contains("persistentVolume.size")));
     }
 }

@@ -26,6 +26,7 @@ mod check;
 mod features;
 mod fleet;
 mod lang;
+mod profiles;
 mod syntax;
 mod text;
 mod transport;
