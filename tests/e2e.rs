@@ -10,6 +10,7 @@ mod apiserver_replay;
 mod capacity;
 mod cli;
 mod conformance;
+mod dry_run;
 mod envtest;
 mod errors;
 mod examples;

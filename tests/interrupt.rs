@@ -160,7 +160,7 @@ fn sigterm_with_a_write_in_flight_abandons_it_and_releases_the_lock() {
     });
     // The first NodePool write is the one in flight.
     until("a NodePool write is in flight", || {
-        proxy.requests().iter().any(|(m, p)| m == "PATCH" && p.contains("/nodepools/"))
+        proxy.requests().iter().any(|(m, p)| m == "PATCH" && p.contains("/nodepools/") && !p.contains("dryRun"))
     });
     signal(&child, Signal::SIGTERM);
     proxy.faults().clear();
@@ -169,7 +169,11 @@ fn sigterm_with_a_write_in_flight_abandons_it_and_releases_the_lock() {
     assert_eq!(o.status.code(), Some(143), "{err}");
     assert!(err.contains("interrupted by SIGTERM"), "{err}");
     assert!(err.contains("it may or may not have been applied"), "{err}");
-    let writes = proxy.requests().iter().filter(|(m, p)| m == "PATCH" && p.contains("/nodepools/")).count();
+    let writes = proxy
+        .requests()
+        .iter()
+        .filter(|(m, p)| m == "PATCH" && p.contains("/nodepools/") && !p.contains("dryRun"))
+        .count();
     assert_eq!(writes, 1, "no NodePool write started after the signal");
     assert!(e.lease().is_none(), "the lock was released");
     e.ok(&["apply", "--auto-approve", "-q"]);
@@ -188,7 +192,7 @@ fn a_second_signal_exits_at_once_and_unlock_releases_the_lock() {
     proxy.faults().delay_matching("PATCH", "/nodepools/", Duration::from_secs(120));
     let child = e.spawn(&["apply", "--auto-approve", "--request-timeout", "5m"]);
     until("a NodePool write is in flight", || {
-        proxy.requests().iter().any(|(m, p)| m == "PATCH" && p.contains("/nodepools/"))
+        proxy.requests().iter().any(|(m, p)| m == "PATCH" && p.contains("/nodepools/") && !p.contains("dryRun"))
     });
     signal(&child, Signal::SIGINT);
     std::thread::sleep(Duration::from_millis(200));

@@ -196,6 +196,19 @@ codes! {
     Conflict = "hcpc::apply::conflict",
     /// Waiting for clusters or pools failed or timed out.
     Wait = "hcpc::apply::wait",
+    /// The management cluster refused an object in its server-side dry run
+    /// (`dryRun=All`): a ValidatingAdmissionPolicy, an admission webhook
+    /// (Gatekeeper, Kyverno), a CRD's CEL rule or its schema. `plan` sends
+    /// every object it would create or change this way, and `apply` again
+    /// under the lock before its first write, so a refused object stops the
+    /// apply before anything is written. The message is the server's; the
+    /// label points at the setting that made the refused field, or at the
+    /// node that declares the object.
+    DryRunRejected = "hcpc::plan::rejected",
+    /// (note) Objects in a namespace the plan creates cannot be judged by
+    /// the server's dry run before that namespace exists: `apply` checks
+    /// them right after creating their Namespaces, before any other write.
+    DryRunAtApply = "hcpc::plan::checked_at_apply",
     /// The command line is not usable as given.
     Usage = "hcpc::usage",
 }

@@ -278,9 +278,23 @@ fn apply_target(
         }
         report.applied.push(home.clone());
     }
+    // Objects in namespaces this apply creates: judged by the server's
+    // dry run once their Namespaces exist, before any other write.
+    let (_, later) = crate::live::dry_run::to_check(&fresh.plan.changes, &fresh.compiled.objects);
+    let mut later = Some(later).filter(|l| !l.is_empty());
     for level in levels(fresh) {
         if halt.load(Ordering::SeqCst) || interrupt::requested().is_some() {
             break;
+        }
+        if let Some(objects) = later.take_if(|_| level.iter().any(|c| c.id.kind != Kind::Namespace)) {
+            let refused = target.dry_run(&objects, opts.parallelism);
+            if !refused.is_empty() {
+                for r in refused {
+                    report.failed.push((r.id, format!("refused by the management cluster (dry run): {}", r.message)));
+                }
+                halt.store(true, Ordering::SeqCst);
+                break;
+            }
         }
         run_level(&work, &level, lock, opts, style, report);
         if report.stopped() {

@@ -14,6 +14,7 @@ pub mod impact;
 pub mod markdown;
 pub mod model;
 pub mod names;
+pub mod rejected;
 pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
