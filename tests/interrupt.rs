@@ -220,3 +220,49 @@ fn a_second_signal_exits_at_once_and_unlock_releases_the_lock() {
     e.ok(&["apply", "--auto-approve", "-q"]);
     e.ok(&["plan", "--detailed-exitcode"]);
 }
+
+/// Removing a cluster deletes its NodePools and HostedCluster, and the
+/// Secrets they name only once the HostedCluster is gone (the operator's
+/// finalizer needs them to tear it down). The wait ends at `--timeout`,
+/// keeping the Secrets and saying so; the next apply continues.
+#[test]
+fn secrets_of_a_deleted_cluster_outlive_its_finalizers() {
+    let Some(e) = env("finalizers") else { return };
+    e.write_fleet(
+        "cluster a {\n    node-pool w replicas=1\n}\ncluster b {\n    prevent-destroy #false\n    node-pool w replicas=1\n}\n",
+    );
+    e.ok(&["apply", "--auto-approve", "-q"]);
+    let secrets_of_b = || -> Vec<String> {
+        e.k.list("secrets", Some(e.ns()))
+            .iter()
+            .filter_map(|s| s["metadata"]["name"].as_str().map(str::to_string))
+            .filter(|n| n.starts_with("b-"))
+            .collect()
+    };
+    assert!(!secrets_of_b().is_empty());
+    e.finalizer("b", true);
+    e.write_fleet("cluster a {\n    node-pool w replicas=1\n}\n");
+    let o = e.run(&["apply", "--auto-approve", "--timeout", "2s"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "waiting for HostedCluster/{}/b to be deleted (waiting for finalizers: {FINALIZER}",
+            e.ns()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("after --timeout 2s: the Secrets it names were kept"), "{err}");
+    assert!(err.contains("run apply again once they are gone"), "{err}");
+    assert!(e.get("nodepools", "b-w").is_none(), "the pool was deleted");
+    assert!(e.get("hostedclusters", "b").unwrap()["metadata"]["deletionTimestamp"].is_string());
+    assert!(!secrets_of_b().is_empty(), "the Secrets were kept: {err}");
+    assert!(e.lease().is_none());
+
+    // The operator finishes; the next apply deletes the Secrets.
+    e.finalizer("b", false);
+    until("the HostedCluster is gone", || e.get("hostedclusters", "b").is_none());
+    e.ok(&["apply", "--auto-approve", "-q"]);
+    assert!(secrets_of_b().is_empty(), "{:?}", secrets_of_b());
+    e.ok(&["plan", "--detailed-exitcode"]);
+}
