@@ -258,6 +258,12 @@ fn secrets_of_a_deleted_cluster_outlive_its_finalizers() {
     assert!(e.get("hostedclusters", "b").unwrap()["metadata"]["deletionTimestamp"].is_string());
     assert!(!secrets_of_b().is_empty(), "the Secrets were kept: {err}");
     assert!(e.lease().is_none());
+    // Meanwhile plans show it being deleted, not as a delete still to do.
+    let plan = e.ok(&["plan"]);
+    let said = format!("{}{}", stdout(&plan), stderr(&plan));
+    assert!(said.contains(&format!("HostedCluster/{}/b is deleting (waiting for finalizers:", e.ns())), "{said}");
+    assert!(said.contains(&format!("b-pull-secret is kept until HostedCluster/{}/b", e.ns())), "{said}");
+    assert!(said.contains("No changes.") && !said.contains("to destroy"), "{said}");
 
     // The operator finishes; the next apply deletes the Secrets.
     e.finalizer("b", false);

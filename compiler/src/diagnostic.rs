@@ -209,6 +209,12 @@ codes! {
     /// the server's dry run before that namespace exists: `apply` checks
     /// them right after creating their Namespaces, before any other write.
     DryRunAtApply = "hcpc::plan::checked_at_apply",
+    /// (note) An object this fleet no longer declares is already being
+    /// deleted (it has a `deletionTimestamp`; finalizers, such as the
+    /// HyperShift operator's, hold it while it tears the cluster down). It
+    /// is not deleted again nor counted as destroyed, and the Secrets its
+    /// HostedCluster names are kept until it is gone.
+    Deleting = "hcpc::plan::deleting",
     /// The command line is not usable as given.
     Usage = "hcpc::usage",
 }
