@@ -17,6 +17,11 @@
 //! fewer runs; `HCPC_BENCH_SIZES=10,1000` picks the sizes;
 //! `HCPC_BENCH_BIN=PATH` picks the `hcpc` binary.
 //!
+//! `HCPC_BENCH_DRY_RUN=1` instead measures what the server-side dry run
+//! costs: a 1,000-cluster create (plan and apply on an empty server) and a
+//! release bump of 200 clusters (plan, against a no-change plan of the
+//! same fleet), with the server-side applies each sent.
+//!
 //! `HCPC_BENCH_TARGETS=N` instead compares a no-change plan of N clusters
 //! on one management cluster with the same N split over two (N/2 each,
 //! every other cluster naming the second with its own `target`), each
@@ -340,6 +345,10 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    if std::env::var_os("HCPC_BENCH_DRY_RUN").is_some() {
+        dry_run_cost(&hcpc_binary());
+        return;
+    }
     if let Some(n) = std::env::var("HCPC_BENCH_TARGETS").ok().and_then(|n| n.parse().ok()) {
         let runs = if std::env::var_os("HCPC_BENCH_QUICK").is_some() { 3 } else { 5 };
         two_targets(&hcpc_binary(), n, runs);
@@ -410,5 +419,70 @@ fn main() {
                 verdict(apply_time <= Duration::from_secs(30))
             );
         }
+    }
+}
+
+/// Server-side applies (`APPLY` requests, dry runs included) in `counts`.
+fn applies(counts: &RequestCounts) -> u64 {
+    counts.0.iter().filter(|((verb, ..), _)| verb == "APPLY").map(|(_, n)| *n as u64).sum()
+}
+
+/// The dry run's cost: a 1,000-cluster create and a 200-cluster release bump.
+fn dry_run_cost(bin: &Path) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("server-side dry run against a real kube-apiserver ({cores} cores)");
+    for (n, bump) in [(1000, false), (200, true)] {
+        let Some(k) = Envtest::start() else { return };
+        seed_inventory(&k);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let files = fleet_gen::write_fleet(dir.path(), n, 100).expect("write fleet");
+        let kubeconfig = k.write_kubeconfig(dir.path());
+        let run = |args: &[&str]| {
+            let before = k.request_counts();
+            let start = Instant::now();
+            let o = Command::new(bin)
+                .current_dir(dir.path())
+                .env("KUBECONFIG", &kubeconfig)
+                .env("NO_COLOR", "1")
+                .args(args)
+                .args(["--target", "kube"])
+                .output()
+                .expect("hcpc runs");
+            let wall = start.elapsed();
+            assert!(o.status.code() != Some(1), "hcpc {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+            (wall, hcpc_requests(&k.request_counts().since(&before)))
+        };
+        if !bump {
+            let (plan, plan_requests) = run(&["plan", "."]);
+            let (apply, apply_requests) = run(&["apply", "--auto-approve", "-q", "."]);
+            println!("\n{n}-cluster create ({} objects)", fleet_gen::expected_objects(n));
+            println!("  plan:  {:>8}, {} server-side applies (dry runs)", secs(plan), applies(&plan_requests));
+            println!(
+                "  apply: {:>8}, {} server-side applies (dry runs and writes)",
+                secs(apply),
+                applies(&apply_requests)
+            );
+            continue;
+        }
+        let (_, _) = run(&["apply", "--auto-approve", "-q", "."]);
+        operator_status(&k);
+        let mut still = Vec::new();
+        for _ in 0..3 {
+            still.push(run(&["plan", "--detailed-exitcode", "."]).0);
+        }
+        for f in &files {
+            let text = std::fs::read_to_string(f).expect("read fleet file");
+            std::fs::write(f, text.replace("4.17.3-multi", "4.17.4-multi")).expect("write fleet file");
+        }
+        let mut bumped = Vec::new();
+        let mut requests = RequestCounts::default();
+        for _ in 0..3 {
+            let (wall, counts) = run(&["plan", "--detailed-exitcode", "."]);
+            bumped.push(wall);
+            requests = counts;
+        }
+        println!("\n{n}-cluster release bump");
+        println!("  no-change plan:    {:>8} (median of 3), no dry run", secs(median(still)));
+        println!("  release-bump plan: {:>8} (median of 3), {} dry runs", secs(median(bumped)), applies(&requests));
     }
 }

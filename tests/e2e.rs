@@ -12,6 +12,7 @@ mod capacity;
 mod cli;
 mod conformance;
 mod discovery;
+mod dry_run;
 mod envtest;
 mod errors;
 mod examples;

@@ -160,7 +160,7 @@ fn sigterm_with_a_write_in_flight_abandons_it_and_releases_the_lock() {
     });
     // The first NodePool write is the one in flight.
     until("a NodePool write is in flight", || {
-        proxy.requests().iter().any(|(m, p)| m == "PATCH" && p.contains("/nodepools/"))
+        proxy.requests().iter().any(|(m, p)| m == "PATCH" && p.contains("/nodepools/") && !p.contains("dryRun"))
     });
     signal(&child, Signal::SIGTERM);
     proxy.faults().clear();
@@ -169,7 +169,11 @@ fn sigterm_with_a_write_in_flight_abandons_it_and_releases_the_lock() {
     assert_eq!(o.status.code(), Some(143), "{err}");
     assert!(err.contains("interrupted by SIGTERM"), "{err}");
     assert!(err.contains("it may or may not have been applied"), "{err}");
-    let writes = proxy.requests().iter().filter(|(m, p)| m == "PATCH" && p.contains("/nodepools/")).count();
+    let writes = proxy
+        .requests()
+        .iter()
+        .filter(|(m, p)| m == "PATCH" && p.contains("/nodepools/") && !p.contains("dryRun"))
+        .count();
     assert_eq!(writes, 1, "no NodePool write started after the signal");
     assert!(e.lease().is_none(), "the lock was released");
     e.ok(&["apply", "--auto-approve", "-q"]);
@@ -188,7 +192,7 @@ fn a_second_signal_exits_at_once_and_unlock_releases_the_lock() {
     proxy.faults().delay_matching("PATCH", "/nodepools/", Duration::from_secs(120));
     let child = e.spawn(&["apply", "--auto-approve", "--request-timeout", "5m"]);
     until("a NodePool write is in flight", || {
-        proxy.requests().iter().any(|(m, p)| m == "PATCH" && p.contains("/nodepools/"))
+        proxy.requests().iter().any(|(m, p)| m == "PATCH" && p.contains("/nodepools/") && !p.contains("dryRun"))
     });
     signal(&child, Signal::SIGINT);
     std::thread::sleep(Duration::from_millis(200));
@@ -214,5 +218,57 @@ fn a_second_signal_exits_at_once_and_unlock_releases_the_lock() {
     let again = e.ok(&["unlock", "--yes"]);
     assert!(stderr(&again).contains("not locked"), "{}", stderr(&again));
     e.ok(&["apply", "--auto-approve", "-q"]);
+    e.ok(&["plan", "--detailed-exitcode"]);
+}
+
+/// Removing a cluster deletes its NodePools and HostedCluster, and the
+/// Secrets they name only once the HostedCluster is gone (the operator's
+/// finalizer needs them to tear it down). The wait ends at `--timeout`,
+/// keeping the Secrets and saying so; the next apply continues.
+#[test]
+fn secrets_of_a_deleted_cluster_outlive_its_finalizers() {
+    let Some(e) = env("finalizers") else { return };
+    e.write_fleet(
+        "cluster a {\n    node-pool w replicas=1\n}\ncluster b {\n    prevent-destroy #false\n    node-pool w replicas=1\n}\n",
+    );
+    e.ok(&["apply", "--auto-approve", "-q"]);
+    let secrets_of_b = || -> Vec<String> {
+        e.k.list("secrets", Some(e.ns()))
+            .iter()
+            .filter_map(|s| s["metadata"]["name"].as_str().map(str::to_string))
+            .filter(|n| n.starts_with("b-"))
+            .collect()
+    };
+    assert!(!secrets_of_b().is_empty());
+    e.finalizer("b", true);
+    e.write_fleet("cluster a {\n    node-pool w replicas=1\n}\n");
+    let o = e.run(&["apply", "--auto-approve", "--timeout", "2s"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "waiting for HostedCluster/{}/b to be deleted (waiting for finalizers: {FINALIZER}",
+            e.ns()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("after --timeout 2s: the Secrets it names were kept"), "{err}");
+    assert!(err.contains("run apply again once they are gone"), "{err}");
+    assert!(e.get("nodepools", "b-w").is_none(), "the pool was deleted");
+    assert!(e.get("hostedclusters", "b").unwrap()["metadata"]["deletionTimestamp"].is_string());
+    assert!(!secrets_of_b().is_empty(), "the Secrets were kept: {err}");
+    assert!(e.lease().is_none());
+    // Meanwhile plans show it being deleted, not as a delete still to do.
+    let plan = e.ok(&["plan"]);
+    let said = format!("{}{}", stdout(&plan), stderr(&plan));
+    assert!(said.contains(&format!("HostedCluster/{}/b is deleting (waiting for finalizers:", e.ns())), "{said}");
+    assert!(said.contains(&format!("b-pull-secret is kept until HostedCluster/{}/b", e.ns())), "{said}");
+    assert!(said.contains("No changes.") && !said.contains("to destroy"), "{said}");
+
+    // The operator finishes; the next apply deletes the Secrets.
+    e.finalizer("b", false);
+    until("the HostedCluster is gone", || e.get("hostedclusters", "b").is_none());
+    e.ok(&["apply", "--auto-approve", "-q"]);
+    assert!(secrets_of_b().is_empty(), "{:?}", secrets_of_b());
     e.ok(&["plan", "--detailed-exitcode"]);
 }

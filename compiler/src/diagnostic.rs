@@ -253,6 +253,25 @@ codes! {
     /// More than 20 `additional-network` entries in one pool (the NodePool
     /// API's limit).
     TooManyNetworks = "hcpc::node_pool::too_many_networks",
+    /// The management cluster refused an object in its server-side dry run
+    /// (`dryRun=All`): a ValidatingAdmissionPolicy, an admission webhook
+    /// (Gatekeeper, Kyverno), a CRD's CEL rule or its schema. `plan` sends
+    /// every object it would create or change this way, and `apply` again
+    /// under the lock before its first write, so a refused object stops the
+    /// apply before anything is written. The message is the server's; the
+    /// label points at the setting that made the refused field, or at the
+    /// node that declares the object.
+    DryRunRejected = "hcpc::plan::rejected",
+    /// (note) Objects in a namespace the plan creates cannot be judged by
+    /// the server's dry run before that namespace exists: `apply` checks
+    /// them right after creating their Namespaces, before any other write.
+    DryRunAtApply = "hcpc::plan::checked_at_apply",
+    /// (note) An object this fleet no longer declares is already being
+    /// deleted (it has a `deletionTimestamp`; finalizers, such as the
+    /// HyperShift operator's, hold it while it tears the cluster down). It
+    /// is not deleted again nor counted as destroyed, and the Secrets its
+    /// HostedCluster names are kept until it is gone.
+    Deleting = "hcpc::plan::deleting",
     /// The command line is not usable as given.
     Usage = "hcpc::usage",
     /// A cluster's `profile=` or a profile's `extends=` names no declared

@@ -32,6 +32,9 @@ pub struct DriveOptions {
     /// The most objects written at the same time on one target, and the
     /// most targets applied at the same time.
     pub parallelism: usize,
+    /// How long to wait for deleted HostedClusters to be gone before
+    /// deleting the Secrets they name (`--timeout`).
+    pub wait_timeout: Duration,
 }
 
 /// How often the driver's thread looks at the lock while objects are written.
@@ -128,7 +131,12 @@ fn drive_armed(
             for (part, report) in fresh.parts.iter().zip(&reports) {
                 report.print(part, several.then_some(part.plan.target.as_str()));
             }
-            if interrupted.is_some() && !stopped {
+            let only_waiting = reports.iter().all(|r| r.failed.is_empty() && r.lost_lock.is_none());
+            if only_waiting && reports.iter().any(|r| !r.still_deleting.is_empty()) {
+                eprintln!(
+                    "  help: run apply again once they are gone (or with a longer --timeout); it continues from here"
+                );
+            } else if interrupted.is_some() && !stopped {
                 eprintln!("  help: run apply again; it continues from the current state");
             } else {
                 eprintln!("  help: fix the cause and run apply again; it continues from the current state");
@@ -278,9 +286,30 @@ fn apply_target(
         }
         report.applied.push(home.clone());
     }
+    // Objects in namespaces this apply creates: judged by the server's
+    // dry run once their Namespaces exist, before any other write.
+    let (_, later) = crate::live::dry_run::to_check(&fresh.plan.changes, &fresh.compiled.objects);
+    let mut later = Some(later).filter(|l| !l.is_empty());
     for level in levels(fresh) {
         if halt.load(Ordering::SeqCst) || interrupt::requested().is_some() {
             break;
+        }
+        let level = match hold_secrets(&work, level, opts, style, report) {
+            Some(level) => level,
+            None => break,
+        };
+        if level.is_empty() {
+            continue;
+        }
+        if let Some(objects) = later.take_if(|_| level.iter().any(|c| c.id.kind != Kind::Namespace)) {
+            let refused = target.dry_run(&objects, opts.parallelism);
+            if !refused.is_empty() {
+                for r in refused {
+                    report.failed.push((r.id, format!("refused by the management cluster (dry run): {}", r.message)));
+                }
+                halt.store(true, Ordering::SeqCst);
+                break;
+            }
         }
         run_level(&work, &level, lock, opts, style, report);
         if report.stopped() {
@@ -300,6 +329,9 @@ impl Report {
         }
         if let Some(e) = &self.lost_lock {
             eprintln!("error: {head}{e}");
+        }
+        for line in &self.still_deleting {
+            eprintln!("{head}{line}");
         }
         let settled: BTreeSet<&ObjectId> = self.applied.iter().chain(self.failed.iter().map(|(id, _)| id)).collect();
         let pending: Vec<String> = planned
@@ -389,12 +421,58 @@ struct Report {
     failed: Vec<(ObjectId, String)>,
     /// Why the fleet lock was lost, if it was.
     lost_lock: Option<String>,
+    /// HostedClusters still being deleted when `--timeout` ran out: the
+    /// Secrets they name were kept.
+    still_deleting: Vec<String>,
 }
 
 impl Report {
     fn stopped(&self) -> bool {
-        !self.failed.is_empty() || self.lost_lock.is_some()
+        !self.failed.is_empty() || self.lost_lock.is_some() || !self.still_deleting.is_empty()
     }
+}
+
+/// Before deleting Secrets: waits for the HostedClusters this apply
+/// deleted to be gone (`cli::deletion`), and keeps the Secrets of those
+/// still there when the wait ends. The level without them; `None` when
+/// the wait itself failed.
+fn hold_secrets<'c>(
+    work: &Work<'_>,
+    level: Vec<&'c Change>,
+    opts: DriveOptions,
+    style: Style,
+    report: &mut Report,
+) -> Option<Vec<&'c Change>> {
+    let deletes_secrets = level.iter().any(|c| c.action == Action::Delete && c.id.kind == Kind::Secret);
+    if !deletes_secrets || work.leaving.is_empty() {
+        return Some(level);
+    }
+    let say = |line: &str| {
+        if !style.quiet {
+            match &work.prefix {
+                Some(t) => eprintln!("{t}: {line}"),
+                None => eprintln!("{line}"),
+            }
+        }
+    };
+    let leaving: Vec<&ObjectId> = work.leaving.iter().copied().collect();
+    let still = match super::deletion::wait_for_clusters(work.target, &leaving, opts.wait_timeout, &say) {
+        Ok(s) => s,
+        Err(e) => {
+            report.lost_lock = Some(format!("cannot tell whether the deleted HostedClusters are gone: {e}"));
+            return None;
+        }
+    };
+    let held: BTreeSet<&ObjectId> = still.iter().flat_map(|s| &s.secrets).collect();
+    for s in &still {
+        report.still_deleting.push(format!(
+            "{} is still being deleted ({}) after --timeout {}s: the Secrets it names were kept",
+            s.cluster,
+            super::deletion::waiting_for(&s.finalizers),
+            opts.wait_timeout.as_secs()
+        ));
+    }
+    Some(level.into_iter().filter(|c| !(c.id.kind == Kind::Secret && held.contains(&c.id))).collect())
 }
 
 /// What the workers share while making changes.

@@ -3,6 +3,7 @@
 
 pub mod args;
 mod commands;
+mod deletion;
 mod driver;
 pub mod load;
 pub mod output;

@@ -437,6 +437,21 @@ impl KubeTarget {
         })
     }
 
+    /// Server-side apply of one object with `dryRun=All`: admission
+    /// (webhooks, ValidatingAdmissionPolicies), CEL rules and the schema
+    /// judge it; nothing is stored. Conflicts with other managers are
+    /// forced, as they are not what is checked.
+    pub fn dry_run_apply(&self, id: &ObjectId, body: &Value) -> Result<(), ApiError> {
+        let mut params = PatchParams::apply(labels::FIELD_MANAGER).force();
+        params.dry_run = true;
+        let patch = Patch::Apply(body);
+        let request = kube::core::Request::new(collection_path(&resource(id.kind), Some(&id.namespace)));
+        self.call(|| {
+            let request = request.patch(&id.name, &params, &patch);
+            async move { self.client.request_text(request.map_err(kube::Error::BuildRequest)?).await.map(drop) }
+        })
+    }
+
     /// Creates one object (field manager `hcpc`); `Ok(false)` when it
     /// already exists, which is left untouched.
     pub fn create(&self, id: &ObjectId, body: &Value) -> Result<bool, ApiError> {
@@ -1050,6 +1065,10 @@ impl Target for KubeTarget {
 
     fn delete_one(&self, id: &ObjectId) -> Result<(), String> {
         self.delete(id).map_err(|e| describe(&e))
+    }
+
+    fn dry_run(&self, objects: &[&DesiredObject], parallelism: usize) -> Vec<super::dry_run::Rejection> {
+        super::dry_run::check(self, objects, parallelism)
     }
 
     fn wait_gone(&self, id: &ObjectId) -> Result<(), String> {

@@ -9,6 +9,7 @@
 
 pub mod dir;
 pub mod inventory;
+pub mod dry_run;
 pub mod kube;
 pub mod lease;
 pub mod retry;
@@ -59,6 +60,11 @@ pub trait Target: LiveState + Sync {
     fn apply_one(&self, object: &DesiredObject, force_conflicts: bool) -> Result<(), String>;
     /// Deletes one object; a missing object counts as deleted.
     fn delete_one(&self, id: &ObjectId) -> Result<(), String>;
+    /// Has the target judge objects without storing them (server-side
+    /// dry run); what it refuses. A directory accepts anything.
+    fn dry_run(&self, _objects: &[&DesiredObject], _parallelism: usize) -> Vec<dry_run::Rejection> {
+        Vec::new()
+    }
     /// Returns once a deleted object is gone (finalizers may hold it).
     fn wait_gone(&self, id: &ObjectId) -> Result<(), String>;
 }

@@ -18,6 +18,7 @@ pub mod model;
 pub mod names;
 pub mod profiles;
 pub mod rollout;
+pub mod rejected;
 pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -136,8 +137,12 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
         .collect();
     // Nor one that a live HostedCluster outside the fleet names (another
     // fleet's, or one made by hand); those this plan deletes do not count.
-    let leaving: BTreeSet<&ObjectId> =
-        deletes.iter().filter(|l| l.id.kind == Kind::HostedCluster).map(|l| &l.id).collect();
+    // One already being deleted still needs its Secrets until it is gone.
+    let leaving: BTreeSet<&ObjectId> = deletes
+        .iter()
+        .filter(|l| l.id.kind == Kind::HostedCluster && deleting(&l.body).is_none())
+        .map(|l| &l.id)
+        .collect();
     let mut in_use: BTreeMap<ObjectId, &ObjectId> = BTreeMap::new();
     for hc in input.live.iter().chain(input.neighbours) {
         if hc.id.kind == Kind::HostedCluster && !desired_ids.contains(&hc.id) && !leaving.contains(&hc.id) {
@@ -147,6 +152,13 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
         }
     }
     deletes.retain(|l| match in_use.get(&l.id) {
+        Some(hc) if input.live.iter().any(|o| &o.id == *hc && deleting(&o.body).is_some()) => {
+            diags.push(Diagnostic::note(
+                Code::Deleting,
+                format!("{} is kept until {hc}, which is being deleted and names it, is gone", l.id),
+            ));
+            false
+        }
         Some(hc) => {
             diags.push(
                 Diagnostic::warning(
@@ -164,6 +176,22 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
     deletes.sort_by(|a, b| b.id.kind.cmp(&a.id.kind).then(a.id.cmp(&b.id)));
     for l in deletes {
         let cluster = label(&l.body, labels::CLUSTER).unwrap_or_default();
+        // Already being deleted: not a delete still to do.
+        if let Some(state) = deleting(&l.body) {
+            diags.push(Diagnostic::note(Code::Deleting, format!("{} is {state}", l.id)));
+            changes.push(Change {
+                id: l.id.clone(),
+                action: Action::NoOp,
+                fields: Vec::new(),
+                notes: vec![state],
+                cluster: (!cluster.is_empty()).then(|| cluster.to_string()),
+                rolls_nodes: None,
+                live_version: l.version.clone(),
+                moved_to: None,
+                moved_from: None,
+            });
+            continue;
+        }
         let protected = label(&l.body, labels::PREVENT_DESTROY) == Some("true")
             || (input.protected.contains(cluster) && !cluster.is_empty());
         let moved_to = input.elsewhere.declared.get(&l.id).cloned();
@@ -299,6 +327,22 @@ fn update(
         moved_to: None,
         moved_from: None,
     }
+}
+
+/// `deleting (waiting for finalizers: …)` for an object whose deletion has
+/// begun (`metadata.deletionTimestamp`), else `None`.
+pub fn deleting(body: &Value) -> Option<String> {
+    body.pointer("/metadata/deletionTimestamp")?;
+    let finalizers: Vec<&str> = body
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .map(|f| f.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    Some(if finalizers.is_empty() {
+        "deleting".to_string()
+    } else {
+        format!("deleting (waiting for finalizers: {})", finalizers.join(", "))
+    })
 }
 
 /// The immutable rule covering a changed path (the path itself or a parent).

@@ -514,6 +514,10 @@ fn resource(plural: &str) -> (ApiResource, bool) {
         "volumesnapshotclasses" => ("snapshot.storage.k8s.io", "v1", "VolumeSnapshotClass", false),
         "kubevirts" => ("kubevirt.io", "v1", "KubeVirt", true),
         "customresourcedefinitions" => ("apiextensions.k8s.io", "v1", "CustomResourceDefinition", false),
+        "validatingadmissionpolicies" => ("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicy", false),
+        "validatingadmissionpolicybindings" => {
+            ("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBinding", false)
+        }
         other => panic!("the test harness does not know resource {other}"),
     };
     let api_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
@@ -542,6 +546,8 @@ fn plural_of(kind: &str) -> &'static str {
         "volumesnapshotclasses",
         "kubevirts",
         "customresourcedefinitions",
+        "validatingadmissionpolicies",
+        "validatingadmissionpolicybindings",
     ]
     .into_iter()
     .find(|p| resource(p).0.kind == kind)

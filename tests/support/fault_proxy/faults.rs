@@ -116,6 +116,12 @@ impl Faults {
         self.with(|s| {
             s.seen += 1;
             let seen = s.seen;
+            // Rules by path stand for real writes: a server-side dry run
+            // (`dryRun=All`) is matched only by a rule that names it.
+            let dry_run = path.contains("dryRun=");
+            let matches = |m: &str, p: &str| {
+                (m == "*" || m.eq_ignore_ascii_case(method)) && path.contains(p) && (!dry_run || p.contains("dryRun"))
+            };
             let mut fired = None;
             for rule in s.rules.iter_mut() {
                 match rule {
@@ -124,9 +130,7 @@ impl Faults {
                         break;
                     }
                     Rule::Matching { method: m, path_substring, action, remaining }
-                        if *remaining > 0
-                            && (m == "*" || m.eq_ignore_ascii_case(method))
-                            && path.contains(path_substring.as_str()) =>
+                        if *remaining > 0 && matches(m, path_substring) =>
                     {
                         *remaining -= 1;
                         fired = Some(*action);
@@ -139,12 +143,7 @@ impl Faults {
                 Rule::Nth { at, .. } => *at > seen,
                 Rule::Matching { remaining, .. } => *remaining > 0,
             });
-            let slow = s
-                .slow
-                .iter()
-                .filter(|(m, p, _)| (m == "*" || m.eq_ignore_ascii_case(method)) && path.contains(p.as_str()))
-                .map(|(_, _, d)| *d)
-                .max();
+            let slow = s.slow.iter().filter(|(m, p, _)| matches(m, p)).map(|(_, _, d)| *d).max();
             (s.delay.max(slow), fired)
         })
     }

@@ -150,6 +150,7 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
         force_conflicts: opts.force_conflicts,
         lock_timeout: opts.lock_timeout,
         parallelism: opts.parallelism,
+        wait_timeout: opts.timeout,
     };
     let Some(applied) = drive(&planned, &replan, drive_opts, style) else {
         return crate::interrupt::requested().map_or(exit::ERROR, |stop| stop.exit_code());
@@ -244,6 +245,7 @@ fn after_pass(
                 force_conflicts: opts.force_conflicts,
                 lock_timeout: opts.lock_timeout,
                 parallelism: opts.parallelism,
+                wait_timeout: remaining(),
             };
             let Some(applied) = drive(&planned, &replan, drive_opts, style) else {
                 return exit::ERROR;

@@ -241,6 +241,11 @@ pub fn make_limited(
         for (id, note) in notes {
             plan.changes.iter_mut().filter(|c| c.id == id).for_each(|c| c.notes.push(note.clone()));
         }
+        if let Opened::Kube(k) = &g.target {
+            for d in dry_run(k, &plan, &g.compiled.objects, &resolved.fleet) {
+                diags.push(d);
+            }
+        }
         failed |= diags.has_errors();
         print_diagnostics(diags, &sources, DiagFormat::Human, style);
         out.push(plan);
@@ -277,6 +282,43 @@ fn rollouts(
         })
         .collect()
 }
+
+/// The management cluster's verdict on every object the plan would create
+/// or change (server-side dry run, `live::dry_run`): an error per refusal,
+/// and a note for objects that can only be judged once apply has created
+/// their namespace. A plan without changes sends nothing.
+fn dry_run(
+    k: &crate::live::kube::KubeTarget,
+    plan: &Plan,
+    objects: &[DesiredObject],
+    fleet: &crate::ir::Fleet,
+) -> Vec<Diagnostic> {
+    use crate::live::Target;
+    let (now, later) = crate::live::dry_run::to_check(&plan.changes, objects);
+    let mut out: Vec<Diagnostic> = k
+        .dry_run(&now, DRY_RUN_PARALLELISM)
+        .into_iter()
+        .map(|r| {
+            let cluster = objects.iter().find(|o| o.id == r.id).and_then(|o| o.cluster.as_deref());
+            crate::plan::rejected::diagnostic(fleet, &r.id, cluster, &r.message, r.field.as_deref())
+        })
+        .collect();
+    if !later.is_empty() {
+        out.push(Diagnostic::note(
+            Code::DryRunAtApply,
+            format!(
+                "{} object{} in namespaces this plan creates can be checked by the management cluster only once they exist: apply checks {} right after creating the Namespaces, before any other write",
+                later.len(),
+                if later.len() == 1 { "" } else { "s" },
+                if later.len() == 1 { "it" } else { "them" }
+            ),
+        ));
+    }
+    out
+}
+
+/// How many dry-run requests a plan has in flight at once.
+const DRY_RUN_PARALLELISM: usize = 32;
 
 /// One target: open it, discover what it offers (kube), resolve and render
 /// its clusters, and read its live state (on a cluster, while the rest
