@@ -32,6 +32,16 @@ impl Cluster {
         let k = Envtest::start()?;
         let dir = tempfile::tempdir().unwrap();
         k.write_kubeconfig(dir.path());
+        // What the HyperShift operator publishes on install, so that these
+        // plans are judged as on a management cluster that runs it.
+        k.ensure_namespace("hypershift");
+        k.apply_as(
+            "hypershift-operator",
+            &json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "supported-versions", "namespace": "hypershift",
+                                 "labels": {"hypershift.openshift.io/supported-versions": "true"}},
+                    "data": {"supported-versions": "{\"versions\":[\"4.20\",\"4.19\",\"4.18\"]}"}}),
+        );
         Some(Cluster { k, dir })
     }
 

@@ -10,7 +10,8 @@ use crate::examples::assert_golden;
 use crate::support::{repo, run_in, stderr, stdout, yaml_docs};
 
 const R0: &str = "quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64";
-const R1: &str = "quay.io/openshift-release-dev/ocp-release:4.20.1-x86_64";
+// A pool pinned one minor behind its cluster (never ahead: hcpc::release::pool_newer_than_cluster).
+const R1: &str = "quay.io/openshift-release-dev/ocp-release:4.19.9-x86_64";
 const R2: &str = "quay.io/openshift-release-dev/ocp-release:4.20.2-x86_64";
 const R3: &str = "quay.io/openshift-release-dev/ocp-release:4.20.3-x86_64";
 

@@ -8,8 +8,8 @@ mod driver;
 pub mod load;
 pub mod output;
 pub mod printer;
-pub mod scope;
 pub(crate) mod rollout;
+pub mod scope;
 pub mod target;
 
 use std::process::ExitCode;

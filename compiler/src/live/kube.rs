@@ -928,9 +928,9 @@ impl KubeTarget {
             let listing = s.spawn(|| self.list_fleet(applyset, freshness));
             // Beside discovery, not after it: no round trip added.
             let supported = s.spawn(|| super::supported::read(self));
-            let discovered = self.discover().map(|mut d| {
-                d.supported_versions = supported.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                d
+            let discovered = self.discover().and_then(|mut d| {
+                d.supported_versions = supported.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+                Ok(d)
             });
             let compiled = compile(discovered);
             let listed = listing.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));

@@ -8,8 +8,8 @@
 //! to write them: the fleet lock, bookkeeping, and one object at a time.
 
 pub mod dir;
-pub mod inventory;
 pub mod dry_run;
+pub mod inventory;
 pub mod kube;
 pub mod lease;
 pub mod retry;

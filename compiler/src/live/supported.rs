@@ -15,10 +15,11 @@ use crate::release::rules::{SupportedVersions, parse_supported};
 pub const NAMESPACE: &str = "hypershift";
 pub const NAME: &str = "supported-versions";
 
-/// One GET of the ConfigMap, run beside discovery. Anything but the list
-/// (absent, forbidden, unreadable) is [`SupportedVersions::Unknown`]: the
-/// plan says so in a note and goes on.
-pub fn read(kube: &KubeTarget) -> SupportedVersions {
+/// One GET of the ConfigMap, run beside discovery. An absent, forbidden or
+/// unreadable ConfigMap is [`SupportedVersions::Unknown`]: the plan says so
+/// in a note and goes on. A server that does not answer fails the plan, as
+/// it does for every other read.
+pub fn read(kube: &KubeTarget) -> Result<SupportedVersions, super::kube::ApiError> {
     let config_maps = ApiResource {
         group: String::new(),
         version: "v1".into(),
@@ -27,12 +28,15 @@ pub fn read(kube: &KubeTarget) -> SupportedVersions {
         plural: "configmaps".into(),
     };
     match kube.get_resource(&config_maps, Some(NAMESPACE), NAME) {
-        Ok(Some(cm)) => parse_supported(&cm),
-        Ok(None) => SupportedVersions::Unknown(format!("it has no ConfigMap {NAMESPACE}/{NAME}")),
+        Ok(Some(cm)) => Ok(parse_supported(&cm)),
+        Ok(None) => Ok(SupportedVersions::Unknown(format!("it has no ConfigMap {NAMESPACE}/{NAME}"))),
         Err(e) if e.code == 403 => {
-            SupportedVersions::Unknown(format!("hcpc may not read ConfigMap {NAMESPACE}/{NAME}"))
+            Ok(SupportedVersions::Unknown(format!("hcpc may not read ConfigMap {NAMESPACE}/{NAME}")))
         }
-        Err(e) => SupportedVersions::Unknown(format!("ConfigMap {NAMESPACE}/{NAME} could not be read ({e})")),
+        Err(e) if (400..500).contains(&e.code) => {
+            Ok(SupportedVersions::Unknown(format!("ConfigMap {NAMESPACE}/{NAME} could not be read ({e})")))
+        }
+        Err(e) => Err(e),
     }
 }
 

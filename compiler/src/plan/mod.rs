@@ -17,8 +17,8 @@ pub mod markdown;
 pub mod model;
 pub mod names;
 pub mod profiles;
-pub mod rollout;
 pub mod rejected;
+pub mod rollout;
 pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
