@@ -143,6 +143,39 @@ fn sigint_while_waiting_for_a_replacement_releases_the_lock() {
     e.ok(&["plan", "--detailed-exitcode"]);
 }
 
+/// A replacement whose old HostedCluster a finalizer holds says what it
+/// waits for and gives up at `--timeout`, saying how to go on; once the
+/// finalizer is gone a re-run creates the new one.
+#[test]
+fn a_replacement_waits_within_the_timeout_and_says_for_what() {
+    let Some(e) = env("replace-wait") else { return };
+    e.write_fleet("cluster a {\n    prevent-destroy #false\n    node-pool w replicas=1\n}\n");
+    e.ok(&["apply", "--auto-approve", "-q"]);
+    e.finalizer("a", true);
+    e.write_fleet("cluster a {\n    prevent-destroy #false\n    etcd size=\"16Gi\"\n    node-pool w replicas=1\n}\n");
+    let start = std::time::Instant::now();
+    let o = e.run(&["apply", "--auto-approve", "--allow-replace", "--timeout", "15s"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(60), "the wait obeys --timeout: {err}");
+    let ns = e.ns();
+    assert!(
+        err.contains(&format!(
+            "HostedCluster/{ns}/a: deleting, before it is created again (waiting for finalizers: {FINALIZER})"
+        )),
+        "progress while it waits: {err}"
+    );
+    assert!(err.contains("still being deleted after 15s (--timeout)"), "{err}");
+    assert!(e.lease().is_none(), "the lock was released");
+
+    e.finalizer("a", false);
+    until("the HostedCluster is gone", || e.get("hostedclusters", "a").is_none());
+    e.ok(&["apply", "--auto-approve", "--allow-replace", "-q"]);
+    let hc = e.get("hostedclusters", "a").unwrap();
+    assert_eq!(hc["spec"]["etcd"]["managed"]["storage"]["persistentVolume"]["size"], "16Gi");
+    e.ok(&["plan", "--detailed-exitcode"]);
+}
+
 /// SIGTERM while a write is in flight: no other write starts, the one in
 /// flight is given a few seconds and then abandoned, the lock released,
 /// exit 143; a re-run converges.

@@ -272,6 +272,7 @@ fn apply_target(
         force_conflicts: opts.force_conflicts,
         halt,
         prefix,
+        wait_timeout: opts.wait_timeout,
     };
     // Taking the lock created the fleet's Namespace if the plan showed it
     // as a create: it was applied by this run, and is reported as such.
@@ -488,6 +489,8 @@ struct Work<'a> {
     halt: &'a AtomicBool,
     /// The target's name before each line, in a fleet of several.
     prefix: Option<String>,
+    /// How long a replacement waits for the old object to be gone.
+    wait_timeout: Duration,
 }
 
 impl Work<'_> {
@@ -508,7 +511,11 @@ impl Work<'_> {
             Action::Delete => self.target.delete_one(&change.id),
             Action::Replace => {
                 self.target.delete_one(&change.id)?;
-                self.target.wait_gone(&change.id)?;
+                let progress = |line: &str| match &self.prefix {
+                    Some(t) => eprintln!("{t}: {line}"),
+                    None => eprintln!("{line}"),
+                };
+                self.target.wait_gone(&change.id, self.wait_timeout, &progress)?;
                 self.target.apply_one(object()?, self.force_conflicts)
             }
             Action::Create | Action::Update => self.target.apply_one(object()?, self.force_conflicts),

@@ -177,7 +177,7 @@ impl Target for DirTarget {
         }
     }
 
-    fn wait_gone(&self, _id: &ObjectId) -> Result<(), String> {
+    fn wait_gone(&self, _id: &ObjectId, _timeout: std::time::Duration, _progress: &dyn Fn(&str)) -> Result<(), String> {
         Ok(())
     }
 }

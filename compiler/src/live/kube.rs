@@ -1071,18 +1071,36 @@ impl Target for KubeTarget {
         super::dry_run::check(self, objects, parallelism)
     }
 
-    fn wait_gone(&self, id: &ObjectId) -> Result<(), String> {
+    fn wait_gone(&self, id: &ObjectId, timeout: Duration, progress: &dyn Fn(&str)) -> Result<(), String> {
+        /// How often the wait says what holds the object.
+        const TELL_EVERY: Duration = Duration::from_secs(10);
         let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(600) {
-            if self.get(id.kind, &id.namespace, &id.name).map_err(|e| describe(&e))?.is_none() {
+        let mut told = start;
+        loop {
+            let Some(live) = self.get(id.kind, &id.namespace, &id.name).map_err(|e| describe(&e))? else {
                 return Ok(());
-            }
+            };
+            let holders = live
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .map(|f| f.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+                .filter(|f| !f.is_empty())
+                .map_or_else(String::new, |f| format!(" (waiting for finalizers: {f})"));
             if let Some(stop) = crate::interrupt::requested() {
                 return Err(format!("interrupted by {} while waiting for it to be deleted", stop.name()));
             }
-            std::thread::sleep(Duration::from_secs(2));
+            if start.elapsed() >= timeout {
+                return Err(format!(
+                    "still being deleted after {}s (--timeout){holders}; it is not created again until it is gone: run apply again later, it continues from there",
+                    timeout.as_secs()
+                ));
+            }
+            if told.elapsed() >= TELL_EVERY {
+                progress(&format!("{id}: deleting, before it is created again{holders}"));
+                told = Instant::now();
+            }
+            std::thread::sleep(Duration::from_secs(2).min(timeout.saturating_sub(start.elapsed())));
         }
-        Err(format!("{id} was not deleted within 10 minutes"))
     }
 }
 

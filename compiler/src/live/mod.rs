@@ -65,8 +65,10 @@ pub trait Target: LiveState + Sync {
     fn dry_run(&self, _objects: &[&DesiredObject], _parallelism: usize) -> Vec<dry_run::Rejection> {
         Vec::new()
     }
-    /// Returns once a deleted object is gone (finalizers may hold it).
-    fn wait_gone(&self, id: &ObjectId) -> Result<(), String>;
+    /// Returns once a deleted object is gone (finalizers may hold it),
+    /// saying every few seconds what it waits for; an error once `timeout`
+    /// has passed.
+    fn wait_gone(&self, id: &ObjectId, timeout: std::time::Duration, progress: &dyn Fn(&str)) -> Result<(), String>;
 }
 
 /// A held fleet lock. Renewed by the driver while it applies; released at
