@@ -5,53 +5,25 @@
 //! before its first write. The policy is a real ValidatingAdmissionPolicy
 //! (admissionregistration.k8s.io/v1) with its binding, on the real server.
 
-use std::path::PathBuf;
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::envtest::{Envtest, Scope};
-use crate::support::{hcpc, repo, stderr, stdout};
+use crate::support::envtest::Envtest;
+use crate::support::live_fleet::LiveFleet;
+use crate::support::stderr;
 
-const RELEASE: &str = "quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64";
+/// The shared live fleet, with this module's site policy (removed on drop).
+struct Env(LiveFleet);
 
-struct Env {
-    k: &'static Envtest,
-    scope: Scope,
-    dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
+impl std::ops::Deref for Env {
+    type Target = LiveFleet;
+    fn deref(&self) -> &LiveFleet {
+        &self.0
+    }
 }
 
 impl Env {
-    fn ns(&self) -> &str {
-        &self.scope.namespace
-    }
-
-    fn write_fleet(&self, body: &str) {
-        let secret = repo().join("examples/secrets/pull-secret.json");
-        std::fs::write(
-            self.dir.path().join("fleet.kdl"),
-            format!(
-                "target kube\nfleet {fleet}\ndefaults {{\n    namespace {ns}\n    release \"{RELEASE}\"\n    pull-secret file=\"{secret}\"\n}}\n{body}",
-                fleet = self.scope.fleet,
-                ns = self.scope.namespace,
-                secret = secret.display(),
-            ),
-        )
-        .unwrap();
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        hcpc().current_dir(self.dir.path()).env("KUBECONFIG", &self.kubeconfig).args(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> Output {
-        let o = self.run(args);
-        assert_eq!(o.status.code(), Some(0), "hcpc {args:?}:\n{}{}", stdout(&o), stderr(&o));
-        o
-    }
-
     /// A site policy refusing NodePools of 7 replicas in `namespaces`.
     fn refuse_seven_replicas(&self, namespaces: &[&str]) {
         let name = format!("{}-no-seven", self.ns());
@@ -91,10 +63,7 @@ impl Drop for Env {
 
 #[test]
 fn an_admission_policy_refusal_fails_the_plan_and_apply_writes_nothing() {
-    let Some(k) = Envtest::shared() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = k.write_kubeconfig(dir.path());
-    let e = Env { k, scope: k.scope("dryrun"), dir, kubeconfig };
+    let Some(e) = LiveFleet::new("dryrun").map(Env) else { return };
     e.write_fleet("cluster a {\n    node-pool w replicas=2\n}\n");
     e.ok(&["apply", "--auto-approve", "-q"]);
     let elsewhere = format!("{}-b", e.ns());
@@ -156,7 +125,7 @@ fn a_no_change_plan_sends_no_dry_run() {
     let dir = tempfile::tempdir().unwrap();
     let proxy = crate::support::fault_proxy::FaultProxy::start(k);
     let kubeconfig = proxy.write_kubeconfig(dir.path());
-    let e = Env { k, scope: k.scope("dryrun-none"), dir, kubeconfig };
+    let e = Env(LiveFleet { k, scope: k.scope("dryrun-none"), dir, kubeconfig });
     e.write_fleet("cluster a {\n    node-pool w replicas=2\n}\n");
     e.ok(&["apply", "--auto-approve", "-q"]);
     proxy.clear_requests();

@@ -3,46 +3,27 @@
 //! them, and `--cluster` on plan and apply.
 
 use std::path::PathBuf;
-use std::process::Output;
 
 use serde_json::{Value, json};
 
-use crate::support::envtest::{Envtest, Scope};
-use crate::support::{hcpc, repo, stderr, stdout};
+use crate::support::live_fleet::{LiveFleet, RELEASE};
+use crate::support::{repo, stderr, stdout};
 
-const RELEASE: &str = "quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64";
+/// The shared live fleet, with this module's own helpers.
+struct Env(LiveFleet);
 
-struct Env {
-    k: &'static Envtest,
-    scope: Scope,
-    dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
+impl std::ops::Deref for Env {
+    type Target = LiveFleet;
+    fn deref(&self) -> &LiveFleet {
+        &self.0
+    }
 }
 
 fn env(what: &str) -> Option<Env> {
-    let k = Envtest::shared()?;
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = k.write_kubeconfig(dir.path());
-    Some(Env { k, scope: k.scope(what), dir, kubeconfig })
+    LiveFleet::new(what).map(Env)
 }
 
 impl Env {
-    fn ns(&self) -> &str {
-        &self.scope.namespace
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let mut c = hcpc();
-        c.current_dir(self.dir.path()).env("KUBECONFIG", &self.kubeconfig).args(args);
-        c.output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> Output {
-        let o = self.run(args);
-        assert_eq!(o.status.code(), Some(0), "hcpc {args:?}:\n{}{}", stdout(&o), stderr(&o));
-        o
-    }
-
     fn path(&self, p: &str) -> PathBuf {
         self.dir.path().join(p)
     }
@@ -167,12 +148,7 @@ fn import_all_needs_a_fleet_name_and_unique_cluster_names() {
     assert!(stderr(&o).contains("--all needs --fleet NAME"), "{}", stderr(&o));
     assert!(!e.path("x").exists());
     // The same name in two namespaces cannot be one fleet.
-    let other = Env {
-        k: e.k,
-        scope: e.k.scope("import-all"),
-        dir: tempfile::tempdir().unwrap(),
-        kubeconfig: e.kubeconfig.clone(),
-    };
+    let Some(other) = env("import-all") else { return };
     e.create_as_hcp("01-minimal", "example", "twin");
     other.create_as_hcp("01-minimal", "example", "twin");
     let o = e.run(&["import", "--all", "--fleet", "mgmt", "-o", e.path("x").to_str().unwrap()]);

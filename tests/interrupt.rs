@@ -9,71 +9,40 @@
 //! that must still be in flight when the signal comes, by the fault proxy
 //! holding that one request (a real server cannot be made to).
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 
-use crate::support::envtest::{Envtest, Scope};
 use crate::support::fault_proxy::FaultProxy;
-use crate::support::{hcpc, repo, stderr, stdout};
+use crate::support::live_fleet::LiveFleet;
+use crate::support::{stderr, stdout};
 
-const RELEASE: &str = "quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64";
 const FINALIZER: &str = "hypershift.openshift.io/finalizer";
 
-struct Env {
-    k: &'static Envtest,
-    scope: Scope,
-    dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
+/// The shared live fleet, with this module's own helpers.
+struct Env(LiveFleet);
+
+impl std::ops::Deref for Env {
+    type Target = LiveFleet;
+    fn deref(&self) -> &LiveFleet {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Env {
+    fn deref_mut(&mut self) -> &mut LiveFleet {
+        &mut self.0
+    }
 }
 
 fn env(what: &str) -> Option<Env> {
-    let k = Envtest::shared()?;
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = k.write_kubeconfig(dir.path());
-    Some(Env { k, scope: k.scope(what), dir, kubeconfig })
+    LiveFleet::new(what).map(Env)
 }
 
 impl Env {
-    fn ns(&self) -> &str {
-        &self.scope.namespace
-    }
-
-    /// `fleet.kdl` with this scope's fleet and namespace, then `body`.
-    fn write_fleet(&self, body: &str) {
-        let secret = repo().join("examples/secrets/pull-secret.json");
-        std::fs::write(
-            self.dir.path().join("fleet.kdl"),
-            format!(
-                "target kube\nfleet {fleet}\ndefaults {{\n    namespace {ns}\n    release \"{RELEASE}\"\n    pull-secret file=\"{secret}\"\n}}\n{body}",
-                fleet = self.scope.fleet,
-                ns = self.scope.namespace,
-                secret = secret.display(),
-            ),
-        )
-        .unwrap();
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = hcpc();
-        c.current_dir(self.dir.path()).env("KUBECONFIG", &self.kubeconfig).args(args);
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).stdin(Stdio::null()).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> Output {
-        let o = self.run(args);
-        assert_eq!(o.status.code(), Some(0), "hcpc {args:?}:\n{}{}", stdout(&o), stderr(&o));
-        o
-    }
-
     fn spawn(&self, args: &[&str]) -> Child {
         self.command(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
     }

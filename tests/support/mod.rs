@@ -8,6 +8,7 @@ pub mod fault_proxy;
 /// Generated fleets, shared with the benchmarks.
 #[path = "../../benches/fleet_gen.rs"]
 pub mod fleet_gen;
+pub mod live_fleet;
 pub mod operator;
 
 use std::path::{Path, PathBuf};
