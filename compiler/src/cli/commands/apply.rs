@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::plan::{FleetPlanned, Planned, SavedPlan, SavedTarget, make_limited};
+use super::plan::{FleetPlanned, Planned, SavedPlan, SavedTarget, judge, make_limited};
 use crate::cli::args::PlanFormat;
 use crate::cli::driver::{DriveOptions, drive};
 use crate::cli::exit;
@@ -94,6 +94,9 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     if !planned.has_changes() {
         return after_pass(&config, flags, clusters, opts, style, run_state, planned);
     }
+    // Refusals are shown before asking; the re-plan under the lock asks the
+    // management cluster again before the first write.
+    let Some(planned) = judge(planned, style) else { return exit::ERROR };
     if opts.wait && planned.parts.iter().any(|p| matches!(p.target, Opened::Dir(_))) {
         eprintln!("warning: --wait has no effect on a dir target: nothing runs there to become ready");
     }
@@ -144,8 +147,11 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     // Re-planned once the locks are held: what is applied is what was
     // shown, or nothing (another apply may have run while this one waited).
     let quiet = Style { quiet: true, ..style };
-    let replan =
-        || make_limited(&config, flags, clusters, quiet, Freshness::Latest).map(|p| rollout::restrict(p, &held));
+    let replan = || {
+        make_limited(&config, flags, clusters, quiet, Freshness::Latest)
+            .map(|p| rollout::restrict(p, &held))
+            .and_then(|p| judge(p, quiet))
+    };
     let drive_opts = DriveOptions {
         force_conflicts: opts.force_conflicts,
         lock_timeout: opts.lock_timeout,
@@ -239,8 +245,11 @@ fn after_pass(
         let held = run_state.as_ref().map(|r| r.standing.held.clone()).unwrap_or_default();
         let planned = rollout::restrict(planned, &held);
         last = if planned.has_changes() {
-            let replan =
-                || make_limited(config, flags, clusters, quiet, Freshness::Latest).map(|p| rollout::restrict(p, &held));
+            let replan = || {
+                make_limited(config, flags, clusters, quiet, Freshness::Latest)
+                    .map(|p| rollout::restrict(p, &held))
+                    .and_then(|p| judge(p, quiet))
+            };
             let drive_opts = DriveOptions {
                 force_conflicts: opts.force_conflicts,
                 lock_timeout: opts.lock_timeout,

@@ -241,11 +241,6 @@ pub fn make_limited(
         for (id, note) in notes {
             plan.changes.iter_mut().filter(|c| c.id == id).for_each(|c| c.notes.push(note.clone()));
         }
-        if let Opened::Kube(k) = &g.target {
-            for d in dry_run(k, &plan, &g.compiled.objects, &resolved.fleet) {
-                diags.push(d);
-            }
-        }
         failed |= diags.has_errors();
         print_diagnostics(diags, &sources, DiagFormat::Human, style);
         out.push(plan);
@@ -315,6 +310,25 @@ fn dry_run(
         ));
     }
     out
+}
+
+/// The management cluster's verdict (server-side dry run) on what
+/// `planned` would create or change, printed as diagnostics; `None` when it
+/// refused anything. Called on what is about to be shown or written: in
+/// apply, after a rollout has held back the changes that must wait, so each
+/// pass judges only its own writes.
+pub fn judge(planned: FleetPlanned, style: Style) -> Option<FleetPlanned> {
+    let mut refused = false;
+    for part in &planned.parts {
+        let (Opened::Kube(k), Some(resolved)) = (&part.target, part.compiled.resolved.as_ref()) else { continue };
+        let mut diags = crate::diagnostic::Diagnostics::default();
+        for d in dry_run(k, &part.plan, &part.compiled.objects, &resolved.fleet) {
+            diags.push(d);
+        }
+        refused |= diags.has_errors();
+        print_diagnostics(diags, &part.compiled.sources, DiagFormat::Human, style);
+    }
+    (!refused).then_some(planned)
 }
 
 /// How many dry-run requests a plan has in flight at once.
@@ -476,7 +490,8 @@ pub fn run(
     if document {
         crate::cli::printer::keep_diagnostics();
     }
-    let Some(planned) = make_limited(path, flags, clusters, style, Freshness::Cached) else {
+    let Some(planned) = make_limited(path, flags, clusters, style, Freshness::Cached).and_then(|p| judge(p, style))
+    else {
         if document {
             let kept = crate::cli::printer::kept_diagnostics();
             let doc = match format {
