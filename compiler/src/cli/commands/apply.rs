@@ -144,21 +144,7 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
             return exit::ERROR;
         }
     }
-    // Re-planned once the locks are held: what is applied is what was
-    // shown, or nothing (another apply may have run while this one waited).
-    let quiet = Style { quiet: true, ..style };
-    let replan = || {
-        make_limited(&config, flags, clusters, quiet, Freshness::Latest)
-            .map(|p| rollout::restrict(p, &held))
-            .and_then(|p| judge(p, quiet))
-    };
-    let drive_opts = DriveOptions {
-        force_conflicts: opts.force_conflicts,
-        lock_timeout: opts.lock_timeout,
-        parallelism: opts.parallelism,
-        wait_timeout: opts.timeout,
-    };
-    let Some(applied) = drive(&planned, &replan, drive_opts, style) else {
+    let Some(applied) = apply_pass(&config, flags, clusters, opts, style, &planned, &held, opts.timeout) else {
         return crate::interrupt::requested().map_or(exit::ERROR, |stop| stop.exit_code());
     };
     if !style.quiet {
@@ -245,18 +231,7 @@ fn after_pass(
         let held = run_state.as_ref().map(|r| r.standing.held.clone()).unwrap_or_default();
         let planned = rollout::restrict(planned, &held);
         last = if planned.has_changes() {
-            let replan = || {
-                make_limited(config, flags, clusters, quiet, Freshness::Latest)
-                    .map(|p| rollout::restrict(p, &held))
-                    .and_then(|p| judge(p, quiet))
-            };
-            let drive_opts = DriveOptions {
-                force_conflicts: opts.force_conflicts,
-                lock_timeout: opts.lock_timeout,
-                parallelism: opts.parallelism,
-                wait_timeout: remaining(),
-            };
-            let Some(applied) = drive(&planned, &replan, drive_opts, style) else {
+            let Some(applied) = apply_pass(config, flags, clusters, opts, style, &planned, &held, remaining()) else {
                 return exit::ERROR;
             };
             applied
@@ -264,6 +239,37 @@ fn after_pass(
             planned
         };
     }
+}
+
+/// One pass of writes: the locks, then the re-plan under them (what is
+/// applied is what was shown, or nothing: another apply may have run while
+/// this one waited), less the changes the rollout holds back and judged by
+/// the management cluster's dry run, then the writes. `None` after saying
+/// why nothing more was written.
+#[allow(clippy::too_many_arguments)]
+fn apply_pass(
+    config: &Path,
+    flags: &TargetFlags,
+    clusters: &[String],
+    opts: &Options,
+    style: Style,
+    planned: &FleetPlanned,
+    held: &std::collections::BTreeSet<(usize, crate::object::ObjectId)>,
+    wait_timeout: Duration,
+) -> Option<FleetPlanned> {
+    let quiet = Style { quiet: true, ..style };
+    let replan = || {
+        make_limited(config, flags, clusters, quiet, Freshness::Latest)
+            .map(|p| rollout::restrict(p, held))
+            .and_then(|p| judge(p, quiet))
+    };
+    let drive_opts = DriveOptions {
+        force_conflicts: opts.force_conflicts,
+        lock_timeout: opts.lock_timeout,
+        parallelism: opts.parallelism,
+        wait_timeout,
+    };
+    drive(planned, &replan, drive_opts, style)
 }
 
 /// `--wait` on every kube target, one after the other; the worst exit code.
