@@ -60,93 +60,128 @@ pub fn drive(
     opts: DriveOptions,
     style: Style,
 ) -> Option<FleetPlanned> {
-    interrupt::arm();
-    let result = drive_armed(shown, replan, opts, style);
-    interrupt::disarm();
+    let mut locks = Locks::take(shown, opts, style)?;
+    let result = drive_locked(&mut locks, shown, replan, opts, style);
+    locks.release();
     result
 }
 
-fn drive_armed(
+/// The fleet's lock on every target, held from [`Locks::take`] to
+/// [`Locks::release`]: one apply pass, or every pass of a rollout that
+/// `apply --wait` follows (no other apply interleaves with it). While they
+/// are held, SIGINT and SIGTERM ask the apply to stop (`crate::interrupt`).
+pub struct Locks<'a> {
+    held: Vec<Box<dyn Lock + Send + 'a>>,
+    /// The fleet's Namespace on each target, where its lock lives.
+    homes: Vec<ObjectId>,
+}
+
+impl<'a> Locks<'a> {
+    /// Takes the lock of every target of `shown`, one at a time in target
+    /// order; `None` after saying why nothing was applied.
+    pub fn take(shown: &'a FleetPlanned, opts: DriveOptions, style: Style) -> Option<Locks<'a>> {
+        interrupt::arm();
+        let several = shown.parts.len() > 1;
+        let say = |line: &str| {
+            if !style.quiet {
+                eprintln!("{line}");
+            }
+        };
+        let mut locks = Locks { held: Vec::new(), homes: Vec::new() };
+        for part in &shown.parts {
+            let Some(resolved) = part.compiled.resolved.as_ref() else {
+                locks.release();
+                return None;
+            };
+            let fleet = &resolved.fleet;
+            let home = part
+                .compiled
+                .objects
+                .iter()
+                .find(|o| o.id.kind == Kind::Namespace && o.id.name == fleet.namespace)
+                .cloned()
+                .unwrap_or_else(|| fleet_namespace(fleet));
+            let taken = match interrupt::requested() {
+                Some(stop) => Err(format!("interrupted by {} before taking the fleet lock", stop.name())),
+                None => part.target.target().lock(&fleet.name, &home, opts.lock_timeout, &say),
+            };
+            match taken {
+                Ok(l) => locks.held.push(l),
+                Err(e) => {
+                    locks.release();
+                    if let Some(stop) = interrupt::requested() {
+                        eprintln!("interrupted by {}: nothing was applied", stop.name());
+                    } else if several {
+                        eprintln!("error[hcpc::apply::locked]: {}: {e}", part.plan.target);
+                        eprintln!("nothing was applied, on any target");
+                    } else {
+                        eprintln!("error[hcpc::apply::locked]: {e}");
+                        eprintln!("nothing was applied");
+                    }
+                    return None;
+                }
+            }
+            locks.homes.push(home.id);
+        }
+        Some(locks)
+    }
+
+    /// Renews each lock that is due; an error means one is lost.
+    pub fn renew_if_due(&mut self) -> Result<(), String> {
+        self.held.iter_mut().try_for_each(|l| l.renew_if_due())
+    }
+
+    /// Gives up every lock, last taken first; signals end the process again.
+    pub fn release(mut self) {
+        release(&mut self.held);
+        interrupt::disarm();
+    }
+}
+
+/// One pass of writes under locks already held: re-plan (what is applied
+/// is what was shown, or nothing), then apply every target's changes.
+/// `None` after reporting, per target, why nothing or not everything was
+/// applied.
+pub fn drive_locked(
+    locks: &mut Locks<'_>,
     shown: &FleetPlanned,
     replan: &dyn Fn() -> Option<FleetPlanned>,
     opts: DriveOptions,
     style: Style,
 ) -> Option<FleetPlanned> {
     let several = shown.parts.len() > 1;
-    let say = |line: &str| {
-        if !style.quiet {
-            eprintln!("{line}");
-        }
-    };
-    let mut homes = Vec::new();
-    let mut locks: Vec<Box<dyn Lock + Send + '_>> = Vec::new();
-    for part in &shown.parts {
-        let fleet = &part.compiled.resolved.as_ref()?.fleet;
-        let home = part
-            .compiled
-            .objects
-            .iter()
-            .find(|o| o.id.kind == Kind::Namespace && o.id.name == fleet.namespace)
-            .cloned()
-            .unwrap_or_else(|| fleet_namespace(fleet));
-        let taken = match interrupt::requested() {
-            Some(stop) => Err(format!("interrupted by {} before taking the fleet lock", stop.name())),
-            None => part.target.target().lock(&fleet.name, &home, opts.lock_timeout, &say),
-        };
-        match taken {
-            Ok(l) => locks.push(l),
-            Err(e) => {
-                release(&mut locks);
-                if let Some(stop) = interrupt::requested() {
-                    eprintln!("interrupted by {}: nothing was applied", stop.name());
-                } else if several {
-                    eprintln!("error[hcpc::apply::locked]: {}: {e}", part.plan.target);
-                    eprintln!("nothing was applied, on any target");
-                } else {
-                    eprintln!("error[hcpc::apply::locked]: {e}");
-                    eprintln!("nothing was applied");
-                }
-                return None;
-            }
-        }
-        homes.push(home.id);
+    let fresh = replan_under_lock(shown, replan, &locks.homes)?;
+    if let Some(stop) = interrupt::requested() {
+        eprintln!("interrupted by {}: nothing was applied", stop.name());
+        return None;
     }
-    let fresh = replan_under_lock(shown, replan, &homes);
-    let result = fresh.and_then(|fresh| {
-        if let Some(stop) = interrupt::requested() {
-            eprintln!("interrupted by {}: nothing was applied", stop.name());
-            return None;
+    let reports = apply_targets(shown, &fresh, &locks.homes, &mut locks.held, opts, style);
+    let stopped = reports.iter().any(Report::stopped);
+    let interrupted = interrupt::requested();
+    if let Some(stop) = interrupted {
+        eprintln!(
+            "interrupted by {}: no write started after it; writes in flight were given {}s to finish",
+            stop.name(),
+            interrupt::GRACE.as_secs()
+        );
+    }
+    if stopped || interrupted.is_some() {
+        for (part, report) in fresh.parts.iter().zip(&reports) {
+            report.print(part, several.then_some(part.plan.target.as_str()));
         }
-        let reports = apply_targets(shown, &fresh, &homes, &mut locks, opts, style);
-        let stopped = reports.iter().any(Report::stopped);
-        let interrupted = interrupt::requested();
-        if let Some(stop) = interrupted {
+        let only_waiting = reports.iter().all(|r| r.failed.is_empty() && r.lost_lock.is_none());
+        if only_waiting && reports.iter().any(|r| !r.still_deleting.is_empty()) {
             eprintln!(
-                "interrupted by {}: no write started after it; writes in flight were given {}s to finish",
-                stop.name(),
-                interrupt::GRACE.as_secs()
+                "  help: run apply again once they are gone (or with a longer --timeout); it continues from here"
             );
+        } else if interrupted.is_some() && !stopped {
+            eprintln!("  help: run apply again; it continues from the current state");
+        } else {
+            eprintln!("  help: fix the cause and run apply again; it continues from the current state");
         }
-        if stopped || interrupted.is_some() {
-            for (part, report) in fresh.parts.iter().zip(&reports) {
-                report.print(part, several.then_some(part.plan.target.as_str()));
-            }
-            let only_waiting = reports.iter().all(|r| r.failed.is_empty() && r.lost_lock.is_none());
-            if only_waiting && reports.iter().any(|r| !r.still_deleting.is_empty()) {
-                eprintln!(
-                    "  help: run apply again once they are gone (or with a longer --timeout); it continues from here"
-                );
-            } else if interrupted.is_some() && !stopped {
-                eprintln!("  help: run apply again; it continues from the current state");
-            } else {
-                eprintln!("  help: fix the cause and run apply again; it continues from the current state");
-            }
-            return None;
-        }
-        Some(fresh)
-    });
-    release(&mut locks);
-    result
+        return None;
+    }
+    Some(fresh)
 }
 
 /// Gives up every lock, last taken first.

@@ -215,28 +215,52 @@ pub fn read(planned: &FleetPlanned, flags: &RolloutFlags) -> Result<Run, String>
 
 /// How following a rollout ended.
 pub enum Followed {
-    /// A held change may go now: run the next pass.
-    Step,
+    /// Held changes may go now: the standing that releases them.
+    Step(Standing),
     /// Nothing is left to start (done, or stopped by `--until-wave`).
     Done(Standing),
     Halted(Standing),
     TimedOut(Standing),
+    /// SIGINT or SIGTERM: nothing more is started.
+    Interrupted(crate::interrupt::Stop),
 }
 
-/// Follows the fleet's HostedClusters and NodePools by watches (one per
-/// kind per management cluster, by the fleet's label) after a pass, until
-/// a change the pass held back may go, nothing is left to start, a
-/// cluster fails, or `deadline`. Prints the standing, timestamped, each
-/// time it changes.
-pub fn follow(
-    planned: &FleetPlanned,
-    mut run: Run,
-    flags: &RolloutFlags,
-    deadline: std::time::Instant,
-    style: super::printer::Style,
-) -> Result<Followed, String> {
-    let held = run.standing.held.clone();
-    run.skeleton.pending(&held);
+/// The fleet's HostedClusters and NodePools as the watches report them
+/// (one WATCH per kind per management cluster, by the fleet's label, kept
+/// open across the passes of a rollout and re-established on expiry).
+pub struct Watches {
+    rx: std::sync::mpsc::Receiver<(usize, Seen)>,
+    live: Vec<LiveStatus>,
+    /// The (target, kind) pairs listed at least once.
+    listed: BTreeSet<(usize, Kind)>,
+    /// The targets watched (the kube ones).
+    watched: Vec<usize>,
+    /// The last summary printed.
+    last: String,
+    /// Objects this apply wrote that the watches have not yet shown
+    /// written, with their generation and uid before: until they have,
+    /// the standing would be judged on a view without this apply's own
+    /// writes.
+    unseen: BTreeMap<(usize, Kind, String, String), (i64, String)>,
+    /// When `unseen` last gained an entry.
+    since: std::time::Instant,
+}
+
+/// How long the watches may lag behind this apply's own writes before the
+/// standing is judged without them (a write that changed nothing is never
+/// seen: its generation does not move).
+const UNSEEN_LIMIT: Duration = Duration::from_secs(5);
+
+fn generation_and_uid(o: &Value) -> (i64, String) {
+    (
+        o.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0),
+        o.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default().to_string(),
+    )
+}
+
+/// Runs `f` while watches follow every kube target of `planned`; they
+/// stop when it returns.
+pub fn watching<R>(planned: &FleetPlanned, deadline: std::time::Instant, f: impl FnOnce(&mut Watches) -> R) -> R {
     let stop = std::sync::atomic::AtomicBool::new(false);
     let (tx, rx) = std::sync::mpsc::channel::<(usize, Seen)>();
     let watched: Vec<usize> =
@@ -253,83 +277,219 @@ pub fn follow(
             });
         }
         drop(tx);
-        let result = watch_loop(&rx, &mut run, &watched, planned.parts.len(), flags, deadline, style);
+        let mut watches = Watches {
+            rx,
+            live: vec![LiveStatus::new(); planned.parts.len()],
+            listed: BTreeSet::new(),
+            watched,
+            last: String::new(),
+            unseen: BTreeMap::new(),
+            since: std::time::Instant::now(),
+        };
+        let result = f(&mut watches);
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
         result
     })
 }
 
-fn watch_loop(
-    rx: &std::sync::mpsc::Receiver<(usize, Seen)>,
-    run: &mut Run,
-    watched: &[usize],
-    targets: usize,
-    flags: &RolloutFlags,
-    deadline: std::time::Instant,
-    style: super::printer::Style,
-) -> Result<Followed, String> {
-    use std::sync::mpsc::RecvTimeoutError;
-    let mut live: Vec<LiveStatus> = vec![LiveStatus::new(); targets];
-    let mut listed: BTreeSet<(usize, Kind)> = BTreeSet::new();
-    let mut last = run.standing.summary();
-    loop {
-        let mut changed = false;
-        let mut take = |(i, seen): (usize, Seen)| {
-            changed = true;
-            match seen {
-                Seen::Listed(kind, items) => {
-                    listed.insert((i, kind));
-                    live[i].retain(|(k, _, _), _| *k != kind);
-                    for o in items {
-                        live[i].insert(key(kind, &o), o);
-                    }
-                }
-                Seen::Changed(kind, o) => {
-                    live[i].insert(key(kind, &o), o);
-                }
-                Seen::Deleted(kind, o) => {
-                    live[i].remove(&key(kind, &o));
+impl Watches {
+    /// The live HostedClusters and NodePools per target, as last reported.
+    pub fn live(&self) -> &[LiveStatus] {
+        &self.live
+    }
+
+    /// Records the objects `pass` wrote: the standing waits for the
+    /// watches to show them (see `unseen`).
+    pub fn expect(&mut self, pass: &FleetPlanned) {
+        for (i, part) in pass.parts.iter().enumerate() {
+            if !self.watched.contains(&i) {
+                continue;
+            }
+            for c in part.plan.changes.iter().filter(|c| c.action != Action::Delete) {
+                let k = (c.id.kind, c.id.namespace.clone(), c.id.name.clone());
+                let before = self.live.get(i).and_then(|l| l.get(&k)).map(generation_and_uid).unwrap_or_default();
+                self.unseen.insert((i, k.0, k.1, k.2), before);
+                self.since = std::time::Instant::now();
+            }
+        }
+    }
+
+    fn take(&mut self, (i, seen): (usize, Seen)) {
+        let Some(live) = self.live.get_mut(i) else { return };
+        let unseen = &mut self.unseen;
+        let mut saw = |kind: Kind, o: &Value| {
+            let k = key(kind, o);
+            let full = (i, k.0, k.1, k.2);
+            if let Some((generation, uid)) = unseen.get(&full) {
+                let (g, u) = generation_and_uid(o);
+                if g > *generation || u != *uid {
+                    unseen.remove(&full);
                 }
             }
         };
-        match rx.recv_timeout(Duration::from_millis(500)) {
-            Ok(first) => {
-                take(first);
-                // Everything already waiting, at once.
-                while let Ok(more) = rx.try_recv() {
-                    take(more);
+        match seen {
+            Seen::Listed(kind, items) => {
+                self.listed.insert((i, kind));
+                live.retain(|(k, _, _), _| *k != kind);
+                for o in items {
+                    saw(kind, &o);
+                    live.insert(key(kind, &o), o);
                 }
             }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return Ok(Followed::TimedOut(run.standing.clone())),
+            Seen::Changed(kind, o) => {
+                saw(kind, &o);
+                live.insert(key(kind, &o), o);
+            }
+            Seen::Deleted(kind, o) => {
+                live.remove(&key(kind, &o));
+            }
         }
-        if std::time::Instant::now() >= deadline {
-            return Ok(Followed::TimedOut(run.standing.clone()));
+    }
+
+    /// Follows the rollout after a pass until a change it held back may
+    /// go, nothing is left to start, a cluster fails, a signal, or
+    /// `deadline`; renews the fleet's locks meanwhile. Prints the standing,
+    /// timestamped, each time it changes.
+    pub fn next(
+        &mut self,
+        run: &mut Run,
+        flags: &RolloutFlags,
+        deadline: std::time::Instant,
+        locks: &mut super::driver::Locks<'_>,
+        style: super::printer::Style,
+    ) -> Result<Followed, String> {
+        use std::sync::mpsc::RecvTimeoutError;
+        let held = run.standing.held.clone();
+        run.skeleton.pending(&held);
+        // What the watches already hold is judged at once.
+        let mut changed = true;
+        loop {
+            if let Some(stop) = crate::interrupt::requested() {
+                return Ok(Followed::Interrupted(stop));
+            }
+            locks.renew_if_due().map_err(|e| format!("the rollout stopped: {e}"))?;
+            let complete = self.watched.iter().all(|i| {
+                self.listed.contains(&(*i, Kind::HostedCluster)) && self.listed.contains(&(*i, Kind::NodePool))
+            });
+            if !self.unseen.is_empty() && self.since.elapsed() >= UNSEEN_LIMIT {
+                self.unseen.clear();
+                changed = true;
+            }
+            if changed && complete && self.unseen.is_empty() {
+                run.skeleton.refresh(&self.live);
+                let now = run.skeleton.evaluate(flags)?;
+                let line = now.summary();
+                if line != self.last && !style.quiet {
+                    eprintln!("{} {line}", k8s_openapi::jiff::Timestamp::now().strftime("%H:%M:%S"));
+                }
+                self.last = line;
+                if !now.halted.is_empty() {
+                    return Ok(Followed::Halted(now));
+                }
+                let pending =
+                    run.skeleton.members.iter().flat_map(|m| m.steps.iter().map(move |s| (m.target, s.id.clone())));
+                if pending.into_iter().any(|p| !now.held.contains(&p)) {
+                    return Ok(Followed::Step(now));
+                }
+                if !now.is_active() || now.stalled() {
+                    return Ok(Followed::Done(now));
+                }
+                run.standing = now;
+            }
+            if self.unseen.is_empty() {
+                changed = false;
+            }
+            if std::time::Instant::now() >= deadline {
+                return Ok(Followed::TimedOut(run.standing.clone()));
+            }
+            match self.rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(first) => {
+                    self.take(first);
+                    // Everything already waiting, at once.
+                    while let Ok(more) = self.rx.try_recv() {
+                        self.take(more);
+                    }
+                    changed = true;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Ok(Followed::TimedOut(run.standing.clone())),
+            }
         }
-        let complete = watched
-            .iter()
-            .all(|i| listed.contains(&(*i, Kind::HostedCluster)) && listed.contains(&(*i, Kind::NodePool)));
-        if !changed || !complete {
-            continue;
-        }
-        run.skeleton.refresh(&live);
-        let now = run.skeleton.evaluate(flags)?;
-        let line = now.summary();
-        if line != last && !style.quiet {
-            eprintln!("{} {line}", k8s_openapi::jiff::Timestamp::now().strftime("%H:%M:%S"));
-            last = line;
-        }
-        if !now.halted.is_empty() {
-            return Ok(Followed::Halted(now));
-        }
-        let pending = run.skeleton.members.iter().flat_map(|m| m.steps.iter().map(move |s| (m.target, s.id.clone())));
-        if pending.into_iter().any(|p| !now.held.contains(&p)) {
-            return Ok(Followed::Step);
-        }
-        if !now.is_active() || now.stalled() {
-            return Ok(Followed::Done(now));
-        }
-        run.standing = now;
+    }
+}
+
+/// The steps `now` releases (held before, not any more), per target.
+pub fn released(run: &Run, now: &Standing) -> BTreeSet<(usize, ObjectId)> {
+    run.skeleton
+        .members
+        .iter()
+        .flat_map(|m| m.steps.iter().map(move |s| (m.target, s.id.clone())))
+        .filter(|p| !now.held.contains(p))
+        .collect()
+}
+
+/// The changes a first pass held back, per target, for the later passes
+/// of the same apply: they are made as that plan showed them.
+pub fn held_changes(planned: &FleetPlanned, held: &BTreeSet<(usize, ObjectId)>) -> Vec<Vec<Change>> {
+    planned
+        .parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| p.plan.changes.iter().filter(|c| held.contains(&(i, c.id.clone()))).cloned().collect())
+        .collect()
+}
+
+/// A later pass of a rollout: `base` (what the first pass applied, its
+/// inputs compiled once) with, as its changes, the held changes `released`
+/// now. A change to an object the watches no longer see is left out, with
+/// a warning: it was deleted meanwhile, and the next apply plans it again.
+pub fn step_plan(
+    base: &FleetPlanned,
+    held: &[Vec<Change>],
+    released: &BTreeSet<(usize, ObjectId)>,
+    live: &[LiveStatus],
+) -> FleetPlanned {
+    let empty = LiveStatus::new();
+    let parts = base
+        .parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| {
+            let live = live.get(i).unwrap_or(&empty);
+            let watched = matches!(part.target, Opened::Kube(_));
+            let changes: Vec<Change> = held
+                .get(i)
+                .into_iter()
+                .flatten()
+                .filter(|c| released.contains(&(i, c.id.clone())))
+                .filter(|c| {
+                    let gone = watched
+                        && c.action != Action::Create
+                        && !live.contains_key(&(c.id.kind, c.id.namespace.clone(), c.id.name.clone()));
+                    if gone {
+                        eprintln!("warning: {} was deleted during the rollout; it is left for the next apply", c.id);
+                    }
+                    !gone
+                })
+                .cloned()
+                .collect();
+            let mut plan = part.plan.clone();
+            plan.changes = changes;
+            plan.summary = recount(&plan.changes);
+            Planned { plan, ..part.clone() }
+        })
+        .collect();
+    FleetPlanned { parts }
+}
+
+fn recount(changes: &[Change]) -> Summary {
+    let count = |a: Action| changes.iter().filter(|c| c.action == a).count();
+    Summary {
+        add: count(Action::Create),
+        change: count(Action::Update),
+        replace: count(Action::Replace),
+        destroy: count(Action::Delete),
+        unchanged: count(Action::NoOp),
     }
 }
 
@@ -364,14 +524,7 @@ pub fn restrict(mut planned: FleetPlanned, held: &BTreeSet<(usize, ObjectId)>) -
     }
     for (i, part) in planned.parts.iter_mut().enumerate() {
         part.plan.changes.retain(|c| !held.contains(&(i, c.id.clone())));
-        let count = |a: Action| part.plan.changes.iter().filter(|c| c.action == a).count();
-        part.plan.summary = Summary {
-            add: count(Action::Create),
-            change: count(Action::Update),
-            replace: count(Action::Replace),
-            destroy: count(Action::Delete),
-            unchanged: count(Action::NoOp),
-        };
+        part.plan.summary = recount(&part.plan.changes);
     }
     planned
 }

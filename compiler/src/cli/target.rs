@@ -35,10 +35,12 @@ impl Default for TargetFlags {
     }
 }
 
-/// A target ready to use: the directory, or a connected client.
+/// A target ready to use: the directory, or a connected client (shared:
+/// the passes of a rollout write through the client the first plan opened).
+#[derive(Clone)]
 pub enum Opened {
     Dir(DirTarget),
-    Kube(Box<KubeTarget>),
+    Kube(std::sync::Arc<KubeTarget>),
 }
 
 impl Opened {
@@ -47,7 +49,7 @@ impl Opened {
         match target {
             Target::Dir { path } => Ok(Opened::Dir(DirTarget { root: path.clone() })),
             Target::Kube { context } => {
-                KubeTarget::connect(context.as_deref(), request_timeout).map(|k| Opened::Kube(Box::new(k)))
+                KubeTarget::connect(context.as_deref(), request_timeout).map(|k| Opened::Kube(std::sync::Arc::new(k)))
             }
         }
     }

@@ -59,6 +59,7 @@ pub fn write_all(files: &[(PathBuf, String)]) -> Result<(), String> {
 }
 
 /// A GitOps directory as live state.
+#[derive(Clone)]
 pub struct DirTarget {
     pub root: PathBuf,
 }

@@ -337,40 +337,47 @@ impl Sim {
         self.shared.lock().unwrap_or_else(|e| e.into_inner()).failures.get(cluster).cloned()
     }
 
-    /// Writes the next status of every object that has one due.
+    /// Writes the next status of every object that has one due, several
+    /// at a time, as HyperShift's controllers reconcile objects
+    /// concurrently: a wave of 75 clusters moves together, not one by one.
     async fn reconcile(&mut self) {
         let keys: Vec<(Kind, String)> = self.cache.keys().cloned().collect();
+        let mut due = Vec::new();
         for key in keys {
             let Some(obj) = self.cache.get(&key).cloned() else { continue };
             let next = match key.0 {
                 Kind::HostedCluster => self.hosted_cluster(&key.1, &obj),
                 Kind::NodePool => self.node_pool(&key.1, &obj),
             };
-            if let Some(status) = next {
-                self.write(&key, &obj, status).await;
+            if let Some(status) = next.filter(|s| self.written.get(&key) != Some(s)) {
+                due.push((key, obj, status));
             }
         }
-    }
-
-    async fn write(&mut self, key: &(Kind, String), obj: &Value, status: Value) {
-        if self.written.get(key) == Some(&status) {
-            return;
-        }
-        let body = json!({"apiVersion": obj["apiVersion"], "kind": obj["kind"],
-                          "metadata": {"name": key.1, "namespace": obj["metadata"]["namespace"]},
-                          "status": status});
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let params = PatchParams::apply(MANAGER).force();
-        let patch = Patch::Apply(&body);
-        let write = self.api(key.0).patch_status(&key.1, &params, &patch);
-        // A server too busy to answer is asked again on a later tick.
-        let Ok(answer) = tokio::time::timeout(Duration::from_secs(10), write).await else { return };
-        match answer {
-            Ok(o) => {
-                self.remember(key.0, &o);
-                self.written.insert(key.clone(), status);
+        let writes = due.into_iter().map(|(key, obj, status)| {
+            let api = self.api(key.0).clone();
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            async move {
+                let body = json!({"apiVersion": obj["apiVersion"], "kind": obj["kind"],
+                                  "metadata": {"name": key.1, "namespace": obj["metadata"]["namespace"]},
+                                  "status": status});
+                let params = PatchParams::apply(MANAGER).force();
+                let patch = Patch::Apply(&body);
+                // A server too busy to answer is asked again on a later tick.
+                let answer =
+                    tokio::time::timeout(Duration::from_secs(10), api.patch_status(&key.1, &params, &patch)).await;
+                (key, status, answer)
             }
-            Err(e) => eprintln!("operator stand-in: status of {}: {e}", key.1),
+        });
+        let answers: Vec<_> = futures_util::stream::iter(writes).buffer_unordered(16).collect().await;
+        for (key, status, answer) in answers {
+            match answer {
+                Ok(Ok(o)) => {
+                    self.remember(key.0, &o);
+                    self.written.insert(key, status);
+                }
+                Ok(Err(e)) => eprintln!("operator stand-in: status of {}: {e}", key.1),
+                Err(_) => {}
+            }
         }
     }
 

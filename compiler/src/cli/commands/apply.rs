@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::plan::{FleetPlanned, Planned, SavedPlan, SavedTarget, judge, make_limited};
 use crate::cli::args::PlanFormat;
-use crate::cli::driver::{DriveOptions, drive};
+use crate::cli::driver::{DriveOptions, Locks, drive, drive_locked};
 use crate::cli::exit;
 use crate::cli::printer::Style;
 use crate::cli::rollout::{self, RolloutFlags};
@@ -90,9 +90,24 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
         eprint!("{}", r.standing.text());
     }
     let held = run_state.as_ref().map(|r| r.standing.held.clone()).unwrap_or_default();
+    let held_changes = rollout::held_changes(&planned, &held);
     let planned = rollout::restrict(planned, &held);
+    // `--wait` follows a rollout to its end under the fleet's locks: no
+    // other apply interleaves with its passes.
+    let rollout_run = run_state.filter(|r| r.standing.is_active());
+    let following = opts.wait && rollout_run.as_ref().is_some_and(|r| r.standing.halted.is_empty());
     if !planned.has_changes() {
-        return after_pass(&config, flags, clusters, opts, style, run_state, planned);
+        return match rollout_run {
+            Some(run) if following => {
+                let Some(mut locks) = Locks::take(&planned, drive_options(opts, opts.timeout), style) else {
+                    return exit::ERROR;
+                };
+                let code = follow(&mut locks, &planned, run, &held_changes, opts, style);
+                locks.release();
+                code
+            }
+            run => after_pass(&planned, run, opts, style),
+        };
     }
     // Refusals are shown before asking; the re-plan under the lock asks the
     // management cluster again before the first write.
@@ -144,8 +159,33 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
             return exit::ERROR;
         }
     }
-    let Some(applied) = apply_pass(&config, flags, clusters, opts, style, &planned, &held, opts.timeout) else {
-        return crate::interrupt::requested().map_or(exit::ERROR, |stop| stop.exit_code());
+    let quiet = Style { quiet: true, ..style };
+    // The re-plan under the locks: what is applied is what was shown, or
+    // nothing (another apply may have run while this one waited), less the
+    // changes the rollout holds back, judged by the management cluster's
+    // dry run.
+    let replan = || {
+        make_limited(&config, flags, clusters, quiet, Freshness::Latest)
+            .map(|p| rollout::restrict(p, &held))
+            .and_then(|p| judge(p, quiet))
+    };
+    let interrupted = || crate::interrupt::requested().map_or(exit::ERROR, |stop| stop.exit_code());
+    let mut locks = if following {
+        let Some(locks) = Locks::take(&planned, drive_options(opts, opts.timeout), style) else { return interrupted() };
+        Some(locks)
+    } else {
+        None
+    };
+    let applied = match &mut locks {
+        Some(locks) => drive_locked(locks, &planned, &replan, drive_options(opts, opts.timeout), style),
+        None => drive(&planned, &replan, drive_options(opts, opts.timeout), style),
+    };
+    let Some(applied) = applied else {
+        let code = interrupted();
+        if let Some(l) = locks {
+            l.release();
+        }
+        return code;
     };
     if !style.quiet {
         // The shown plan's counts: the re-plan under the locks differs from
@@ -157,119 +197,112 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
         }
         eprintln!("{}", planned.view().summary.applied_line());
     }
-    after_pass(&config, flags, clusters, opts, style, run_state, applied)
-}
-
-/// After an apply pass: without `--wait`, the rollout's standing (exit 1
-/// if it halted); with it, follow the rollout and make each next pass
-/// until nothing is left to start, then wait for readiness.
-#[allow(clippy::too_many_arguments)]
-fn after_pass(
-    config: &Path,
-    flags: &TargetFlags,
-    clusters: &[String],
-    opts: &Options,
-    style: Style,
-    mut run_state: Option<rollout::Run>,
-    mut last: FleetPlanned,
-) -> u8 {
-    // --timeout counts from the end of the first pass, as without a rollout.
-    let deadline = std::time::Instant::now() + opts.timeout;
-    let remaining = || deadline.saturating_duration_since(std::time::Instant::now());
-    let mut followed = false;
-    loop {
-        let Some(run) = run_state.take().filter(|r| r.standing.is_active()) else {
-            let limit = if followed { remaining() } else { opts.timeout };
-            return if opts.wait { wait_all(&last, limit, style) } else { exit::OK };
-        };
-        followed = true;
-        if !opts.wait || !run.standing.halted.is_empty() {
-            return rollout::finish(Some(&run.standing), exit::OK, style);
+    match (locks, rollout_run) {
+        (Some(mut locks), Some(run)) => {
+            let code = follow(&mut locks, &applied, run, &held_changes, opts, style);
+            locks.release();
+            code
         }
-        if !style.quiet {
-            eprintln!("{}", run.standing.summary());
+        (locks, run) => {
+            if let Some(l) = locks {
+                l.release();
+            }
+            after_pass(&applied, run, opts, style)
         }
-        let standing = match rollout::follow(&last, run, &opts.rollout, deadline, style) {
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::ERROR;
-            }
-            Ok(rollout::Followed::Step) => None,
-            Ok(rollout::Followed::Halted(s)) => return rollout::finish(Some(&s), exit::OK, style),
-            Ok(rollout::Followed::TimedOut(s)) => {
-                eprintln!(
-                    "error[hcpc::apply::wait]: the rollout did not finish within --timeout ({}s): {}",
-                    opts.timeout.as_secs(),
-                    s.summary()
-                );
-                return exit::ERROR;
-            }
-            Ok(rollout::Followed::Done(s)) => Some(s),
-        };
-        if let Some(s) = standing {
-            if s.is_active()
-                && let Some(until) = &opts.rollout.until
-            {
-                eprintln!("{}", s.summary());
-                eprintln!(
-                    "rollout: stopped after wave {until}; run apply without --until-wave (or with a later wave) to go on"
-                );
-                return exit::OK;
-            }
-            return wait_all(&last, remaining(), style);
-        }
-        // The next pass: plan again, apply what may go now.
-        let quiet = Style { quiet: true, ..style };
-        let Some(planned) = make_limited(config, flags, clusters, quiet, Freshness::Latest) else { return exit::ERROR };
-        run_state = match rollout::standing_of(&planned, &opts.rollout) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::ERROR;
-            }
-        };
-        let held = run_state.as_ref().map(|r| r.standing.held.clone()).unwrap_or_default();
-        let planned = rollout::restrict(planned, &held);
-        last = if planned.has_changes() {
-            let Some(applied) = apply_pass(config, flags, clusters, opts, style, &planned, &held, remaining()) else {
-                return exit::ERROR;
-            };
-            applied
-        } else {
-            planned
-        };
     }
 }
 
-/// One pass of writes: the locks, then the re-plan under them (what is
-/// applied is what was shown, or nothing: another apply may have run while
-/// this one waited), less the changes the rollout holds back and judged by
-/// the management cluster's dry run, then the writes. `None` after saying
-/// why nothing more was written.
-#[allow(clippy::too_many_arguments)]
-fn apply_pass(
-    config: &Path,
-    flags: &TargetFlags,
-    clusters: &[String],
-    opts: &Options,
-    style: Style,
-    planned: &FleetPlanned,
-    held: &std::collections::BTreeSet<(usize, crate::object::ObjectId)>,
-    wait_timeout: Duration,
-) -> Option<FleetPlanned> {
-    let quiet = Style { quiet: true, ..style };
-    let replan = || {
-        make_limited(config, flags, clusters, quiet, Freshness::Latest)
-            .map(|p| rollout::restrict(p, held))
-            .and_then(|p| judge(p, quiet))
-    };
-    let drive_opts = DriveOptions {
+/// After the only apply pass: the rollout's standing (exit 1 if it
+/// halted); with `--wait` and no rollout to follow, wait for readiness.
+fn after_pass(applied: &FleetPlanned, run: Option<rollout::Run>, opts: &Options, style: Style) -> u8 {
+    if let Some(run) = run {
+        return rollout::finish(Some(&run.standing), exit::OK, style);
+    }
+    if opts.wait { wait_all(applied, opts.timeout, style) } else { exit::OK }
+}
+
+fn drive_options(opts: &Options, wait_timeout: Duration) -> DriveOptions {
+    DriveOptions {
         force_conflicts: opts.force_conflicts,
         lock_timeout: opts.lock_timeout,
         parallelism: opts.parallelism,
         wait_timeout,
-    };
-    drive(planned, &replan, drive_opts, style)
+    }
+}
+
+/// `apply --wait` with a rollout under way, after its first pass (`base`,
+/// what it applied): follow the watches and make each pass the rollout
+/// allows, under the locks already held, until nothing is left to start;
+/// then wait for readiness. The later passes make the changes the first
+/// plan showed and held back (`held`), as it showed them: nothing is
+/// compiled or listed again, and an edit to the configuration meanwhile is
+/// not applied unseen.
+fn follow(
+    locks: &mut Locks<'_>,
+    base: &FleetPlanned,
+    mut run: rollout::Run,
+    held: &[Vec<crate::plan::Change>],
+    opts: &Options,
+    style: Style,
+) -> u8 {
+    // --timeout counts from the end of the first pass, as without a rollout.
+    let deadline = std::time::Instant::now() + opts.timeout;
+    let remaining = || deadline.saturating_duration_since(std::time::Instant::now());
+    if !style.quiet {
+        eprintln!("{}", run.standing.summary());
+    }
+    let quiet = Style { quiet: true, ..style };
+    rollout::watching(base, deadline, |watches| {
+        loop {
+            let now = match watches.next(&mut run, &opts.rollout, deadline, locks, style) {
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::ERROR;
+                }
+                Ok(rollout::Followed::Step(now)) => now,
+                Ok(rollout::Followed::Halted(s)) => return rollout::finish(Some(&s), exit::OK, style),
+                Ok(rollout::Followed::Interrupted(stop)) => {
+                    eprintln!("interrupted by {}: no further step of the rollout was started", stop.name());
+                    eprintln!("  help: run apply again; it continues from the live state");
+                    return stop.exit_code();
+                }
+                Ok(rollout::Followed::TimedOut(s)) => {
+                    eprintln!(
+                        "error[hcpc::apply::wait]: the rollout did not finish within --timeout ({}s): {}",
+                        opts.timeout.as_secs(),
+                        s.summary()
+                    );
+                    return exit::ERROR;
+                }
+                Ok(rollout::Followed::Done(s)) => {
+                    if s.is_active()
+                        && let Some(until) = &opts.rollout.until
+                    {
+                        eprintln!("{}", s.summary());
+                        eprintln!(
+                            "rollout: stopped after wave {until}; run apply without --until-wave (or with a later wave) to go on"
+                        );
+                        return exit::OK;
+                    }
+                    return wait_all(base, remaining(), style);
+                }
+            };
+            // The next pass: what the standing releases, judged by the
+            // management cluster's dry run, then written.
+            let released = rollout::released(&run, &now);
+            run.standing = now;
+            let pass = rollout::step_plan(base, held, &released, watches.live());
+            if !pass.has_changes() {
+                continue;
+            }
+            let Some(pass) = judge(pass, quiet) else { return exit::ERROR };
+            let replan = || Some(pass.clone());
+            if drive_locked(locks, &pass, &replan, drive_options(opts, remaining()), style).is_none() {
+                return crate::interrupt::requested().map_or(exit::ERROR, |stop| stop.exit_code());
+            }
+            watches.expect(&pass);
+        }
+    })
 }
 
 /// `--wait` on every kube target, one after the other; the worst exit code.

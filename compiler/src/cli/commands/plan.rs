@@ -45,14 +45,18 @@ pub struct SavedTarget {
 }
 
 /// Everything the plan of one target was made of, for printing and applying.
+/// What was compiled and read is shared, so a rollout's later passes are
+/// plans of the same inputs (`cli::rollout`) without compiling again.
+#[derive(Clone)]
 pub struct Planned {
-    pub compiled: Compiled,
+    pub compiled: std::sync::Arc<Compiled>,
     pub target: Opened,
-    pub live: Vec<LiveObject>,
+    pub live: std::sync::Arc<Vec<LiveObject>>,
     pub plan: Plan,
 }
 
 /// The plans of every target of the fleet, in target order.
+#[derive(Clone)]
 pub struct FleetPlanned {
     pub parts: Vec<Planned>,
 }
@@ -255,7 +259,7 @@ pub fn make_limited(
         .map(|(g, plan)| {
             let Gathered { target, mut compiled, live, .. } = g;
             compiled.sources = sources.clone();
-            Planned { compiled, target, live, plan }
+            Planned { compiled: compiled.into(), target, live: live.into(), plan }
         })
         .collect();
     Some(FleetPlanned { parts })

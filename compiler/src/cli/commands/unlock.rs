@@ -15,7 +15,7 @@ use crate::live::lease::{FoundLease, break_lease, find};
 
 /// A lock found on one target.
 enum Found {
-    Lease(Box<KubeTarget>, FoundLease),
+    Lease(std::sync::Arc<KubeTarget>, FoundLease),
     File(PathBuf),
 }
 
