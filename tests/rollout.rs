@@ -350,6 +350,63 @@ fn a_killed_apply_resumes_from_the_live_state() {
     assert!(e.operator.violations().is_empty(), "{:?}", e.operator.violations());
 }
 
+/// `apply --wait` keeps the fleet's lock for the whole rollout: another
+/// apply is refused meanwhile, and an edit to the configuration made during
+/// the rollout is not written by it (its passes make what the reviewed plan
+/// showed). SIGINT stops it: exit 130, no further cluster starts, the lock
+/// is released at once, and a re-run goes on with the edit.
+#[test]
+fn a_followed_rollout_holds_the_lock_and_stops_on_sigint() {
+    let delays = Delays { control_plane: Duration::from_secs(1), node_pool: Duration::from_secs(2) };
+    let Some(e) = env("sigint-rollout", delays) else { return };
+    let names = ["a", "b", "c"];
+    let body = clusters(&[("a", "prod"), ("b", "prod"), ("c", "prod")]);
+    e.installed(&body, &names);
+    let waves = "rollout {\n    wave all max-parallel=1\n}\n";
+    e.write_fleet(NEW, &format!("{body}{waves}"));
+    let child = e
+        .command(&["apply", "--auto-approve", "--wait", "--timeout", "2m"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    e.until("a started", Duration::from_secs(60), |e| e.release("hostedclusters", "a") == NEW);
+
+    // Edited meanwhile: a new cluster d (made at once by an apply), and
+    // b's pool (its change is held with its release change).
+    let edited = body.replace(
+        "cluster b {\n    labels env=prod\n    node-pool workers replicas=1",
+        "cluster b {\n    labels env=prod\n    node-pool workers replicas=2",
+    ) + &clusters(&[("d", "prod")]);
+    e.write_fleet(NEW, &format!("{edited}{waves}"));
+    let other = e.run(&["apply", "--auto-approve", "--lock-timeout", "1s"]);
+    assert_eq!(other.status.code(), Some(1), "{}", stderr(&other));
+    assert!(stderr(&other).contains("hcpc::apply::locked"), "{}", stderr(&other));
+    assert!(e.k.get("hostedclusters", Some(e.ns()), "d").is_none());
+    e.until("b's pool written", Duration::from_secs(60), |e| e.release("nodepools", "b-workers") == NEW);
+    assert_eq!(e.get("nodepools", "b-workers")["spec"]["replicas"], 1, "the edit is not applied unseen");
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted by SIGINT: no further step of the rollout was started"), "{err}");
+    assert_eq!(e.release("hostedclusters", "c"), OLD, "{err}");
+    let lock = format!("hcpc-lock-{}", e.scope.fleet);
+    assert!(e.k.get("leases", Some(e.ns()), &lock).is_none(), "the lock was released: {err}");
+
+    assert!(e.k.get("hostedclusters", Some(e.ns()), "d").is_none(), "{err}");
+    e.ok(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
+    for n in ["a", "b", "c", "d"] {
+        assert!(e.settled(n, &["workers"], NEW), "{n}");
+    }
+    assert_eq!(e.get("nodepools", "b-workers")["spec"]["replicas"], 2);
+    assert!(e.operator.violations().is_empty(), "{:?}", e.operator.violations());
+}
+
 #[test]
 fn the_plan_shows_the_rollout_in_every_format() {
     let Some(e) = env("plan-view", Delays::default()) else { return };
