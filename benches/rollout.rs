@@ -42,6 +42,19 @@ const CLUSTERS: usize = 200;
 const STEP: Duration = Duration::from_secs(1);
 const CRITICAL_PATH: Duration = Duration::from_secs(12);
 
+/// This process's CPU time so far (the operator stand-in runs in it).
+fn own_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    Duration::from_millis((field(11) + field(12)) * 10)
+}
+
+fn cores() -> f64 {
+    std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)
+}
+
 fn hcpc_binary() -> PathBuf {
     std::env::var_os("HCPC_BENCH_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_hcpc")), PathBuf::from)
 }
@@ -95,7 +108,13 @@ fn main() {
     k.ensure_namespace(ns);
     let sim = Operator::start(&k.kubeconfig_yaml(DEFAULT_CONTEXT), ns, Delays { control_plane: STEP, node_pool: STEP });
     let hcpc = |args: &[&str]| {
-        let o = Command::new(hcpc_binary())
+        // hcpc's own CPU time, where GNU time is installed.
+        let timed = Path::new("/usr/bin/time").exists();
+        let mut command = if timed { Command::new("/usr/bin/time") } else { Command::new(hcpc_binary()) };
+        if timed {
+            command.args(["-f", "hcpc CPU: %Us user, %Ss system, %MKB peak"]).arg(hcpc_binary());
+        }
+        let o = command
             .current_dir(dir.path())
             .env("KUBECONFIG", &kubeconfig)
             .env("NO_COLOR", "1")
@@ -115,15 +134,20 @@ fn main() {
     }
 
     fleet(dir.path(), ns, NEW);
-    let (before, sim_before) = (k.request_counts(), sim.requests());
+    let (before, sim_before, cpu_before, sim_cpu_before) =
+        (k.request_counts(), sim.requests(), k.server_cpu(), own_cpu());
     let start = Instant::now();
     let out = hcpc(&["apply", "--auto-approve", "--wait", "--timeout", "20m"]);
     let wall = start.elapsed();
+    let server_cpu = k.server_cpu().saturating_sub(cpu_before);
+    let sim_cpu = own_cpu().saturating_sub(sim_cpu_before);
     let counts = k.request_counts().since(&before);
     let sim_requests = sim.requests() - sim_before;
     assert_eq!(settled(&k, ns, NEW), CLUSTERS, "{}", String::from_utf8_lossy(&out.stderr));
     assert!(sim.violations().is_empty(), "pools ahead of their control plane: {:?}", sim.violations());
-    let passes = String::from_utf8_lossy(&out.stderr).lines().filter(|l| l.starts_with("rollout:")).count();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let passes = err.lines().filter(|l| l.starts_with("rollout:")).count();
+    let own_cpu = err.lines().rfind(|l| l.starts_with("hcpc CPU:")).unwrap_or("hcpc CPU: (not measured)");
     println!("rollout of {CLUSTERS} clusters x 3 NodePools over 3 waves, {}s steps", STEP.as_secs());
     println!(
         "  wall {:.1}s, critical path {}s ({:.0}% over)",
@@ -132,6 +156,13 @@ fn main() {
         (wall.as_secs_f64() / CRITICAL_PATH.as_secs_f64() - 1.0) * 100.0
     );
     println!("  summary lines printed: {passes}");
+    println!("  {own_cpu}; operator stand-in {:.1}s", sim_cpu.as_secs_f64());
+    println!(
+        "  CPU: etcd and kube-apiserver {:.1}s ({:.0}% of the machine's {} cores over the run)",
+        server_cpu.as_secs_f64(),
+        server_cpu.as_secs_f64() / wall.as_secs_f64() / cores() * 100.0,
+        cores()
+    );
     println!(
         "  API requests: {} in all, {} by the operator stand-in, so {} by hcpc",
         counts.total(),

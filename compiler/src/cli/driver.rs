@@ -74,6 +74,9 @@ pub struct Locks<'a> {
     held: Vec<Box<dyn Lock + Send + 'a>>,
     /// The fleet's Namespace on each target, where its lock lives.
     homes: Vec<ObjectId>,
+    /// The ApplySet parent last recorded on each target while the locks are
+    /// held: a rollout's later passes do not write it again unchanged.
+    recorded: Vec<Option<serde_json::Value>>,
 }
 
 impl<'a> Locks<'a> {
@@ -87,7 +90,7 @@ impl<'a> Locks<'a> {
                 eprintln!("{line}");
             }
         };
-        let mut locks = Locks { held: Vec::new(), homes: Vec::new() };
+        let mut locks = Locks { held: Vec::new(), homes: Vec::new(), recorded: vec![None; shown.parts.len()] };
         for part in &shown.parts {
             let Some(resolved) = part.compiled.resolved.as_ref() else {
                 locks.release();
@@ -155,7 +158,7 @@ pub fn drive_locked(
         eprintln!("interrupted by {}: nothing was applied", stop.name());
         return None;
     }
-    let reports = apply_targets(shown, &fresh, &locks.homes, &mut locks.held, opts, style);
+    let reports = apply_targets(shown, &fresh, &locks.homes, &mut locks.held, &mut locks.recorded, opts, style);
     let stopped = reports.iter().any(Report::stopped);
     let interrupted = interrupt::requested();
     if let Some(stop) = interrupted {
@@ -201,6 +204,7 @@ fn apply_targets(
     fresh: &FleetPlanned,
     homes: &[ObjectId],
     locks: &mut [Box<dyn Lock + Send + '_>],
+    recorded: &mut [Option<serde_json::Value>],
     opts: DriveOptions,
     style: Style,
 ) -> Vec<Report> {
@@ -214,7 +218,8 @@ fn apply_targets(
             .zip(&fresh.parts)
             .zip(homes)
             .zip(locks.iter_mut())
-            .map(|(((shown, fresh), home), lock)| {
+            .zip(recorded.iter_mut())
+            .map(|((((shown, fresh), home), lock), recorded)| {
                 let (halt, free) = (&halt, &free);
                 scope.spawn(move || {
                     let mut report = Report::default();
@@ -234,7 +239,7 @@ fn apply_targets(
                     }
                     let prefix = several.then(|| fresh.plan.target.clone());
                     if !halt.load(Ordering::SeqCst) {
-                        let run = TargetRun { target: shown.target.target(), shown, fresh, home, prefix };
+                        let run = TargetRun { target: shown.target.target(), shown, fresh, home, prefix, recorded };
                         apply_target(run, lock.as_mut(), halt, opts, style, &mut report);
                     }
                     let (count, turn) = free;
@@ -265,6 +270,8 @@ struct TargetRun<'a> {
     fresh: &'a Planned,
     home: &'a ObjectId,
     prefix: Option<String>,
+    /// The ApplySet parent this apply last recorded there.
+    recorded: &'a mut Option<serde_json::Value>,
 }
 
 /// One target: record its ApplySet parent, then its changes level by level.
@@ -276,7 +283,7 @@ fn apply_target(
     style: Style,
     report: &mut Report,
 ) {
-    let TargetRun { target, shown, fresh, home, prefix } = run;
+    let TargetRun { target, shown, fresh, home, prefix, recorded } = run;
     let Some(fleet) = fresh.compiled.resolved.as_ref().map(|r| &r.fleet) else { return };
     // KEP-3659: the parent lists every namespace members are in, or will
     // be in, before any member is written.
@@ -288,10 +295,13 @@ fn apply_target(
         .chain(fresh.live.iter().map(|l| l.id.namespace.as_str()))
         .collect();
     let parent = applyset_parent_object(fleet, &namespaces);
-    if let Err(e) = target.record_applyset(&parent) {
-        report.failed.push((parent.id.clone(), e));
-        halt.store(true, Ordering::SeqCst);
-        return;
+    if recorded.as_ref() != Some(parent.body()) {
+        if let Err(e) = target.record_applyset(&parent) {
+            report.failed.push((parent.id.clone(), e));
+            halt.store(true, Ordering::SeqCst);
+            return;
+        }
+        *recorded = Some(parent.body().clone());
     }
     let work = Work {
         target,

@@ -267,6 +267,11 @@ impl Envtest {
     }
 
     /// `https://127.0.0.1:PORT`.
+    /// CPU time etcd and kube-apiserver have used so far.
+    pub fn server_cpu(&self) -> Duration {
+        self.servers.lock().unwrap_or_else(|e| e.into_inner()).cpu()
+    }
+
     pub fn url(&self) -> &str {
         &self.url
     }

@@ -55,6 +55,23 @@ fn free_ports<const N: usize>() -> Result<[u16; N], String> {
 }
 
 impl Servers {
+    /// CPU time (user + system) etcd and kube-apiserver have used so far,
+    /// from `/proc`: what a benchmark's requests cost the server.
+    pub fn cpu(&self) -> std::time::Duration {
+        let ticks = |c: &Option<Child>| -> u64 {
+            let Some(c) = c else { return 0 };
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", c.id())).unwrap_or_default();
+            // Fields after the command name (which may hold spaces): utime is
+            // the 14th field, stime the 15th.
+            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+            field(11) + field(12)
+        };
+        // Linux reports CPU time in USER_HZ, 100 per second.
+        std::time::Duration::from_millis((ticks(&self.etcd) + ticks(&self.apiserver)) * 10)
+    }
+
     /// Starts the watchdog, etcd and kube-apiserver with their data, logs
     /// and certificates in `dir` (which the watchdog removes at the end).
     pub fn spawn(assets: &Assets, dir: &Path, certs: &Certs, tokens: &Path) -> Result<Servers, String> {

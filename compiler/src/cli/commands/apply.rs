@@ -295,7 +295,10 @@ fn follow(
             if !pass.has_changes() {
                 continue;
             }
-            let Some(pass) = judge(pass, quiet) else { return exit::ERROR };
+            // One write cannot be left half-done: it is judged by being made.
+            let writes: usize = pass.parts.iter().map(|p| p.plan.changes.len()).sum();
+            let pass = if writes > 1 { judge(pass, quiet) } else { Some(pass) };
+            let Some(pass) = pass else { return exit::ERROR };
             let replan = || Some(pass.clone());
             if drive_locked(locks, &pass, &replan, drive_options(opts, remaining()), style).is_none() {
                 return crate::interrupt::requested().map_or(exit::ERROR, |stop| stop.exit_code());
