@@ -20,8 +20,13 @@
 //!   `status.version` is not the release's version, `UpdatingVersion`
 //!   becomes True and `Ready` False; after the node-pool delay
 //!   `status.version` is the new version, `status.replicas` the desired
-//!   count, `UpdatingVersion` False and `Ready` True. A replica change
-//!   alone is reported at once.
+//!   count (`spec.replicas`, or `spec.autoScaling.min`), `UpdatingVersion`
+//!   False and `Ready` True. A replica change alone is reported at once.
+//! - A chosen cluster's nodes can stay unready ([`Operator::hold_ready`]):
+//!   its pools reach their version, but report one node fewer than desired
+//!   and `Ready` False (`WaitingForAvailableMachines`), as HyperShift does
+//!   while machines have not joined; [`Operator::release_ready`] lets them
+//!   join.
 //! - A chosen cluster can fail ([`Failure`]): `Degraded=True` on the
 //!   HostedCluster, a `Partial` history entry with `ClusterVersionFailing`
 //!   True, or a NodePool whose `ValidMachineConfig` is False (the
@@ -85,6 +90,8 @@ pub struct Violation {
 struct Shared {
     delays: Delays,
     failures: BTreeMap<String, Failure>,
+    /// Clusters whose nodes do not become ready.
+    unready: BTreeSet<String>,
     violations: BTreeSet<Violation>,
     /// Completed control-plane upgrades and NodePool roll-outs, in order:
     /// (`HostedCluster/NAME` or `NodePool/NAME`, image), for tests of order.
@@ -156,6 +163,16 @@ impl Operator {
     /// Lets a failed cluster go on: its update completes after the delay.
     pub fn heal(&self, cluster: &str) {
         self.shared().failures.remove(cluster);
+    }
+
+    /// Keeps `cluster`'s nodes from becoming ready, from now on.
+    pub fn hold_ready(&self, cluster: &str) {
+        self.shared().unready.insert(cluster.to_string());
+    }
+
+    /// Lets `cluster`'s nodes become ready.
+    pub fn release_ready(&self, cluster: &str) {
+        self.shared().unready.remove(cluster);
     }
 
     /// NodePools that were told to go to a release before their control
@@ -337,6 +354,19 @@ impl Sim {
         self.shared.lock().unwrap_or_else(|e| e.into_inner()).failures.get(cluster).cloned()
     }
 
+    /// The nodes a pool of `cluster` that reached its version reports, and
+    /// its `Ready` condition: all of `desired` and ready, or one fewer and
+    /// not ready while the cluster is held.
+    fn settled(&self, cluster: &str, desired: u64) -> (u64, Value) {
+        if self.shared.lock().unwrap_or_else(|e| e.into_inner()).unready.contains(cluster) {
+            let count = desired.saturating_sub(1);
+            let message = format!("Minimum availability requires {desired} replicas, current {count} available");
+            (count, condition("Ready", "False", "WaitingForAvailableMachines", &message))
+        } else {
+            (desired, condition("Ready", "True", "AsExpected", ""))
+        }
+    }
+
     /// Writes the next status of every object that has one due.
     async fn reconcile(&mut self) {
         let keys: Vec<(Kind, String)> = self.cache.keys().cloned().collect();
@@ -474,7 +504,11 @@ impl Sim {
             .filter(|h| str_at(h, "/state") == "Completed")
             .map(|h| str_at(h, "/image"))
             .collect();
-        let replicas = np.pointer("/spec/replicas").and_then(Value::as_u64).unwrap_or(0);
+        let replicas = np
+            .pointer("/spec/replicas")
+            .or_else(|| np.pointer("/spec/autoScaling/min"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
         let have = str_at(np, "/status/version").to_string();
         let key = (Kind::NodePool, name.to_string());
         if !completed.contains(&image.as_str()) {
@@ -497,18 +531,19 @@ impl Sim {
             s
         };
         if have == want && self.started.get(&key).is_none_or(|(i, _)| *i == image) {
-            let count = np.pointer("/status/replicas").and_then(Value::as_u64);
-            if count == Some(replicas) {
+            let (count, is_ready) = self.settled(&cluster, replicas);
+            let ready_now = np
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+                .map(|c| c["status"].clone());
+            if np.pointer("/status/replicas").and_then(Value::as_u64) == Some(count)
+                && ready_now.is_none_or(|s| s == is_ready["status"])
+            {
                 return None;
             }
-            // Scaling only.
-            return Some(ready(
-                &have,
-                condition("UpdatingVersion", "False", "AsExpected", ""),
-                condition("Ready", "True", "AsExpected", ""),
-                replicas,
-                None,
-            ));
+            // Scaling, or nodes becoming ready (or not).
+            return Some(ready(&have, condition("UpdatingVersion", "False", "AsExpected", ""), is_ready, count, None));
         }
         let old = np.pointer("/status/replicas").and_then(Value::as_u64).unwrap_or(0);
         let started = match self.started.get(&key) {
@@ -548,11 +583,12 @@ impl Sim {
         }
         self.started.remove(&key);
         self.record_completed(format!("NodePool/{name}"), &image);
+        let (count, is_ready) = self.settled(&cluster, replicas);
         Some(ready(
             &want,
             condition("UpdatingVersion", "False", "AsExpected", ""),
-            condition("Ready", "True", "AsExpected", ""),
-            replicas,
+            is_ready,
+            count,
             Some(condition("ValidMachineConfig", "True", "AsExpected", "")),
         ))
     }
