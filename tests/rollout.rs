@@ -1,8 +1,9 @@
 //! Upgrades against a real kube-apiserver with the HyperShift operator
 //! stand-in (`support::operator`) writing the status HyperShift would:
 //! control plane first, waves and `max-parallel`, a wave waiting for the
-//! nodes of the one before to be ready, a failure halting the rollout, resuming after a killed apply and after `--until-wave`, and a
-//! rollout over two management clusters.
+//! nodes of the one before to be ready, a failure halting the rollout,
+//! resuming after a killed apply and after `--until-wave`, and a rollout
+//! over two management clusters.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
