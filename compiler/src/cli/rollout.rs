@@ -271,7 +271,8 @@ fn watch_loop(
     use std::sync::mpsc::RecvTimeoutError;
     let mut live: Vec<LiveStatus> = vec![LiveStatus::new(); targets];
     let mut listed: BTreeSet<(usize, Kind)> = BTreeSet::new();
-    let mut last = run.standing.summary();
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut progress = super::progress::RolloutProgress::new(style, terminal, &run.standing);
     loop {
         let mut changed = false;
         let mut take = |(i, seen): (usize, Seen)| {
@@ -314,11 +315,7 @@ fn watch_loop(
         }
         run.skeleton.refresh(&live);
         let now = run.skeleton.evaluate(flags)?;
-        let line = now.summary();
-        if line != last && !style.quiet {
-            eprintln!("{} {line}", k8s_openapi::jiff::Timestamp::now().strftime("%H:%M:%S"));
-            last = line;
-        }
+        progress.update(&now);
         if !now.halted.is_empty() {
             return Ok(Followed::Halted(now));
         }
