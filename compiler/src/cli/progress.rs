@@ -8,7 +8,7 @@ use std::io::Write;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::printer::Style;
-use crate::plan::rollout::{Phase, Standing};
+use crate::plan::rollout::{ClusterStanding, Phase, Standing};
 
 /// What one wave's bar shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +18,8 @@ pub struct WaveBar {
     pub len: u64,
     /// Those done.
     pub pos: u64,
-    /// How many are in progress, failed and waiting (empty when none).
+    /// How many are in progress, waiting for ready nodes, failed and
+    /// waiting (empty when none).
     pub message: String,
 }
 
@@ -28,12 +29,17 @@ pub fn bars(s: &Standing) -> Vec<WaveBar> {
         .iter()
         .filter(|w| w.done + w.clusters.len() > 0)
         .map(|w| {
-            let count = |f: &dyn Fn(&Phase) -> bool| w.clusters.iter().filter(|c| f(&c.phase)).count();
-            let running = count(&|p| matches!(p, Phase::Starting | Phase::ControlPlane | Phase::NodePools));
-            let failed = count(&|p| matches!(p, Phase::Failed { .. }));
-            let waiting = count(&|p| *p == Phase::Waiting);
+            let count = |f: &dyn Fn(&ClusterStanding) -> bool| w.clusters.iter().filter(|c| f(c)).count();
+            let nodes = count(&|c| c.waiting_for.is_some());
+            let running = count(&|c| {
+                matches!(c.phase, Phase::Starting | Phase::ControlPlane | Phase::NodePools) && c.waiting_for.is_none()
+            });
+            let failed = count(&|c| matches!(c.phase, Phase::Failed { .. }));
+            let waiting = count(&|c| c.phase == Phase::Waiting);
             let mut bits = Vec::new();
-            for (n, what) in [(running, "in progress"), (failed, "failed"), (waiting, "waiting")] {
+            for (n, what) in
+                [(running, "in progress"), (nodes, "waiting for ready nodes"), (failed, "failed"), (waiting, "waiting")]
+            {
                 if n > 0 {
                     bits.push(format!("{n} {what}"));
                 }
@@ -159,7 +165,7 @@ fn bar_style() -> ProgressStyle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::rollout::{ClusterStanding, WaveStanding};
+    use crate::plan::rollout::WaveStanding;
 
     fn cluster(name: &str, phase: Phase) -> ClusterStanding {
         ClusterStanding {
@@ -196,13 +202,18 @@ mod tests {
             first.iter().map(|b| (b.wave.as_str(), b.pos, b.len, b.message.as_str())).collect();
         assert_eq!(shown, [("canary", 1, 2, "1 in progress"), ("prod", 0, 3, "3 waiting")]);
 
-        // c2 done, p1 starting, p2 failed.
+        // c2 done, p1 starting, p2 failed, p3's pools upgraded but not ready.
         let mut s = standing();
         s.waves[0] = wave("canary", 2, 2, vec![]);
         s.waves[1].clusters[0].phase = Phase::Starting;
         s.waves[1].clusters[1].phase = Phase::Failed { reason: "Degraded: X".into(), message: "m".into() };
+        s.waves[1].clusters[2].phase = Phase::NodePools;
+        s.waves[1].clusters[2].waiting_for = Some("0 of 1 nodes ready in pool workers".into());
         let shown: Vec<(u64, u64, String)> = bars(&s).into_iter().map(|b| (b.pos, b.len, b.message)).collect();
-        assert_eq!(shown, [(2, 2, String::new()), (0, 3, "1 in progress, 1 failed, 1 waiting".to_string())]);
+        assert_eq!(
+            shown,
+            [(2, 2, String::new()), (0, 3, "1 in progress, 1 waiting for ready nodes, 1 failed".to_string())]
+        );
     }
 
     #[test]
