@@ -1,8 +1,9 @@
 //! Upgrades against a real kube-apiserver with the HyperShift operator
 //! stand-in (`support::operator`) writing the status HyperShift would:
-//! control plane first, waves and `max-parallel`, a failure halting the
-//! rollout, resuming after a killed apply and after `--until-wave`, and a
-//! rollout over two management clusters.
+//! control plane first, waves and `max-parallel`, a wave waiting for the
+//! nodes of the one before to be ready, a failure halting the rollout,
+//! resuming after a killed apply and after `--until-wave`, and a rollout
+//! over two management clusters.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -233,6 +234,66 @@ fn waves_go_in_order_within_max_parallel() {
     assert!(lines.iter().any(|l| l.contains("wave canary: 1 starting (c1)")), "{lines:#?}");
     assert!(lines.iter().any(|l| l.contains("wave prod: 3 waiting")), "{lines:#?}");
     assert!(lines.iter().any(|l| l.contains("wave prod: 2 starting (p1, p2)")), "{lines:#?}");
+    assert!(e.operator.violations().is_empty(), "{:?}", e.operator.violations());
+}
+
+impl Env {
+    /// The `Ready` condition's status and `status.replicas` of a NodePool.
+    fn pool_ready(&self, name: &str) -> (Value, Value) {
+        let np = self.get("nodepools", name);
+        let ready = np["status"]["conditions"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+            .map(|c| c["status"].clone())
+            .unwrap_or_default();
+        (ready, np["status"]["replicas"].clone())
+    }
+}
+
+#[test]
+fn a_wave_waits_until_the_nodes_of_the_one_before_are_ready() {
+    let delays = Delays { control_plane: Duration::from_millis(500), node_pool: Duration::from_millis(500) };
+    let Some(e) = env("ready-gate", delays) else { return };
+    let body = clusters(&[("c1", "canary"), ("p1", "prod")]);
+    e.installed(&body, &["c1", "p1"]);
+    // From now on c1's node does not become ready after its roll-out.
+    e.operator.hold_ready("c1");
+    e.write_fleet(NEW, &format!("{body}{WAVES}"));
+    let start = Instant::now();
+    while !e.settled("c1", &["workers"], NEW) {
+        e.ok(&["apply", "--auto-approve"]);
+        assert!(start.elapsed() < Duration::from_secs(60), "c1 not upgraded");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    e.until("c1's pool reports its node not ready", Duration::from_secs(10), |e| {
+        e.pool_ready("c1-workers") == (Value::from("False"), Value::from(0))
+    });
+
+    // Its pool is on the new version, but not ready as desired: prod waits.
+    let o = e.ok(&["apply", "--auto-approve"]);
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "rollout: wave canary: 1 of 1 clusters in progress (c1: 0 of 1 nodes ready in pool workers); wave prod: 1 waiting"
+        ),
+        "{err}"
+    );
+    assert_eq!(e.release("hostedclusters", "p1"), OLD, "{err}");
+
+    // apply --wait follows it: prod starts once c1's node is ready.
+    let child = e
+        .command(&["apply", "--auto-approve", "--wait", "--timeout", "2m"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(e.release("hostedclusters", "p1"), OLD, "prod started before c1's nodes were ready");
+    e.operator.release_ready("c1");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(e.settled("p1", &["workers"], NEW), "{}", stderr(&o));
+    assert_eq!(e.pool_ready("p1-workers"), (Value::from("True"), Value::from(1)));
     assert!(e.operator.violations().is_empty(), "{:?}", e.operator.violations());
 }
 

@@ -8,6 +8,7 @@ mod driver;
 pub mod load;
 pub mod output;
 pub mod printer;
+mod progress;
 pub(crate) mod rollout;
 pub mod scope;
 pub mod target;

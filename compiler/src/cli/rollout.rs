@@ -263,8 +263,6 @@ pub struct Watches {
     listed: BTreeSet<(usize, Kind)>,
     /// The targets watched (the kube ones).
     watched: Vec<usize>,
-    /// The last summary printed.
-    last: String,
     /// Objects this apply wrote that the watches have not yet shown
     /// written, with their generation and uid before: until they have,
     /// the standing would be judged on a view without this apply's own
@@ -318,7 +316,6 @@ pub fn watching<R>(planned: &FleetPlanned, deadline: std::time::Instant, f: impl
             live: vec![LiveStatus::new(); planned.parts.len()],
             listed: BTreeSet::new(),
             watched,
-            last: String::new(),
             unseen: BTreeMap::new(),
             since: std::time::Instant::now(),
             pools: PoolIndex::new(),
@@ -411,8 +408,8 @@ impl Watches {
 
     /// Follows the rollout after a pass until a change it held back may
     /// go, nothing is left to start, a cluster fails, a signal, or
-    /// `deadline`; renews the fleet's locks meanwhile. Prints the standing,
-    /// timestamped, each time it changes.
+    /// `deadline`; renews the fleet's locks meanwhile. Shows the standing
+    /// as it changes (`cli::progress`).
     pub fn next(
         &mut self,
         run: &mut Run,
@@ -424,6 +421,10 @@ impl Watches {
         use std::sync::mpsc::RecvTimeoutError;
         let held = run.standing.held.clone();
         run.skeleton.pending(&held);
+        // Bars on a terminal, timestamped lines otherwise; the bars are
+        // cleared when this returns, before a pass prints what it writes.
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let mut progress = super::progress::RolloutProgress::new(style, terminal, &run.standing);
         // What the watches already hold is judged at once.
         let mut changed = true;
         loop {
@@ -442,11 +443,7 @@ impl Watches {
                 run.skeleton.refresh(&self.live, &self.pools, self.dirty.as_ref());
                 self.dirty = Some(BTreeSet::new());
                 let now = run.skeleton.evaluate(flags)?;
-                let line = now.summary();
-                if line != self.last && !style.quiet {
-                    eprintln!("{} {line}", k8s_openapi::jiff::Timestamp::now().strftime("%H:%M:%S"));
-                }
-                self.last = line;
+                progress.update(&now);
                 if !now.halted.is_empty() {
                     return Ok(Followed::Halted(now));
                 }

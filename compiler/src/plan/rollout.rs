@@ -14,7 +14,9 @@
 //!   release and `Completed` (HyperShift: a NodePool is never newer than
 //!   its control plane).
 //! - Waves: a cluster's governed changes start when every earlier wave is
-//!   done and fewer than `max-parallel` of its wave are in progress;
+//!   done (after its upgrade, a cluster is done once its pools reached the
+//!   control plane's version and their nodes are ready as desired) and
+//!   fewer than `max-parallel` of its wave are in progress;
 //!   clusters start in name order. A failed cluster halts the rollout: no
 //!   further cluster starts, on any target.
 
@@ -48,6 +50,30 @@ pub struct PoolStatus {
     pub updating: Option<Option<i64>>,
     /// A condition saying the pool cannot roll: (type, reason, message).
     pub failure: Option<(String, String, String)>,
+    /// `status.replicas`: the nodes the pool reports.
+    pub nodes: u64,
+    /// The nodes it should have: `spec.replicas`, or `spec.autoScaling.min`.
+    pub desired: u64,
+    /// `Ready=False`: its reason, and since when (seconds since the epoch).
+    pub unready: Option<(String, Option<i64>)>,
+}
+
+impl PoolStatus {
+    /// Its nodes are there as desired and it does not say it is not ready.
+    pub fn ready(&self) -> bool {
+        self.unready.is_none() && self.nodes >= self.desired
+    }
+
+    /// Why it is not ready, in words: `2 of 3 nodes ready in pool workers`
+    /// (the pool's name without its cluster's prefix).
+    fn waits_for(&self, cluster: &str) -> String {
+        let pool = self.name.strip_prefix(cluster).and_then(|n| n.strip_prefix('-')).unwrap_or(&self.name);
+        match &self.unready {
+            _ if self.nodes < self.desired => format!("{} of {} nodes ready in pool {pool}", self.nodes, self.desired),
+            Some((reason, _)) if !reason.is_empty() => format!("pool {pool} not ready ({reason})"),
+            _ => format!("pool {pool} not ready"),
+        }
+    }
 }
 
 /// What the operator reports on one hosted cluster.
@@ -118,12 +144,19 @@ impl ClusterStatus {
                         .filter(|c| c.get("status").and_then(Value::as_str) == Some("False"))
                         .map(|c| (ty.to_string(), text(c, "reason"), text(c, "message")))
                 });
+                let count = |pointer: &str| p.pointer(pointer).and_then(Value::as_u64);
+                let unready = condition(p, "Ready")
+                    .filter(|c| c.get("status").and_then(Value::as_str) == Some("False"))
+                    .map(|c| (text(c, "reason"), seconds(c.get("lastTransitionTime"))));
                 PoolStatus {
                     name: str_at(p, "/metadata/name").to_string(),
                     release: str_at(p, "/spec/release/image").to_string(),
                     version: str_at(p, "/status/version").to_string(),
                     updating,
                     failure,
+                    nodes: count("/status/replicas").unwrap_or(0),
+                    desired: count("/spec/replicas").or_else(|| count("/spec/autoScaling/min")).unwrap_or(0),
+                    unready,
                 }
             })
             .collect();
@@ -199,6 +232,10 @@ pub struct ClusterStanding {
     /// The NodePools step: how many pools, rolling how many nodes.
     pub node_pools: usize,
     pub nodes: u64,
+    /// Its pools reached the new version; what it waits for: nodes ready
+    /// as desired (`2 of 3 nodes ready in pool workers`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
 }
 
 /// One wave and its clusters that have something to do.
@@ -208,6 +245,9 @@ pub struct WaveStanding {
     pub max_parallel: String,
     /// How many clusters the wave has (what a percentage is of).
     pub size: usize,
+    /// How many of them are done: upgraded to the desired release, with
+    /// nothing left to do (they are not in `clusters`).
+    pub done: usize,
     pub clusters: Vec<ClusterStanding>,
 }
 
@@ -272,9 +312,20 @@ pub fn standing(rollout: Option<&Rollout>, members: &[Member], opts: &Options<'_
     let several = opts.targets.len() > 1;
     let mut out = Standing { until: opts.until.map(str::to_string), ..Standing::default() };
     let mut phases: Vec<Vec<(&Member, Phase)>> = Vec::new();
+    let mut done: Vec<usize> = Vec::new();
     for members in &mut by_wave {
         members.sort_by(|a, b| (&a.cluster, a.target).cmp(&(&b.cluster, b.target)));
-        phases.push(members.iter().filter_map(|m| phase(m, opts).map(|p| (*m, p))).collect());
+        let mut wave = Vec::new();
+        let mut finished = 0;
+        for m in members.iter() {
+            match phase(m, opts) {
+                Some(p) => wave.push((*m, p)),
+                None if upgraded(m) => finished += 1,
+                None => {}
+            }
+        }
+        phases.push(wave);
+        done.push(finished);
     }
     let halted = phases.iter().flatten().any(|(_, p)| matches!(p, Phase::Failed { .. }));
     let mut open = !halted;
@@ -313,12 +364,14 @@ pub fn standing(rollout: Option<&Rollout>, members: &[Member], opts: &Options<'_
                         StepKind::ControlPlane => 0,
                     })
                     .sum(),
+                waiting_for: awaited(m).filter(|_| *p == Phase::NodePools).map(|u| u.waits_for(&m.cluster)),
             });
         }
         out.waves.push(WaveStanding {
             name: name.clone(),
             max_parallel: max.to_string(),
             size: by_wave[i].len(),
+            done: done[i],
             clusters,
         });
     }
@@ -345,6 +398,12 @@ pub fn standing(rollout: Option<&Rollout>, members: &[Member], opts: &Options<'_
 /// both at once, and never newer than a control plane that runs.
 fn has_run_a_release(m: &Member) -> bool {
     m.status.as_ref().is_some_and(|s| s.history > 0)
+}
+
+/// Whether the cluster runs the desired release after an upgrade (not
+/// only its first install).
+fn upgraded(m: &Member) -> bool {
+    control_plane_done(m) && m.status.as_ref().is_some_and(|s| s.history >= 2)
 }
 
 /// Whether the live control plane runs the desired release, completed.
@@ -389,7 +448,10 @@ fn phase(m: &Member, opts: &Options<'_>) -> Option<Phase> {
         && st.history >= 2
         && waved.iter().any(catching_up)
         && !waved.iter().any(|s| s.kind == StepKind::ControlPlane);
-    let in_progress = upgrading || !moving.is_empty() || pools_due;
+    // After an upgrade, a cluster whose pools all reached its version is
+    // done only once their nodes are ready as desired.
+    let unready = waved.iter().all(catching_up).then(|| awaited(m)).flatten();
+    let in_progress = upgrading || !moving.is_empty() || pools_due || unready.is_some();
     if !in_progress {
         return (!waved.is_empty()).then_some(Phase::Waiting);
     }
@@ -415,11 +477,29 @@ fn phase(m: &Member, opts: &Options<'_>) -> Option<Phase> {
             format!("NodePool {} has not reached {} within --rollout-timeout", p.name, st.version),
         );
     }
+    if let Some(p) = unready.filter(|p| late(p.unready.as_ref().and_then(|u| u.1))) {
+        return failed(
+            "RolloutTimeout".to_string(),
+            format!("NodePool {} has not become ready within --rollout-timeout", p.name),
+        );
+    }
     Some(if upgrading || waved.iter().any(|s| s.kind == StepKind::ControlPlane) {
         Phase::ControlPlane
     } else {
         Phase::NodePools
     })
+}
+
+/// After an upgrade to the desired release whose pools all reached it:
+/// the first pool whose nodes are not ready as desired.
+fn awaited(m: &Member) -> Option<&PoolStatus> {
+    let st = m.status.as_ref()?;
+    let reached = |p: &PoolStatus| !p.version.is_empty() && p.version == st.version;
+    let all_there = st.pools.iter().all(|p| p.updating.is_none() && (p.version.is_empty() || reached(p)));
+    if !(control_plane_done(m) && st.history >= 2 && all_there) {
+        return None;
+    }
+    st.pools.iter().find(|p| reached(p) && !p.ready())
 }
 
 /// Records the changes of `m` that wait in phase `p`.
@@ -472,10 +552,10 @@ impl Standing {
                 let what: Vec<String> = running
                     .iter()
                     .map(|c| {
-                        let step = if c.phase == Phase::ControlPlane {
-                            "control plane upgrading"
-                        } else {
-                            "node pools rolling"
+                        let step = match (&c.phase, &c.waiting_for) {
+                            (Phase::ControlPlane, _) => "control plane upgrading",
+                            (_, Some(w)) => w.as_str(),
+                            _ => "node pools rolling",
                         };
                         format!("{}: {step}", c.cluster)
                     })
@@ -541,20 +621,20 @@ impl Phase {
 
 impl WaveStanding {
     /// The wave's clusters grouped by phase and steps, names compacted:
-    /// (phase words, names, steps, failure).
+    /// (phase words, names, steps, failure or what it waits for).
     fn groups(&self) -> Vec<(&'static str, Vec<&str>, String, Option<String>)> {
         let mut out: Vec<(&'static str, Vec<&str>, String, Option<String>)> = Vec::new();
         for c in &self.clusters {
             let failure = match &c.phase {
                 Phase::Failed { reason, message } => Some(format!("{reason}: {message}")),
-                _ => None,
+                _ => c.waiting_for.clone(),
             };
+            let words = if c.waiting_for.is_some() { "waits for ready nodes" } else { c.phase.words() };
             let name = c.cluster.as_str();
             let steps = c.steps();
-            match out.iter_mut().find(|g| g.0 == c.phase.words() && g.2 == steps && g.3.is_none() && failure.is_none())
-            {
+            match out.iter_mut().find(|g| g.0 == words && g.2 == steps && g.3.is_none() && failure.is_none()) {
                 Some(g) => g.1.push(name),
-                None => out.push((c.phase.words(), vec![name], steps, failure)),
+                None => out.push((words, vec![name], steps, failure)),
             }
         }
         out
@@ -810,6 +890,95 @@ mod tests {
         let late = Options { now: 1_000 + 5_401, ..opts() };
         let s = standing(None, &[slow], &late);
         assert_eq!(s.halted[0].reason, "RolloutTimeout");
+    }
+
+    /// A cluster upgraded to NEW whose pool reached 4.20.1 with `nodes` of
+    /// 2 nodes reported: nothing left to write.
+    fn upgraded_with(name: &str, env: &str, nodes: u64) -> Member {
+        let mut m = written(bumped(name, env), true);
+        m.steps.clear();
+        for p in &mut m.status.as_mut().unwrap().pools {
+            p.release = NEW.to_string();
+            p.version = "4.20.1".to_string();
+            p.nodes = nodes;
+            p.desired = 2;
+        }
+        m
+    }
+
+    #[test]
+    fn a_pool_not_ready_as_desired_keeps_the_next_wave_waiting() {
+        let r = rollout(&[("canary", Some("env=canary"), MaxParallel::Count(1)), ("prod", None, MaxParallel::All)]);
+        let members = [upgraded_with("c1", "canary", 1), bumped("p1", "prod")];
+        let s = standing(Some(&r), &members, &opts());
+        assert_eq!(phases(&s), [("canary".into(), "c1:NodePools".into()), ("prod".into(), "p1:Waiting".into())]);
+        assert!(s.held.contains(&(0, hc("p1"))), "prod's control plane waits");
+        assert_eq!(
+            s.summary(),
+            "rollout: wave canary: 1 of 1 clusters in progress (c1: 1 of 2 nodes ready in pool workers); wave prod: 1 waiting"
+        );
+        assert!(
+            s.text().contains("       waits for ready nodes c1\n         1 of 2 nodes ready in pool workers\n"),
+            "{}",
+            s.text()
+        );
+        assert_eq!(s.waves[0].done, 0);
+
+        // Its nodes are ready: canary is done, prod starts.
+        let members = [upgraded_with("c1", "canary", 2), bumped("p1", "prod")];
+        let s = standing(Some(&r), &members, &opts());
+        assert_eq!(phases(&s), [("prod".into(), "p1:Starting".into())]);
+        assert_eq!((s.waves[0].done, s.waves[0].clusters.len()), (1, 0));
+        assert!(!s.held.contains(&(0, hc("p1"))));
+    }
+
+    #[test]
+    fn a_ready_false_pool_is_not_done_and_times_out() {
+        let mut m = upgraded_with("a", "prod", 2);
+        let since = Some(1_500);
+        m.status.as_mut().unwrap().pools[0].unready = Some(("WaitingForAvailableMachines".into(), since));
+        let s = standing(None, std::slice::from_ref(&m), &opts());
+        assert_eq!(
+            s.summary(),
+            "rollout: wave all: 1 of 1 clusters in progress (a: pool workers not ready (WaitingForAvailableMachines))"
+        );
+        let late = Options { now: 1_500 + 5_401, ..opts() };
+        let s = standing(None, &[m], &late);
+        assert_eq!(s.halted[0].reason, "RolloutTimeout");
+        assert_eq!(s.halted[0].message, "NodePool a-workers has not become ready within --rollout-timeout");
+    }
+
+    #[test]
+    fn an_unready_pool_of_a_cluster_not_yet_upgraded_does_not_start_it_early() {
+        // Still on OLD with a node missing: it waits for its wave like any other.
+        let r = rollout(&[("canary", Some("env=canary"), MaxParallel::Count(1)), ("prod", None, MaxParallel::All)]);
+        let mut p1 = bumped("p1", "prod");
+        p1.status.as_mut().unwrap().pools[0].desired = 2;
+        let s = standing(Some(&r), &[bumped("c1", "canary"), p1], &opts());
+        assert_eq!(phases(&s), [("canary".into(), "c1:Starting".into()), ("prod".into(), "p1:Waiting".into())]);
+    }
+
+    #[test]
+    fn readiness_is_read_from_replicas_autoscaling_and_the_ready_condition() {
+        let hc = serde_json::json!({"spec": {"release": {"image": NEW}}, "status": {"version": {"history": [
+            {"image": NEW, "version": "4.20.1", "state": "Completed", "startedTime": "2026-01-01T00:00:00Z", "completionTime": "2026-01-01T01:00:00Z", "verified": true}]}}});
+        let pool = |spec: Value, status: Value| {
+            let p = serde_json::json!({"metadata": {"name": "a-workers"}, "spec": spec, "status": status});
+            ClusterStatus::from_live(&hc, &[&p]).pools.remove(0)
+        };
+        let scaled = pool(serde_json::json!({"autoScaling": {"min": 3, "max": 5}}), serde_json::json!({"replicas": 2}));
+        assert_eq!((scaled.nodes, scaled.desired, scaled.ready()), (2, 3, false), "autoscaling: its minimum");
+        let scaled = pool(serde_json::json!({"autoScaling": {"min": 3, "max": 5}}), serde_json::json!({"replicas": 3}));
+        assert!(scaled.ready());
+        let fixed = pool(
+            serde_json::json!({"replicas": 2}),
+            serde_json::json!({"replicas": 2, "conditions": [
+            {"type": "Ready", "status": "False", "reason": "WaitingForAvailableMachines", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}),
+        );
+        assert_eq!(fixed.unready, Some(("WaitingForAvailableMachines".into(), Some(1_767_225_600))));
+        assert!(!fixed.ready(), "Ready=False is not ready, whatever the count");
+        let empty = pool(serde_json::json!({"replicas": 0}), serde_json::json!({}));
+        assert!(empty.ready(), "no node desired, none reported");
     }
 
     #[test]

@@ -20,8 +20,13 @@
 //!   `status.version` is not the release's version, `UpdatingVersion`
 //!   becomes True and `Ready` False; after the node-pool delay
 //!   `status.version` is the new version, `status.replicas` the desired
-//!   count, `UpdatingVersion` False and `Ready` True. A replica change
-//!   alone is reported at once.
+//!   count (`spec.replicas`, or `spec.autoScaling.min`), `UpdatingVersion`
+//!   False and `Ready` True. A replica change alone is reported at once.
+//! - A chosen cluster's nodes can stay unready ([`Operator::hold_ready`]):
+//!   its pools reach their version, but report one node fewer than desired
+//!   and `Ready` False (`WaitingForAvailableMachines`), as HyperShift does
+//!   while machines have not joined; [`Operator::release_ready`] lets them
+//!   join.
 //! - A chosen cluster can fail ([`Failure`]): `Degraded=True` on the
 //!   HostedCluster, a `Partial` history entry with `ClusterVersionFailing`
 //!   True, or a NodePool whose `ValidMachineConfig` is False (the
@@ -85,6 +90,8 @@ pub struct Violation {
 struct Shared {
     delays: Delays,
     failures: BTreeMap<String, Failure>,
+    /// Clusters whose nodes do not become ready.
+    unready: BTreeSet<String>,
     violations: BTreeSet<Violation>,
     /// Completed control-plane upgrades and NodePool roll-outs, in order:
     /// (`HostedCluster/NAME` or `NodePool/NAME`, image), for tests of order.
@@ -156,6 +163,16 @@ impl Operator {
     /// Lets a failed cluster go on: its update completes after the delay.
     pub fn heal(&self, cluster: &str) {
         self.shared().failures.remove(cluster);
+    }
+
+    /// Keeps `cluster`'s nodes from becoming ready, from now on.
+    pub fn hold_ready(&self, cluster: &str) {
+        self.shared().unready.insert(cluster.to_string());
+    }
+
+    /// Lets `cluster`'s nodes become ready.
+    pub fn release_ready(&self, cluster: &str) {
+        self.shared().unready.remove(cluster);
     }
 
     /// NodePools that were told to go to a release before their control
@@ -337,22 +354,37 @@ impl Sim {
         self.shared.lock().unwrap_or_else(|e| e.into_inner()).failures.get(cluster).cloned()
     }
 
+    /// The nodes a pool of `cluster` that reached its version reports, and
+    /// its `Ready` condition: all of `desired` and ready, or one fewer and
+    /// not ready while the cluster is held.
+    fn settled(&self, cluster: &str, desired: u64) -> (u64, Value) {
+        if self.shared.lock().unwrap_or_else(|e| e.into_inner()).unready.contains(cluster) {
+            let count = desired.saturating_sub(1);
+            let message = format!("Minimum availability requires {desired} replicas, current {count} available");
+            (count, condition("Ready", "False", "WaitingForAvailableMachines", &message))
+        } else {
+            (desired, condition("Ready", "True", "AsExpected", ""))
+        }
+    }
+
     /// Writes the next status of every object that has one due, several
     /// at a time, as HyperShift's controllers reconcile objects
     /// concurrently: a wave of 75 clusters moves together, not one by one.
     async fn reconcile(&mut self) {
-        let keys: Vec<(Kind, String)> = self.cache.keys().cloned().collect();
+        // Read in place (a tick looks at every object; copying 800 of them
+        // 20 times a second would cost more than the API server's work).
+        let cache = std::mem::take(&mut self.cache);
         let mut due = Vec::new();
-        for key in keys {
-            let Some(obj) = self.cache.get(&key).cloned() else { continue };
+        for (key, obj) in &cache {
             let next = match key.0 {
-                Kind::HostedCluster => self.hosted_cluster(&key.1, &obj),
-                Kind::NodePool => self.node_pool(&key.1, &obj),
+                Kind::HostedCluster => self.hosted_cluster(&key.1, obj),
+                Kind::NodePool => self.node_pool(&cache, &key.1, obj),
             };
-            if let Some(status) = next.filter(|s| self.written.get(&key) != Some(s)) {
-                due.push((key, obj, status));
+            if let Some(status) = next.filter(|s| self.written.get(key) != Some(s)) {
+                due.push((key.clone(), obj.clone(), status));
             }
         }
+        self.cache = cache;
         let writes = due.into_iter().map(|(key, obj, status)| {
             let api = self.api(key.0).clone();
             self.requests.fetch_add(1, Ordering::Relaxed);
@@ -468,11 +500,11 @@ impl Sim {
     }
 
     /// The next status of a NodePool, when one is due.
-    fn node_pool(&mut self, name: &str, np: &Value) -> Option<Value> {
+    fn node_pool(&mut self, cache: &BTreeMap<(Kind, String), Value>, name: &str, np: &Value) -> Option<Value> {
         let image = str_at(np, "/spec/release/image").to_string();
         let want = version_of(&image);
         let cluster = str_at(np, "/spec/clusterName").to_string();
-        let hc = self.cache.get(&(Kind::HostedCluster, cluster.clone()))?;
+        let hc = cache.get(&(Kind::HostedCluster, cluster.clone()))?;
         let completed: Vec<&str> = hc
             .pointer("/status/version/history")
             .and_then(Value::as_array)
@@ -481,7 +513,11 @@ impl Sim {
             .filter(|h| str_at(h, "/state") == "Completed")
             .map(|h| str_at(h, "/image"))
             .collect();
-        let replicas = np.pointer("/spec/replicas").and_then(Value::as_u64).unwrap_or(0);
+        let replicas = np
+            .pointer("/spec/replicas")
+            .or_else(|| np.pointer("/spec/autoScaling/min"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
         let have = str_at(np, "/status/version").to_string();
         let key = (Kind::NodePool, name.to_string());
         if !completed.contains(&image.as_str()) {
@@ -504,18 +540,19 @@ impl Sim {
             s
         };
         if have == want && self.started.get(&key).is_none_or(|(i, _)| *i == image) {
-            let count = np.pointer("/status/replicas").and_then(Value::as_u64);
-            if count == Some(replicas) {
+            let (count, is_ready) = self.settled(&cluster, replicas);
+            let ready_now = np
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+                .map(|c| c["status"].clone());
+            if np.pointer("/status/replicas").and_then(Value::as_u64) == Some(count)
+                && ready_now.is_none_or(|s| s == is_ready["status"])
+            {
                 return None;
             }
-            // Scaling only.
-            return Some(ready(
-                &have,
-                condition("UpdatingVersion", "False", "AsExpected", ""),
-                condition("Ready", "True", "AsExpected", ""),
-                replicas,
-                None,
-            ));
+            // Scaling, or nodes becoming ready (or not).
+            return Some(ready(&have, condition("UpdatingVersion", "False", "AsExpected", ""), is_ready, count, None));
         }
         let old = np.pointer("/status/replicas").and_then(Value::as_u64).unwrap_or(0);
         let started = match self.started.get(&key) {
@@ -555,11 +592,12 @@ impl Sim {
         }
         self.started.remove(&key);
         self.record_completed(format!("NodePool/{name}"), &image);
+        let (count, is_ready) = self.settled(&cluster, replicas);
         Some(ready(
             &want,
             condition("UpdatingVersion", "False", "AsExpected", ""),
-            condition("Ready", "True", "AsExpected", ""),
-            replicas,
+            is_ready,
+            count,
             Some(condition("ValidMachineConfig", "True", "AsExpected", "")),
         ))
     }
