@@ -414,10 +414,11 @@ fn a_killed_apply_resumes_from_the_live_state() {
 /// `apply --wait` keeps the fleet's lock for the whole rollout: another
 /// apply is refused meanwhile, and an edit to the configuration made during
 /// the rollout is not written by it (its passes make what the reviewed plan
-/// showed). SIGINT stops it: exit 130, no further cluster starts, the lock
-/// is released at once, and a re-run goes on with the edit.
+/// showed). A signal stops it — here SIGHUP, the terminal of an ssh session
+/// that dropped; SIGINT and SIGTERM alike: exit 129, no further cluster
+/// starts, the lock is released at once, and a re-run goes on with the edit.
 #[test]
-fn a_followed_rollout_holds_the_lock_and_stops_on_sigint() {
+fn a_followed_rollout_holds_the_lock_and_stops_on_a_hangup() {
     let delays = Delays { control_plane: Duration::from_secs(1), node_pool: Duration::from_secs(2) };
     let Some(e) = env("sigint-rollout", delays) else { return };
     let names = ["a", "b", "c"];
@@ -448,13 +449,13 @@ fn a_followed_rollout_holds_the_lock_and_stops_on_sigint() {
 
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
-        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGHUP,
     )
     .unwrap();
     let o = child.wait_with_output().unwrap();
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(130), "{err}");
-    assert!(err.contains("interrupted by SIGINT: no further step of the rollout was started"), "{err}");
+    assert_eq!(o.status.code(), Some(129), "{err}");
+    assert!(err.contains("interrupted by SIGHUP: no further step of the rollout was started"), "{err}");
     assert_eq!(e.release("hostedclusters", "c"), OLD, "{err}");
     let lock = format!("hcpc-lock-{}", e.scope.fleet);
     assert!(e.k.get("leases", Some(e.ns()), &lock).is_none(), "the lock was released: {err}");

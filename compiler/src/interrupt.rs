@@ -1,5 +1,6 @@
-//! SIGINT and SIGTERM while `apply` writes: the first asks the apply to
-//! stop starting writes (it lets those in flight finish, releases the
+//! SIGINT, SIGTERM and SIGHUP (the terminal closed: an ssh session that
+//! dropped) while `apply` writes: the first asks the apply to stop
+//! starting writes (it lets those in flight finish, releases the
 //! locks and reports); a second one ends the process at once. Outside an
 //! apply's writes a signal ends the process at once, as usual.
 //!
@@ -11,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
-use signal_hook::consts::signal::{SIGINT, SIGTERM};
+use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGTERM};
 
 /// When true, the next signal ends the process at once: no apply is
 /// writing, or a signal already asked the apply to stop.
@@ -29,14 +30,19 @@ pub const GRACE: Duration = Duration::from_secs(5);
 pub struct Stop(i32);
 
 impl Stop {
-    /// The exit code: 128 + the signal's number (130 for SIGINT, 143 for SIGTERM).
+    /// The exit code: 128 + the signal's number (130 for SIGINT, 143 for
+    /// SIGTERM, 129 for SIGHUP).
     pub fn exit_code(self) -> u8 {
         u8::try_from(128 + self.0).unwrap_or(1)
     }
 
-    /// `SIGINT` or `SIGTERM`.
+    /// `SIGINT`, `SIGTERM` or `SIGHUP`.
     pub fn name(self) -> &'static str {
-        if self.0 == SIGINT { "SIGINT" } else { "SIGTERM" }
+        match self.0 {
+            SIGINT => "SIGINT",
+            SIGHUP => "SIGHUP",
+            _ => "SIGTERM",
+        }
     }
 }
 
@@ -44,7 +50,7 @@ impl Stop {
 /// of the process, until [`disarm`]. Installs the handlers on first use.
 pub fn arm() {
     INSTALL.call_once(|| {
-        for (signal, code) in [(SIGINT, 130), (SIGTERM, 143)] {
+        for (signal, code) in [(SIGINT, 130), (SIGTERM, 143), (SIGHUP, 129)] {
             // Order matters: the exit is checked before the flag is set,
             // so the first signal (while armed) only sets it.
             let installed = signal_hook::flag::register_conditional_shutdown(signal, code, &END_AT_ONCE)
