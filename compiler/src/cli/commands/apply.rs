@@ -102,9 +102,9 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
                 let Some(mut locks) = Locks::take(&planned, drive_options(opts, opts.timeout), style) else {
                     return exit::ERROR;
                 };
-                let code = follow(&mut locks, &planned, run, &held_changes, opts, style);
+                let end = follow(&mut locks, &planned, run, &held_changes, opts, style);
                 locks.release();
-                code
+                end.finish(&planned, style)
             }
             run => after_pass(&planned, run, opts, style),
         };
@@ -199,9 +199,9 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     }
     match (locks, rollout_run) {
         (Some(mut locks), Some(run)) => {
-            let code = follow(&mut locks, &applied, run, &held_changes, opts, style);
+            let end = follow(&mut locks, &applied, run, &held_changes, opts, style);
             locks.release();
-            code
+            end.finish(&applied, style)
         }
         (locks, run) => {
             if let Some(l) = locks {
@@ -232,11 +232,11 @@ fn drive_options(opts: &Options, wait_timeout: Duration) -> DriveOptions {
 
 /// `apply --wait` with a rollout under way, after its first pass (`base`,
 /// what it applied): follow the watches and make each pass the rollout
-/// allows, under the locks already held, until nothing is left to start;
-/// then wait for readiness. The later passes make the changes the first
-/// plan showed and held back (`held`), as it showed them: nothing is
-/// compiled or listed again, and an edit to the configuration meanwhile is
-/// not applied unseen.
+/// allows, under the locks already held, until nothing is left to start
+/// (the caller then releases the locks and waits for readiness). The later
+/// passes make the changes the first plan showed and held back (`held`), as
+/// it showed them: nothing is compiled or listed again, and an edit to the
+/// configuration meanwhile is not applied unseen.
 fn follow(
     locks: &mut Locks<'_>,
     base: &FleetPlanned,
@@ -244,7 +244,7 @@ fn follow(
     held: &[Vec<crate::plan::Change>],
     opts: &Options,
     style: Style,
-) -> u8 {
+) -> FollowEnd {
     // --timeout counts from the end of the first pass, as without a rollout.
     let deadline = std::time::Instant::now() + opts.timeout;
     let remaining = || deadline.saturating_duration_since(std::time::Instant::now());
@@ -257,14 +257,14 @@ fn follow(
             let now = match watches.next(&mut run, &opts.rollout, deadline, locks, style) {
                 Err(e) => {
                     eprintln!("error: {e}");
-                    return exit::ERROR;
+                    return FollowEnd::Code(exit::ERROR);
                 }
                 Ok(rollout::Followed::Step(now)) => now,
-                Ok(rollout::Followed::Halted(s)) => return rollout::finish(Some(&s), exit::OK, style),
+                Ok(rollout::Followed::Halted(s)) => return FollowEnd::Code(rollout::finish(Some(&s), exit::OK, style)),
                 Ok(rollout::Followed::Interrupted(stop)) => {
                     eprintln!("interrupted by {}: no further step of the rollout was started", stop.name());
                     eprintln!("  help: run apply again; it continues from the live state");
-                    return stop.exit_code();
+                    return FollowEnd::Code(stop.exit_code());
                 }
                 Ok(rollout::Followed::TimedOut(s)) => {
                     eprintln!(
@@ -272,7 +272,7 @@ fn follow(
                         opts.timeout.as_secs(),
                         s.summary()
                     );
-                    return exit::ERROR;
+                    return FollowEnd::Code(exit::ERROR);
                 }
                 Ok(rollout::Followed::Done(s)) => {
                     if s.is_active()
@@ -282,9 +282,9 @@ fn follow(
                         eprintln!(
                             "rollout: stopped after wave {until}; run apply without --until-wave (or with a later wave) to go on"
                         );
-                        return exit::OK;
+                        return FollowEnd::Code(exit::OK);
                     }
-                    return wait_all(base, remaining(), style);
+                    return FollowEnd::Ready(remaining());
                 }
             };
             // The next pass: what the standing releases, judged by the
@@ -298,14 +298,32 @@ fn follow(
             // One write cannot be left half-done: it is judged by being made.
             let writes: usize = pass.parts.iter().map(|p| p.plan.changes.len()).sum();
             let pass = if writes > 1 { judge(pass, quiet) } else { Some(pass) };
-            let Some(pass) = pass else { return exit::ERROR };
+            let Some(pass) = pass else { return FollowEnd::Code(exit::ERROR) };
             let replan = || Some(pass.clone());
             if drive_locked(locks, &pass, &replan, drive_options(opts, remaining()), style).is_none() {
-                return crate::interrupt::requested().map_or(exit::ERROR, |stop| stop.exit_code());
+                return FollowEnd::Code(crate::interrupt::requested().map_or(exit::ERROR, |stop| stop.exit_code()));
             }
             watches.expect(&pass);
         }
     })
+}
+
+/// How following a rollout ended.
+enum FollowEnd {
+    /// Apply exits with this code.
+    Code(u8),
+    /// Nothing is left to start: wait (within what is left of `--timeout`)
+    /// for every HostedCluster and NodePool to be ready, the locks released.
+    Ready(Duration),
+}
+
+impl FollowEnd {
+    fn finish(self, applied: &FleetPlanned, style: Style) -> u8 {
+        match self {
+            FollowEnd::Code(code) => code,
+            FollowEnd::Ready(left) => wait_all(applied, left, style),
+        }
+    }
 }
 
 /// `--wait` on every kube target, one after the other; the worst exit code.
