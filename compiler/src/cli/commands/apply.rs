@@ -96,11 +96,12 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     // other apply interleaves with its passes.
     let rollout_run = run_state.filter(|r| r.standing.is_active());
     let following = opts.wait && rollout_run.as_ref().is_some_and(|r| r.standing.halted.is_empty());
+    let interrupted = || crate::interrupt::requested().map_or(exit::ERROR, |stop| stop.exit_code());
     if !planned.has_changes() {
         return match rollout_run {
             Some(run) if following => {
                 let Some(mut locks) = Locks::take(&planned, drive_options(opts, opts.timeout), style) else {
-                    return exit::ERROR;
+                    return interrupted();
                 };
                 let end = follow(&mut locks, &planned, run, &held_changes, opts, style);
                 locks.release();
@@ -169,7 +170,6 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
             .map(|p| rollout::restrict(p, &held))
             .and_then(|p| judge(p, quiet))
     };
-    let interrupted = || crate::interrupt::requested().map_or(exit::ERROR, |stop| stop.exit_code());
     let mut locks = if following {
         let Some(locks) = Locks::take(&planned, drive_options(opts, opts.timeout), style) else { return interrupted() };
         Some(locks)
