@@ -16,6 +16,13 @@
 //! (`apiserver_request_total`) less the stand-in's own, and the CPU time
 //! of the server, of hcpc and of the stand-in.
 //!
+//! The wall time is then taken apart along the chain of steps that really
+//! bounded it, from the stand-in's timeline: each link is either hcpc
+//! reacting (from the status that let a step go, as the server accepted
+//! it, to the stand-in seeing hcpc's write) or the stand-in working (from
+//! seeing a new release to its completing status accepted: the step's
+//! delay plus its own writes).
+//!
 //! `HCPC_BENCH_BIN=PATH` picks the `hcpc` binary (default: the one built
 //! with this bench's profile); `HCPC_BENCH_STEP_SECS=N` the stand-in's
 //! step (default 1).
@@ -35,11 +42,13 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use envtest::{DEFAULT_CONTEXT, Envtest};
-use operator::{Delays, Operator};
+use operator::{Delays, Event, Moment, Operator};
 
 const OLD: &str = "quay.io/openshift-release-dev/ocp-release:4.19.3-x86_64";
 const NEW: &str = "quay.io/openshift-release-dev/ocp-release:4.20.1-x86_64";
 const CLUSTERS: usize = 200;
+/// The waves: (first cluster, clusters, max-parallel), as `fleet` writes them.
+const WAVES: [(usize, usize, usize); 3] = [(0, 10, 5), (10, 40, 20), (50, 150, 75)];
 /// Each wave is two batches of two steps (control plane, then pools).
 const STEPS_ON_THE_CRITICAL_PATH: u32 = 12;
 
@@ -79,6 +88,7 @@ fn fleet(dir: &Path, ns: &str, release: &str) {
             10..50 => "early",
             _ => "prod",
         };
+        debug_assert!(WAVES.iter().any(|(first, n, _)| (*first..first + n).contains(&i)));
         kdl.push_str(&format!(
             "cluster c{i:03} {{\n    labels wave={wave}\n    node-pool a replicas=1\n    node-pool b replicas=1\n    node-pool c replicas=1\n}}\n"
         ));
@@ -180,4 +190,109 @@ fn main() {
         counts.total().saturating_sub(sim_requests)
     );
     println!("  by verb and resource (both clients): {counts}");
+    match Chain::of(&sim.timeline(), start, NEW) {
+        Some(chain) => chain.print(),
+        None => println!("  (the stand-in's timeline is incomplete: no critical chain)"),
+    }
+}
+
+fn cluster_name(i: usize) -> String {
+    format!("c{i:03}")
+}
+
+/// The chain of steps that bounded the wall time, link by link back from
+/// the last cluster done to the apply's start.
+struct Chain {
+    /// From the apply's start to the first control plane write seen.
+    first_write: Duration,
+    /// hcpc reacting: a control plane done → its pools' write seen.
+    pool_reactions: Vec<Duration>,
+    /// hcpc reacting: a cluster (or wave) done → the next cluster's write seen.
+    start_reactions: Vec<Duration>,
+    /// The stand-in working: control plane steps, then NodePool steps.
+    control_plane_steps: Vec<Duration>,
+    node_pool_steps: Vec<Duration>,
+}
+
+impl Chain {
+    fn of(timeline: &[Moment], start: Instant, image: &str) -> Option<Chain> {
+        let first = |object: &str, event: &Event| {
+            timeline.iter().find(|m| m.object == object && m.event == *event).map(|m| m.at)
+        };
+        let seen = Event::Release(image.to_string());
+        let done = Event::Completed(image.to_string());
+        let mut chain = Chain {
+            first_write: Duration::ZERO,
+            pool_reactions: vec![],
+            start_reactions: vec![],
+            control_plane_steps: vec![],
+            node_pool_steps: vec![],
+        };
+        // Each cluster: its control plane (seen, done) and its last pool (seen, done).
+        let mut clusters = Vec::new();
+        for i in 0..CLUSTERS {
+            let c = cluster_name(i);
+            let hc = format!("HostedCluster/{c}");
+            let (hc_seen, hc_done) = (first(&hc, &seen)?, first(&hc, &done)?);
+            let pools = ["a", "b", "c"].map(|p| format!("NodePool/{c}-{p}"));
+            let last = pools.iter().max_by_key(|p| first(p, &done))?;
+            clusters.push((hc_seen, hc_done, first(last, &seen)?, first(last, &done)?));
+        }
+        // What let each cluster start: nothing (the first ones), the end of
+        // the wave before, or the cluster of its wave whose end freed a slot.
+        let enabler = |i: usize| -> Option<usize> {
+            let (first, n, parallel) = *WAVES.iter().find(|(f, n, _)| (*f..f + n).contains(&i))?;
+            let j = i - first;
+            if j >= parallel {
+                let mut ends: Vec<usize> = (first..first + n).collect();
+                ends.sort_by_key(|&k| clusters[k].3);
+                Some(ends[j - parallel])
+            } else {
+                (0..first).max_by_key(|&k| clusters[k].3)
+            }
+        };
+        let mut at = (0..CLUSTERS).max_by_key(|&i| clusters[i].3)?;
+        loop {
+            let (hc_seen, hc_done, pool_seen, pool_done) = clusters[at];
+            chain.node_pool_steps.push(pool_done.saturating_duration_since(pool_seen));
+            chain.pool_reactions.push(pool_seen.saturating_duration_since(hc_done));
+            chain.control_plane_steps.push(hc_done.saturating_duration_since(hc_seen));
+            match enabler(at) {
+                Some(before) => {
+                    chain.start_reactions.push(hc_seen.saturating_duration_since(clusters[before].3));
+                    at = before;
+                }
+                None => {
+                    chain.first_write = hc_seen.saturating_duration_since(start);
+                    return Some(chain);
+                }
+            }
+        }
+    }
+
+    fn print(&self) {
+        let sum = |d: &[Duration]| d.iter().sum::<Duration>().as_secs_f64();
+        let range = |d: &[Duration]| {
+            let ms = |d: Option<&Duration>| d.map_or(0, |d| d.as_millis());
+            format!("{}–{} ms", ms(d.iter().min()), ms(d.iter().max()))
+        };
+        let hcpc = sum(&self.pool_reactions) + sum(&self.start_reactions);
+        let stand_in = sum(&self.control_plane_steps) + sum(&self.node_pool_steps);
+        println!("  the critical chain, {} clusters long:", self.control_plane_steps.len());
+        println!("    before the first write (plan, locks): {:.1}s", self.first_write.as_secs_f64());
+        println!(
+            "    hcpc reacting: {hcpc:.1}s ({} control plane → pools, {}; {} cluster or wave done → next cluster, {})",
+            self.pool_reactions.len(),
+            range(&self.pool_reactions),
+            self.start_reactions.len(),
+            range(&self.start_reactions),
+        );
+        println!(
+            "    the stand-in's steps: {stand_in:.1}s ({} control planes, {}; {} NodePool roll-outs, {})",
+            self.control_plane_steps.len(),
+            range(&self.control_plane_steps),
+            self.node_pool_steps.len(),
+            range(&self.node_pool_steps),
+        );
+    }
 }

@@ -32,6 +32,9 @@
 //!   True, or a NodePool whose `ValidMachineConfig` is False (the
 //!   condition HyperShift sets when it cannot build the nodes' config).
 //!   [`Operator::heal`] lets it go on.
+//! - [`Operator::timeline`]: when it first saw each object name a release,
+//!   and when the server accepted each status that completed a step, so a
+//!   benchmark can tell the time hcpc took to react from its own.
 //!
 //! The version of a release is read from its tag (`…:4.18.5-x86_64` is
 //! `4.18.5`), as the release payload would say it.
@@ -96,6 +99,27 @@ struct Shared {
     /// Completed control-plane upgrades and NodePool roll-outs, in order:
     /// (`HostedCluster/NAME` or `NodePool/NAME`, image), for tests of order.
     completed: Vec<(String, String)>,
+    /// When each release was first seen and each step acknowledged done.
+    timeline: Vec<Moment>,
+}
+
+/// Something the stand-in saw or did, and when: what a benchmark needs to
+/// tell the time hcpc took to react from the time the "operator" took.
+#[derive(Debug, Clone)]
+pub struct Moment {
+    pub at: Instant,
+    /// `HostedCluster/NAME` or `NodePool/NAME`.
+    pub object: String,
+    pub event: Event,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A spec naming this release image, first seen through the watch (or
+    /// the answer to a status write).
+    Release(String),
+    /// The status reporting this release done, as the server accepted it.
+    Completed(String),
 }
 
 /// A running stand-in; stops when dropped.
@@ -136,6 +160,7 @@ impl Operator {
                         cache: BTreeMap::new(),
                         started: BTreeMap::new(),
                         written: BTreeMap::new(),
+                        completing: BTreeMap::new(),
                     };
                     sim.run(&stop, ready_tx).await;
                 });
@@ -184,6 +209,11 @@ impl Operator {
     /// Completed steps in order: (`HostedCluster/NAME` or `NodePool/NAME`, image).
     pub fn completed(&self) -> Vec<(String, String)> {
         self.shared().completed.clone()
+    }
+
+    /// What the stand-in saw and did, in order.
+    pub fn timeline(&self) -> Vec<Moment> {
+        self.shared().timeline.clone()
     }
 
     /// Requests the stand-in itself made (to subtract from the server's counts).
@@ -245,6 +275,16 @@ enum Kind {
     NodePool,
 }
 
+impl Kind {
+    /// `HostedCluster/NAME`, as tests name objects.
+    fn path(self, name: &str) -> String {
+        match self {
+            Kind::HostedCluster => format!("HostedCluster/{name}"),
+            Kind::NodePool => format!("NodePool/{name}"),
+        }
+    }
+}
+
 struct Sim {
     hcs: Api<DynamicObject>,
     nps: Api<DynamicObject>,
@@ -257,6 +297,8 @@ struct Sim {
     /// The status last written, so a step is written once even before the
     /// watch brings it back.
     written: BTreeMap<(Kind, String), Value>,
+    /// Steps whose completing status is being written (with the image).
+    completing: BTreeMap<(Kind, String), String>,
 }
 
 impl Sim {
@@ -299,6 +341,7 @@ impl Sim {
                         let name = o.metadata.name.clone().unwrap_or_default();
                         self.cache.remove(&(kind, name.clone()));
                         self.started.remove(&(kind, name.clone()));
+                        self.completing.remove(&(kind, name.clone()));
                         self.written.remove(&(kind, name));
                     }
                     Some((_, Ok(WatchEvent::Bookmark(_)))) => {}
@@ -338,10 +381,16 @@ impl Sim {
         };
         let Ok(v) = serde_json::to_value(o) else { return };
         let key = (kind, name);
-        if let (Some(new), Some(old)) = (version(&v), self.cache.get(&key).and_then(version))
+        let before = self.cache.get(&key);
+        if let (Some(new), Some(old)) = (version(&v), before.and_then(version))
             && new < old
         {
             return;
+        }
+        let image = str_at(&v, "/spec/release/image");
+        if before.is_none_or(|b| str_at(b, "/spec/release/image") != image) {
+            let moment = Moment { at: Instant::now(), object: kind.path(&key.1), event: Event::Release(image.into()) };
+            self.shared.lock().unwrap_or_else(|e| e.into_inner()).timeline.push(moment);
         }
         self.cache.insert(key, v);
     }
@@ -404,6 +453,11 @@ impl Sim {
         for (key, status, answer) in answers {
             match answer {
                 Ok(Ok(o)) => {
+                    if let Some(image) = self.completing.remove(&key) {
+                        let object = key.0.path(&key.1);
+                        let moment = Moment { at: Instant::now(), object, event: Event::Completed(image) };
+                        self.shared.lock().unwrap_or_else(|e| e.into_inner()).timeline.push(moment);
+                    }
                     self.remember(key.0, &o);
                     self.written.insert(key, status);
                 }
@@ -413,7 +467,9 @@ impl Sim {
         }
     }
 
-    fn record_completed(&self, what: String, image: &str) {
+    fn record_completed(&mut self, kind: Kind, name: &str, image: &str) {
+        self.completing.insert((kind, name.to_string()), image.to_string());
+        let what = kind.path(name);
         self.shared.lock().unwrap_or_else(|e| e.into_inner()).completed.push((what, image.to_string()));
     }
 
@@ -480,7 +536,7 @@ impl Sim {
                 entries[0]["state"] = json!("Completed");
                 entries[0]["completionTime"] = json!(now());
                 entries[0]["verified"] = json!(true);
-                self.record_completed(format!("HostedCluster/{name}"), &image);
+                self.record_completed(Kind::HostedCluster, name, &image);
                 Some(version(
                     entries,
                     vec![
@@ -591,7 +647,7 @@ impl Sim {
             return None;
         }
         self.started.remove(&key);
-        self.record_completed(format!("NodePool/{name}"), &image);
+        self.record_completed(Kind::NodePool, name, &image);
         let (count, is_ready) = self.settled(&cluster, replicas);
         Some(ready(
             &want,
