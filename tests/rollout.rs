@@ -384,6 +384,70 @@ fn a_failed_cluster_halts_the_rollout_until_fixed() {
     }
 }
 
+/// A cluster's NodePools are one step: the management cluster judges them
+/// all (server-side dry run) before any is written, so a site policy that
+/// refuses one of them leaves that cluster's pools all on the old release,
+/// not half of them moved. A control plane, one write, goes as it is.
+#[test]
+fn a_refused_pool_step_writes_none_of_the_clusters_pools() {
+    let delays = Delays { control_plane: Duration::from_millis(500), node_pool: Duration::from_millis(500) };
+    let Some(e) = env("refused-step", delays) else { return };
+    let body = "cluster c1 {\n    labels env=canary\n    node-pool workers replicas=1\n}\n\
+                cluster p1 {\n    labels env=prod\n    node-pool a replicas=1\n    node-pool b replicas=1\n}\n";
+    e.write_fleet(OLD, body);
+    e.ok(&["apply", "--auto-approve"]);
+    e.until("first install", Duration::from_secs(60), |e| {
+        e.settled("c1", &["workers"], OLD) && e.settled("p1", &["a", "b"], OLD)
+    });
+    let policy = format!("{}-no-new-b", e.ns());
+    e.k.create(&serde_json::json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": policy},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [{
+                "apiGroups": ["hypershift.openshift.io"], "apiVersions": ["*"],
+                "operations": ["UPDATE"], "resources": ["nodepools"]}]},
+            "validations": [{
+                "expression": format!("object.metadata.name != 'p1-b' || object.spec.release.image != '{NEW}'"),
+                "message": "site policy: pool b stays on 4.19"}],
+        },
+    }));
+    e.k.create(&serde_json::json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": policy},
+        "spec": {
+            "policyName": policy, "validationActions": ["Deny"],
+            "matchResources": {"namespaceSelector": {"matchExpressions": [{
+                "key": "kubernetes.io/metadata.name", "operator": "In", "values": [e.ns()]}]}},
+        },
+    }));
+
+    e.write_fleet(NEW, &format!("{body}{WAVES}"));
+    let o = e.run(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
+    let err = stderr(&o);
+    e.k.delete("validatingadmissionpolicybindings", None, &policy);
+    e.k.delete("validatingadmissionpolicies", None, &policy);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    // The diagnostic wraps to the terminal's width.
+    let words: Vec<&str> = err.split_whitespace().filter(|w| *w != "│").collect();
+    assert!(err.contains("hcpc::plan::rejected"), "{err}");
+    assert!(words.join(" ").contains("site policy: pool b stays on 4.19"), "{err}");
+    assert!(e.settled("c1", &["workers"], NEW), "the canary went: {err}");
+    assert_eq!(e.release("hostedclusters", "p1"), NEW, "p1's control plane, one write, went: {err}");
+    assert_eq!(e.release("nodepools", "p1-a"), OLD, "p1-a was written without p1-b: {err}");
+    assert_eq!(e.release("nodepools", "p1-b"), OLD, "{err}");
+
+    // The policy is lifted (the server takes a moment to stop enforcing
+    // it): a re-run goes on from there.
+    e.until("the policy lifted", Duration::from_secs(30), |e| {
+        !stderr(&e.run(&["plan"])).contains("hcpc::plan::rejected")
+    });
+    e.ok(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
+    assert!(e.settled("p1", &["a", "b"], NEW));
+    assert!(e.operator.violations().is_empty(), "{:?}", e.operator.violations());
+}
+
 #[test]
 fn a_killed_apply_resumes_from_the_live_state() {
     let delays = Delays { control_plane: Duration::from_secs(1), node_pool: Duration::from_secs(1) };

@@ -295,10 +295,13 @@ fn follow(
             if !pass.has_changes() {
                 continue;
             }
-            // One write cannot be left half-done: it is judged by being made.
-            let writes: usize = pass.parts.iter().map(|p| p.plan.changes.len()).sum();
-            let pass = if writes > 1 { judge(pass, quiet) } else { Some(pass) };
-            let Some(pass) = pass else { return FollowEnd::Code(exit::ERROR) };
+            // A cluster's step of several writes (its NodePools) is judged
+            // before any is made; a single write (a control plane) cannot
+            // be left half-done and is judged by being made.
+            let several = rollout::steps_of_several_writes(&pass);
+            if several.has_changes() && judge(several, quiet).is_none() {
+                return FollowEnd::Code(exit::ERROR);
+            }
             let replan = || Some(pass.clone());
             if drive_locked(locks, &pass, &replan, drive_options(opts, remaining()), style).is_none() {
                 return FollowEnd::Code(crate::interrupt::requested().map_or(exit::ERROR, |stop| stop.exit_code()));
