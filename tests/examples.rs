@@ -26,6 +26,7 @@ const REQUIRED: &[&str] = &[
     "fleet",
     "multi-region",
     "profiles",
+    "rollout",
 ];
 
 /// Examples that are meant to show a warning or a note, with the code they show.
