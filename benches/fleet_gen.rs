@@ -22,12 +22,21 @@ pub fn cluster_name(i: usize) -> String {
     format!("c{i:05}")
 }
 
+/// The host devices: resource names as NVIDIA's device plugin advertises
+/// them (a management cluster's Nodes list no bare names).
+pub const A100: &str = "nvidia.com/GA100_A100_PCIE_40GB";
+pub const T4: &str = "nvidia.com/TU104GL_Tesla_T4";
+
+/// How many of each host device `infra` declares for `clusters`: (A100,
+/// T4). Per cluster the gpu pool has 1 VM × 2 a100 and 1 VM × 1 t4;
+/// the capacity leaves a third spare, below the near-capacity warning.
+pub fn device_capacity(clusters: usize) -> (usize, usize) {
+    (3 * clusters + 8, 2 * clusters + 8)
+}
+
 /// The shared file: target, defaults and an infra inventory sized for `clusters`.
 pub fn common_file(clusters: usize) -> String {
-    // Per cluster: the gpu pool has 1 VM × 2 a100 and 1 VM × 1 t4; the
-    // capacity leaves a third spare, below the near-capacity warning.
-    let a100 = 3 * clusters + 8;
-    let t4 = 2 * clusters + 8;
+    let (a100, t4) = device_capacity(clusters);
     format!(
         r#"// Generated fleet of {clusters} clusters: shared settings.
 target dir "rendered/"
@@ -47,8 +56,8 @@ infra {{
     storage-class lvm-storageclass access=RWO
     storage-class nfs-rwx access=RWX
     snapshot-class ocs-storagecluster-rbdplugin-snapclass
-    host-device nvidia-a100 capacity={a100}
-    host-device nvidia-t4 capacity={t4}
+    host-device "{A100}" capacity={a100}
+    host-device "{T4}" capacity={t4}
 }}
 "#
     )
@@ -87,8 +96,8 @@ pub fn cluster_block(i: usize, out: &mut String) {
 
     node-pool gpu replicas=1 {{
         memory "32Gi"
-        host-device nvidia-a100 count=2
-        host-device nvidia-t4
+        host-device "{A100}" count=2
+        host-device "{T4}"
         node-drain-timeout "5m"
     }}
 }}

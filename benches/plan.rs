@@ -64,7 +64,8 @@ fn hcpc_binary() -> PathBuf {
 }
 
 /// The infrastructure the generated fleet declares, as the cluster offers it.
-fn seed_inventory(k: &Envtest) {
+fn seed_inventory(k: &Envtest, clusters: usize) {
+    seed_devices(k, clusters);
     for (name, rwx, block) in
         [("ocs-storagecluster-ceph-rbd", true, true), ("lvm-storageclass", false, false), ("nfs-rwx", true, false)]
     {
@@ -87,6 +88,31 @@ fn seed_inventory(k: &Envtest) {
         "bench",
         &json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass",
                 "metadata": {"name": "ocs-storagecluster-rbdplugin-snapclass"}, "driver": "bench", "deletionPolicy": "Delete"}),
+    );
+}
+
+/// What the management cluster says about the fleet's host devices, as
+/// its `infra` declares them: a Node advertising them (big enough for the
+/// whole fleet, so node capacity fits) and the KubeVirt resource
+/// permitting them. Discovered facts win over `infra`: without these the
+/// plan refuses the GPU pools.
+fn seed_devices(k: &Envtest, clusters: usize) {
+    let (a100, t4) = fleet_gen::device_capacity(clusters);
+    k.apply_as("bench", &json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "bench-gpu"}}));
+    let mut all = json!({"cpu": "1000000", "memory": "100000Ti", "pods": "1000000", "devices.kubevirt.io/kvm": "1k"});
+    all[fleet_gen::A100] = json!(a100.to_string());
+    all[fleet_gen::T4] = json!(t4.to_string());
+    k.set_status_as("kubelet", "nodes", None, "bench-gpu", json!({"allocatable": all, "capacity": all}));
+    k.ensure_namespace("openshift-cnv");
+    let permitted = json!([
+        {"pciVendorSelector": "10DE:20B0", "resourceName": fleet_gen::A100, "externalResourceProvider": true},
+        {"pciVendorSelector": "10DE:1EB8", "resourceName": fleet_gen::T4, "externalResourceProvider": true},
+    ]);
+    k.apply_as(
+        "bench",
+        &json!({"apiVersion": "kubevirt.io/v1", "kind": "KubeVirt",
+                "metadata": {"name": "kubevirt-kubevirt-hyperconverged", "namespace": "openshift-cnv"},
+                "spec": {"configuration": {"permittedHostDevices": {"pciHostDevices": permitted}}}}),
     );
 }
 
@@ -288,13 +314,13 @@ fn two_targets(bin: &Path, n: usize, runs: usize) {
     let mut results = Vec::new();
     for split in [false, true] {
         let (Some(east), west) = (Envtest::start(), if split { Envtest::start() } else { None }) else { return };
-        seed_inventory(&east);
+        seed_inventory(&east, n);
         let dir = tempfile::tempdir().expect("temp dir");
         write_split_fleet(dir.path(), n, split);
         let mut kubeconfig = vec![dir.path().join("east.kubeconfig")];
         std::fs::write(&kubeconfig[0], east.kubeconfig_yaml("east")).expect("kubeconfig");
         if let Some(west) = &west {
-            seed_inventory(west);
+            seed_inventory(west, n);
             kubeconfig.push(dir.path().join("west.kubeconfig"));
             std::fs::write(&kubeconfig[1], west.kubeconfig_yaml("west")).expect("kubeconfig");
         }
@@ -367,7 +393,7 @@ fn main() {
     for n in sizes {
         // A fresh server per size: the request counts and LIST times are the fleet's alone.
         let Some(k) = Envtest::start() else { return };
-        seed_inventory(&k);
+        seed_inventory(&k, n);
         let dir = tempfile::tempdir().expect("temp dir");
         fleet_gen::write_fleet(dir.path(), n, 100).expect("write fleet");
         let kubeconfig = k.write_kubeconfig(dir.path());
@@ -433,7 +459,7 @@ fn dry_run_cost(bin: &Path) {
     println!("server-side dry run against a real kube-apiserver ({cores} cores)");
     for (n, bump) in [(1000, false), (200, true)] {
         let Some(k) = Envtest::start() else { return };
-        seed_inventory(&k);
+        seed_inventory(&k, n);
         let dir = tempfile::tempdir().expect("temp dir");
         let files = fleet_gen::write_fleet(dir.path(), n, 100).expect("write fleet");
         let kubeconfig = k.write_kubeconfig(dir.path());
