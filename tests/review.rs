@@ -172,7 +172,10 @@ fn a_release_bump_over_200_clusters_reads_as_one_change() {
     let md = plan(dir, &["--format", "markdown"]);
     assert_renders(&md, 65_000);
     assert_golden("review__release_bump.md", &md);
-    assert!(md.len() < 2_000, "one grouped change, not 800: {} bytes", md.len());
+    // 800 listed changes would be about 100 KB; the grouped change and the
+    // capacity table (its GPU rows named as the device plugin names them)
+    // about 2 KB.
+    assert!(md.len() < 2_200, "one grouped change, not 800: {} bytes", md.len());
     assert!(md.contains("**`~` 200 HostedClusters and 600 NodePools** (rolls 1,200 nodes)"), "{md}");
     assert!(
         md.contains("- **Nodes that will roll:** 1,200 in 200 clusters (6 in each of `c00000` … `c00199`)"),
