@@ -66,6 +66,9 @@ fn hcpc_binary() -> PathBuf {
 /// The infrastructure the generated fleet declares, as the cluster offers it.
 fn seed_inventory(k: &Envtest, clusters: usize) {
     seed_devices(k, clusters);
+    // One default StorageClass, the fleet's: the harness's own default
+    // beside it would be a warning for every cluster.
+    k.delete("storageclasses", None, envtest::DEFAULT_STORAGE_CLASS);
     for (name, rwx, block) in
         [("ocs-storagecluster-ceph-rbd", true, true), ("lvm-storageclass", false, false), ("nfs-rwx", true, false)]
     {
