@@ -433,6 +433,7 @@ fn a_refused_pool_step_writes_none_of_the_clusters_pools() {
     let words: Vec<&str> = err.split_whitespace().filter(|w| *w != "│").collect();
     assert!(err.contains("hcpc::plan::rejected"), "{err}");
     assert!(words.join(" ").contains("site policy: pool b stays on 4.19"), "{err}");
+    assert!(err.contains("the rollout stopped: the management cluster refused a step"), "{err}");
     assert!(e.settled("c1", &["workers"], NEW), "the canary went: {err}");
     assert_eq!(e.release("hostedclusters", "p1"), NEW, "p1's control plane, one write, went: {err}");
     assert_eq!(e.release("nodepools", "p1-a"), OLD, "p1-a was written without p1-b: {err}");

@@ -290,9 +290,11 @@ codes! {
     RolloutWaves = "hcpc::rollout::waves",
     /// A cluster failed during a rollout (Degraded, a failed update, a
     /// NodePool that cannot roll, or no progress within
-    /// `--rollout-timeout`): no further cluster starts until it is fixed.
-    /// Fix the cause and run `hcpc apply` again; it continues from the
-    /// live state.
+    /// `--rollout-timeout`), or the management cluster refused a step
+    /// that `apply --wait` was about to make (`hcpc::plan::rejected` says
+    /// why; nothing of the steps due then was written): no further
+    /// cluster starts until it is fixed. Fix the cause and run `hcpc
+    /// apply` again; it continues from the live state.
     RolloutHalted = "hcpc::rollout::halted",
     /// A `release` is not a container image reference:
     /// `REGISTRY/REPOSITORY:TAG` or `REGISTRY/REPOSITORY@sha256:DIGEST`, with

@@ -300,6 +300,11 @@ fn follow(
             // be left half-done and is judged by being made.
             let several = rollout::steps_of_several_writes(&pass);
             if several.has_changes() && judge(several, quiet).is_none() {
+                eprintln!(
+                    "error[{}]: the rollout stopped: the management cluster refused a step, and nothing of the steps due now was written (the earlier ones were)",
+                    crate::diagnostic::Code::RolloutHalted.as_str()
+                );
+                eprintln!("  help: fix the cause and run apply again; it continues from the live state");
                 return FollowEnd::Code(exit::ERROR);
             }
             let replan = || Some(pass.clone());
