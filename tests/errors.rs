@@ -338,6 +338,39 @@ fn independent_errors_are_reported_at_once() {
     assert_eq!(lines, [5, 6, 7, 8]);
 }
 
+/// One fact that warns once per cluster (here a default class that is not
+/// RWX) is drawn three times on a terminal and the rest counted, so a large
+/// fleet's output stays readable; the totals and `--format json` keep
+/// every one.
+#[test]
+fn repeated_warnings_are_drawn_three_times_and_counted() {
+    let mut input = String::from(
+        "target dir \"out\"\ninfra {\n    storage-class lvm access=RWO default=#true\n    snapshot-class snap default=#true\n}\n\
+         defaults {\n    release \"quay.io/openshift-release-dev/ocp-release:4.20.1-x86_64\"\n    pull-secret file=\"pull-secret.json\"\n}\n",
+    );
+    for i in 1..=6 {
+        input.push_str(&format!("cluster c{i} {{\n    node-pool w replicas=1\n}}\n"));
+    }
+    let tmp = workspace(&input);
+    let out = run_in(tmp.path(), &["check", "fleet.kdl"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(err.matches("hands the default class to KubeVirt CSI").count(), 3, "{err}");
+    assert!(err.contains("cluster `c3` hands") && !err.contains("cluster `c4` hands"), "{err}");
+    assert!(
+        err.contains(
+            "hcpc::storage::default_class_not_rwx: 3 more warnings like the 3 above, not drawn (`--format json` lists every one)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("ok (0 errors, 12 warnings)"), "{err}");
+
+    let json = run_in(tmp.path(), &["check", "fleet.kdl", "--format", "json"]);
+    let report: Value = serde_json::from_str(&stdout(&json)).expect("JSON");
+    let all = report["diagnostics"].as_array().expect("list");
+    assert_eq!(all.iter().filter(|d| d["code"] == "hcpc::storage::default_class_not_rwx").count(), 6);
+}
+
 /// `render` refuses what `check` refuses, with the same exit code, and
 /// prints no objects.
 #[test]

@@ -1,6 +1,7 @@
 //! The only place diagnostics become text: miette's graphical report for
 //! people, JSON for tools, `::error` lines for GitHub Actions.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{IsTerminal, Write};
 
@@ -101,16 +102,38 @@ pub fn print_diagnostics_with(
         }
         DiagFormat::Human => {
             let mut err = std::io::stderr().lock();
+            // One fact about a management cluster can warn once per cluster
+            // of a large fleet: the first few of a code are drawn, the
+            // rest counted. Errors are all drawn.
+            let mut drawn: BTreeMap<&str, usize> = BTreeMap::new();
+            let mut folded: BTreeMap<(&str, &str), usize> = BTreeMap::new();
             for d in &sorted {
                 if style.quiet && d.severity != Severity::Error {
                     continue;
                 }
+                let seen = drawn.entry(d.code.as_str()).or_default();
+                *seen += 1;
+                if d.severity != Severity::Error && *seen > REPEATS_DRAWN {
+                    let kind = if d.severity == Severity::Warning { "warning" } else { "note" };
+                    *folded.entry((d.code.as_str(), kind)).or_default() += 1;
+                    continue;
+                }
                 let _ = write!(err, "{}", render_human(d, sources, style.color));
+            }
+            for ((code, kind), n) in folded {
+                let _ = writeln!(
+                    err,
+                    "{code}: {n} more {kind}{} like the {REPEATS_DRAWN} above, not drawn (`--format json` lists every one)\n",
+                    if n == 1 { "" } else { "s" }
+                );
             }
         }
     }
     (errors, warnings)
 }
+
+/// How many warnings or notes of one code the human format draws.
+const REPEATS_DRAWN: usize = 3;
 
 /// A diagnostic drawn by miette, with source snippets and underlines.
 pub fn render_human(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
