@@ -557,21 +557,21 @@ pub fn step_plan(
 /// the changes of each cluster's step that has several writes (its
 /// NodePools), per target. A control plane step is one write.
 pub fn steps_of_several_writes(pass: &FleetPlanned) -> FleetPlanned {
-    let mut pass = pass.clone();
-    for part in &mut pass.parts {
-        // A step: a cluster's NodePools, or one object.
-        let step_of = |c: &Change| match c.id.kind {
-            Kind::NodePool => (Kind::NodePool, c.id.namespace.clone(), c.cluster.clone()),
-            kind => (kind, c.id.namespace.clone(), Some(c.id.name.clone())),
-        };
+    // A step: a cluster's NodePools, or one object.
+    let step_of = |c: &Change| match c.id.kind {
+        Kind::NodePool => (Kind::NodePool, c.id.namespace.clone(), c.cluster.clone()),
+        kind => (kind, c.id.namespace.clone(), Some(c.id.name.clone())),
+    };
+    let mut single = BTreeSet::new();
+    for (i, part) in pass.parts.iter().enumerate() {
         let mut writes: BTreeMap<_, usize> = BTreeMap::new();
         for c in &part.plan.changes {
             *writes.entry(step_of(c)).or_default() += 1;
         }
-        part.plan.changes.retain(|c| writes.get(&step_of(c)).is_some_and(|&n| n > 1));
-        part.plan.summary = recount(&part.plan.changes);
+        let alone = part.plan.changes.iter().filter(|c| writes[&step_of(c)] == 1);
+        single.extend(alone.map(|c| (i, c.id.clone())));
     }
-    pass
+    restrict(pass.clone(), &single)
 }
 
 fn recount(changes: &[Change]) -> Summary {
