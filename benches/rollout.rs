@@ -27,7 +27,7 @@
 //! with this bench's profile); `HCPC_BENCH_STEP_SECS=N` the stand-in's
 //! step (default 1).
 //!
-//! Figures: README, Upgrading a fleet (measure on an otherwise idle
+//! Figures: docs/performance.md, A fleet upgrade (measure on an otherwise idle
 //! machine: the server, the stand-in and hcpc share its cores).
 
 #[allow(dead_code)]

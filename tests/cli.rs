@@ -195,7 +195,7 @@ fn review_regressions_in_diagnostics() {
 }
 
 /// The executable is position-independent, so its image is randomised
-/// like its heap and stack (README, Design choices): it holds
+/// like its heap and stack (docs/design.md): it holds
 /// cluster-admin credentials.
 #[test]
 #[cfg(all(target_os = "linux", target_endian = "little"))]

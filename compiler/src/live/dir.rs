@@ -1,6 +1,6 @@
 //! The `dir` target: one YAML file per object.
 //!
-//! Path scheme (stable, documented in the README):
+//! Path scheme (stable, documented in docs/targets.md):
 //! `DIR/<namespace>/<Kind>.<name>.yaml` for namespaced objects and
 //! `DIR/_cluster/<Kind>.<name>.yaml` for cluster-scoped ones.
 //! Every file is written atomically (temporary file, then rename), so a

@@ -492,7 +492,7 @@ pub fn fleet_json(fleet: &FleetPlan<'_>) -> String {
     s
 }
 
-/// The versioned JSON plan (documented in the README): every object's
+/// The versioned JSON plan (documented in docs/plans.md): every object's
 /// change, plus the groups and the impact totals.
 pub fn json(plan: &Plan) -> String {
     let mut s = serde_json::to_string_pretty(plan).unwrap_or_default();

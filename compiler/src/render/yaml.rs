@@ -2,7 +2,7 @@
 //! indent, keys in the order the value gives them (sorted: typed objects
 //! declare their fields in order, maps are `BTreeMap`s).
 //!
-//! serde-saphyr (see README for why that crate) defines the output. The
+//! serde-saphyr (see docs/design.md for why that crate) defines the output. The
 //! objects hcpc renders are maps, lists, strings, integers and booleans, so
 //! a small streaming writer here produces the same bytes about ten times
 //! faster: it writes the strings that are plainly safe as they are and asks
