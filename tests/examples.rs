@@ -14,6 +14,7 @@ use crate::support::{repo, run_in, stderr, stdout, yaml_docs};
 const REQUIRED: &[&str] = &[
     "minimal",
     "storage-mapping",
+    "snapshot-class",
     "snapshot-groups",
     "root-volume",
     "image-cache",
@@ -80,6 +81,20 @@ fn every_documented_procedure_has_an_example() {
     for want in REQUIRED {
         assert!(names.iter().any(|n| n == want), "examples/{want} is missing (have {names:?})");
     }
+}
+
+/// `examples/README.md` says what each example shows: every example
+/// directory has its row there, and the table names no example that is gone.
+#[test]
+fn examples_readme_lists_every_example() {
+    let readme = std::fs::read_to_string(repo().join("examples/README.md")).expect("examples/README.md");
+    let listed: Vec<&str> =
+        readme.lines().filter_map(|l| l.strip_prefix("| [`")).filter_map(|l| l.split('`').next()).collect();
+    let mut have: Vec<String> = examples().iter().map(|p| name(p)).collect();
+    have.sort();
+    let mut listed_sorted: Vec<String> = listed.iter().map(|s| (*s).to_owned()).collect();
+    listed_sorted.sort();
+    assert_eq!(listed_sorted, have, "examples/README.md's table and the example directories differ");
 }
 
 /// Each example file starts with a comment saying what it shows.
