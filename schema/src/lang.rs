@@ -9,6 +9,41 @@
 
 use serde::Serialize;
 
+// Defaults the compiler applies when a setting is absent, each written once:
+// the docs below and `defaults` (read by `lower`) take it from here.
+macro_rules! pool_cores {
+    () => {
+        2
+    };
+}
+macro_rules! pool_memory_gib {
+    () => {
+        8
+    };
+}
+macro_rules! root_volume_gib {
+    () => {
+        32
+    };
+}
+macro_rules! etcd_gib {
+    () => {
+        8
+    };
+}
+
+/// What a setting is when the fleet does not write it.
+pub mod defaults {
+    /// `cores`: virtual CPU cores per VM.
+    pub const POOL_CORES: u32 = pool_cores!();
+    /// `memory`: memory per VM, in GiB (the NodePool API's default).
+    pub const POOL_MEMORY_GIB: u64 = pool_memory_gib!();
+    /// `root-volume size=`, in GiB.
+    pub const ROOT_VOLUME_GIB: u64 = root_volume_gib!();
+    /// `etcd size=`, in GiB.
+    pub const ETCD_GIB: u64 = etcd_gib!();
+}
+
 /// The kind of value an argument or property takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind", content = "values")]
@@ -175,15 +210,19 @@ pub const NODE_POOL_SETTINGS: &[NodeSpec] = &[
         ],
         ..node("autoscaling", "let the cluster autoscaler size the pool instead of `replicas`")
     },
-    setting("cores", ValueKind::Count, "virtual CPU cores per VM (default 2)"),
-    setting("memory", ValueKind::Quantity, "memory per VM (default \"8Gi\")"),
+    setting("cores", ValueKind::Count, concat!("virtual CPU cores per VM (default ", pool_cores!(), ")")),
+    setting("memory", ValueKind::Quantity, concat!("memory per VM (default \"", pool_memory_gib!(), "Gi\")")),
     NodeSpec {
         args: &[arg("CLASS", ValueKind::OneOf(QOS_CLASSES))],
         ..node("qos-class", "VM QoS class (default burstable)")
     },
     NodeSpec {
         props: &[
-            prop("size", ValueKind::Quantity, "root disk size, at least 16Gi (default \"32Gi\")"),
+            prop(
+                "size",
+                ValueKind::Quantity,
+                concat!("root disk size, at least 16Gi (default \"", root_volume_gib!(), "Gi\")"),
+            ),
             prop(
                 "storage-class",
                 ValueKind::ObjectName,
@@ -299,7 +338,7 @@ macro_rules! cluster_settings {
             NodeSpec {
                 props: &[
                     prop("storage-class", ValueKind::ObjectName, "storage class of the etcd volumes (default: the management cluster's default)"),
-                    prop("size", ValueKind::Quantity, "etcd volume size (default \"8Gi\")"),
+                    prop("size", ValueKind::Quantity, concat!("etcd volume size (default \"", etcd_gib!(), "Gi\")")),
                 ],
                 needs_content: true,
                 ..node("etcd", "etcd storage")

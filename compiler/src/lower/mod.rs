@@ -21,6 +21,7 @@ use crate::ir::*;
 use crate::parse::ParsedFile;
 use crate::quantity::{Duration, Quantity};
 use crate::source::{SourceMap, Span, Spanned};
+use hcpc_schema::lang::defaults;
 
 pub use check::{dns1123_label_problem, dns1123_subdomain_problem};
 use layers::{Block, Layers, NodeRef, ValueRef};
@@ -473,7 +474,7 @@ fn lower_cluster(
         size: s
             .prop("etcd", "size")
             .and_then(|v| Some(Spanned::new(v.quantity()?, v.span())))
-            .unwrap_or_else(|| Spanned::new(Quantity::gibibytes(8), name.span)),
+            .unwrap_or_else(|| Spanned::new(Quantity::gibibytes(defaults::ETCD_GIB), name.span)),
     };
 
     let infra_cluster = s.node("infra-cluster").and_then(|n| {
@@ -796,7 +797,7 @@ fn lower_pool(
     };
 
     let size_ref = s.prop("root-volume", "size");
-    let size = size_ref.and_then(|v| v.quantity()).unwrap_or_else(|| Quantity::gibibytes(32));
+    let size = size_ref.and_then(|v| v.quantity()).unwrap_or_else(|| Quantity::gibibytes(defaults::ROOT_VOLUME_GIB));
     if let Some(v) = size_ref
         && size.whole() < 16 * (1 << 30)
     {
@@ -909,15 +910,17 @@ fn lower_pool(
                 }
                 n => Spanned::new(n, v.span()),
             },
-            None => Spanned::new(2, name.span),
+            None => Spanned::new(defaults::POOL_CORES, name.span),
         },
         // Sizes too small to boot are checked with the other sizing rules
         // in `resolve::capacity`.
         // A value `check` rejected falls back to the default, so that the
         // pool's other settings are still checked.
         memory: match s.arg("memory") {
-            Some(v) => Spanned::new(v.quantity().unwrap_or_else(|| Quantity::gibibytes(8)), v.span()),
-            None => Spanned::new(Quantity::gibibytes(8), name.span),
+            Some(v) => {
+                Spanned::new(v.quantity().unwrap_or_else(|| Quantity::gibibytes(defaults::POOL_MEMORY_GIB)), v.span())
+            }
+            None => Spanned::new(Quantity::gibibytes(defaults::POOL_MEMORY_GIB), name.span),
         },
         qos_class: match s.arg("qos-class").and_then(|v| v.str()) {
             Some("guaranteed") => QosClass::Guaranteed,

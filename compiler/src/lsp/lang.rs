@@ -235,6 +235,43 @@ mod tests {
         }
     }
 
+    /// Settings of a cluster that set no HyperShift field of their own: how
+    /// hcpc treats the cluster, not what it renders.
+    const NO_FIELD: &[&str] = &[
+        "cluster profile=",         // which profile's settings the cluster takes
+        "cluster allow-minor-skip", // lets a plan skip a minor version
+        "cluster target",           // which management cluster it lives on
+        "cluster target context=",
+    ];
+
+    /// Adding a setting to the schema without saying on hover what it sets,
+    /// or without documenting it, fails here (CONTRIBUTING.md lists what
+    /// changes together).
+    #[test]
+    fn every_cluster_setting_has_a_field_and_a_reference_entry() {
+        let mut all = Vec::new();
+        paths(lang::TOP_LEVEL, &[], &mut all);
+        let missing: Vec<&String> = all
+            .iter()
+            .filter(|p| p.starts_with("cluster ") && !NO_FIELD.contains(&p.as_str()))
+            .filter(|p| !FIELDS.iter().any(|(k, _)| k == p))
+            .collect();
+        assert!(missing.is_empty(), "settings without a HyperShift field in FIELDS: {missing:?}");
+
+        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/language.md"))
+            .expect("docs/language.md");
+        let undocumented: Vec<&String> = all
+            .iter()
+            .filter(|p| {
+                let last = p.rsplit(' ').next().unwrap_or(p);
+                let word = last.trim_end_matches('=');
+                let written = if last.ends_with('=') { format!("{word}=") } else { format!("`{word}") };
+                !docs.contains(&written)
+            })
+            .collect();
+        assert!(undocumented.is_empty(), "settings missing from docs/language.md: {undocumented:?}");
+    }
+
     #[test]
     fn defaults_read_as_cluster_settings() {
         assert_eq!(field(&["defaults", "node-pool", "memory"], None), field(&["cluster", "node-pool", "memory"], None));
