@@ -626,7 +626,11 @@ fn node_devices(node: &Value) -> Vec<(String, u64)> {
                 || res.starts_with("devices.kubevirt.io/");
             !builtin && res.contains('/')
         })
-        .map(|(res, qty)| (res.clone(), qty.as_str().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)))
+        // A quantity, as the API server writes it: 1000 devices are `1k`.
+        .map(|(res, qty)| {
+            let n = qty.as_str().and_then(|s| crate::quantity::Quantity::parse(s).ok()).map_or(0, |q| q.whole());
+            (res.clone(), u64::try_from(n).unwrap_or(u64::MAX))
+        })
         .filter(|(_, n)| *n > 0)
         .collect();
     out.sort();
