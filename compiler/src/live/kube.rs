@@ -1129,6 +1129,18 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The API server writes 1000 devices as `1k`: still 1000 devices.
+    #[test]
+    fn node_devices_are_quantities() {
+        let node = json!({"status": {"allocatable": {
+            "nvidia.com/GA102GL_A10": "1k", "example.com/fpga": "2", "cpu": "64", "devices.kubevirt.io/kvm": "1k"
+        }}});
+        assert_eq!(
+            node_devices(&node),
+            vec![("example.com/fpga".to_string(), 2), ("nvidia.com/GA102GL_A10".to_string(), 1000)]
+        );
+    }
+
     fn pool(status: Value, resource_version: &str) -> Value {
         json!({
             "apiVersion": "hypershift.openshift.io/v1beta1", "kind": "NodePool",
