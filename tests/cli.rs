@@ -96,6 +96,47 @@ fn explain_and_completions_and_schema() {
     assert_eq!(names, ["target", "fleet", "defaults", "infra", "cluster", "profile", "rollout"]);
 }
 
+/// `hcpc explain` is a table of codes with what each means; every
+/// explanation says how to fix it; a misspelt code is corrected.
+#[test]
+fn explain_lists_summaries_and_corrects_misspelt_codes() {
+    let list = stdout(&hcpc().arg("explain").output().unwrap());
+    let conflict = list.lines().find(|l| l.starts_with("hcpc::apply::conflict ")).expect("the conflict code is listed");
+    assert!(conflict.contains("server-side apply conflict"), "{conflict}");
+    for line in list.lines() {
+        let (code, summary) = line.split_once("  ").unwrap_or((line, ""));
+        assert!(!summary.trim().is_empty(), "no summary for {code}");
+    }
+    let o = hcpc().args(["explain", "apply::conflict"]).output().unwrap();
+    assert!(stdout(&o).contains("--force-conflicts"), "{}", stdout(&o));
+    for code in list.lines().filter_map(|l| l.split_whitespace().next()) {
+        let text = stdout(&hcpc().args(["explain", code]).output().unwrap());
+        assert!(text.contains("Fix:"), "the explanation of {code} says no fix:\n{text}");
+    }
+    for (typo, meant) in [
+        ("hcpc::apply::conflcit", "hcpc::apply::conflict"),
+        ("snapshot_without_clas", "hcpc::storage::snapshot_without_class"),
+    ] {
+        let o = hcpc().args(["explain", typo]).output().unwrap();
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stderr(&o).contains(&format!("did you mean `{meant}`?")), "{typo}: {}", stderr(&o));
+    }
+}
+
+/// Outside a fleet, a bare cluster name has no known namespace: the
+/// command says so instead of reading `clusters/NAME` of whatever cluster
+/// the kubeconfig points at.
+#[test]
+fn kubeconfig_outside_a_fleet_needs_the_namespace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o =
+        hcpc().current_dir(tmp.path()).args(["kubeconfig", "demo"]).env("KUBECONFIG", "/nonexistent").output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("cluster `demo` is not declared"), "{err}");
+    assert!(err.contains("clusters/demo"), "the help shows the NAMESPACE/NAME form: {err}");
+}
+
 #[test]
 fn graph_orders_objects_by_dependency() {
     let o = hcpc().arg("graph").arg(repo().join("examples/minimal")).output().unwrap();
@@ -111,7 +152,7 @@ fn fmt_rewrites_in_canonical_form_keeping_comments() {
     let tmp = tempfile::tempdir().unwrap();
     let f = write(
         tmp.path(),
-        "// the fleet\ncluster   example{\n  release \"r:1\"   // pinned\n\n\n  node-pool w replicas=2\n}\n",
+        "// the fleet\ncluster   example{\n  release \"q.io/r:1\"   // pinned\n\n\n  node-pool w replicas=2\n}\n",
     );
     let check = hcpc().args(["fmt", "--check"]).arg(&f).output().unwrap();
     assert_eq!(check.status.code(), Some(1));
@@ -157,31 +198,31 @@ fn review_regressions_in_diagnostics() {
     let tmp = tempfile::tempdir().unwrap();
     let cases = [
         (
-            "target kube \"out\"\ncluster a {\n    release \"r:1\"\n    pull-secret secret=p\n    node-pool w replicas=1\n}\n",
+            "target kube \"out\"\ncluster a {\n    release \"q.io/r:1\"\n    pull-secret secret=p\n    node-pool w replicas=1\n}\n",
             "takes no a path",
         ),
         (
-            "cluster a {\n    release \"r:1\"\n    pull-secret secret=p\n    labels \"bad key!\"=x\n    node-pool w replicas=1\n}\n",
+            "cluster a {\n    release \"q.io/r:1\"\n    pull-secret secret=p\n    labels \"bad key!\"=x\n    node-pool w replicas=1\n}\n",
             "not a valid key",
         ),
         (
-            "cluster a {\n    release \"r:1\"\n    pull-secret secret=p\n    labels \"hcpc.openshift.io/cluster\"=b\n    node-pool w replicas=1\n}\n",
+            "cluster a {\n    release \"q.io/r:1\"\n    pull-secret secret=p\n    labels \"hcpc.openshift.io/cluster\"=b\n    node-pool w replicas=1\n}\n",
             "set by hcpc itself",
         ),
         (
-            "cluster a {\n    release \"r:1\"\n    pull-secret secret=p\n    toleration key=k operator=Exists value=v\n    node-pool w replicas=1\n}\n",
+            "cluster a {\n    release \"q.io/r:1\"\n    pull-secret secret=p\n    toleration key=k operator=Exists value=v\n    node-pool w replicas=1\n}\n",
             "operator=Exists takes no value",
         ),
         (
-            "cluster a {\n    release \"r:1\"\n    pull-secret secret=p\n    network cluster-cidr=\"10.0.0.0/+8\"\n    node-pool w replicas=1\n}\n",
+            "cluster a {\n    release \"q.io/r:1\"\n    pull-secret secret=p\n    network cluster-cidr=\"10.0.0.0/+8\"\n    node-pool w replicas=1\n}\n",
             "not a CIDR",
         ),
         (
-            "cluster a {\n    release \"r:1\"\n    pull-secret secret=p\n    node-pool w replicas=1 {\n        memory \"0\"\n    }\n}\n",
+            "cluster a {\n    release \"q.io/r:1\"\n    pull-secret secret=p\n    node-pool w replicas=1 {\n        memory \"0\"\n    }\n}\n",
             "has no unit",
         ),
         (
-            "cluster a {\n    release \"r:1\"\n    pull-secret secret=p\n    node-pool w replicas=1 {\n        memory \"0Gi\"\n    }\n}\n",
+            "cluster a {\n    release \"q.io/r:1\"\n    pull-secret secret=p\n    node-pool w replicas=1 {\n        memory \"0Gi\"\n    }\n}\n",
             "hcpc::node_pool::memory_too_small",
         ),
         ("cluster a {\n    release quay.io/x:1\n}\n", "quote strings"),

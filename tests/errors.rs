@@ -469,6 +469,45 @@ fn golden_release_rules() {
     golden_report("release_rules", &input);
 }
 
+/// Release strings that are not images are errors, never written: a bare
+/// minor, `latest`, a repository without its registry (fixed when the
+/// meaning is plain), and the help shows a real reference.
+#[test]
+fn golden_release_not_an_image() {
+    let input = ["4.19", "latest", "ocp-release:4.19.3-x86_64", "4.19.3"]
+        .iter()
+        .enumerate()
+        .map(|(i, release)| {
+            format!(
+                "cluster c{i} {{\n    release \"{release}\"\n    pull-secret file=\"pull-secret.json\"\n    node-pool w replicas=1\n}}\n"
+            )
+        })
+        .collect::<String>();
+    golden_report("release_not_an_image", &input);
+}
+
+/// Unquoted quantities in properties get the same "must be quoted"
+/// message and fix as in arguments, and one does not hide the next.
+#[test]
+fn golden_unquoted_quantities() {
+    let input = HEAD.to_string()
+        + "    etcd size=16Gi\n    node-pool workers replicas=2 {\n        root-volume size=64Gi\n        memory 16Gi\n    }\n}\n";
+    golden_report("unquoted_quantities", &input);
+}
+
+/// Mistakes of people coming from `hcp` and word processors: decimal
+/// sizes (a warning with the binary unit), hcp's `INFRA/HOSTED` class
+/// mapping, and quotes that are not KDL's.
+#[test]
+fn golden_first_day_values() {
+    let input = HEAD.to_string()
+        + "    storage {\n        class \"ocs-storagecluster-ceph-rbd/ceph-rbd\"\n    }\n"
+        + "    node-pool a replicas=1 {\n        memory \"16G\"\n    }\n"
+        + "    node-pool b replicas=1 {\n        memory '16Gi'\n    }\n"
+        + "    node-pool c replicas=1 {\n        memory “16Gi”\n    }\n}\n";
+    golden_report("first_day_values", &input);
+}
+
 #[test]
 fn golden_kdl_syntax() {
     golden_report("kdl_syntax", &pool("attach-default-network false"));

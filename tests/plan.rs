@@ -46,6 +46,30 @@ fn plan_apply_plan_again_is_quiet_then_shows_edits() {
     assert!(out.contains("Plan: 0 to add, 1 to change, 0 to replace, 0 to destroy."), "{out}");
 }
 
+/// `hcpc apply > log` keeps the plan, the progress and the result, as
+/// Terraform's does; standard error is left for diagnostics.
+#[test]
+fn apply_prints_plan_progress_and_result_on_stdout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fleet(dir, 2, "8Gi");
+    let apply = run(dir, &["apply", "--auto-approve"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
+    let out = stdout(&apply);
+    for want in [
+        "+ HostedCluster/clusters/example",
+        "Plan: 5 to add, 0 to change, 0 to replace, 0 to destroy.",
+        "+ NodePool/clusters/example-workers",
+        "Apply complete! 5 added, 0 changed, 0 replaced, 0 destroyed.",
+    ] {
+        assert!(out.contains(want), "{want:?} not on stdout: {out}");
+    }
+    assert_eq!(stderr(&apply), "", "nothing but diagnostics on stderr");
+    let bad = run(dir, &["apply", "--auto-approve", "--cluster", "nope"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("nope"), "an error is a diagnostic: {}", stderr(&bad));
+}
+
 #[test]
 fn immutable_change_on_protected_cluster_is_refused_and_named() {
     let tmp = tempfile::tempdir().unwrap();
@@ -117,7 +141,7 @@ fn removed_cluster_is_destroyed_only_when_unprotected() {
     let secrets = repo().join("examples/secrets/pull-secret.json");
     std::fs::write(
         dir.join("fleet.kdl"),
-        format!("target dir \"out\"\ncluster other {{\n    release \"r:1\"\n    pull-secret file=\"{}\"\n    node-pool w replicas=1\n}}\n", secrets.display()),
+        format!("target dir \"out\"\ncluster other {{\n    release \"q.io/r:1\"\n    pull-secret file=\"{}\"\n    node-pool w replicas=1\n}}\n", secrets.display()),
     )
     .unwrap();
     let o = run(dir, &["plan"]);
@@ -288,7 +312,7 @@ fn deleted_and_extra_secret_data_is_never_printed() {
     let secrets = repo().join("examples/secrets/pull-secret.json");
     std::fs::write(
         dir.join("fleet.kdl"),
-        format!("target dir \"out\"\ncluster other {{\n    release \"r:1\"\n    pull-secret file=\"{}\"\n    prevent-destroy #false\n    node-pool w replicas=1\n}}\n", secrets.display()),
+        format!("target dir \"out\"\ncluster other {{\n    release \"q.io/r:1\"\n    pull-secret file=\"{}\"\n    prevent-destroy #false\n    node-pool w replicas=1\n}}\n", secrets.display()),
     )
     .unwrap();
     // Unprotect the old cluster by hand, as a prior apply with prevent-destroy #false would.
@@ -330,7 +354,7 @@ fn unreadable_secret_sources_are_diagnostics_not_hangs() {
     assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
     std::fs::write(
         dir.join("fleet.kdl"),
-        "cluster a {\n    release \"r:1\"\n    pull-secret file=\"pipe\"\n    node-pool w replicas=1\n}\n",
+        "cluster a {\n    release \"q.io/r:1\"\n    pull-secret file=\"pipe\"\n    node-pool w replicas=1\n}\n",
     )
     .unwrap();
     let o = run(dir, &["check"]);
@@ -369,7 +393,7 @@ fn write_kdl(dir: &Path, body: &str) {
     std::fs::write(
         dir.join("fleet.kdl"),
         format!(
-            "target dir \"out\"\ndefaults {{\n    release \"r:4.18\"\n    pull-secret file=\"{}\"\n}}\n{body}",
+            "target dir \"out\"\ndefaults {{\n    release \"q.io/r:4.18\"\n    pull-secret file=\"{}\"\n}}\n{body}",
             secrets.display()
         ),
     )
@@ -432,17 +456,17 @@ fn review_regressions_in_the_language() {
     // A cluster's own release wins over the pool defaults.
     write_kdl(
         dir,
-        "defaults {\n    node-pool {\n        release \"r:4.17\"\n    }\n}\ncluster a {\n    release \"r:4.19\"\n    node-pool w replicas=1\n    node-pool old replicas=1 {\n        release \"r:4.16\"\n    }\n}\n",
+        "defaults {\n    node-pool {\n        release \"q.io/r:4.17\"\n    }\n}\ncluster a {\n    release \"q.io/r:4.19\"\n    node-pool w replicas=1\n    node-pool old replicas=1 {\n        release \"q.io/r:4.16\"\n    }\n}\n",
     );
     let txt = std::fs::read_to_string(dir.join("fleet.kdl")).unwrap();
     std::fs::write(
         dir.join("fleet.kdl"),
         txt.replacen(
-            "defaults {\n    release \"r:4.18\"",
-            "defaults {\n    release \"r:4.18\"\n    node-pool {\n        release \"r:4.17\"\n    }",
+            "defaults {\n    release \"q.io/r:4.18\"",
+            "defaults {\n    release \"q.io/r:4.18\"\n    node-pool {\n        release \"q.io/r:4.17\"\n    }",
             1,
         )
-        .replacen("defaults {\n    node-pool {\n        release \"r:4.17\"\n    }\n}\n", "", 1),
+        .replacen("defaults {\n    node-pool {\n        release \"q.io/r:4.17\"\n    }\n}\n", "", 1),
     )
     .unwrap();
     let o = run(dir, &["render"]);
@@ -450,9 +474,9 @@ fn review_regressions_in_the_language() {
     let docs = crate::support::yaml_docs(&stdout(&o));
     let release =
         |name: &str| docs.iter().find(|d| d["metadata"]["name"] == name).unwrap()["spec"]["release"]["image"].clone();
-    assert_eq!(release("a"), "r:4.19");
-    assert_eq!(release("a-w"), "r:4.19", "the cluster's own release beats pool defaults");
-    assert_eq!(release("a-old"), "r:4.16", "a pool's own release beats everything");
+    assert_eq!(release("a"), "q.io/r:4.19");
+    assert_eq!(release("a-w"), "q.io/r:4.19", "the cluster's own release beats pool defaults");
+    assert_eq!(release("a-old"), "q.io/r:4.16", "a pool's own release beats everything");
 }
 
 /// A saved plan is known by its content, whatever its file is called.
@@ -556,9 +580,10 @@ fn a_directory_lock_names_its_holder_and_a_dead_holder_is_taken_over() {
     std::fs::write(&lock, "hcpc@elsewhere/42\n").unwrap();
     let o = run(dir, &["apply", "--auto-approve", "--lock-timeout", "1s"]);
     assert_eq!(o.status.code(), Some(1));
-    let err = stderr(&o);
-    assert!(err.contains("waiting for the fleet lock") && err.contains("held by hcpc@elsewhere/42 since "), "{err}");
-    assert!(err.contains("ago)"), "says how long it has been held: {err}");
+    let out = stdout(&o);
+    assert!(out.contains("waiting for the fleet lock") && out.contains("held by hcpc@elsewhere/42 since "), "{out}");
+    assert!(out.contains("ago)"), "says how long it has been held: {out}");
+    assert!(stderr(&o).contains("hcpc::apply::locked"), "{}", stderr(&o));
 
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
     let mut gone = std::process::Command::new("true").spawn().unwrap();
@@ -652,4 +677,75 @@ fn replaced_node_pools_count_their_vms() {
     assert!(text.contains("This replaces 6 VMs."), "{text}");
     assert!(text.contains("VMs replaced: 6"), "{text}");
     assert!(!text.contains("Nodes that will roll"), "a replacement is not a roll-out: {text}");
+}
+
+/// Clusters `names`, each with `prevent-destroy` as `protected` says.
+fn clusters(dir: &Path, names: &[&str], protected: bool) {
+    let secrets = repo().join("examples/secrets/pull-secret.json");
+    let mut text = "target dir \"out\"\n".to_string();
+    for name in names {
+        text.push_str(&format!(
+            "cluster {name} {{\n    release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n    pull-secret file=\"{}\"\n    prevent-destroy #{protected}\n    node-pool w replicas=1\n}}\n",
+            secrets.display()
+        ));
+    }
+    std::fs::write(dir.join("fleet.kdl"), text).unwrap();
+}
+
+/// `hcpc destroy`, as Terraform's: the plan of every deletion, then
+/// confirmation; prevent-destroy refuses; `--cluster` destroys only those.
+#[test]
+fn destroy_plans_every_deletion_and_honours_prevent_destroy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let hc = |name: &str| dir.join(format!("out/clusters/HostedCluster.{name}.yaml"));
+    clusters(dir, &["a", "b", "c"], true);
+    assert_eq!(run(dir, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
+
+    let refused = run(dir, &["destroy", "--auto-approve"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("hcpc::plan::prevent_destroy"), "{}", stderr(&refused));
+    assert!(hc("a").is_file() && hc("b").is_file(), "a refused destroy deletes nothing");
+
+    clusters(dir, &["a", "b", "c"], false);
+    assert_eq!(run(dir, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
+    let asks = run(dir, &["destroy"]);
+    assert_eq!(asks.status.code(), Some(1), "no terminal to confirm on");
+    assert!(stderr(&asks).contains("--auto-approve"), "{}", stderr(&asks));
+
+    let one = run(dir, &["destroy", "--cluster", "a", "--auto-approve"]);
+    assert_eq!(one.status.code(), Some(0), "{}", stderr(&one));
+    let out = stdout(&one);
+    assert!(out.contains("- HostedCluster/clusters/a"), "{out}");
+    assert!(!out.contains("HostedCluster/clusters/b"), "only the named cluster: {out}");
+    assert!(out.contains("Destroy complete! 4 destroyed."), "{out}");
+    assert!(!hc("a").exists() && hc("b").is_file() && hc("c").is_file());
+
+    let rest = run(dir, &["destroy", "--auto-approve"]);
+    assert_eq!(rest.status.code(), Some(0), "{}", stderr(&rest));
+    assert!(stdout(&rest).contains("Destroy complete! 8 destroyed."), "{}", stdout(&rest));
+    assert!(!hc("b").exists() && !hc("c").exists());
+    // The configuration is unchanged: the next apply recreates them.
+    let back = run(dir, &["plan"]);
+    assert!(stdout(&back).contains("Plan: 12 to add"), "{}", stdout(&back));
+}
+
+/// Removing the last cluster of a fleet is planned as its deletion, with
+/// a warning, not refused.
+#[test]
+fn a_fleet_without_clusters_plans_the_deletion_of_what_it_owns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    clusters(dir, &["last"], false);
+    assert_eq!(run(dir, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
+    clusters(dir, &[], false);
+    let check = run(dir, &["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+    assert!(stderr(&check).contains("hcpc::lower::no_clusters"), "{}", stderr(&check));
+    let plan = run(dir, &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(2), "{}", stderr(&plan));
+    assert!(stdout(&plan).contains("- HostedCluster/clusters/last"), "{}", stdout(&plan));
+    let apply = run(dir, &["apply", "--auto-approve"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
+    assert!(!dir.join("out/clusters/HostedCluster.last.yaml").exists());
 }

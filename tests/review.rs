@@ -362,13 +362,13 @@ fn markup_in_values_is_escaped() {
         )
     };
     let head = "target dir \"out\"\ndefaults {\n    pull-secret file=\"secrets/pull-secret.json\"\n}\n";
-    let first = format!("{head}{}{}", cluster("a", "v1", "r:1"), cluster("b", "v1", "r:1"));
+    let first = format!("{head}{}{}", cluster("a", "v1", "q.io/r:1"), cluster("b", "v1", "q.io/r:1"));
     std::fs::write(dir.join("fleet.kdl"), first).unwrap();
     assert_eq!(run_in(dir, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
     // (A release cannot carry markup: `check` refuses it.)
-    let mut next = format!("{head}{}{}", cluster("a", WEIRD, "r:1"), cluster("b", WEIRD, "r:2"));
+    let mut next = format!("{head}{}{}", cluster("a", WEIRD, "q.io/r:1"), cluster("b", WEIRD, "q.io/r:2"));
     for (name, note) in [("c", "1|2"), ("d", "`3`"), ("e", "<i>4</i>")] {
-        next.push_str(&cluster(name, note, "r:1"));
+        next.push_str(&cluster(name, note, "q.io/r:1"));
     }
     std::fs::write(dir.join("fleet.kdl"), next).unwrap();
     let md = plan(dir, &["--format", "markdown"]);

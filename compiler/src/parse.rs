@@ -33,7 +33,7 @@ pub fn parse(sources: &SourceMap) -> (Vec<ParsedFile>, Diagnostics) {
         match result {
             Ok(doc) => parsed.push(ParsedFile { file, doc }),
             Err(Failure::Syntax(err)) => {
-                for d in syntax_diagnostics(file, &err) {
+                for d in report_syntax(file, err) {
                     diags.push(d);
                 }
             }
@@ -66,6 +66,62 @@ fn parse_file(text: &str) -> Result<KdlDocument, Failure> {
         Some(doc) => Ok(doc),
         None => KdlDocument::parse_v2(text).map_err(Failure::Syntax),
     }
+}
+
+/// Most rounds of [`report_syntax`]: each fixes every mistake it was told.
+const REPAIR_ROUNDS: usize = 32;
+
+/// The syntax diagnostics of a file the kdl crate refused. The crate stops
+/// at some mistakes (an unquoted `size=16Gi`), so what follows goes
+/// unreported: each mistake with a known fix is reported, fixed in a
+/// scratch copy, and the copy parsed again, until no known fix is left.
+/// Spans point into the text as written.
+fn report_syntax(file: FileId, first: kdl::KdlError) -> Vec<Diagnostic> {
+    let mut scratch = first.input.to_string();
+    // For each byte of the scratch copy (and its end), its offset as written.
+    let mut origin: Vec<usize> = (0..=scratch.len()).collect();
+    let mut out: Vec<Diagnostic> = Vec::new();
+    let mut err = first;
+    for _ in 0..REPAIR_ROUNDS {
+        let mut fixes: Vec<(usize, usize, String)> = Vec::new();
+        for mut d in syntax_diagnostics(file, &err) {
+            if let Some(s) = &d.suggestion {
+                fixes.push((s.span.offset, s.span.len, s.replacement.clone()));
+            }
+            let at = |offset: usize| origin[offset.min(origin.len() - 1)];
+            for l in &mut d.labels {
+                let (from, to) = (at(l.span.offset), at(l.span.offset + l.span.len));
+                l.span = Span { file, offset: from, len: to.saturating_sub(from) };
+            }
+            if let Some(s) = &mut d.suggestion {
+                let (from, to) = (at(s.span.offset), at(s.span.offset + s.span.len));
+                s.span = Span { file, offset: from, len: to.saturating_sub(from) };
+            }
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+        // Last first, so earlier offsets stay put; overlapping fixes wait.
+        fixes.sort();
+        fixes.dedup_by(|b, a| b.0 < a.0 + a.1);
+        if fixes.is_empty() {
+            break;
+        }
+        for (at, len, with) in fixes.into_iter().rev() {
+            let (Some(end), true) = (at.checked_add(len), scratch.is_char_boundary(at)) else { continue };
+            if end > scratch.len() || !scratch.is_char_boundary(end) {
+                continue;
+            }
+            let from = origin[at];
+            scratch.replace_range(at..end, &with);
+            origin.splice(at..end, std::iter::repeat_n(from, with.len()));
+        }
+        match KdlDocument::parse_v2(&scratch) {
+            Ok(_) => break,
+            Err(e) => err = e,
+        }
+    }
+    out
 }
 
 /// A span that runs over several lines (the parser sometimes reports from
@@ -106,6 +162,9 @@ fn unquoted_fix(text: &str, at: usize) -> Option<(usize, usize, String)> {
         Some(_) => return None,
         None => (start, word),
     };
+    if let Some(inner) = typographic_quotes(value) {
+        return Some((start, value.len(), crate::fmt::quote(inner)));
+    }
     let fixed = match value {
         "true" | "false" => format!("#{value}"),
         _ if value.parse::<f64>().is_ok() => return None,
@@ -113,6 +172,14 @@ fn unquoted_fix(text: &str, at: usize) -> Option<(usize, usize, String)> {
         _ => return None,
     };
     Some((start, value.len(), fixed))
+}
+
+/// The text inside single or typographic quotes (`'16Gi'`, `“16Gi”`,
+/// `‘16Gi’`, `„16Gi“`), which KDL reads as part of a bare word.
+pub fn typographic_quotes(s: &str) -> Option<&str> {
+    const QUOTES: &[char] = &['\'', '“', '”', '‘', '’', '„', '«', '»'];
+    let inner = s.strip_prefix(QUOTES)?.strip_suffix(QUOTES)?;
+    (!inner.is_empty()).then_some(inner)
 }
 
 /// Deepest nesting accepted. The KDL parser recurses once per block (and
@@ -264,20 +331,38 @@ fn syntax_diagnostics(file: FileId, err: &kdl::KdlError) -> Vec<Diagnostic> {
         };
         let quoting = help == QUOTING;
         let label = d.label.clone().unwrap_or_else(|| "here".to_string());
-        let fix = quoting.then(|| unquoted_fix(text, offset + len.saturating_sub(1))).flatten();
+        // A bare `size=16Gi` is reported as a property without a value.
+        let property = message.starts_with("Expected property value");
+        let fix = (quoting || property).then(|| unquoted_fix(text, offset + len.saturating_sub(1))).flatten();
         // When the fix is known (an hcp-style `32Gi`, `true` or CIDR), the
         // message says it rather than the parser's "Expected …".
         let diag = match fix {
             Some((at, word_len, fixed)) => {
                 let value = text.get(at..at + word_len).unwrap_or("");
-                let said = if fixed.starts_with('#') {
+                let said = if typographic_quotes(value).is_some() {
+                    format!("{value} is not a string in KDL, which uses straight double quotes: write {fixed}")
+                } else if fixed.starts_with('#') {
                     format!("`{value}` is not a boolean in KDL 2: write `{fixed}`")
                 } else {
                     format!("`{value}` must be quoted in KDL 2: write `{fixed}`")
                 };
+                // Under the value itself, not the whole node.
                 Diagnostic::error(Code::Syntax, said)
-                    .label(Span { file, offset, len }, label)
-                    .help(format!("write `{fixed}`: in KDL 2, quote strings that start with a digit or contain `/` or `:`; booleans are #true and #false"))
+                    .label(
+                        Span { file, offset: at, len: word_len },
+                        if typographic_quotes(value).is_some() {
+                            "not KDL quotes"
+                        } else if fixed.starts_with('#') {
+                            "not a boolean"
+                        } else {
+                            "not quoted"
+                        },
+                    )
+                    .help(if typographic_quotes(value).is_some() {
+                        format!("KDL uses straight double quotes: write {fixed}")
+                    } else {
+                        format!("write `{fixed}`: in KDL 2, quote strings that start with a digit or contain `/` or `:`; booleans are #true and #false")
+                    })
                     .suggest(Span { file, offset: at, len: word_len }, fixed)
             }
             None => Diagnostic::error(Code::Syntax, message).label(Span { file, offset, len }, label).help(help),

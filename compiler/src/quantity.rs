@@ -336,8 +336,60 @@ fn frac(n: u64, div: u64) -> String {
     format!("{whole}.{}", digits.trim_end_matches('0'))
 }
 
+/// A count or a percentage: what Kubernetes' int-or-string fields such as
+/// a NodePool's `maxSurge` hold, and what `max-parallel=` takes. The one
+/// reader of both spellings, so they cannot drift apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntOrPercent {
+    Count(u64),
+    /// Whole percent, as Kubernetes writes them (`"25%"`).
+    Percent(u64),
+}
+
+impl IntOrPercent {
+    /// `"25%"`: digits and `%`, as `intstr` reads a percentage.
+    pub fn percent(s: &str) -> Option<u64> {
+        let digits = s.strip_suffix('%')?;
+        if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok()
+    }
+
+    /// A JSON int-or-string: a number is a count, a string a percentage.
+    pub fn from_json(v: &serde_json::Value) -> Option<IntOrPercent> {
+        match v {
+            serde_json::Value::Number(n) => n.as_u64().map(IntOrPercent::Count),
+            serde_json::Value::String(s) => IntOrPercent::percent(s).map(IntOrPercent::Percent),
+            _ => None,
+        }
+    }
+
+    /// The count it comes to out of `total`, a percentage rounded up (as
+    /// the NodePool controller rounds `maxSurge`).
+    pub fn of(self, total: u64) -> u64 {
+        match self {
+            IntOrPercent::Count(n) => n,
+            IntOrPercent::Percent(p) => total.saturating_mul(p).div_ceil(100),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn counts_and_percentages_read_one_way() {
+        use serde_json::json;
+        assert_eq!(IntOrPercent::from_json(&json!(2)), Some(IntOrPercent::Count(2)));
+        assert_eq!(IntOrPercent::from_json(&json!("25%")), Some(IntOrPercent::Percent(25)));
+        for bad in [json!("25"), json!("%"), json!("-5%"), json!("2.5%"), json!(-1), json!(null)] {
+            assert_eq!(IntOrPercent::from_json(&bad), None, "{bad}");
+        }
+        assert_eq!(IntOrPercent::Percent(25).of(10), 3, "rounded up");
+        assert_eq!(IntOrPercent::Count(4).of(10), 4);
+    }
+
     use super::*;
 
     #[test]

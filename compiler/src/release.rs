@@ -30,11 +30,10 @@ pub struct ReleaseImage {
     pin: Pin,
 }
 
-/// What picks the image within its repository.
+/// What picks the image within its repository: a release always names
+/// one (a reference without either would get whatever `latest` is today).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pin {
-    /// Neither tag nor digest: the registry serves tag `latest`.
-    Untagged,
     /// A tag, and the OpenShift version it names, if it names one.
     Tag { tag: String, version: Option<Version> },
     /// A digest (`sha256:…`): one exact image whose version the reference
@@ -165,8 +164,11 @@ impl ReleaseImage {
                 Pin::Digest { digest: d.to_string() }
             }
             (None, Some(tag)) => Pin::Tag { tag: tag.to_string(), version: Version::from_tag(tag) },
-            (None, None) => Pin::Untagged,
+            (None, None) => return Err(not_an_image(text, name, tag)),
         };
+        if registry_len(name) == 0 {
+            return Err(not_an_image(text, name, tag));
+        }
         Ok(ReleaseImage { text: text.to_string(), name_len: name.len(), pin })
     }
 
@@ -175,7 +177,7 @@ impl ReleaseImage {
     /// stop rendering, so it never reaches an object; the version rules
     /// skip it.
     pub fn missing() -> ReleaseImage {
-        ReleaseImage { text: String::new(), name_len: 0, pin: Pin::Untagged }
+        ReleaseImage { text: String::new(), name_len: 0, pin: Pin::Tag { tag: String::new(), version: None } }
     }
 
     pub fn is_missing(&self) -> bool {
@@ -210,6 +212,19 @@ impl ReleaseImage {
     }
 }
 
+/// What names the image within its repository, for a short view: the tag
+/// (`4.20.1-x86_64`) or the digest (`sha256:…`); the whole text when it
+/// does not parse (a registry's port is not a tag).
+pub fn short(release: &str) -> &str {
+    match ReleaseImage::parse(release) {
+        Ok(r) => {
+            let start = if r.is_digest() { release.rfind('@').map_or(0, |at| at + 1) } else { r.name_len + 1 };
+            release.get(start..).unwrap_or(release)
+        }
+        Err(_) => release,
+    }
+}
+
 /// A `release` value as written, parsed; a syntax error is reported at the
 /// offending characters and the value stands in as [`ReleaseImage::missing`].
 pub fn lower(value: Spanned<String>, diags: &mut Diagnostics) -> Spanned<ReleaseImage> {
@@ -223,12 +238,50 @@ pub fn lower(value: Spanned<String>, diags: &mut Diagnostics) -> Spanned<Release
             d = match &e.fix {
                 Some(fix) => d.help(format!("write `{fix}`")).suggest(value.span, format!("{fix:?}")),
                 None => d.help(
-                    "a release image is `REGISTRY/REPOSITORY:TAG` (e.g. `quay.io/openshift-release-dev/ocp-release:4.18.5-multi`) or `REGISTRY/REPOSITORY@sha256:DIGEST`",
+                    "a release is an image: `REGISTRY/REPOSITORY:TAG` (e.g. `quay.io/openshift-release-dev/ocp-release:4.19.3-multi`) or `REGISTRY/REPOSITORY@sha256:DIGEST`",
                 ),
             };
             diags.push(d);
             Spanned::new(ReleaseImage::missing(), value.span)
         }
+    }
+}
+
+/// The OpenShift release repository, which a short or bare release most
+/// likely meant.
+const OCP_RELEASE: &str = "quay.io/openshift-release-dev/ocp-release";
+
+/// A reference with no registry (`4.19`, `latest`, `ocp-release:4.19.3-multi`)
+/// or with neither tag nor digest: the API server takes it, and the
+/// operator then pulls whatever a default registry serves under that name.
+/// The fix is offered when the meaning is plain: a full version, or the
+/// OpenShift release repository without its registry.
+fn not_an_image(text: &str, name: &str, tag: Option<&str>) -> SyntaxError {
+    let registry = registry_len(name) > 0;
+    let fix = if registry {
+        None
+    } else if let Some(v) = Version::from_tag(text).filter(|_| tag.is_none()) {
+        let arch = text.strip_prefix(&v.to_string()).filter(|a| !a.is_empty()).unwrap_or("-multi");
+        Some(format!("{OCP_RELEASE}:{v}{arch}"))
+    } else {
+        let repository = name.rsplit('/').next().unwrap_or(name);
+        let rest = &text[name.len()..];
+        (repository == "ocp-release" && !rest.is_empty()).then(|| format!("{OCP_RELEASE}{rest}"))
+    };
+    let version_only = text.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    let (problem, label) = if registry {
+        ("has no tag or digest, so the registry would serve whatever `latest` is today".to_string(), "no tag")
+    } else if version_only {
+        ("is a version, not an image: hcpc does not look releases up".to_string(), "not an image")
+    } else {
+        ("is not an image reference: it names no registry".to_string(), "not an image")
+    };
+    SyntaxError {
+        offset: 0,
+        len: text.len().max(1),
+        problem,
+        label,
+        fix: fix.filter(|f| ReleaseImage::parse(f).is_ok()),
     }
 }
 
@@ -565,17 +618,47 @@ mod tests {
     }
 
     #[test]
-    fn digests_and_untagged_references_name_no_version() {
+    fn digests_name_no_version() {
         let hex = "a".repeat(64);
         let r = ReleaseImage::parse(&format!("quay.io/openshift-release-dev/ocp-release@sha256:{hex}")).unwrap();
         assert!(r.is_digest());
         assert_eq!(r.version(), None);
         let r = ReleaseImage::parse(&format!("quay.io/ocp/release:4.18.5-multi@sha256:{hex}")).unwrap();
         assert!(r.is_digest(), "the digest wins over the tag");
-        assert_eq!(ReleaseImage::parse("quay.io/ocp/release").unwrap().pin(), &Pin::Untagged);
         assert_eq!(ReleaseImage::parse("localhost:5000/release:4.18.5").unwrap().name(), "localhost:5000/release");
         assert!(ReleaseImage::parse("[fd00::1]:5000/ocp/release:4.18.5").is_ok());
-        assert!(ReleaseImage::parse("r:1").is_ok());
+    }
+
+    #[test]
+    fn short_names_come_from_the_parser() {
+        assert_eq!(short("quay.io/openshift-release-dev/ocp-release:4.20.1-x86_64"), "4.20.1-x86_64");
+        assert_eq!(short("registry.local:5000/ocp/release:4.20.1-multi"), "4.20.1-multi");
+        let hex = "a".repeat(64);
+        assert_eq!(short(&format!("registry.local:5000/ocp/release@sha256:{hex}")), format!("sha256:{hex}"));
+        assert_eq!(short(&format!("q.io/r:4.20.1@sha256:{hex}")), format!("sha256:{hex}"));
+    }
+
+    #[test]
+    fn a_release_is_an_image_with_a_registry_and_a_tag_or_digest() {
+        for (text, fix) in [
+            ("4.19", None),
+            ("latest", None),
+            ("r:1", None),
+            ("4.19.3", Some("quay.io/openshift-release-dev/ocp-release:4.19.3-multi")),
+            ("4.19.3-x86_64", Some("quay.io/openshift-release-dev/ocp-release:4.19.3-x86_64")),
+            ("ocp-release:4.19.3-x86_64", Some("quay.io/openshift-release-dev/ocp-release:4.19.3-x86_64")),
+            (
+                "openshift-release-dev/ocp-release:4.19.3-multi",
+                Some("quay.io/openshift-release-dev/ocp-release:4.19.3-multi"),
+            ),
+            ("quay.io/ocp/release", None),
+        ] {
+            let e = ReleaseImage::parse(text).unwrap_err();
+            assert_eq!((e.offset, e.len), (0, text.len()), "{text}");
+            assert_eq!(e.fix.as_deref(), fix, "{text}");
+        }
+        assert_eq!(ReleaseImage::parse("quay.io/ocp/release").unwrap_err().label, "no tag");
+        assert!(ReleaseImage::parse("localhost/release:1").is_ok());
     }
 
     #[test]

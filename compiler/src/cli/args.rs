@@ -135,6 +135,34 @@ pub enum Command {
         #[arg(long, default_value = "90m")]
         rollout_timeout: String,
     },
+    /// Delete what the fleet owns on its targets: every cluster, or those
+    /// named with --cluster (as Terraform's destroy: the plan of every
+    /// deletion, then confirmation).
+    #[command(
+        after_help = "Examples:\n  hcpc destroy my-fleet\n  hcpc destroy --cluster demo\n  hcpc destroy --cluster 'test-*' --auto-approve\n\nA cluster under prevent-destroy (the default) is refused: declare `prevent-destroy #false` in it and apply first."
+    )]
+    Destroy {
+        #[command(flatten)]
+        input: Input,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Destroy only this cluster (repeatable; a glob such as `test-*`).
+        #[arg(long = "cluster", value_name = "NAME")]
+        clusters: Vec<String>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        auto_approve: bool,
+        /// How long to wait for the fleet lock (e.g. "30s").
+        #[arg(long, default_value = "0s")]
+        lock_timeout: String,
+        /// How many objects to delete at the same time.
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=256))]
+        parallelism: u16,
+        /// How long to wait for deleted HostedClusters to be gone before their
+        /// Secrets are deleted (e.g. "30m").
+        #[arg(long, default_value = "30m")]
+        timeout: String,
+    },
     /// Rewrite KDL files in canonical form, keeping comments.
     #[command(after_help = "Examples:\n  hcpc fmt\n  hcpc fmt fleet/ --check")]
     Fmt {

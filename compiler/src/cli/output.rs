@@ -40,3 +40,18 @@ pub fn finish(written: io::Result<()>) -> u8 {
         }
     }
 }
+
+/// One line of an apply's plan, progress or result, on standard output as
+/// Terraform prints them (diagnostics stay on standard error). A reader
+/// that went away stops nothing: the writes to the management cluster go
+/// on and are reported by the exit code.
+pub fn say(line: &str) {
+    let mut out = io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+}
+
+/// [`say`] without the line end: text that ends its own lines.
+pub fn say_text(text: &str) {
+    let mut out = io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}

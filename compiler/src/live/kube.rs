@@ -626,7 +626,11 @@ fn node_devices(node: &Value) -> Vec<(String, u64)> {
                 || res.starts_with("devices.kubevirt.io/");
             !builtin && res.contains('/')
         })
-        .map(|(res, qty)| (res.clone(), qty.as_str().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)))
+        // A quantity, as the API server writes it: 1000 devices are `1k`.
+        .map(|(res, qty)| {
+            let n = qty.as_str().and_then(|s| crate::quantity::Quantity::parse(s).ok()).map_or(0, |q| q.whole());
+            (res.clone(), u64::try_from(n).unwrap_or(u64::MAX))
+        })
         .filter(|(_, n)| *n > 0)
         .collect();
     out.sort();
@@ -1124,6 +1128,18 @@ pub fn describe(e: &ApiError) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The API server writes 1000 devices as `1k`: still 1000 devices.
+    #[test]
+    fn node_devices_are_quantities() {
+        let node = json!({"status": {"allocatable": {
+            "nvidia.com/GA102GL_A10": "1k", "example.com/fpga": "2", "cpu": "64", "devices.kubevirt.io/kvm": "1k"
+        }}});
+        assert_eq!(
+            node_devices(&node),
+            vec![("example.com/fpga".to_string(), 2), ("nvidia.com/GA102GL_A10".to_string(), 1000)]
+        );
+    }
 
     fn pool(status: Value, resource_version: &str) -> Value {
         json!({

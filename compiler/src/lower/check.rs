@@ -11,7 +11,7 @@ use hcpc_schema::lang::{self, NodeSpec, ValueKind};
 use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
 
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, closest};
-use crate::quantity::{Duration, Quantity};
+use crate::quantity::{Duration, IntOrPercent, Quantity};
 use crate::source::{FileId, Span};
 
 /// Checks a file's top-level nodes; each node's subtree is checked on its
@@ -227,6 +227,22 @@ pub fn check_value(entry: &KdlEntry, kind: ValueKind, what: &What<'_>, file: Fil
             .label(span, format!("expected {expected}"))
             .help(help)
     };
+    // `'16Gi'` and `“16Gi”` are bare words in KDL, quote marks included.
+    if let KdlValue::String(s) = value
+        && let Some(inner) = crate::parse::typographic_quotes(s)
+    {
+        let fixed = crate::fmt::quote(inner);
+        diags.push(
+            Diagnostic::error(
+                Code::WrongType,
+                format!("the value of `{what}` is {s}, quote marks included: KDL does not read them as quotes"),
+            )
+            .label(span, "not KDL quotes")
+            .help(format!("KDL uses straight double quotes: write {fixed}"))
+            .suggest(span, entry_with(entry, &fixed)),
+        );
+        return false;
+    }
     let err = match kind {
         ValueKind::String | ValueKind::Path => match value {
             KdlValue::String(s) if s.is_empty() => Some(
@@ -241,6 +257,27 @@ pub fn check_value(entry: &KdlEntry, kind: ValueKind, what: &What<'_>, file: Fil
             _ => Some(wrong_type("a string", "quote it: \"…\"".to_string())),
         },
         ValueKind::Name | ValueKind::ObjectName => match value {
+            // hcp's `--infra-storage-class-mapping=INFRA/HOSTED`, written as
+            // the class: two names, not one to be "fixed" into `INFRA-HOSTED`.
+            KdlValue::String(s)
+                if matches!(what.node, "class" | "snapshot-class")
+                    && !what.property
+                    && s.split_once('/').is_some_and(|(infra, hosted)| {
+                        dns1123_subdomain_problem(infra).is_none() && dns1123_subdomain_problem(hosted).is_none()
+                    }) =>
+            {
+                let (infra, hosted) = s.split_once('/').unwrap_or_default();
+                let fixed = format!("{} hosted={}", crate::fmt::quote(infra), crate::fmt::quote(hosted));
+                Some(
+                    Diagnostic::error(
+                        Code::InvalidName,
+                        format!("`{s}` is hcp's INFRA/HOSTED mapping; `{}` takes the two names apart", what.node),
+                    )
+                    .label(span, "two class names")
+                    .help(format!("write `{} {fixed}`: the infrastructure's class, then its name in the hosted cluster", what.node))
+                    .suggest(span, fixed),
+                )
+            }
             KdlValue::String(s) => {
                 let problem =
                     if kind == ValueKind::Name { dns1123_label_problem(s) } else { dns1123_subdomain_problem(s) };
@@ -295,6 +332,21 @@ pub fn check_value(entry: &KdlEntry, kind: ValueKind, what: &What<'_>, file: Fil
                         format!("write \"{s}Gi\" for gibibytes (or \"{s}Mi\"); the number without quotes, {s}, also means {s}Gi")
                     }),
             ),
+            KdlValue::String(s) if binary_twin(s).is_some() && Quantity::parse(s).is_ok() => {
+                let binary = binary_twin(s).unwrap_or_default();
+                // Valid, and what Kubernetes stores; but OpenShift sizes
+                // are binary, and `16G` is 14.9Gi.
+                diags.push(
+                    Diagnostic::warning(
+                        Code::DecimalSize,
+                        format!("\"{s}\" is in decimal units ({}); did you mean \"{binary}\"?", decimal_meaning(s)),
+                    )
+                    .label(span, "decimal units")
+                    .help(format!("write \"{binary}\": memory and disk sizes are binary (Ki Mi Gi Ti), as `hcp` and the OpenShift docs give them"))
+                    .suggest(span, entry_with(entry, &format!("\"{binary}\""))),
+                );
+                None
+            }
             KdlValue::String(s) => Quantity::parse(s).err().map(|e| {
                 Diagnostic::error(Code::InvalidQuantity, format!("invalid quantity for `{what}`: {e}"))
                     .label(span, "not a quantity")
@@ -315,7 +367,7 @@ pub fn check_value(entry: &KdlEntry, kind: ValueKind, what: &What<'_>, file: Fil
         },
         ValueKind::CountOrPercent => match value {
             KdlValue::Integer(n) if (1..=i128::from(u32::MAX)).contains(n) => None,
-            KdlValue::String(s) if s.strip_suffix('%').and_then(|p| p.parse::<u32>().ok()).is_some_and(|p| (1..=100).contains(&p)) => None,
+            KdlValue::String(s) if IntOrPercent::percent(s).is_some_and(|p| (1..=100).contains(&p)) => None,
             _ => Some(
                 Diagnostic::error(Code::InvalidValue, format!("`{what}` takes a count of 1 or more or a percentage from \"1%\" to \"100%\", not {}", describe(value)))
                     .label(span, "not a count or percentage")
@@ -374,6 +426,34 @@ fn entry_with(entry: &KdlEntry, value: &str) -> String {
         Some(key) => format!("{}={value}", crate::fmt::quote(key.value())),
         None => value.to_string(),
     }
+}
+
+/// `16Gi` for `16G`: the binary unit of the same letter, for a size in
+/// decimal units (`k M G T P E`); `None` for any other form.
+fn binary_twin(s: &str) -> Option<String> {
+    let (number, unit) = s.split_at(s.char_indices().last()?.0);
+    let unit = unit.chars().next()?;
+    let decimal = matches!(unit, 'k' | 'M' | 'G' | 'T' | 'P' | 'E');
+    (decimal && !number.is_empty() && number.chars().all(|c| c.is_ascii_digit() || c == '.'))
+        .then(|| format!("{number}{}i", unit.to_ascii_uppercase()))
+}
+
+/// What a decimal size comes to in the binary unit of the same letter:
+/// `16×10⁹ bytes, 14.9Gi`.
+fn decimal_meaning(s: &str) -> String {
+    let (number, unit) = s.split_at(s.len() - 1);
+    let power = match unit {
+        "k" => 1,
+        "M" => 2,
+        "G" => 3,
+        "T" => 4,
+        "P" => 5,
+        _ => 6,
+    };
+    let n: f64 = number.parse().unwrap_or(0.0);
+    let ratio = (1000f64 / 1024f64).powi(power);
+    let exponent = ["³", "⁶", "⁹", "¹²", "¹⁵", "¹⁸"][power as usize - 1];
+    format!("{number}×10{exponent} bytes, {:.1}{}i", n * ratio, unit.to_ascii_uppercase())
 }
 
 fn quantity_help(s: &str) -> String {

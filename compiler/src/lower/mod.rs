@@ -88,9 +88,15 @@ pub fn lower(input: &LowerInput<'_>) -> (Fleet, Diagnostics) {
         clusters.extend(c);
     }
     let all_parsed = input.files.len() == input.sources.len();
+    // Not an error: removing the last cluster is how a fleet's clusters
+    // are deleted (prevent-destroy still guards each).
     if clusters.is_empty() && all_parsed && !diags.has_errors() {
-        let mut d = Diagnostic::error(Code::NoClusters, "no `cluster` is declared").help(
-            "declare at least one `cluster NAME { release …; pull-secret file=…; node-pool workers replicas=2 }`",
+        let mut d = Diagnostic::warning(
+            Code::NoClusters,
+            "no `cluster` is declared: `plan` and `apply` delete every cluster this fleet made",
+        )
+        .help(
+            "to add one, declare `cluster NAME { release …; pull-secret file=…; node-pool workers replicas=2 }`; to delete the clusters on purpose, `hcpc destroy` says so",
         );
         if let Some((id, _)) = input.sources.iter().next() {
             d = d.label(Span { file: id, offset: 0, len: 0 }, "in this fleet");

@@ -2,6 +2,7 @@
 
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::ir::{MaxParallel, Rollout, Wave};
+use crate::quantity::IntOrPercent;
 use crate::selector::Selector;
 
 use super::layers::NodeRef;
@@ -76,7 +77,7 @@ pub fn lower_rollout(node: &NodeRef<'_>, diags: &mut Diagnostics) -> Option<Roll
         };
         let max_parallel = match n.prop("max-parallel") {
             None => MaxParallel::All,
-            Some(v) => match (v.count(), v.str().and_then(|s| s.strip_suffix('%')).and_then(|p| p.parse().ok())) {
+            Some(v) => match (v.count(), v.str().and_then(IntOrPercent::percent).and_then(|p| u32::try_from(p).ok())) {
                 (Some(c), _) => MaxParallel::Count(c),
                 (None, Some(p)) => MaxParallel::Percent(p),
                 _ => {

@@ -585,7 +585,7 @@ impl Standing {
 
 /// The release's tag (`4.20.1-x86_64`), or the whole reference when it has none.
 fn short(release: &str) -> &str {
-    release.rsplit_once(['@', ':']).map_or(release, |(_, t)| t)
+    crate::release::short(release)
 }
 
 impl ClusterStanding {
@@ -709,8 +709,8 @@ mod tests {
     use crate::object::Kind;
     use crate::source::Spanned;
 
-    const OLD: &str = "r:4.19.3-x86_64";
-    const NEW: &str = "r:4.20.1-x86_64";
+    const OLD: &str = "quay.io/openshift-release-dev/ocp-release:4.19.3-x86_64";
+    const NEW: &str = "quay.io/openshift-release-dev/ocp-release:4.20.1-x86_64";
 
     fn hc(name: &str) -> ObjectId {
         ObjectId::new(Kind::HostedCluster, "ns", name)

@@ -65,14 +65,6 @@ fn unversioned(release: &Spanned<ReleaseImage>) -> Option<Diagnostic> {
                     release.name()
                 )),
         ),
-        Pin::Untagged => Some(
-            Diagnostic::warning(Code::ReleaseWithoutVersion, "the release has no tag, so the registry serves `latest`")
-                .label(release.span, "no tag")
-                .help(format!(
-                    "`latest` can point at another release tomorrow, and the version rules cannot be checked: add the version tag, e.g. `{}:4.18.5-multi`",
-                    release.name()
-                )),
-        ),
     }
 }
 

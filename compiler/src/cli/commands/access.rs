@@ -22,12 +22,20 @@ pub fn locate(cluster: &str, flags: &TargetFlags, config: &Path) -> Result<(Kube
     });
     let (ns, name) = match cluster.split_once('/') {
         Some((ns, name)) => (ns.to_string(), name.to_string()),
+        // A bare name is looked up in the fleet: guessing a namespace could
+        // hand out another cluster's credentials.
         None => {
-            let ns = parsed
-                .as_ref()
-                .and_then(|(f, _)| f.clusters.iter().find(|c| c.name.value == cluster))
-                .map_or_else(|| "clusters".to_string(), |c| c.namespace.value.clone());
-            (ns, cluster.to_string())
+            let declared = parsed.as_ref().and_then(|(f, _)| f.clusters.iter().find(|c| c.name.value == cluster));
+            let Some(c) = declared else {
+                let place = match &parsed {
+                    Some(_) => format!("the fleet at {}", config.display()),
+                    None => format!("no fleet ({} has no readable configuration)", config.display()),
+                };
+                return Err(format!(
+                    "cluster `{cluster}` is not declared in {place}, so its namespace is unknown\n  help: name it with its namespace, e.g. `clusters/{cluster}`, or run from the fleet's directory (or pass --config)"
+                ));
+            };
+            (c.namespace.value.clone(), cluster.to_string())
         }
     };
     // The cluster's own target, else the fleet's (`--target` over the

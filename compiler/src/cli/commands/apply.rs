@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::plan::{FleetPlanned, Planned, SavedPlan, SavedTarget, judge, make_limited};
+use super::plan::{FleetPlanned, Planned, SavedPlan, SavedTarget, judge, make_scoped};
 use crate::cli::args::PlanFormat;
 use crate::cli::driver::{DriveOptions, Locks, drive, drive_locked};
-use crate::cli::exit;
 use crate::cli::printer::Style;
 use crate::cli::rollout::{self, RolloutFlags};
 use crate::cli::target::{Opened, TargetFlags};
+use crate::cli::{exit, output};
 use crate::live::kube::Freshness;
 use crate::plan::{Action, Change};
 
@@ -28,12 +28,15 @@ pub struct Options {
     /// `--cluster` patterns (empty: the whole fleet).
     pub clusters: Vec<String>,
     pub rollout: RolloutFlags,
+    /// `hcpc destroy`: the selected clusters (all without `--cluster`) are
+    /// planned as if no longer declared, so everything of theirs is deleted.
+    pub destroy: bool,
 }
 
 pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8 {
     // A saved plan: re-plan from the same configuration and refuse if
     // anything it was made against has changed.
-    let saved = load_saved(path);
+    let saved = if opts.destroy { None } else { load_saved(path) };
     let config: PathBuf = match &saved {
         Some(Ok(s)) => s.config.clone(),
         Some(Err(e)) => {
@@ -60,7 +63,9 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     };
     // What is shown may come from the API server's watch cache; what is
     // written comes from the consistent re-plan under the lock.
-    let Some(planned) = make_limited(&config, flags, clusters, style, Freshness::Cached) else { return exit::ERROR };
+    let Some(planned) = make_scoped(&config, flags, clusters, style, Freshness::Cached, opts.destroy) else {
+        return exit::ERROR;
+    };
     if let Some(Ok(saved)) = &saved {
         let reasons = fleet_differences(saved, &planned);
         if !reasons.is_empty() {
@@ -73,7 +78,7 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
         }
     }
     if !style.quiet || !opts.auto_approve {
-        eprint!("{}", super::plan::render(&planned, PlanFormat::Text, style.color, style.verbose, None));
+        output::say_text(&super::plan::render(&planned, PlanFormat::Text, style.color, style.verbose, None));
     }
     // Upgrades go control plane first, then wave by wave: the changes that
     // must wait are left out of what is applied now (`cli::rollout`).
@@ -87,7 +92,7 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     if let Some(r) = &run_state
         && (!style.quiet || !opts.auto_approve)
     {
-        eprint!("{}", r.standing.text());
+        output::say_text(&r.standing.text());
     }
     let held = run_state.as_ref().map(|r| r.standing.held.clone()).unwrap_or_default();
     let held_changes = rollout::held_changes(&planned, &held);
@@ -151,12 +156,21 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
             );
             return exit::ERROR;
         }
-        eprint!("\nApply these changes? Only `yes` is accepted: ");
+        if opts.destroy {
+            let what = if clusters.is_empty() {
+                "every cluster of this fleet".to_string()
+            } else {
+                format!("the clusters matching {}", clusters.join(", "))
+            };
+            eprint!("\nDestroy {what}? This cannot be undone. Only `yes` is accepted: ");
+        } else {
+            eprint!("\nApply these changes? Only `yes` is accepted: ");
+        }
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
         let _ = std::io::stdin().lock().read_line(&mut answer);
         if answer.trim() != "yes" {
-            eprintln!("Apply cancelled; nothing was changed.");
+            eprintln!("{} cancelled; nothing was changed.", if opts.destroy { "Destroy" } else { "Apply" });
             return exit::ERROR;
         }
     }
@@ -166,7 +180,7 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     // changes the rollout holds back, judged by the management cluster's
     // dry run.
     let replan = || {
-        make_limited(&config, flags, clusters, quiet, Freshness::Latest)
+        make_scoped(&config, flags, clusters, quiet, Freshness::Latest, opts.destroy)
             .map(|p| rollout::restrict(p, &held))
             .and_then(|p| judge(p, quiet))
     };
@@ -192,10 +206,10 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
         // it at most by the Namespaces that taking the locks created.
         if several {
             for p in &planned.parts {
-                eprintln!("{}: {}", p.plan.target, p.plan.summary.applied_line());
+                output::say(&format!("{}: {}", p.plan.target, done_line(&p.plan.summary, opts.destroy)));
             }
         }
-        eprintln!("{}", planned.view().summary.applied_line());
+        output::say(&done_line(&planned.view().summary, opts.destroy));
     }
     match (locks, rollout_run) {
         (Some(mut locks), Some(run)) => {
@@ -210,6 +224,11 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
             after_pass(&applied, run, opts, style)
         }
     }
+}
+
+/// `Apply complete! …`, or for `destroy`, `Destroy complete! N destroyed.`
+fn done_line(summary: &crate::plan::Summary, destroy: bool) -> String {
+    if destroy { format!("Destroy complete! {} destroyed.", summary.destroy) } else { summary.applied_line() }
 }
 
 /// After the only apply pass: the rollout's standing (exit 1 if it
@@ -249,7 +268,7 @@ fn follow(
     let deadline = std::time::Instant::now() + opts.timeout;
     let remaining = || deadline.saturating_duration_since(std::time::Instant::now());
     if !style.quiet {
-        eprintln!("{}", run.standing.summary());
+        output::say(&run.standing.summary());
     }
     let quiet = Style { quiet: true, ..style };
     rollout::watching(base, deadline, |watches| {
@@ -278,10 +297,10 @@ fn follow(
                     if s.is_active()
                         && let Some(until) = &opts.rollout.until
                     {
-                        eprintln!("{}", s.summary());
-                        eprintln!(
+                        output::say(&s.summary());
+                        output::say(&format!(
                             "rollout: stopped after wave {until}; run apply without --until-wave (or with a later wave) to go on"
-                        );
+                        ));
                         return FollowEnd::Code(exit::OK);
                     }
                     return FollowEnd::Ready(remaining());

@@ -89,8 +89,37 @@ pub fn run(cli: Cli) -> u8 {
                 wait,
                 timeout,
                 clusters,
+                destroy: false,
             };
             apply::run(&path_or_cwd(path), &flags, &opts, style)
+        }
+        Command::Destroy { input, target, clusters, auto_approve, lock_timeout, parallelism, timeout } => {
+            let duration = |flag: &str, v: &str| match crate::quantity::Duration::parse(v) {
+                Ok(d) => Some(std::time::Duration::from_nanos(d.0)),
+                Err(e) => {
+                    eprintln!("error: {flag} {e}");
+                    None
+                }
+            };
+            let (Some(lock_timeout), Some(timeout)) =
+                (duration("--lock-timeout", &lock_timeout), duration("--timeout", &timeout))
+            else {
+                return exit::ERROR;
+            };
+            let Some(flags) = target_flags(&target) else { return exit::ERROR };
+            let opts = apply::Options {
+                rollout: crate::cli::rollout::RolloutFlags { until: None, timeout },
+                auto_approve,
+                allow_replace: false,
+                force_conflicts: false,
+                lock_timeout,
+                parallelism: usize::from(parallelism),
+                wait: false,
+                timeout,
+                clusters,
+                destroy: true,
+            };
+            apply::run(&path_or_cwd(input.path), &flags, &opts, style)
         }
         Command::Kubeconfig { cluster, output, target, config } => {
             let Some(flags) = target_flags(&target) else { return exit::ERROR };
@@ -135,10 +164,13 @@ pub fn report(compiled: Compiled, style: Style) -> Option<Compiled> {
     Some(Compiled { sources, diags: Default::default(), resolved, objects, input_digest })
 }
 
+/// `hcpc explain`: every code with its summary, or one code's explanation
+/// (which says how to fix it); a misspelt code gets the closest one.
 fn explain(code: Option<&str>) -> u8 {
     match code {
         None => {
-            let list: String = Code::ALL.iter().map(|c| format!("{c}\n")).collect();
+            let width = Code::ALL.iter().map(|c| c.as_str().len()).max().unwrap_or(0);
+            let list: String = Code::ALL.iter().map(|c| format!("{:<width$}  {}\n", c.as_str(), c.summary())).collect();
             output::print(&list)
         }
         Some(s) => match Code::parse(s).or_else(|| Code::parse(&format!("hcpc::{s}"))) {
@@ -147,7 +179,24 @@ fn explain(code: Option<&str>) -> u8 {
                 output::print(&format!("{c}\n\n{text}\n"))
             }
             None => {
-                eprintln!("error: unknown code `{s}`\n  help: `hcpc explain` lists every code");
+                let full = if s.starts_with("hcpc::") { s.to_string() } else { format!("hcpc::{s}") };
+                let guess = crate::diagnostic::closest(&full, Code::ALL.iter().map(|c| c.as_str())).or_else(|| {
+                    // `conflict` for `hcpc::apply::conflict`: the last part alone.
+                    let last = s.rsplit("::").next().unwrap_or(s);
+                    let tails = Code::ALL.iter().map(|c| c.as_str().rsplit("::").next().unwrap_or_default());
+                    let tail = crate::diagnostic::closest(last, tails)?;
+                    let mut matching = Code::ALL.iter().filter(|c| c.as_str().ends_with(&format!("::{tail}")));
+                    match (matching.next(), matching.next()) {
+                        (Some(one), None) => Some(one.as_str()),
+                        _ => None,
+                    }
+                });
+                match guess {
+                    Some(g) => eprintln!(
+                        "error: unknown code `{s}`\n  help: did you mean `{g}`? (`hcpc explain` lists every code)"
+                    ),
+                    None => eprintln!("error: unknown code `{s}`\n  help: `hcpc explain` lists every code"),
+                }
                 exit::ERROR
             }
         },

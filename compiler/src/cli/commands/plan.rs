@@ -99,6 +99,21 @@ pub fn make_limited(
     style: Style,
     freshness: Freshness,
 ) -> Option<FleetPlanned> {
+    make_scoped(path, flags, patterns, style, freshness, false)
+}
+
+/// [`make_limited`], or with `destroy` the plan of the fleet without the
+/// clusters `patterns` select (every cluster, without patterns): each is
+/// planned as if its declaration were removed, so what it owns is deleted
+/// and prevent-destroy is judged from the live objects as for any removal.
+pub fn make_scoped(
+    path: &Path,
+    flags: &TargetFlags,
+    patterns: &[String],
+    style: Style,
+    freshness: Freshness,
+    destroy: bool,
+) -> Option<FleetPlanned> {
     let sources = match read_sources(path) {
         Ok(s) => s,
         Err(d) => {
@@ -111,13 +126,21 @@ pub fn make_limited(
         return super::report(back(sources, fleet, diags), style).and(None);
     }
     let named = fleet.named;
-    let parts = match split(flags, fleet, &sources) {
+    let mut parts = match split(flags, fleet, &sources) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
             return None;
         }
     };
+    // After the split, so a cluster on a target of its own still finds it.
+    if destroy {
+        for part in &mut parts {
+            part.fleet.clusters.retain(|c| {
+                !patterns.is_empty() && !patterns.iter().any(|p| crate::cli::scope::matches(p, &c.name.value))
+            });
+        }
+    }
     if let (Some(kube), false) = (parts.iter().find(|p| matches!(p.target, Target::Kube { .. })), named) {
         let mut d = Diagnostic::warning(Code::UnnamedFleet, "this fleet has no name, so it shares the ApplySet `default`")
             .help("add `fleet NAME` (unique per configuration): objects of another unnamed configuration on the same cluster would otherwise be pruned by this one");

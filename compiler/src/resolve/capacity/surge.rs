@@ -27,15 +27,10 @@ pub struct Rollout {
 /// `maxSurge` of a live NodePool (`spec.management.replace.rollingUpdate`):
 /// a number, or a percentage of the replicas rounded up; 1 when unset.
 pub fn max_surge(node_pool: &serde_json::Value, replicas: u64) -> u32 {
-    match node_pool.pointer("/spec/management/replace/rollingUpdate/maxSurge") {
-        Some(serde_json::Value::Number(n)) => n.as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(1),
-        Some(serde_json::Value::String(s)) => s
-            .strip_suffix('%')
-            .and_then(|p| p.parse::<u64>().ok())
-            .map(|p| u32::try_from((replicas * p).div_ceil(100)).unwrap_or(u32::MAX))
-            .unwrap_or(1),
-        _ => 1,
-    }
+    node_pool
+        .pointer("/spec/management/replace/rollingUpdate/maxSurge")
+        .and_then(crate::quantity::IntOrPercent::from_json)
+        .map_or(1, |surge| u32::try_from(surge.of(replicas)).unwrap_or(u32::MAX))
 }
 
 /// The surge VMs of each rolling pool, on top of the fleet's VMs packed on
