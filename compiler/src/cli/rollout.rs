@@ -134,6 +134,54 @@ pub struct Skeleton {
     namespaces: Vec<String>,
     rollout: Option<Rollout>,
     targets: Vec<String>,
+    clock: Clock,
+}
+
+/// The clock `--rollout-timeout` is judged by: this process's monotonic
+/// clock, counted in seconds from the wall clock when it started. A step
+/// this process saw begin (a server timestamp it first saw while
+/// following) is timed from that moment, so a management cluster whose
+/// clock is off does not make it late or early; only what was under way
+/// before the apply looked is placed by the server's timestamp.
+pub struct Clock {
+    origin: std::time::Instant,
+    /// The wall clock at `origin`, seconds since the epoch.
+    wall: i64,
+    /// Each point in time seen, by (target, cluster, what it is of, the
+    /// server's timestamp), and where it was placed on this clock.
+    placed: BTreeMap<(usize, String, String, i64), i64>,
+    /// Whether times first seen from now on began while this process looked.
+    following: bool,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            origin: std::time::Instant::now(),
+            wall: k8s_openapi::jiff::Timestamp::now().as_second(),
+            placed: BTreeMap::new(),
+            following: false,
+        }
+    }
+
+    /// Now, on this clock.
+    fn now(&self) -> i64 {
+        self.wall.saturating_add(i64::try_from(self.origin.elapsed().as_secs()).unwrap_or(i64::MAX))
+    }
+
+    /// Puts the times of `status` (cluster `cluster` on `target`) on this clock.
+    fn place(&mut self, target: usize, cluster: &str, status: &mut ClusterStatus) {
+        let now = self.now();
+        let following = self.following;
+        let placed = &mut self.placed;
+        status.retime(&mut |what, server| {
+            *placed.entry((target, cluster.to_string(), what.to_string(), server)).or_insert(if following {
+                now
+            } else {
+                server
+            })
+        });
+    }
 }
 
 /// A rollout being advanced: the skeleton and where it stands now.
@@ -144,7 +192,13 @@ pub struct Run {
 
 /// The members of the planned fleet with statuses from `live`.
 fn skeleton(planned: &FleetPlanned, live: &[LiveStatus]) -> Skeleton {
-    let mut out = Skeleton { members: Vec::new(), namespaces: Vec::new(), rollout: None, targets: Vec::new() };
+    let mut out = Skeleton {
+        members: Vec::new(),
+        namespaces: Vec::new(),
+        rollout: None,
+        targets: Vec::new(),
+        clock: Clock::new(),
+    };
     let empty = LiveStatus::new();
     for (i, part) in planned.parts.iter().enumerate() {
         out.targets.push(part.plan.target.clone());
@@ -197,7 +251,9 @@ impl Skeleton {
                     .flatten()
                     .filter_map(|name| live.get(&(Kind::NodePool, ns.clone(), name.clone())))
                     .collect();
-                ClusterStatus::from_live(hc, &mine)
+                let mut status = ClusterStatus::from_live(hc, &mine);
+                self.clock.place(m.target, &m.cluster, &mut status);
+                status
             });
         }
     }
@@ -223,7 +279,7 @@ impl Skeleton {
             }
         }
         let opts = Options {
-            now: k8s_openapi::jiff::Timestamp::now().as_second(),
+            now: self.clock.now(),
             timeout_secs: i64::try_from(flags.timeout.as_secs()).unwrap_or(i64::MAX),
             until: flags.until.as_deref(),
             targets: &self.targets,
@@ -284,6 +340,10 @@ const UNSEEN_LIMIT: Duration = Duration::from_secs(5);
 /// How long events that follow one another are gathered before the
 /// standing is judged again.
 const COALESCE: Duration = Duration::from_millis(20);
+
+/// How often the standing is judged again without an event: a cluster
+/// that is stuck says nothing, and `--rollout-timeout` must still fire.
+const REJUDGE: Duration = Duration::from_secs(1);
 
 fn generation_and_uid(o: &Value) -> (i64, String) {
     (
@@ -425,8 +485,11 @@ impl Watches {
         // cleared when this returns, before a pass prints what it writes.
         let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
         let mut progress = super::progress::RolloutProgress::new(style, terminal, &run.standing);
+        // From here on, a step first seen began while this apply looked.
+        run.skeleton.clock.following = true;
         // What the watches already hold is judged at once.
         let mut changed = true;
+        let mut judged = std::time::Instant::now();
         loop {
             if let Some(stop) = crate::interrupt::requested() {
                 return Ok(Followed::Interrupted(stop));
@@ -439,7 +502,11 @@ impl Watches {
                 self.unseen.clear();
                 changed = true;
             }
+            if judged.elapsed() >= REJUDGE {
+                changed = true;
+            }
             if changed && complete && self.unseen.is_empty() {
+                judged = std::time::Instant::now();
                 run.skeleton.refresh(&self.live, &self.pools, self.dirty.as_ref());
                 self.dirty = Some(BTreeSet::new());
                 let now = run.skeleton.evaluate(flags)?;
