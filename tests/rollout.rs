@@ -833,3 +833,27 @@ fn a_halted_rollout_writes_no_step_without_wait_either() {
     assert_eq!(e.release("nodepools", "b-workers"), OLD, "a step was written during the halt: {err}");
 }
 
+/// A cluster deleted by hand while its control plane upgrades: its
+/// NodePools' step is not made, and apply says why.
+#[test]
+fn a_cluster_deleted_mid_upgrade_gets_no_further_step() {
+    let delays = Delays { control_plane: Duration::from_secs(3), node_pool: Duration::from_millis(300) };
+    let Some(e) = env("deleted-mid", delays) else { return };
+    let body = clusters(&[("a", "prod"), ("b", "prod")]);
+    e.installed(&body, &["a", "b"]);
+    e.write_fleet(NEW, &body);
+    let child = e
+        .command(&["apply", "--auto-approve", "--wait", "--timeout", "60s"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    e.until("a's control plane written", Duration::from_secs(60), |e| e.release("hostedclusters", "a") == NEW);
+    e.k.delete("hostedclusters", Some(e.ns()), "a");
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert!(err.contains("warning: cluster a was deleted during the rollout: NodePool"), "{err}");
+    if e.k.get("nodepools", Some(e.ns()), "a-workers").is_some() {
+        assert_eq!(e.release("nodepools", "a-workers"), OLD, "a step was made for a deleted cluster: {err}");
+    }
+    assert!(e.settled("b", &["workers"], NEW), "{err}");
+}

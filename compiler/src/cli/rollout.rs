@@ -604,10 +604,23 @@ pub fn step_plan(
                     let gone = watched
                         && c.action != Action::Create
                         && !live.contains_key(&(c.id.kind, c.id.namespace.clone(), c.id.name.clone()));
+                    // A NodePool step of a cluster deleted meanwhile: the
+                    // pool is on its way out with it.
+                    let cluster_gone = watched
+                        && c.id.kind == Kind::NodePool
+                        && c.cluster.as_ref().is_some_and(|cluster| {
+                            !live.contains_key(&(Kind::HostedCluster, c.id.namespace.clone(), cluster.clone()))
+                        });
                     if gone {
                         eprintln!("warning: {} was deleted during the rollout; it is left for the next apply", c.id);
+                    } else if cluster_gone {
+                        eprintln!(
+                            "warning: cluster {} was deleted during the rollout: {} is not written; the next plan creates the cluster again",
+                            c.cluster.as_deref().unwrap_or_default(),
+                            c.id
+                        );
                     }
-                    !gone
+                    !gone && !cluster_gone
                 })
                 .cloned()
                 .collect();
