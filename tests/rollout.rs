@@ -857,3 +857,32 @@ fn a_cluster_deleted_mid_upgrade_gets_no_further_step() {
     }
     assert!(e.settled("b", &["workers"], NEW), "{err}");
 }
+
+/// `--cluster` limits what an apply writes, not the order of the waves:
+/// a prod cluster does not start before the canary, and the plan says so.
+#[test]
+fn a_limited_apply_keeps_the_wave_order() {
+    let delays = Delays { control_plane: Duration::from_millis(300), node_pool: Duration::from_millis(300) };
+    let Some(e) = env("limited", delays) else { return };
+    let body = clusters(&[("c1", "canary"), ("s2", "prod")]);
+    e.installed(&body, &["c1", "s2"]);
+    e.write_fleet(NEW, &format!("{body}{WAVES}"));
+    let o = e.ok(&["apply", "--auto-approve", "--cluster", "s2"]);
+    let err = stderr(&o);
+    assert_eq!(e.release("hostedclusters", "s2"), OLD, "prod started before the canary: {err}");
+    assert_eq!(e.release("hostedclusters", "c1"), OLD, "outside --cluster: {err}");
+    assert!(err.contains("starts now c1: control plane → 4.20.1-x86_64"), "{err}");
+    assert!(err.contains("waits s2: control plane → 4.20.1-x86_64"), "{err}");
+    assert!(err.contains("outside --cluster, in the waves' order but not written by this apply: c1"), "{err}");
+    // --wait with nothing of its own that may go returns at once.
+    let start = Instant::now();
+    e.ok(&["apply", "--auto-approve", "--cluster", "s2", "--wait", "--timeout", "60s"]);
+    assert!(start.elapsed() < Duration::from_secs(30));
+    assert_eq!(e.release("hostedclusters", "s2"), OLD);
+
+    e.ok(&["apply", "--auto-approve", "--cluster", "c1", "--wait", "--timeout", "2m"]);
+    assert!(e.settled("c1", &["workers"], NEW));
+    e.ok(&["apply", "--auto-approve", "--cluster", "s2", "--wait", "--timeout", "2m"]);
+    assert!(e.settled("s2", &["workers"], NEW));
+    assert!(e.operator.violations().is_empty(), "{:?}", e.operator.violations());
+}

@@ -14,7 +14,7 @@ use crate::ir::Rollout;
 use crate::live::kube::Seen;
 use crate::object::{Kind, ObjectId};
 use crate::plan::impact::RELEASE_PATH;
-use crate::plan::rollout::{ClusterStatus, Member, Options, Standing, Step, StepKind, standing};
+use crate::plan::rollout::{ClusterStatus, Member, Options, Phase, Standing, Step, StepKind, standing};
 use crate::plan::{Action, Change, Summary};
 use crate::render::applyset_id;
 use hcpc_schema::labels;
@@ -214,6 +214,32 @@ fn skeleton(planned: &FleetPlanned, live: &[LiveStatus]) -> Skeleton {
                 steps_of.entry(cluster).or_default().push(s);
             }
         }
+        // A limited apply (`--cluster`) plans some clusters; the others
+        // keep their place in the waves: a release the configuration asks
+        // for and the live object lacks is their step, never made here.
+        let planned: BTreeSet<&ObjectId> = part.plan.changes.iter().map(|c| &c.id).collect();
+        let mut outside: BTreeSet<&str> = BTreeSet::new();
+        for o in &part.compiled.objects {
+            if !matches!(o.id.kind, Kind::HostedCluster | Kind::NodePool) || planned.contains(&o.id) {
+                continue;
+            }
+            let (Some(cluster), Some(have)) =
+                (o.cluster.as_deref(), live.get(&(o.id.kind, o.id.namespace.clone(), o.id.name.clone())))
+            else {
+                continue;
+            };
+            let release = |v: &Value| v.pointer("/spec/release/image").and_then(Value::as_str).map(str::to_string);
+            let want = release(o.body());
+            if want.is_none() || want == release(have) {
+                continue;
+            }
+            let kind = match o.id.kind {
+                Kind::HostedCluster => StepKind::ControlPlane,
+                _ => StepKind::Pool { release: want.unwrap_or_default(), nodes: None, waved: true },
+            };
+            steps_of.entry(cluster).or_default().push(Step { id: o.id.clone(), kind });
+            outside.insert(cluster);
+        }
         for cluster in &fleet.clusters {
             out.members.push(Member {
                 cluster: cluster.name.value.clone(),
@@ -222,6 +248,7 @@ fn skeleton(planned: &FleetPlanned, live: &[LiveStatus]) -> Skeleton {
                 release: cluster.release.value.as_str().to_string(),
                 status: None,
                 steps: steps_of.remove(cluster.name.value.as_str()).unwrap_or_default(),
+                outside: outside.contains(cluster.name.value.as_str()),
             });
             out.namespaces.push(cluster.namespace.value.clone());
         }
@@ -258,12 +285,31 @@ impl Skeleton {
         }
     }
 
-    /// Keeps only the steps still to make (those held back by the last pass).
+    /// Keeps only the steps still to make (those held back by the last
+    /// pass), and those outside a limited apply (they keep their place).
     fn pending(&mut self, held: &BTreeSet<(usize, ObjectId)>) {
-        for m in &mut self.members {
+        for m in &mut self.members.iter_mut().filter(|m| !m.outside) {
             let target = m.target;
             m.steps.retain(|s| held.contains(&(target, s.id.clone())));
         }
+    }
+
+    /// The steps this apply may make, per target.
+    fn own_steps(&self) -> impl Iterator<Item = (usize, ObjectId)> + '_ {
+        self.members.iter().filter(|m| !m.outside).flat_map(|m| m.steps.iter().map(move |s| (m.target, s.id.clone())))
+    }
+
+    /// Whether a cluster this apply plans is under way or starts now.
+    fn own_busy(&self, now: &Standing) -> bool {
+        let several = self.targets.len() > 1;
+        now.waves.iter().flat_map(|w| &w.clusters).any(|c| {
+            c.phase != Phase::Waiting
+                && self.members.iter().any(|m| {
+                    !m.outside
+                        && m.cluster == c.cluster
+                        && (!several || c.target.as_ref() == self.targets.get(m.target))
+                })
+        })
     }
 
     fn evaluate(&self, flags: &RolloutFlags) -> Result<Standing, String> {
@@ -514,12 +560,13 @@ impl Watches {
                 if !now.halted.is_empty() {
                     return Ok(Followed::Halted(now));
                 }
-                let pending =
-                    run.skeleton.members.iter().flat_map(|m| m.steps.iter().map(move |s| (m.target, s.id.clone())));
-                if pending.into_iter().any(|p| !now.held.contains(&p)) {
+                if run.skeleton.own_steps().any(|p| !now.held.contains(&p)) {
                     return Ok(Followed::Step(now));
                 }
-                if !now.is_active() || now.stalled() {
+                // Nothing of this apply's is under way or may start (what
+                // waits, waits for `--until-wave` to be lifted, or for the
+                // clusters outside `--cluster`).
+                if !now.is_active() || now.stalled() || !run.skeleton.own_busy(&now) {
                     return Ok(Followed::Done(now));
                 }
                 run.standing = now;
@@ -558,12 +605,7 @@ impl Watches {
 
 /// The steps `now` releases (held before, not any more), per target.
 pub fn released(run: &Run, now: &Standing) -> BTreeSet<(usize, ObjectId)> {
-    run.skeleton
-        .members
-        .iter()
-        .flat_map(|m| m.steps.iter().map(move |s| (m.target, s.id.clone())))
-        .filter(|p| !now.held.contains(p))
-        .collect()
+    run.skeleton.own_steps().filter(|p| !now.held.contains(p)).collect()
 }
 
 /// The changes a first pass held back, per target, for the later passes
@@ -758,5 +800,50 @@ pub fn with_rollout(text: String, format: crate::cli::args::PlanFormat, standing
             _ => text,
         },
         PlanFormat::Diff => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(started: i64) -> ClusterStatus {
+        ClusterStatus {
+            release: "r:4.20.1".into(),
+            head: Some(crate::plan::rollout::Head {
+                image: "r:4.20.1".into(),
+                completed: false,
+                started: Some(started),
+            }),
+            ..ClusterStatus::default()
+        }
+    }
+
+    fn started(s: &ClusterStatus) -> Option<i64> {
+        s.head.as_ref().and_then(|h| h.started)
+    }
+
+    #[test]
+    fn a_step_seen_starting_is_timed_on_this_clock_whatever_the_servers_says() {
+        let mut clock = Clock::new();
+        // Under way before the apply looked: placed by the server's time.
+        let mut before = status(clock.wall - 600);
+        clock.place(0, "a", &mut before);
+        assert_eq!(started(&before), Some(clock.wall - 600));
+        // Seen starting while following, on a server whose clock is an
+        // hour behind: it started now, not an hour ago.
+        clock.following = true;
+        let mut skewed = status(clock.wall - 3_600);
+        clock.place(0, "b", &mut skewed);
+        let now = clock.now();
+        assert!(started(&skewed).is_some_and(|t| now - t <= 1), "{:?} vs {now}", started(&skewed));
+        // Seen again later: the same place, not a new start.
+        let mut again = status(clock.wall - 3_600);
+        clock.place(0, "b", &mut again);
+        assert_eq!(started(&again), started(&skewed));
+        // What was placed before following keeps its place.
+        let mut before_again = status(clock.wall - 600);
+        clock.place(0, "a", &mut before_again);
+        assert_eq!(started(&before_again), Some(clock.wall - 600));
     }
 }

@@ -300,6 +300,9 @@ pub struct Member {
     /// `None`: no live HostedCluster (a new cluster; nothing waits).
     pub status: Option<ClusterStatus>,
     pub steps: Vec<Step>,
+    /// Outside a limited apply (`--cluster`): its steps take their place
+    /// in the waves, and this apply makes none of them.
+    pub outside: bool,
 }
 
 /// Where one cluster stands.
@@ -382,6 +385,10 @@ pub struct Standing {
     /// (target index, object) of every change that waits.
     #[serde(skip)]
     pub held: BTreeSet<(usize, ObjectId)>,
+    /// Clusters with a step outside a limited apply (`--cluster`): shown
+    /// for the waves' order, not written by it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outside: Vec<String>,
 }
 
 /// The name of the wave of clusters no wave's selector matched.
@@ -458,6 +465,9 @@ pub fn standing(rollout: Option<&Rollout>, members: &[Member], opts: &Options<'_
         let mut clusters = Vec::new();
         for (m, p) in &phases[i] {
             hold(m, p, halted, &mut out.held);
+            if m.outside && !m.steps.is_empty() {
+                out.outside.push(m.cluster.clone());
+            }
             if let Phase::Failed { reason, message } = p {
                 out.halted.push(Halt { cluster: m.cluster.clone(), reason: reason.clone(), message: message.clone() });
             }
@@ -825,6 +835,13 @@ impl Standing {
                 out.push_str("       (--until-wave: no later wave starts)\n");
             }
         }
+        if !self.outside.is_empty() {
+            let names: Vec<&str> = self.outside.iter().map(String::as_str).collect();
+            out.push_str(&format!(
+                "  outside --cluster, in the waves' order but not written by this apply: {}\n",
+                names_text(&names)
+            ));
+        }
         out.push_str(&format!("{}\n", self.summary()));
         out
     }
@@ -897,6 +914,7 @@ mod tests {
                 Step { id: hc(name), kind: StepKind::ControlPlane },
                 Step { id: np(name), kind: StepKind::Pool { release: NEW.to_string(), nodes: Some(2), waved: true } },
             ],
+            outside: false,
         }
     }
 
