@@ -355,6 +355,10 @@ pub struct WaveStanding {
     /// nothing left to do (they are not in `clusters`).
     pub done: usize,
     pub clusters: Vec<ClusterStanding>,
+    /// Its clusters new in this plan: created at once, on the configured
+    /// release (counted in `size`, not in the rollout).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub new: Vec<String>,
 }
 
 /// A count as a JSON number, anything else (`50%`, `all`) as a string.
@@ -431,19 +435,23 @@ pub fn standing(rollout: Option<&Rollout>, members: &[Member], opts: &Options<'_
     let mut out = Standing { until: opts.until.map(str::to_string), ..Standing::default() };
     let mut phases: Vec<Vec<(&Member, Phase)>> = Vec::new();
     let mut done: Vec<usize> = Vec::new();
+    let mut created: Vec<Vec<String>> = Vec::new();
     for members in &mut by_wave {
         members.sort_by(|a, b| (&a.cluster, a.target).cmp(&(&b.cluster, b.target)));
         let mut wave = Vec::new();
         let mut finished = 0;
+        let mut fresh = Vec::new();
         for m in members.iter() {
             match phase(m, opts) {
                 Some(p) => wave.push((*m, p)),
                 None if upgraded(m) => finished += 1,
+                None if m.status.is_none() => fresh.push(m.cluster.clone()),
                 None => {}
             }
         }
         phases.push(wave);
         done.push(finished);
+        created.push(fresh);
     }
     let halted = phases.iter().flatten().any(|(_, p)| matches!(p, Phase::Failed { .. }));
     let mut open = !halted;
@@ -494,6 +502,7 @@ pub fn standing(rollout: Option<&Rollout>, members: &[Member], opts: &Options<'_
             size: by_wave[i].len(),
             done: done[i],
             clusters,
+            new: std::mem::take(&mut created[i]),
         });
     }
     // Clusters of no wave (none: `rest` takes them) and NodePools new in
@@ -821,8 +830,12 @@ impl Standing {
         let mut out = String::from("\nRollout (control plane first, then its NodePools; wave by wave):\n");
         for (i, w) in self.waves.iter().enumerate() {
             out.push_str(&format!("  {}\n", w.head(i)));
-            if w.clusters.is_empty() {
+            if w.clusters.is_empty() && w.new.is_empty() {
                 out.push_str("       nothing to do\n");
+            }
+            if !w.new.is_empty() {
+                let names: Vec<&str> = w.new.iter().map(String::as_str).collect();
+                out.push_str(&format!("       created at once {}\n", names_text(&names)));
             }
             for (phase, names, steps, failure) in w.groups() {
                 let tail = if steps.is_empty() { String::new() } else { format!(": {steps}") };
@@ -854,8 +867,12 @@ impl Standing {
         let mut out = String::from("\n### Rollout\n\nControl plane first, then its NodePools; wave by wave.\n\n");
         for (i, w) in self.waves.iter().enumerate() {
             out.push_str(&format!("{}\n", w.head(i)));
-            if w.clusters.is_empty() {
+            if w.clusters.is_empty() && w.new.is_empty() {
                 out.push_str("   - nothing to do\n");
+            }
+            if !w.new.is_empty() {
+                let names: Vec<&str> = w.new.iter().map(String::as_str).collect();
+                out.push_str(&format!("   - created at once `{}`\n", names_text(&names)));
             }
             for (phase, names, steps, failure) in w.groups() {
                 let tail = if steps.is_empty() { String::new() } else { format!(": {steps}") };
@@ -1317,5 +1334,34 @@ mod tests {
         let s = standing(Some(&r), &[written(bumped("c1", "canary"), false), p1], &opts());
         assert_eq!(phases(&s)[1], ("prod".into(), "p1:Waiting".into()));
         assert!(s.held.contains(&(0, hc("p1"))));
+    }
+
+    #[test]
+    fn a_new_cluster_is_listed_in_its_wave_as_created_at_once() {
+        let mut fresh = bumped("p2", "prod");
+        fresh.status = None;
+        fresh.steps.clear();
+        let s = standing(None, &[bumped("p1", "prod"), fresh], &opts());
+        assert_eq!((s.waves[0].size, s.waves[0].clusters.len()), (2, 1));
+        let text = s.text();
+        assert!(text.contains("  1. wave all (no limit, 2 clusters)\n"), "{text}");
+        assert!(text.contains("       created at once p2\n"), "{text}");
+        assert!(s.markdown().contains("   - created at once `p2`\n"), "{}", s.markdown());
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["waves"][0]["new"], serde_json::json!(["p2"]));
+        assert_eq!(json["waves"][0]["max_parallel"], "all");
+    }
+
+    #[test]
+    fn the_summary_counts_a_wave_against_its_size_with_those_done() {
+        let r = rollout(&[("prod", None, MaxParallel::Count(1))]);
+        let members = [written(bumped("a", "prod"), false), upgraded_with("b", "prod", 2), bumped("c", "prod")];
+        let s = standing(Some(&r), &members, &opts());
+        assert_eq!(
+            s.summary(),
+            "rollout: wave prod: 1 of 3 clusters in progress (a: control plane upgrading), 1 waiting, 1 done"
+        );
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["waves"][0]["max_parallel"], 1, "a count is a number");
     }
 }
