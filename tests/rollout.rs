@@ -566,9 +566,24 @@ fn the_plan_shows_the_rollout_in_every_format() {
     assert!(md.contains("### Rollout") && md.contains("   - waits `p1, p2`: control plane"), "{md}");
     assert!(md.contains("\nrollout: wave canary: 1 starting (c1); wave prod: 2 waiting\n"), "{md}");
 
+    // A wave that does not exist is said before the plan, and nothing is written.
+    let bogus = e.run(&["apply", "--auto-approve", "--until-wave", "bogus"]);
+    let err = stderr(&bogus);
+    assert_eq!(bogus.status.code(), Some(1), "{err}");
+    assert!(err.contains("--until-wave bogus: there is no such wave; the waves are canary, prod"), "{err}");
+    assert!(!err.contains("Plan:") && !err.contains("Rollout ("), "the plan was shown first: {err}");
+    assert_eq!(e.release("hostedclusters", "c1"), OLD);
+
     // Started: the plan shows where it stands.
     let applied = e.ok(&["apply", "--auto-approve"]);
     assert_eq!(e.release("hostedclusters", "c1"), NEW, "{}", stderr(&applied));
+    // Nothing more may go now: apply says so, and the standing once.
+    e.until("c1 seen upgrading", Duration::from_secs(10), |e| {
+        stderr(&e.ok(&["apply", "--auto-approve"])).contains("Nothing was applied")
+    });
+    let idle = stderr(&e.ok(&["apply", "--auto-approve"]));
+    assert!(idle.contains("Nothing was applied: 5 changes wait for the rollout."), "{idle}");
+    assert_eq!(idle.matches("rollout: wave canary").count(), 1, "{idle}");
     // `plan` reads the API server's watch cache, which may lag a moment behind the write.
     let expected = "       control plane upgrading c1: 1 NodePool rolling 1 node";
     e.until("the plan shows c1 upgrading", Duration::from_secs(10), |e| stdout(&e.ok(&["plan"])).contains(expected));

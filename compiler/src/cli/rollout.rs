@@ -313,17 +313,7 @@ impl Skeleton {
     }
 
     fn evaluate(&self, flags: &RolloutFlags) -> Result<Standing, String> {
-        if let Some(until) = &flags.until {
-            let waves: Vec<&str> =
-                self.rollout.iter().flat_map(|r| r.waves.iter().map(|w| w.name.value.as_str())).collect();
-            if !waves.contains(&until.as_str()) {
-                return Err(if waves.is_empty() {
-                    format!("--until-wave {until}: the fleet has no `rollout` block")
-                } else {
-                    format!("--until-wave {until}: there is no such wave; the waves are {}", waves.join(", "))
-                });
-            }
-        }
+        check_until(self.rollout.as_ref(), flags)?;
         let opts = Options {
             now: self.clock.now(),
             timeout_secs: i64::try_from(flags.timeout.as_secs()).unwrap_or(i64::MAX),
@@ -332,6 +322,27 @@ impl Skeleton {
         };
         Ok(standing(self.rollout.as_ref(), &self.members, &opts))
     }
+}
+
+/// `--until-wave` names a wave of the fleet's `rollout` block.
+fn check_until(rollout: Option<&Rollout>, flags: &RolloutFlags) -> Result<(), String> {
+    let Some(until) = &flags.until else { return Ok(()) };
+    let waves: Vec<&str> = rollout.iter().flat_map(|r| r.waves.iter().map(|w| w.name.value.as_str())).collect();
+    if waves.contains(&until.as_str()) {
+        return Ok(());
+    }
+    Err(if waves.is_empty() {
+        format!("--until-wave {until}: the fleet has no `rollout` block")
+    } else {
+        format!("--until-wave {until}: there is no such wave; the waves are {}", waves.join(", "))
+    })
+}
+
+/// Checks `--until-wave` against the planned fleet before anything is
+/// shown: a mistyped wave is said first, not after the whole plan.
+pub fn check_flags(planned: &FleetPlanned, flags: &RolloutFlags) -> Result<(), String> {
+    let rollout = planned.parts.iter().find_map(|p| p.compiled.resolved.as_ref()?.fleet.rollout.as_ref());
+    check_until(rollout, flags)
 }
 
 /// The rollout's standing for the planned fleet, from the status the
@@ -762,6 +773,23 @@ pub fn finish(standing: Option<&Standing>, code: u8, style: super::printer::Styl
         return code;
     }
     report_halt(s);
+    super::exit::ERROR
+}
+
+/// When every change of the plan waits for the rollout: says that
+/// nothing was applied (the standing was shown with the plan), and why
+/// the rollout halted (exit 1), else `code`.
+pub fn nothing_applied(waiting: usize, standing: &Standing, code: u8, style: super::printer::Style) -> u8 {
+    if !style.quiet {
+        eprintln!(
+            "Nothing was applied: {} wait for the rollout.",
+            crate::plan::names::plural(waiting as u64, "change")
+        );
+    }
+    if standing.halted.is_empty() {
+        return code;
+    }
+    report_halt(standing);
     super::exit::ERROR
 }
 

@@ -61,6 +61,10 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     // What is shown may come from the API server's watch cache; what is
     // written comes from the consistent re-plan under the lock.
     let Some(planned) = make_limited(&config, flags, clusters, style, Freshness::Cached) else { return exit::ERROR };
+    if let Err(e) = rollout::check_flags(&planned, &opts.rollout) {
+        eprintln!("error: {e}");
+        return exit::ERROR;
+    }
     if let Some(Ok(saved)) = &saved {
         let reasons = fleet_differences(saved, &planned);
         if !reasons.is_empty() {
@@ -106,6 +110,9 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
                 let end = follow(&mut locks, &planned, run, &held_changes, opts, style);
                 locks.release();
                 end.finish(&planned, style)
+            }
+            Some(run) if !held.is_empty() => {
+                rollout::nothing_applied(held_changes.iter().map(Vec::len).sum(), &run.standing, exit::OK, style)
             }
             run => after_pass(&planned, run, opts, style),
         };
