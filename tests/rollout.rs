@@ -858,7 +858,7 @@ fn a_cluster_deleted_mid_upgrade_gets_no_further_step() {
     e.installed(&body, &["a", "b"]);
     e.write_fleet(NEW, &body);
     let child = e
-        .command(&["apply", "--auto-approve", "--wait", "--timeout", "60s"])
+        .command(&["apply", "--auto-approve", "--wait", "--timeout", "30s"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
