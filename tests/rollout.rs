@@ -191,6 +191,12 @@ fn control_plane_first_without_a_rollout_block() {
     assert_eq!(e.release("nodepools", "a-workers"), OLD, "{err}");
     assert_eq!(e.release("nodepools", "b-workers"), OLD, "{err}");
     assert!(err.contains("rollout: wave all: 2 starting (a, b)"), "{err}");
+    // After the write, the standing says they are under way.
+    assert_eq!(
+        err.lines().rfind(|l| l.starts_with("rollout:")),
+        Some("rollout: wave all: 2 of 2 clusters in progress (a: control plane upgrading, b: control plane upgrading)"),
+        "{err}"
+    );
 
     // Run again at once: the control planes are still upgrading; nothing more is written.
     let again = e.ok(&["apply", "--auto-approve"]);

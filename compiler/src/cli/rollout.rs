@@ -767,7 +767,7 @@ pub fn standing_of(planned: &FleetPlanned, flags: &RolloutFlags) -> Result<Optio
 pub fn finish(standing: Option<&Standing>, code: u8, style: super::printer::Style) -> u8 {
     let Some(s) = standing.filter(|s| s.is_active()) else { return code };
     if !style.quiet {
-        eprintln!("{}", s.summary());
+        eprintln!("{}", s.after_written().summary());
     }
     if s.halted.is_empty() {
         return code;

@@ -693,6 +693,19 @@ impl Standing {
         self.waves.iter().any(|w| !w.clusters.is_empty())
     }
 
+    /// The standing once the steps that started were written: a cluster
+    /// that started is under way (its control plane, or else its pools),
+    /// not still "starting".
+    pub fn after_written(&self) -> Standing {
+        let mut out = self.clone();
+        for c in out.waves.iter_mut().flat_map(|w| &mut w.clusters) {
+            if c.phase == Phase::Starting {
+                c.phase = if c.control_plane.is_some() { Phase::ControlPlane } else { Phase::NodePools };
+            }
+        }
+        out
+    }
+
     /// Nothing under way and nothing may start: what waits, waits for
     /// `--until-wave` to be lifted.
     pub fn stalled(&self) -> bool {
@@ -1363,5 +1376,16 @@ mod tests {
         );
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json["waves"][0]["max_parallel"], 1, "a count is a number");
+    }
+
+    #[test]
+    fn after_a_write_the_clusters_that_started_are_under_way() {
+        let r = rollout(&[("canary", Some("env=canary"), MaxParallel::Count(1)), ("prod", None, MaxParallel::All)]);
+        let s = standing(Some(&r), &[bumped("c1", "canary"), bumped("p1", "prod")], &opts());
+        assert_eq!(s.summary(), "rollout: wave canary: 1 starting (c1); wave prod: 1 waiting");
+        assert_eq!(
+            s.after_written().summary(),
+            "rollout: wave canary: 1 of 1 clusters in progress (c1: control plane upgrading); wave prod: 1 waiting"
+        );
     }
 }
