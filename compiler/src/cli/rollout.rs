@@ -288,7 +288,7 @@ impl Skeleton {
     /// Keeps only the steps still to make (those held back by the last
     /// pass), and those outside a limited apply (they keep their place).
     fn pending(&mut self, held: &BTreeSet<(usize, ObjectId)>) {
-        for m in &mut self.members.iter_mut().filter(|m| !m.outside) {
+        for m in self.members.iter_mut().filter(|m| !m.outside) {
             let target = m.target;
             m.steps.retain(|s| held.contains(&(target, s.id.clone())));
         }
