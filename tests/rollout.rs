@@ -191,6 +191,12 @@ fn control_plane_first_without_a_rollout_block() {
     assert_eq!(e.release("nodepools", "a-workers"), OLD, "{err}");
     assert_eq!(e.release("nodepools", "b-workers"), OLD, "{err}");
     assert!(err.contains("rollout: wave all: 2 starting (a, b)"), "{err}");
+    // After the write, the standing says they are under way.
+    assert_eq!(
+        err.lines().rfind(|l| l.starts_with("rollout:")),
+        Some("rollout: wave all: 2 of 2 clusters in progress (a: control plane upgrading, b: control plane upgrading)"),
+        "{err}"
+    );
 
     // Run again at once: the control planes are still upgrading; nothing more is written.
     let again = e.ok(&["apply", "--auto-approve"]);
@@ -557,17 +563,33 @@ fn the_plan_shows_the_rollout_in_every_format() {
     let json: Value = serde_json::from_str(&stdout(&e.ok(&["plan", "--format", "json"]))).unwrap();
     let waves = &json["rollout"]["waves"];
     assert_eq!(waves[0]["name"], "canary");
-    assert_eq!(waves[0]["max_parallel"], "1");
+    assert_eq!(waves[0]["max_parallel"], 1, "a count is a number");
     assert_eq!(waves[0]["clusters"][0]["cluster"], "c1");
     assert_eq!(waves[0]["clusters"][0]["state"], "starting");
     assert_eq!(waves[0]["clusters"][0]["control_plane"], NEW);
     assert_eq!(waves[1]["clusters"][1]["state"], "waiting");
     let md = stdout(&e.ok(&["plan", "--format", "markdown"]));
     assert!(md.contains("### Rollout") && md.contains("   - waits `p1, p2`: control plane"), "{md}");
+    assert!(md.contains("\nrollout: wave canary: 1 starting (c1); wave prod: 2 waiting\n"), "{md}");
+
+    // A wave that does not exist is said before the plan, and nothing is written.
+    let bogus = e.run(&["apply", "--auto-approve", "--until-wave", "bogus"]);
+    let err = stderr(&bogus);
+    assert_eq!(bogus.status.code(), Some(1), "{err}");
+    assert!(err.contains("--until-wave bogus: there is no such wave; the waves are canary, prod"), "{err}");
+    assert!(!err.contains("Plan:") && !err.contains("Rollout ("), "the plan was shown first: {err}");
+    assert_eq!(e.release("hostedclusters", "c1"), OLD);
 
     // Started: the plan shows where it stands.
     let applied = e.ok(&["apply", "--auto-approve"]);
     assert_eq!(e.release("hostedclusters", "c1"), NEW, "{}", stderr(&applied));
+    // Nothing more may go now: apply says so, and the standing once.
+    e.until("c1 seen upgrading", Duration::from_secs(10), |e| {
+        stderr(&e.ok(&["apply", "--auto-approve"])).contains("Nothing was applied")
+    });
+    let idle = stderr(&e.ok(&["apply", "--auto-approve"]));
+    assert!(idle.contains("Nothing was applied: 5 changes wait for the rollout."), "{idle}");
+    assert_eq!(idle.matches("rollout: wave canary").count(), 1, "{idle}");
     // `plan` reads the API server's watch cache, which may lag a moment behind the write.
     let expected = "       control plane upgrading c1: 1 NodePool rolling 1 node";
     e.until("the plan shows c1 upgrading", Duration::from_secs(10), |e| stdout(&e.ok(&["plan"])).contains(expected));
@@ -652,4 +674,236 @@ fn rollout_mistakes_are_diagnosed() {
     let out = crate::support::run_in(tmp.path(), &["check", "fleet.kdl"]);
     assert_eq!(out.status.code(), Some(1));
     crate::examples::assert_golden("rollout__mistakes.txt", &stderr(&out));
+}
+
+const MID: &str = "quay.io/openshift-release-dev/ocp-release:4.19.9-x86_64";
+
+/// A cluster upgraded before: its last history entry started long before
+/// this upgrade (here longer ago than `--rollout-timeout`). The new upgrade
+/// is timed from its own start, whether the operator has taken it up or not.
+#[test]
+fn an_upgrade_of_a_cluster_with_a_history_is_timed_from_its_own_start() {
+    let delays = Delays { control_plane: Duration::from_millis(300), node_pool: Duration::from_millis(300) };
+    let Some(e) = env("history", delays) else { return };
+    let body = clusters(&[("a", "prod"), ("b", "prod")]);
+    e.installed(&body, &["a", "b"]);
+    e.write_fleet(MID, &body);
+    e.ok(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
+    assert!(e.settled("a", &["workers"], MID) && e.settled("b", &["workers"], MID));
+    // The entry of that upgrade is now older than the --rollout-timeout below.
+    std::thread::sleep(Duration::from_secs(7));
+
+    // b's operator is slow to take the next release up: an apply soon
+    // after the write sees it not yet observed, which is no failure.
+    e.operator.pause("b");
+    e.write_fleet(NEW, &body);
+    let first = e.ok(&["apply", "--auto-approve", "--rollout-timeout", "5s"]);
+    assert_eq!(e.release("hostedclusters", "b"), NEW, "{}", stderr(&first));
+    let again = e.run(&["apply", "--auto-approve", "--rollout-timeout", "5s"]);
+    let err = stderr(&again);
+    assert_eq!(again.status.code(), Some(0), "{err}");
+    assert!(!err.contains("RolloutTimeout"), "{err}");
+    assert!(err.contains("b: control plane upgrading"), "{err}");
+
+    e.operator.resume("b");
+    let o = e.run(&["apply", "--auto-approve", "--wait", "--rollout-timeout", "5s", "--timeout", "2m"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(e.settled("a", &["workers"], NEW) && e.settled("b", &["workers"], NEW), "{}", stderr(&o));
+}
+
+/// A cluster the operator never takes up says nothing: `apply --wait`
+/// still fails it once `--rollout-timeout` has passed on its own clock,
+/// long before `--timeout`.
+#[test]
+fn a_silent_stuck_cluster_fails_on_the_rollout_timeout() {
+    let delays = Delays { control_plane: Duration::from_millis(300), node_pool: Duration::from_millis(300) };
+    let Some(e) = env("stuck", delays) else { return };
+    let body = clusters(&[("a", "prod")]);
+    e.installed(&body, &["a"]);
+    e.operator.pause("a");
+    e.write_fleet(NEW, &body);
+    let start = Instant::now();
+    let o = e.run(&["apply", "--auto-approve", "--wait", "--rollout-timeout", "3s", "--timeout", "90s"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("cluster a failed: RolloutTimeout: the control plane has not completed {NEW}")),
+        "{err}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(30), "took {:?}: {err}", start.elapsed());
+    assert_eq!(e.release("nodepools", "a-workers"), OLD, "{err}");
+}
+
+const POOL_NOW: &str = "quay.io/openshift-release-dev/ocp-release:4.20.5-x86_64";
+const POOL_PIN: &str = "quay.io/openshift-release-dev/ocp-release:4.20.6-x86_64";
+const CP_NEXT: &str = "quay.io/openshift-release-dev/ocp-release:4.20.7-x86_64";
+
+/// A pool pinned to a release newer than what its control plane runs
+/// waits for the control plane to complete its own, newer, release.
+#[test]
+fn a_pinned_pool_waits_for_its_control_plane() {
+    let delays = Delays { control_plane: Duration::from_secs(2), node_pool: Duration::from_millis(300) };
+    let Some(e) = env("pinned", delays) else { return };
+    let pinned = |pin: &str| {
+        format!("cluster a {{\n    node-pool workers replicas=1 {{\n        release \"{pin}\"\n    }}\n}}\n")
+    };
+    e.write_fleet(POOL_NOW, &pinned(POOL_NOW));
+    e.ok(&["apply", "--auto-approve"]);
+    e.until("first install", Duration::from_secs(60), |e| e.settled("a", &["workers"], POOL_NOW));
+
+    e.write_fleet(CP_NEXT, &pinned(POOL_PIN));
+    let plan = stdout(&e.ok(&["plan"]));
+    assert!(plan.contains("starts now a: control plane → 4.20.7-x86_64, then 1 NodePool"), "{plan}");
+    let first = e.ok(&["apply", "--auto-approve"]);
+    let err = stderr(&first);
+    assert_eq!(e.release("hostedclusters", "a"), CP_NEXT, "{err}");
+    assert_eq!(e.release("nodepools", "a-workers"), POOL_NOW, "the pinned pool went with its control plane: {err}");
+    e.ok(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
+    assert_eq!(e.release("nodepools", "a-workers"), POOL_PIN);
+    e.until("the pool on 4.20.6", Duration::from_secs(30), |e| {
+        e.get("nodepools", "a-workers")["status"]["version"] == "4.20.6"
+    });
+    assert!(e.operator.violations().is_empty(), "{:?}", e.operator.violations());
+}
+
+impl Env {
+    /// Whether pool `name` reports a configuration roll-out under way.
+    fn reshaping(&self, name: &str) -> bool {
+        let np = self.get("nodepools", name);
+        np["status"]["conditions"].as_array().is_some_and(|c| {
+            c.iter().any(|c| {
+                (c["type"] == "UpdatingPlatformMachineTemplate" || c["type"] == "UpdatingConfig")
+                    && c["status"] == "True"
+            })
+        })
+    }
+
+    fn memory(&self, pool: &str) -> Value {
+        self.get("nodepools", pool)["spec"]["platform"]["kubevirt"]["compute"]["memory"].clone()
+    }
+}
+
+/// A change that rolls nodes without a release change (more memory) goes
+/// wave by wave, each wave done only when its pools report the roll-out
+/// finished.
+#[test]
+fn a_config_roll_out_goes_wave_by_wave() {
+    let delays = Delays { control_plane: Duration::from_millis(300), node_pool: Duration::from_secs(2) };
+    let Some(e) = env("reshape", delays) else { return };
+    let sized = |memory: &str| {
+        ["c1", "p1", "p2"]
+            .iter()
+            .map(|n| {
+                let env = if *n == "c1" { "canary" } else { "prod" };
+                format!(
+                    "cluster {n} {{\n    labels env={env}\n    node-pool workers replicas=1 {{\n        memory \"{memory}\"\n    }}\n}}\n"
+                )
+            })
+            .collect::<String>()
+    };
+    e.write_fleet(OLD, &format!("{}{WAVES}", sized("8Gi")));
+    e.ok(&["apply", "--auto-approve"]);
+    e.until("first install", Duration::from_secs(60), |e| {
+        ["c1", "p1", "p2"].iter().all(|n| e.settled(n, &["workers"], OLD))
+    });
+
+    e.write_fleet(OLD, &format!("{}{WAVES}", sized("12Gi")));
+    let first = e.ok(&["apply", "--auto-approve"]);
+    assert_eq!(e.memory("c1-workers"), "12Gi", "{}", stderr(&first));
+    assert_eq!(e.memory("p1-workers"), "8Gi", "{}", stderr(&first));
+    // At once again: c1's nodes are rolling; prod waits.
+    let again = e.ok(&["apply", "--auto-approve"]);
+    let err = stderr(&again);
+    assert_eq!(e.memory("p1-workers"), "8Gi", "prod went before canary's roll-out finished: {err}");
+    assert!(err.contains("wave canary: 1 of 1 clusters in progress (c1: node pools rolling)"), "{err}");
+
+    let o = e.ok(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
+    let err = stderr(&o);
+    for n in ["c1", "p1", "p2"] {
+        let pool = format!("{n}-workers");
+        assert_eq!(e.memory(&pool), "12Gi", "{err}");
+        assert!(!e.reshaping(&pool), "apply --wait ended while {pool} was still rolling: {err}");
+    }
+    let done: Vec<String> =
+        e.operator.completed().into_iter().filter(|(_, what)| what == "config").map(|(n, _)| n).collect();
+    assert_eq!(done.len(), 3, "{done:?}");
+    assert_eq!(done[0], "NodePool/c1-workers", "{done:?}");
+}
+
+/// A halted rollout writes no further step, with `--wait` or without:
+/// here b's control plane completed, and its pools stay where they are.
+#[test]
+fn a_halted_rollout_writes_no_step_without_wait_either() {
+    let delays = Delays { control_plane: Duration::from_millis(500), node_pool: Duration::from_millis(500) };
+    let Some(e) = env("halt-nowait", delays) else { return };
+    let body = clusters(&[("a", "prod"), ("b", "prod")]);
+    e.installed(&body, &["a", "b"]);
+    e.operator.fail("a", Failure::Partial { reason: "UpdatePayloadFailed".into(), message: "could not apply".into() });
+    e.write_fleet(NEW, &format!("{body}rollout {{\n    wave all max-parallel=2\n}}\n"));
+    e.ok(&["apply", "--auto-approve"]);
+    e.until("b's control plane completed and a failed", Duration::from_secs(30), |e| {
+        let failing = e.get("hostedclusters", "a")["status"]["conditions"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["type"] == "ClusterVersionFailing" && c["status"] == "True"));
+        failing && e.get("hostedclusters", "b")["status"]["version"]["history"][0]["state"] == "Completed"
+    });
+    let o = e.run(&["apply", "--auto-approve"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("hcpc::rollout::halted"), "{err}");
+    assert_eq!(e.release("nodepools", "b-workers"), OLD, "a step was written during the halt: {err}");
+}
+
+/// A cluster deleted by hand while its control plane upgrades: its
+/// NodePools' step is not made, and apply says why.
+#[test]
+fn a_cluster_deleted_mid_upgrade_gets_no_further_step() {
+    let delays = Delays { control_plane: Duration::from_secs(3), node_pool: Duration::from_millis(300) };
+    let Some(e) = env("deleted-mid", delays) else { return };
+    let body = clusters(&[("a", "prod"), ("b", "prod")]);
+    e.installed(&body, &["a", "b"]);
+    e.write_fleet(NEW, &body);
+    let child = e
+        .command(&["apply", "--auto-approve", "--wait", "--timeout", "30s"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    e.until("a's control plane written", Duration::from_secs(60), |e| e.release("hostedclusters", "a") == NEW);
+    e.k.delete("hostedclusters", Some(e.ns()), "a");
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert!(err.contains("warning: cluster a was deleted during the rollout: NodePool"), "{err}");
+    if e.k.get("nodepools", Some(e.ns()), "a-workers").is_some() {
+        assert_eq!(e.release("nodepools", "a-workers"), OLD, "a step was made for a deleted cluster: {err}");
+    }
+    assert!(e.settled("b", &["workers"], NEW), "{err}");
+}
+
+/// `--cluster` limits what an apply writes, not the order of the waves:
+/// a prod cluster does not start before the canary, and the plan says so.
+#[test]
+fn a_limited_apply_keeps_the_wave_order() {
+    let delays = Delays { control_plane: Duration::from_millis(300), node_pool: Duration::from_millis(300) };
+    let Some(e) = env("limited", delays) else { return };
+    let body = clusters(&[("c1", "canary"), ("s2", "prod")]);
+    e.installed(&body, &["c1", "s2"]);
+    e.write_fleet(NEW, &format!("{body}{WAVES}"));
+    let o = e.ok(&["apply", "--auto-approve", "--cluster", "s2"]);
+    let err = stderr(&o);
+    assert_eq!(e.release("hostedclusters", "s2"), OLD, "prod started before the canary: {err}");
+    assert_eq!(e.release("hostedclusters", "c1"), OLD, "outside --cluster: {err}");
+    assert!(err.contains("starts now c1: control plane → 4.20.1-x86_64"), "{err}");
+    assert!(err.contains("waits s2: control plane → 4.20.1-x86_64"), "{err}");
+    assert!(err.contains("outside --cluster, in the waves' order but not written by this apply: c1"), "{err}");
+    // --wait with nothing of its own that may go returns at once.
+    let start = Instant::now();
+    e.ok(&["apply", "--auto-approve", "--cluster", "s2", "--wait", "--timeout", "60s"]);
+    assert!(start.elapsed() < Duration::from_secs(30));
+    assert_eq!(e.release("hostedclusters", "s2"), OLD);
+
+    e.ok(&["apply", "--auto-approve", "--cluster", "c1", "--wait", "--timeout", "2m"]);
+    assert!(e.settled("c1", &["workers"], NEW));
+    e.ok(&["apply", "--auto-approve", "--cluster", "s2", "--wait", "--timeout", "2m"]);
+    assert!(e.settled("s2", &["workers"], NEW));
+    assert!(e.operator.violations().is_empty(), "{:?}", e.operator.violations());
 }

@@ -180,7 +180,7 @@ mod tests {
     }
 
     fn wave(name: &str, size: usize, done: usize, clusters: Vec<ClusterStanding>) -> WaveStanding {
-        WaveStanding { name: name.to_string(), max_parallel: "1".to_string(), size, done, clusters }
+        WaveStanding { name: name.to_string(), max_parallel: "1".to_string(), size, done, clusters, new: Vec::new() }
     }
 
     /// Canary: one done, one upgrading; prod: three waiting, none taking part in `quiet`.

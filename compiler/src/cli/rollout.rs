@@ -14,7 +14,7 @@ use crate::ir::Rollout;
 use crate::live::kube::Seen;
 use crate::object::{Kind, ObjectId};
 use crate::plan::impact::RELEASE_PATH;
-use crate::plan::rollout::{ClusterStatus, Member, Options, Standing, Step, StepKind, standing};
+use crate::plan::rollout::{ClusterStatus, Member, Options, Phase, Standing, Step, StepKind, standing};
 use crate::plan::{Action, Change, Summary};
 use crate::render::applyset_id;
 use hcpc_schema::labels;
@@ -134,6 +134,54 @@ pub struct Skeleton {
     namespaces: Vec<String>,
     rollout: Option<Rollout>,
     targets: Vec<String>,
+    clock: Clock,
+}
+
+/// The clock `--rollout-timeout` is judged by: this process's monotonic
+/// clock, counted in seconds from the wall clock when it started. A step
+/// this process saw begin (a server timestamp it first saw while
+/// following) is timed from that moment, so a management cluster whose
+/// clock is off does not make it late or early; only what was under way
+/// before the apply looked is placed by the server's timestamp.
+pub struct Clock {
+    origin: std::time::Instant,
+    /// The wall clock at `origin`, seconds since the epoch.
+    wall: i64,
+    /// Each point in time seen, by (target, cluster, what it is of, the
+    /// server's timestamp), and where it was placed on this clock.
+    placed: BTreeMap<(usize, String, String, i64), i64>,
+    /// Whether times first seen from now on began while this process looked.
+    following: bool,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            origin: std::time::Instant::now(),
+            wall: k8s_openapi::jiff::Timestamp::now().as_second(),
+            placed: BTreeMap::new(),
+            following: false,
+        }
+    }
+
+    /// Now, on this clock.
+    fn now(&self) -> i64 {
+        self.wall.saturating_add(i64::try_from(self.origin.elapsed().as_secs()).unwrap_or(i64::MAX))
+    }
+
+    /// Puts the times of `status` (cluster `cluster` on `target`) on this clock.
+    fn place(&mut self, target: usize, cluster: &str, status: &mut ClusterStatus) {
+        let now = self.now();
+        let following = self.following;
+        let placed = &mut self.placed;
+        status.retime(&mut |what, server| {
+            *placed.entry((target, cluster.to_string(), what.to_string(), server)).or_insert(if following {
+                now
+            } else {
+                server
+            })
+        });
+    }
 }
 
 /// A rollout being advanced: the skeleton and where it stands now.
@@ -144,7 +192,13 @@ pub struct Run {
 
 /// The members of the planned fleet with statuses from `live`.
 fn skeleton(planned: &FleetPlanned, live: &[LiveStatus]) -> Skeleton {
-    let mut out = Skeleton { members: Vec::new(), namespaces: Vec::new(), rollout: None, targets: Vec::new() };
+    let mut out = Skeleton {
+        members: Vec::new(),
+        namespaces: Vec::new(),
+        rollout: None,
+        targets: Vec::new(),
+        clock: Clock::new(),
+    };
     let empty = LiveStatus::new();
     for (i, part) in planned.parts.iter().enumerate() {
         out.targets.push(part.plan.target.clone());
@@ -160,6 +214,32 @@ fn skeleton(planned: &FleetPlanned, live: &[LiveStatus]) -> Skeleton {
                 steps_of.entry(cluster).or_default().push(s);
             }
         }
+        // A limited apply (`--cluster`) plans some clusters; the others
+        // keep their place in the waves: a release the configuration asks
+        // for and the live object lacks is their step, never made here.
+        let planned: BTreeSet<&ObjectId> = part.plan.changes.iter().map(|c| &c.id).collect();
+        let mut outside: BTreeSet<&str> = BTreeSet::new();
+        for o in &part.compiled.objects {
+            if !matches!(o.id.kind, Kind::HostedCluster | Kind::NodePool) || planned.contains(&o.id) {
+                continue;
+            }
+            let (Some(cluster), Some(have)) =
+                (o.cluster.as_deref(), live.get(&(o.id.kind, o.id.namespace.clone(), o.id.name.clone())))
+            else {
+                continue;
+            };
+            let release = |v: &Value| v.pointer("/spec/release/image").and_then(Value::as_str).map(str::to_string);
+            let want = release(o.body());
+            if want.is_none() || want == release(have) {
+                continue;
+            }
+            let kind = match o.id.kind {
+                Kind::HostedCluster => StepKind::ControlPlane,
+                _ => StepKind::Pool { release: want.unwrap_or_default(), nodes: None, waved: true },
+            };
+            steps_of.entry(cluster).or_default().push(Step { id: o.id.clone(), kind });
+            outside.insert(cluster);
+        }
         for cluster in &fleet.clusters {
             out.members.push(Member {
                 cluster: cluster.name.value.clone(),
@@ -168,6 +248,7 @@ fn skeleton(planned: &FleetPlanned, live: &[LiveStatus]) -> Skeleton {
                 release: cluster.release.value.as_str().to_string(),
                 status: None,
                 steps: steps_of.remove(cluster.name.value.as_str()).unwrap_or_default(),
+                outside: outside.contains(cluster.name.value.as_str()),
             });
             out.namespaces.push(cluster.namespace.value.clone());
         }
@@ -197,39 +278,71 @@ impl Skeleton {
                     .flatten()
                     .filter_map(|name| live.get(&(Kind::NodePool, ns.clone(), name.clone())))
                     .collect();
-                ClusterStatus::from_live(hc, &mine)
+                let mut status = ClusterStatus::from_live(hc, &mine);
+                self.clock.place(m.target, &m.cluster, &mut status);
+                status
             });
         }
     }
 
-    /// Keeps only the steps still to make (those held back by the last pass).
+    /// Keeps only the steps still to make (those held back by the last
+    /// pass), and those outside a limited apply (they keep their place).
     fn pending(&mut self, held: &BTreeSet<(usize, ObjectId)>) {
-        for m in &mut self.members {
+        for m in self.members.iter_mut().filter(|m| !m.outside) {
             let target = m.target;
             m.steps.retain(|s| held.contains(&(target, s.id.clone())));
         }
     }
 
+    /// The steps this apply may make, per target.
+    fn own_steps(&self) -> impl Iterator<Item = (usize, ObjectId)> + '_ {
+        self.members.iter().filter(|m| !m.outside).flat_map(|m| m.steps.iter().map(move |s| (m.target, s.id.clone())))
+    }
+
+    /// Whether a cluster this apply plans is under way or starts now.
+    fn own_busy(&self, now: &Standing) -> bool {
+        let several = self.targets.len() > 1;
+        now.waves.iter().flat_map(|w| &w.clusters).any(|c| {
+            c.phase != Phase::Waiting
+                && self.members.iter().any(|m| {
+                    !m.outside
+                        && m.cluster == c.cluster
+                        && (!several || c.target.as_ref() == self.targets.get(m.target))
+                })
+        })
+    }
+
     fn evaluate(&self, flags: &RolloutFlags) -> Result<Standing, String> {
-        if let Some(until) = &flags.until {
-            let waves: Vec<&str> =
-                self.rollout.iter().flat_map(|r| r.waves.iter().map(|w| w.name.value.as_str())).collect();
-            if !waves.contains(&until.as_str()) {
-                return Err(if waves.is_empty() {
-                    format!("--until-wave {until}: the fleet has no `rollout` block")
-                } else {
-                    format!("--until-wave {until}: there is no such wave; the waves are {}", waves.join(", "))
-                });
-            }
-        }
+        check_until(self.rollout.as_ref(), flags)?;
         let opts = Options {
-            now: k8s_openapi::jiff::Timestamp::now().as_second(),
+            now: self.clock.now(),
             timeout_secs: i64::try_from(flags.timeout.as_secs()).unwrap_or(i64::MAX),
             until: flags.until.as_deref(),
             targets: &self.targets,
         };
         Ok(standing(self.rollout.as_ref(), &self.members, &opts))
     }
+}
+
+/// `--until-wave` names a wave of the fleet's `rollout` block.
+fn check_until(rollout: Option<&Rollout>, flags: &RolloutFlags) -> Result<(), String> {
+    let Some(until) = &flags.until else { return Ok(()) };
+    let waves: Vec<&str> = rollout.iter().flat_map(|r| r.waves.iter().map(|w| w.name.value.as_str())).collect();
+    if waves.contains(&until.as_str()) {
+        return Ok(());
+    }
+    Err(if waves.is_empty() {
+        format!("--until-wave {until}: the fleet has no `rollout` block")
+    } else {
+        format!("--until-wave {until}: there is no such wave; the waves are {}", waves.join(", "))
+    })
+}
+
+/// Checks `--until-wave` against the planned fleet before anything is
+/// shown: a mistyped wave is said first, not after the whole plan.
+pub fn check_flags(planned: &FleetPlanned, flags: &RolloutFlags) -> Result<(), String> {
+    let rollout = planned.parts.iter().find_map(|p| p.compiled.resolved.as_ref()?.fleet.rollout.as_ref());
+    check_until(rollout, flags)
 }
 
 /// The rollout's standing for the planned fleet, from the status the
@@ -284,6 +397,10 @@ const UNSEEN_LIMIT: Duration = Duration::from_secs(5);
 /// How long events that follow one another are gathered before the
 /// standing is judged again.
 const COALESCE: Duration = Duration::from_millis(20);
+
+/// How often the standing is judged again without an event: a cluster
+/// that is stuck says nothing, and `--rollout-timeout` must still fire.
+const REJUDGE: Duration = Duration::from_secs(1);
 
 fn generation_and_uid(o: &Value) -> (i64, String) {
     (
@@ -425,8 +542,11 @@ impl Watches {
         // cleared when this returns, before a pass prints what it writes.
         let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
         let mut progress = super::progress::RolloutProgress::new(style, terminal, &run.standing);
+        // From here on, a step first seen began while this apply looked.
+        run.skeleton.clock.following = true;
         // What the watches already hold is judged at once.
         let mut changed = true;
+        let mut judged = std::time::Instant::now();
         loop {
             if let Some(stop) = crate::interrupt::requested() {
                 return Ok(Followed::Interrupted(stop));
@@ -439,7 +559,11 @@ impl Watches {
                 self.unseen.clear();
                 changed = true;
             }
+            if judged.elapsed() >= REJUDGE {
+                changed = true;
+            }
             if changed && complete && self.unseen.is_empty() {
+                judged = std::time::Instant::now();
                 run.skeleton.refresh(&self.live, &self.pools, self.dirty.as_ref());
                 self.dirty = Some(BTreeSet::new());
                 let now = run.skeleton.evaluate(flags)?;
@@ -447,12 +571,13 @@ impl Watches {
                 if !now.halted.is_empty() {
                     return Ok(Followed::Halted(now));
                 }
-                let pending =
-                    run.skeleton.members.iter().flat_map(|m| m.steps.iter().map(move |s| (m.target, s.id.clone())));
-                if pending.into_iter().any(|p| !now.held.contains(&p)) {
+                if run.skeleton.own_steps().any(|p| !now.held.contains(&p)) {
                     return Ok(Followed::Step(now));
                 }
-                if !now.is_active() || now.stalled() {
+                // Nothing of this apply's is under way or may start (what
+                // waits, waits for `--until-wave` to be lifted, or for the
+                // clusters outside `--cluster`).
+                if !now.is_active() || now.stalled() || !run.skeleton.own_busy(&now) {
                     return Ok(Followed::Done(now));
                 }
                 run.standing = now;
@@ -491,12 +616,7 @@ impl Watches {
 
 /// The steps `now` releases (held before, not any more), per target.
 pub fn released(run: &Run, now: &Standing) -> BTreeSet<(usize, ObjectId)> {
-    run.skeleton
-        .members
-        .iter()
-        .flat_map(|m| m.steps.iter().map(move |s| (m.target, s.id.clone())))
-        .filter(|p| !now.held.contains(p))
-        .collect()
+    run.skeleton.own_steps().filter(|p| !now.held.contains(p)).collect()
 }
 
 /// The changes a first pass held back, per target, for the later passes
@@ -537,10 +657,23 @@ pub fn step_plan(
                     let gone = watched
                         && c.action != Action::Create
                         && !live.contains_key(&(c.id.kind, c.id.namespace.clone(), c.id.name.clone()));
+                    // A NodePool step of a cluster deleted meanwhile: the
+                    // pool is on its way out with it.
+                    let cluster_gone = watched
+                        && c.id.kind == Kind::NodePool
+                        && c.cluster.as_ref().is_some_and(|cluster| {
+                            !live.contains_key(&(Kind::HostedCluster, c.id.namespace.clone(), cluster.clone()))
+                        });
                     if gone {
                         eprintln!("warning: {} was deleted during the rollout; it is left for the next apply", c.id);
+                    } else if cluster_gone {
+                        eprintln!(
+                            "warning: cluster {} was deleted during the rollout: {} is not written; the next plan creates the cluster again",
+                            c.cluster.as_deref().unwrap_or_default(),
+                            c.id
+                        );
                     }
-                    !gone
+                    !gone && !cluster_gone
                 })
                 .cloned()
                 .collect();
@@ -634,12 +767,29 @@ pub fn standing_of(planned: &FleetPlanned, flags: &RolloutFlags) -> Result<Optio
 pub fn finish(standing: Option<&Standing>, code: u8, style: super::printer::Style) -> u8 {
     let Some(s) = standing.filter(|s| s.is_active()) else { return code };
     if !style.quiet {
-        eprintln!("{}", s.summary());
+        eprintln!("{}", s.after_written().summary());
     }
     if s.halted.is_empty() {
         return code;
     }
     report_halt(s);
+    super::exit::ERROR
+}
+
+/// When every change of the plan waits for the rollout: says that
+/// nothing was applied (the standing was shown with the plan), and why
+/// the rollout halted (exit 1), else `code`.
+pub fn nothing_applied(waiting: usize, standing: &Standing, code: u8, style: super::printer::Style) -> u8 {
+    if !style.quiet {
+        eprintln!(
+            "Nothing was applied: {} wait for the rollout.",
+            crate::plan::names::plural(waiting as u64, "change")
+        );
+    }
+    if standing.halted.is_empty() {
+        return code;
+    }
+    report_halt(standing);
     super::exit::ERROR
 }
 
@@ -678,5 +828,50 @@ pub fn with_rollout(text: String, format: crate::cli::args::PlanFormat, standing
             _ => text,
         },
         PlanFormat::Diff => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(started: i64) -> ClusterStatus {
+        ClusterStatus {
+            release: "r:4.20.1".into(),
+            head: Some(crate::plan::rollout::Head {
+                image: "r:4.20.1".into(),
+                completed: false,
+                started: Some(started),
+            }),
+            ..ClusterStatus::default()
+        }
+    }
+
+    fn started(s: &ClusterStatus) -> Option<i64> {
+        s.head.as_ref().and_then(|h| h.started)
+    }
+
+    #[test]
+    fn a_step_seen_starting_is_timed_on_this_clock_whatever_the_servers_says() {
+        let mut clock = Clock::new();
+        // Under way before the apply looked: placed by the server's time.
+        let mut before = status(clock.wall - 600);
+        clock.place(0, "a", &mut before);
+        assert_eq!(started(&before), Some(clock.wall - 600));
+        // Seen starting while following, on a server whose clock is an
+        // hour behind: it started now, not an hour ago.
+        clock.following = true;
+        let mut skewed = status(clock.wall - 3_600);
+        clock.place(0, "b", &mut skewed);
+        let now = clock.now();
+        assert!(started(&skewed).is_some_and(|t| now - t <= 1), "{:?} vs {now}", started(&skewed));
+        // Seen again later: the same place, not a new start.
+        let mut again = status(clock.wall - 3_600);
+        clock.place(0, "b", &mut again);
+        assert_eq!(started(&again), started(&skewed));
+        // What was placed before following keeps its place.
+        let mut before_again = status(clock.wall - 600);
+        clock.place(0, "a", &mut before_again);
+        assert_eq!(started(&before_again), Some(clock.wall - 600));
     }
 }

@@ -11,14 +11,23 @@
 //!   other change (labels, replicas, new clusters, deletes) is made at once.
 //! - Control plane first: a NodePool's change to its cluster's release
 //!   waits until the HostedCluster's `status.version.history[0]` is that
-//!   release and `Completed` (HyperShift: a NodePool is never newer than
-//!   its control plane).
+//!   release and `Completed`; a pool pinned to another release waits until
+//!   the control plane completed a version not older (HyperShift: a
+//!   NodePool is never newer than its control plane).
 //! - Waves: a cluster's governed changes start when every earlier wave is
 //!   done (after its upgrade, a cluster is done once its pools reached the
-//!   control plane's version and their nodes are ready as desired) and
+//!   control plane's version and their nodes are ready as desired; a
+//!   configuration roll-out, once its pools report `UpdatingConfig` and
+//!   `UpdatingPlatformMachineTemplate` not True for the spec written) and
 //!   fewer than `max-parallel` of its wave are in progress;
-//!   clusters start in name order. A failed cluster halts the rollout: no
-//!   further cluster starts, on any target.
+//!   clusters start in name order. A cluster in flight whose release
+//!   changes again finishes its current step, then waits for its wave.
+//! - A failed cluster halts the rollout: no further step is made, on any
+//!   target, whether the apply follows the rollout or not.
+//! - `--rollout-timeout` times each step from its own start: the history
+//!   entry of the release it goes to, or, until the operator wrote one,
+//!   hcpc's write of it; the caller may put these times on its own clock
+//!   ([`ClusterStatus::retime`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -56,6 +65,11 @@ pub struct PoolStatus {
     pub desired: u64,
     /// `Ready=False`: its reason, and since when (seconds since the epoch).
     pub unready: Option<(String, Option<i64>)>,
+    /// Rolling its nodes for a change other than its version:
+    /// `UpdatingConfig` or `UpdatingPlatformMachineTemplate` True (since
+    /// then), or a spec the operator has not observed yet (since hcpc
+    /// wrote it).
+    pub rolling: Option<Option<i64>>,
 }
 
 impl PoolStatus {
@@ -89,6 +103,14 @@ pub struct ClusterStatus {
     /// `Degraded=True`, or `ClusterVersionFailing=True`: (type, reason, message).
     pub failure: Option<(String, String, String)>,
     pub pools: Vec<PoolStatus>,
+    /// The newest `Completed` history entry's version: what the control
+    /// plane runs, whatever it is moving to.
+    pub completed: String,
+    /// The `Completed` version before it (the one the last upgrade left).
+    pub previous: String,
+    /// When hcpc last wrote the object (its managedFields entry): when an
+    /// upgrade the operator has not taken up yet started.
+    pub written: Option<i64>,
 }
 
 /// NodePool conditions that, False, mean the pool cannot roll out
@@ -110,6 +132,43 @@ fn seconds(v: Option<&Value>) -> Option<i64> {
 
 fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
     v.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// When hcpc's field manager last wrote `obj`, from its managedFields.
+fn written_at(obj: &Value) -> Option<i64> {
+    obj.pointer("/metadata/managedFields")?
+        .as_array()?
+        .iter()
+        .filter(|f| f.get("manager").and_then(Value::as_str) == Some(hcpc_schema::labels::FIELD_MANAGER))
+        .filter_map(|f| seconds(f.get("time")))
+        .max()
+}
+
+/// Whether the operator has not yet observed a NodePool's spec: its
+/// generation is newer than every condition's `observedGeneration` (a
+/// status that carries none says nothing either way).
+fn unobserved_pool(p: &Value) -> bool {
+    let generation = p.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+    let observed = p
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("observedGeneration").and_then(Value::as_i64))
+        .max();
+    observed.is_some_and(|o| o < generation)
+}
+
+/// A release's OpenShift version, from its tag; `None` for a digest or a
+/// tag without one.
+fn version_of(release: &str) -> Option<crate::release::Version> {
+    crate::release::ReleaseImage::parse(release).ok()?.version().cloned()
+}
+
+/// Whether a version (`4.20.6`) is not newer than `than`; `None` when
+/// either does not parse.
+fn not_newer(version: Option<crate::release::Version>, than: &str) -> Option<bool> {
+    Some(version? <= crate::release::Version::from_tag(than)?)
 }
 
 impl ClusterStatus {
@@ -148,6 +207,14 @@ impl ClusterStatus {
                 let unready = condition(p, "Ready")
                     .filter(|c| c.get("status").and_then(Value::as_str) == Some("False"))
                     .map(|c| (text(c, "reason"), seconds(c.get("lastTransitionTime"))));
+                let rolling = ["UpdatingConfig", "UpdatingPlatformMachineTemplate"]
+                    .iter()
+                    .find_map(|ty| {
+                        condition(p, ty)
+                            .filter(|c| c.get("status").and_then(Value::as_str) == Some("True"))
+                            .map(|c| seconds(c.get("lastTransitionTime")))
+                    })
+                    .or_else(|| unobserved_pool(p).then(|| written_at(p)));
                 PoolStatus {
                     name: str_at(p, "/metadata/name").to_string(),
                     release: str_at(p, "/spec/release/image").to_string(),
@@ -157,9 +224,12 @@ impl ClusterStatus {
                     nodes: count("/status/replicas").unwrap_or(0),
                     desired: count("/spec/replicas").or_else(|| count("/spec/autoScaling/min")).unwrap_or(0),
                     unready,
+                    rolling,
                 }
             })
             .collect();
+        let mut completed =
+            history.into_iter().flatten().filter(|h| text(h, "state") == "Completed").map(|h| text(h, "version"));
         ClusterStatus {
             release: str_at(hc, "/spec/release/image").to_string(),
             head,
@@ -167,6 +237,37 @@ impl ClusterStatus {
             version,
             failure,
             pools,
+            completed: completed.next().unwrap_or_default(),
+            previous: completed.next().unwrap_or_default(),
+            written: written_at(hc),
+        }
+    }
+}
+
+impl ClusterStatus {
+    /// Puts every point in time the standing is judged by on the caller's
+    /// clock: `f` gets what the time is of (`a-workers rolling`) and the
+    /// server's timestamp, and returns the time to judge by.
+    pub fn retime(&mut self, f: &mut dyn FnMut(&str, i64) -> i64) {
+        let mut at = |what: &str, t: &mut Option<i64>| {
+            if let Some(v) = t {
+                *v = f(what, *v);
+            }
+        };
+        if let Some(h) = &mut self.head {
+            at(&format!("started {}", h.image), &mut h.started);
+        }
+        at(&format!("written {}", self.release), &mut self.written);
+        for p in &mut self.pools {
+            if let Some(u) = &mut p.updating {
+                at(&format!("{} updating", p.name), u);
+            }
+            if let Some(r) = &mut p.rolling {
+                at(&format!("{} rolling", p.name), r);
+            }
+            if let Some((_, since)) = &mut p.unready {
+                at(&format!("{} unready", p.name), since);
+            }
         }
     }
 }
@@ -199,6 +300,9 @@ pub struct Member {
     /// `None`: no live HostedCluster (a new cluster; nothing waits).
     pub status: Option<ClusterStatus>,
     pub steps: Vec<Step>,
+    /// Outside a limited apply (`--cluster`): its steps take their place
+    /// in the waves, and this apply makes none of them.
+    pub outside: bool,
 }
 
 /// Where one cluster stands.
@@ -242,6 +346,8 @@ pub struct ClusterStanding {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WaveStanding {
     pub name: String,
+    /// `2`, `50%` or `all`; a count is a number in JSON.
+    #[serde(serialize_with = "count_or_text")]
     pub max_parallel: String,
     /// How many clusters the wave has (what a percentage is of).
     pub size: usize,
@@ -249,6 +355,18 @@ pub struct WaveStanding {
     /// nothing left to do (they are not in `clusters`).
     pub done: usize,
     pub clusters: Vec<ClusterStanding>,
+    /// Its clusters new in this plan: created at once, on the configured
+    /// release (counted in `size`, not in the rollout).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub new: Vec<String>,
+}
+
+/// A count as a JSON number, anything else (`50%`, `all`) as a string.
+fn count_or_text<S: serde::Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
+    match v.parse::<u64>() {
+        Ok(n) => s.serialize_u64(n),
+        Err(_) => s.serialize_str(v),
+    }
 }
 
 /// Why the rollout halted.
@@ -271,6 +389,10 @@ pub struct Standing {
     /// (target index, object) of every change that waits.
     #[serde(skip)]
     pub held: BTreeSet<(usize, ObjectId)>,
+    /// Clusters with a step outside a limited apply (`--cluster`): shown
+    /// for the waves' order, not written by it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outside: Vec<String>,
 }
 
 /// The name of the wave of clusters no wave's selector matched.
@@ -313,19 +435,23 @@ pub fn standing(rollout: Option<&Rollout>, members: &[Member], opts: &Options<'_
     let mut out = Standing { until: opts.until.map(str::to_string), ..Standing::default() };
     let mut phases: Vec<Vec<(&Member, Phase)>> = Vec::new();
     let mut done: Vec<usize> = Vec::new();
+    let mut created: Vec<Vec<String>> = Vec::new();
     for members in &mut by_wave {
         members.sort_by(|a, b| (&a.cluster, a.target).cmp(&(&b.cluster, b.target)));
         let mut wave = Vec::new();
         let mut finished = 0;
+        let mut fresh = Vec::new();
         for m in members.iter() {
             match phase(m, opts) {
                 Some(p) => wave.push((*m, p)),
                 None if upgraded(m) => finished += 1,
+                None if m.status.is_none() => fresh.push(m.cluster.clone()),
                 None => {}
             }
         }
         phases.push(wave);
         done.push(finished);
+        created.push(fresh);
     }
     let halted = phases.iter().flatten().any(|(_, p)| matches!(p, Phase::Failed { .. }));
     let mut open = !halted;
@@ -346,7 +472,10 @@ pub fn standing(rollout: Option<&Rollout>, members: &[Member], opts: &Options<'_
         }
         let mut clusters = Vec::new();
         for (m, p) in &phases[i] {
-            hold(m, p, &mut out.held);
+            hold(m, p, halted, &mut out.held);
+            if m.outside && !m.steps.is_empty() {
+                out.outside.push(m.cluster.clone());
+            }
             if let Phase::Failed { reason, message } = p {
                 out.halted.push(Halt { cluster: m.cluster.clone(), reason: reason.clone(), message: message.clone() });
             }
@@ -373,6 +502,7 @@ pub fn standing(rollout: Option<&Rollout>, members: &[Member], opts: &Options<'_
             size: by_wave[i].len(),
             done: done[i],
             clusters,
+            new: std::mem::take(&mut created[i]),
         });
     }
     // Clusters of no wave (none: `rest` takes them) and NodePools new in
@@ -380,8 +510,7 @@ pub fn standing(rollout: Option<&Rollout>, members: &[Member], opts: &Options<'_
     for m in members {
         for s in &m.steps {
             if let StepKind::Pool { release, waved: false, .. } = &s.kind
-                && *release == m.release
-                && !control_plane_done(m)
+                && !carries(m, release)
                 && has_run_a_release(m)
             {
                 out.held.insert((m.target, s.id.clone()));
@@ -413,6 +542,27 @@ fn control_plane_done(m: &Member) -> bool {
         .is_some_and(|s| s.release == m.release && s.head.as_ref().is_some_and(|h| h.image == m.release && h.completed))
 }
 
+/// Whether the live control plane may carry a NodePool on `release`: it
+/// has completed a version not older (HyperShift refuses a NodePool newer
+/// than its control plane, whatever the pool is pinned to). A release
+/// whose version is unknown (a digest) waits for the cluster's own
+/// release to complete when it is that one, and goes otherwise.
+fn carries(m: &Member, release: &str) -> bool {
+    let Some(st) = m.status.as_ref() else { return true };
+    if *release == m.release {
+        return control_plane_done(m);
+    }
+    not_newer(version_of(release), &st.completed).unwrap_or(true)
+}
+
+/// Whether a pool's move to `release` is the second step of an upgrade
+/// whose first is done: the control plane's last upgrade is what let it
+/// go (its version was newer than what the control plane ran before).
+fn let_go_by_last_upgrade(m: &Member, release: &str) -> bool {
+    let Some(st) = m.status.as_ref() else { return false };
+    *release == m.release || (carries(m, release) && not_newer(version_of(release), &st.previous) == Some(false))
+}
+
 /// A cluster's phase before admission; `None` when it has nothing to do.
 fn phase(m: &Member, opts: &Options<'_>) -> Option<Phase> {
     let st = m.status.as_ref()?;
@@ -424,13 +574,17 @@ fn phase(m: &Member, opts: &Options<'_>) -> Option<Phase> {
     // An upgrade under way (not the first install): the live release not
     // yet completed, or a pool still moving to its control plane's version.
     let settled = st.head.as_ref().is_some_and(|h| h.image == st.release && h.completed);
-    let upgrading = !settled && st.history >= 2;
+    // A release written that the operator has not taken up yet (no entry
+    // for it) is an upgrade too, even of a cluster installed once.
+    let taken_up = st.head.as_ref().is_none_or(|h| h.image == st.release);
+    let upgrading = !settled && (st.history >= 2 || !taken_up);
     let moving: Vec<&PoolStatus> = st
         .pools
         .iter()
         .filter(|p| {
-            !p.version.is_empty()
-                && (p.updating.is_some() || (settled && p.release == st.release && p.version != st.version))
+            p.rolling.is_some()
+                || (!p.version.is_empty()
+                    && (p.updating.is_some() || (settled && p.release == st.release && p.version != st.version)))
         })
         .collect();
     let done = control_plane_done(m);
@@ -440,7 +594,7 @@ fn phase(m: &Member, opts: &Options<'_>) -> Option<Phase> {
     // for its wave.)
     let catching_up = |s: &&Step| match &s.kind {
         StepKind::Pool { release, .. } => {
-            *release == m.release && st.pools.iter().any(|p| p.name == s.id.name && p.release != *release)
+            let_go_by_last_upgrade(m, release) && st.pools.iter().any(|p| p.name == s.id.name && p.release != *release)
         }
         StepKind::ControlPlane => false,
     };
@@ -465,7 +619,11 @@ fn phase(m: &Member, opts: &Options<'_>) -> Option<Phase> {
         return failed(format!("NodePool {} {ty}: {reason}", p.name), message.clone());
     }
     let late = |since: Option<i64>| since.is_some_and(|t| opts.now - t > opts.timeout_secs);
-    if upgrading && late(st.head.as_ref().and_then(|h| h.started)) {
+    // This upgrade started when the operator wrote its entry, or, until
+    // it has, when hcpc wrote the release: never the entry of an earlier
+    // upgrade.
+    let started = if taken_up { st.head.as_ref().and_then(|h| h.started) } else { st.written };
+    if upgrading && late(started) {
         return failed(
             "RolloutTimeout".to_string(),
             format!("the control plane has not completed {} within --rollout-timeout", st.release),
@@ -475,6 +633,12 @@ fn phase(m: &Member, opts: &Options<'_>) -> Option<Phase> {
         return failed(
             "RolloutTimeout".to_string(),
             format!("NodePool {} has not reached {} within --rollout-timeout", p.name, st.version),
+        );
+    }
+    if let Some(p) = moving.iter().find(|p| p.updating.is_none() && late(p.rolling.flatten())) {
+        return failed(
+            "RolloutTimeout".to_string(),
+            format!("NodePool {} has not finished rolling its nodes within --rollout-timeout", p.name),
         );
     }
     if let Some(p) = unready.filter(|p| late(p.unready.as_ref().and_then(|u| u.1))) {
@@ -495,22 +659,26 @@ fn phase(m: &Member, opts: &Options<'_>) -> Option<Phase> {
 fn awaited(m: &Member) -> Option<&PoolStatus> {
     let st = m.status.as_ref()?;
     let reached = |p: &PoolStatus| !p.version.is_empty() && p.version == st.version;
-    let all_there = st.pools.iter().all(|p| p.updating.is_none() && (p.version.is_empty() || reached(p)));
+    let all_there =
+        st.pools.iter().all(|p| p.updating.is_none() && p.rolling.is_none() && (p.version.is_empty() || reached(p)));
     if !(control_plane_done(m) && st.history >= 2 && all_there) {
         return None;
     }
     st.pools.iter().find(|p| reached(p) && !p.ready())
 }
 
-/// Records the changes of `m` that wait in phase `p`.
-fn hold(m: &Member, p: &Phase, held: &mut BTreeSet<(usize, ObjectId)>) {
-    let done = control_plane_done(m);
+/// Records the changes of `m` that wait in phase `p`. Once the rollout
+/// halted, no step of it is made, whether or not the apply follows it.
+fn hold(m: &Member, p: &Phase, halted: bool, held: &mut BTreeSet<(usize, ObjectId)>) {
     for s in &m.steps {
         let waits = match &s.kind {
-            StepKind::ControlPlane => *p == Phase::Waiting,
+            // A cluster in flight (on another release, or rolling its
+            // nodes) finishes that first: its new release starts with
+            // its wave again, after the first waves took it.
+            StepKind::ControlPlane => halted || *p != Phase::Starting,
             StepKind::Pool { release, waved, .. } => {
-                (*waved && matches!(p, Phase::Waiting | Phase::Failed { .. }))
-                    || (*release == m.release && !done && (*waved || has_run_a_release(m)))
+                (*waved && (halted || matches!(p, Phase::Waiting | Phase::Failed { .. })))
+                    || (!carries(m, release) && (*waved || has_run_a_release(m)))
             }
         };
         if waits {
@@ -523,6 +691,19 @@ impl Standing {
     /// Whether any cluster has anything to do or is under way.
     pub fn is_active(&self) -> bool {
         self.waves.iter().any(|w| !w.clusters.is_empty())
+    }
+
+    /// The standing once the steps that started were written: a cluster
+    /// that started is under way (its control plane, or else its pools),
+    /// not still "starting".
+    pub fn after_written(&self) -> Standing {
+        let mut out = self.clone();
+        for c in out.waves.iter_mut().flat_map(|w| &mut w.clusters) {
+            if c.phase == Phase::Starting {
+                c.phase = if c.control_plane.is_some() { Phase::ControlPlane } else { Phase::NodePools };
+            }
+        }
+        out
     }
 
     /// Nothing under way and nothing may start: what waits, waits for
@@ -560,12 +741,7 @@ impl Standing {
                         format!("{}: {step}", c.cluster)
                     })
                     .collect();
-                bits.push(format!(
-                    "{} of {} clusters in progress ({})",
-                    running.len(),
-                    w.clusters.len(),
-                    what.join(", ")
-                ));
+                bits.push(format!("{} of {} clusters in progress ({})", running.len(), w.size, what.join(", ")));
             }
             if !failed.is_empty() {
                 let names: Vec<&str> = failed.iter().map(|c| c.cluster.as_str()).collect();
@@ -573,6 +749,9 @@ impl Standing {
             }
             if !waiting.is_empty() {
                 bits.push(format!("{} waiting", waiting.len()));
+            }
+            if w.done > 0 {
+                bits.push(format!("{} done", w.done));
             }
             parts.push(format!("wave {}: {}", w.name, bits.join(", ")));
         }
@@ -664,8 +843,12 @@ impl Standing {
         let mut out = String::from("\nRollout (control plane first, then its NodePools; wave by wave):\n");
         for (i, w) in self.waves.iter().enumerate() {
             out.push_str(&format!("  {}\n", w.head(i)));
-            if w.clusters.is_empty() {
+            if w.clusters.is_empty() && w.new.is_empty() {
                 out.push_str("       nothing to do\n");
+            }
+            if !w.new.is_empty() {
+                let names: Vec<&str> = w.new.iter().map(String::as_str).collect();
+                out.push_str(&format!("       created at once {}\n", names_text(&names)));
             }
             for (phase, names, steps, failure) in w.groups() {
                 let tail = if steps.is_empty() { String::new() } else { format!(": {steps}") };
@@ -677,6 +860,13 @@ impl Standing {
             if self.until.as_deref() == Some(w.name.as_str()) {
                 out.push_str("       (--until-wave: no later wave starts)\n");
             }
+        }
+        if !self.outside.is_empty() {
+            let names: Vec<&str> = self.outside.iter().map(String::as_str).collect();
+            out.push_str(&format!(
+                "  outside --cluster, in the waves' order but not written by this apply: {}\n",
+                names_text(&names)
+            ));
         }
         out.push_str(&format!("{}\n", self.summary()));
         out
@@ -690,6 +880,13 @@ impl Standing {
         let mut out = String::from("\n### Rollout\n\nControl plane first, then its NodePools; wave by wave.\n\n");
         for (i, w) in self.waves.iter().enumerate() {
             out.push_str(&format!("{}\n", w.head(i)));
+            if w.clusters.is_empty() && w.new.is_empty() {
+                out.push_str("   - nothing to do\n");
+            }
+            if !w.new.is_empty() {
+                let names: Vec<&str> = w.new.iter().map(String::as_str).collect();
+                out.push_str(&format!("   - created at once `{}`\n", names_text(&names)));
+            }
             for (phase, names, steps, failure) in w.groups() {
                 let tail = if steps.is_empty() { String::new() } else { format!(": {steps}") };
                 out.push_str(&format!("   - {phase} `{}`{tail}\n", names_text(&names)));
@@ -698,6 +895,7 @@ impl Standing {
                 }
             }
         }
+        out.push_str(&format!("\n{}\n", self.summary()));
         out
     }
 }
@@ -738,11 +936,15 @@ mod tests {
                     version: "4.19.3".to_string(),
                     ..PoolStatus::default()
                 }],
+                completed: "4.19.3".to_string(),
+                previous: "4.19.1".to_string(),
+                written: Some(0),
             }),
             steps: vec![
                 Step { id: hc(name), kind: StepKind::ControlPlane },
                 Step { id: np(name), kind: StepKind::Pool { release: NEW.to_string(), nodes: Some(2), waved: true } },
             ],
+            outside: false,
         }
     }
 
@@ -753,8 +955,11 @@ mod tests {
         st.release = NEW.to_string();
         st.head = Some(Head { image: NEW.to_string(), completed, started: Some(1_000) });
         st.history = 3;
+        st.written = Some(1_000);
         if completed {
             st.version = "4.20.1".to_string();
+            st.completed = "4.20.1".to_string();
+            st.previous = "4.19.3".to_string();
         }
         m
     }
@@ -998,5 +1203,189 @@ mod tests {
             Some(("ClusterVersionFailing".into(), "UpdatePayloadFailed".into(), "could not apply".into()))
         );
         assert_eq!(st.pools[0].failure.as_ref().map(|f| f.0.as_str()), Some("ValidMachineConfig"));
+    }
+
+    #[test]
+    fn an_upgrade_is_timed_from_its_own_start_not_the_last_ones() {
+        // Upgraded long ago (its head started at 0); NEW written at 5_998,
+        // not yet taken up by the operator: the upgrade is 2 s old.
+        let mut m = bumped("a", "prod");
+        m.steps.retain(|s| s.kind != StepKind::ControlPlane);
+        let st = m.status.as_mut().unwrap();
+        st.release = NEW.to_string();
+        st.written = Some(5_998);
+        let now = Options { now: 6_000, ..opts() };
+        let s = standing(None, std::slice::from_ref(&m), &now);
+        assert!(s.halted.is_empty(), "{:?}", s.halted);
+        assert_eq!(s.summary(), "rollout: wave all: 1 of 1 clusters in progress (a: control plane upgrading)");
+        assert!(s.held.contains(&(0, np("a"))), "its pool waits for the control plane");
+        // Still not taken up after --rollout-timeout: that is no progress.
+        let late = Options { now: 5_998 + 5_401, ..opts() };
+        let s = standing(None, &[m], &late);
+        assert_eq!(s.halted[0].reason, "RolloutTimeout");
+        assert_eq!(s.halted[0].message, format!("the control plane has not completed {NEW} within --rollout-timeout"));
+    }
+
+    #[test]
+    fn a_pool_pinned_newer_than_its_control_plane_waits_for_it() {
+        const CP_NOW: &str = "r:4.20.5-x86_64";
+        const PIN: &str = "r:4.20.6-x86_64";
+        const CP_NEW: &str = "r:4.20.7-x86_64";
+        let mut m = bumped("a", "prod");
+        m.release = CP_NEW.to_string();
+        let st = m.status.as_mut().unwrap();
+        st.release = CP_NOW.to_string();
+        st.head = Some(Head { image: CP_NOW.to_string(), completed: true, started: Some(0) });
+        st.version = "4.20.5".to_string();
+        st.completed = "4.20.5".to_string();
+        st.pools[0].release = CP_NOW.to_string();
+        st.pools[0].version = "4.20.5".to_string();
+        m.steps[1].kind = StepKind::Pool { release: PIN.to_string(), nodes: Some(2), waved: true };
+        let s = standing(None, std::slice::from_ref(&m), &opts());
+        assert!(s.held.contains(&(0, np("a"))), "4.20.6 waits for a control plane on 4.20.7");
+        assert!(!s.held.contains(&(0, hc("a"))));
+
+        // The control plane completed 4.20.7: the pinned pool goes, as the
+        // second step of this upgrade.
+        m.steps.retain(|s| s.kind != StepKind::ControlPlane);
+        let st = m.status.as_mut().unwrap();
+        st.release = CP_NEW.to_string();
+        st.head = Some(Head { image: CP_NEW.to_string(), completed: true, started: Some(1_000) });
+        st.version = "4.20.7".to_string();
+        st.previous = "4.20.5".to_string();
+        st.completed = "4.20.7".to_string();
+        let s = standing(None, &[m], &opts());
+        assert!(s.held.is_empty(), "{:?}", s.held);
+        assert_eq!(phases(&s), [("all".into(), "a:NodePools".into())]);
+    }
+
+    #[test]
+    fn a_config_roll_out_keeps_its_wave_in_progress_until_the_pool_reports_it_done() {
+        let r = rollout(&[("canary", Some("env=canary"), MaxParallel::Count(1)), ("prod", None, MaxParallel::All)]);
+        // c1's memory change was written; the operator rolls its nodes.
+        let mut c1 = upgraded_with("c1", "canary", 2);
+        c1.status.as_mut().unwrap().pools[0].rolling = Some(Some(1_900));
+        let mut p1 = upgraded_with("p1", "prod", 2);
+        p1.steps =
+            vec![Step { id: np("p1"), kind: StepKind::Pool { release: NEW.to_string(), nodes: Some(2), waved: true } }];
+        let s = standing(Some(&r), &[c1.clone(), p1.clone()], &opts());
+        assert_eq!(phases(&s), [("canary".into(), "c1:NodePools".into()), ("prod".into(), "p1:Waiting".into())]);
+        assert!(s.held.contains(&(0, np("p1"))));
+        // Rolling for longer than --rollout-timeout fails it.
+        let late = Options { now: 1_900 + 5_401, ..opts() };
+        let s = standing(Some(&r), &[c1.clone(), p1.clone()], &late);
+        assert_eq!(
+            s.halted[0].message,
+            "NodePool c1-workers has not finished rolling its nodes within --rollout-timeout"
+        );
+        // Done: prod starts.
+        c1.status.as_mut().unwrap().pools[0].rolling = None;
+        let s = standing(Some(&r), &[c1, p1], &opts());
+        assert_eq!(phases(&s), [("prod".into(), "p1:Starting".into())]);
+    }
+
+    #[test]
+    fn a_config_roll_out_is_read_from_the_conditions_and_the_observed_generation() {
+        let hc = serde_json::json!({"spec": {"release": {"image": NEW}}, "status": {"version": {"history": [
+            {"image": NEW, "version": "4.20.1", "state": "Completed", "startedTime": "2026-01-01T00:00:00Z", "completionTime": "2026-01-01T01:00:00Z", "verified": true}]}}});
+        let pool = |generation: i64, conditions: Value| {
+            let p = serde_json::json!({"metadata": {"name": "a-workers", "generation": generation,
+                "managedFields": [{"manager": "hcpc", "operation": "Apply", "time": "2026-01-02T00:00:00Z"}]},
+                "spec": {"replicas": 2}, "status": {"replicas": 2, "version": "4.20.1", "conditions": conditions}});
+            ClusterStatus::from_live(&hc, &[&p]).pools.remove(0)
+        };
+        let cond = |ty: &str, status: &str, generation: i64| {
+            serde_json::json!({"type": ty, "status": status, "reason": "AsExpected", "message": "",
+                "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": generation})
+        };
+        assert_eq!(pool(2, serde_json::json!([cond("UpdatingConfig", "True", 2)])).rolling, Some(Some(1_767_225_600)));
+        assert_eq!(
+            pool(2, serde_json::json!([cond("UpdatingPlatformMachineTemplate", "True", 2)])).rolling,
+            Some(Some(1_767_225_600))
+        );
+        assert_eq!(
+            pool(3, serde_json::json!([cond("UpdatingConfig", "False", 2)])).rolling,
+            Some(Some(1_767_312_000)),
+            "not yet observed: rolling since hcpc wrote it"
+        );
+        assert_eq!(pool(2, serde_json::json!([cond("UpdatingConfig", "False", 2)])).rolling, None);
+    }
+
+    #[test]
+    fn once_halted_no_step_of_the_rollout_is_made() {
+        // b's control plane completed, its pool is due; a failed.
+        let mut failing = written(bumped("a", "prod"), false);
+        failing.status.as_mut().unwrap().failure =
+            Some(("Degraded".into(), "EtcdUnhealthy".into(), "etcd lost quorum".into()));
+        let b = written(bumped("b", "prod"), true);
+        let s = standing(None, std::slice::from_ref(&b), &opts());
+        assert!(!s.held.contains(&(0, np("b"))), "without a halt, b's pool goes");
+        let s = standing(None, &[failing, b], &opts());
+        assert!(s.held.contains(&(0, np("b"))), "halted: b's pool waits too");
+    }
+
+    #[test]
+    fn a_new_release_mid_rollout_starts_again_from_the_first_wave() {
+        const NEWER: &str = "r:4.20.2-x86_64";
+        let r = rollout(&[("canary", Some("env=canary"), MaxParallel::Count(1)), ("prod", None, MaxParallel::All)]);
+        // p1 is upgrading to NEW when the configuration moves to NEWER.
+        let mut p1 = written(bumped("p1", "prod"), false);
+        p1.release = NEWER.to_string();
+        p1.steps = vec![
+            Step { id: hc("p1"), kind: StepKind::ControlPlane },
+            Step { id: np("p1"), kind: StepKind::Pool { release: NEWER.to_string(), nodes: Some(2), waved: true } },
+        ];
+        let mut c1 = bumped("c1", "canary");
+        c1.release = NEWER.to_string();
+        let s = standing(Some(&r), &[c1, p1.clone()], &opts());
+        assert_eq!(phases(&s), [("canary".into(), "c1:Starting".into()), ("prod".into(), "p1:ControlPlane".into())]);
+        assert!(s.held.contains(&(0, hc("p1"))), "p1 finishes NEW before it moves on");
+        // p1 completed NEW; canary not done with NEWER: p1 waits for it.
+        let st = p1.status.as_mut().unwrap();
+        st.head = Some(Head { image: NEW.to_string(), completed: true, started: Some(1_000) });
+        st.completed = "4.20.1".to_string();
+        let s = standing(Some(&r), &[written(bumped("c1", "canary"), false), p1], &opts());
+        assert_eq!(phases(&s)[1], ("prod".into(), "p1:Waiting".into()));
+        assert!(s.held.contains(&(0, hc("p1"))));
+    }
+
+    #[test]
+    fn a_new_cluster_is_listed_in_its_wave_as_created_at_once() {
+        let mut fresh = bumped("p2", "prod");
+        fresh.status = None;
+        fresh.steps.clear();
+        let s = standing(None, &[bumped("p1", "prod"), fresh], &opts());
+        assert_eq!((s.waves[0].size, s.waves[0].clusters.len()), (2, 1));
+        let text = s.text();
+        assert!(text.contains("  1. wave all (no limit, 2 clusters)\n"), "{text}");
+        assert!(text.contains("       created at once p2\n"), "{text}");
+        assert!(s.markdown().contains("   - created at once `p2`\n"), "{}", s.markdown());
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["waves"][0]["new"], serde_json::json!(["p2"]));
+        assert_eq!(json["waves"][0]["max_parallel"], "all");
+    }
+
+    #[test]
+    fn the_summary_counts_a_wave_against_its_size_with_those_done() {
+        let r = rollout(&[("prod", None, MaxParallel::Count(1))]);
+        let members = [written(bumped("a", "prod"), false), upgraded_with("b", "prod", 2), bumped("c", "prod")];
+        let s = standing(Some(&r), &members, &opts());
+        assert_eq!(
+            s.summary(),
+            "rollout: wave prod: 1 of 3 clusters in progress (a: control plane upgrading), 1 waiting, 1 done"
+        );
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["waves"][0]["max_parallel"], 1, "a count is a number");
+    }
+
+    #[test]
+    fn after_a_write_the_clusters_that_started_are_under_way() {
+        let r = rollout(&[("canary", Some("env=canary"), MaxParallel::Count(1)), ("prod", None, MaxParallel::All)]);
+        let s = standing(Some(&r), &[bumped("c1", "canary"), bumped("p1", "prod")], &opts());
+        assert_eq!(s.summary(), "rollout: wave canary: 1 starting (c1); wave prod: 1 waiting");
+        assert_eq!(
+            s.after_written().summary(),
+            "rollout: wave canary: 1 of 1 clusters in progress (c1: control plane upgrading); wave prod: 1 waiting"
+        );
     }
 }

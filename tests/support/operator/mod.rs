@@ -22,6 +22,16 @@
 //!   `status.version` is the new version, `status.replicas` the desired
 //!   count (`spec.replicas`, or `spec.autoScaling.min`), `UpdatingVersion`
 //!   False and `Ready` True. A replica change alone is reported at once.
+//! - NodePool configuration: a change of `spec.platform` (the VMs' compute,
+//!   storage, network) rolls the nodes with `UpdatingPlatformMachineTemplate`
+//!   True, one of `spec.config` with `UpdatingConfig` True, `Ready` False
+//!   meanwhile, for the node-pool delay; the shape the nodes were first
+//!   made with (the install) rolls nothing. Every condition carries the
+//!   `observedGeneration` it was written for, and a spec change that needs
+//!   no work is observed at once.
+//! - Version skew: a NodePool may run any release not newer than its
+//!   control plane's newest completed one (a pool pinned to 4.20.6 under a
+//!   control plane on 4.20.7), as HyperShift allows.
 //! - A chosen cluster's nodes can stay unready ([`Operator::hold_ready`]):
 //!   its pools reach their version, but report one node fewer than desired
 //!   and `Ready` False (`WaitingForAvailableMachines`), as HyperShift does
@@ -32,6 +42,9 @@
 //!   True, or a NodePool whose `ValidMachineConfig` is False (the
 //!   condition HyperShift sets when it cannot build the nodes' config).
 //!   [`Operator::heal`] lets it go on.
+//! - A chosen cluster can be left alone ([`Operator::pause`]): nothing of
+//!   it or its pools is reconciled until [`Operator::resume`], as when the
+//!   operator is slow to take a change up, or stuck.
 //! - [`Operator::timeline`]: when it first saw each object name a release,
 //!   and when the server accepted each status that completed a step, so a
 //!   benchmark can tell the time hcpc took to react from its own.
@@ -95,6 +108,9 @@ struct Shared {
     failures: BTreeMap<String, Failure>,
     /// Clusters whose nodes do not become ready.
     unready: BTreeSet<String>,
+    /// Clusters the operator does not reconcile (it is stuck, or slow to
+    /// take a change up): no status is written for them or their pools.
+    paused: BTreeSet<String>,
     violations: BTreeSet<Violation>,
     /// Completed control-plane upgrades and NodePool roll-outs, in order:
     /// (`HostedCluster/NAME` or `NodePool/NAME`, image), for tests of order.
@@ -161,6 +177,8 @@ impl Operator {
                         started: BTreeMap::new(),
                         written: BTreeMap::new(),
                         completing: BTreeMap::new(),
+                        shapes: BTreeMap::new(),
+                        reshaping: BTreeMap::new(),
                     };
                     sim.run(&stop, ready_tx).await;
                 });
@@ -193,6 +211,16 @@ impl Operator {
     /// Keeps `cluster`'s nodes from becoming ready, from now on.
     pub fn hold_ready(&self, cluster: &str) {
         self.shared().unready.insert(cluster.to_string());
+    }
+
+    /// Stops reconciling `cluster` and its NodePools, from now on.
+    pub fn pause(&self, cluster: &str) {
+        self.shared().paused.insert(cluster.to_string());
+    }
+
+    /// Reconciles `cluster` again.
+    pub fn resume(&self, cluster: &str) {
+        self.shared().paused.remove(cluster);
     }
 
     /// Lets `cluster`'s nodes become ready.
@@ -256,6 +284,16 @@ pub fn version_of(image: &str) -> String {
     }
 }
 
+/// Whether version `a` (`4.20.6`) is not newer than `b`; false when
+/// either is not a version.
+fn not_newer(a: &str, b: &str) -> bool {
+    let parse = |v: &str| -> Option<Vec<u32>> { v.split('.').map(|p| p.parse().ok()).collect() };
+    match (parse(a), parse(b)) {
+        (Some(a), Some(b)) if !a.is_empty() && !b.is_empty() => a <= b,
+        _ => false,
+    }
+}
+
 fn now() -> String {
     k8s_openapi::jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
@@ -299,6 +337,11 @@ struct Sim {
     written: BTreeMap<(Kind, String), Value>,
     /// Steps whose completing status is being written (with the image).
     completing: BTreeMap<(Kind, String), String>,
+    /// The configuration (`spec.platform`, `spec.config`) each NodePool's
+    /// nodes were last made with.
+    shapes: BTreeMap<String, Value>,
+    /// Configuration roll-outs in progress: the shape they go to, since when.
+    reshaping: BTreeMap<String, (Value, Instant)>,
 }
 
 impl Sim {
@@ -342,7 +385,11 @@ impl Sim {
                         self.cache.remove(&(kind, name.clone()));
                         self.started.remove(&(kind, name.clone()));
                         self.completing.remove(&(kind, name.clone()));
-                        self.written.remove(&(kind, name));
+                        self.written.remove(&(kind, name.clone()));
+                        if kind == Kind::NodePool {
+                            self.shapes.remove(&name);
+                            self.reshaping.remove(&name);
+                        }
                     }
                     Some((_, Ok(WatchEvent::Bookmark(_)))) => {}
                     // Expired or failed: start again from a LIST.
@@ -423,8 +470,16 @@ impl Sim {
         // Read in place (a tick looks at every object; copying 800 of them
         // 20 times a second would cost more than the API server's work).
         let cache = std::mem::take(&mut self.cache);
+        let paused = self.shared.lock().unwrap_or_else(|e| e.into_inner()).paused.clone();
         let mut due = Vec::new();
         for (key, obj) in &cache {
+            let cluster = match key.0 {
+                Kind::HostedCluster => key.1.as_str(),
+                Kind::NodePool => str_at(obj, "/spec/clusterName"),
+            };
+            if paused.contains(cluster) {
+                continue;
+            }
             let next = match key.0 {
                 Kind::HostedCluster => self.hosted_cluster(&key.1, obj),
                 Kind::NodePool => self.node_pool(&cache, &key.1, obj),
@@ -555,8 +610,31 @@ impl Sim {
         }
     }
 
-    /// The next status of a NodePool, when one is due.
+    /// The next status of a NodePool, when one is due, every condition
+    /// stamped with the generation it was written for; a spec observed
+    /// that needs no work gets its last status, stamped anew.
     fn node_pool(&mut self, cache: &BTreeMap<(Kind, String), Value>, name: &str, np: &Value) -> Option<Value> {
+        let generation = np.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+        let observed = np
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.get("observedGeneration").and_then(Value::as_i64))
+            .max();
+        let mut status = match self.node_pool_next(cache, name, np) {
+            Some(s) => s,
+            None if observed.is_some_and(|o| o < generation) => np["status"].clone(),
+            None => return None,
+        };
+        for c in status.get_mut("conditions").and_then(Value::as_array_mut).into_iter().flatten() {
+            c["observedGeneration"] = json!(generation);
+        }
+        Some(status)
+    }
+
+    /// The next status of a NodePool, when one is due.
+    fn node_pool_next(&mut self, cache: &BTreeMap<(Kind, String), Value>, name: &str, np: &Value) -> Option<Value> {
         let image = str_at(np, "/spec/release/image").to_string();
         let want = version_of(&image);
         let cluster = str_at(np, "/spec/clusterName").to_string();
@@ -576,7 +654,9 @@ impl Sim {
             .unwrap_or(0);
         let have = str_at(np, "/status/version").to_string();
         let key = (Kind::NodePool, name.to_string());
-        if !completed.contains(&image.as_str()) {
+        let carried = completed.contains(&image.as_str())
+            || completed.first().is_some_and(|cp| not_newer(&want, &version_of(cp)));
+        if !carried {
             // Ahead of its control plane: HyperShift does not roll it. A
             // new cluster's pools wait for the first install; that is no
             // violation.
@@ -595,6 +675,44 @@ impl Sim {
             }
             s
         };
+        let shape = json!({"platform": np.pointer("/spec/platform"), "config": np.pointer("/spec/config")});
+        let made = self.shapes.entry(name.to_string()).or_insert_with(|| shape.clone()).clone();
+        if have == want && made != shape && self.started.get(&key).is_none_or(|(i, _)| *i == image) {
+            // The nodes roll to a new configuration.
+            let ty = if made["platform"] != shape["platform"] {
+                "UpdatingPlatformMachineTemplate"
+            } else {
+                "UpdatingConfig"
+            };
+            let old = np.pointer("/status/replicas").and_then(Value::as_u64).unwrap_or(0);
+            let since = match self.reshaping.get(name) {
+                Some((to, t)) if *to == shape => *t,
+                _ => {
+                    self.reshaping.insert(name.to_string(), (shape, Instant::now()));
+                    return Some(ready(
+                        &have,
+                        condition(ty, "True", "AsExpected", "Rolling out the new configuration"),
+                        condition("Ready", "False", "WaitingForAvailableMachines", "Nodes are being replaced"),
+                        old,
+                        Some(condition("UpdatingVersion", "False", "AsExpected", "")),
+                    ));
+                }
+            };
+            if since.elapsed() < self.delays().node_pool {
+                return None;
+            }
+            self.reshaping.remove(name);
+            self.shapes.insert(name.to_string(), shape);
+            self.record_completed(Kind::NodePool, name, "config");
+            let (count, is_ready) = self.settled(&cluster, replicas);
+            return Some(ready(
+                &have,
+                condition(ty, "False", "AsExpected", ""),
+                is_ready,
+                count,
+                Some(condition("UpdatingVersion", "False", "AsExpected", "")),
+            ));
+        }
         if have == want && self.started.get(&key).is_none_or(|(i, _)| *i == image) {
             let (count, is_ready) = self.settled(&cluster, replicas);
             let ready_now = np
@@ -647,6 +765,9 @@ impl Sim {
             return None;
         }
         self.started.remove(&key);
+        // New nodes: made with the configuration of now.
+        self.shapes.insert(name.to_string(), shape);
+        self.reshaping.remove(name);
         self.record_completed(Kind::NodePool, name, &image);
         let (count, is_ready) = self.settled(&cluster, replicas);
         Some(ready(

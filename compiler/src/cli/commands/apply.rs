@@ -66,6 +66,10 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     let Some(planned) = make_scoped(&config, flags, clusters, style, Freshness::Cached, opts.destroy) else {
         return exit::ERROR;
     };
+    if let Err(e) = rollout::check_flags(&planned, &opts.rollout) {
+        eprintln!("error: {e}");
+        return exit::ERROR;
+    }
     if let Some(Ok(saved)) = &saved {
         let reasons = fleet_differences(saved, &planned);
         if !reasons.is_empty() {
@@ -111,6 +115,9 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
                 let end = follow(&mut locks, &planned, run, &held_changes, opts, style);
                 locks.release();
                 end.finish(&planned, style)
+            }
+            Some(run) if !held.is_empty() => {
+                rollout::nothing_applied(held_changes.iter().map(Vec::len).sum(), &run.standing, exit::OK, style)
             }
             run => after_pass(&planned, run, opts, style),
         };
