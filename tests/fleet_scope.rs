@@ -280,3 +280,28 @@ fn limited_plan_golden() {
     assert!(stdout(&diff).starts_with("# Warning: Limited to 1 cluster"), "{}", stdout(&diff));
     assert!(!stdout(&diff).contains("beta"), "{}", stdout(&diff));
 }
+
+/// `hcpc destroy` on the real server: one cluster with `--cluster`, then
+/// the rest, Secrets included; the configuration still declares them.
+#[test]
+fn destroy_deletes_what_the_fleet_owns_on_the_server() {
+    let Some(e) = env("destroy") else { return };
+    e.fleet(1, 1, false);
+    e.ok(&["apply", "--auto-approve", "-q"]);
+    let exists = |kind: &str, name: &str| e.k.get(kind, Some(e.ns()), name).is_some();
+
+    let beta = e.ok(&["destroy", "--cluster", "beta", "--auto-approve"]);
+    let out = stdout(&beta);
+    assert!(out.contains(&format!("- HostedCluster/{}/beta", e.ns())) && !out.contains("alpha"), "{out}");
+    assert!(out.contains("Destroy complete! 4 destroyed."), "{out}");
+    assert!(
+        !exists("hostedclusters", "beta") && !exists("nodepools", "beta-w") && !exists("secrets", "beta-pull-secret")
+    );
+    assert!(exists("hostedclusters", "alpha") && exists("secrets", "alpha-pull-secret"), "alpha is left alone");
+
+    e.ok(&["destroy", "--auto-approve", "-q"]);
+    assert!(!exists("hostedclusters", "alpha") && !exists("nodepools", "alpha-w"));
+    assert!(!exists("secrets", "alpha-pull-secret") && !exists("secrets", "alpha-etcd-encryption-key"));
+    let again = e.ok(&["plan"]);
+    assert!(stdout(&again).contains("Plan: 8 to add"), "{}", stdout(&again));
+}
