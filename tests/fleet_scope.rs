@@ -181,12 +181,10 @@ fn cluster_limits_plan_and_apply() {
     assert!(stdout(&md).starts_with("> **Warning:** Limited to 1 cluster"), "{}", stdout(&md));
 
     let apply = e.ok(&["apply", "--cluster", "alpha", "--auto-approve"]);
-    // Diagnostics (e.g. the note that the server publishes no supported
-    // versions) come first; the plan it shows starts with the warning.
-    let shown = stderr(&apply);
-    let plan = shown.find("hcpc will perform").unwrap_or(shown.len());
-    assert!(shown[..plan].contains("Warning: Limited to 1 cluster"), "{shown}");
-    assert!(stderr(&apply).contains("Apply complete! 0 added, 1 changed"), "{}", stderr(&apply));
+    // The plan it shows (on stdout, diagnostics apart) starts with the warning.
+    let shown = stdout(&apply);
+    assert!(shown.starts_with("Warning: Limited to 1 cluster"), "{shown}");
+    assert!(shown.contains("Apply complete! 0 added, 1 changed"), "{shown}");
     assert_eq!(e.replicas("alpha-w"), 2);
     assert_eq!(e.replicas("beta-w"), 1, "beta's pending change is left alone");
     let rest = e.ok(&["plan"]);
@@ -281,4 +279,29 @@ fn limited_plan_golden() {
     let diff = run(&["plan", "--cluster", "alpha", "--format", "diff"]);
     assert!(stdout(&diff).starts_with("# Warning: Limited to 1 cluster"), "{}", stdout(&diff));
     assert!(!stdout(&diff).contains("beta"), "{}", stdout(&diff));
+}
+
+/// `hcpc destroy` on the real server: one cluster with `--cluster`, then
+/// the rest, Secrets included; the configuration still declares them.
+#[test]
+fn destroy_deletes_what_the_fleet_owns_on_the_server() {
+    let Some(e) = env("destroy") else { return };
+    e.fleet(1, 1, false);
+    e.ok(&["apply", "--auto-approve", "-q"]);
+    let exists = |kind: &str, name: &str| e.k.get(kind, Some(e.ns()), name).is_some();
+
+    let beta = e.ok(&["destroy", "--cluster", "beta", "--auto-approve"]);
+    let out = stdout(&beta);
+    assert!(out.contains(&format!("- HostedCluster/{}/beta", e.ns())) && !out.contains("alpha"), "{out}");
+    assert!(out.contains("Destroy complete! 4 destroyed."), "{out}");
+    assert!(
+        !exists("hostedclusters", "beta") && !exists("nodepools", "beta-w") && !exists("secrets", "beta-pull-secret")
+    );
+    assert!(exists("hostedclusters", "alpha") && exists("secrets", "alpha-pull-secret"), "alpha is left alone");
+
+    e.ok(&["destroy", "--auto-approve", "-q"]);
+    assert!(!exists("hostedclusters", "alpha") && !exists("nodepools", "alpha-w"));
+    assert!(!exists("secrets", "alpha-pull-secret") && !exists("secrets", "alpha-etcd-encryption-key"));
+    let again = e.ok(&["plan"]);
+    assert!(stdout(&again).contains("Plan: 8 to add"), "{}", stdout(&again));
 }

@@ -119,11 +119,11 @@ fn one_plan_and_one_apply_over_two_management_clusters() {
     assert!(md.contains(&format!("### hcpc plan for `{west_name}`")), "{md}");
 
     let apply = t.ok(&["apply", "--auto-approve"]);
-    let err = stderr(&apply);
-    assert!(err.contains("Apply complete! 10 added"), "{err}");
-    assert!(err.contains(&format!("{west_name}: Apply complete! 5 added")), "{err}");
-    assert!(err.contains(&format!("{west_name}: + Namespace/{}", t.ns)), "the lock's Namespace is reported: {err}");
-    assert!(err.contains(&format!("{west_name}: + HostedCluster/{}/b", t.ns)), "lines name their target: {err}");
+    let out = stdout(&apply);
+    assert!(out.contains("Apply complete! 10 added"), "{out}");
+    assert!(out.contains(&format!("{west_name}: Apply complete! 5 added")), "{out}");
+    assert!(out.contains(&format!("{west_name}: + Namespace/{}", t.ns)), "the lock's Namespace is reported: {out}");
+    assert!(out.contains(&format!("{west_name}: + HostedCluster/{}/b", t.ns)), "lines name their target: {out}");
     assert!(t.hc(east, "a").is_some() && t.hc(east, "b").is_none(), "a on east only");
     assert!(t.hc(&west, "b").is_some() && t.hc(&west, "a").is_none(), "b on west only");
     // One ApplySet parent and one released Lease per target.

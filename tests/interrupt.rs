@@ -124,7 +124,8 @@ fn a_replacement_waits_within_the_timeout_and_says_for_what() {
     e.write_fleet("cluster a {\n    prevent-destroy #false\n    etcd size=\"16Gi\"\n    node-pool w replicas=1\n}\n");
     let start = std::time::Instant::now();
     let o = e.run(&["apply", "--auto-approve", "--allow-replace", "--timeout", "15s"]);
-    let err = stderr(&o);
+    // Progress on stdout, the error on stderr.
+    let err = stdout(&o) + &stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(start.elapsed() < std::time::Duration::from_secs(60), "the wait obeys --timeout: {err}");
     let ns = e.ns();
@@ -245,7 +246,8 @@ fn secrets_of_a_deleted_cluster_outlive_its_finalizers() {
     e.finalizer("b", true);
     e.write_fleet("cluster a {\n    node-pool w replicas=1\n}\n");
     let o = e.run(&["apply", "--auto-approve", "--timeout", "2s"]);
-    let err = stderr(&o);
+    // Progress on stdout, the error on stderr.
+    let err = stdout(&o) + &stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
         err.contains(&format!(

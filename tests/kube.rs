@@ -115,8 +115,8 @@ fn empty_cluster_then_apply_then_no_changes() {
 
     let apply = e.ok(&["apply", "--auto-approve"]);
     // The Namespace the lock needed first counts as added, as the plan said.
-    assert!(stderr(&apply).contains("Apply complete! 5 added, 0 changed"), "{}", stderr(&apply));
-    assert!(stderr(&apply).contains(&format!("+ Namespace/{}", e.ns())), "{}", stderr(&apply));
+    assert!(stdout(&apply).contains("Apply complete! 5 added, 0 changed"), "{}", stdout(&apply));
+    assert!(stdout(&apply).contains(&format!("+ Namespace/{}", e.ns())), "{}", stdout(&apply));
     assert_eq!(e.replicas(), 2);
     let key = e.get("secrets", "example-etcd-encryption-key").unwrap();
     let key_data = key["data"]["key"].clone();
@@ -485,7 +485,7 @@ fn wait_follows_conditions_and_reports_failures() {
         json!({"replicas": 1, "conditions": [condition("Ready", "True", "AsExpected", "")]}),
     );
     let o = e.ok(&["apply", "--auto-approve", "--wait", "--timeout", "10s"]);
-    assert!(stderr(&o).contains("are ready"), "{}", stderr(&o));
+    assert!(stdout(&o).contains("are ready"), "{}", stdout(&o));
 }
 
 /// The fleet `interrupted_*` tests apply: fixed infraID so that states of

@@ -176,7 +176,8 @@ fn waiting_for_the_lock_says_who_holds_it_and_until_when() {
     f.write("cluster c {\n    pull-secret file=\"pull.json\"\n    node-pool w replicas=2\n}\n");
     let o = f.run(&["apply", "--auto-approve", "--lock-timeout", "3s"]);
     assert_eq!(o.status.code(), Some(1));
-    let err = stderr(&o);
+    // The wait is progress (stdout); the refusal an error (stderr).
+    let err = stdout(&o) + &stderr(&o);
     assert!(
         err.contains(&format!(
             "waiting for the fleet lock (Lease {}/hcpc-lock-{}), held by someone@elsewhere/42 since 2026-01-02T03:04:05Z",

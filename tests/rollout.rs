@@ -161,7 +161,7 @@ impl Env {
         let mut lines = Vec::new();
         loop {
             let o = self.ok(&["apply", "--auto-approve"]);
-            lines.extend(stderr(&o).lines().filter(|l| l.starts_with("rollout:")).map(str::to_string));
+            lines.extend(stdout(&o).lines().filter(|l| l.starts_with("rollout:")).map(str::to_string));
             let written: Vec<&str> =
                 names.iter().copied().filter(|n| self.release("hostedclusters", n) == image).collect();
             let settled: Vec<&str> = names.iter().copied().filter(|n| self.settled(n, &["workers"], image)).collect();
@@ -184,7 +184,7 @@ fn control_plane_first_without_a_rollout_block() {
 
     e.write_fleet(NEW, &body);
     let first = e.ok(&["apply", "--auto-approve"]);
-    let err = stderr(&first);
+    let err = stdout(&first);
     // Both control planes now, no pool yet: they wait for their control plane.
     assert_eq!(e.release("hostedclusters", "a"), NEW, "{err}");
     assert_eq!(e.release("hostedclusters", "b"), NEW, "{err}");
@@ -200,8 +200,8 @@ fn control_plane_first_without_a_rollout_block() {
 
     // Run again at once: the control planes are still upgrading; nothing more is written.
     let again = e.ok(&["apply", "--auto-approve"]);
-    assert_eq!(e.release("nodepools", "a-workers"), OLD, "{}", stderr(&again));
-    assert!(stderr(&again).contains("control plane upgrading"), "{}", stderr(&again));
+    assert_eq!(e.release("nodepools", "a-workers"), OLD, "{}", stdout(&again));
+    assert!(stdout(&again).contains("control plane upgrading"), "{}", stdout(&again));
 
     e.converge(&["a", "b"], NEW, |_, _| {});
     assert!(
@@ -277,7 +277,7 @@ fn a_wave_waits_until_the_nodes_of_the_one_before_are_ready() {
 
     // Its pool is on the new version, but not ready as desired: prod waits.
     let o = e.ok(&["apply", "--auto-approve"]);
-    let err = stderr(&o);
+    let err = stdout(&o);
     assert!(
         err.contains(
             "rollout: wave canary: 1 of 1 clusters in progress (c1: 0 of 1 nodes ready in pool workers); wave prod: 1 waiting"
@@ -331,7 +331,7 @@ fn wait_runs_the_rollout_and_until_wave_stops_after_canary() {
     e.write_fleet(NEW, &format!("{body}{WAVES}"));
 
     let gate = e.ok(&["apply", "--auto-approve", "--wait", "--until-wave", "canary", "--timeout", "2m"]);
-    let err = stderr(&gate);
+    let err = stdout(&gate);
     assert!(e.settled("c1", &["workers"], NEW), "{err}");
     assert_eq!(e.release("hostedclusters", "p1"), OLD, "{err}");
     assert_eq!(e.release("hostedclusters", "p2"), OLD, "{err}");

@@ -36,7 +36,26 @@ macro_rules! codes {
                     .iter()
                     .position(|w| w.ends_with('.') && !matches!(*w, "e.g." | "i.e." | "(e.g." | "(i.e."))
                     .map_or(words.len(), |i| i + 1);
-                words[..end].join(" ")
+                let sentence = words[..end].join(" ");
+                // A long sentence: up to its colon, or its first words.
+                const WIDTH: usize = 100;
+                if sentence.len() <= WIDTH {
+                    return sentence;
+                }
+                if let Some(colon) = sentence.find(": ").filter(|&c| (20..=WIDTH).contains(&c)) {
+                    return format!("{}.", &sentence[..colon]);
+                }
+                let mut cut = String::new();
+                for w in sentence.split(' ') {
+                    if cut.len() + w.len() + 1 > WIDTH {
+                        break;
+                    }
+                    if !cut.is_empty() {
+                        cut.push(' ');
+                    }
+                    cut.push_str(w);
+                }
+                format!("{cut} …")
             }
 
             pub fn parse(s: &str) -> Option<Code> {
@@ -318,8 +337,9 @@ codes! {
     /// Fix: free room on a node for one more VM, or use
     /// `upgrade-type in-place`.
     NoRolloutRoom = "hcpc::capacity::no_rollout_room",
-    /// An immutable field would change and the object must be replaced,
-    /// but the cluster has `prevent-destroy #true`.
+    /// A HostedCluster would be destroyed (its cluster removed from the
+    /// fleet, or `hcpc destroy`) or replaced (an immutable field changed),
+    /// but the cluster has `prevent-destroy #true` (the default).
     /// Fix: revert the change; to recreate or delete the cluster on purpose,
     /// declare `prevent-destroy #false` in it and apply first, then make the
     /// change (with `--allow-replace` for a replacement).

@@ -557,7 +557,10 @@ impl MaxParallel {
         match self {
             MaxParallel::All => usize::MAX,
             MaxParallel::Count(n) => n as usize,
-            MaxParallel::Percent(p) => (size * p as usize).div_ceil(100).max(1),
+            MaxParallel::Percent(p) => {
+                let n = crate::quantity::IntOrPercent::Percent(u64::from(p)).of(size as u64).max(1);
+                usize::try_from(n).unwrap_or(usize::MAX)
+            }
         }
     }
 }

@@ -17,6 +17,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use super::commands::plan::{FleetPlanned, Planned};
+use super::output;
 use super::printer::Style;
 use crate::interrupt;
 use crate::live::{Lock, Target};
@@ -85,9 +86,13 @@ impl<'a> Locks<'a> {
     pub fn take(shown: &'a FleetPlanned, opts: DriveOptions, style: Style) -> Option<Locks<'a>> {
         interrupt::arm();
         let several = shown.parts.len() > 1;
+        // Waiting is progress (stdout); taking over a dead holder's lock is
+        // a warning (stderr), even when quiet.
         let say = |line: &str| {
-            if !style.quiet {
+            if line.starts_with("warning:") {
                 eprintln!("{line}");
+            } else if !style.quiet {
+                output::say(line);
             }
         };
         let mut locks = Locks { held: Vec::new(), homes: Vec::new(), recorded: vec![None; shown.parts.len()] };
@@ -326,8 +331,8 @@ fn apply_target(
     if created_by_lock {
         if !style.quiet {
             match &work.prefix {
-                Some(t) => eprintln!("{t}: {} {home}", Action::Create.symbol()),
-                None => eprintln!("{} {home}", Action::Create.symbol()),
+                Some(t) => output::say(&format!("{t}: {} {home}", Action::Create.symbol())),
+                None => output::say(&format!("{} {home}", Action::Create.symbol())),
             }
         }
         report.applied.push(home.clone());
@@ -496,8 +501,8 @@ fn hold_secrets<'c>(
     let say = |line: &str| {
         if !style.quiet {
             match &work.prefix {
-                Some(t) => eprintln!("{t}: {line}"),
-                None => eprintln!("{line}"),
+                Some(t) => output::say(&format!("{t}: {line}")),
+                None => output::say(line),
             }
         }
     };
@@ -557,8 +562,8 @@ impl Work<'_> {
             Action::Replace => {
                 self.target.delete_one(&change.id)?;
                 let progress = |line: &str| match &self.prefix {
-                    Some(t) => eprintln!("{t}: {line}"),
-                    None => eprintln!("{line}"),
+                    Some(t) => output::say(&format!("{t}: {line}")),
+                    None => output::say(line),
                 };
                 self.target.wait_gone(&change.id, self.wait_timeout, &progress)?;
                 self.target.apply_one(object()?, self.force_conflicts)
@@ -634,8 +639,8 @@ fn run_level(
                             Ok(()) => {
                                 if !style.quiet {
                                     match &work.prefix {
-                                        Some(t) => eprintln!("{t}: {} {}", c.action.symbol(), c.id),
-                                        None => eprintln!("{} {}", c.action.symbol(), c.id),
+                                        Some(t) => output::say(&format!("{t}: {} {}", c.action.symbol(), c.id)),
+                                        None => output::say(&format!("{} {}", c.action.symbol(), c.id)),
                                     }
                                 }
                                 report.applied.push(c.id.clone());

@@ -69,7 +69,7 @@ enum Shown {
 }
 
 impl RolloutProgress {
-    /// Bars when stderr is a terminal (and not quiet), lines otherwise;
+    /// Bars when stdout is a terminal (and not quiet), lines otherwise;
     /// `start` is the standing already printed.
     pub fn new(style: Style, terminal: bool, start: &Standing) -> RolloutProgress {
         if style.quiet {
@@ -78,7 +78,7 @@ impl RolloutProgress {
         if !terminal {
             return RolloutProgress { shown: Shown::Lines { last: start.summary() } };
         }
-        RolloutProgress::drawn_to(ProgressDrawTarget::stderr(), start)
+        RolloutProgress::drawn_to(ProgressDrawTarget::stdout(), start)
     }
 
     /// Bars drawn to `target`.
@@ -89,10 +89,10 @@ impl RolloutProgress {
         p
     }
 
-    /// Shows `s`: moves the bars, or prints `HH:MM:SS <summary>` to stderr
+    /// Shows `s`: moves the bars, or prints `HH:MM:SS <summary>` to stdout
     /// if the summary changed.
     pub fn update(&mut self, s: &Standing) {
-        self.update_to(s, &mut std::io::stderr());
+        self.update_to(s, &mut std::io::stdout());
     }
 
     fn update_to(&mut self, s: &Standing, out: &mut dyn Write) {
@@ -172,7 +172,7 @@ mod tests {
             cluster: name.to_string(),
             target: None,
             phase,
-            control_plane: Some("r:4.20.1-x86_64".to_string()),
+            control_plane: Some("quay.io/openshift-release-dev/ocp-release:4.20.1-x86_64".to_string()),
             node_pools: 1,
             nodes: 1,
             waiting_for: None,

@@ -540,7 +540,7 @@ impl Watches {
         run.skeleton.pending(&held);
         // Bars on a terminal, timestamped lines otherwise; the bars are
         // cleared when this returns, before a pass prints what it writes.
-        let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
         let mut progress = super::progress::RolloutProgress::new(style, terminal, &run.standing);
         // From here on, a step first seen began while this apply looked.
         run.skeleton.clock.following = true;
@@ -767,7 +767,7 @@ pub fn standing_of(planned: &FleetPlanned, flags: &RolloutFlags) -> Result<Optio
 pub fn finish(standing: Option<&Standing>, code: u8, style: super::printer::Style) -> u8 {
     let Some(s) = standing.filter(|s| s.is_active()) else { return code };
     if !style.quiet {
-        eprintln!("{}", s.after_written().summary());
+        super::output::say(&s.after_written().summary());
     }
     if s.halted.is_empty() {
         return code;

@@ -154,7 +154,11 @@ pub fn check_node(node: &KdlNode, spec: &NodeSpec, file: FileId, diags: &mut Dia
             diags.push(d);
         }
     }
-    for p in spec.props.iter().filter(|p| p.required) {
+    // `class "INFRA/HOSTED"` names its `hosted=` already: the argument's
+    // own diagnostic takes it apart, and says so once.
+    let hcp_mapping = matches!(name, "class" | "snapshot-class")
+        && node.entries().iter().any(|e| e.name().is_none() && e.value().as_string().is_some_and(|v| v.contains('/')));
+    for p in spec.props.iter().filter(|p| p.required && !(hcp_mapping && p.name == "hosted")) {
         if !seen_props.contains_key(p.name) {
             diags.push(
                 Diagnostic::error(Code::MissingProperty, format!("`{name}` needs `{}=`", p.name))

@@ -46,9 +46,12 @@ pub fn run(k: &KubeTarget, planned: &Planned, timeout: Duration, style: Style) -
         })
         .map(|o| o.id.clone())
         .collect();
-    let tty = std::io::stderr().is_terminal() && !style.quiet;
+    let tty = std::io::stdout().is_terminal() && !style.quiet;
     let bar = tty.then(|| {
-        let b = indicatif::ProgressBar::new(targets.len() as u64);
+        let b = indicatif::ProgressBar::with_draw_target(
+            Some(targets.len() as u64),
+            indicatif::ProgressDrawTarget::stdout(),
+        );
         b.set_style(
             indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos}/{len} ready {msg}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
@@ -114,7 +117,7 @@ pub fn run(k: &KubeTarget, planned: &Planned, timeout: Duration, style: Style) -
             if last.get(&id.to_string()) != Some(&line) {
                 match &bar {
                     Some(b) => b.println(format!("{id}: {line}")),
-                    None if !style.quiet => eprintln!("{} {id}: {line}", timestamp()),
+                    None if !style.quiet => crate::cli::output::say(&format!("{} {id}: {line}", timestamp())),
                     None => {}
                 }
                 last.insert(id.to_string(), line);
@@ -127,7 +130,7 @@ pub fn run(k: &KubeTarget, planned: &Planned, timeout: Duration, style: Style) -
             if let Some(b) = bar {
                 b.finish_and_clear();
             }
-            eprintln!("All {} HostedClusters and NodePools are ready.", targets.len());
+            crate::cli::output::say(&format!("All {} HostedClusters and NodePools are ready.", targets.len()));
             return exit::OK;
         }
         if start.elapsed() >= timeout {
