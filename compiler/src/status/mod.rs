@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::object::Kind;
 use crate::plan::rollout::{POOL_FAILURES, Phase, Standing};
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Change};
 
 /// A cluster's health, worst first: the order the views list them in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -289,7 +289,8 @@ impl Fleet {
 pub struct TargetInput<'a> {
     /// `kube:CONTEXT` or `dir:PATH`.
     pub target: &'a str,
-    pub plan: &'a Plan,
+    /// The plan's changes on this target.
+    pub changes: &'a [Change],
     /// The clusters the configuration declares there: (namespace, name).
     pub declared: Vec<(String, String)>,
     /// The live HostedClusters and NodePools, status included.
@@ -341,7 +342,6 @@ pub fn build(
                 waves.get(&key).map(|(wave, phase)| Rollout { wave: wave.to_string(), phase: (*phase).clone() });
             let mut c = cluster(t, &namespace, &name, hc, &pools, rollout);
             c.sync.held = t
-                .plan
                 .changes
                 .iter()
                 .filter(|ch| ch.cluster.as_deref() == Some(name.as_str()) && ch.id.namespace == namespace)
@@ -388,7 +388,7 @@ fn cluster(
     rollout: Option<Rollout>,
 ) -> Cluster {
     let mut sync = Sync::default();
-    for c in t.plan.changes.iter().filter(|c| c.cluster.as_deref() == Some(name) && c.id.namespace == namespace) {
+    for c in t.changes.iter().filter(|c| c.cluster.as_deref() == Some(name) && c.id.namespace == namespace) {
         match c.action {
             Action::Create => sync.add += 1,
             Action::Update => sync.change += 1,
@@ -549,3 +549,115 @@ fn tag_version(image: &str) -> String {
 
 /// The kinds whose status `status` reads.
 pub const KINDS: [Kind; 2] = [Kind::HostedCluster, Kind::NodePool];
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn condition(kind: &str, status: &str, reason: &str) -> Value {
+        json!({"type": kind, "status": status, "reason": reason, "message": "", "lastTransitionTime": "2026-12-01T10:00:00Z"})
+    }
+
+    /// A HostedCluster with `history` ((version, state) newest first) and `conditions`.
+    fn hc(name: &str, history: &[(&str, &str)], conditions: Vec<Value>) -> Value {
+        let history: Vec<Value> = history
+            .iter()
+            .map(|(v, state)| {
+                json!({"version": v, "state": state, "image": format!("r:{v}-x86_64"),
+                "startedTime": "2026-12-01T09:00:00Z", "completionTime": "2026-12-01T09:30:00Z"})
+            })
+            .collect();
+        json!({"metadata": {"name": name, "namespace": "clusters"},
+            "spec": {"release": {"image": "r:4.20.1-x86_64"}},
+            "status": {"version": {"history": history}, "conditions": conditions}})
+    }
+
+    fn pool(cluster: &str, spec: Value, replicas: u64, version: &str, conditions: Vec<Value>) -> Value {
+        json!({"metadata": {"name": format!("{cluster}-workers"), "namespace": "clusters"},
+            "spec": spec.as_object().cloned().map(|mut m| { m.insert("clusterName".into(), json!(cluster)); Value::Object(m) }),
+            "status": {"replicas": replicas, "version": version, "conditions": conditions}})
+    }
+
+    fn fleet(hcs: &[Value], pools: &[Value]) -> Fleet {
+        let input = TargetInput {
+            target: "kube:mgmt",
+            changes: &[],
+            declared: Vec::new(),
+            hosted_clusters: hcs.iter().collect(),
+            node_pools: pools.iter().collect(),
+        };
+        build(&[input], None, None, "2026-12-01T10:00:00Z")
+    }
+
+    fn fine() -> Vec<Value> {
+        vec![condition("Available", "True", "AsExpected"), condition("Degraded", "False", "AsExpected")]
+    }
+
+    #[test]
+    fn a_first_install_not_yet_available_is_upgrading_not_degraded() {
+        let installing = hc("a", &[("4.20.1", "Partial")], vec![condition("Available", "False", "Installing")]);
+        let f = fleet(&[installing], &[]);
+        assert_eq!(f.clusters[0].health, Health::Upgrading);
+        // After the install, the same condition is a fault.
+        let upgraded = hc(
+            "b",
+            &[("4.20.1", "Completed"), ("4.20.0", "Completed")],
+            vec![condition("Available", "False", "KASLoadBalancerNotReachable")],
+        );
+        let f = fleet(&[upgraded], &[]);
+        assert_eq!(f.clusters[0].health, Health::Degraded);
+        assert_eq!(f.clusters[0].conditions[0].line(), "Available=False (KASLoadBalancerNotReachable)");
+    }
+
+    #[test]
+    fn a_pool_that_cannot_roll_degrades_its_cluster() {
+        let h = hc("a", &[("4.20.1", "Completed")], fine());
+        let p = pool(
+            "a",
+            json!({"replicas": 2}),
+            2,
+            "4.20.1",
+            vec![
+                condition("ValidMachineConfig", "False", "ValidationFailed"),
+                condition("Ready", "True", "AsExpected"),
+            ],
+        );
+        let f = fleet(&[h], &[p]);
+        let c = &f.clusters[0];
+        assert_eq!(c.health, Health::Degraded);
+        assert_eq!(c.node_pools[0].line(), "workers 2/2 ready, 4.20.1");
+        assert_eq!(c.node_pools[0].conditions[0].line(), "ValidMachineConfig=False (ValidationFailed)");
+    }
+
+    #[test]
+    fn a_pool_behind_its_control_plane_is_upgrading_and_autoscaling_reads_min_max() {
+        let h = hc("a", &[("4.20.1", "Completed"), ("4.20.0", "Completed")], fine());
+        let p = pool("a", json!({"autoScaling": {"min": 1, "max": 5}}), 3, "4.20.0", vec![]);
+        let f = fleet(&[h], &[p]);
+        let c = &f.clusters[0];
+        assert_eq!(c.health, Health::Upgrading);
+        assert_eq!(c.node_pools[0].line(), "workers 3 ready (autoscaling 1–5), 4.20.0");
+        assert_eq!(f.counts.line(), "1 cluster: 0 healthy · 1 upgrading");
+    }
+
+    #[test]
+    fn held_changes_do_not_make_a_cluster_out_of_sync() {
+        let held = Sync { change: 1, held: 1, ..Sync::default() };
+        assert!(!held.out_of_sync());
+        assert_eq!(held.line(), "1 change waiting for the roll-out (1 to change)");
+        let mixed = Sync { add: 1, change: 2, held: 1, ..Sync::default() };
+        assert!(mixed.out_of_sync());
+        assert_eq!(mixed.line(), "3 changes pending (1 to add, 2 to change), 1 of them waiting for the roll-out");
+    }
+
+    #[test]
+    fn clusters_alike_are_one_entry_named_by_ranges() {
+        let hcs: Vec<Value> = (0..12)
+            .map(|i| hc(&format!("c{i:03}"), &[("4.20.1", "Partial"), ("4.20.0", "Completed")], fine()))
+            .collect();
+        let text = text::text(&fleet(&hcs, &[]), false);
+        assert!(text.starts_with("12 clusters: 0 healthy · 12 upgrading\n\nupgrading: c000 … c011\n"), "{text}");
+    }
+}

@@ -39,6 +39,10 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options<'_>, style: Style) -
         );
         return exit::ERROR;
     }
+    // The configuration's warnings belong to `check` and `plan`; here
+    // they would push the fleet off the first screen (and repeat on each
+    // re-plan of `--watch`). Errors are always shown; `-v` shows all.
+    let style = Style { quiet: style.quiet || !style.verbose, ..style };
     let Some(planned) = make_limited(path, flags, opts.clusters, style, Freshness::Cached) else {
         return exit::ERROR;
     };
@@ -124,7 +128,7 @@ fn status(planned: &FleetPlanned, live: &[LiveStatus]) -> Result<Fleet, String> 
             let of = |kind: Kind| live.iter().filter(move |((k, _, _), _)| *k == kind).map(|(_, v)| v).collect();
             TargetInput {
                 target: &part.plan.target,
-                plan: &part.plan,
+                changes: &part.plan.changes,
                 declared: part
                     .compiled
                     .resolved
