@@ -295,3 +295,55 @@ fn status_html_page_in_headless_chromium() {
     let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
     assert!(size > 10_000, "a screenshot of the page at {} ({size} bytes)", png.display());
 }
+
+/// Bad input stops `status` as it stops `check`: the diagnostic with its
+/// place, exit 1, nothing on standard output; so does a flag that does not
+/// apply.
+#[test]
+fn status_of_a_broken_configuration_says_where_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("fleet.kdl"), "cluster a {\n    node-pool workers replicas=\"two\"\n}\n").unwrap();
+    let o = crate::support::run_in(dir.path(), &["status", "--target", "dir:out"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+    assert!(stderr(&o).contains("fleet.kdl:2:"), "{}", stderr(&o));
+
+    let o = crate::support::run_in(dir.path(), &["status", "--watch", "--format", "html"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--watch does not apply to --format html"), "{}", stderr(&o));
+}
+
+/// A fleet over a management cluster and a directory: every cluster is
+/// shown with its target, from one read of each.
+#[test]
+fn status_covers_every_target_of_the_fleet() {
+    let Some(e) = env("status-targets") else { return };
+    let body = cluster("k1", None, "") + "cluster d1 {\n    target dir \"lab\"\n    node-pool workers replicas=1\n}\n";
+    e.fleet.write_fleet(&body);
+    e.fleet.ok(&["apply", "--auto-approve"]);
+    e.until("install", Duration::from_secs(60), |e| e.settled("k1", RELEASE));
+    let (code, json) = e.status(&["--format", "json", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{json}");
+    let doc: Value = serde_json::from_str(&json).unwrap();
+    let seen: Vec<(String, String, String)> = doc["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let target = c["target"].as_str().unwrap_or_default();
+            (
+                c["name"].as_str().unwrap_or_default().into(),
+                target.split(':').next().unwrap_or_default().into(),
+                c["health"].as_str().unwrap_or_default().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [("d1".into(), "dir".into(), "no-status".into()), ("k1".into(), "kube".into(), "healthy".into())],
+        "{json}"
+    );
+    let (_, text) = e.status(&["-v"]);
+    assert!(text.starts_with("2 clusters: 1 healthy · 1 no status\n"), "{text}");
+    assert!(text.contains("\n  on dir:"), "each cluster says its target:\n{text}");
+}

@@ -29,9 +29,11 @@ pub enum Health {
     /// A control-plane update or a node roll-out under way.
     Upgrading,
     /// Declared, not on the management cluster yet: `apply` creates it.
+    #[serde(rename = "not-created")]
     Absent,
     /// On the target, with no status (a directory target, or the operator
     /// has not reconciled it yet).
+    #[serde(rename = "no-status")]
     Unknown,
     Healthy,
 }
