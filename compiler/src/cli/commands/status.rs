@@ -183,10 +183,14 @@ fn watch(path: &Path, flags: &TargetFlags, opts: &Options<'_>, style: Style, mut
         for (i, part) in planned.parts.iter().enumerate() {
             let (Opened::Kube(k), Some(selector)) = (&part.target, selector(&planned, i)) else { continue };
             let (tx, stop, k) = (tx.clone(), &stop, k.clone());
+            let target = part.plan.target.clone();
             scope.spawn(move || {
-                let _ = k.follow(&KINDS, &selector, forever, stop, &mut |seen| {
+                let followed = k.follow(&KINDS, &selector, forever, stop, &mut |seen| {
                     let _ = tx.send((i, seen));
                 });
+                if let Err(e) = followed {
+                    eprintln!("error: {target}: cannot watch the fleet: {}", crate::live::kube::describe(&e));
+                }
             });
         }
         drop(tx);
@@ -196,7 +200,11 @@ fn watch(path: &Path, flags: &TargetFlags, opts: &Options<'_>, style: Style, mut
         loop {
             let mut replan = false;
             if watched > 0 {
-                let Ok(event) = rx.recv() else { break };
+                // Watches end only when they cannot go on (said above).
+                let Ok(event) = rx.recv() else {
+                    code = exit::ERROR;
+                    break;
+                };
                 let mut batch = vec![event];
                 let until = Instant::now() + COALESCE;
                 while let Some(left) = until.checked_duration_since(Instant::now()) {
