@@ -48,7 +48,8 @@ table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ddd;pad
 .bar{position:absolute;top:0;bottom:0;min-width:2px;background:#4a78c2}
 .bar.pool{background:#7fb27f;top:25%;bottom:25%}.bar.open{background:repeating-linear-gradient(45deg,#d9a400,#d9a400 4px,#f0c850 4px,#f0c850 8px)}
 .axis{display:flex;justify-content:space-between;color:#555;font-size:.85em}
-small{color:#555}";
+small{color:#555}.key{display:inline-block;width:1.5em;height:.7em;margin:0 .3em 0 .8em;background:#4a78c2}
+.key.pool{background:#7fb27f}.key.open{background:#d9a400}";
 
 /// Shows the rows of the chosen state (`all`: every row); `page.html#degraded`
 /// opens with that filter chosen, for a link from an alert.
@@ -169,7 +170,7 @@ fn timeline(out: &mut String, fleet: &Fleet) {
     let pct = |t: i64| (t - first) as f64 * 100.0 / width;
     let _ = writeln!(
         out,
-        "<h2>Latest upgrades</h2><div class=\"axis\"><span>{}</span><span>{}</span></div><div class=\"tl\" id=\"timeline\">",
+        "<h2>Latest upgrades</h2><p><small><span class=\"key cp\"></span> control plane <span class=\"key pool\"></span> node pool <span class=\"key open\"></span> under way; in the order they started</small></p><div class=\"axis\"><span>{}</span><span>{}</span></div><div class=\"tl\" id=\"timeline\">",
         clock(first),
         clock(last)
     );
