@@ -7,6 +7,8 @@
 //! NodePools (status included), the rollout standing and the clock are
 //! read beforehand and passed in.
 
+#![deny(clippy::disallowed_methods)]
+
 pub mod html;
 pub mod text;
 
