@@ -29,4 +29,5 @@ mod proxy;
 mod review;
 mod robustness;
 mod rollout;
+mod status;
 mod versions;

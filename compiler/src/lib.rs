@@ -49,6 +49,7 @@ pub mod render;
 pub mod resolve;
 pub mod selector;
 pub mod source;
+pub mod status;
 
 /// The language schema as JSON (`hcpc schema`; also `schema/language.json`).
 pub fn schema_json() -> serde_json::Value {

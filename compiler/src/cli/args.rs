@@ -163,6 +163,28 @@ pub enum Command {
         #[arg(long, default_value = "30m")]
         timeout: String,
     },
+    /// The fleet at a glance: per cluster, in sync or not, health, versions, nodes and roll-out.
+    #[command(
+        after_help = "Examples:\n  hcpc status\n  hcpc status fleet/ --cluster 'prod-*' -v\n  hcpc status --format markdown\n  hcpc status --format html > status.html\n  hcpc status --watch\n  hcpc status --detailed-exitcode   # exit 2 when degraded or out of sync"
+    )]
+    Status {
+        #[command(flatten)]
+        input: Input,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Only this cluster (repeatable; a glob such as `prod-*`).
+        #[arg(long = "cluster", value_name = "NAME")]
+        clusters: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
+        format: StatusFormat,
+        /// Render again as the operator reports changes (one watch per kind per target), until interrupted.
+        #[arg(long)]
+        watch: bool,
+        /// Exit 2 when a cluster is degraded or out of sync (0 = all fine, 1 = error).
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
     /// Rewrite KDL files in canonical form, keeping comments.
     #[command(after_help = "Examples:\n  hcpc fmt\n  hcpc fmt fleet/ --check")]
     Fmt {
@@ -329,4 +351,12 @@ pub enum PlanFormat {
     Markdown,
     Json,
     Diff,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    Text,
+    Json,
+    Markdown,
+    Html,
 }

@@ -831,6 +831,14 @@ pub fn with_rollout(text: String, format: crate::cli::args::PlanFormat, standing
     }
 }
 
+/// The rollout's standing from statuses already read (one entry per
+/// target): `status` reads them once and shows health from the same read.
+pub fn read_from(planned: &FleetPlanned, live: &[LiveStatus], flags: &RolloutFlags) -> Result<Run, String> {
+    let skeleton = skeleton(planned, live);
+    let standing = skeleton.evaluate(flags)?;
+    Ok(Run { skeleton, standing })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

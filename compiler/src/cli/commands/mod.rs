@@ -7,6 +7,7 @@ mod import;
 mod lsp;
 pub mod plan;
 mod render;
+mod status;
 mod unlock;
 mod wait;
 
@@ -138,6 +139,11 @@ pub fn run(cli: Cli) -> u8 {
         Command::Unlock { input, target, yes } => {
             let Some(flags) = target_flags(&target) else { return exit::ERROR };
             unlock::run(&path_or_cwd(input.path), &flags, yes, style)
+        }
+        Command::Status { input, target, clusters, format, watch, detailed_exitcode } => {
+            let Some(flags) = target_flags(&target) else { return exit::ERROR };
+            let opts = status::Options { clusters: &clusters, format, watch, detailed_exitcode };
+            status::run(&path_or_cwd(input.path), &flags, &opts, style)
         }
         Command::Fmt { input, check } => fmt(&path_or_cwd(input.path), check, style),
     }
