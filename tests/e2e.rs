@@ -29,4 +29,5 @@ mod proxy;
 mod review;
 mod robustness;
 mod rollout;
+mod secrets;
 mod versions;

@@ -166,6 +166,13 @@ codes! {
     /// The cluster would otherwise fail to pull images or admit nobody, long
     /// after the apply.
     SecretFormat = "hcpc::input::secret_format",
+    /// A `file=` or `kubeconfig-file=` path leads outside the fleet's
+    /// directory tree (the repository holding it, when it is in a git
+    /// repository; symlinks resolved). A pull request could otherwise copy
+    /// any file the pipeline can read into a Secret. Move the file into the
+    /// repository, use `env=` or `secret=`, or, for a fleet kept outside
+    /// review, declare the top-level node `allow-paths-outside`.
+    PathOutside = "hcpc::input::path_outside",
     /// The target could not be used (unreadable directory, bad kubeconfig).
     Target = "hcpc::target",
     /// (warning) A declared `infra` fact contradicts what discovery found.
@@ -211,6 +218,12 @@ codes! {
     /// HostedCluster outside the fleet (another fleet's, or one made by
     /// hand): it is kept. Remove the reference, or delete the Secret by hand.
     SecretInUse = "hcpc::plan::secret_in_use",
+    /// A live etcd encryption key Secret has no `key` of 32 bytes
+    /// (base64), so the HostedCluster's aescbc encryption cannot work. hcpc
+    /// never replaces an existing key (etcd data encrypted with it would be
+    /// lost): if the cluster has never run, delete the Secret and apply
+    /// again (apply generates a new key); otherwise restore the key it had.
+    EtcdKeyInvalid = "hcpc::plan::etcd_key_invalid",
     /// The saved plan no longer matches live state or the inputs.
     StalePlan = "hcpc::plan::stale",
     /// The Kubernetes API refused or failed a request.

@@ -454,6 +454,10 @@ pub const TOP_LEVEL: &[NodeSpec] = &[
         ..node("profile", "a named shape of cluster: settings and pools every cluster with `profile=NAME` takes")
     },
     ROLLOUT,
+    node(
+        "allow-paths-outside",
+        "let `file=` and `kubeconfig-file=` read files outside the fleet's directory tree (or the git repository holding it); off by default, so a change cannot copy other files of the machine into Secrets",
+    ),
 ];
 
 /// `rollout { wave NAME selector=… max-parallel=… }`: the order in which

@@ -29,33 +29,44 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
 
 /// Writes one file atomically; `private` files (Secrets, kubeconfigs) are
 /// readable by their owner only (mode 0600).
+///
+/// The temporary file beside it has a random name and is created
+/// exclusively without following symlinks, and its mode is set on the open
+/// descriptor: another local user who pre-creates the name, or plants a
+/// symlink there, makes the write fail instead of receiving the contents.
 pub fn write_file(path: &Path, contents: &[u8], private: bool) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    {
+    let mut random = [0u8; 12];
+    getrandom::fill(&mut random).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let tmp = dir.join(format!(".{file_name}.tmp-{suffix}"));
+    let mode = if private { 0o600 } else { 0o644 };
+    let written = (|| {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(if private { 0o600 } else { 0o644 })
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .mode(0o600)
             .open(&tmp)?;
+        // The umask only narrows the creation mode; the descriptor's mode is exact.
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
         f.write_all(contents)?;
-        f.sync_all()?;
+        f.sync_all()
+    })();
+    match written {
+        // A name taken by someone else is theirs: never remove it.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+        Ok(()) => std::fs::rename(&tmp, path).inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        }),
     }
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
-}
-
-/// Writes several files, each atomically.
-pub fn write_all(files: &[(PathBuf, String)]) -> Result<(), String> {
-    for (path, text) in files {
-        write_atomic(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    }
-    Ok(())
 }
 
 /// A GitOps directory as live state.
