@@ -289,7 +289,10 @@ fn concurrent_applies_over_two_targets_never_deadlock() {
     let swapped = text
         .replace("target kube context=east\n", "target kube context=west\n")
         .replace("cluster a {\n", "cluster a {\n    target kube context=east\n")
-        .replace("cluster b {\n    target kube context=west\n", "cluster b {\n");
+        .replace("cluster b {\n    target kube context=west\n", "cluster b {\n")
+        // Its own copy of the pull secret: secret files stay in the fleet's tree.
+        .replace(&t.dir.path().display().to_string(), &other.path().display().to_string());
+    crate::support::pull_secret_in(other.path());
     std::fs::write(other.path().join("fleet.kdl"), swapped).unwrap();
     let spawn = |dir: &Path| {
         hcpc()

@@ -258,4 +258,16 @@ fn saved_plans_digest_secret_data_with_their_own_random_key() {
     let o = run(dir, &["apply", "--auto-approve", "two.json"]);
     assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
     assert!(stderr(&o).contains("hcpc::plan::stale"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("a secret the configuration reads changed"), "{}", stderr(&o));
+
+    // The printed plan's input digest does not depend on secret values, so
+    // it cannot confirm a guess either.
+    let digest = || {
+        let o = run(dir, &["plan", "--format", "json"]);
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        doc["input_digest"].as_str().unwrap().to_string()
+    };
+    let before = digest();
+    std::fs::write(dir.join("pull-secret.json"), "{\"auths\":{\"quay.io\":{\"auth\":\"Z3Vlc3M=\"}}}\n").unwrap();
+    assert_eq!(digest(), before);
 }

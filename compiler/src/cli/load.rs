@@ -18,8 +18,13 @@ pub struct Compiled {
     pub diags: Diagnostics,
     pub resolved: Option<ResolvedFleet>,
     pub objects: Vec<DesiredObject>,
-    /// Digest of every input byte (files and secret values): saved plans compare it.
+    /// Digest of the configuration's bytes and the secret sources it names
+    /// (not their values, so that a printed plan's digest cannot confirm a
+    /// guessed secret): saved plans compare it.
     pub input_digest: String,
+    /// Digest of the secret values read; never printed (a saved plan keeps
+    /// it keyed).
+    pub secrets_digest: String,
 }
 
 /// The `.kdl` files a path names: the file itself, or the `*.kdl` files
@@ -100,6 +105,7 @@ pub fn compile(path: &Path) -> Compiled {
                 resolved: None,
                 objects: Vec::new(),
                 input_digest: String::new(),
+                secrets_digest: String::new(),
             };
         }
     };
@@ -141,12 +147,22 @@ pub fn back(sources: SourceMap, fleet: Fleet, mut diags: Diagnostics) -> Compile
         None => sources.iter().next().map(|(_, f)| confinement_root(f.dir())),
     };
     let secrets = read_secrets(&resolved, confine.as_deref(), &mut diags);
+    let mut secrets_hasher = Sha256Hasher::default();
     for (k, v) in &secrets {
-        hasher.add(format!("{k:?}").as_bytes());
-        hasher.add(v);
+        let source = format!("{k:?}");
+        hasher.add(source.as_bytes());
+        secrets_hasher.add(source.as_bytes());
+        secrets_hasher.add(v);
     }
     let objects = if diags.has_errors() { Vec::new() } else { render(&resolved, &secrets) };
-    Compiled { sources, diags, resolved: Some(resolved), objects, input_digest: hasher.finish() }
+    Compiled {
+        sources,
+        diags,
+        resolved: Some(resolved),
+        objects,
+        input_digest: hasher.finish(),
+        secrets_digest: secrets_hasher.finish(),
+    }
 }
 
 #[derive(Default)]

@@ -419,7 +419,10 @@ fn differences(saved: &SavedTarget, fresh: &Planned, key: &super::plan::DigestKe
     // Digests compared as saved: keyed with the plan's own key.
     let fresh_plan = key.seal(&fresh.plan);
     if saved.plan.input_digest != fresh_plan.input_digest {
-        out.push("the configuration or a secret it reads changed since the plan was made".to_string());
+        out.push("the configuration changed since the plan was made".to_string());
+    }
+    if saved.secrets_digest != key.mac(&fresh.compiled.secrets_digest) {
+        out.push("a secret the configuration reads changed since the plan was made".to_string());
     }
     if saved.plan.target != fresh_plan.target {
         out.push(format!("the plan was made for {}, not {}", saved.plan.target, fresh_plan.target));

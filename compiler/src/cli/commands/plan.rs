@@ -44,6 +44,8 @@ pub struct SavedTarget {
     pub plan: Plan,
     /// The desired objects, Secret data replaced by digests.
     pub desired: Vec<Value>,
+    /// The secret values read, as a keyed digest.
+    pub secrets_digest: String,
 }
 
 /// Everything the plan of one target was made of, for printing and applying.
@@ -161,7 +163,14 @@ pub fn make_limited(
     let diags = diags.deduped();
     if diags.has_errors() {
         super::report(
-            Compiled { sources, diags, resolved: None, objects: Vec::new(), input_digest: String::new() },
+            Compiled {
+                sources,
+                diags,
+                resolved: None,
+                objects: Vec::new(),
+                input_digest: String::new(),
+                secrets_digest: String::new(),
+            },
             style,
         );
         return None;
@@ -548,6 +557,7 @@ pub fn run(
                 .map(|p| SavedTarget {
                     plan: key.seal(&p.plan),
                     desired: p.compiled.objects.iter().map(|o| key.digested(o)).collect(),
+                    secrets_digest: key.mac(&p.compiled.secrets_digest),
                 })
                 .collect(),
         };
