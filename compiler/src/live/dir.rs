@@ -295,3 +295,40 @@ impl Drop for DirLock {
         let _ = self.release();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::write_file;
+
+    fn mode(path: &std::path::Path) -> u32 {
+        std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    /// `kubeconfig -o FILE` over a file another user made open to all, and
+    /// over a symlink to someone's file: a new private file replaces the
+    /// name; neither the old file's mode nor the symlink's target is used.
+    #[test]
+    fn a_private_write_replaces_what_was_at_its_name_without_following_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let open = tmp.path().join("open.kubeconfig");
+        std::fs::write(&open, "").unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o666)).unwrap();
+        write_file(&open, b"admin", true).unwrap();
+        assert_eq!((mode(&open), std::fs::read(&open).unwrap()), (0o600, b"admin".to_vec()));
+
+        let theirs = tmp.path().join("theirs");
+        std::fs::write(&theirs, "theirs").unwrap();
+        let link = tmp.path().join("link.kubeconfig");
+        std::os::unix::fs::symlink(&theirs, &link).unwrap();
+        write_file(&link, b"admin", true).unwrap();
+        assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "theirs");
+        assert!(!std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(mode(&link), 0o600);
+        // No temporary file is left behind.
+        let left: Vec<_> =
+            std::fs::read_dir(tmp.path()).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
+        assert_eq!(left.len(), 3, "{left:?}");
+    }
+}
