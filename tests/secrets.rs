@@ -271,3 +271,27 @@ fn saved_plans_digest_secret_data_with_their_own_random_key() {
     std::fs::write(dir.join("pull-secret.json"), "{\"auths\":{\"quay.io\":{\"auth\":\"Z3Vlc3M=\"}}}\n").unwrap();
     assert_eq!(digest(), before);
 }
+
+#[test]
+fn an_etcd_key_secret_is_referenced_and_never_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fleet(dir, "", "    etcd key-secret=shared-etcd-key\n");
+    let o = run(dir, &["render", "--show-secrets", "fleet.kdl"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let docs = yaml_docs(&stdout(&o));
+    let hc = docs.iter().find(|d| d["kind"] == "HostedCluster").unwrap();
+    assert_eq!(hc["spec"]["secretEncryption"]["aescbc"]["activeKey"]["name"], "shared-etcd-key");
+    let secrets: Vec<&str> =
+        docs.iter().filter(|d| d["kind"] == "Secret").map(|d| d["metadata"]["name"].as_str().unwrap()).collect();
+    assert_eq!(secrets, ["a-pull-secret"], "no key Secret is rendered");
+
+    // A GitOps directory then holds no etcd key.
+    assert_eq!(run(dir, &["apply", "--auto-approve", "-q"]).status.code(), Some(0));
+    let files: Vec<String> = std::fs::read_dir(dir.join("out/clusters"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(files.iter().all(|f| !f.contains("etcd")), "{files:?}");
+}

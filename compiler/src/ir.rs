@@ -379,6 +379,9 @@ pub struct Etcd {
     pub storage_class: Option<Spanned<String>>,
     /// Where it was written, or the cluster's name for the default.
     pub size: Spanned<Quantity>,
+    /// `key-secret=NAME`: an existing encryption key Secret, referenced
+    /// (a GitOps directory then holds no key); `None`: hcpc creates one.
+    pub key_secret: Option<Spanned<String>>,
 }
 
 /// The KubeVirt CSI storage driver of a cluster.

@@ -300,6 +300,11 @@ macro_rules! cluster_settings {
                 props: &[
                     prop("storage-class", ValueKind::ObjectName, "storage class of the etcd volumes (default: the management cluster's default)"),
                     prop("size", ValueKind::Quantity, "etcd volume size (default \"8Gi\")"),
+                    prop(
+                        "key-secret",
+                        ValueKind::ObjectName,
+                        "an existing Secret (key `key`, 32 bytes) as the etcd encryption key, referenced and not managed (default: hcpc creates `<cluster>-etcd-encryption-key` at first apply)",
+                    ),
                 ],
                 needs_content: true,
                 ..node("etcd", "etcd storage")

@@ -476,6 +476,7 @@ fn lower_cluster(
             .prop("etcd", "size")
             .and_then(|v| Some(Spanned::new(v.quantity()?, v.span())))
             .unwrap_or_else(|| Spanned::new(Quantity::gibibytes(8), name.span)),
+        key_secret: s.prop("etcd", "key-secret").and_then(|v| v.string()),
     };
 
     let infra_cluster = s.node("infra-cluster").and_then(|n| {

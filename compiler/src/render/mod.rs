@@ -297,9 +297,11 @@ fn render_cluster(c: &Cluster, applyset: &str, secrets: &SecretValues) -> Vec<De
         out.push(o);
     }
     // The key itself is generated at first apply and never rewritten.
-    let mut etcd_key = secret(names::etcd_encryption_key(c), "key", None, true);
-    etcd_key.create_only = true;
-    out.push(etcd_key);
+    if c.etcd.key_secret.is_none() {
+        let mut etcd_key = secret(names::etcd_encryption_key(c), "key", None, true);
+        etcd_key.create_only = true;
+        out.push(etcd_key);
+    }
 
     let hc = hosted_cluster::render(c, ownership(applyset, Some(cluster)));
     out.push(DesiredObject::new(
