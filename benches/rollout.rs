@@ -77,7 +77,10 @@ fn hcpc_binary() -> PathBuf {
 }
 
 fn fleet(dir: &Path, ns: &str, release: &str) {
-    let secret = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/secrets/pull-secret.json");
+    // A copy beside the fleet: secret files must lie in the fleet's tree.
+    let secret = dir.join("pull-secret.json");
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/secrets/pull-secret.json"), &secret)
+        .expect("copy the example pull secret");
     let mut kdl = format!(
         "target kube\nfleet rollout-bench\ndefaults {{\n    namespace {ns}\n    release \"{release}\"\n    pull-secret file=\"{}\"\n}}\n",
         secret.display()

@@ -211,6 +211,8 @@ fn technology_preview_is_noted_once() {
 fn capacity_example() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().expect("temp dir");
     let examples = tmp.path().join("examples");
+    // A checkout of the repository: `../secrets` is inside its tree.
+    std::fs::create_dir(tmp.path().join(".git")).expect("mkdir .git");
     for dir in ["secrets", "capacity"] {
         std::fs::create_dir_all(examples.join(dir)).expect("mkdir");
     }

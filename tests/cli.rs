@@ -93,7 +93,7 @@ fn explain_and_completions_and_schema() {
     let s = hcpc().arg("schema").output().unwrap();
     let schema: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
     let names: Vec<&str> = schema["topLevel"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["target", "fleet", "defaults", "infra", "cluster", "profile", "rollout"]);
+    assert_eq!(names, ["target", "fleet", "defaults", "infra", "cluster", "profile", "rollout", "allow-paths-outside"]);
 }
 
 /// `hcpc explain` is a table of codes with what each means; every

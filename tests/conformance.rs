@@ -29,8 +29,9 @@
 //!   draws a random suffix, hcpc derives it from a hash of namespace/name.
 //!   Both must look like `<cluster>-<5 lowercase alphanumerics>`.
 //!   Scenario 10 sets `infra-id`, so there it must be equal.
-//! - the etcd encryption key Secret's `data`: hcp writes 32 random bytes;
-//!   hcpc creates the key at first apply and never renders it.
+//! - the etcd encryption key Secret's `data`: both write 32 random bytes
+//!   when showing secrets (hcpc's `render --show-secrets`; apply generates
+//!   its own at first apply), which must decode to 32 bytes.
 //! - NodePool `metadata.name`: hcp names the pool after the cluster, hcpc
 //!   `<cluster>-<pool>` (SPEC §3) so that a cluster can have several pools.
 //!
@@ -256,15 +257,20 @@ const COMMON: &[Allowance] = &[
     },
     Allowance {
         kind: "Secret",
-        what: "etcd encryption key data: created at first apply, never rendered",
+        what: "etcd encryption key data: 32 random bytes on each side",
         apply: |hcp, hcpc| {
+            use base64::Engine;
             if !name_of(hcp).ends_with("-etcd-encryption-key") {
                 return Ok(());
             }
-            if hcpc.get("data").is_some() {
-                return Err("hcpc rendered the etcd encryption key's data".into());
+            for (who, o) in [("hcp", &mut *hcp), ("hcpc", &mut *hcpc)] {
+                let key = o["data"]["key"].as_str().unwrap_or_default();
+                let bytes = base64::engine::general_purpose::STANDARD.decode(key).unwrap_or_default();
+                if bytes.len() != 32 {
+                    return Err(format!("{who}'s etcd encryption key is not 32 bytes of base64"));
+                }
+                remove(o, "data");
             }
-            remove(hcp, "data");
             Ok(())
         },
     },
@@ -355,7 +361,7 @@ fn role(o: &Value) -> String {
     if kind != "Secret" {
         return kind.to_string();
     }
-    // hcpc renders the etcd key without data; the key it creates is `key`.
+    // Without --show-secrets hcpc renders the etcd key without data; the key is `key`.
     let key = match o.get("data").and_then(Value::as_object) {
         Some(d) => d.keys().cloned().collect::<Vec<_>>().join(","),
         None if name_of(o).ends_with("-etcd-encryption-key") => "key".to_string(),

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::examples::assert_golden;
 use crate::support::envtest::{DEFAULT_STORAGE_CLASS, Envtest};
-use crate::support::{hcpc, repo, stderr, stdout};
+use crate::support::{hcpc, stderr, stdout};
 
 const HEAD: &str = "target kube\nfleet discovery\ndefaults {\n    namespace clusters\n    release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n}\n";
 
@@ -83,7 +83,7 @@ impl Cluster {
     }
 
     fn write(&self, body: &str) {
-        let secret = repo().join("examples/secrets/pull-secret.json");
+        let secret = crate::support::pull_secret_in(self.dir.path());
         let head = HEAD.replace("}\n", &format!("    pull-secret file=\"{}\"\n}}\n", secret.display()));
         std::fs::write(self.dir.path().join("fleet.kdl"), format!("{head}{body}")).unwrap();
     }

@@ -29,5 +29,6 @@ mod proxy;
 mod review;
 mod robustness;
 mod rollout;
+mod secrets;
 mod status;
 mod versions;

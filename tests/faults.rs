@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::envtest::Envtest;
 use crate::support::fault_proxy::FaultProxy;
-use crate::support::{hcpc, repo, stderr, stdout};
+use crate::support::{hcpc, stderr, stdout};
 
 /// A fleet of its own on the shared real server, reached through a proxy
 /// that injects faults.
@@ -27,7 +27,7 @@ fn env() -> Option<Env> {
     let server = FaultProxy::start(k);
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = server.write_kubeconfig(dir.path());
-    let secrets = repo().join("examples/secrets/pull-secret.json");
+    let secrets = crate::support::pull_secret_in(dir.path());
     std::fs::write(
         dir.path().join("fleet.kdl"),
         format!(
@@ -208,7 +208,7 @@ fn kubeconfig_for(server: &str, context: &str) -> String {
 #[test]
 fn a_failed_write_stops_new_work_and_a_rerun_converges() {
     let Some(e) = env() else { return };
-    let secrets = repo().join("examples/secrets/pull-secret.json");
+    let secrets = crate::support::pull_secret_in(e.dir.path());
     let fleet = std::fs::read_to_string(e.dir.path().join("fleet.kdl")).unwrap();
     let mut text = fleet[..fleet.find("cluster example").unwrap()].to_string();
     for name in ["a", "b", "c"] {

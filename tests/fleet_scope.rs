@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use crate::support::live_fleet::{LiveFleet, RELEASE};
-use crate::support::{repo, stderr, stdout};
+use crate::support::{stderr, stdout};
 
 /// The shared live fleet, with this module's own helpers.
 struct Env(LiveFleet);
@@ -51,7 +51,7 @@ impl Env {
     /// `fleet.kdl`: clusters `alpha` and `beta`, one pool each of
     /// `replicas`, and `gamma` when `with_gamma`.
     fn fleet(&self, alpha: u32, beta: u32, with_gamma: bool) {
-        let secret = repo().join("examples/secrets/pull-secret.json");
+        let secret = crate::support::pull_secret_in(self.dir.path());
         let gamma = if with_gamma { "cluster gamma {\n    node-pool w replicas=1\n}\n" } else { "" };
         std::fs::write(
             self.path("fleet.kdl"),
@@ -258,7 +258,7 @@ fn cluster_limits_pruning() {
 #[test]
 fn limited_plan_golden() {
     let dir = tempfile::tempdir().unwrap();
-    let secret = repo().join("examples/secrets/pull-secret.json");
+    let secret = crate::support::pull_secret_in(dir.path());
     let write = |alpha: u32, beta: u32| {
         let text = format!(
             "target dir \"out\"\nfleet golden\ndefaults {{\n    release \"{RELEASE}\"\n    pull-secret file=\"{}\"\n}}\n\

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::support::envtest::Envtest;
 use crate::support::fault_proxy::FaultProxy;
-use crate::support::{hcpc, repo, stderr, stdout};
+use crate::support::{hcpc, stderr, stdout};
 
 const RELEASE: &str = "quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64";
 
@@ -45,7 +45,7 @@ impl Two {
 
     /// `fleet.kdl`: east is the fleet's target, then `body`.
     fn write(&self, body: &str) {
-        let secret = repo().join("examples/secrets/pull-secret.json");
+        let secret = crate::support::pull_secret_in(self.dir.path());
         std::fs::write(
             self.dir.path().join("fleet.kdl"),
             format!(
@@ -289,7 +289,10 @@ fn concurrent_applies_over_two_targets_never_deadlock() {
     let swapped = text
         .replace("target kube context=east\n", "target kube context=west\n")
         .replace("cluster a {\n", "cluster a {\n    target kube context=east\n")
-        .replace("cluster b {\n    target kube context=west\n", "cluster b {\n");
+        .replace("cluster b {\n    target kube context=west\n", "cluster b {\n")
+        // Its own copy of the pull secret: secret files stay in the fleet's tree.
+        .replace(&t.dir.path().display().to_string(), &other.path().display().to_string());
+    crate::support::pull_secret_in(other.path());
     std::fs::write(other.path().join("fleet.kdl"), swapped).unwrap();
     let spawn = |dir: &Path| {
         hcpc()
@@ -317,7 +320,7 @@ fn concurrent_applies_over_two_targets_never_deadlock() {
 #[test]
 fn a_cluster_target_is_checked_like_the_top_level_one() {
     let dir = tempfile::tempdir().unwrap();
-    let secret = repo().join("examples/secrets/pull-secret.json");
+    let secret = crate::support::pull_secret_in(dir.path());
     std::fs::write(
         dir.path().join("fleet.kdl"),
         format!(

@@ -48,7 +48,7 @@ impl Env<'_> {
     /// Writes `fleet.kdl`: this scope's fleet and namespace, shared
     /// release and pull secret, then `body`.
     fn write_fleet(&self, body: &str) {
-        let secrets = repo().join("examples/secrets/pull-secret.json");
+        let secrets = crate::support::pull_secret_in(self.dir.path());
         std::fs::write(
             self.dir.path().join("fleet.kdl"),
             format!(

@@ -206,6 +206,8 @@ fn uri(path: &Path) -> String {
 /// the secrets it reads beside it.
 fn fleet_copy() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().expect("temp dir");
+    // A checkout of the repository: `../secrets` is inside its tree.
+    std::fs::create_dir(tmp.path().join(".git")).expect("mkdir .git");
     let dir = tmp.path().join("my fleet");
     std::fs::create_dir_all(&dir).expect("mkdir");
     for entry in std::fs::read_dir(repo().join("examples/fleet")).expect("examples/fleet") {

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::support::{conformance, hcpc, repo, stderr, stdout};
 
 fn fleet(dir: &Path, replicas: u32, etcd_size: &str) {
-    let secrets = repo().join("examples/secrets/pull-secret.json");
+    let secrets = crate::support::pull_secret_in(dir);
     let text = format!(
         "target dir \"out\"\ncluster example {{\n    release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n    pull-secret file=\"{}\"\n    etcd size=\"{etcd_size}\"\n    node-pool workers replicas={replicas}\n}}\n",
         secrets.display()
@@ -138,7 +138,7 @@ fn removed_cluster_is_destroyed_only_when_unprotected() {
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: foreign\n  namespace: clusters\n",
     )
     .unwrap();
-    let secrets = repo().join("examples/secrets/pull-secret.json");
+    let secrets = crate::support::pull_secret_in(dir);
     std::fs::write(
         dir.join("fleet.kdl"),
         format!("target dir \"out\"\ncluster other {{\n    release \"q.io/r:1\"\n    pull-secret file=\"{}\"\n    node-pool w replicas=1\n}}\n", secrets.display()),
@@ -309,7 +309,7 @@ fn deleted_and_extra_secret_data_is_never_printed() {
     std::fs::write(&pull, text).unwrap();
     let with_extra = run(dir, &["plan", "--format", "json"]);
     assert!(!stdout(&with_extra).contains("UFJJVkFURUtFWQ"), "{}", stdout(&with_extra));
-    let secrets = repo().join("examples/secrets/pull-secret.json");
+    let secrets = crate::support::pull_secret_in(dir);
     std::fs::write(
         dir.join("fleet.kdl"),
         format!("target dir \"out\"\ncluster other {{\n    release \"q.io/r:1\"\n    pull-secret file=\"{}\"\n    prevent-destroy #false\n    node-pool w replicas=1\n}}\n", secrets.display()),
@@ -389,7 +389,7 @@ fn an_apply_that_waited_refuses_a_changed_target() {
 }
 
 fn write_kdl(dir: &Path, body: &str) {
-    let secrets = repo().join("examples/secrets/pull-secret.json");
+    let secrets = crate::support::pull_secret_in(dir);
     std::fs::write(
         dir.join("fleet.kdl"),
         format!(
@@ -405,7 +405,7 @@ fn review_regressions_in_planning() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let kubeconfig = dir.join("infra.kubeconfig");
-    std::fs::write(&kubeconfig, "apiVersion: v1\nkind: Config\n").unwrap();
+    std::fs::copy(repo().join("examples/secrets/infra-kubeconfig.yaml"), &kubeconfig).unwrap();
 
     // One commit may not unprotect a cluster and replace it.
     write_kdl(dir, "cluster a {\n    node-pool w replicas=1\n}\n");
@@ -604,7 +604,7 @@ fn a_directory_lock_names_its_holder_and_a_dead_holder_is_taken_over() {
 /// Two clusters applied; then one is replaced (an immutable etcd change)
 /// with one of its pools replaced too, and the other removed.
 fn replace_and_destroy(dir: &Path) {
-    let secrets = repo().join("examples/secrets/pull-secret.json");
+    let secrets = crate::support::pull_secret_in(dir);
     let cluster = |name: &str, body: &str| {
         format!(
             "cluster {name} {{\n    release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n    pull-secret file=\"{}\"\n    prevent-destroy #false\n{body}}}\n",
@@ -657,7 +657,7 @@ fn replace_and_destroy_are_told_in_words() {
 fn replaced_node_pools_count_their_vms() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let secrets = repo().join("examples/secrets/pull-secret.json");
+    let secrets = crate::support::pull_secret_in(dir);
     let write = |arch: &str| {
         let cluster = |name: &str| {
             format!(

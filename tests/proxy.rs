@@ -6,13 +6,13 @@ use std::path::Path;
 
 use crate::support::connect_proxy::ConnectProxy;
 use crate::support::envtest::{DEFAULT_CONTEXT, Envtest};
-use crate::support::{hcpc, repo, stderr, stdout};
+use crate::support::{hcpc, stderr, stdout};
 
 /// A fleet of its own on the shared server; returns its directory.
 fn fleet(k: &Envtest, what: &str) -> tempfile::TempDir {
     let scope = k.scope(what);
     let dir = tempfile::tempdir().expect("temp dir");
-    let secret = repo().join("examples/secrets/pull-secret.json");
+    let secret = crate::support::pull_secret_in(dir.path());
     std::fs::write(
         dir.path().join("fleet.kdl"),
         format!(

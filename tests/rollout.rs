@@ -42,7 +42,7 @@ impl Env {
 
     /// Writes `fleet.kdl`: this scope's fleet and namespace, `release`, then `body`.
     fn write_fleet(&self, release: &str, body: &str) {
-        let secret = repo().join("examples/secrets/pull-secret.json");
+        let secret = crate::support::pull_secret_in(self.dir.path());
         std::fs::write(
             self.dir.path().join("fleet.kdl"),
             format!(
@@ -618,7 +618,7 @@ fn one_rollout_spans_two_management_clusters() {
     let on_east = Operator::start(&east.kubeconfig_yaml(DEFAULT_CONTEXT), &ns, delays);
     let on_west = Operator::start(&west.kubeconfig_yaml(DEFAULT_CONTEXT), &ns, delays);
     let fleet = |release: &str| {
-        let secret = repo().join("examples/secrets/pull-secret.json");
+        let secret = crate::support::pull_secret_in(dir.path());
         std::fs::write(
             dir.path().join("fleet.kdl"),
             format!(

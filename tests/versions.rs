@@ -16,7 +16,7 @@ use std::process::Output;
 use serde_json::{Value, json};
 
 use crate::support::envtest::{Envtest, Scope};
-use crate::support::{hcpc, repo, stderr, stdout};
+use crate::support::{hcpc, stderr, stdout};
 
 fn image(version: &str) -> String {
     format!("quay.io/openshift-release-dev/ocp-release:{version}-x86_64")
@@ -38,7 +38,7 @@ impl<'a> Env<'a> {
 
     /// One cluster `example` on `release`, with `extra` settings.
     fn fleet(&self, release: &str, extra: &str) {
-        let secret = repo().join("examples/secrets/pull-secret.json");
+        let secret = crate::support::pull_secret_in(self.dir.path());
         std::fs::write(
             self.dir.path().join("fleet.kdl"),
             format!(
@@ -160,7 +160,7 @@ fn plans_check_releases_against_the_supported_versions() {
 fn a_directory_target_refuses_downgrades_too() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let secret = repo().join("examples/secrets/pull-secret.json");
+    let secret = crate::support::pull_secret_in(dir);
     let write = |release: &str| {
         std::fs::write(
             dir.join("fleet.kdl"),

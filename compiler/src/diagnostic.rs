@@ -296,6 +296,13 @@ codes! {
     /// Fix: use the pull secret downloaded from console.redhat.com and an
     /// OpenSSH public key (the `.pub` file).
     SecretFormat = "hcpc::input::secret_format",
+    /// A `file=` or `kubeconfig-file=` path leads outside the fleet's
+    /// directory tree (the repository holding it, when it is in a git
+    /// repository; symlinks resolved). A pull request could otherwise copy
+    /// any file the pipeline can read into a Secret. Move the file into the
+    /// repository, use `env=` or `secret=`, or, for a fleet kept outside
+    /// review, declare the top-level node `allow-paths-outside`.
+    PathOutside = "hcpc::input::path_outside",
     /// The target could not be used (unreadable directory, bad kubeconfig).
     /// Fix: check the `target` (the kubeconfig context exists and is reachable,
     /// the directory is writable), or override it with `--target`.
@@ -363,6 +370,12 @@ codes! {
     /// Fix: remove the reference from the other HostedCluster, or delete the
     /// Secret by hand once nothing names it.
     SecretInUse = "hcpc::plan::secret_in_use",
+    /// A live etcd encryption key Secret has no `key` of 32 bytes
+    /// (base64), so the HostedCluster's aescbc encryption cannot work. hcpc
+    /// never replaces an existing key (etcd data encrypted with it would be
+    /// lost): if the cluster has never run, delete the Secret and apply
+    /// again (apply generates a new key); otherwise restore the key it had.
+    EtcdKeyInvalid = "hcpc::plan::etcd_key_invalid",
     /// The saved plan no longer matches live state or the inputs.
     /// Fix: run `hcpc plan --out FILE` again, review it, and apply that.
     StalePlan = "hcpc::plan::stale",

@@ -24,6 +24,8 @@ pub struct Fleet {
     pub clusters: Vec<Cluster>,
     /// `rollout { … }`: the order release changes reach the clusters in.
     pub rollout: Option<Rollout>,
+    /// `allow-paths-outside`: secret files may lie outside the fleet's tree.
+    pub allow_paths_outside: Option<Span>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -55,6 +57,7 @@ impl Fleet {
             inventory: self.inventory.clone(),
             clusters: Vec::new(),
             rollout: self.rollout.clone(),
+            allow_paths_outside: self.allow_paths_outside,
         }
     }
 }
@@ -376,6 +379,9 @@ pub struct Etcd {
     pub storage_class: Option<Spanned<String>>,
     /// Where it was written, or the cluster's name for the default.
     pub size: Spanned<Quantity>,
+    /// `key-secret=NAME`: an existing encryption key Secret, referenced
+    /// (a GitOps directory then holds no key); `None`: hcpc creates one.
+    pub key_secret: Option<Spanned<String>>,
 }
 
 /// The KubeVirt CSI storage driver of a cluster.

@@ -339,6 +339,11 @@ macro_rules! cluster_settings {
                 props: &[
                     prop("storage-class", ValueKind::ObjectName, "storage class of the etcd volumes (default: the management cluster's default)"),
                     prop("size", ValueKind::Quantity, concat!("etcd volume size (default \"", etcd_gib!(), "Gi\")")),
+                    prop(
+                        "key-secret",
+                        ValueKind::ObjectName,
+                        "an existing Secret (key `key`, 32 bytes) as the etcd encryption key, referenced and not managed (default: hcpc creates `<cluster>-etcd-encryption-key` at first apply)",
+                    ),
                 ],
                 needs_content: true,
                 ..node("etcd", "etcd storage")
@@ -493,6 +498,10 @@ pub const TOP_LEVEL: &[NodeSpec] = &[
         ..node("profile", "a named shape of cluster: settings and pools every cluster with `profile=NAME` takes")
     },
     ROLLOUT,
+    node(
+        "allow-paths-outside",
+        "let `file=` and `kubeconfig-file=` read files outside the fleet's directory tree (or the git repository holding it); off by default, so a change cannot copy other files of the machine into Secrets",
+    ),
 ];
 
 /// `rollout { wave NAME selector=… max-parallel=… }`: the order in which

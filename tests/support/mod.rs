@@ -32,6 +32,14 @@ pub fn hcpc() -> Command {
     c
 }
 
+/// A copy of the example pull secret in `dir` (secret files must lie in
+/// the fleet's directory tree); its path.
+pub fn pull_secret_in(dir: &Path) -> PathBuf {
+    let path = dir.join("pull-secret.json");
+    std::fs::copy(repo().join("examples/secrets/pull-secret.json"), &path).expect("copy the example pull secret");
+    path
+}
+
 /// Runs `hcpc` with `args` in `dir`.
 pub fn run_in(dir: &Path, args: &[&str]) -> Output {
     hcpc().current_dir(dir).args(args).output().expect("hcpc runs")

@@ -61,7 +61,9 @@ pub enum Command {
         /// Write one YAML file per object into this directory instead of stdout.
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
-        /// Include Secret data (like hcp's --render-sensitive). Never in plans.
+        /// Include Secret data (like hcp's --render-sensitive), with a new
+        /// random etcd encryption key on every run (so the output is not
+        /// deterministic). Never in plans.
         #[arg(long)]
         show_secrets: bool,
     },

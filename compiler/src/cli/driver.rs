@@ -426,6 +426,7 @@ pub fn replan_under_lock(
             f.plan.target == s.plan.target
                 && key(f, bookkeeping.get(i)) == key(s, bookkeeping.get(i))
                 && f.plan.input_digest == s.plan.input_digest
+                && f.compiled.secrets_digest == s.compiled.secrets_digest
         });
     if !same {
         eprintln!(

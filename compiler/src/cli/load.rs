@@ -18,12 +18,19 @@ pub struct Compiled {
     pub diags: Diagnostics,
     pub resolved: Option<ResolvedFleet>,
     pub objects: Vec<DesiredObject>,
-    /// Digest of every input byte (files and secret values): saved plans compare it.
+    /// Digest of the configuration's bytes and the secret sources it names
+    /// (not their values, so that a printed plan's digest cannot confirm a
+    /// guessed secret): saved plans compare it.
     pub input_digest: String,
+    /// Digest of the secret values read; never printed (a saved plan keeps
+    /// it keyed).
+    pub secrets_digest: String,
 }
 
 /// The `.kdl` files a path names: the file itself, or the `*.kdl` files
-/// directly in a directory, in name order.
+/// directly in a directory, in name order. An entry named `*.kdl` that is
+/// not a readable regular file (a dangling symlink, a symlink loop, a FIFO,
+/// a directory) is an error: skipping it would plan its clusters' deletion.
 pub fn list_files(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
     let meta = std::fs::metadata(path).map_err(|e| {
         Diagnostic::error(Code::Io, format!("cannot read {}: {e}", path.display()))
@@ -32,12 +39,36 @@ pub fn list_files(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
     if meta.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(|e| Diagnostic::error(Code::Io, format!("cannot list {}: {e}", path.display())))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "kdl") && p.is_file())
-        .collect();
+    if !meta.is_dir() {
+        return Err(Diagnostic::error(Code::Io, format!("{} is not a regular file", path.display()))
+            .help("give a .kdl file or a directory of .kdl files"));
+    }
+    let mut files = Vec::new();
+    let entries = std::fs::read_dir(path)
+        .map_err(|e| Diagnostic::error(Code::Io, format!("cannot list {}: {e}", path.display())))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Diagnostic::error(Code::Io, format!("cannot list {}: {e}", path.display())))?;
+        let p = entry.path();
+        if p.extension().is_none_or(|x| x != "kdl") {
+            continue;
+        }
+        // Follows symlinks: what counts is what would be read.
+        let problem = match std::fs::metadata(&p) {
+            Ok(m) if m.is_file() => None,
+            Ok(m) if m.is_dir() => Some("is a directory".to_string()),
+            Ok(_) => Some("is not a regular file (a FIFO, socket or device)".to_string()),
+            Err(e) => Some(match std::fs::symlink_metadata(&p) {
+                Ok(l) if l.file_type().is_symlink() => format!("is a symlink that cannot be followed: {e}"),
+                _ => format!("cannot be read: {e}"),
+            }),
+        };
+        if let Some(problem) = problem {
+            return Err(Diagnostic::error(Code::Io, format!("{} {problem}", p.display())).help(
+                "every *.kdl entry of a fleet directory is part of the fleet; fix or remove it (skipping it would plan the deletion of its clusters)",
+            ));
+        }
+        files.push(p);
+    }
     files.sort();
     if files.is_empty() {
         return Err(Diagnostic::error(Code::Io, format!("no .kdl files in {}", path.display()))
@@ -74,6 +105,7 @@ pub fn compile(path: &Path) -> Compiled {
                 resolved: None,
                 objects: Vec::new(),
                 input_digest: String::new(),
+                secrets_digest: String::new(),
             };
         }
     };
@@ -110,13 +142,27 @@ pub fn back(sources: SourceMap, fleet: Fleet, mut diags: Diagnostics) -> Compile
     let size = sources.iter().map(|(_, f)| f.text.len()).sum();
     let (mut hasher, (resolved, resolve_diags)) = crate::parallel::join(size, hash_sources, || resolve(fleet));
     diags.extend(resolve_diags);
-    let secrets = read_secrets(&resolved, &mut diags);
+    let confine = match resolved.fleet.allow_paths_outside {
+        Some(_) => None,
+        None => sources.iter().next().map(|(_, f)| confinement_root(f.dir())),
+    };
+    let secrets = read_secrets(&resolved, confine.as_deref(), &mut diags);
+    let mut secrets_hasher = Sha256Hasher::default();
     for (k, v) in &secrets {
-        hasher.add(format!("{k:?}").as_bytes());
-        hasher.add(v);
+        let source = format!("{k:?}");
+        hasher.add(source.as_bytes());
+        secrets_hasher.add(source.as_bytes());
+        secrets_hasher.add(v);
     }
     let objects = if diags.has_errors() { Vec::new() } else { render(&resolved, &secrets) };
-    Compiled { sources, diags, resolved: Some(resolved), objects, input_digest: hasher.finish() }
+    Compiled {
+        sources,
+        diags,
+        resolved: Some(resolved),
+        objects,
+        input_digest: hasher.finish(),
+        secrets_digest: secrets_hasher.finish(),
+    }
 }
 
 #[derive(Default)]
@@ -134,9 +180,20 @@ impl Sha256Hasher {
     }
 }
 
+/// The directory tree secret files must lie in: the git repository
+/// holding the fleet's directory (its nearest ancestor with `.git`), else
+/// that directory itself; symlinks resolved.
+pub fn confinement_root(fleet_dir: &Path) -> PathBuf {
+    let dir = if fleet_dir.as_os_str().is_empty() { Path::new(".") } else { fleet_dir };
+    let real = std::fs::canonicalize(dir).unwrap_or_else(|_| crate::source::normalize(dir));
+    real.ancestors().find(|a| a.join(".git").exists()).map(Path::to_path_buf).unwrap_or(real)
+}
+
 /// Reads every `file=` and `env=` secret source; a missing one is a
-/// diagnostic pointing at the property that names it.
-fn read_secrets(resolved: &ResolvedFleet, diags: &mut Diagnostics) -> SecretValues {
+/// diagnostic pointing at the property that names it. With `confine`,
+/// a file whose real path (symlinks resolved) is outside that tree is an
+/// error and is not read.
+fn read_secrets(resolved: &ResolvedFleet, confine: Option<&Path>, diags: &mut Diagnostics) -> SecretValues {
     let mut values = SecretValues::new();
     let mut wanted: Vec<(SecretSource, Span, &str)> = Vec::new();
     for c in &resolved.fleet.clusters {
@@ -145,7 +202,7 @@ fn read_secrets(resolved: &ResolvedFleet, diags: &mut Diagnostics) -> SecretValu
             wanted.push((k.value.clone(), k.span, SSH_KEY));
         }
         if let Some(InfraCredentials::KubeconfigFile(f)) = c.infra_cluster.as_ref().map(|i| &i.credentials) {
-            wanted.push((SecretSource::File(f.value.clone()), f.span, "infrastructure kubeconfig"));
+            wanted.push((SecretSource::File(f.value.clone()), f.span, INFRA_KUBECONFIG));
         }
     }
     let mut checked: Vec<(SecretSource, &str)> = Vec::new();
@@ -163,6 +220,20 @@ fn read_secrets(resolved: &ResolvedFleet, diags: &mut Diagnostics) -> SecretValu
             continue;
         }
         let read = match &source {
+            SecretSource::File(p) if let Some(root) = confine && let Some(real) = outside(p, root) => {
+                Err(Diagnostic::error(
+                    Code::PathOutside,
+                    format!(
+                        "the {what} file {} is outside the fleet's directory tree {}",
+                        real.display(),
+                        root.display()
+                    ),
+                )
+                .label(span, "outside the fleet")
+                .help(
+                    "keep the file in the repository (or use env= or secret=); a fleet kept outside review may declare the top-level node `allow-paths-outside`",
+                ))
+            }
             SecretSource::File(p) => read_secret_file(p).map_err(|e| {
                 Diagnostic::error(Code::SecretSource, format!("cannot read the {what} file {}: {e}", p.display()))
                     .label(span, "named here")
@@ -198,7 +269,15 @@ fn read_secrets(resolved: &ResolvedFleet, diags: &mut Diagnostics) -> SecretValu
     values
 }
 
+/// The real path of `path` (symlinks resolved) when it is outside `root`;
+/// `None` when inside, or when it cannot be resolved (reading then says why).
+fn outside(path: &Path, root: &Path) -> Option<PathBuf> {
+    let real = std::fs::canonicalize(path).ok()?;
+    (!real.starts_with(root)).then_some(real)
+}
+
 const PULL_SECRET: &str = "pull secret";
+const INFRA_KUBECONFIG: &str = "infrastructure kubeconfig";
 const SSH_KEY: &str = "SSH key";
 
 /// Whether a secret holds what its setting needs; a diagnostic at the
@@ -212,6 +291,10 @@ fn check_format(what: &str, bytes: &[u8], source: &SecretSource, span: Span) -> 
         SSH_KEY => (
             ssh_key_problem(bytes)?,
             "give the public key, one line `TYPE BASE64 [COMMENT]` as in ~/.ssh/id_ed25519.pub (make one with `ssh-keygen -t ed25519`)",
+        ),
+        INFRA_KUBECONFIG => (
+            kubeconfig_problem(bytes)?,
+            "give a kubeconfig (YAML with `clusters`, `users` and `contexts`, as `oc login` or `oc config view --raw` writes) for the infrastructure cluster",
         ),
         _ => return None,
     };
@@ -239,6 +322,28 @@ fn pull_secret_problem(bytes: &[u8]) -> Option<String> {
         None if value.is_object() => Some("is a JSON object without `auths`".to_string()),
         None => Some("is JSON, but not an object with `auths`".to_string()),
     }
+}
+
+/// What is wrong with an infrastructure kubeconfig: a YAML mapping with
+/// at least one cluster that names a `server`, and `users` and `contexts`
+/// lists. Never quotes the content (the parser's messages could).
+fn kubeconfig_problem(bytes: &[u8]) -> Option<String> {
+    let Ok(text) = std::str::from_utf8(bytes) else { return Some("is not text".to_string()) };
+    let Ok(value) = crate::render::yaml::from_yaml(text) else { return Some("is not YAML".to_string()) };
+    if !value.is_object() {
+        return Some("is not a kubeconfig (not a YAML mapping)".to_string());
+    }
+    let list = |key: &str| value.get(key).and_then(serde_json::Value::as_array).filter(|l| !l.is_empty());
+    let Some(clusters) = list("clusters") else { return Some("is not a kubeconfig (no `clusters`)".to_string()) };
+    if !clusters.iter().any(|c| c.pointer("/cluster/server").and_then(serde_json::Value::as_str).is_some()) {
+        return Some("is not a kubeconfig (no cluster names a `server`)".to_string());
+    }
+    for key in ["users", "contexts"] {
+        if list(key).is_none() {
+            return Some(format!("is not a kubeconfig (no `{key}`)"));
+        }
+    }
+    None
 }
 
 /// The OpenSSH public key types HyperShift passes on to the nodes.

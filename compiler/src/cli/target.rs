@@ -129,7 +129,7 @@ pub fn split(flags: &TargetFlags, fleet: Fleet, sources: &SourceMap) -> Result<V
     if chosen {
         by_target.insert(default.clone(), (Vec::new(), default_at));
     }
-    let Fleet { name, named, namespace, target, inventory, clusters, rollout } = fleet;
+    let Fleet { name, named, namespace, target, inventory, clusters, rollout, allow_paths_outside } = fleet;
     for c in clusters {
         let (t, at) = match &c.target {
             Some(own) => (own.value.identity(), Some(own.span)),
@@ -151,6 +151,7 @@ pub fn split(flags: &TargetFlags, fleet: Fleet, sources: &SourceMap) -> Result<V
                 inventory: inventory.clone(),
                 clusters,
                 rollout: rollout.clone(),
+                allow_paths_outside,
             },
             target: t,
             at,

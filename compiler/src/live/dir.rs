@@ -29,33 +29,44 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
 
 /// Writes one file atomically; `private` files (Secrets, kubeconfigs) are
 /// readable by their owner only (mode 0600).
+///
+/// The temporary file beside it has a random name and is created
+/// exclusively without following symlinks, and its mode is set on the open
+/// descriptor: another local user who pre-creates the name, or plants a
+/// symlink there, makes the write fail instead of receiving the contents.
 pub fn write_file(path: &Path, contents: &[u8], private: bool) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    {
+    let mut random = [0u8; 12];
+    getrandom::fill(&mut random).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let tmp = dir.join(format!(".{file_name}.tmp-{suffix}"));
+    let mode = if private { 0o600 } else { 0o644 };
+    let written = (|| {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(if private { 0o600 } else { 0o644 })
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .mode(0o600)
             .open(&tmp)?;
+        // The umask only narrows the creation mode; the descriptor's mode is exact.
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
         f.write_all(contents)?;
-        f.sync_all()?;
+        f.sync_all()
+    })();
+    match written {
+        // A name taken by someone else is theirs: never remove it.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+        Ok(()) => std::fs::rename(&tmp, path).inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        }),
     }
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
-}
-
-/// Writes several files, each atomically.
-pub fn write_all(files: &[(PathBuf, String)]) -> Result<(), String> {
-    for (path, text) in files {
-        write_atomic(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    }
-    Ok(())
 }
 
 /// A GitOps directory as live state.
@@ -282,5 +293,42 @@ impl Lock for DirLock {
 impl Drop for DirLock {
     fn drop(&mut self) {
         let _ = self.release();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::write_file;
+
+    fn mode(path: &std::path::Path) -> u32 {
+        std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    /// `kubeconfig -o FILE` over a file another user made open to all, and
+    /// over a symlink to someone's file: a new private file replaces the
+    /// name; neither the old file's mode nor the symlink's target is used.
+    #[test]
+    fn a_private_write_replaces_what_was_at_its_name_without_following_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let open = tmp.path().join("open.kubeconfig");
+        std::fs::write(&open, "").unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o666)).unwrap();
+        write_file(&open, b"admin", true).unwrap();
+        assert_eq!((mode(&open), std::fs::read(&open).unwrap()), (0o600, b"admin".to_vec()));
+
+        let theirs = tmp.path().join("theirs");
+        std::fs::write(&theirs, "theirs").unwrap();
+        let link = tmp.path().join("link.kubeconfig");
+        std::os::unix::fs::symlink(&theirs, &link).unwrap();
+        write_file(&link, b"admin", true).unwrap();
+        assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "theirs");
+        assert!(!std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(mode(&link), 0o600);
+        // No temporary file is left behind.
+        let left: Vec<_> =
+            std::fs::read_dir(tmp.path()).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
+        assert_eq!(left.len(), 3, "{left:?}");
     }
 }

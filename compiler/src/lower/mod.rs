@@ -68,6 +68,7 @@ pub fn lower(input: &LowerInput<'_>) -> (Fleet, Diagnostics) {
     let target = once("target", &mut diags);
     let fleet_node = once("fleet", &mut diags);
     let rollout_node = once("rollout", &mut diags);
+    let allow_outside = once("allow-paths-outside", &mut diags);
 
     let defaults_block = defaults.and_then(|d| d.children());
     let pool_defaults = defaults_block.and_then(|b| Layers::new([Some(b)]).node("node-pool"));
@@ -118,6 +119,7 @@ pub fn lower(input: &LowerInput<'_>) -> (Fleet, Diagnostics) {
         inventory: infra.map(|i| lower_inventory(&i, &mut diags)).unwrap_or_default(),
         clusters,
         rollout: rollout_node.and_then(|r| rollout::lower_rollout(&r, &mut diags)),
+        allow_paths_outside: allow_outside.map(|n| n.name_span()),
     };
     (fleet, diags)
 }
@@ -481,6 +483,7 @@ fn lower_cluster(
             .prop("etcd", "size")
             .and_then(|v| Some(Spanned::new(v.quantity()?, v.span())))
             .unwrap_or_else(|| Spanned::new(Quantity::gibibytes(defaults::ETCD_GIB), name.span)),
+        key_secret: s.prop("etcd", "key-secret").and_then(|v| v.string()),
     };
 
     let infra_cluster = s.node("infra-cluster").and_then(|n| {

@@ -163,6 +163,7 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("cluster etcd", "HostedCluster `spec.etcd.managed.storage.persistentVolume`"),
     ("cluster etcd storage-class=", "HostedCluster `spec.etcd.managed.storage.persistentVolume.storageClassName`"),
     ("cluster etcd size=", "HostedCluster `spec.etcd.managed.storage.persistentVolume.size`"),
+    ("cluster etcd key-secret=", "HostedCluster `spec.secretEncryption.aescbc.activeKey.name`: an existing Secret, not written by hcpc"),
     ("cluster storage", "HostedCluster `spec.platform.kubevirt.storageDriver` (`type: Manual` with mappings)"),
     ("cluster storage class", "HostedCluster `spec.platform.kubevirt.storageDriver.manual.storageClassMapping[]` (`infraStorageClassName`)"),
     ("cluster storage class hosted=", "HostedCluster `…storageClassMapping[].guestStorageClassName`"),

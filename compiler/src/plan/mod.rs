@@ -50,6 +50,8 @@ pub struct PlanInput<'a> {
     pub neighbours: &'a [LiveObject],
     /// HostedClusters on the fleet's other targets, for moves.
     pub elsewhere: &'a Elsewhere,
+    /// The fleet's directory: secret files are named relative to it.
+    pub fleet_dir: &'a std::path::Path,
 }
 
 /// The HostedClusters of the fleet's other targets, by the target they are
@@ -61,6 +63,48 @@ pub struct Elsewhere {
     /// Live on another target (in this fleet's ApplySet) and no longer
     /// declared there.
     pub live: BTreeMap<ObjectId, String>,
+}
+
+/// A secret's source in words: `file PATH` (relative to the fleet's
+/// directory when it can be) or `env VAR`.
+fn describe_source(source: &crate::ir::SecretSource, fleet_dir: &std::path::Path) -> String {
+    match source {
+        crate::ir::SecretSource::File(p) => format!("file {}", relative_path(p, fleet_dir).display()),
+        crate::ir::SecretSource::Env(v) => format!("env {v}"),
+        crate::ir::SecretSource::Secret(n) => format!("Secret {n}"),
+    }
+}
+
+/// `path` relative to `base` (both as written, `.` and `..` folded), or
+/// `path` itself when no such spelling exists (`base` climbs above its start).
+fn relative_path(path: &std::path::Path, base: &std::path::Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let (path, base) = (crate::source::normalize(path), crate::source::normalize(base));
+    let p: Vec<Component<'_>> = path.components().filter(|c| *c != Component::CurDir).collect();
+    let b: Vec<Component<'_>> = base.components().filter(|c| *c != Component::CurDir).collect();
+    if path.is_absolute() != base.is_absolute() || b.contains(&Component::ParentDir) {
+        return path;
+    }
+    let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut out = std::path::PathBuf::new();
+    for _ in common..b.len() {
+        out.push("..");
+    }
+    p[common..].iter().for_each(|c| out.push(c));
+    out
+}
+
+/// What is wrong with a live etcd encryption key Secret: HyperShift's
+/// aescbc provider needs `data.key`, 32 bytes once base64-decoded.
+fn etcd_key_problem(live: &Value) -> Option<&'static str> {
+    use base64::Engine;
+    let Some(key) = live.pointer("/data/key") else { return Some("has no `key`") };
+    let decoded = key.as_str().and_then(|k| base64::engine::general_purpose::STANDARD.decode(k).ok());
+    match decoded {
+        None => Some("has a `key` that is not base64"),
+        Some(bytes) if bytes.len() != 32 => Some("has a `key` that is not 32 bytes long"),
+        Some(_) => None,
+    }
 }
 
 pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
@@ -103,19 +147,40 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
                     moved_from: None,
                 }
             }
-            Some(l) if d.create_only => Change {
-                id: d.id.clone(),
-                action: Action::NoOp,
-                fields: Vec::new(),
-                notes: Vec::new(),
-                cluster: d.cluster.clone(),
-                rolls_nodes: None,
-                live_version: l.version.clone(),
-                moved_to: None,
-                moved_from: None,
-            },
+            Some(l) if d.create_only => {
+                if let Some(problem) = etcd_key_problem(&l.body) {
+                    diags.push(
+                        Diagnostic::error(Code::EtcdKeyInvalid, format!("{} {problem}", l.id))
+                            .help(format!(
+                                "hcpc never replaces an existing etcd key (data encrypted with it would be lost): if the cluster has never run, delete {} and apply again, which generates a key; otherwise restore the key it had",
+                                l.id
+                            )),
+                    );
+                }
+                Change {
+                    id: d.id.clone(),
+                    action: Action::NoOp,
+                    fields: Vec::new(),
+                    notes: Vec::new(),
+                    cluster: d.cluster.clone(),
+                    rolls_nodes: None,
+                    live_version: l.version.clone(),
+                    moved_to: None,
+                    moved_from: None,
+                }
+            }
             Some(l) => update(d, l, input.live_is_whole, input.protected, &mut diags),
         };
+        let mut change = change;
+        if let Some(source) = &d.source {
+            // A reviewer sees where each Secret's data comes from.
+            let from = Value::String(format!("(sensitive, from {})", describe_source(source, input.fleet_dir)));
+            change
+                .fields
+                .iter_mut()
+                .filter(|f| f.sensitive && f.after.is_some())
+                .for_each(|f| f.after = Some(from.clone()));
+        }
         changes.push(change);
     }
     // Deletes: objects of this fleet's ApplySet that are no longer declared,

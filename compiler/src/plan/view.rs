@@ -43,7 +43,8 @@ impl Paint {
 pub(super) fn show(v: &Option<Value>) -> String {
     match v {
         None => "(none)".to_string(),
-        Some(Value::String(s)) if s == "(sensitive)" => s.clone(),
+        // `(sensitive)`, or `(sensitive, from file PATH)`: words, not a value.
+        Some(Value::String(s)) if s.starts_with("(sensitive") && s.ends_with(')') => s.clone(),
         Some(v) => serde_json::to_string(v).unwrap_or_default(),
     }
 }

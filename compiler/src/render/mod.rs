@@ -45,6 +45,8 @@ pub struct DesiredObject {
     pub sensitive: bool,
     /// Created once and never updated (the etcd encryption key).
     pub create_only: bool,
+    /// Where a Secret's data is read from, for the plan to name (never its bytes).
+    pub source: Option<SecretSource>,
 }
 
 impl PartialEq for DesiredObject {
@@ -64,6 +66,7 @@ impl DesiredObject {
             cluster: cluster.map(str::to_string),
             sensitive,
             create_only: false,
+            source: None,
         }
     }
 
@@ -75,6 +78,18 @@ impl DesiredObject {
     /// The typed object.
     pub fn typed(&self) -> &Body {
         &self.typed
+    }
+
+    /// Gives a create-only Secret (the etcd encryption key) its `key`
+    /// (base64), so that `render --show-secrets` output deploys as is.
+    pub fn fill_key(&mut self, key: String) {
+        if let Body::Secret(s) = &mut self.typed
+            && self.create_only
+            && s.data.is_none()
+        {
+            s.data = Some(BTreeMap::from([("key".to_string(), key)]));
+            self.value = OnceLock::new();
+        }
     }
 
     /// Appends the object as one YAML document; Secret data is masked
@@ -266,19 +281,27 @@ fn render_cluster(c: &Cluster, applyset: &str, secrets: &SecretValues) -> Vec<De
     };
     let value_of = |s: &SecretSource| secrets.get(s).map(Vec::as_slice).unwrap_or_default();
     if matches!(c.pull_secret.value, SecretSource::File(_) | SecretSource::Env(_)) {
-        out.push(secret(names::pull_secret(c), ".dockerconfigjson", Some(value_of(&c.pull_secret.value)), false));
+        let mut o = secret(names::pull_secret(c), ".dockerconfigjson", Some(value_of(&c.pull_secret.value)), false);
+        o.source = Some(c.pull_secret.value.clone());
+        out.push(o);
     }
     if let Some(k) = c.ssh_key.as_ref().filter(|k| matches!(k.value, SecretSource::File(_) | SecretSource::Env(_))) {
-        out.push(secret(names::ssh_key(c), "id_rsa.pub", Some(value_of(&k.value)), false));
+        let mut o = secret(names::ssh_key(c), "id_rsa.pub", Some(value_of(&k.value)), false);
+        o.source = Some(k.value.clone());
+        out.push(o);
     }
     if let Some(InfraCredentials::KubeconfigFile(f)) = c.infra_cluster.as_ref().map(|i| &i.credentials) {
-        let bytes = value_of(&SecretSource::File(f.value.clone()));
-        out.push(secret(names::infra_credentials(c), "kubeconfig", Some(bytes), true));
+        let source = SecretSource::File(f.value.clone());
+        let mut o = secret(names::infra_credentials(c), "kubeconfig", Some(value_of(&source)), true);
+        o.source = Some(source);
+        out.push(o);
     }
     // The key itself is generated at first apply and never rewritten.
-    let mut etcd_key = secret(names::etcd_encryption_key(c), "key", None, true);
-    etcd_key.create_only = true;
-    out.push(etcd_key);
+    if c.etcd.key_secret.is_none() {
+        let mut etcd_key = secret(names::etcd_encryption_key(c), "key", None, true);
+        etcd_key.create_only = true;
+        out.push(etcd_key);
+    }
 
     let hc = hosted_cluster::render(c, ownership(applyset, Some(cluster)));
     out.push(DesiredObject::new(

@@ -50,8 +50,13 @@ pub mod names {
     pub fn infra_credentials(c: &Cluster) -> String {
         format!("{}-infra-credentials", c.name.value)
     }
+    /// The etcd encryption key Secret the HostedCluster names: the
+    /// referenced one, or the one hcpc manages.
     pub fn etcd_encryption_key(c: &Cluster) -> String {
-        format!("{}-etcd-encryption-key", c.name.value)
+        match &c.etcd.key_secret {
+            Some(name) => name.value.clone(),
+            None => format!("{}-etcd-encryption-key", c.name.value),
+        }
     }
     pub fn node_pool(c: &Cluster, pool: &NodePool) -> String {
         pool.object_name.clone().unwrap_or_else(|| format!("{}-{}", c.name.value, pool.name.value))
@@ -71,7 +76,9 @@ pub fn cluster_objects(c: &Cluster) -> Vec<(ObjectId, Span)> {
     if let Some(InfraCredentials::KubeconfigFile(f)) = c.infra_cluster.as_ref().map(|i| &i.credentials) {
         out.push((ObjectId::new(Kind::Secret, ns, &names::infra_credentials(c)), f.span));
     }
-    out.push((ObjectId::new(Kind::Secret, ns, &names::etcd_encryption_key(c)), c.name.span));
+    if c.etcd.key_secret.is_none() {
+        out.push((ObjectId::new(Kind::Secret, ns, &names::etcd_encryption_key(c)), c.name.span));
+    }
     out.push((ObjectId::new(Kind::HostedCluster, ns, &c.name.value), c.name.span));
     for p in &c.node_pools {
         out.push((ObjectId::new(Kind::NodePool, ns, &names::node_pool(c, p)), p.name.span));

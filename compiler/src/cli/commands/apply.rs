@@ -420,13 +420,18 @@ fn fleet_differences(saved: &SavedPlan, fresh: &FleetPlanned) -> Vec<String> {
             _ => vec![format!("the plan was made for targets {}, not {}", recorded.join(", "), now.join(", "))],
         };
     }
+    let Some(key) = super::plan::DigestKey::from_hex(&saved.digest_key) else {
+        return vec!["its digest key is not 32 bytes of hex (edited by hand?)".to_string()];
+    };
     let several = now.len() > 1;
     saved
         .targets
         .iter()
         .zip(&fresh.parts)
         .flat_map(|(s, f)| {
-            differences(s, f).into_iter().map(move |d| if several { format!("{}: {d}", f.plan.target) } else { d })
+            differences(s, f, &key)
+                .into_iter()
+                .map(move |d| if several { format!("{}: {d}", f.plan.target) } else { d })
         })
         .collect()
 }
@@ -435,41 +440,46 @@ fn fleet_differences(saved: &SavedPlan, fresh: &FleetPlanned) -> Vec<String> {
 /// plan of the same configuration does not say. Inputs, target and live
 /// versions catch what changed since; the desired objects, the changes and
 /// the summary catch a plan edited by hand (or made by another hcpc).
-fn differences(saved: &SavedTarget, fresh: &Planned) -> Vec<String> {
+fn differences(saved: &SavedTarget, fresh: &Planned, key: &super::plan::DigestKey) -> Vec<String> {
     let mut out = Vec::new();
-    if saved.plan.input_digest != fresh.plan.input_digest {
-        out.push("the configuration or a secret it reads changed since the plan was made".to_string());
+    // Digests compared as saved: keyed with the plan's own key.
+    let fresh_plan = key.seal(&fresh.plan);
+    if saved.plan.input_digest != fresh_plan.input_digest {
+        out.push("the configuration changed since the plan was made".to_string());
     }
-    if saved.plan.target != fresh.plan.target {
-        out.push(format!("the plan was made for {}, not {}", saved.plan.target, fresh.plan.target));
+    if saved.secrets_digest != key.mac(&fresh.compiled.secrets_digest) {
+        out.push("a secret the configuration reads changed since the plan was made".to_string());
     }
-    for id in stale_objects(&saved.plan.changes, &fresh.plan.changes) {
+    if saved.plan.target != fresh_plan.target {
+        out.push(format!("the plan was made for {}, not {}", saved.plan.target, fresh_plan.target));
+    }
+    for id in stale_objects(&saved.plan.changes, &fresh_plan.changes) {
         out.push(format!("{id} changed on the target since the plan was made"));
     }
     if !out.is_empty() {
         return out;
     }
-    let now: Vec<Value> = fresh.compiled.objects.iter().map(super::plan::digested).collect();
+    let now: Vec<Value> = fresh.compiled.objects.iter().map(|o| key.digested(o)).collect();
     if now != saved.desired {
         out.push(
             "its desired objects are not what the configuration renders (edited by hand, or made by another hcpc version)"
                 .to_string(),
         );
     }
-    for c in &fresh.plan.changes {
+    for c in &fresh_plan.changes {
         match saved.plan.changes.iter().find(|s| s.id == c.id) {
             Some(s) if s == c => {}
             Some(_) => out.push(format!("its recorded change to {} is not what a fresh plan shows", c.id)),
             None => out.push(format!("it records nothing for {}, which a fresh plan includes", c.id)),
         }
     }
-    for s in saved.plan.changes.iter().filter(|s| !fresh.plan.changes.iter().any(|c| c.id == s.id)) {
+    for s in saved.plan.changes.iter().filter(|s| !fresh_plan.changes.iter().any(|c| c.id == s.id)) {
         out.push(format!("it records a change to {}, which a fresh plan does not have", s.id));
     }
-    if saved.plan.summary != fresh.plan.summary {
+    if saved.plan.summary != fresh_plan.summary {
         out.push("its summary is not what a fresh plan counts".to_string());
     }
-    if out.is_empty() && saved.plan != fresh.plan {
+    if out.is_empty() && saved.plan != fresh_plan {
         out.push("it is not what a fresh plan of the same configuration says".to_string());
     }
     out

@@ -160,14 +160,14 @@ pub fn path_or_cwd(p: Option<PathBuf>) -> PathBuf {
 
 /// Prints the compile diagnostics; returns the compiled fleet only if there were no errors.
 pub fn report(compiled: Compiled, style: Style) -> Option<Compiled> {
-    let Compiled { sources, diags, resolved, objects, input_digest } = compiled;
+    let Compiled { sources, diags, resolved, objects, input_digest, secrets_digest } = compiled;
     let has_errors = diags.has_errors();
     let (errors, _) = print_diagnostics(diags, &sources, DiagFormat::Human, style);
     if has_errors {
         eprintln!("error: {errors} error{} found; nothing was done", if errors == 1 { "" } else { "s" });
         return None;
     }
-    Some(Compiled { sources, diags: Default::default(), resolved, objects, input_digest })
+    Some(Compiled { sources, diags: Default::default(), resolved, objects, input_digest, secrets_digest })
 }
 
 /// `hcpc explain`: every code with its summary, or one code's explanation

@@ -28,6 +28,8 @@ use hcpc_schema::labels;
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SavedPlan {
     pub format_version: String,
+    /// This plan's random key (hex) for its digests: see [`DigestKey`].
+    pub digest_key: String,
     pub config: PathBuf,
     /// `--cluster` patterns the plan was limited by: applying it re-plans
     /// with the same limit.
@@ -42,6 +44,8 @@ pub struct SavedTarget {
     pub plan: Plan,
     /// The desired objects, Secret data replaced by digests.
     pub desired: Vec<Value>,
+    /// The secret values read, as a keyed digest.
+    pub secrets_digest: String,
 }
 
 /// Everything the plan of one target was made of, for printing and applying.
@@ -182,7 +186,14 @@ pub fn make_scoped(
     let diags = diags.deduped();
     if diags.has_errors() {
         super::report(
-            Compiled { sources, diags, resolved: None, objects: Vec::new(), input_digest: String::new() },
+            Compiled {
+                sources,
+                diags,
+                resolved: None,
+                objects: Vec::new(),
+                input_digest: String::new(),
+                secrets_digest: String::new(),
+            },
             style,
         );
         return None;
@@ -237,6 +248,7 @@ pub fn make_scoped(
         let applyset = applyset_id(&resolved.fleet);
         let protected: BTreeSet<String> =
             resolved.fleet.clusters.iter().filter(|c| c.prevent_destroy).map(|c| c.name.value.clone()).collect();
+        let fleet_dir = g.compiled.sources.iter().next().map(|(_, f)| f.dir().to_path_buf()).unwrap_or_default();
         let (mut plan, diags) = plan(&PlanInput {
             desired,
             live,
@@ -247,6 +259,7 @@ pub fn make_scoped(
             live_is_whole: matches!(g.target, Opened::Dir(_)),
             neighbours: &g.neighbours,
             elsewhere: &elsewhere,
+            fleet_dir: &fleet_dir,
         });
         let mut diags = diags;
         let mut capacity = match (&selected, &limited) {
@@ -549,16 +562,25 @@ pub fn run(
     // A reader that stops early (`| head`) is not an error.
     crate::cli::output::print(&text);
     if let Some(out) = out {
+        let key = match DigestKey::random() {
+            Ok(k) => k,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::ERROR;
+            }
+        };
         let saved = SavedPlan {
             format_version: crate::plan::model::FLEET_FORMAT_VERSION.to_string(),
+            digest_key: key.to_hex(),
             config: path.to_path_buf(),
             clusters: clusters.to_vec(),
             targets: planned
                 .parts
                 .iter()
                 .map(|p| SavedTarget {
-                    plan: p.plan.clone(),
-                    desired: p.compiled.objects.iter().map(digested).collect(),
+                    plan: key.seal(&p.plan),
+                    desired: p.compiled.objects.iter().map(|o| key.digested(o)).collect(),
+                    secrets_digest: key.mac(&p.compiled.secrets_digest),
                 })
                 .collect(),
         };
@@ -666,11 +688,62 @@ fn restrict(live: &Value, desired: Option<&DesiredObject>) -> Value {
     }
 }
 
-/// An object with Secret data replaced by digests, for saved plans.
-pub fn digested(o: &DesiredObject) -> Value {
-    let mut body = o.body().clone();
-    if o.sensitive {
-        map_data(&mut body, |v| Value::String(crate::plan::diff::digest_value(v)));
+/// The key of a saved plan's digests, random per plan. Every digest the
+/// plan records that covers Secret data (the desired Secrets, the live
+/// versions, the inputs) is an HMAC-SHA256 under it, so a digest cannot be
+/// looked up in a table made in advance nor matched across plans; apply
+/// recomputes them with the key the plan records.
+pub struct DigestKey([u8; 32]);
+
+impl DigestKey {
+    pub fn random() -> Result<DigestKey, String> {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| format!("cannot generate the plan's digest key: {e}"))?;
+        Ok(DigestKey(key))
     }
-    body
+
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn from_hex(hex: &str) -> Option<DigestKey> {
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| hex.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+            .collect::<Option<_>>()?;
+        Some(DigestKey(bytes.try_into().ok()?))
+    }
+
+    /// `hmac-sha256:HEX` of `text` (RFC 2104 over SHA-256).
+    pub fn mac(&self, text: &str) -> String {
+        use sha2::{Digest, Sha256};
+        const BLOCK: usize = 64;
+        let (mut inner_pad, mut outer_pad) = ([0x36u8; BLOCK], [0x5cu8; BLOCK]);
+        for (i, b) in self.0.iter().enumerate() {
+            inner_pad[i] ^= b;
+            outer_pad[i] ^= b;
+        }
+        let inner = Sha256::new().chain_update(inner_pad).chain_update(text.as_bytes()).finalize();
+        let outer = Sha256::new().chain_update(outer_pad).chain_update(inner).finalize();
+        format!("hmac-sha256:{outer:x}")
+    }
+
+    /// An object with Secret data replaced by keyed digests.
+    pub fn digested(&self, o: &DesiredObject) -> Value {
+        let mut body = o.body().clone();
+        if o.sensitive {
+            map_data(&mut body, |v| Value::String(self.mac(&crate::plan::diff::digest_value(v))));
+        }
+        body
+    }
+
+    /// The plan as saved: its input digest and live versions keyed.
+    pub fn seal(&self, plan: &Plan) -> Plan {
+        let mut sealed = plan.clone();
+        sealed.input_digest = self.mac(&plan.input_digest);
+        for c in &mut sealed.changes {
+            c.live_version = c.live_version.as_deref().map(|v| self.mac(v));
+        }
+        sealed
+    }
 }
