@@ -874,6 +874,72 @@ fn bad_messages_are_answered_and_serving_goes_on() {
     assert!(logged.contains("the input ended without `exit`"), "{logged}");
 }
 
+/// Raw bytes on the server's stdin, no framing added.
+fn send_bytes(lsp: &mut Lsp, bytes: &[u8]) {
+    let stdin = lsp.stdin.as_mut().expect("stdin open");
+    stdin.write_all(bytes).expect("write to hcpc lsp");
+    stdin.flush().expect("flush");
+}
+
+/// Frames with a wrong, huge or missing `Content-Length` and JSON that is
+/// no JSON-RPC message are each answered as JSON-RPC says, and the server
+/// goes on answering the requests after them.
+#[test]
+fn broken_frames_are_answered_and_serving_goes_on() {
+    let (mut lsp, _) = Lsp::start(json!({}));
+    let doc = "untitled:frames";
+    lsp.open(doc, "cluster a {\n}\n");
+    let completion = |id: i64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "textDocument/completion", "params": at(doc, json!({"line": 1, "character": 0}))})
+            .to_string()
+    };
+    let answered = |lsp: &mut Lsp, id: i64| {
+        let r = lsp.wait_for(|m| m["id"] == id);
+        assert!(r["result"].is_array() || r["result"].is_object(), "{r}");
+    };
+    let invalid = |lsp: &mut Lsp| {
+        let r = lsp.wait_for(|m| m["error"]["code"] == -32600);
+        assert_eq!(r["id"], Value::Null, "{r}");
+    };
+
+    // A length no editor sends: refused without reserving it.
+    send_bytes(&mut lsp, b"Content-Length: 99999999999999\r\n\r\n");
+    invalid(&mut lsp);
+    send_bytes(&mut lsp, b"Content-Length: 4000000000\r\n\r\n{}");
+    invalid(&mut lsp);
+    let body = completion(901);
+    send_bytes(&mut lsp, format!("Content-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+    answered(&mut lsp, 901);
+
+    // Too small: a parse error, then the next message is read.
+    let body = completion(902);
+    send_bytes(&mut lsp, format!("Content-Length: 10\r\n\r\n{body}").as_bytes());
+    let r = lsp.wait_for(|m| m["error"]["code"] == -32700);
+    assert_eq!(r["id"], Value::Null, "{r}");
+    let body = completion(903);
+    send_bytes(&mut lsp, format!("Content-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+    answered(&mut lsp, 903);
+
+    // Too large, with the editor waiting for the answer.
+    let body = completion(904);
+    send_bytes(&mut lsp, format!("Content-Length: {}\r\n\r\n{body}", body.len() + 50).as_bytes());
+    answered(&mut lsp, 904);
+
+    // No Content-Length at all.
+    send_bytes(&mut lsp, b"Content-Type: application/vscode-jsonrpc\r\n\r\n{}\r\n");
+    invalid(&mut lsp);
+
+    // JSON that is no JSON-RPC message, and an id that is not one.
+    for bad in [&b"[1,2,3]"[..], b"null", br#"{"jsonrpc":"2.0","id":1.5,"method":"shutdown"}"#] {
+        lsp.send_raw(bad);
+        invalid(&mut lsp);
+    }
+    let body = completion(905);
+    send_bytes(&mut lsp, format!("Content-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+    answered(&mut lsp, 905);
+    assert_eq!(lsp.shutdown(), Some(0));
+}
+
 /// A cluster name declared in two files: the file that declares it first
 /// shows the error too, pointing at the other; so does a pool whose
 /// demand puts a device over capacity.
