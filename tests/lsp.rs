@@ -1085,6 +1085,66 @@ fn readme_configuration_in_neovim() {
     drop(tmp);
 }
 
+/// Format + save in Neovim with the README's configuration writes what
+/// `hcpc fmt` writes, for a file without a final newline as for one with.
+#[test]
+fn neovim_format_and_save_equal_hcpc_fmt() {
+    if std::process::Command::new("nvim").arg("--version").output().is_err() {
+        eprintln!("nvim is not installed: skipped");
+        return;
+    }
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README");
+    let after = &readme[readme.find("**Neovim**").expect("a Neovim section")..];
+    let config = after["```lua\n".len() + after.find("```lua\n").expect("a Lua block")..]
+        .split("```")
+        .next()
+        .expect("the block")
+        .to_owned();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    std::fs::write(tmp.path().join("init.lua"), config).expect("init.lua");
+    let probe = r#"
+local buf = vim.api.nvim_get_current_buf()
+vim.wait(30000, function() return #vim.lsp.get_clients({ bufnr = buf }) > 0 end, 20)
+vim.lsp.buf.format({ bufnr = buf, timeout_ms = 30000 })
+vim.cmd("write")
+vim.cmd("qa!")
+"#;
+    std::fs::write(tmp.path().join("probe.lua"), probe).expect("probe.lua");
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_hcpc"));
+    let path = format!("{}:{}", bin.parent().expect("bin dir").display(), std::env::var("PATH").unwrap_or_default());
+    let unformatted = "cluster a {\n      release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n  node-pool w replicas=1\n}";
+    for (name, text) in [("noeol.kdl", unformatted.to_owned()), ("eol.kdl", format!("{unformatted}\n\n"))] {
+        let dir = tmp.path().join(name.trim_end_matches(".kdl"));
+        std::fs::create_dir(&dir).expect("dir");
+        let file = dir.join(name);
+        std::fs::write(&file, &text).expect("file");
+        let out = std::process::Command::new("nvim")
+            .args(["--headless", "--clean", "-u"])
+            .arg(tmp.path().join("init.lua"))
+            .arg(&file)
+            .arg("-c")
+            .arg(format!("luafile {}", tmp.path().join("probe.lua").display()))
+            .env("PATH", &path)
+            .env("HOME", tmp.path())
+            .env("XDG_STATE_HOME", tmp.path().join("state"))
+            .output()
+            .expect("nvim runs");
+        let saved = std::fs::read_to_string(&file).expect("saved");
+        let copy = tmp.path().join(format!("copy-{name}"));
+        std::fs::write(&copy, &text).expect("copy");
+        let o = hcpc().arg("fmt").arg(&copy).output().expect("hcpc fmt");
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        let expected = std::fs::read_to_string(&copy).expect("formatted");
+        assert_eq!(
+            saved,
+            expected,
+            "{name}: Neovim said:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 const NVIM_PROBE: &str = r#"
 local function say(s) io.stdout:write(s .. "\n") end
 local buf = vim.api.nvim_get_current_buf()

@@ -274,7 +274,7 @@ impl Server<'_> {
             }),
             req::Formatting::METHOD => self.answer::<req::Formatting>(r, |s, p| {
                 let doc = s.docs.get(p.text_document.uri.as_str())?;
-                features::format(&Text::new(doc.text.clone()), s.enc)
+                features::format(&Text::new(doc.text.clone()))
             }),
             req::CodeActionRequest::METHOD => match serde_json::from_value::<features::CodeActionRequest>(r.params) {
                 Ok(p) => {
