@@ -1194,6 +1194,7 @@ fn profiles_complete_hover_and_navigate() {
     assert_eq!(labels(&items), ["prod", "gpu"], "{items:#}");
     let items = lsp.result("textDocument/completion", at(&u, pos(&typing, "extends=prod", 8)));
     assert!(labels(&items).contains(&"prod".to_string()), "{items:#}");
+    assert!(!labels(&items).contains(&"gpu".to_string()), "`gpu` cannot extend itself: {items:#}");
     lsp.change(&u, 3, text);
 
     // From the cluster's etcd size to the profile value it overrides (in

@@ -214,8 +214,10 @@ fn values(
     range: Range,
 ) {
     if let Some(r) = Fleet::reference(&cur.path, node, slot) {
+        // A profile cannot extend itself: its own name is not offered.
+        let own = matches!(slot, Slot::Prop("extends")).then(|| node.arg(0)).flatten();
         for (word, decl) in fleet.declared(r) {
-            if !mappable(&cur.path, node, r, word, decl) {
+            if !mappable(&cur.path, node, r, word, decl) || own.is_some_and(|o| o.text == word.text) {
                 continue;
             }
             let (what, detail) = describe_declaration(r, decl);
