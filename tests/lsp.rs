@@ -1176,6 +1176,26 @@ say("omnifunc " .. vim.bo[buf].omnifunc)
 vim.cmd("qa!")
 "#;
 
+/// Hover on a map setting says the layers merge key by key (a cluster's
+/// `labels` do not replace the profile's), and on a list that it replaces.
+#[test]
+fn hover_says_how_layers_combine() {
+    let text = "profile prod {\n    labels env=prod team=core\n    toleration key=a operator=Exists\n}\n\ncluster a profile=prod {\n    release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n    pull-secret secret=pull\n    labels team=payments\n    toleration key=b operator=Exists\n}\n";
+    let (_tmp, u) = one_file(text);
+    let (mut lsp, _) = Lsp::start(json!({}));
+    lsp.open(&u, text);
+    let hover = |lsp: &mut Lsp, needle: &str| {
+        let h = lsp.result("textDocument/hover", at(&u, pos(text, needle, 1)));
+        h["contents"]["value"].as_str().unwrap_or_default().to_owned()
+    };
+    let labels = hover(&mut lsp, "labels team=payments");
+    assert!(labels.contains("Merged key by key with profile `prod`"), "{labels}");
+    assert!(!labels.contains("The value of cluster `a` wins over"), "{labels}");
+    let toleration = hover(&mut lsp, "toleration key=b");
+    assert!(toleration.contains("The whole list of cluster `a` replaces"), "{toleration}");
+    assert_eq!(lsp.shutdown(), Some(0));
+}
+
 /// Profiles: their names complete after `profile=` and `extends=`; a
 /// cluster's setting goes to the profile value it overrides, hover says
 /// which layers hold it, and a profile's value finds the clusters that

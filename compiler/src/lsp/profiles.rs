@@ -188,7 +188,22 @@ fn layers_note(fleet: &Fleet, path: &[&Node], node: &Node, prop: Option<&str>) -
     if under.is_empty() {
         s.push_str(&format!(" Set only in {here}."));
     } else {
-        s.push_str(&format!(" The value of {here} wins over {}.", under.join(", ")));
+        let under = under.join(", ");
+        // How the layers combine depends on the kind of setting
+        // (docs/language.md, "How layers combine").
+        let how = match (node.name.text.as_str(), prop) {
+            ("labels" | "annotations" | "control-plane-node-selector" | "node-selector", _) => format!(
+                " Merged key by key with {under}: every key of each layer applies, and for a key set in more than one, the value of {here} wins."
+            ),
+            ("network" | "availability" | "etcd" | "root-volume", None) => format!(
+                " Each property is looked up on its own: a property {here} sets wins over {under}, the others come from there."
+            ),
+            ("toleration" | "host-device" | "additional-network", _) => {
+                format!(" The whole list of {here} replaces the one of {under}; the lists do not combine.")
+            }
+            _ => format!(" The value of {here} wins over {under}."),
+        };
+        s.push_str(&how);
     }
     Some(s)
 }
