@@ -1193,6 +1193,20 @@ fn hover_says_how_layers_combine() {
     assert!(!labels.contains("The value of cluster `a` wins over"), "{labels}");
     let toleration = hover(&mut lsp, "toleration key=b");
     assert!(toleration.contains("The whole list of cluster `a` replaces"), "{toleration}");
+    // Hover on the cluster: each effective setting with its layer.
+    for needle in ["cluster a profile", "profile=prod {"] {
+        let cluster = hover(&mut lsp, needle);
+        for want in [
+            "cluster `a` › profile `prod`",
+            "- `labels team=payments` (cluster `a`)",
+            "- `labels env=prod team=core` (profile `prod`, combined with the nearer ones)",
+            "- `toleration key=b operator=Exists` (cluster `a`)",
+            "- `pull-secret secret=pull` (cluster `a`)",
+        ] {
+            assert!(cluster.contains(want), "{needle}: `{want}` missing:\n{cluster}");
+        }
+        assert!(!cluster.contains("key=a"), "a list comes whole from the nearest layer: {cluster}");
+    }
     assert_eq!(lsp.shutdown(), Some(0));
 }
 

@@ -331,6 +331,16 @@ pub fn hover(fleet: &Fleet, file: &File, pos: Position, enc: Encoding, lowered: 
     let offset = file.text.offset(pos, enc);
     let cur = cursor(&file.nodes, file.text.as_str(), offset);
     let layers = super::profiles::hover_note(fleet, &cur);
+    let cluster = match &cur.spot {
+        Spot::NodeName { node: Some(node) } | Spot::Arg { node, .. } => Some(*node),
+        Spot::Key { node, .. } | Spot::PropValue { node, .. } => Some(*node),
+        _ => None,
+    }
+    .filter(|n| cur.path.is_empty() && n.name.text == "cluster");
+    let layers = match (layers, cluster.and_then(|c| super::profiles::effective(fleet, file, c))) {
+        (Some(a), Some(b)) => Some(format!("{a}\n\n{b}")),
+        (a, b) => a.or(b),
+    };
     let (text, start, end) = match cur.spot {
         Spot::NodeName { node: Some(node) } => {
             let spec = node_spec(&cur.path, node)?;

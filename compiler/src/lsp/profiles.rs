@@ -161,6 +161,43 @@ pub fn setting<'a>(cur: &Cursor<'a>) -> Option<(&'a Node, Option<&'a str>)> {
     }
 }
 
+/// Hover text for a cluster itself: every setting it ends up with and the
+/// layer each comes from, nearest first. Maps and settings with properties
+/// combine across layers, so each layer that has one is listed; anything
+/// else comes from the nearest layer alone.
+pub fn effective(fleet: &Fleet, file: &File, root: &Node) -> Option<String> {
+    let mut layers = vec![Layer { file, root }];
+    layers.extend(below(fleet, root));
+    let mut seen: Vec<(&str, Option<&str>)> = Vec::new();
+    let mut lines = Vec::new();
+    for layer in &layers {
+        for n in layer.root.child_nodes().iter().filter(|n| !n.commented) {
+            let name = n.name.text.as_str();
+            let pool = (name == "node-pool").then(|| n.arg(0).map(|w| w.text.as_str())).flatten();
+            let combines = matches!(
+                name,
+                "labels" | "annotations" | "control-plane-node-selector" | "network" | "availability" | "etcd"
+            ) || (name == "node-pool" && pool.is_none());
+            let first = !seen.contains(&(name, pool));
+            if !first && !combines {
+                continue;
+            }
+            if first {
+                seen.push((name, pool));
+            }
+            let head: String =
+                layer.file.text.as_str()[n.name.start..n.head_end()].split_whitespace().collect::<Vec<_>>().join(" ");
+            let also = if first { "" } else { ", combined with the nearer ones" };
+            lines.push(format!("- `{head}` ({}{also})", describe(layer.root)));
+        }
+    }
+    if lines.is_empty() {
+        return None;
+    }
+    let chain: Vec<String> = layers.iter().map(|l| describe(l.root)).collect();
+    Some(format!("Effective settings, nearest layer first ({}):\n\n{}", chain.join(" › "), lines.join("\n")))
+}
+
 /// Hover text for a setting's name in a profile or in a cluster with one:
 /// its layers, and which lower layers it overrides.
 pub fn hover_note(fleet: &Fleet, cur: &Cursor<'_>) -> Option<String> {
