@@ -38,7 +38,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crossbeam_channel::{Receiver, Sender, select};
+use crossbeam_channel::{Receiver, Sender, select_biased};
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
 use lsp_types::notification::Notification as _;
 use lsp_types::request::Request as _;
@@ -183,7 +183,11 @@ impl Server<'_> {
 
     fn main_loop(&mut self, done: &Receiver<Done>) -> u8 {
         loop {
-            select! {
+            // Messages from the editor first: an edit received while a
+            // check of the previous version finishes makes that check stale
+            // (it is then not published), so the edit must be seen before
+            // the check's result, never after it by the luck of the draw.
+            select_biased! {
                 recv(self.conn.receiver) -> msg => {
                     let Ok(msg) = msg else {
                         transport::log("the input ended without `exit`");
