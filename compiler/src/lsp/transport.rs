@@ -6,9 +6,12 @@
 //! says, a JSON value that is no message with Invalid Request (-32600),
 //! and the server keeps serving. Bytes that are not UTF-8 (a plugin's
 //! buffer in another encoding) are read as U+FFFD, so the document still
-//! gets diagnostics. Only a broken frame (no `Content-Length`, input cut
-//! short) ends the reader, and everything that ends the server is said on
-//! stderr, which editors keep in their language-server log.
+//! gets diagnostics. A frame that cannot be read (no `Content-Length`, one
+//! over [`MAX_MESSAGE`], a length too small or too large) is answered or
+//! cut where the next header starts, and reading resumes at that header;
+//! only the end of input ends the reader. What the server skips or what
+//! ends it is said on stderr, which editors keep in their language-server
+//! log.
 
 use std::io::{self, BufRead, Write};
 
