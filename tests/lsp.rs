@@ -994,6 +994,36 @@ fn unnamed_buffers_hear_their_problems() {
     assert_eq!(lsp.shutdown(), Some(0));
 }
 
+/// Two unnamed buffers both reach the server as `file://`: it cannot tell
+/// which one a request is about, so it says so and answers neither from
+/// the other's text; once one is closed and the other sends its text,
+/// answers come back.
+#[test]
+fn unnamed_buffers_are_not_answered_from_each_other() {
+    let (mut lsp, _) = Lsp::start(json!({}));
+    lsp.open("file://", "cluster a {\n    node-pool w replicas=1\n}\n");
+    lsp.open("file://", "profile p {\n    labels x=y\n}\n");
+    let m = lsp.wait_for(|m| {
+        m["method"] == "window/showMessage"
+            && m["params"]["message"].as_str().is_some_and(|t| t.contains("two buffers"))
+    });
+    assert!(m["params"]["message"].as_str().unwrap_or_default().contains("save them as .kdl files"), "{m:#}");
+    // Inside the first buffer's cluster block, completion would offer the
+    // other buffer's profile settings.
+    let r = lsp.request("textDocument/completion", at("file://", json!({"line": 1, "character": 4})));
+    assert!(r["result"].is_null(), "answered from one of two buffers: {r:#}");
+    let r = lsp.request("textDocument/hover", at("file://", json!({"line": 0, "character": 1})));
+    assert!(r["result"].is_null(), "{r:#}");
+
+    lsp.notify("textDocument/didClose", json!({"textDocument": {"uri": "file://"}}));
+    let r = lsp.request("textDocument/completion", at("file://", json!({"line": 1, "character": 4})));
+    assert!(r["result"].is_null(), "the text left may be the closed buffer's: {r:#}");
+    lsp.change("file://", 2, "cluster a {\n    node-pool w replicas=1\n}\n");
+    let items = lsp.result("textDocument/completion", at("file://", json!({"line": 1, "character": 4})));
+    assert!(labels(&items).contains(&"release".to_owned()), "{items:#}");
+    assert_eq!(lsp.shutdown(), Some(0));
+}
+
 /// Every example, opened in the editor, shows no errors: each example
 /// directory is one fleet to the language server as to `hcpc check`.
 #[test]

@@ -75,6 +75,14 @@ struct Doc {
     text: Arc<String>,
     /// The outline of `text`, made when a request first needs it.
     file: OnceCell<Arc<File>>,
+    /// How many editor buffers are open under this URI. Neovim sends
+    /// `file://` for every unnamed buffer, so two of them share one URI.
+    opens: u32,
+    /// Whether `text` may be another buffer's: while two buffers share the
+    /// URI, and after one of them closed until the other sends its text.
+    /// Requests are then answered with nothing rather than from the wrong
+    /// buffer.
+    ambiguous: bool,
 }
 
 /// The last completed check of a fleet.
@@ -277,7 +285,7 @@ impl Server<'_> {
                 .flatten()
             }),
             req::Formatting::METHOD => self.answer::<req::Formatting>(r, |s, p| {
-                let doc = s.docs.get(p.text_document.uri.as_str())?;
+                let doc = s.answerable(p.text_document.uri.as_str())?;
                 features::format(&Text::new(doc.text.clone()))
             }),
             req::CodeActionRequest::METHOD => match serde_json::from_value::<features::CodeActionRequest>(r.params) {
@@ -328,11 +336,22 @@ impl Server<'_> {
                 let Some(p) = params::<lsp_types::DidOpenTextDocumentParams>(n) else { return };
                 let uri = p.text_document.uri.as_str().to_owned();
                 let path = uri::to_path(&uri);
+                let opens = self.docs.get(&uri).map_or(0, |d| d.opens) + 1;
+                if opens == 2 {
+                    self.notify::<note::ShowMessage>(lsp_types::ShowMessageParams {
+                        typ: lsp_types::MessageType::WARNING,
+                        message: format!(
+                            "hcpc: two buffers reach the server under one name, `{uri}`, so it cannot tell them apart and answers neither; save them as .kdl files"
+                        ),
+                    });
+                }
                 let doc = Doc {
                     path,
                     version: p.text_document.version,
                     text: Arc::new(p.text_document.text),
                     file: OnceCell::new(),
+                    opens,
+                    ambiguous: opens > 1,
                 };
                 self.docs.insert(uri.clone(), doc);
                 self.schedule_doc(&uri);
@@ -351,6 +370,7 @@ impl Server<'_> {
                 }
                 doc.version = p.text_document.version;
                 doc.file = OnceCell::new();
+                doc.ambiguous = doc.opens > 1;
                 self.schedule_doc(&uri);
             }
             note::DidSaveTextDocument::METHOD => {
@@ -360,6 +380,13 @@ impl Server<'_> {
             note::DidCloseTextDocument::METHOD => {
                 let Some(p) = params::<lsp_types::DidCloseTextDocumentParams>(n) else { return };
                 let uri = p.text_document.uri.as_str().to_owned();
+                if let Some(doc) = self.docs.get_mut(&uri).filter(|d| d.opens > 1) {
+                    // Another buffer of this URI stays open; which text is
+                    // its own is known again at its next change.
+                    doc.opens -= 1;
+                    doc.ambiguous = true;
+                    return;
+                }
                 let Some(doc) = self.docs.remove(&uri) else { return };
                 match FleetKey::of(&uri, doc.path.as_deref()) {
                     // Its own fleet is gone with it.
@@ -523,8 +550,13 @@ impl Server<'_> {
         self.notify::<note::ShowMessage>(lsp_types::ShowMessageParams { typ, message: summary });
     }
 
+    /// The open document `uri`, unless its text may be another buffer's.
+    fn answerable(&self, uri: &str) -> Option<&Doc> {
+        self.docs.get(uri).filter(|d| !d.ambiguous)
+    }
+
     fn snapshot_of(&self, uri: &str) -> Option<&Snapshot> {
-        let doc = self.docs.get(uri)?;
+        let doc = self.answerable(uri)?;
         self.fleets.get(&FleetKey::of(uri, doc.path.as_deref()))?.snapshot.as_ref()
     }
 
@@ -532,7 +564,7 @@ impl Server<'_> {
     /// editor has them now) and that document's file.
     fn with_fleet<T>(&self, uri: &lsp_types::Uri, f: impl FnOnce(&Fleet, &File) -> T) -> Option<T> {
         let uri = uri.as_str();
-        let doc = self.docs.get(uri)?;
+        let doc = self.answerable(uri)?;
         let key = FleetKey::of(uri, doc.path.as_deref());
         let file_of = |uri: &str, d: &Doc| {
             d.file.get_or_init(|| Arc::new(File::new(uri.to_owned(), d.path.clone(), d.text.clone()))).clone()
