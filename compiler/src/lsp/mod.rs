@@ -336,7 +336,12 @@ impl Server<'_> {
                 let Some(p) = params::<lsp_types::DidOpenTextDocumentParams>(n) else { return };
                 let uri = p.text_document.uri.as_str().to_owned();
                 let path = uri::to_path(&uri);
-                let opens = self.docs.get(&uri).map_or(0, |d| d.opens) + 1;
+                // Only an unnamed URI is shared by buffers; a file opened
+                // again (a client's protocol slip) just gets its new text.
+                let opens = match self.docs.get(&uri) {
+                    Some(d) if uri::is_unnamed(&uri) => d.opens + 1,
+                    _ => 1,
+                };
                 if opens == 2 {
                     self.notify::<note::ShowMessage>(lsp_types::ShowMessageParams {
                         typ: lsp_types::MessageType::WARNING,
