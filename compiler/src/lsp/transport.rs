@@ -261,9 +261,19 @@ impl<'a, R: io::Read> Framer<'a, R> {
             if chunk.is_empty() {
                 break; // the input ended: decode what came
             }
-            let scan_from = body.len().saturating_sub(HEADER.len());
+            let mut scan_from = body.len().saturating_sub(HEADER.len());
             body.extend_from_slice(&chunk);
-            if let Some(at) = header_at(&body[scan_from..]).map(|i| i + scan_from).filter(|&at| at > 0) {
+            // A header counts only where a whole JSON message ends before
+            // it: the words inside a document's text do not.
+            let mut cut = None;
+            while let Some(at) = header_at(&body[scan_from..]).map(|i| i + scan_from) {
+                if at > 0 && serde_json::from_slice::<serde::de::IgnoredAny>(&body[..at]).is_ok() {
+                    cut = Some(at);
+                    break;
+                }
+                scan_from = at + 1;
+            }
+            if let Some(at) = cut {
                 let mut rest = body.split_off(at);
                 rest.append(&mut self.pushed_back);
                 self.pushed_back = rest;
@@ -376,6 +386,16 @@ mod tests {
         // JSON value read so far is the message.
         let f = frames(b"Content-Length: 400\r\n\r\n{\"b\":2}");
         assert_eq!(body(&f[0]), "{\"b\":2}");
+    }
+
+    #[test]
+    fn a_header_inside_a_document_is_text() {
+        let body = br#"{"text":"// Content-Length: 5\n"}"#;
+        let mut input = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+        input.extend_from_slice(body);
+        let f = frames(&input);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].as_ref().unwrap(), body);
     }
 
     #[test]
