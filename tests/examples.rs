@@ -121,6 +121,20 @@ fn every_example_file_explains_itself() {
     }
 }
 
+/// Examples are what users copy: each is in the form `hcpc fmt` writes, so
+/// copying one and running `fmt --check` in CI passes.
+#[test]
+fn every_example_is_in_canonical_form() {
+    let mut problems = Vec::new();
+    for p in examples() {
+        let out = run_in(&repo(), &["fmt", arg(&p), "--check"]);
+        if out.status.code() != Some(0) {
+            problems.push(format!("{}: {}{}", name(&p), stdout(&out), stderr(&out)));
+        }
+    }
+    assert!(problems.is_empty(), "not in canonical form (run `hcpc fmt examples/NAME`):\n{}", problems.join("\n"));
+}
+
 #[test]
 fn every_example_checks_without_errors_or_unexpected_warnings() {
     let mut problems = Vec::new();

@@ -223,6 +223,50 @@ fn import_round_trips_a_cluster_created_by_hcp() {
     assert_eq!(cluster["spec"]["infraID"], "prod-a-xyz12", "the infraID hcp drew is kept");
 }
 
+/// A cluster made with `hcp` flags the language cannot express (dual-stack
+/// networks, OLM catalog in the guest, a feature set, capabilities) is not
+/// imported: each field is named and nothing is written, since the first
+/// plan of what import would write would change the cluster.
+#[test]
+fn import_refuses_fields_the_first_plan_would_change() {
+    let Some(e) = env("import-refuse") else { return };
+    let text = std::fs::read_to_string(crate::support::conformance().join("hcp/10-everything/out.yaml")).unwrap();
+    for mut doc in crate::support::yaml_docs(&text) {
+        if doc["kind"] == "Namespace" {
+            doc["metadata"]["name"] = json!(e.ns());
+            e.k.apply_as("hypershift-cli", &doc);
+            continue;
+        }
+        if doc["kind"] == "HostedCluster" {
+            let spec = &mut doc["spec"];
+            spec["networking"]["clusterNetwork"] = json!([{"cidr": "10.132.0.0/14"}, {"cidr": "fd01::/48"}]);
+            spec["networking"]["serviceNetwork"] = json!([{"cidr": "172.31.0.0/16"}, {"cidr": "fd02::/112"}]);
+            spec["olmCatalogPlacement"] = json!("guest");
+            spec["configuration"] = json!({"featureGate": {"featureSet": "TechPreviewNoUpgrade"}});
+            spec["capabilities"] = json!({"disabled": ["baremetal"]});
+        }
+        e.apply_as("hypershift-cli", doc);
+    }
+    let one = e.run(&["import", &format!("{}/prod-a", e.ns())]);
+    assert_eq!(one.status.code(), Some(1), "{}", stdout(&one));
+    assert!(stdout(&one).is_empty(), "no KDL is written: {}", stdout(&one));
+    let err = stderr(&one);
+    for field in [
+        "spec.networking.clusterNetwork",
+        "spec.networking.serviceNetwork",
+        "spec.olmCatalogPlacement is `guest`",
+        "featureSet is `TechPreviewNoUpgrade`",
+        "spec.capabilities.disabled",
+    ] {
+        assert!(err.contains(field), "{field} is not named:\n{err}");
+    }
+    let out = e.dir.path().join("imported");
+    let dir = e.run(&["import", e.ns(), "-o", out.to_str().unwrap()]);
+    assert_eq!(dir.status.code(), Some(1), "{}", stderr(&dir));
+    assert!(stderr(&dir).contains("nothing was written"), "{}", stderr(&dir));
+    assert!(!out.exists(), "nothing is written");
+}
+
 #[test]
 fn kubeconfig_and_password_come_from_status_secrets() {
     let Some(e) = env("access") else { return };

@@ -876,6 +876,72 @@ fn bad_messages_are_answered_and_serving_goes_on() {
     assert!(logged.contains("the input ended without `exit`"), "{logged}");
 }
 
+/// Raw bytes on the server's stdin, no framing added.
+fn send_bytes(lsp: &mut Lsp, bytes: &[u8]) {
+    let stdin = lsp.stdin.as_mut().expect("stdin open");
+    stdin.write_all(bytes).expect("write to hcpc lsp");
+    stdin.flush().expect("flush");
+}
+
+/// Frames with a wrong, huge or missing `Content-Length` and JSON that is
+/// no JSON-RPC message are each answered as JSON-RPC says, and the server
+/// goes on answering the requests after them.
+#[test]
+fn broken_frames_are_answered_and_serving_goes_on() {
+    let (mut lsp, _) = Lsp::start(json!({}));
+    let doc = "untitled:frames";
+    lsp.open(doc, "cluster a {\n}\n");
+    let completion = |id: i64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "textDocument/completion", "params": at(doc, json!({"line": 1, "character": 0}))})
+            .to_string()
+    };
+    let answered = |lsp: &mut Lsp, id: i64| {
+        let r = lsp.wait_for(|m| m["id"] == id);
+        assert!(r["result"].is_array() || r["result"].is_object(), "{r}");
+    };
+    let invalid = |lsp: &mut Lsp| {
+        let r = lsp.wait_for(|m| m["error"]["code"] == -32600);
+        assert_eq!(r["id"], Value::Null, "{r}");
+    };
+
+    // A length no editor sends: refused without reserving it.
+    send_bytes(&mut lsp, b"Content-Length: 99999999999999\r\n\r\n");
+    invalid(&mut lsp);
+    send_bytes(&mut lsp, b"Content-Length: 4000000000\r\n\r\n{}");
+    invalid(&mut lsp);
+    let body = completion(901);
+    send_bytes(&mut lsp, format!("Content-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+    answered(&mut lsp, 901);
+
+    // Too small: a parse error, then the next message is read.
+    let body = completion(902);
+    send_bytes(&mut lsp, format!("Content-Length: 10\r\n\r\n{body}").as_bytes());
+    let r = lsp.wait_for(|m| m["error"]["code"] == -32700);
+    assert_eq!(r["id"], Value::Null, "{r}");
+    let body = completion(903);
+    send_bytes(&mut lsp, format!("Content-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+    answered(&mut lsp, 903);
+
+    // Too large, with the editor waiting for the answer.
+    let body = completion(904);
+    send_bytes(&mut lsp, format!("Content-Length: {}\r\n\r\n{body}", body.len() + 50).as_bytes());
+    answered(&mut lsp, 904);
+
+    // No Content-Length at all.
+    send_bytes(&mut lsp, b"Content-Type: application/vscode-jsonrpc\r\n\r\n{}\r\n");
+    invalid(&mut lsp);
+
+    // JSON that is no JSON-RPC message, and an id that is not one.
+    for bad in [&b"[1,2,3]"[..], b"null", br#"{"jsonrpc":"2.0","id":1.5,"method":"shutdown"}"#] {
+        lsp.send_raw(bad);
+        invalid(&mut lsp);
+    }
+    let body = completion(905);
+    send_bytes(&mut lsp, format!("Content-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+    answered(&mut lsp, 905);
+    assert_eq!(lsp.shutdown(), Some(0));
+}
+
 /// A cluster name declared in two files: the file that declares it first
 /// shows the error too, pointing at the other; so does a pool whose
 /// demand puts a device over capacity.
@@ -927,6 +993,36 @@ fn unnamed_buffers_hear_their_problems() {
     // the completion's answer.
     let published = lsp.pending.iter().any(|m| m["method"] == "textDocument/publishDiagnostics");
     assert!(!published, "diagnostics published for `file://`: {:#?}", lsp.pending);
+    assert_eq!(lsp.shutdown(), Some(0));
+}
+
+/// Two unnamed buffers both reach the server as `file://`: it cannot tell
+/// which one a request is about, so it says so and answers neither from
+/// the other's text; once one is closed and the other sends its text,
+/// answers come back.
+#[test]
+fn unnamed_buffers_are_not_answered_from_each_other() {
+    let (mut lsp, _) = Lsp::start(json!({}));
+    lsp.open("file://", "cluster a {\n    node-pool w replicas=1\n}\n");
+    lsp.open("file://", "profile p {\n    labels x=y\n}\n");
+    let m = lsp.wait_for(|m| {
+        m["method"] == "window/showMessage"
+            && m["params"]["message"].as_str().is_some_and(|t| t.contains("two buffers"))
+    });
+    assert!(m["params"]["message"].as_str().unwrap_or_default().contains("save them as .kdl files"), "{m:#}");
+    // Inside the first buffer's cluster block, completion would offer the
+    // other buffer's profile settings.
+    let r = lsp.request("textDocument/completion", at("file://", json!({"line": 1, "character": 4})));
+    assert!(r["result"].is_null(), "answered from one of two buffers: {r:#}");
+    let r = lsp.request("textDocument/hover", at("file://", json!({"line": 0, "character": 1})));
+    assert!(r["result"].is_null(), "{r:#}");
+
+    lsp.notify("textDocument/didClose", json!({"textDocument": {"uri": "file://"}}));
+    let r = lsp.request("textDocument/completion", at("file://", json!({"line": 1, "character": 4})));
+    assert!(r["result"].is_null(), "the text left may be the closed buffer's: {r:#}");
+    lsp.change("file://", 2, "cluster a {\n    node-pool w replicas=1\n}\n");
+    let items = lsp.result("textDocument/completion", at("file://", json!({"line": 1, "character": 4})));
+    assert!(labels(&items).contains(&"release".to_owned()), "{items:#}");
     assert_eq!(lsp.shutdown(), Some(0));
 }
 
@@ -1021,6 +1117,66 @@ fn readme_configuration_in_neovim() {
     drop(tmp);
 }
 
+/// Format + save in Neovim with the configuration docs/editors.md gives writes what
+/// `hcpc fmt` writes, for a file without a final newline as for one with.
+#[test]
+fn neovim_format_and_save_equal_hcpc_fmt() {
+    if std::process::Command::new("nvim").arg("--version").output().is_err() {
+        eprintln!("nvim is not installed: skipped");
+        return;
+    }
+    let readme = std::fs::read_to_string(repo().join("docs/editors.md")).expect("docs/editors.md");
+    let after = &readme[readme.find("**Neovim**").expect("a Neovim section")..];
+    let config = after["```lua\n".len() + after.find("```lua\n").expect("a Lua block")..]
+        .split("```")
+        .next()
+        .expect("the block")
+        .to_owned();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    std::fs::write(tmp.path().join("init.lua"), config).expect("init.lua");
+    let probe = r#"
+local buf = vim.api.nvim_get_current_buf()
+vim.wait(30000, function() return #vim.lsp.get_clients({ bufnr = buf }) > 0 end, 20)
+vim.lsp.buf.format({ bufnr = buf, timeout_ms = 30000 })
+vim.cmd("write")
+vim.cmd("qa!")
+"#;
+    std::fs::write(tmp.path().join("probe.lua"), probe).expect("probe.lua");
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_hcpc"));
+    let path = format!("{}:{}", bin.parent().expect("bin dir").display(), std::env::var("PATH").unwrap_or_default());
+    let unformatted = "cluster a {\n      release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n  node-pool w replicas=1\n}";
+    for (name, text) in [("noeol.kdl", unformatted.to_owned()), ("eol.kdl", format!("{unformatted}\n\n"))] {
+        let dir = tmp.path().join(name.trim_end_matches(".kdl"));
+        std::fs::create_dir(&dir).expect("dir");
+        let file = dir.join(name);
+        std::fs::write(&file, &text).expect("file");
+        let out = std::process::Command::new("nvim")
+            .args(["--headless", "--clean", "-u"])
+            .arg(tmp.path().join("init.lua"))
+            .arg(&file)
+            .arg("-c")
+            .arg(format!("luafile {}", tmp.path().join("probe.lua").display()))
+            .env("PATH", &path)
+            .env("HOME", tmp.path())
+            .env("XDG_STATE_HOME", tmp.path().join("state"))
+            .output()
+            .expect("nvim runs");
+        let saved = std::fs::read_to_string(&file).expect("saved");
+        let copy = tmp.path().join(format!("copy-{name}"));
+        std::fs::write(&copy, &text).expect("copy");
+        let o = hcpc().arg("fmt").arg(&copy).output().expect("hcpc fmt");
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        let expected = std::fs::read_to_string(&copy).expect("formatted");
+        assert_eq!(
+            saved,
+            expected,
+            "{name}: Neovim said:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 const NVIM_PROBE: &str = r#"
 local function say(s) io.stdout:write(s .. "\n") end
 local buf = vim.api.nvim_get_current_buf()
@@ -1052,6 +1208,40 @@ say("omnifunc " .. vim.bo[buf].omnifunc)
 vim.cmd("qa!")
 "#;
 
+/// Hover on a map setting says the layers merge key by key (a cluster's
+/// `labels` do not replace the profile's), and on a list that it replaces.
+#[test]
+fn hover_says_how_layers_combine() {
+    let text = "profile prod {\n    labels env=prod team=core\n    toleration key=a operator=Exists\n}\n\ncluster a profile=prod {\n    release \"quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64\"\n    pull-secret secret=pull\n    labels team=payments\n    toleration key=b operator=Exists\n}\n";
+    let (_tmp, u) = one_file(text);
+    let (mut lsp, _) = Lsp::start(json!({}));
+    lsp.open(&u, text);
+    let hover = |lsp: &mut Lsp, needle: &str| {
+        let h = lsp.result("textDocument/hover", at(&u, pos(text, needle, 1)));
+        h["contents"]["value"].as_str().unwrap_or_default().to_owned()
+    };
+    let labels = hover(&mut lsp, "labels team=payments");
+    assert!(labels.contains("Merged key by key with profile `prod`"), "{labels}");
+    assert!(!labels.contains("The value of cluster `a` wins over"), "{labels}");
+    let toleration = hover(&mut lsp, "toleration key=b");
+    assert!(toleration.contains("The whole list of cluster `a` replaces"), "{toleration}");
+    // Hover on the cluster: each effective setting with its layer.
+    for needle in ["cluster a profile", "profile=prod {"] {
+        let cluster = hover(&mut lsp, needle);
+        for want in [
+            "cluster `a` › profile `prod`",
+            "- `labels team=payments` (cluster `a`)",
+            "- `labels env=prod team=core` (profile `prod`, combined with the nearer ones)",
+            "- `toleration key=b operator=Exists` (cluster `a`)",
+            "- `pull-secret secret=pull` (cluster `a`)",
+        ] {
+            assert!(cluster.contains(want), "{needle}: `{want}` missing:\n{cluster}");
+        }
+        assert!(!cluster.contains("key=a"), "a list comes whole from the nearest layer: {cluster}");
+    }
+    assert_eq!(lsp.shutdown(), Some(0));
+}
+
 /// Profiles: their names complete after `profile=` and `extends=`; a
 /// cluster's setting goes to the profile value it overrides, hover says
 /// which layers hold it, and a profile's value finds the clusters that
@@ -1070,6 +1260,7 @@ fn profiles_complete_hover_and_navigate() {
     assert_eq!(labels(&items), ["prod", "gpu"], "{items:#}");
     let items = lsp.result("textDocument/completion", at(&u, pos(&typing, "extends=prod", 8)));
     assert!(labels(&items).contains(&"prod".to_string()), "{items:#}");
+    assert!(!labels(&items).contains(&"gpu".to_string()), "`gpu` cannot extend itself: {items:#}");
     lsp.change(&u, 3, text);
 
     // From the cluster's etcd size to the profile value it overrides (in

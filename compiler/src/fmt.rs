@@ -9,8 +9,11 @@
 //! - one blank line where the source had one or more between two nodes or
 //!   comments; none at the start or end of a file or block;
 //! - no trailing whitespace, `\n` line endings, exactly one newline at the end;
-//! - strings bare when KDL 2 allows it (identifier strings) and quoted with
-//!   escapes otherwise; numbers in decimal; `#true`, `#false`, `#null`;
+//! - strings keep the user's choice: a bare (identifier) string stays bare,
+//!   a quoted, raw or multi-line one is written as one quoted line with
+//!   escapes (the docs and examples quote paths, images and quantities that
+//!   KDL 2 would also read bare); numbers in decimal; `#true`, `#false`,
+//!   `#null`;
 //! - comments stay where they were: comments on their own line stay on their
 //!   own line, comments after a node stay at the end of its line, block
 //!   comments between entries stay between those entries (one inside an
@@ -514,9 +517,22 @@ fn decode(token: &str) -> Option<KdlValue> {
     (entry.name().is_none() && entry.ty().is_none()).then(|| entry.value().clone())
 }
 
+/// Whether a string token was written bare (an identifier string) rather
+/// than quoted, raw or multi-line.
+fn written_bare(token: &str) -> bool {
+    !token.starts_with(['"', '#'])
+}
+
+/// A decoded string, spelled as its token was: bare stays bare (it is an
+/// identifier string, or the kdl crate would not have read it so), quoted
+/// stays quoted.
+fn string_as_written(token: &str, s: &str) -> String {
+    if written_bare(token) { quote(s) } else { quote_always(s) }
+}
+
 fn string_text(token: &str) -> Option<String> {
     match decode(token)? {
-        KdlValue::String(s) => Some(quote(&s)),
+        KdlValue::String(s) => Some(string_as_written(token, &s)),
         _ => None,
     }
 }
@@ -524,7 +540,7 @@ fn string_text(token: &str) -> Option<String> {
 /// The canonical spelling of a value token.
 fn value_text(token: &str) -> Option<String> {
     Some(match decode(token)? {
-        KdlValue::String(s) => quote(&s),
+        KdlValue::String(s) => string_as_written(token, &s),
         KdlValue::Integer(i) => i.to_string(),
         KdlValue::Float(f) if f.is_nan() => "#nan".to_owned(),
         KdlValue::Float(f) if f == f64::INFINITY => "#inf".to_owned(),
@@ -551,6 +567,14 @@ pub fn quote(s: &str) -> String {
     if is_bare(s) {
         return s.to_owned();
     }
+    quote_always(s)
+}
+
+/// A string as a quoted KDL 2 string, whatever it holds. Everything KDL 2
+/// forbids raw in a document (control characters, bidi marks, U+FEFF) and
+/// every newline (including U+0085, U+2028 and U+2029) is escaped, so the
+/// result is always valid KDL and reads back as `s`.
+pub fn quote_always(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -892,9 +916,9 @@ cluster example {
 "#;
 
     #[test]
-    fn spec_example_changes_only_quotes_and_comment_spacing() {
+    fn spec_example_changes_only_comment_spacing() {
         let expected =
-            SPEC_EXAMPLE.replace("target kube context=\"mgmt\"          // or", "target kube context=mgmt // or");
+            SPEC_EXAMPLE.replace("target kube context=\"mgmt\"          // or", "target kube context=\"mgmt\" // or");
         check(SPEC_EXAMPLE, &expected);
     }
 
@@ -931,14 +955,14 @@ cluster b /-{ release y } // end
 
 /* block
    before a node */
-target kube context=mgmt // trailing
-cluster a /* between */ x=1 /-y=2 /-skipped {
+target kube context="mgmt" // trailing
+cluster "a" /* between */ x=1 /-y=2 /-"skipped" {
     /-pool one
     node-pool two replicas=3 // inline
     // last in block
 } // after the brace
 /-cluster gone {
-    release x
+    release "x"
 }
 cluster b /-{
     release y
@@ -986,10 +1010,14 @@ cluster b /-{
     }
 
     #[test]
-    fn strings_are_quoted_only_when_needed() {
+    fn strings_keep_the_users_quoting() {
         check(
             r##"n "plain" "8Gi" "ns/nad" "a b" "" "true" "-" "-1x" ".5" "a:b" #"raw\n"# k="v" "a/b"=c"##,
-            "n plain \"8Gi\" \"ns/nad\" \"a b\" \"\" \"true\" - \"-1x\" \".5\" a:b \"raw\\\\n\" k=v \"a/b\"=c\n",
+            "n \"plain\" \"8Gi\" \"ns/nad\" \"a b\" \"\" \"true\" \"-\" \"-1x\" \".5\" \"a:b\" \"raw\\\\n\" k=\"v\" \"a/b\"=c\n",
+        );
+        check(
+            "pull-secret file=\"pull-secret.json\"\nn plain k=v a:b\n",
+            "pull-secret file=\"pull-secret.json\"\nn plain k=v a:b\n",
         );
         check("n \"\"\"\n  two\n  lines\n  \"\"\"\n", "n \"two\\nlines\"\n");
         check("n \"tab\\there\" \"\\u{2028}\" \"\\u{7f}\"\n", "n \"tab\\there\" \"\\u{2028}\" \"\\u{7f}\"\n");

@@ -249,6 +249,7 @@ pub fn check(job: &Job, enc: Encoding, outlines: &mut Outlines) -> Done {
             list.push(shown);
         }
     }
+    let per_file: Vec<_> = per_file.into_iter().map(merge_repeats).collect();
     let files = files
         .into_iter()
         .zip(per_file)
@@ -324,6 +325,42 @@ fn to_lsp(d: &Diagnostic, files: &[Arc<File>], enc: Encoding) -> lsp_types::Diag
 /// The copies of `d` (shown in file `home` as `shown`) for the other files
 /// its labels point into: one per file, at the first label there, with the
 /// label's words and the primary place as related information.
+/// One diagnostic per place, code and message: a line in a profile or in
+/// `defaults` is checked once for every cluster it reaches, and 250
+/// copies of one error on one line say nothing more than one, with how
+/// many there were.
+fn merge_repeats(list: Vec<lsp_types::Diagnostic>) -> Vec<lsp_types::Diagnostic> {
+    let key = |d: &lsp_types::Diagnostic| {
+        let r = d.range;
+        let code = match &d.code {
+            Some(NumberOrString::String(s)) => s.clone(),
+            Some(NumberOrString::Number(n)) => n.to_string(),
+            None => String::new(),
+        };
+        let severity = d.severity.map(|s| format!("{s:?}"));
+        (r.start.line, r.start.character, r.end.line, r.end.character, code, severity, d.message.clone())
+    };
+    let mut out: Vec<(lsp_types::Diagnostic, usize)> = Vec::with_capacity(list.len());
+    let mut seen: std::collections::HashMap<_, usize> = std::collections::HashMap::new();
+    for d in list {
+        match seen.entry(key(&d)) {
+            std::collections::hash_map::Entry::Occupied(at) => out[*at.get()].1 += 1,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(out.len());
+                out.push((d, 1));
+            }
+        }
+    }
+    out.into_iter()
+        .map(|(mut d, n)| {
+            if n > 1 {
+                d.message.push_str(&format!("\n(reported {n} times here, once for each cluster this line applies to)"));
+            }
+            d
+        })
+        .collect()
+}
+
 fn echoes(
     d: &Diagnostic,
     shown: &lsp_types::Diagnostic,
@@ -408,5 +445,25 @@ mod tests {
         assert_eq!(suggested_name("My Fleet_2"), "my-fleet-2");
         assert_eq!(suggested_name("--"), "fleet");
         assert_eq!(suggested_name(""), "fleet");
+    }
+
+    #[test]
+    fn one_error_on_one_line_is_published_once_with_its_count() {
+        let d = |line: u32, message: &str| lsp_types::Diagnostic {
+            range: Range::new(lsp_types::Position::new(line, 4), lsp_types::Position::new(line, 9)),
+            severity: Some(DiagnosticSeverity::ERROR),
+            code: Some(NumberOrString::String("hcpc::storage::unknown_class".into())),
+            message: message.into(),
+            ..Default::default()
+        };
+        let mut list: Vec<_> = (0..250).map(|_| d(3, "no storage class `nope`")).collect();
+        list.push(d(3, "a different error in the same place"));
+        list.push(d(7, "another line"));
+        let merged = merge_repeats(list);
+        assert_eq!(merged.len(), 3, "{merged:#?}");
+        assert!(merged[0].message.starts_with("no storage class `nope`\n"), "{}", merged[0].message);
+        assert!(merged[0].message.ends_with("(reported 250 times here, once for each cluster this line applies to)"));
+        assert_eq!(merged[1].message, "a different error in the same place");
+        assert_eq!(merged[2].message, "another line");
     }
 }

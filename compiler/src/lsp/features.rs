@@ -214,8 +214,10 @@ fn values(
     range: Range,
 ) {
     if let Some(r) = Fleet::reference(&cur.path, node, slot) {
+        // A profile cannot extend itself: its own name is not offered.
+        let own = matches!(slot, Slot::Prop("extends")).then(|| node.arg(0)).flatten();
         for (word, decl) in fleet.declared(r) {
-            if !mappable(&cur.path, node, r, word, decl) {
+            if !mappable(&cur.path, node, r, word, decl) || own.is_some_and(|o| o.text == word.text) {
                 continue;
             }
             let (what, detail) = describe_declaration(r, decl);
@@ -329,6 +331,16 @@ pub fn hover(fleet: &Fleet, file: &File, pos: Position, enc: Encoding, lowered: 
     let offset = file.text.offset(pos, enc);
     let cur = cursor(&file.nodes, file.text.as_str(), offset);
     let layers = super::profiles::hover_note(fleet, &cur);
+    let cluster = match &cur.spot {
+        Spot::NodeName { node: Some(node) } | Spot::Arg { node, .. } => Some(*node),
+        Spot::Key { node, .. } | Spot::PropValue { node, .. } => Some(*node),
+        _ => None,
+    }
+    .filter(|n| cur.path.is_empty() && n.name.text == "cluster");
+    let layers = match (layers, cluster.and_then(|c| super::profiles::effective(fleet, file, c))) {
+        (Some(a), Some(b)) => Some(format!("{a}\n\n{b}")),
+        (a, b) => a.or(b),
+    };
     let (text, start, end) = match cur.spot {
         Spot::NodeName { node: Some(node) } => {
             let spec = node_spec(&cur.path, node)?;
@@ -587,17 +599,56 @@ pub fn references(fleet: &Fleet, file: &File, pos: Position, enc: Encoding, with
 // ---------------------------------------------------------------------------
 // Formatting and code actions
 
-/// The document in `hcpc fmt`'s canonical form, as one edit; `None` when it
-/// does not parse (formatting never guesses).
-pub fn format(text: &Text, enc: Encoding) -> Option<Vec<TextEdit>> {
+/// The edit that turns the document into `hcpc fmt`'s canonical form, so
+/// that format + save writes what `hcpc fmt` writes; `None` when it does
+/// not parse (formatting never guesses).
+///
+/// Only the lines between the first and the last that change are
+/// replaced, so the cursor outside them stays where it was. The edit is
+/// whole lines, from the start of its first line to the start of the line
+/// after its last: for a document without a final newline that is one
+/// line past its end, which editors read as "up to the end, final newline
+/// included" (Neovim then keeps its buffer free of an extra empty line, and
+/// its `fixeol` write adds the newline once).
+pub fn format(text: &Text) -> Option<Vec<TextEdit>> {
     if crate::parse::too_deep(text.as_str()).is_some() {
         return None;
     }
     let formatted = crate::fmt::format_source(text.as_str()).ok()?;
-    if formatted == text.as_str() {
-        return Some(Vec::new());
+    Some(line_edit(text.as_str(), &formatted).into_iter().collect())
+}
+
+/// Lines with their breaks, broken where the server's `Text` breaks them
+/// (`\r\n`, `\n` or a lone `\r`), so line numbers agree.
+fn lines_inclusive(s: &str) -> Vec<&str> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
+            out.push(&s[start..=i]);
+            start = i + 1;
+        }
     }
-    Some(vec![TextEdit { range: text.full_range(enc), new_text: formatted }])
+    if start < s.len() {
+        out.push(&s[start..]);
+    }
+    out
+}
+
+/// One edit replacing the lines where `old` and `new` differ.
+fn line_edit(old: &str, new: &str) -> Option<TextEdit> {
+    if old == new {
+        return None;
+    }
+    let (a, b) = (lines_inclusive(old), lines_inclusive(new));
+    let same_start = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let same_end = a[same_start..].iter().rev().zip(b[same_start..].iter().rev()).take_while(|(x, y)| x == y).count();
+    let line = |n: usize| Position { line: n as u32, character: 0 };
+    Some(TextEdit {
+        range: Range { start: line(same_start), end: line(a.len() - same_end) },
+        new_text: b[same_start..b.len() - same_end].concat(),
+    })
 }
 
 fn fix_of(d: &lsp_types::Diagnostic) -> Option<Fix> {
@@ -688,4 +739,58 @@ pub fn code_actions(p: &CodeActionRequest, shown: &[lsp_types::Diagnostic]) -> C
         }));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// The document after the formatting edits, as an editor applies them.
+    fn formatted(doc: &str) -> (String, Vec<TextEdit>) {
+        let text = Text::new(Arc::new(doc.to_owned()));
+        let edits = format(&text).expect("parses");
+        let mut out = doc.to_owned();
+        for e in edits.iter().rev() {
+            out = super::super::text::apply_change(&Text::new(Arc::new(out)), e.range, &e.new_text, Encoding::Utf16);
+        }
+        (out, edits)
+    }
+
+    #[test]
+    fn formatting_equals_hcpc_fmt_byte_for_byte() {
+        for doc in [
+            "cluster a {\n  node-pool w replicas=1\n}",
+            "cluster a {\r\n  node-pool w replicas=1\r\n}\r\n",
+            "cluster a {\r  release \"x\"\r}",
+            "cluster a {\n    node-pool w replicas=1\n}\n\n\n",
+            "cluster a {\n    node-pool w replicas=1\n}\n",
+            "",
+        ] {
+            let (out, _) = formatted(doc);
+            assert_eq!(out, crate::fmt::format_source(doc).unwrap(), "{doc:?}");
+        }
+    }
+
+    #[test]
+    fn only_changed_lines_are_replaced() {
+        let doc = "cluster a {\n    labels x=y\n      node-pool w replicas=1\n    release \"r\"\n}\n";
+        let (_, edits) = formatted(doc);
+        assert_eq!(edits.len(), 1);
+        let r = edits[0].range;
+        assert_eq!((r.start, r.end), (Position::new(2, 0), Position::new(3, 0)), "{edits:?}");
+        assert_eq!(edits[0].new_text, "    node-pool w replicas=1\n");
+        assert!(formatted("cluster a\n").1.is_empty());
+    }
+
+    #[test]
+    fn a_missing_final_newline_is_added_by_an_edit_reaching_past_the_last_line() {
+        // Editors read a range ending one line past the text as reaching
+        // its end with the final newline (Neovim then drops the empty line
+        // it would otherwise keep, and writes `}\n`, not `}\n\n`).
+        let (_, edits) = formatted("cluster a {\n    release \"x\"\n}");
+        assert_eq!(edits.len(), 1);
+        assert_eq!((edits[0].range.start, edits[0].range.end), (Position::new(2, 0), Position::new(3, 0)));
+        assert_eq!(edits[0].new_text, "}\n");
+    }
 }

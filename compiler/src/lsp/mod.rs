@@ -38,7 +38,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crossbeam_channel::{Receiver, Sender, select};
+use crossbeam_channel::{Receiver, Sender, select_biased};
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
 use lsp_types::notification::Notification as _;
 use lsp_types::request::Request as _;
@@ -75,6 +75,14 @@ struct Doc {
     text: Arc<String>,
     /// The outline of `text`, made when a request first needs it.
     file: OnceCell<Arc<File>>,
+    /// How many editor buffers are open under this URI. Neovim sends
+    /// `file://` for every unnamed buffer, so two of them share one URI.
+    opens: u32,
+    /// Whether `text` may be another buffer's: while two buffers share the
+    /// URI, and after one of them closed until the other sends its text.
+    /// Requests are then answered with nothing rather than from the wrong
+    /// buffer.
+    ambiguous: bool,
 }
 
 /// The last completed check of a fleet.
@@ -183,7 +191,11 @@ impl Server<'_> {
 
     fn main_loop(&mut self, done: &Receiver<Done>) -> u8 {
         loop {
-            select! {
+            // Messages from the editor first: an edit received while a
+            // check of the previous version finishes makes that check stale
+            // (it is then not published), so the edit must be seen before
+            // the check's result, never after it by the luck of the draw.
+            select_biased! {
                 recv(self.conn.receiver) -> msg => {
                     let Ok(msg) = msg else {
                         transport::log("the input ended without `exit`");
@@ -273,8 +285,8 @@ impl Server<'_> {
                 .flatten()
             }),
             req::Formatting::METHOD => self.answer::<req::Formatting>(r, |s, p| {
-                let doc = s.docs.get(p.text_document.uri.as_str())?;
-                features::format(&Text::new(doc.text.clone()), s.enc)
+                let doc = s.answerable(p.text_document.uri.as_str())?;
+                features::format(&Text::new(doc.text.clone()))
             }),
             req::CodeActionRequest::METHOD => match serde_json::from_value::<features::CodeActionRequest>(r.params) {
                 Ok(p) => {
@@ -324,11 +336,27 @@ impl Server<'_> {
                 let Some(p) = params::<lsp_types::DidOpenTextDocumentParams>(n) else { return };
                 let uri = p.text_document.uri.as_str().to_owned();
                 let path = uri::to_path(&uri);
+                // Only an unnamed URI is shared by buffers; a file opened
+                // again (a client's protocol slip) just gets its new text.
+                let opens = match self.docs.get(&uri) {
+                    Some(d) if uri::is_unnamed(&uri) => d.opens + 1,
+                    _ => 1,
+                };
+                if opens == 2 {
+                    self.notify::<note::ShowMessage>(lsp_types::ShowMessageParams {
+                        typ: lsp_types::MessageType::WARNING,
+                        message: format!(
+                            "hcpc: two buffers reach the server under one name, `{uri}`, so it cannot tell them apart and answers neither; save them as .kdl files"
+                        ),
+                    });
+                }
                 let doc = Doc {
                     path,
                     version: p.text_document.version,
                     text: Arc::new(p.text_document.text),
                     file: OnceCell::new(),
+                    opens,
+                    ambiguous: opens > 1,
                 };
                 self.docs.insert(uri.clone(), doc);
                 self.schedule_doc(&uri);
@@ -347,6 +375,7 @@ impl Server<'_> {
                 }
                 doc.version = p.text_document.version;
                 doc.file = OnceCell::new();
+                doc.ambiguous = doc.opens > 1;
                 self.schedule_doc(&uri);
             }
             note::DidSaveTextDocument::METHOD => {
@@ -356,6 +385,13 @@ impl Server<'_> {
             note::DidCloseTextDocument::METHOD => {
                 let Some(p) = params::<lsp_types::DidCloseTextDocumentParams>(n) else { return };
                 let uri = p.text_document.uri.as_str().to_owned();
+                if let Some(doc) = self.docs.get_mut(&uri).filter(|d| d.opens > 1) {
+                    // Another buffer of this URI stays open; which text is
+                    // its own is known again at its next change.
+                    doc.opens -= 1;
+                    doc.ambiguous = true;
+                    return;
+                }
                 let Some(doc) = self.docs.remove(&uri) else { return };
                 match FleetKey::of(&uri, doc.path.as_deref()) {
                     // Its own fleet is gone with it.
@@ -519,8 +555,13 @@ impl Server<'_> {
         self.notify::<note::ShowMessage>(lsp_types::ShowMessageParams { typ, message: summary });
     }
 
+    /// The open document `uri`, unless its text may be another buffer's.
+    fn answerable(&self, uri: &str) -> Option<&Doc> {
+        self.docs.get(uri).filter(|d| !d.ambiguous)
+    }
+
     fn snapshot_of(&self, uri: &str) -> Option<&Snapshot> {
-        let doc = self.docs.get(uri)?;
+        let doc = self.answerable(uri)?;
         self.fleets.get(&FleetKey::of(uri, doc.path.as_deref()))?.snapshot.as_ref()
     }
 
@@ -528,7 +569,7 @@ impl Server<'_> {
     /// editor has them now) and that document's file.
     fn with_fleet<T>(&self, uri: &lsp_types::Uri, f: impl FnOnce(&Fleet, &File) -> T) -> Option<T> {
         let uri = uri.as_str();
-        let doc = self.docs.get(uri)?;
+        let doc = self.answerable(uri)?;
         let key = FleetKey::of(uri, doc.path.as_deref());
         let file_of = |uri: &str, d: &Doc| {
             d.file.get_or_init(|| Arc::new(File::new(uri.to_owned(), d.path.clone(), d.text.clone()))).clone()

@@ -161,6 +161,43 @@ pub fn setting<'a>(cur: &Cursor<'a>) -> Option<(&'a Node, Option<&'a str>)> {
     }
 }
 
+/// Hover text for a cluster itself: every setting it ends up with and the
+/// layer each comes from, nearest first. Maps and settings with properties
+/// combine across layers, so each layer that has one is listed; anything
+/// else comes from the nearest layer alone.
+pub fn effective(fleet: &Fleet, file: &File, root: &Node) -> Option<String> {
+    let mut layers = vec![Layer { file, root }];
+    layers.extend(below(fleet, root));
+    let mut seen: Vec<(&str, Option<&str>)> = Vec::new();
+    let mut lines = Vec::new();
+    for layer in &layers {
+        for n in layer.root.child_nodes().iter().filter(|n| !n.commented) {
+            let name = n.name.text.as_str();
+            let pool = (name == "node-pool").then(|| n.arg(0).map(|w| w.text.as_str())).flatten();
+            let combines = matches!(
+                name,
+                "labels" | "annotations" | "control-plane-node-selector" | "network" | "availability" | "etcd"
+            ) || (name == "node-pool" && pool.is_none());
+            let first = !seen.contains(&(name, pool));
+            if !first && !combines {
+                continue;
+            }
+            if first {
+                seen.push((name, pool));
+            }
+            let head: String =
+                layer.file.text.as_str()[n.name.start..n.head_end()].split_whitespace().collect::<Vec<_>>().join(" ");
+            let also = if first { "" } else { ", combined with the nearer ones" };
+            lines.push(format!("- `{head}` ({}{also})", describe(layer.root)));
+        }
+    }
+    if lines.is_empty() {
+        return None;
+    }
+    let chain: Vec<String> = layers.iter().map(|l| describe(l.root)).collect();
+    Some(format!("Effective settings, nearest layer first ({}):\n\n{}", chain.join(" › "), lines.join("\n")))
+}
+
 /// Hover text for a setting's name in a profile or in a cluster with one:
 /// its layers, and which lower layers it overrides.
 pub fn hover_note(fleet: &Fleet, cur: &Cursor<'_>) -> Option<String> {
@@ -188,7 +225,22 @@ fn layers_note(fleet: &Fleet, path: &[&Node], node: &Node, prop: Option<&str>) -
     if under.is_empty() {
         s.push_str(&format!(" Set only in {here}."));
     } else {
-        s.push_str(&format!(" The value of {here} wins over {}.", under.join(", ")));
+        let under = under.join(", ");
+        // How the layers combine depends on the kind of setting
+        // (docs/language.md, "How layers combine").
+        let how = match (node.name.text.as_str(), prop) {
+            ("labels" | "annotations" | "control-plane-node-selector" | "node-selector", _) => format!(
+                " Merged key by key with {under}: every key of each layer applies, and for a key set in more than one, the value of {here} wins."
+            ),
+            ("network" | "availability" | "etcd" | "root-volume", None) => format!(
+                " Each property is looked up on its own: a property {here} sets wins over {under}, the others come from there."
+            ),
+            ("toleration" | "host-device" | "additional-network", _) => {
+                format!(" The whole list of {here} replaces the one of {under}; the lists do not combine.")
+            }
+            _ => format!(" The value of {here} wins over {under}."),
+        };
+        s.push_str(&how);
     }
     Some(s)
 }

@@ -107,11 +107,6 @@ impl Text {
     pub fn range(&self, start: usize, end: usize, enc: Encoding) -> Range {
         Range { start: self.position(start, enc), end: self.position(end.max(start), enc) }
     }
-
-    /// The range of the whole text.
-    pub fn full_range(&self, enc: Encoding) -> Range {
-        self.range(0, self.text.len(), enc)
-    }
 }
 
 /// The largest char boundary at or before `i`.

@@ -15,24 +15,9 @@ use crate::object::Kind;
 use hcpc_schema::labels;
 
 /// A KDL string literal.
-fn q(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+// Strings are written as `hcpc fmt` writes them: bare when KDL 2 reads
+// them so, quoted with every character KDL forbids raw escaped otherwise.
+use crate::fmt::quote as q;
 
 fn s<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
     v.pointer(ptr).and_then(Value::as_str).filter(|s| !s.is_empty())
@@ -67,8 +52,12 @@ pub struct Imported {
     /// Cluster settings in the order they are written.
     settings: Vec<String>,
     pools: Vec<ImportedPool>,
-    /// What the language cannot express, for warnings.
+    /// What the language cannot express and hcpc does not manage, for
+    /// warnings.
     pub notes: Vec<String>,
+    /// Fields hcpc manages but cannot express with this cluster's value:
+    /// the first plan would change the cluster, so it is not imported.
+    pub refused: Vec<String>,
 }
 
 /// One imported NodePool.
@@ -83,12 +72,24 @@ struct ImportedPool {
     body: Vec<String>,
 }
 
+/// Generated KDL in `hcpc fmt`'s layout. Import builds its text from
+/// quoted values, so a failure here is a bug: it is reported, and nothing
+/// is written, rather than the unchecked text.
+fn layout(text: &str, what: &str) -> Result<String, String> {
+    crate::fmt::format_source(text)
+        .map_err(|e| format!("the KDL written for {what} does not read back ({e}); this is a bug in hcpc import"))
+}
+
 /// Renders the KDL for one HostedCluster and its NodePools; notes list
-/// what the language cannot express.
-pub fn to_kdl(hc: &Value, pools: &[Value]) -> (String, Vec<String>) {
+/// what the language cannot express. An error lists each field that the
+/// language cannot express and hcpc would change.
+pub fn to_kdl(hc: &Value, pools: &[Value]) -> Result<(String, Vec<String>), Vec<String>> {
     let imported = import(hc, pools);
-    let text = imported.kdl(&Shared::default());
-    (text, imported.notes)
+    if !imported.refused.is_empty() {
+        return Err(imported.refusals().collect());
+    }
+    let text = imported.kdl(&Shared::default()).map_err(|e| vec![e])?;
+    Ok((text, imported.notes))
 }
 
 /// Reads one HostedCluster and its NodePools.
@@ -169,7 +170,11 @@ pub fn import(hc: &Value, pools: &[Value]) -> Imported {
             o.push("storage {\n    driver none\n}".to_string());
         }
         Some("Manual") => {
-            let mut block = String::from("storage {\n");
+            // Entries of one group share a `group` block where that keeps
+            // each list's order (mapping order is immutable): an entry joins
+            // its group's last block unless an entry of its own list was
+            // placed in a later block.
+            let mut blocks: Vec<(Option<&str>, Vec<String>)> = Vec::new();
             let lists = [
                 ("class", "storageClassMapping", "infraStorageClassName", "guestStorageClassName"),
                 (
@@ -181,18 +186,40 @@ pub fn import(hc: &Value, pools: &[Value]) -> Imported {
             ];
             for (node, list, infra, guest) in lists {
                 let ptr = format!("/platform/kubevirt/storageDriver/manual/{list}");
-                // One line per entry, in order: mapping order is immutable.
+                let mut last_of_list: Option<usize> = None;
                 for m in spec.pointer(&ptr).and_then(Value::as_array).into_iter().flatten() {
                     let line = format!(
                         "{node} {} hosted={}",
                         q(s(m, &format!("/{infra}")).unwrap_or("")),
                         q(s(m, &format!("/{guest}")).unwrap_or(""))
                     );
-                    match s(m, "/group") {
-                        Some(g) => {
-                            let _ = writeln!(block, "    group {} {{\n        {line}\n    }}", q(g));
-                        }
+                    let group = s(m, "/group");
+                    let join = group
+                        .and_then(|g| blocks.iter().rposition(|(b, _)| *b == Some(g)))
+                        .filter(|&at| last_of_list.is_none_or(|last| last <= at));
+                    let at = match join {
+                        Some(at) => at,
                         None => {
+                            blocks.push((group, Vec::new()));
+                            blocks.len() - 1
+                        }
+                    };
+                    blocks[at].1.push(line);
+                    last_of_list = Some(at);
+                }
+            }
+            let mut block = String::from("storage {\n");
+            for (group, lines) in &blocks {
+                match group {
+                    Some(g) => {
+                        let _ = writeln!(block, "    group {} {{", q(g));
+                        for line in lines {
+                            let _ = writeln!(block, "        {line}");
+                        }
+                        let _ = writeln!(block, "    }}");
+                    }
+                    None => {
+                        for line in lines {
                             let _ = writeln!(block, "    {line}");
                         }
                     }
@@ -233,17 +260,27 @@ pub fn import(hc: &Value, pools: &[Value]) -> Imported {
     if services.iter().map(|(a, b)| (a.as_str(), b.as_str())).ne(expected_services.iter().copied()) {
         notes.push("spec.services differ from hcp's KubeVirt defaults, which hcpc always renders".into());
     }
+    let mut refused = Vec::new();
     for (ptr, what) in [
-        ("/networking/clusterNetwork/1", "more than one cluster network"),
-        ("/networking/serviceNetwork/1", "more than one service network"),
-        ("/networking/machineNetwork/1", "more than one machine network"),
+        ("/networking/clusterNetwork/1", "spec.networking.clusterNetwork has more than one network (dual stack)"),
+        ("/networking/serviceNetwork/1", "spec.networking.serviceNetwork has more than one network (dual stack)"),
+        ("/networking/machineNetwork/1", "spec.networking.machineNetwork has more than one network"),
     ] {
         if spec.pointer(ptr).is_some() {
-            notes.push(format!("{what}: only the first is imported"));
+            refused.push(format!("{what}; hcpc renders one"));
         }
     }
-    if s(&spec, "/olmCatalogPlacement").is_some_and(|p| p != "management") {
-        notes.push("olmCatalogPlacement is not `management`; hcpc always renders `management`".into());
+    if let Some(p) = s(&spec, "/olmCatalogPlacement").filter(|p| *p != "management") {
+        refused.push(format!("spec.olmCatalogPlacement is `{p}`; hcpc renders `management`"));
+    }
+    if let Some(f) = s(&spec, "/configuration/featureGate/featureSet").filter(|f| *f != "Default") {
+        refused
+            .push(format!("spec.configuration.featureGate.featureSet is `{f}`; hcpc renders the default feature set"));
+    }
+    for list in ["enabled", "disabled"] {
+        if spec.pointer(&format!("/capabilities/{list}")).and_then(Value::as_array).is_some_and(|l| !l.is_empty()) {
+            refused.push(format!("spec.capabilities.{list} is set; hcpc renders no capabilities"));
+        }
     }
     let mut imported_pools = Vec::new();
     for p in pools {
@@ -259,7 +296,7 @@ pub fn import(hc: &Value, pools: &[Value]) -> Imported {
             }
         }
     }
-    Imported { namespace: ns.to_string(), name: name.to_string(), settings: o, pools: imported_pools, notes }
+    Imported { namespace: ns.to_string(), name: name.to_string(), settings: o, pools: imported_pools, notes, refused }
 }
 
 fn pool_kdl(cluster: &str, cluster_release: &str, p: &Value) -> ImportedPool {
@@ -528,8 +565,9 @@ fn indent(text: &str, by: &str) -> String {
 }
 
 impl Imported {
-    /// The cluster's KDL without what `shared` moves into `defaults`.
-    pub fn kdl(&self, shared: &Shared) -> String {
+    /// The cluster's KDL without what `shared` moves into `defaults`; an
+    /// error (never text that does not read back) if it is not valid KDL.
+    pub fn kdl(&self, shared: &Shared) -> Result<String, String> {
         let in_defaults = |groups: &[(String, Vec<String>)], line: &str| groups.iter().any(|(k, _)| k == key(line));
         let mut o = String::new();
         let _ = writeln!(o, "// Imported from HostedCluster {}/{}.", self.namespace, self.name);
@@ -563,7 +601,12 @@ impl Imported {
             }
         }
         o.push_str("}\n");
-        crate::fmt::format_source(&o).unwrap_or(o)
+        layout(&o, &format!("cluster {}/{}", self.namespace, self.name))
+    }
+
+    /// Why the cluster cannot be imported as it is, one line per field.
+    pub fn refusals(&self) -> impl Iterator<Item = String> + '_ {
+        self.refused.iter().map(|r| format!("{}/{}: {r}", self.namespace, self.name))
     }
 }
 
@@ -684,7 +727,18 @@ fn import_dir(
             import(hc, &own)
         })
         .collect();
-    let (fleet_name, files) = fleet_files(&imported, namespace, fleet, context.as_deref());
+    let refused: Vec<String> = imported.iter().flat_map(Imported::refusals).collect();
+    if !refused.is_empty() {
+        for r in &refused {
+            eprintln!("error: {r}");
+        }
+        return Err(format!(
+            "{} field{} that hcpc cannot express would change on the first plan (listed above); nothing was written",
+            refused.len(),
+            if refused.len() == 1 { "" } else { "s" }
+        ));
+    }
+    let (fleet_name, files) = fleet_files(&imported, namespace, fleet, context.as_deref())?;
     // What is written must read back as a fleet: check it first.
     let mut sources = crate::source::SourceMap::default();
     for (name, text) in &files {
@@ -725,7 +779,7 @@ fn fleet_files(
     namespace: Option<&str>,
     fleet: Option<&str>,
     context: Option<&str>,
-) -> (String, Vec<(std::path::PathBuf, String)>) {
+) -> Result<(String, Vec<(std::path::PathBuf, String)>), String> {
     // The fleet lives in the namespace holding the most clusters (the
     // first by name on a tie), which exists already.
     let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
@@ -750,12 +804,12 @@ fn fleet_files(
     };
     let _ = writeln!(head, "fleet {} namespace={}", q(fleet_name), q(home));
     head.push_str(&shared.defaults_kdl());
-    let head = crate::fmt::format_source(&head).unwrap_or(head);
+    let head = layout(&head, "00-fleet.kdl")?;
     let mut files = vec![(std::path::PathBuf::from("00-fleet.kdl"), head)];
     for c in imported {
-        files.push((format!("{}.kdl", c.name).into(), c.kdl(&shared)));
+        files.push((format!("{}.kdl", c.name).into(), c.kdl(&shared)?));
     }
-    (fleet_name.to_string(), files)
+    Ok((fleet_name.to_string(), files))
 }
 
 /// Writes `files` into a new sibling directory, then renames it to `dir`
@@ -817,7 +871,16 @@ fn run_one(cluster: &str, flags: &crate::cli::target::TargetFlags) -> u8 {
         }
     };
     pools.sort_by(|a, b| s(a, "/metadata/name").cmp(&s(b, "/metadata/name")));
-    let (text, notes) = to_kdl(&hc, &pools);
+    let (text, notes) = match to_kdl(&hc, &pools) {
+        Ok(x) => x,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("error: {e}");
+            }
+            eprintln!("error: {ns}/{name} is not imported: the first plan would change it");
+            return exit::ERROR;
+        }
+    };
     if crate::cli::output::print(&text) != exit::OK {
         return exit::ERROR;
     }
@@ -867,9 +930,9 @@ mod tests {
             .collect();
         let shared = Shared::of(&clusters);
         let defaults = shared.defaults_kdl();
-        assert!(defaults.contains("namespace \"ns\"") && defaults.contains("release "), "{defaults}");
+        assert!(defaults.contains("namespace ns\n") && defaults.contains("release "), "{defaults}");
         assert!(defaults.contains("node-pool replicas=2 {") && defaults.contains("cores 2"), "{defaults}");
-        let beta = clusters[1].kdl(&shared);
+        let beta = clusters[1].kdl(&shared).unwrap();
         assert!(!beta.contains("release") && !beta.contains("cores"), "{beta}");
         assert!(beta.contains("infra-id"), "{beta}");
         // Properties layer one by one: the root volume's size is shared,
@@ -877,7 +940,7 @@ mod tests {
         assert!(defaults.contains("root-volume size=\"32Gi\""), "{defaults}");
         assert!(beta.contains("root-volume cache=pvc\n"), "{beta}");
         // One cluster keeps everything.
-        let alone = clusters[0].kdl(&Shared::of(&clusters[..1]));
+        let alone = clusters[0].kdl(&Shared::of(&clusters[..1])).unwrap();
         assert!(alone.contains("release") && alone.contains("cores 2"), "{alone}");
     }
 
@@ -894,7 +957,7 @@ mod tests {
             c.namespace = "b".into();
             c.settings[0] = "namespace \"b\"".into();
         }
-        let (name, files) = fleet_files(&clusters, None, Some("mgmt"), Some("east"));
+        let (name, files) = fleet_files(&clusters, None, Some("mgmt"), Some("east")).unwrap();
         assert_eq!(name, "mgmt");
         let names: Vec<String> = files.iter().map(|(p, _)| p.display().to_string()).collect();
         assert_eq!(names, ["00-fleet.kdl", "alpha.kdl", "beta.kdl", "gamma.kdl"]);
@@ -926,11 +989,83 @@ mod tests {
         .collect();
         let shared = Shared::of(&clusters);
         let defaults = shared.defaults_kdl();
-        assert!(defaults.contains("namespace \"ns\""), "{defaults}");
+        assert!(defaults.contains("namespace ns\n"), "{defaults}");
         let formatted = crate::fmt::format_source(&defaults).unwrap();
         assert!(formatted.contains("namespace ns"), "{defaults}\n{formatted}");
         assert!(!defaults.contains("cores"), "gamma has 4 cores: {defaults}");
-        let gamma = clusters[2].kdl(&shared);
+        let gamma = clusters[2].kdl(&shared).unwrap();
         assert!(gamma.contains("cores 4"), "{gamma}");
+    }
+
+    fn lines_starting<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+        text.lines().map(str::trim).filter(|l| l.starts_with(prefix)).collect()
+    }
+
+    #[test]
+    fn a_storage_group_is_one_block_where_mapping_order_allows() {
+        let (mut hc, pools) = hcp("03-grouped-mappings", "example", "alpha");
+        hc["spec"]["platform"]["kubevirt"]["storageDriver"]["manual"] = serde_json::json!({
+            "storageClassMapping": [{"group": "ceph", "infraStorageClassName": "rbd", "guestStorageClassName": "ceph-rbd"}],
+            "volumeSnapshotClassMapping": [{"group": "ceph", "infraVolumeSnapshotClassName": "rbd-snap", "guestVolumeSnapshotClassName": "ceph-snap"}],
+        });
+        let (text, _) = to_kdl(&hc, &pools).unwrap();
+        assert_eq!(lines_starting(&text, "group "), ["group ceph {"], "{text}");
+
+        // Interleaved groups: merged as far as each list keeps its order.
+        let (hc, pools) = hcp("03-grouped-mappings", "example", "alpha");
+        let (text, _) = to_kdl(&hc, &pools).unwrap();
+        assert_eq!(
+            lines_starting(&text, "class "),
+            [
+                "class infra-sca hosted=guest-sca",
+                "class infra-scb hosted=guest-scb",
+                "class infra-scc hosted=guest-scc"
+            ],
+            "{text}"
+        );
+        assert_eq!(lines_starting(&text, "snapshot-class ").len(), 2, "{text}");
+        assert_eq!(lines_starting(&text, "group ").len(), 4, "{text}");
+        let mut sources = crate::source::SourceMap::default();
+        sources.add("alpha.kdl".into(), text.clone());
+        let (_, diags) = crate::cli::load::front(&sources);
+        assert!(!diags.has_errors(), "{diags:?}\n{text}");
+    }
+
+    #[test]
+    fn strings_with_line_separators_and_bidi_marks_are_escaped() {
+        let (mut hc, pools) = hcp("01-minimal", "example", "alpha");
+        let value = "a\u{2028}b\u{2029}c\u{202e}d\u{200f}e\u{85}f";
+        hc["metadata"]["labels"] = serde_json::json!({"team": value});
+        let (text, _) = to_kdl(&hc, &pools).unwrap();
+        let doc = kdl::KdlDocument::parse_v2(&text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+        let labels = doc.nodes()[0].children().unwrap().get("labels").expect("labels");
+        assert_eq!(labels.get("team").and_then(kdl::KdlValue::as_string), Some(value), "{text}");
+        assert!(text.contains("\\u{2028}") && text.contains("\\u{202e}"), "{text}");
+    }
+
+    #[test]
+    fn fields_hcpc_would_change_refuse_the_import_naming_each() {
+        let (mut hc, pools) = hcp("01-minimal", "example", "alpha");
+        let spec = &mut hc["spec"];
+        spec["networking"]["clusterNetwork"] = serde_json::json!([{"cidr": "10.132.0.0/14"}, {"cidr": "fd01::/48"}]);
+        spec["networking"]["serviceNetwork"] = serde_json::json!([{"cidr": "172.31.0.0/16"}, {"cidr": "fd02::/112"}]);
+        spec["olmCatalogPlacement"] = "guest".into();
+        spec["configuration"] = serde_json::json!({"featureGate": {"featureSet": "TechPreviewNoUpgrade"}});
+        spec["capabilities"] = serde_json::json!({"disabled": ["baremetal"]});
+        let errors = to_kdl(&hc, &pools).expect_err("refused");
+        let all = errors.join("\n");
+        for field in [
+            "spec.networking.clusterNetwork",
+            "spec.networking.serviceNetwork",
+            "spec.olmCatalogPlacement is `guest`",
+            "featureSet is `TechPreviewNoUpgrade`",
+            "spec.capabilities.disabled",
+        ] {
+            assert!(all.contains(field), "{field} not named:\n{all}");
+        }
+        assert!(errors.iter().all(|e| e.starts_with("ns/alpha: ")), "{all}");
+        // hcp's own defaults import.
+        let (hc, pools) = hcp("10-everything", "prod-a", "alpha");
+        assert!(to_kdl(&hc, &pools).is_ok());
     }
 }
