@@ -19,6 +19,7 @@ mod examples;
 mod faults;
 mod fleet_scope;
 mod fleets;
+mod hostile;
 mod interrupt;
 mod kube;
 mod live_safety;

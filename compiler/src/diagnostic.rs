@@ -398,7 +398,7 @@ impl Diagnostic {
         Diagnostic {
             code,
             severity: Severity::Error,
-            message: message.into(),
+            message: one_line(message.into()),
             labels: Vec::new(),
             help: None,
             suggestion: None,
@@ -414,12 +414,12 @@ impl Diagnostic {
     }
 
     pub fn label(mut self, span: Span, text: impl Into<String>) -> Diagnostic {
-        self.labels.push(Label { span, text: text.into() });
+        self.labels.push(Label { span, text: one_line(text.into()) });
         self
     }
 
     pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
-        self.help = Some(help.into());
+        self.help = Some(shown(help.into()));
         self
     }
 
@@ -431,6 +431,25 @@ impl Diagnostic {
 
     pub fn primary_span(&self) -> Option<Span> {
         self.labels.first().map(|l| l.span)
+    }
+}
+
+/// A diagnostic's text as every format prints it: values from the fleet
+/// or the server inside it cannot drive the terminal (`crate::printable`).
+/// A help may run over several lines.
+fn shown(s: String) -> String {
+    match crate::printable::text(&s, crate::printable::DIAGNOSTIC_LIMIT) {
+        std::borrow::Cow::Borrowed(_) => s,
+        std::borrow::Cow::Owned(safe) => safe,
+    }
+}
+
+/// [`shown`] for a message or label: one line, so a value holding a
+/// newline cannot forge a line of output.
+fn one_line(s: String) -> String {
+    match crate::printable::line(&s, crate::printable::DIAGNOSTIC_LIMIT) {
+        std::borrow::Cow::Borrowed(_) => s,
+        std::borrow::Cow::Owned(safe) => safe,
     }
 }
 
@@ -521,7 +540,7 @@ impl Diagnostic {
                 let f = sources.get(span.file);
                 let start = f.line_col(span.offset);
                 let end = f.line_col(span.offset + span.len);
-                (Some(f.path.display().to_string()), Some(start), Some(end))
+                (Some(shown(f.path.display().to_string())), Some(start), Some(end))
             }
             None => (None, None, None),
         };
@@ -540,7 +559,7 @@ impl Diagnostic {
                 .map(|l| {
                     let f = sources.get(l.span.file);
                     let (line, column) = f.line_col(l.span.offset);
-                    LocatedLabel { file: f.path.display().to_string(), line, column, text: l.text.clone() }
+                    LocatedLabel { file: shown(f.path.display().to_string()), line, column, text: l.text.clone() }
                 })
                 .collect(),
             help: self.help.clone(),

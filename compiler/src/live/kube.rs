@@ -22,10 +22,14 @@ use super::lease::KubeLock;
 use super::retry::{Backoff, RetryAfterLayer, is_connect_error, is_tls_verification_error, transport_cause};
 use super::{LiveObject, LiveState, Lock, Target, generate_key};
 use crate::object::{Kind, ObjectId};
+use crate::printable;
 use crate::render::DesiredObject;
 use hcpc_schema::labels;
 
+mod bounded;
+mod credentials;
 mod watch;
+pub use bounded::MAX_RESPONSE_BYTES;
 pub use watch::Seen;
 
 /// A failed API call, reduced to what messages and retry decisions need.
@@ -76,10 +80,12 @@ impl ApiError {
     fn from_kube(e: kube::Error, server: &str) -> ApiError {
         match e {
             kube::Error::Api(status) => {
+                // The server's words are printed: escaped and bounded.
+                let said = |s: &str| printable::line(s, printable::SERVER_MESSAGE_LIMIT).into_owned();
                 let mut causes: Vec<(String, String)> = status
                     .details
                     .as_ref()
-                    .map(|d| d.causes.iter().map(|c| (c.field.clone(), c.message.clone())).collect())
+                    .map(|d| d.causes.iter().map(|c| (said(&c.field), said(&c.message))).collect())
                     .unwrap_or_default();
                 causes.sort();
                 let retry_after = status
@@ -90,8 +96,8 @@ impl ApiError {
                     .map(|s| Duration::from_secs(s.into()));
                 ApiError {
                     code: status.code,
-                    reason: status.reason.clone(),
-                    message: status.message.clone(),
+                    reason: said(&status.reason),
+                    message: said(&status.message),
                     causes,
                     retry_after,
                     unreachable: false,
@@ -100,11 +106,21 @@ impl ApiError {
             }
             kube::Error::HyperError(e) => ApiError::transport(&e, server),
             kube::Error::Service(e) => ApiError::transport(e.as_ref(), server),
-            other => ApiError::local("Client", other.to_string()),
+            other => ApiError::local("Client", printable::line(&other.to_string(), printable::SERVER_MESSAGE_LIMIT)),
         }
     }
 
     fn transport(e: &(dyn std::error::Error + 'static), server: &str) -> ApiError {
+        if bounded::is_too_large(e) {
+            // Not `Transport`: asking again streams the same again.
+            return ApiError::local(
+                "TooLarge",
+                format!(
+                    "{server} answered with more than {} MiB; hcpc reads no response larger than that\n  help: a LIST this large is not a fleet's; check that the kubeconfig points at the API server and not at a proxy or another service",
+                    bounded::MAX_RESPONSE_BYTES >> 20
+                ),
+            );
+        }
         if is_tls_verification_error(e) {
             // Not `Transport`: a certificate does not change by asking again.
             return ApiError::local(
@@ -256,6 +272,7 @@ impl KubeTarget {
         let mut config = rt
             .block_on(Config::from_custom_kubeconfig(kubeconfig, &options))
             .map_err(|e| format!("cannot use kubeconfig context `{context_name}`: {e}"))?;
+        let exec_token = credentials::prepare(&mut config.auth_info, &context_name)?;
         // Name the cluster exactly, so a saved plan made against one
         // context is never applied to another.
         let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
@@ -269,7 +286,10 @@ impl KubeTarget {
             let _guard = rt.enter();
             kube::client::ClientBuilder::try_from(config)
                 .map_err(|e| format!("cannot build a Kubernetes client for {server}: {e}"))?
+                // Innermost, so no layer reads an unbounded body.
+                .with_layer(&bounded::BoundedLayer)
                 .with_layer(&RetryAfterLayer)
+                .with_layer(&exec_token)
                 .build()
         };
         Ok(KubeTarget { rt, client, described, server, request_timeout, answered: AtomicBool::new(false) })
