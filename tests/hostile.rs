@@ -91,7 +91,7 @@ fn a_hostile_server_message_is_escaped_and_cut() {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = server.write_kubeconfig(dir.path());
     write_fleet(dir.path(), &scope.fleet, &scope.namespace);
-    server.faults().hostile_matching("GET", "/hostedclusters", 403, usize::MAX);
+    server.faults().hostile_matching("GET", "/hostedclusters", 400, usize::MAX);
     let o = run_within(dir.path(), &kubeconfig, Duration::from_secs(60), &["plan"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = stderr(&o);

@@ -340,6 +340,15 @@ codes! {
     /// ConfigMap in namespace `hypershift`, so releases are not checked
     /// against what its HyperShift operator supports.
     SupportedVersionsUnknown = "hcpc::release::supported_versions_unknown",
+    /// (note) The identity may not list an infrastructure resource
+    /// (StorageClasses, Nodes, …) of the management cluster: what it would
+    /// tell is taken from the fleet's `infra` declaration and not checked.
+    /// Grant the permission the note names to check it.
+    DiscoveryForbidden = "hcpc::target::discovery_forbidden",
+    /// The identity of the kubeconfig may not make a write the plan needs
+    /// (RBAC answered 403 to the dry run): the message names the verb,
+    /// resource and scope to grant. Not a refusal of the configuration.
+    Forbidden = "hcpc::target::forbidden",
 }
 
 impl fmt::Display for Code {
