@@ -25,6 +25,7 @@ mod kube;
 mod live_safety;
 mod lsp;
 mod plan;
+mod privilege;
 mod profiles;
 mod proxy;
 mod review;

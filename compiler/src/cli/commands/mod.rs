@@ -6,6 +6,7 @@ mod check;
 mod import;
 mod lsp;
 pub mod plan;
+mod rbac;
 mod render;
 mod unlock;
 mod wait;
@@ -109,6 +110,10 @@ pub fn run(cli: Cli) -> u8 {
         Command::Unlock { input, target, yes } => {
             let Some(flags) = target_flags(&target) else { return exit::ERROR };
             unlock::run(&path_or_cwd(input.path), &flags, yes, style)
+        }
+        Command::Rbac { input, target, service_account, read_only } => {
+            let Some(flags) = target_flags(&target) else { return exit::ERROR };
+            rbac::run(&path_or_cwd(input.path), &flags, &service_account, read_only, style)
         }
         Command::Fmt { input, check } => fmt(&path_or_cwd(input.path), check, style),
     }
