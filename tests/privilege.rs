@@ -201,3 +201,32 @@ fn hcpc_rbac_grants_what_plan_and_apply_need_and_no_cluster_wide_secrets() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("No changes"), "{}", stdout(&o));
 }
+
+/// What `hcpc rbac` prints for a fleet of two namespaces, read-only and
+/// not: reviewed as YAML, as an administrator reads it before applying.
+#[test]
+fn rbac_golden() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("fleet.kdl"),
+        format!(
+            "target kube context=mgmt\nfleet prod\ncluster a {{\n    namespace team-a\n    release \"{RELEASE}\"\n    pull-secret secret=pull\n    node-pool w replicas=1\n}}\ncluster b {{\n    namespace team-b\n    release \"{RELEASE}\"\n    pull-secret secret=pull\n    node-pool w replicas=1\n}}\n"
+        ),
+    )
+    .unwrap();
+    let mut all = String::new();
+    for extra in [&["--read-only"][..], &[]] {
+        let o = hcpc()
+            .current_dir(dir.path())
+            .args(["rbac", ".", "--service-account", "ci/hcpc"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        all.push_str(&stdout(&o));
+    }
+    crate::examples::assert_golden("rbac__two_namespaces.yaml", &all);
+    let o = hcpc().current_dir(dir.path()).args(["rbac", ".", "--service-account", "hcpc"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("is not NAMESPACE/NAME"), "{}", stderr(&o));
+}
