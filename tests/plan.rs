@@ -681,7 +681,7 @@ fn replaced_node_pools_count_their_vms() {
 
 /// Clusters `names`, each with `prevent-destroy` as `protected` says.
 fn clusters(dir: &Path, names: &[&str], protected: bool) {
-    let secrets = repo().join("examples/secrets/pull-secret.json");
+    let secrets = crate::support::pull_secret_in(dir);
     let mut text = "target dir \"out\"\n".to_string();
     for name in names {
         text.push_str(&format!(

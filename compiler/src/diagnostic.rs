@@ -299,9 +299,10 @@ codes! {
     /// A `file=` or `kubeconfig-file=` path leads outside the fleet's
     /// directory tree (the repository holding it, when it is in a git
     /// repository; symlinks resolved). A pull request could otherwise copy
-    /// any file the pipeline can read into a Secret. Move the file into the
-    /// repository, use `env=` or `secret=`, or, for a fleet kept outside
-    /// review, declare the top-level node `allow-paths-outside`.
+    /// any file the pipeline can read into a Secret.
+    /// Fix: move the file into the repository, use `env=` or `secret=`, or,
+    /// for a fleet kept outside review, declare the top-level node
+    /// `allow-paths-outside`.
     PathOutside = "hcpc::input::path_outside",
     /// The target could not be used (unreadable directory, bad kubeconfig).
     /// Fix: check the `target` (the kubeconfig context exists and is reachable,
@@ -373,8 +374,9 @@ codes! {
     /// A live etcd encryption key Secret has no `key` of 32 bytes
     /// (base64), so the HostedCluster's aescbc encryption cannot work. hcpc
     /// never replaces an existing key (etcd data encrypted with it would be
-    /// lost): if the cluster has never run, delete the Secret and apply
-    /// again (apply generates a new key); otherwise restore the key it had.
+    /// lost).
+    /// Fix: if the cluster has never run, delete the Secret and apply again
+    /// (apply generates a new key); otherwise restore the key it had.
     EtcdKeyInvalid = "hcpc::plan::etcd_key_invalid",
     /// The saved plan no longer matches live state or the inputs.
     /// Fix: run `hcpc plan --out FILE` again, review it, and apply that.
@@ -564,6 +566,17 @@ codes! {
     /// Fix: nothing to fix in the fleet: let hcpc read the ConfigMap (RBAC), or
     /// check the releases against the operator by hand.
     SupportedVersionsUnknown = "hcpc::release::supported_versions_unknown",
+    /// (note) The identity may not list an infrastructure resource
+    /// (StorageClasses, Nodes, …) of the management cluster: what it would
+    /// tell is taken from the fleet's `infra` declaration and not checked.
+    /// Fix: grant the permission the note names (`hcpc rbac` prints it).
+    DiscoveryForbidden = "hcpc::target::discovery_forbidden",
+    /// The identity of the kubeconfig may not make a write the plan needs
+    /// (RBAC answered 403 to the dry run): the message names the verb,
+    /// resource and scope to grant. Not a refusal of the configuration.
+    /// Fix: grant that permission (`hcpc rbac` prints what plan and apply
+    /// need), or run with an identity that has it.
+    Forbidden = "hcpc::target::forbidden",
 }
 
 impl fmt::Display for Code {
@@ -622,7 +635,7 @@ impl Diagnostic {
         Diagnostic {
             code,
             severity: Severity::Error,
-            message: message.into(),
+            message: one_line(message.into()),
             labels: Vec::new(),
             help: None,
             suggestion: None,
@@ -638,12 +651,12 @@ impl Diagnostic {
     }
 
     pub fn label(mut self, span: Span, text: impl Into<String>) -> Diagnostic {
-        self.labels.push(Label { span, text: text.into() });
+        self.labels.push(Label { span, text: one_line(text.into()) });
         self
     }
 
     pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
-        self.help = Some(help.into());
+        self.help = Some(shown(help.into()));
         self
     }
 
@@ -655,6 +668,25 @@ impl Diagnostic {
 
     pub fn primary_span(&self) -> Option<Span> {
         self.labels.first().map(|l| l.span)
+    }
+}
+
+/// A diagnostic's text as every format prints it: values from the fleet
+/// or the server inside it cannot drive the terminal (`crate::printable`).
+/// A help may run over several lines.
+fn shown(s: String) -> String {
+    match crate::printable::text(&s, crate::printable::DIAGNOSTIC_LIMIT) {
+        std::borrow::Cow::Borrowed(_) => s,
+        std::borrow::Cow::Owned(safe) => safe,
+    }
+}
+
+/// [`shown`] for a message or label: one line, so a value holding a
+/// newline cannot forge a line of output.
+fn one_line(s: String) -> String {
+    match crate::printable::line(&s, crate::printable::DIAGNOSTIC_LIMIT) {
+        std::borrow::Cow::Borrowed(_) => s,
+        std::borrow::Cow::Owned(safe) => safe,
     }
 }
 
@@ -745,7 +777,7 @@ impl Diagnostic {
                 let f = sources.get(span.file);
                 let start = f.line_col(span.offset);
                 let end = f.line_col(span.offset + span.len);
-                (Some(f.path.display().to_string()), Some(start), Some(end))
+                (Some(shown(f.path.display().to_string())), Some(start), Some(end))
             }
             None => (None, None, None),
         };
@@ -764,7 +796,7 @@ impl Diagnostic {
                 .map(|l| {
                     let f = sources.get(l.span.file);
                     let (line, column) = f.line_col(l.span.offset);
-                    LocatedLabel { file: f.path.display().to_string(), line, column, text: l.text.clone() }
+                    LocatedLabel { file: shown(f.path.display().to_string()), line, column, text: l.text.clone() }
                 })
                 .collect(),
             help: self.help.clone(),

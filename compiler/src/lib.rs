@@ -43,6 +43,7 @@ pub mod object;
 mod parallel;
 pub mod parse;
 pub mod plan;
+pub mod printable;
 pub mod quantity;
 pub mod release;
 pub mod render;

@@ -33,7 +33,8 @@ impl LiveFleet {
 
     /// `fleet.kdl` with this scope's fleet and namespace, then `body`.
     pub fn write_fleet(&self, body: &str) {
-        let secret = repo().join("examples/secrets/pull-secret.json");
+        // Inside the fleet's directory: secret files outside it are refused.
+        let secret = super::pull_secret_in(self.dir.path());
         std::fs::write(
             self.dir.path().join("fleet.kdl"),
             format!(

@@ -289,6 +289,22 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Print the RBAC a ServiceAccount needs to plan or apply this fleet, per kube target.
+    #[command(
+        after_help = "Roles in the fleet's namespaces grant its Secrets, HostedClusters and NodePools;\nno ClusterRole grants Secrets.\nExamples:\n  hcpc rbac fleet/ --service-account ci/hcpc-plan --read-only | kubectl apply -f -\n  hcpc rbac fleet/ --service-account ci/hcpc-apply | kubectl apply -f -"
+    )]
+    Rbac {
+        #[command(flatten)]
+        input: Input,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// The ServiceAccount to grant, as NAMESPACE/NAME.
+        #[arg(long, value_name = "NAMESPACE/NAME")]
+        service_account: String,
+        /// Only what `plan` needs (the pull-request identity); without it, what `apply` needs too.
+        #[arg(long)]
+        read_only: bool,
+    },
     /// Print the language schema as JSON.
     #[command(after_help = "Example:\n  hcpc schema > schema/language.json")]
     Schema,

@@ -77,11 +77,32 @@ pub fn list_files(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
     Ok(files)
 }
 
+/// The most fleet source hcpc reads, all files together (README,
+/// Security): a 1,000-cluster fleet is about 1 MiB. Past it, a clear error
+/// rather than memory exhausted mid-parse.
+pub const MAX_FLEET_BYTES: u64 = 16 << 20;
+
 pub fn read_sources(path: &Path) -> Result<SourceMap, Diagnostic> {
+    use std::io::Read;
     let mut sources = SourceMap::default();
+    let mut total: u64 = 0;
     for f in list_files(path)? {
-        let bytes =
-            std::fs::read(&f).map_err(|e| Diagnostic::error(Code::Io, format!("cannot read {}: {e}", f.display())))?;
+        let cannot = |e: std::io::Error| Diagnostic::error(Code::Io, format!("cannot read {}: {e}", f.display()));
+        let left = MAX_FLEET_BYTES - total;
+        let mut bytes = Vec::new();
+        std::fs::File::open(&f).and_then(|file| file.take(left + 1).read_to_end(&mut bytes)).map_err(cannot)?;
+        total += bytes.len() as u64;
+        if total > MAX_FLEET_BYTES {
+            return Err(Diagnostic::error(
+                Code::Io,
+                format!(
+                    "{} is too large: the fleet's files together may hold at most {} MiB",
+                    f.display(),
+                    MAX_FLEET_BYTES >> 20
+                ),
+            )
+            .help("a fleet of 1,000 clusters is about 1 MiB; check that the path names the fleet's .kdl files and not generated data"));
+        }
         let text = String::from_utf8(bytes).map_err(|_| {
             Diagnostic::error(Code::Io, format!("{} is not UTF-8 text", f.display())).help("save the file as UTF-8")
         })?;

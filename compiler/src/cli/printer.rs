@@ -198,7 +198,9 @@ impl Report {
         let primary = d.primary_span().map(|s| s.file);
         let named = |file: FileId| {
             let f = sources.get(file);
-            NamedSource::new(f.path.display().to_string(), f.text.as_str().to_string()).with_language("kdl")
+            // Raw control characters in the file are not replayed to the terminal.
+            let path = crate::printable::text(&f.path.display().to_string(), 4096).into_owned();
+            NamedSource::new(path, crate::printable::source(f.text.as_str()).into_owned()).with_language("kdl")
         };
         let mut labels = Vec::new();
         let mut related = Vec::new();

@@ -95,7 +95,83 @@ impl Discovered {
     /// Replaces the declared inventory with what the cluster has. Facts
     /// discovery cannot establish (no CDI StorageProfile) are taken as
     /// permissive, so they never cause a false error.
+    /// What discovery read replaces the declared inventory. What the
+    /// identity may not list is taken from the declaration, unchecked,
+    /// and a note names the permission and what it leaves unchecked.
     pub fn merge_into(&self, inv: &mut Inventory, at: Span) -> Diagnostics {
+        if self.denied.is_empty() {
+            return self.merge(inv, at);
+        }
+        let mut notes = Diagnostics::default();
+        let denied = |resource: &str| self.denied.iter().any(|d| d.resource == resource);
+        let lines: Vec<String> = self
+            .denied
+            .iter()
+            .map(|d| {
+                let unchecked = match d.resource.as_str() {
+                    "storageclasses.storage.k8s.io" => "storage classes, taken from `infra`",
+                    "storageprofiles.cdi.kubevirt.io" => {
+                        "the storage classes' access and volume modes and clone strategies"
+                    }
+                    "volumesnapshotclasses.snapshot.storage.k8s.io" => "snapshot classes, taken from `infra`",
+                    "nodes" => "capacity, node shapes and host devices, taken from `infra`",
+                    "kubevirts.kubevirt.io" => "KubeVirt's permitted host devices and overcommit",
+                    _ => "what it would show",
+                };
+                format!("{d}: {unchecked}")
+            })
+            .collect();
+        notes.push(
+            Diagnostic::note(
+                Code::DiscoveryForbidden,
+                format!(
+                    "discovery was refused {} permission{}; what {} would show is not checked against the management cluster",
+                    lines.len(),
+                    if lines.len() == 1 { "" } else { "s" },
+                    if lines.len() == 1 { "it" } else { "they" }
+                ),
+            )
+            .label(at, "this target")
+            .help(format!("grant them to check it:\n{}", lines.join("\n"))),
+        );
+        let known = inv.known;
+        let mut filled = self.clone();
+        if denied("storageclasses.storage.k8s.io") {
+            filled.storage_classes = inv
+                .storage_classes
+                .iter()
+                .map(|c| super::kube::DiscoveredClass {
+                    name: c.name.value.clone(),
+                    rwx: Some(c.access == AccessMode::ReadWriteMany),
+                    block: Some(c.volume_mode == VolumeMode::Block),
+                    default: c.default,
+                    clone: c.clone,
+                    created: String::new(),
+                })
+                .collect();
+        }
+        if denied("volumesnapshotclasses.snapshot.storage.k8s.io") {
+            filled.snapshot_classes =
+                Some(inv.snapshot_classes.iter().map(|c| (c.name.value.clone(), c.default)).collect());
+        }
+        let nodes_denied = denied("nodes");
+        if nodes_denied {
+            filled.host_devices =
+                inv.host_devices.iter().map(|h| (h.name.value.clone(), u64::from(h.capacity))).collect();
+        }
+        let diags = filled.merge(inv, at);
+        if denied("storageclasses.storage.k8s.io") {
+            inv.known.storage = known.storage;
+        }
+        if nodes_denied {
+            inv.known.devices = known.devices;
+            inv.known.nodes = known.nodes;
+        }
+        notes.extend(diags);
+        notes
+    }
+
+    fn merge(&self, inv: &mut Inventory, at: Span) -> Diagnostics {
         let mut diags = Diagnostics::default();
         let mismatch = |what: String, span: Span| {
             Diagnostic::warning(Code::InventoryMismatch, what)

@@ -22,10 +22,14 @@ use super::lease::KubeLock;
 use super::retry::{Backoff, RetryAfterLayer, is_connect_error, is_tls_verification_error, transport_cause};
 use super::{LiveObject, LiveState, Lock, Target, generate_key};
 use crate::object::{Kind, ObjectId};
+use crate::printable;
 use crate::render::DesiredObject;
 use hcpc_schema::labels;
 
+mod bounded;
+mod credentials;
 mod watch;
+pub use bounded::MAX_RESPONSE_BYTES;
 pub use watch::Seen;
 
 /// A failed API call, reduced to what messages and retry decisions need.
@@ -76,10 +80,12 @@ impl ApiError {
     fn from_kube(e: kube::Error, server: &str) -> ApiError {
         match e {
             kube::Error::Api(status) => {
+                // The server's words are printed: escaped and bounded.
+                let said = |s: &str| printable::line(s, printable::SERVER_MESSAGE_LIMIT).into_owned();
                 let mut causes: Vec<(String, String)> = status
                     .details
                     .as_ref()
-                    .map(|d| d.causes.iter().map(|c| (c.field.clone(), c.message.clone())).collect())
+                    .map(|d| d.causes.iter().map(|c| (said(&c.field), said(&c.message))).collect())
                     .unwrap_or_default();
                 causes.sort();
                 let retry_after = status
@@ -90,8 +96,8 @@ impl ApiError {
                     .map(|s| Duration::from_secs(s.into()));
                 ApiError {
                     code: status.code,
-                    reason: status.reason.clone(),
-                    message: status.message.clone(),
+                    reason: said(&status.reason),
+                    message: said(&status.message),
                     causes,
                     retry_after,
                     unreachable: false,
@@ -100,11 +106,21 @@ impl ApiError {
             }
             kube::Error::HyperError(e) => ApiError::transport(&e, server),
             kube::Error::Service(e) => ApiError::transport(e.as_ref(), server),
-            other => ApiError::local("Client", other.to_string()),
+            other => ApiError::local("Client", printable::line(&other.to_string(), printable::SERVER_MESSAGE_LIMIT)),
         }
     }
 
     fn transport(e: &(dyn std::error::Error + 'static), server: &str) -> ApiError {
+        if bounded::is_too_large(e) {
+            // Not `Transport`: asking again streams the same again.
+            return ApiError::local(
+                "TooLarge",
+                format!(
+                    "{server} answered with more than {} MiB; hcpc reads no response larger than that\n  help: a LIST this large is not a fleet's; check that the kubeconfig points at the API server and not at a proxy or another service",
+                    bounded::MAX_RESPONSE_BYTES >> 20
+                ),
+            );
+        }
         if is_tls_verification_error(e) {
             // Not `Transport`: a certificate does not change by asking again.
             return ApiError::local(
@@ -152,6 +168,36 @@ pub struct Discovered {
     pub device_nodes: Vec<(String, Vec<String>)>,
     /// The releases the HyperShift operator supports (`live::supported`).
     pub supported_versions: crate::release::rules::SupportedVersions,
+    /// The LISTs the identity was refused; what they would have told is
+    /// taken from the fleet's `infra` declaration, unchecked.
+    pub denied: Vec<Denied>,
+}
+
+/// A request the identity may not make: its verb, resource and scope, as
+/// an RBAC rule would name them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied {
+    pub verb: &'static str,
+    /// `storageclasses.storage.k8s.io`, `nodes`.
+    pub resource: String,
+    /// `None`: the cluster scope.
+    pub namespace: Option<String>,
+}
+
+impl Denied {
+    fn list(ar: &ApiResource) -> Denied {
+        let resource = if ar.group.is_empty() { ar.plural.clone() } else { format!("{}.{}", ar.plural, ar.group) };
+        Denied { verb: "list", resource, namespace: None }
+    }
+}
+
+impl std::fmt::Display for Denied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            None => write!(f, "`{}` on {} at the cluster scope", self.verb, self.resource),
+            Some(ns) => write!(f, "`{}` on {} in namespace {ns}", self.verb, self.resource),
+        }
+    }
 }
 
 /// A StorageClass and what its CDI StorageProfile says about it.
@@ -256,6 +302,7 @@ impl KubeTarget {
         let mut config = rt
             .block_on(Config::from_custom_kubeconfig(kubeconfig, &options))
             .map_err(|e| format!("cannot use kubeconfig context `{context_name}`: {e}"))?;
+        let exec_token = credentials::prepare(&mut config.auth_info, &context_name)?;
         // Name the cluster exactly, so a saved plan made against one
         // context is never applied to another.
         let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
@@ -269,7 +316,10 @@ impl KubeTarget {
             let _guard = rt.enter();
             kube::client::ClientBuilder::try_from(config)
                 .map_err(|e| format!("cannot build a Kubernetes client for {server}: {e}"))?
+                // Innermost, so no layer reads an unbounded body.
+                .with_layer(&bounded::BoundedLayer)
                 .with_layer(&RetryAfterLayer)
+                .with_layer(&exec_token)
                 .build()
         };
         Ok(KubeTarget { rt, client, described, server, request_timeout, answered: AtomicBool::new(false) })
@@ -478,26 +528,30 @@ impl KubeTarget {
 
     /// StorageClasses (with CDI StorageProfiles for access and volume
     /// modes), VolumeSnapshotClasses and host-device resources of nodes.
+    /// A LIST the identity may not make is left out and named in
+    /// [`Discovered::denied`]: a plan-only identity need not see Nodes.
     pub fn discover(&self) -> Result<Discovered, ApiError> {
         let mut out = Discovered::default();
-        let optional = |r: Result<Vec<Value>, ApiError>| match r {
+        let mut denied = Vec::new();
+        // `Ok(None)`: not installed (404) or not permitted (403, recorded).
+        let mut optional = |r: Result<Vec<Value>, ApiError>, ar: &ApiResource| match r {
             Ok(v) => Ok(Some(v)),
             Err(e) if e.is_not_found() => Ok(None),
+            Err(e) if e.code == 403 => {
+                denied.push(Denied::list(ar));
+                Ok(None)
+            }
             Err(e) => Err(e),
         };
-        let profiles = optional(
-            self.list_values(&other("cdi.kubevirt.io", "v1beta1", "StorageProfile", "storageprofiles"), None),
-        )?
-        .unwrap_or_default();
-        for sc in self.list_values(&other("storage.k8s.io", "v1", "StorageClass", "storageclasses"), None)? {
+        let profiles_ar = other("cdi.kubevirt.io", "v1beta1", "StorageProfile", "storageprofiles");
+        let profiles = optional(self.list_values(&profiles_ar, None), &profiles_ar)?.unwrap_or_default();
+        let classes_ar = other("storage.k8s.io", "v1", "StorageClass", "storageclasses");
+        for sc in optional(self.list_values(&classes_ar, None), &classes_ar)?.into_iter().flatten() {
             let Some(name) = sc.pointer("/metadata/name").and_then(Value::as_str) else { continue };
             out.storage_classes.push(storage_class(name, &sc, &profiles));
         }
-        out.snapshot_classes = optional(self.list_values(
-            &other("snapshot.storage.k8s.io", "v1", "VolumeSnapshotClass", "volumesnapshotclasses"),
-            None,
-        ))?
-        .map(|list| {
+        let snapshots_ar = other("snapshot.storage.k8s.io", "v1", "VolumeSnapshotClass", "volumesnapshotclasses");
+        out.snapshot_classes = optional(self.list_values(&snapshots_ar, None), &snapshots_ar)?.map(|list| {
             list.iter()
                 .filter_map(|v| {
                     let name = v.pointer("/metadata/name")?.as_str()?.to_string();
@@ -509,12 +563,16 @@ impl KubeTarget {
                 })
                 .collect()
         });
-        let nodes = self.list_values(&other("", "v1", "Node", "nodes"), None)?;
-        out.host_devices = device_totals(&nodes);
-        out.nodes = node_shapes(&nodes);
-        out.device_nodes = super::inventory::device_nodes(&nodes, node_devices);
-        out.kubevirt = optional(self.list_values(&other("kubevirt.io", "v1", "KubeVirt", "kubevirts"), None))?
+        let nodes_ar = other("", "v1", "Node", "nodes");
+        if let Some(nodes) = optional(self.list_values(&nodes_ar, None), &nodes_ar)? {
+            out.host_devices = device_totals(&nodes);
+            out.nodes = node_shapes(&nodes);
+            out.device_nodes = super::inventory::device_nodes(&nodes, node_devices);
+        }
+        let kubevirt_ar = other("kubevirt.io", "v1", "KubeVirt", "kubevirts");
+        out.kubevirt = optional(self.list_values(&kubevirt_ar, None), &kubevirt_ar)?
             .and_then(|list| super::inventory::kubevirt(&list));
+        out.denied = denied;
         Ok(out)
     }
 
@@ -913,7 +971,7 @@ impl LiveState for KubeTarget {
 
     fn read(&self, applyset: &str, wanted: &[ObjectId]) -> Result<Vec<LiveObject>, String> {
         let listed = self.list_fleet(applyset, Freshness::Latest)?;
-        self.complete(listed, wanted, Freshness::Latest)
+        self.complete(listed, applyset, wanted, Freshness::Latest)
     }
 }
 
@@ -939,33 +997,47 @@ impl KubeTarget {
             let compiled = compile(discovered);
             let listed = listing.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             let Some((t, wanted)) = compiled else { return Ok(None) };
-            Ok(Some((t, self.complete(listed?, &wanted, freshness)?)))
+            Ok(Some((t, self.complete(listed?, applyset, &wanted, freshness)?)))
         })
     }
 
     /// Four LISTs at once: Namespaces (all: a Namespace may exist before
     /// hcpc labels it), and Secrets, HostedClusters and NodePools carrying
-    /// the fleet's ApplySet label. Items are decoded [`Lean`].
-    fn list_fleet(&self, applyset: &str, freshness: Freshness) -> Result<Vec<LiveObject>, String> {
+    /// the fleet's ApplySet label. Items are decoded [`Lean`]. A kind the
+    /// identity may not list across namespaces is read per namespace by
+    /// [`KubeTarget::complete`], once the fleet's namespaces are known: a
+    /// CI identity needs no cluster-wide access to Secrets.
+    fn list_fleet(&self, applyset: &str, freshness: Freshness) -> Result<Listed, String> {
         let selector = format!("{}={applyset}", labels::APPLYSET_PART_OF);
-        let lists: Vec<Result<Vec<LiveObject>, String>> = std::thread::scope(|s| {
+        let lists: Vec<(Kind, Result<Vec<LiveObject>, ApiError>)> = std::thread::scope(|s| {
             let threads: Vec<_> = Kind::ALL
                 .into_iter()
                 .map(|kind| {
                     let selector = (kind != Kind::Namespace).then_some(selector.as_str());
                     s.spawn(move || {
-                        let items: Vec<Lean> = self
-                            .list_as(&resource(kind), None, selector, freshness)
-                            .map_err(|e| format!("cannot list {}: {e}", kind.plural()))?;
-                        Ok(items.into_iter().map(|Lean(body)| live_object(kind, None, body)).collect())
+                        let items = self.list_as::<Lean>(&resource(kind), None, selector, freshness);
+                        (
+                            kind,
+                            items.map(|items| {
+                                items.into_iter().map(|Lean(body)| live_object(kind, None, body)).collect()
+                            }),
+                        )
                     })
                 })
                 .collect();
             threads.into_iter().map(|t| t.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
         });
-        let mut out = Vec::new();
-        for list in lists {
-            out.extend(list?);
+        let mut out = Listed::default();
+        let mut failed = Vec::new();
+        for (kind, list) in lists {
+            match list {
+                Ok(objects) => out.objects.extend(objects),
+                Err(e) if e.code == 403 => out.per_namespace.push(kind),
+                Err(e) => failed.push(format!("cannot list {}: {e}", kind.plural())),
+            }
+        }
+        if !failed.is_empty() {
+            return Err(failed.join("\n"));
         }
         Ok(out)
     }
@@ -975,13 +1047,60 @@ impl KubeTarget {
     /// key): they can only exist in namespaces that exist. One GET each
     /// when few, else one LIST of the kind in that namespace (a first
     /// apply into a busy namespace would otherwise GET every object). An
-    /// applied fleet needs none of these.
+    /// applied fleet needs none of these. Kinds refused across namespaces
+    /// are read here in each of the fleet's namespaces; every refusal is
+    /// reported, not only the first.
     fn complete(
         &self,
-        listed: Vec<LiveObject>,
+        listed: Listed,
+        applyset: &str,
         wanted: &[ObjectId],
         freshness: Freshness,
     ) -> Result<Vec<LiveObject>, String> {
+        let Listed { objects: mut listed, per_namespace } = listed;
+        let mut refused: Vec<String> = Vec::new();
+        let mut refuse = |verb: &str, kind: Kind, namespace: Option<&str>, e: &ApiError| {
+            let resource = if kind.group().is_empty() {
+                kind.plural().to_string()
+            } else {
+                format!("{}.{}", kind.plural(), kind.group())
+            };
+            let scope = namespace.map_or_else(|| "at the cluster scope".to_string(), |ns| format!("in namespace {ns}"));
+            refused.push(format!("may not `{verb}` {resource} {scope} ({} {})", e.code, e.reason));
+        };
+        if per_namespace.contains(&Kind::Namespace) {
+            // Refused the cluster-wide LIST: each of the fleet's Namespaces by name.
+            for id in wanted.iter().filter(|id| id.kind == Kind::Namespace) {
+                match self.get(Kind::Namespace, "", &id.name) {
+                    Ok(Some(body)) => listed.push(live_object(Kind::Namespace, None, body)),
+                    Ok(None) => {}
+                    Err(e) if e.code == 403 => refuse("get", Kind::Namespace, None, &e),
+                    Err(e) => return Err(format!("cannot read namespace {}: {e}", id.name)),
+                }
+            }
+        }
+        let fleet_namespaces: std::collections::BTreeSet<&str> =
+            wanted.iter().filter(|id| id.kind != Kind::Namespace).map(|id| id.namespace.as_str()).collect();
+        let existing: std::collections::BTreeSet<String> =
+            listed.iter().filter(|o| o.id.kind == Kind::Namespace).map(|o| o.id.name.clone()).collect();
+        let selector = format!("{}={applyset}", labels::APPLYSET_PART_OF);
+        for kind in per_namespace.iter().copied().filter(|k| *k != Kind::Namespace) {
+            for ns in fleet_namespaces.iter().filter(|ns| existing.contains(**ns)) {
+                match self.list_as::<Lean>(&resource(kind), Some(ns), Some(&selector), freshness) {
+                    Ok(items) => listed.extend(items.into_iter().map(|Lean(body)| live_object(kind, Some(ns), body))),
+                    Err(e) if e.code == 403 => refuse("list", kind, Some(ns), &e),
+                    Err(e) => return Err(format!("cannot list {} in {ns}: {e}", kind.plural())),
+                }
+            }
+        }
+        if !refused.is_empty() {
+            return Err(format!(
+                "the identity of this kubeconfig is refused {} permission{}:\n  {}\n  help: grant each (a Role in each fleet namespace is enough for Secrets, HostedClusters and NodePools)",
+                refused.len(),
+                if refused.len() == 1 { "" } else { "s" },
+                refused.join("\n  ")
+            ));
+        }
         let wanted_namespaces: std::collections::BTreeSet<&ObjectId> =
             wanted.iter().filter(|id| id.kind == Kind::Namespace).collect();
         let mut out: Vec<LiveObject> =
@@ -1020,6 +1139,14 @@ impl KubeTarget {
         }
         Ok(out)
     }
+}
+
+/// What the fleet's LISTs across namespaces returned, and the kinds the
+/// identity may list only per namespace.
+#[derive(Default)]
+struct Listed {
+    objects: Vec<LiveObject>,
+    per_namespace: Vec<Kind>,
 }
 
 /// A listed or fetched object, versioned by content. `namespace` when the

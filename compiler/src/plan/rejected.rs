@@ -16,8 +16,18 @@ pub fn diagnostic(
     message: &str,
     field: Option<&str>,
 ) -> Diagnostic {
-    let mut d = Diagnostic::error(Code::DryRunRejected, format!("the management cluster refuses {id}: {message}"))
-        .help("its admission policies, the CRD's rules or its schema refuse this value; change the configuration (or ask for the policy to allow it). Nothing was written");
+    let mut d = match forbidden(message) {
+        // RBAC, not admission: the identity lacks a permission.
+        Some(permission) => Diagnostic::error(
+            Code::Forbidden,
+            format!("the identity of this kubeconfig may not write {id}: {message}"),
+        )
+        .help(format!(
+            "grant it {permission}; the configuration is not at fault. Nothing was written"
+        )),
+        None => Diagnostic::error(Code::DryRunRejected, format!("the management cluster refuses {id}: {message}"))
+            .help("its admission policies, the CRD's rules or its schema refuse this value; change the configuration (or ask for the policy to allow it). Nothing was written"),
+    };
     if let Some(span) = span(fleet, id, cluster, field.unwrap_or("")) {
         let what = match field {
             Some(f) => format!("{f} set here"),
@@ -26,6 +36,21 @@ pub fn diagnostic(
         d = d.label(span, what);
     }
     d
+}
+
+/// The permission an RBAC refusal names (`User "…" cannot patch resource
+/// "namespaces" in API group "" at the cluster scope`), as verb, resource
+/// and scope; `None` for an admission refusal, which names none.
+fn forbidden(message: &str) -> Option<String> {
+    let (_, rest) = message.split_once(" cannot ")?;
+    let (verb, rest) = rest.split_once(" resource \"")?;
+    let (resource, rest) = rest.split_once('"')?;
+    let (_, after) = rest.split_once(" in API group \"")?;
+    let (group, scope) = after.split_once('"')?;
+    let scope = scope.trim();
+    let resource = if group.is_empty() { resource.to_string() } else { format!("{resource}.{group}") };
+    let scope = if scope.is_empty() { "at the cluster scope" } else { scope };
+    Some(format!("`{verb}` on {resource} {scope}"))
 }
 
 /// Where the KDL sets `field` of the object, as far as it is known.
@@ -60,4 +85,19 @@ fn span(fleet: &Fleet, id: &ObjectId, cluster: Option<&str>, field: &str) -> Opt
         Kind::Secret if id.name.ends_with("pull-secret") => c.pull_secret.span,
         _ => c.name.span,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forbidden;
+
+    #[test]
+    fn an_rbac_refusal_names_the_permission_and_an_admission_refusal_does_not() {
+        let rbac = r#"namespaces "t1" is forbidden: User "system:serviceaccount:ci:plan" cannot patch resource "namespaces" in API group "" at the cluster scope"#;
+        assert_eq!(forbidden(rbac).as_deref(), Some("`patch` on namespaces at the cluster scope"));
+        let ns = r#"secrets "a" is forbidden: User "u" cannot patch resource "secrets" in API group "" in the namespace "t1""#;
+        assert_eq!(forbidden(ns).as_deref(), Some("`patch` on secrets in the namespace \"t1\""));
+        let policy = r#"hostedclusters.hypershift.openshift.io "a" is forbidden: ValidatingAdmissionPolicy 'release' with binding 'release' denied request: only 4.20"#;
+        assert_eq!(forbidden(policy), None);
+    }
 }

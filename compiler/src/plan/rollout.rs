@@ -121,8 +121,14 @@ fn condition<'a>(obj: &'a Value, ty: &str) -> Option<&'a Value> {
     obj.pointer("/status/conditions")?.as_array()?.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(ty))
 }
 
+/// A condition's field, as the operator (or anyone who can write status)
+/// wrote it, made safe to print.
 fn text(v: &Value, key: &str) -> String {
-    v.get(key).and_then(Value::as_str).unwrap_or_default().to_string()
+    crate::printable::line(
+        v.get(key).and_then(Value::as_str).unwrap_or_default(),
+        crate::printable::SERVER_MESSAGE_LIMIT,
+    )
+    .into_owned()
 }
 
 fn seconds(v: Option<&Value>) -> Option<i64> {

@@ -520,6 +520,11 @@ fn resource(plural: &str) -> (ApiResource, bool) {
         "kubevirts" => ("kubevirt.io", "v1", "KubeVirt", true),
         "customresourcedefinitions" => ("apiextensions.k8s.io", "v1", "CustomResourceDefinition", false),
         "validatingadmissionpolicies" => ("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicy", false),
+        "serviceaccounts" => ("", "v1", "ServiceAccount", true),
+        "roles" => ("rbac.authorization.k8s.io", "v1", "Role", true),
+        "rolebindings" => ("rbac.authorization.k8s.io", "v1", "RoleBinding", true),
+        "clusterroles" => ("rbac.authorization.k8s.io", "v1", "ClusterRole", false),
+        "clusterrolebindings" => ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", false),
         "validatingadmissionpolicybindings" => {
             ("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBinding", false)
         }
@@ -553,6 +558,11 @@ fn plural_of(kind: &str) -> &'static str {
         "customresourcedefinitions",
         "validatingadmissionpolicies",
         "validatingadmissionpolicybindings",
+        "serviceaccounts",
+        "roles",
+        "rolebindings",
+        "clusterroles",
+        "clusterrolebindings",
     ]
     .into_iter()
     .find(|p| resource(p).0.kind == kind)

@@ -16,6 +16,11 @@ pub enum FaultAction {
     Drop,
     /// Answer with this HTTP status and `Retry-After: seconds`.
     Throttle { status: u16, seconds: u64 },
+    /// Answer with this HTTP status and a `Status` whose message carries
+    /// terminal escape sequences, a forged output line and 50 KB of text.
+    Hostile(u16),
+    /// Answer 200 with a LIST that never ends.
+    Endless,
 }
 
 #[derive(Debug)]
@@ -63,6 +68,27 @@ impl Faults {
                 method: method.to_ascii_uppercase(),
                 path_substring: path_substring.to_string(),
                 action: FaultAction::Fail(status),
+                remaining: times,
+            });
+        });
+    }
+
+    /// Like [`Faults::fail_matching`], with a hostile message ([`FaultAction::Hostile`]).
+    pub fn hostile_matching(&self, method: &str, path_substring: &str, status: u16, times: usize) {
+        self.matching(method, path_substring, FaultAction::Hostile(status), times);
+    }
+
+    /// The next `times` matching requests get a body without end.
+    pub fn endless_matching(&self, method: &str, path_substring: &str, times: usize) {
+        self.matching(method, path_substring, FaultAction::Endless, times);
+    }
+
+    fn matching(&self, method: &str, path_substring: &str, action: FaultAction, times: usize) {
+        self.with(|s| {
+            s.rules.push(Rule::Matching {
+                method: method.to_ascii_uppercase(),
+                path_substring: path_substring.to_string(),
+                action,
                 remaining: times,
             });
         });

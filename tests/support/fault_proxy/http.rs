@@ -168,6 +168,27 @@ async fn handle(
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             return response;
         }
+        Some(FaultAction::Hostile(code)) => {
+            let (mut body, _) = injected_status(code);
+            body["message"] = serde_json::Value::String(format!(
+                "denied \u{1b}]0;PWNED\u{7}\u{1b}[2J\nPlan: 0 to add, 0 to change, 0 to destroy.\n{}",
+                "x".repeat(50_000)
+            ));
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = (status, body.to_string()).into_response();
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            return response;
+        }
+        Some(FaultAction::Endless) => {
+            let item = Bytes::from(format!("{{\"metadata\":{{\"name\":\"{}\"}}}},", "x".repeat(60)).repeat(1000));
+            let head = futures_util::stream::once(async {
+                Ok::<Bytes, io::Error>(Bytes::from_static(b"{\"kind\":\"List\",\"items\":["))
+            });
+            let rest = futures_util::stream::repeat_with(move || Ok::<Bytes, io::Error>(item.clone()));
+            let mut response = Response::new(Body::from_stream(futures_util::StreamExt::chain(head, rest)));
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            return response;
+        }
         Some(FaultAction::Fail(code)) => {
             let (body, retry_after) = injected_status(code);
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -6,6 +6,7 @@ mod check;
 mod import;
 mod lsp;
 pub mod plan;
+mod rbac;
 mod render;
 mod status;
 mod unlock;
@@ -144,6 +145,10 @@ pub fn run(cli: Cli) -> u8 {
             let Some(flags) = target_flags(&target) else { return exit::ERROR };
             let opts = status::Options { clusters: &clusters, format, watch, detailed_exitcode };
             status::run(&path_or_cwd(input.path), &flags, &opts, style)
+        }
+        Command::Rbac { input, target, service_account, read_only } => {
+            let Some(flags) = target_flags(&target) else { return exit::ERROR };
+            rbac::run(&path_or_cwd(input.path), &flags, &service_account, read_only, style)
         }
         Command::Fmt { input, check } => fmt(&path_or_cwd(input.path), check, style),
     }

@@ -358,11 +358,25 @@ fn dry_run(
 /// apply, after a rollout has held back the changes that must wait, so each
 /// pass judges only its own writes.
 pub fn judge(planned: FleetPlanned, style: Style) -> Option<FleetPlanned> {
+    judge_as(planned, style, false)
+}
+
+/// [`judge`] for a plan that is only shown: an identity that may read but
+/// not write (a pull request's) cannot dry-run, and that is a note naming
+/// the permission, not a failed plan; apply judges again before writing.
+fn judge_as(planned: FleetPlanned, style: Style, shown_only: bool) -> Option<FleetPlanned> {
     let mut refused = false;
     for part in &planned.parts {
         let (Opened::Kube(k), Some(resolved)) = (&part.target, part.compiled.resolved.as_ref()) else { continue };
         let mut diags = crate::diagnostic::Diagnostics::default();
-        for d in dry_run(k, &part.plan, &part.compiled.objects, &resolved.fleet) {
+        for mut d in dry_run(k, &part.plan, &part.compiled.objects, &resolved.fleet) {
+            if shown_only && d.code == Code::Forbidden {
+                d.severity = crate::diagnostic::Severity::Note;
+                d.help = Some(format!(
+                    "{}; the management cluster's admission is not checked by this plan: apply checks it before writing",
+                    d.help.unwrap_or_default().trim_end_matches(". Nothing was written")
+                ));
+            }
             diags.push(d);
         }
         refused |= diags.has_errors();
@@ -530,7 +544,8 @@ pub fn run(
     if document {
         crate::cli::printer::keep_diagnostics();
     }
-    let Some(planned) = make_limited(path, flags, clusters, style, Freshness::Cached).and_then(|p| judge(p, style))
+    let Some(planned) =
+        make_limited(path, flags, clusters, style, Freshness::Cached).and_then(|p| judge_as(p, style, true))
     else {
         if document {
             let kept = crate::cli::printer::kept_diagnostics();

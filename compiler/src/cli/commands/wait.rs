@@ -18,7 +18,10 @@ fn condition(obj: &Value, ty: &str) -> Option<(String, String, String)> {
         .iter()
         .find(|c| c.get("type").and_then(Value::as_str) == Some(ty))
         .map(|c| {
-            let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+            let s = |k: &str| {
+                let v = c.get(k).and_then(Value::as_str).unwrap_or_default();
+                crate::printable::line(v, crate::printable::SERVER_MESSAGE_LIMIT).into_owned()
+            };
             (s("status"), s("reason"), s("message"))
         })
 }
