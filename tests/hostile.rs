@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::envtest::{DEFAULT_CONTEXT, Envtest, kubeconfig_yaml};
 use crate::support::fault_proxy::FaultProxy;
-use crate::support::{hcpc, repo, run_in, stderr, stdout};
+use crate::support::{hcpc, run_in, stderr, stdout};
 
 const RELEASE: &str = "quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64";
 

@@ -286,11 +286,11 @@ fn golden_session() {
     lsp.open(&ml, &text);
     log.push(json!({"open ml.kdl": lsp.diagnostics(&ml, Some(1))}));
 
-    // One more GPU per VM: over capacity, with the pools and the capacity
+    // Two more GPUs per VM: over capacity, with the pools and the capacity
     // in two files as related information.
-    let over = edited(&text, "host-device nvidia-a100 count=2", "host-device nvidia-a100 count=3");
+    let over = edited(&text, "host-device nvidia-a100 count=2", "host-device nvidia-a100 count=4");
     lsp.change(&ml, 2, &over);
-    log.push(json!({"count=3": lsp.diagnostics(&ml, Some(2))}));
+    log.push(json!({"count=4": lsp.diagnostics(&ml, Some(2))}));
 
     // A typo and an hcp-style unquoted image, unsaved.
     let broken = edited(&over, "cores 16", "corse 16");
@@ -335,7 +335,7 @@ fn golden_session() {
     let requests = [
         ("complete a pool setting", "textDocument/completion", pos(&fixed, "cores 16", 0)),
         ("complete a host device", "textDocument/completion", pos(&fixed, "nvidia-a100 count", 0)),
-        ("complete a property", "textDocument/completion", pos(&fixed, "count=3", 0)),
+        ("complete a property", "textDocument/completion", pos(&fixed, "count=4", 0)),
         ("hover a host device", "textDocument/hover", pos(&fixed, "nvidia-a100 count", 3)),
         ("hover a quantity", "textDocument/hover", pos(&fixed, "\"64Gi\"", 2)),
         ("hover a property", "textDocument/hover", pos(&fixed, "replicas=2 {", 2)),
@@ -641,18 +641,18 @@ fn buffers_disk_and_watched_files() {
 
     // Lowering the capacity in the open shared file: the error belongs to
     // ml.kdl, which is not open, and shows in the shared file as well.
-    // On disk the fleet uses all eight A100s: a warning and the host
-    // devices' Technology Preview note, both in ml.kdl.
-    const FULL: [&str; 2] = ["hcpc::capacity::near_capacity", "hcpc::device::technology_preview"];
+    // On disk the fleet uses eight of its ten A100s: only the host
+    // devices' Technology Preview note, in ml.kdl.
+    const FULL: [&str; 1] = ["hcpc::device::technology_preview"];
     lsp.open(&shared, &text);
     assert_eq!(codes(&lsp.diagnostics(&shared, Some(1))), Vec::<String>::new());
     assert_eq!(codes(&lsp.diagnostics(&ml, None)), FULL);
     // The edited file shows the error it caused too.
-    lsp.change(&shared, 2, &edited(&text, "capacity=8", "capacity=6"));
+    lsp.change(&shared, 2, &edited(&text, "capacity=10", "capacity=6"));
     assert_eq!(codes(&lsp.diagnostics(&shared, Some(2))), ["hcpc::device::over_capacity"]);
     assert_eq!(codes(&lsp.diagnostics(&ml, None)), ["hcpc::device::over_capacity", "hcpc::device::technology_preview"]);
 
-    // Closing without saving: the disk (capacity 8) counts again.
+    // Closing without saving: the disk (capacity 10) counts again.
     lsp.notify("textDocument/didClose", json!({"textDocument": {"uri": shared}}));
     assert_eq!(codes(&lsp.diagnostics(&ml, None)), FULL);
 
@@ -1096,7 +1096,6 @@ fn readme_configuration_in_neovim() {
     let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     for want in [
         "attached",
-        "diagnostic hcpc::capacity::near_capacity",
         "diagnostic hcpc::device::technology_preview",
         "hover host device `nvidia-a100`",
         "definition 00-fleet.kdl",

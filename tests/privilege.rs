@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use crate::support::envtest::{DEFAULT_CONTEXT, Envtest, kubeconfig_yaml};
-use crate::support::{hcpc, repo, stderr, stdout};
+use crate::support::{hcpc, stderr, stdout};
 
 const RELEASE: &str = "quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64";
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use super::envtest::{Envtest, Scope};
-use super::{hcpc, repo, stderr, stdout};
+use super::{hcpc, stderr, stdout};
 
 /// The release the fleets written here run.
 pub const RELEASE: &str = "quay.io/openshift-release-dev/ocp-release:4.20.0-x86_64";
