@@ -970,7 +970,7 @@ fn errors_show_in_every_file_that_causes_them() {
         "{collision:#}"
     );
 
-    let over = edited(&text, "autoscaling min=1 max=4", "autoscaling min=1 max=5");
+    let over = edited(&text, "autoscaling min=1 max=4", "autoscaling min=1 max=7");
     lsp.change(&ml, 3, &over);
     let d = lsp.diagnostics(&ml, Some(3));
     assert!(codes(&d).contains(&"hcpc::device::over_capacity".to_owned()), "{d:#}");
