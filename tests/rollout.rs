@@ -15,6 +15,13 @@ use crate::support::envtest::{DEFAULT_CONTEXT, Envtest, Scope};
 use crate::support::operator::{Delays, Failure, Operator};
 use crate::support::{hcpc, repo, stderr, stdout};
 
+/// All an apply or plan printed: the plan, the rollout's standing and the
+/// apply's result are on standard output, diagnostics and warnings on
+/// standard error.
+fn output(o: &Output) -> String {
+    stdout(o) + &stderr(o)
+}
+
 const OLD: &str = "quay.io/openshift-release-dev/ocp-release:4.19.3-x86_64";
 
 struct Env {
@@ -161,7 +168,7 @@ impl Env {
         let mut lines = Vec::new();
         loop {
             let o = self.ok(&["apply", "--auto-approve"]);
-            lines.extend(stderr(&o).lines().filter(|l| l.starts_with("rollout:")).map(str::to_string));
+            lines.extend(output(&o).lines().filter(|l| l.starts_with("rollout:")).map(str::to_string));
             let written: Vec<&str> =
                 names.iter().copied().filter(|n| self.release("hostedclusters", n) == image).collect();
             let settled: Vec<&str> = names.iter().copied().filter(|n| self.settled(n, &["workers"], image)).collect();
@@ -184,7 +191,7 @@ fn control_plane_first_without_a_rollout_block() {
 
     e.write_fleet(NEW, &body);
     let first = e.ok(&["apply", "--auto-approve"]);
-    let err = stderr(&first);
+    let err = output(&first);
     // Both control planes now, no pool yet: they wait for their control plane.
     assert_eq!(e.release("hostedclusters", "a"), NEW, "{err}");
     assert_eq!(e.release("hostedclusters", "b"), NEW, "{err}");
@@ -200,8 +207,8 @@ fn control_plane_first_without_a_rollout_block() {
 
     // Run again at once: the control planes are still upgrading; nothing more is written.
     let again = e.ok(&["apply", "--auto-approve"]);
-    assert_eq!(e.release("nodepools", "a-workers"), OLD, "{}", stderr(&again));
-    assert!(stderr(&again).contains("control plane upgrading"), "{}", stderr(&again));
+    assert_eq!(e.release("nodepools", "a-workers"), OLD, "{}", output(&again));
+    assert!(output(&again).contains("control plane upgrading"), "{}", output(&again));
 
     e.converge(&["a", "b"], NEW, |_, _| {});
     assert!(
@@ -277,7 +284,7 @@ fn a_wave_waits_until_the_nodes_of_the_one_before_are_ready() {
 
     // Its pool is on the new version, but not ready as desired: prod waits.
     let o = e.ok(&["apply", "--auto-approve"]);
-    let err = stderr(&o);
+    let err = output(&o);
     assert!(
         err.contains(
             "rollout: wave canary: 1 of 1 clusters in progress (c1: 0 of 1 nodes ready in pool workers); wave prod: 1 waiting"
@@ -297,8 +304,8 @@ fn a_wave_waits_until_the_nodes_of_the_one_before_are_ready() {
     assert_eq!(e.release("hostedclusters", "p1"), OLD, "prod started before c1's nodes were ready");
     e.operator.release_ready("c1");
     let o = child.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(e.settled("p1", &["workers"], NEW), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", output(&o));
+    assert!(e.settled("p1", &["workers"], NEW), "{}", output(&o));
     assert_eq!(e.pool_ready("p1-workers"), (Value::from("True"), Value::from(1)));
     assert!(e.operator.violations().is_empty(), "{:?}", e.operator.violations());
 }
@@ -331,7 +338,7 @@ fn wait_runs_the_rollout_and_until_wave_stops_after_canary() {
     e.write_fleet(NEW, &format!("{body}{WAVES}"));
 
     let gate = e.ok(&["apply", "--auto-approve", "--wait", "--until-wave", "canary", "--timeout", "2m"]);
-    let err = stderr(&gate);
+    let err = output(&gate);
     assert!(e.settled("c1", &["workers"], NEW), "{err}");
     assert_eq!(e.release("hostedclusters", "p1"), OLD, "{err}");
     assert_eq!(e.release("hostedclusters", "p2"), OLD, "{err}");
@@ -339,7 +346,7 @@ fn wait_runs_the_rollout_and_until_wave_stops_after_canary() {
 
     let rest = e.ok(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
     for n in names {
-        assert!(e.settled(n, &["workers"], NEW), "{n}: {}", stderr(&rest));
+        assert!(e.settled(n, &["workers"], NEW), "{n}: {}", output(&rest));
     }
     assert!(e.operator.violations().is_empty(), "{:?}", e.operator.violations());
 
@@ -363,7 +370,7 @@ fn a_failed_cluster_halts_the_rollout_until_fixed() {
     );
     e.write_fleet(NEW, &format!("{body}rollout {{\n    wave all max-parallel=1\n}}\n"));
     let o = e.run(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
-    let err = stderr(&o);
+    let err = output(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
         err.contains(
@@ -376,8 +383,8 @@ fn a_failed_cluster_halts_the_rollout_until_fixed() {
 
     // A run without --wait says the same and exits 1.
     let again = e.run(&["apply", "--auto-approve"]);
-    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
-    assert!(stderr(&again).contains("hcpc::rollout::halted"), "{}", stderr(&again));
+    assert_eq!(again.status.code(), Some(1), "{}", output(&again));
+    assert!(output(&again).contains("hcpc::rollout::halted"), "{}", output(&again));
 
     // The cause is fixed: the operator completes the update and clears the condition.
     e.operator.heal("a");
@@ -431,7 +438,7 @@ fn a_refused_pool_step_writes_none_of_the_clusters_pools() {
 
     e.write_fleet(NEW, &format!("{body}{WAVES}"));
     let o = e.run(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
-    let err = stderr(&o);
+    let err = output(&o);
     e.k.delete("validatingadmissionpolicybindings", None, &policy);
     e.k.delete("validatingadmissionpolicies", None, &policy);
     assert_eq!(o.status.code(), Some(1), "{err}");
@@ -448,7 +455,7 @@ fn a_refused_pool_step_writes_none_of_the_clusters_pools() {
     // The policy is lifted (the server takes a moment to stop enforcing
     // it): a re-run goes on from there.
     e.until("the policy lifted", Duration::from_secs(30), |e| {
-        !stderr(&e.run(&["plan"])).contains("hcpc::plan::rejected")
+        !output(&e.run(&["plan"])).contains("hcpc::plan::rejected")
     });
     e.ok(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
     assert!(e.settled("p1", &["a", "b"], NEW));
@@ -512,8 +519,8 @@ fn a_followed_rollout_holds_the_lock_and_stops_on_a_hangup() {
     ) + &clusters(&[("d", "prod")]);
     e.write_fleet(NEW, &format!("{edited}{waves}"));
     let other = e.run(&["apply", "--auto-approve", "--lock-timeout", "1s"]);
-    assert_eq!(other.status.code(), Some(1), "{}", stderr(&other));
-    assert!(stderr(&other).contains("hcpc::apply::locked"), "{}", stderr(&other));
+    assert_eq!(other.status.code(), Some(1), "{}", output(&other));
+    assert!(output(&other).contains("hcpc::apply::locked"), "{}", output(&other));
     assert!(e.k.get("hostedclusters", Some(e.ns()), "d").is_none());
     e.until("b's pool written", Duration::from_secs(60), |e| e.release("nodepools", "b-workers") == NEW);
     assert_eq!(e.get("nodepools", "b-workers")["spec"]["replicas"], 1, "the edit is not applied unseen");
@@ -524,7 +531,7 @@ fn a_followed_rollout_holds_the_lock_and_stops_on_a_hangup() {
     )
     .unwrap();
     let o = child.wait_with_output().unwrap();
-    let err = stderr(&o);
+    let err = output(&o);
     assert_eq!(o.status.code(), Some(129), "{err}");
     assert!(err.contains("interrupted by SIGHUP: no further step of the rollout was started"), "{err}");
     assert_eq!(e.release("hostedclusters", "c"), OLD, "{err}");
@@ -574,7 +581,7 @@ fn the_plan_shows_the_rollout_in_every_format() {
 
     // A wave that does not exist is said before the plan, and nothing is written.
     let bogus = e.run(&["apply", "--auto-approve", "--until-wave", "bogus"]);
-    let err = stderr(&bogus);
+    let err = output(&bogus);
     assert_eq!(bogus.status.code(), Some(1), "{err}");
     assert!(err.contains("--until-wave bogus: there is no such wave; the waves are canary, prod"), "{err}");
     assert!(!err.contains("Plan:") && !err.contains("Rollout ("), "the plan was shown first: {err}");
@@ -582,12 +589,12 @@ fn the_plan_shows_the_rollout_in_every_format() {
 
     // Started: the plan shows where it stands.
     let applied = e.ok(&["apply", "--auto-approve"]);
-    assert_eq!(e.release("hostedclusters", "c1"), NEW, "{}", stderr(&applied));
+    assert_eq!(e.release("hostedclusters", "c1"), NEW, "{}", output(&applied));
     // Nothing more may go now: apply says so, and the standing once.
     e.until("c1 seen upgrading", Duration::from_secs(10), |e| {
-        stderr(&e.ok(&["apply", "--auto-approve"])).contains("Nothing was applied")
+        output(&e.ok(&["apply", "--auto-approve"])).contains("Nothing was applied")
     });
-    let idle = stderr(&e.ok(&["apply", "--auto-approve"]));
+    let idle = output(&e.ok(&["apply", "--auto-approve"]));
     assert!(idle.contains("Nothing was applied: 5 changes wait for the rollout."), "{idle}");
     assert_eq!(idle.matches("rollout: wave canary").count(), 1, "{idle}");
     // `plan` reads the API server's watch cache, which may lag a moment behind the write.
@@ -646,8 +653,8 @@ fn one_rollout_spans_two_management_clusters() {
     fleet(NEW);
     let gate = run(&["apply", "--auto-approve", "--wait", "--until-wave", "canary", "--timeout", "2m"]);
     let (release, h) = head(east, "a");
-    assert_eq!((release.as_str(), h["state"].as_str()), (Some(NEW), Some("Completed")), "{}", stderr(&gate));
-    assert_eq!(head(&west, "b").0, OLD, "prod on west waits for canary on east: {}", stderr(&gate));
+    assert_eq!((release.as_str(), h["state"].as_str()), (Some(NEW), Some("Completed")), "{}", output(&gate));
+    assert_eq!(head(&west, "b").0, OLD, "prod on west waits for canary on east: {}", output(&gate));
 
     run(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
     let (release, h) = head(&west, "b");
@@ -673,7 +680,7 @@ fn rollout_mistakes_are_diagnosed() {
     .unwrap();
     let out = crate::support::run_in(tmp.path(), &["check", "fleet.kdl"]);
     assert_eq!(out.status.code(), Some(1));
-    crate::examples::assert_golden("rollout__mistakes.txt", &stderr(&out));
+    crate::examples::assert_golden("rollout__mistakes.txt", &output(&out));
 }
 
 const MID: &str = "quay.io/openshift-release-dev/ocp-release:4.19.9-x86_64";
@@ -698,17 +705,17 @@ fn an_upgrade_of_a_cluster_with_a_history_is_timed_from_its_own_start() {
     e.operator.pause("b");
     e.write_fleet(NEW, &body);
     let first = e.ok(&["apply", "--auto-approve", "--rollout-timeout", "5s"]);
-    assert_eq!(e.release("hostedclusters", "b"), NEW, "{}", stderr(&first));
+    assert_eq!(e.release("hostedclusters", "b"), NEW, "{}", output(&first));
     let again = e.run(&["apply", "--auto-approve", "--rollout-timeout", "5s"]);
-    let err = stderr(&again);
+    let err = output(&again);
     assert_eq!(again.status.code(), Some(0), "{err}");
     assert!(!err.contains("RolloutTimeout"), "{err}");
     assert!(err.contains("b: control plane upgrading"), "{err}");
 
     e.operator.resume("b");
     let o = e.run(&["apply", "--auto-approve", "--wait", "--rollout-timeout", "5s", "--timeout", "2m"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(e.settled("a", &["workers"], NEW) && e.settled("b", &["workers"], NEW), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", output(&o));
+    assert!(e.settled("a", &["workers"], NEW) && e.settled("b", &["workers"], NEW), "{}", output(&o));
 }
 
 /// A cluster the operator never takes up says nothing: `apply --wait`
@@ -724,7 +731,7 @@ fn a_silent_stuck_cluster_fails_on_the_rollout_timeout() {
     e.write_fleet(NEW, &body);
     let start = Instant::now();
     let o = e.run(&["apply", "--auto-approve", "--wait", "--rollout-timeout", "3s", "--timeout", "90s"]);
-    let err = stderr(&o);
+    let err = output(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
         err.contains(&format!("cluster a failed: RolloutTimeout: the control plane has not completed {NEW}")),
@@ -755,7 +762,7 @@ fn a_pinned_pool_waits_for_its_control_plane() {
     let plan = stdout(&e.ok(&["plan"]));
     assert!(plan.contains("starts now a: control plane → 4.20.7-x86_64, then 1 NodePool"), "{plan}");
     let first = e.ok(&["apply", "--auto-approve"]);
-    let err = stderr(&first);
+    let err = output(&first);
     assert_eq!(e.release("hostedclusters", "a"), CP_NEXT, "{err}");
     assert_eq!(e.release("nodepools", "a-workers"), POOL_NOW, "the pinned pool went with its control plane: {err}");
     e.ok(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
@@ -809,16 +816,16 @@ fn a_config_roll_out_goes_wave_by_wave() {
 
     e.write_fleet(OLD, &format!("{}{WAVES}", sized("12Gi")));
     let first = e.ok(&["apply", "--auto-approve"]);
-    assert_eq!(e.memory("c1-workers"), "12Gi", "{}", stderr(&first));
-    assert_eq!(e.memory("p1-workers"), "8Gi", "{}", stderr(&first));
+    assert_eq!(e.memory("c1-workers"), "12Gi", "{}", output(&first));
+    assert_eq!(e.memory("p1-workers"), "8Gi", "{}", output(&first));
     // At once again: c1's nodes are rolling; prod waits.
     let again = e.ok(&["apply", "--auto-approve"]);
-    let err = stderr(&again);
+    let err = output(&again);
     assert_eq!(e.memory("p1-workers"), "8Gi", "prod went before canary's roll-out finished: {err}");
     assert!(err.contains("wave canary: 1 of 1 clusters in progress (c1: node pools rolling)"), "{err}");
 
     let o = e.ok(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
-    let err = stderr(&o);
+    let err = output(&o);
     for n in ["c1", "p1", "p2"] {
         let pool = format!("{n}-workers");
         assert_eq!(e.memory(&pool), "12Gi", "{err}");
@@ -848,7 +855,7 @@ fn a_halted_rollout_writes_no_step_without_wait_either() {
         failing && e.get("hostedclusters", "b")["status"]["version"]["history"][0]["state"] == "Completed"
     });
     let o = e.run(&["apply", "--auto-approve"]);
-    let err = stderr(&o);
+    let err = output(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("hcpc::rollout::halted"), "{err}");
     assert_eq!(e.release("nodepools", "b-workers"), OLD, "a step was written during the halt: {err}");
@@ -871,7 +878,7 @@ fn a_cluster_deleted_mid_upgrade_gets_no_further_step() {
     e.until("a's control plane written", Duration::from_secs(60), |e| e.release("hostedclusters", "a") == NEW);
     e.k.delete("hostedclusters", Some(e.ns()), "a");
     let o = child.wait_with_output().unwrap();
-    let err = stderr(&o);
+    let err = output(&o);
     assert!(err.contains("warning: cluster a was deleted during the rollout: NodePool"), "{err}");
     if e.k.get("nodepools", Some(e.ns()), "a-workers").is_some() {
         assert_eq!(e.release("nodepools", "a-workers"), OLD, "a step was made for a deleted cluster: {err}");
@@ -889,7 +896,7 @@ fn a_limited_apply_keeps_the_wave_order() {
     e.installed(&body, &["c1", "s2"]);
     e.write_fleet(NEW, &format!("{body}{WAVES}"));
     let o = e.ok(&["apply", "--auto-approve", "--cluster", "s2"]);
-    let err = stderr(&o);
+    let err = output(&o);
     assert_eq!(e.release("hostedclusters", "s2"), OLD, "prod started before the canary: {err}");
     assert_eq!(e.release("hostedclusters", "c1"), OLD, "outside --cluster: {err}");
     assert!(err.contains("starts now c1: control plane → 4.20.1-x86_64"), "{err}");
@@ -907,3 +914,4 @@ fn a_limited_apply_keeps_the_wave_order() {
     assert!(e.settled("s2", &["workers"], NEW));
     assert!(e.operator.violations().is_empty(), "{:?}", e.operator.violations());
 }
+

@@ -1228,9 +1228,9 @@ mod tests {
 
     #[test]
     fn a_pool_pinned_newer_than_its_control_plane_waits_for_it() {
-        const CP_NOW: &str = "r:4.20.5-x86_64";
-        const PIN: &str = "r:4.20.6-x86_64";
-        const CP_NEW: &str = "r:4.20.7-x86_64";
+        const CP_NOW: &str = "quay.io/openshift-release-dev/ocp-release:4.20.5-x86_64";
+        const PIN: &str = "quay.io/openshift-release-dev/ocp-release:4.20.6-x86_64";
+        const CP_NEW: &str = "quay.io/openshift-release-dev/ocp-release:4.20.7-x86_64";
         let mut m = bumped("a", "prod");
         m.release = CP_NEW.to_string();
         let st = m.status.as_mut().unwrap();
@@ -1326,7 +1326,7 @@ mod tests {
 
     #[test]
     fn a_new_release_mid_rollout_starts_again_from_the_first_wave() {
-        const NEWER: &str = "r:4.20.2-x86_64";
+        const NEWER: &str = "quay.io/openshift-release-dev/ocp-release:4.20.2-x86_64";
         let r = rollout(&[("canary", Some("env=canary"), MaxParallel::Count(1)), ("prod", None, MaxParallel::All)]);
         // p1 is upgrading to NEW when the configuration moves to NEWER.
         let mut p1 = written(bumped("p1", "prod"), false);
