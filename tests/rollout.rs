@@ -915,3 +915,43 @@ fn a_limited_apply_keeps_the_wave_order() {
     assert!(e.operator.violations().is_empty(), "{:?}", e.operator.violations());
 }
 
+/// After a configuration roll-out, a cluster whose nodes are not ready as
+/// desired is not done: the next wave waits for them.
+#[test]
+fn a_config_roll_out_waits_for_the_nodes_to_be_ready() {
+    let delays = Delays { control_plane: Duration::from_millis(300), node_pool: Duration::from_millis(500) };
+    let Some(e) = env("reshape-ready", delays) else { return };
+    let sized = |memory: &str| {
+        [("c1", "canary"), ("p1", "prod")]
+            .iter()
+            .map(|(n, env)| {
+                format!(
+                    "cluster {n} {{\n    labels env={env}\n    node-pool workers replicas=1 {{\n        memory \"{memory}\"\n    }}\n}}\n"
+                )
+            })
+            .collect::<String>()
+    };
+    e.write_fleet(OLD, &format!("{}{WAVES}", sized("8Gi")));
+    e.ok(&["apply", "--auto-approve"]);
+    e.until("first install", Duration::from_secs(60), |e| ["c1", "p1"].iter().all(|n| e.settled(n, &["workers"], OLD)));
+    // From now on c1's nodes do not become ready after their roll-out.
+    e.operator.hold_ready("c1");
+    e.write_fleet(OLD, &format!("{}{WAVES}", sized("12Gi")));
+    e.ok(&["apply", "--auto-approve"]);
+    assert_eq!(e.memory("c1-workers"), "12Gi");
+    e.until("c1's roll-out finished, its node not ready", Duration::from_secs(30), |e| {
+        !e.reshaping("c1-workers") && e.pool_ready("c1-workers") == (Value::from("False"), Value::from(0))
+    });
+
+    // The apply's read of the status may lag a moment behind; prod waits
+    // all along.
+    e.until("the standing shows c1 waiting for its node", Duration::from_secs(10), |e| {
+        let err = output(&e.ok(&["apply", "--auto-approve"]));
+        assert_eq!(e.memory("p1-workers"), "8Gi", "prod went before canary's nodes were ready: {err}");
+        err.contains("wave canary: 1 of 1 clusters in progress (c1: 0 of 1 nodes ready in pool workers)")
+    });
+
+    e.operator.release_ready("c1");
+    let o = e.ok(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
+    assert_eq!(e.memory("p1-workers"), "12Gi", "{}", output(&o));
+}
