@@ -877,6 +877,7 @@ fn a_cluster_deleted_mid_upgrade_gets_no_further_step() {
         .unwrap();
     e.until("a's control plane written", Duration::from_secs(60), |e| e.release("hostedclusters", "a") == NEW);
     e.k.delete("hostedclusters", Some(e.ns()), "a");
+    let deleted = Instant::now();
     let o = child.wait_with_output().unwrap();
     let err = output(&o);
     assert!(err.contains("warning: cluster a was deleted during the rollout: NodePool"), "{err}");
@@ -884,6 +885,15 @@ fn a_cluster_deleted_mid_upgrade_gets_no_further_step() {
         assert_eq!(e.release("nodepools", "a-workers"), OLD, "a step was made for a deleted cluster: {err}");
     }
     assert!(e.settled("b", &["workers"], NEW), "{err}");
+    // The wait says at once that a is gone, not "not found" at --timeout.
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(deleted.elapsed() < Duration::from_secs(20), "waited {:?} for a gone cluster: {err}", deleted.elapsed());
+    assert!(err.contains("cluster a is gone: its HostedCluster was deleted while apply waited"), "{err}");
+    assert!(!err.contains("not found"), "{err}");
+    // The next plan says the cluster is gone and will be created again.
+    let plan = e.ok(&["plan"]);
+    let warned = output(&plan);
+    assert!(warned.contains("hcpc::plan::gone") && warned.contains("cluster a is gone"), "{warned}");
 }
 
 /// `--cluster` limits what an apply writes, not the order of the waves:
