@@ -896,6 +896,49 @@ fn a_cluster_deleted_mid_upgrade_gets_no_further_step() {
     assert!(warned.contains("hcpc::plan::gone") && warned.contains("cluster a is gone"), "{warned}");
 }
 
+/// `apply --wait` following a rollout says what it applied once, at the
+/// end, counting every pass.
+#[test]
+fn a_followed_rollout_says_one_total_at_the_end() {
+    let delays = Delays { control_plane: Duration::from_millis(300), node_pool: Duration::from_millis(300) };
+    let Some(e) = env("total", delays) else { return };
+    let body = clusters(&[("a", "prod"), ("b", "prod")]);
+    e.installed(&body, &["a", "b"]);
+    e.write_fleet(NEW, &body);
+    let o = e.ok(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
+    let err = stdout(&o);
+    assert_eq!(err.matches("Apply complete!").count(), 1, "{err}");
+    let total = err.find("Apply complete! 0 added, 4 changed, 0 replaced, 0 destroyed.").expect(&err);
+    let last_step = err.rfind("rollout:").unwrap_or(0);
+    assert!(total > last_step, "the total came before the rollout ended: {err}");
+}
+
+/// A plan with nothing to change while pools still roll says the roll-out
+/// is under way, not only "No changes.".
+#[test]
+fn no_changes_while_pools_roll_says_the_rollout_is_under_way() {
+    let delays = Delays { control_plane: Duration::from_millis(300), node_pool: Duration::from_secs(4) };
+    let Some(e) = env("still-rolling", delays) else { return };
+    let body = clusters(&[("a", "prod")]);
+    e.installed(&body, &["a"]);
+    e.write_fleet(NEW, &body);
+    e.ok(&["apply", "--auto-approve"]);
+    e.until("a's control plane completed", Duration::from_secs(30), |e| {
+        e.get("hostedclusters", "a")["status"]["version"]["history"][0]["state"] == "Completed"
+    });
+    // The apply's read of the status may lag a moment behind it.
+    e.until("a's pool written", Duration::from_secs(10), |e| {
+        e.ok(&["apply", "--auto-approve"]);
+        e.release("nodepools", "a-workers") == NEW
+    });
+    let plan = stdout(&e.ok(&["plan"]));
+    assert!(plan.contains("No changes."), "{plan}");
+    assert!(plan.contains("The roll-out is still under way: a (node pools rolling)."), "{plan}");
+    e.until("a settled", Duration::from_secs(30), |e| e.settled("a", &["workers"], NEW));
+    let plan = stdout(&e.ok(&["plan"]));
+    assert!(plan.contains("No changes.") && !plan.contains("under way"), "{plan}");
+}
+
 /// `--cluster` limits what an apply writes, not the order of the waves:
 /// a prod cluster does not start before the canary, and the plan says so.
 #[test]
