@@ -15,10 +15,11 @@ use crate::support::envtest::{DEFAULT_CONTEXT, Envtest, Scope};
 use crate::support::operator::{Delays, Failure, Operator};
 use crate::support::{hcpc, repo, stderr, stdout};
 
-/// What a run said on both streams: plans and the standing go to stdout,
-/// diagnostics and warnings to stderr.
-fn said(o: &Output) -> String {
-    format!("{}{}", stdout(o), stderr(o))
+/// All an apply or plan printed: the plan, the rollout's standing and the
+/// apply's result are on standard output, diagnostics and warnings on
+/// standard error.
+fn output(o: &Output) -> String {
+    stdout(o) + &stderr(o)
 }
 
 const OLD: &str = "quay.io/openshift-release-dev/ocp-release:4.19.3-x86_64";
@@ -73,7 +74,7 @@ impl Env {
 
     fn ok(&self, args: &[&str]) -> Output {
         let o = self.run(args);
-        assert_eq!(o.status.code(), Some(0), "hcpc {args:?}:\n{}{}", stdout(&o), said(&o));
+        assert_eq!(o.status.code(), Some(0), "hcpc {args:?}:\n{}{}", stdout(&o), stderr(&o));
         o
     }
 
@@ -167,7 +168,7 @@ impl Env {
         let mut lines = Vec::new();
         loop {
             let o = self.ok(&["apply", "--auto-approve"]);
-            lines.extend(stdout(&o).lines().filter(|l| l.starts_with("rollout:")).map(str::to_string));
+            lines.extend(output(&o).lines().filter(|l| l.starts_with("rollout:")).map(str::to_string));
             let written: Vec<&str> =
                 names.iter().copied().filter(|n| self.release("hostedclusters", n) == image).collect();
             let settled: Vec<&str> = names.iter().copied().filter(|n| self.settled(n, &["workers"], image)).collect();
@@ -190,7 +191,7 @@ fn control_plane_first_without_a_rollout_block() {
 
     e.write_fleet(NEW, &body);
     let first = e.ok(&["apply", "--auto-approve"]);
-    let err = stdout(&first);
+    let err = output(&first);
     // Both control planes now, no pool yet: they wait for their control plane.
     assert_eq!(e.release("hostedclusters", "a"), NEW, "{err}");
     assert_eq!(e.release("hostedclusters", "b"), NEW, "{err}");
@@ -206,8 +207,8 @@ fn control_plane_first_without_a_rollout_block() {
 
     // Run again at once: the control planes are still upgrading; nothing more is written.
     let again = e.ok(&["apply", "--auto-approve"]);
-    assert_eq!(e.release("nodepools", "a-workers"), OLD, "{}", stdout(&again));
-    assert!(stdout(&again).contains("control plane upgrading"), "{}", stdout(&again));
+    assert_eq!(e.release("nodepools", "a-workers"), OLD, "{}", output(&again));
+    assert!(output(&again).contains("control plane upgrading"), "{}", output(&again));
 
     e.converge(&["a", "b"], NEW, |_, _| {});
     assert!(
@@ -283,7 +284,7 @@ fn a_wave_waits_until_the_nodes_of_the_one_before_are_ready() {
 
     // Its pool is on the new version, but not ready as desired: prod waits.
     let o = e.ok(&["apply", "--auto-approve"]);
-    let err = stdout(&o);
+    let err = output(&o);
     assert!(
         err.contains(
             "rollout: wave canary: 1 of 1 clusters in progress (c1: 0 of 1 nodes ready in pool workers); wave prod: 1 waiting"
@@ -303,8 +304,8 @@ fn a_wave_waits_until_the_nodes_of_the_one_before_are_ready() {
     assert_eq!(e.release("hostedclusters", "p1"), OLD, "prod started before c1's nodes were ready");
     e.operator.release_ready("c1");
     let o = child.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", said(&o));
-    assert!(e.settled("p1", &["workers"], NEW), "{}", said(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", output(&o));
+    assert!(e.settled("p1", &["workers"], NEW), "{}", output(&o));
     assert_eq!(e.pool_ready("p1-workers"), (Value::from("True"), Value::from(1)));
     assert!(e.operator.violations().is_empty(), "{:?}", e.operator.violations());
 }
@@ -337,7 +338,7 @@ fn wait_runs_the_rollout_and_until_wave_stops_after_canary() {
     e.write_fleet(NEW, &format!("{body}{WAVES}"));
 
     let gate = e.ok(&["apply", "--auto-approve", "--wait", "--until-wave", "canary", "--timeout", "2m"]);
-    let err = stdout(&gate);
+    let err = output(&gate);
     assert!(e.settled("c1", &["workers"], NEW), "{err}");
     assert_eq!(e.release("hostedclusters", "p1"), OLD, "{err}");
     assert_eq!(e.release("hostedclusters", "p2"), OLD, "{err}");
@@ -345,7 +346,7 @@ fn wait_runs_the_rollout_and_until_wave_stops_after_canary() {
 
     let rest = e.ok(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
     for n in names {
-        assert!(e.settled(n, &["workers"], NEW), "{n}: {}", said(&rest));
+        assert!(e.settled(n, &["workers"], NEW), "{n}: {}", output(&rest));
     }
     assert!(e.operator.violations().is_empty(), "{:?}", e.operator.violations());
 
@@ -369,7 +370,7 @@ fn a_failed_cluster_halts_the_rollout_until_fixed() {
     );
     e.write_fleet(NEW, &format!("{body}rollout {{\n    wave all max-parallel=1\n}}\n"));
     let o = e.run(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
-    let err = said(&o);
+    let err = output(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
         err.contains(
@@ -382,8 +383,8 @@ fn a_failed_cluster_halts_the_rollout_until_fixed() {
 
     // A run without --wait says the same and exits 1.
     let again = e.run(&["apply", "--auto-approve"]);
-    assert_eq!(again.status.code(), Some(1), "{}", said(&again));
-    assert!(said(&again).contains("hcpc::rollout::halted"), "{}", said(&again));
+    assert_eq!(again.status.code(), Some(1), "{}", output(&again));
+    assert!(output(&again).contains("hcpc::rollout::halted"), "{}", output(&again));
 
     // The cause is fixed: the operator completes the update and clears the condition.
     e.operator.heal("a");
@@ -437,7 +438,7 @@ fn a_refused_pool_step_writes_none_of_the_clusters_pools() {
 
     e.write_fleet(NEW, &format!("{body}{WAVES}"));
     let o = e.run(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
-    let err = said(&o);
+    let err = output(&o);
     e.k.delete("validatingadmissionpolicybindings", None, &policy);
     e.k.delete("validatingadmissionpolicies", None, &policy);
     assert_eq!(o.status.code(), Some(1), "{err}");
@@ -454,7 +455,7 @@ fn a_refused_pool_step_writes_none_of_the_clusters_pools() {
     // The policy is lifted (the server takes a moment to stop enforcing
     // it): a re-run goes on from there.
     e.until("the policy lifted", Duration::from_secs(30), |e| {
-        !said(&e.run(&["plan"])).contains("hcpc::plan::rejected")
+        !output(&e.run(&["plan"])).contains("hcpc::plan::rejected")
     });
     e.ok(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
     assert!(e.settled("p1", &["a", "b"], NEW));
@@ -518,8 +519,8 @@ fn a_followed_rollout_holds_the_lock_and_stops_on_a_hangup() {
     ) + &clusters(&[("d", "prod")]);
     e.write_fleet(NEW, &format!("{edited}{waves}"));
     let other = e.run(&["apply", "--auto-approve", "--lock-timeout", "1s"]);
-    assert_eq!(other.status.code(), Some(1), "{}", said(&other));
-    assert!(said(&other).contains("hcpc::apply::locked"), "{}", said(&other));
+    assert_eq!(other.status.code(), Some(1), "{}", output(&other));
+    assert!(output(&other).contains("hcpc::apply::locked"), "{}", output(&other));
     assert!(e.k.get("hostedclusters", Some(e.ns()), "d").is_none());
     e.until("b's pool written", Duration::from_secs(60), |e| e.release("nodepools", "b-workers") == NEW);
     assert_eq!(e.get("nodepools", "b-workers")["spec"]["replicas"], 1, "the edit is not applied unseen");
@@ -530,7 +531,7 @@ fn a_followed_rollout_holds_the_lock_and_stops_on_a_hangup() {
     )
     .unwrap();
     let o = child.wait_with_output().unwrap();
-    let err = said(&o);
+    let err = output(&o);
     assert_eq!(o.status.code(), Some(129), "{err}");
     assert!(err.contains("interrupted by SIGHUP: no further step of the rollout was started"), "{err}");
     assert_eq!(e.release("hostedclusters", "c"), OLD, "{err}");
@@ -580,7 +581,7 @@ fn the_plan_shows_the_rollout_in_every_format() {
 
     // A wave that does not exist is said before the plan, and nothing is written.
     let bogus = e.run(&["apply", "--auto-approve", "--until-wave", "bogus"]);
-    let err = said(&bogus);
+    let err = output(&bogus);
     assert_eq!(bogus.status.code(), Some(1), "{err}");
     assert!(err.contains("--until-wave bogus: there is no such wave; the waves are canary, prod"), "{err}");
     assert!(!err.contains("Plan:") && !err.contains("Rollout ("), "the plan was shown first: {err}");
@@ -588,12 +589,12 @@ fn the_plan_shows_the_rollout_in_every_format() {
 
     // Started: the plan shows where it stands.
     let applied = e.ok(&["apply", "--auto-approve"]);
-    assert_eq!(e.release("hostedclusters", "c1"), NEW, "{}", said(&applied));
+    assert_eq!(e.release("hostedclusters", "c1"), NEW, "{}", output(&applied));
     // Nothing more may go now: apply says so, and the standing once.
     e.until("c1 seen upgrading", Duration::from_secs(10), |e| {
-        said(&e.ok(&["apply", "--auto-approve"])).contains("Nothing was applied")
+        output(&e.ok(&["apply", "--auto-approve"])).contains("Nothing was applied")
     });
-    let idle = said(&e.ok(&["apply", "--auto-approve"]));
+    let idle = output(&e.ok(&["apply", "--auto-approve"]));
     assert!(idle.contains("Nothing was applied: 5 changes wait for the rollout."), "{idle}");
     assert_eq!(idle.matches("rollout: wave canary").count(), 1, "{idle}");
     // `plan` reads the API server's watch cache, which may lag a moment behind the write.
@@ -639,7 +640,7 @@ fn one_rollout_spans_two_management_clusters() {
     };
     let run = |args: &[&str]| {
         let o = hcpc().current_dir(dir.path()).env("KUBECONFIG", &kubeconfig).args(args).output().unwrap();
-        assert_eq!(o.status.code(), Some(0), "hcpc {args:?}:\n{}{}", stdout(&o), said(&o));
+        assert_eq!(o.status.code(), Some(0), "hcpc {args:?}:\n{}{}", stdout(&o), stderr(&o));
         o
     };
     let head = |on: &Envtest, name: &str| {
@@ -652,8 +653,8 @@ fn one_rollout_spans_two_management_clusters() {
     fleet(NEW);
     let gate = run(&["apply", "--auto-approve", "--wait", "--until-wave", "canary", "--timeout", "2m"]);
     let (release, h) = head(east, "a");
-    assert_eq!((release.as_str(), h["state"].as_str()), (Some(NEW), Some("Completed")), "{}", said(&gate));
-    assert_eq!(head(&west, "b").0, OLD, "prod on west waits for canary on east: {}", said(&gate));
+    assert_eq!((release.as_str(), h["state"].as_str()), (Some(NEW), Some("Completed")), "{}", output(&gate));
+    assert_eq!(head(&west, "b").0, OLD, "prod on west waits for canary on east: {}", output(&gate));
 
     run(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
     let (release, h) = head(&west, "b");
@@ -679,7 +680,7 @@ fn rollout_mistakes_are_diagnosed() {
     .unwrap();
     let out = crate::support::run_in(tmp.path(), &["check", "fleet.kdl"]);
     assert_eq!(out.status.code(), Some(1));
-    crate::examples::assert_golden("rollout__mistakes.txt", &said(&out));
+    crate::examples::assert_golden("rollout__mistakes.txt", &output(&out));
 }
 
 const MID: &str = "quay.io/openshift-release-dev/ocp-release:4.19.9-x86_64";
@@ -704,17 +705,17 @@ fn an_upgrade_of_a_cluster_with_a_history_is_timed_from_its_own_start() {
     e.operator.pause("b");
     e.write_fleet(NEW, &body);
     let first = e.ok(&["apply", "--auto-approve", "--rollout-timeout", "5s"]);
-    assert_eq!(e.release("hostedclusters", "b"), NEW, "{}", said(&first));
+    assert_eq!(e.release("hostedclusters", "b"), NEW, "{}", output(&first));
     let again = e.run(&["apply", "--auto-approve", "--rollout-timeout", "5s"]);
-    let err = said(&again);
+    let err = output(&again);
     assert_eq!(again.status.code(), Some(0), "{err}");
     assert!(!err.contains("RolloutTimeout"), "{err}");
     assert!(err.contains("b: control plane upgrading"), "{err}");
 
     e.operator.resume("b");
     let o = e.run(&["apply", "--auto-approve", "--wait", "--rollout-timeout", "5s", "--timeout", "2m"]);
-    assert_eq!(o.status.code(), Some(0), "{}", said(&o));
-    assert!(e.settled("a", &["workers"], NEW) && e.settled("b", &["workers"], NEW), "{}", said(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", output(&o));
+    assert!(e.settled("a", &["workers"], NEW) && e.settled("b", &["workers"], NEW), "{}", output(&o));
 }
 
 /// A cluster the operator never takes up says nothing: `apply --wait`
@@ -730,7 +731,7 @@ fn a_silent_stuck_cluster_fails_on_the_rollout_timeout() {
     e.write_fleet(NEW, &body);
     let start = Instant::now();
     let o = e.run(&["apply", "--auto-approve", "--wait", "--rollout-timeout", "3s", "--timeout", "90s"]);
-    let err = said(&o);
+    let err = output(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
         err.contains(&format!("cluster a failed: RolloutTimeout: the control plane has not completed {NEW}")),
@@ -761,7 +762,7 @@ fn a_pinned_pool_waits_for_its_control_plane() {
     let plan = stdout(&e.ok(&["plan"]));
     assert!(plan.contains("starts now a: control plane → 4.20.7-x86_64, then 1 NodePool"), "{plan}");
     let first = e.ok(&["apply", "--auto-approve"]);
-    let err = said(&first);
+    let err = output(&first);
     assert_eq!(e.release("hostedclusters", "a"), CP_NEXT, "{err}");
     assert_eq!(e.release("nodepools", "a-workers"), POOL_NOW, "the pinned pool went with its control plane: {err}");
     e.ok(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
@@ -815,16 +816,16 @@ fn a_config_roll_out_goes_wave_by_wave() {
 
     e.write_fleet(OLD, &format!("{}{WAVES}", sized("12Gi")));
     let first = e.ok(&["apply", "--auto-approve"]);
-    assert_eq!(e.memory("c1-workers"), "12Gi", "{}", said(&first));
-    assert_eq!(e.memory("p1-workers"), "8Gi", "{}", said(&first));
+    assert_eq!(e.memory("c1-workers"), "12Gi", "{}", output(&first));
+    assert_eq!(e.memory("p1-workers"), "8Gi", "{}", output(&first));
     // At once again: c1's nodes are rolling; prod waits.
     let again = e.ok(&["apply", "--auto-approve"]);
-    let err = said(&again);
+    let err = output(&again);
     assert_eq!(e.memory("p1-workers"), "8Gi", "prod went before canary's roll-out finished: {err}");
     assert!(err.contains("wave canary: 1 of 1 clusters in progress (c1: node pools rolling)"), "{err}");
 
     let o = e.ok(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
-    let err = said(&o);
+    let err = output(&o);
     for n in ["c1", "p1", "p2"] {
         let pool = format!("{n}-workers");
         assert_eq!(e.memory(&pool), "12Gi", "{err}");
@@ -854,7 +855,7 @@ fn a_halted_rollout_writes_no_step_without_wait_either() {
         failing && e.get("hostedclusters", "b")["status"]["version"]["history"][0]["state"] == "Completed"
     });
     let o = e.run(&["apply", "--auto-approve"]);
-    let err = said(&o);
+    let err = output(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("hcpc::rollout::halted"), "{err}");
     assert_eq!(e.release("nodepools", "b-workers"), OLD, "a step was written during the halt: {err}");
@@ -876,13 +877,66 @@ fn a_cluster_deleted_mid_upgrade_gets_no_further_step() {
         .unwrap();
     e.until("a's control plane written", Duration::from_secs(60), |e| e.release("hostedclusters", "a") == NEW);
     e.k.delete("hostedclusters", Some(e.ns()), "a");
+    let deleted = Instant::now();
     let o = child.wait_with_output().unwrap();
-    let err = said(&o);
+    let err = output(&o);
     assert!(err.contains("warning: cluster a was deleted during the rollout: NodePool"), "{err}");
     if e.k.get("nodepools", Some(e.ns()), "a-workers").is_some() {
         assert_eq!(e.release("nodepools", "a-workers"), OLD, "a step was made for a deleted cluster: {err}");
     }
     assert!(e.settled("b", &["workers"], NEW), "{err}");
+    // The wait says at once that a is gone, not "not found" at --timeout.
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(deleted.elapsed() < Duration::from_secs(20), "waited {:?} for a gone cluster: {err}", deleted.elapsed());
+    assert!(err.contains("cluster a is gone: its HostedCluster was deleted while apply waited"), "{err}");
+    assert!(!err.contains("not found"), "{err}");
+    // The next plan says the cluster is gone and will be created again.
+    let plan = e.ok(&["plan"]);
+    let warned = output(&plan);
+    assert!(warned.contains("hcpc::plan::gone") && warned.contains("cluster a is gone"), "{warned}");
+}
+
+/// `apply --wait` following a rollout says what it applied once, at the
+/// end, counting every pass.
+#[test]
+fn a_followed_rollout_says_one_total_at_the_end() {
+    let delays = Delays { control_plane: Duration::from_millis(300), node_pool: Duration::from_millis(300) };
+    let Some(e) = env("total", delays) else { return };
+    let body = clusters(&[("a", "prod"), ("b", "prod")]);
+    e.installed(&body, &["a", "b"]);
+    e.write_fleet(NEW, &body);
+    let o = e.ok(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
+    let err = stdout(&o);
+    assert_eq!(err.matches("Apply complete!").count(), 1, "{err}");
+    let total = err.find("Apply complete! 0 added, 4 changed, 0 replaced, 0 destroyed.").expect(&err);
+    let last_step = err.rfind("rollout:").unwrap_or(0);
+    assert!(total > last_step, "the total came before the rollout ended: {err}");
+}
+
+/// A plan with nothing to change while pools still roll says the roll-out
+/// is under way, not only "No changes.".
+#[test]
+fn no_changes_while_pools_roll_says_the_rollout_is_under_way() {
+    let delays = Delays { control_plane: Duration::from_millis(300), node_pool: Duration::from_secs(4) };
+    let Some(e) = env("still-rolling", delays) else { return };
+    let body = clusters(&[("a", "prod")]);
+    e.installed(&body, &["a"]);
+    e.write_fleet(NEW, &body);
+    e.ok(&["apply", "--auto-approve"]);
+    e.until("a's control plane completed", Duration::from_secs(30), |e| {
+        e.get("hostedclusters", "a")["status"]["version"]["history"][0]["state"] == "Completed"
+    });
+    // The apply's read of the status may lag a moment behind it.
+    e.until("a's pool written", Duration::from_secs(10), |e| {
+        e.ok(&["apply", "--auto-approve"]);
+        e.release("nodepools", "a-workers") == NEW
+    });
+    let plan = stdout(&e.ok(&["plan"]));
+    assert!(plan.contains("No changes."), "{plan}");
+    assert!(plan.contains("The roll-out is still under way: a (node pools rolling)."), "{plan}");
+    e.until("a settled", Duration::from_secs(30), |e| e.settled("a", &["workers"], NEW));
+    let plan = stdout(&e.ok(&["plan"]));
+    assert!(plan.contains("No changes.") && !plan.contains("under way"), "{plan}");
 }
 
 /// `--cluster` limits what an apply writes, not the order of the waves:
@@ -895,7 +949,7 @@ fn a_limited_apply_keeps_the_wave_order() {
     e.installed(&body, &["c1", "s2"]);
     e.write_fleet(NEW, &format!("{body}{WAVES}"));
     let o = e.ok(&["apply", "--auto-approve", "--cluster", "s2"]);
-    let err = said(&o);
+    let err = output(&o);
     assert_eq!(e.release("hostedclusters", "s2"), OLD, "prod started before the canary: {err}");
     assert_eq!(e.release("hostedclusters", "c1"), OLD, "outside --cluster: {err}");
     assert!(err.contains("starts now c1: control plane → 4.20.1-x86_64"), "{err}");
@@ -912,4 +966,45 @@ fn a_limited_apply_keeps_the_wave_order() {
     e.ok(&["apply", "--auto-approve", "--cluster", "s2", "--wait", "--timeout", "2m"]);
     assert!(e.settled("s2", &["workers"], NEW));
     assert!(e.operator.violations().is_empty(), "{:?}", e.operator.violations());
+}
+
+/// After a configuration roll-out, a cluster whose nodes are not ready as
+/// desired is not done: the next wave waits for them.
+#[test]
+fn a_config_roll_out_waits_for_the_nodes_to_be_ready() {
+    let delays = Delays { control_plane: Duration::from_millis(300), node_pool: Duration::from_millis(500) };
+    let Some(e) = env("reshape-ready", delays) else { return };
+    let sized = |memory: &str| {
+        [("c1", "canary"), ("p1", "prod")]
+            .iter()
+            .map(|(n, env)| {
+                format!(
+                    "cluster {n} {{\n    labels env={env}\n    node-pool workers replicas=1 {{\n        memory \"{memory}\"\n    }}\n}}\n"
+                )
+            })
+            .collect::<String>()
+    };
+    e.write_fleet(OLD, &format!("{}{WAVES}", sized("8Gi")));
+    e.ok(&["apply", "--auto-approve"]);
+    e.until("first install", Duration::from_secs(60), |e| ["c1", "p1"].iter().all(|n| e.settled(n, &["workers"], OLD)));
+    // From now on c1's nodes do not become ready after their roll-out.
+    e.operator.hold_ready("c1");
+    e.write_fleet(OLD, &format!("{}{WAVES}", sized("12Gi")));
+    e.ok(&["apply", "--auto-approve"]);
+    assert_eq!(e.memory("c1-workers"), "12Gi");
+    e.until("c1's roll-out finished, its node not ready", Duration::from_secs(30), |e| {
+        !e.reshaping("c1-workers") && e.pool_ready("c1-workers") == (Value::from("False"), Value::from(0))
+    });
+
+    // The apply's read of the status may lag a moment behind; prod waits
+    // all along.
+    e.until("the standing shows c1 waiting for its node", Duration::from_secs(10), |e| {
+        let err = output(&e.ok(&["apply", "--auto-approve"]));
+        assert_eq!(e.memory("p1-workers"), "8Gi", "prod went before canary's nodes were ready: {err}");
+        err.contains("wave canary: 1 of 1 clusters in progress (c1: 0 of 1 nodes ready in pool workers)")
+    });
+
+    e.operator.release_ready("c1");
+    let o = e.ok(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
+    assert_eq!(e.memory("p1-workers"), "12Gi", "{}", output(&o));
 }

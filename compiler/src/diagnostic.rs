@@ -470,6 +470,13 @@ codes! {
     /// Fix: nothing to fix: wait for the deletion to finish; `hcpc plan` shows
     /// it gone then.
     Deleting = "hcpc::plan::deleting",
+    /// (warning) A declared hosted cluster whose HostedCluster is gone
+    /// (deleted outside hcpc, by hand or by another tool) while its other
+    /// objects, NodePools or Secrets, are still live: the plan creates it
+    /// again, as a new cluster with none of the old one's workloads.
+    /// Fix: if the deletion was meant, remove the cluster from the
+    /// configuration; otherwise apply to create it again.
+    Gone = "hcpc::plan::gone",
     /// The command line is not usable as given.
     /// Fix: run the command with `--help` for its flags and examples.
     Usage = "hcpc::usage",

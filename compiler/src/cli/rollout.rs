@@ -58,6 +58,47 @@ pub fn needed(planned: &FleetPlanned) -> bool {
     })
 }
 
+/// The clusters of a plan without changes that the live objects (as the
+/// plan listed them, `status.version` included) show still moving: a
+/// control plane whose newest history entry is not `Completed`, or a pool
+/// on its control plane's release whose version is not that release's
+/// yet. Read from what planning listed: no further request. A roll-out of
+/// a pool's configuration alone is not visible there.
+pub fn under_way(planned: &FleetPlanned) -> Vec<String> {
+    fn s<'a>(v: &'a Value, p: &str) -> &'a str {
+        v.pointer(p).and_then(Value::as_str).unwrap_or_default()
+    }
+    let mut out = BTreeSet::new();
+    let several = planned.parts.len() > 1;
+    for part in &planned.parts {
+        let named = |cluster: &str, what: &str| {
+            if several { format!("{cluster} on {} ({what})", part.plan.target) } else { format!("{cluster} ({what})") }
+        };
+        let mut pools: BTreeMap<(&str, &str), Vec<&Value>> = BTreeMap::new();
+        for np in part.live.iter().filter(|l| l.id.kind == Kind::NodePool) {
+            pools.entry((np.id.namespace.as_str(), s(&np.body, "/spec/clusterName"))).or_default().push(&np.body);
+        }
+        for hc in part.live.iter().filter(|l| l.id.kind == Kind::HostedCluster) {
+            let Some(head) = hc.body.pointer("/status/version/history/0") else { continue };
+            if s(head, "/state") != "Completed" {
+                out.insert(named(&hc.id.name, "control plane upgrading"));
+                continue;
+            }
+            let behind = |np: &&Value| {
+                let version = s(np, "/status/version");
+                s(np, "/spec/release/image") == s(head, "/image")
+                    && !version.is_empty()
+                    && version != s(head, "/version")
+            };
+            let key = (hc.id.namespace.as_str(), hc.id.name.as_str());
+            if pools.get(&key).is_some_and(|p| p.iter().any(behind)) {
+                out.insert(named(&hc.id.name, "node pools rolling"));
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
 /// The live HostedClusters and NodePools of one target, status included,
 /// by (kind, namespace, name).
 pub type LiveStatus = BTreeMap<(Kind, String, String), Value>;

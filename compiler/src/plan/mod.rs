@@ -107,6 +107,37 @@ fn etcd_key_problem(live: &Value) -> Option<&'static str> {
     }
 }
 
+/// A HostedCluster to create whose cluster's other objects of this fleet
+/// are live: it was there and was deleted outside hcpc. Said, so that
+/// creating it again (new and empty) is no surprise.
+fn gone(d: &DesiredObject, input: &PlanInput<'_>, diags: &mut Diagnostics) {
+    let left: Vec<&LiveObject> = input
+        .live
+        .iter()
+        .filter(|l| l.id.namespace == d.id.namespace && l.id.kind != Kind::Namespace)
+        .filter(|l| label(&l.body, labels::APPLYSET_PART_OF) == Some(input.applyset))
+        .filter(|l| label(&l.body, labels::CLUSTER) == Some(d.id.name.as_str()))
+        .collect();
+    if left.is_empty() {
+        return;
+    }
+    let pools = left.iter().filter(|l| l.id.kind == Kind::NodePool).count();
+    let what = match pools {
+        0 => format!("{} of its objects still live", left.len()),
+        n => format!("{} still live", names::plural(n as u64, "NodePool")),
+    };
+    diags.push(
+        Diagnostic::warning(
+            Code::Gone,
+            format!(
+                "cluster {} is gone: its HostedCluster was deleted outside hcpc ({what}); this plan creates it again, as a new cluster",
+                d.id.name
+            ),
+        )
+        .help("if the deletion was meant, remove the cluster from the configuration; otherwise apply to create it again"),
+    );
+}
+
 pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
     let mut diags = Diagnostics::default();
     let live: BTreeMap<&ObjectId, &LiveObject> = input.live.iter().map(|l| (&l.id, l)).collect();
@@ -114,6 +145,9 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
     let mut changes = Vec::new();
     for d in input.desired {
         let l = live.get(&d.id);
+        if l.is_none() && d.id.kind == Kind::HostedCluster {
+            gone(d, input, &mut diags);
+        }
         let change = match l {
             None => Change {
                 id: d.id.clone(),

@@ -88,7 +88,7 @@ pub struct Change {
     pub moved_from: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub add: usize,
     pub change: usize,

@@ -18,7 +18,8 @@
 //!   done (after its upgrade, a cluster is done once its pools reached the
 //!   control plane's version and their nodes are ready as desired; a
 //!   configuration roll-out, once its pools report `UpdatingConfig` and
-//!   `UpdatingPlatformMachineTemplate` not True for the spec written) and
+//!   `UpdatingPlatformMachineTemplate` not True for the spec written and
+//!   their nodes are ready as desired) and
 //!   fewer than `max-parallel` of its wave are in progress;
 //!   clusters start in name order. A cluster in flight whose release
 //!   changes again finishes its current step, then waits for its wave.
@@ -608,8 +609,8 @@ fn phase(m: &Member, opts: &Options<'_>) -> Option<Phase> {
         && st.history >= 2
         && waved.iter().any(catching_up)
         && !waved.iter().any(|s| s.kind == StepKind::ControlPlane);
-    // After an upgrade, a cluster whose pools all reached its version is
-    // done only once their nodes are ready as desired.
+    // A cluster whose pools all reached its version and rolled their
+    // configuration is done only once their nodes are ready as desired.
     let unready = waved.iter().all(catching_up).then(|| awaited(m)).flatten();
     let in_progress = upgrading || !moving.is_empty() || pools_due || unready.is_some();
     if !in_progress {
@@ -660,14 +661,16 @@ fn phase(m: &Member, opts: &Options<'_>) -> Option<Phase> {
     })
 }
 
-/// After an upgrade to the desired release whose pools all reached it:
-/// the first pool whose nodes are not ready as desired.
+/// Once the control plane runs the desired release and no pool is rolling
+/// (after an upgrade or a configuration roll-out, or the install): the
+/// first pool whose nodes are not ready as desired. A roll-out that
+/// finished with nodes missing is not done.
 fn awaited(m: &Member) -> Option<&PoolStatus> {
     let st = m.status.as_ref()?;
     let reached = |p: &PoolStatus| !p.version.is_empty() && p.version == st.version;
     let all_there =
         st.pools.iter().all(|p| p.updating.is_none() && p.rolling.is_none() && (p.version.is_empty() || reached(p)));
-    if !(control_plane_done(m) && st.history >= 2 && all_there) {
+    if !(control_plane_done(m) && all_there) {
         return None;
     }
     st.pools.iter().find(|p| reached(p) && !p.ready())
@@ -1234,9 +1237,9 @@ mod tests {
 
     #[test]
     fn a_pool_pinned_newer_than_its_control_plane_waits_for_it() {
-        const CP_NOW: &str = "q.io/r:4.20.5-x86_64";
-        const PIN: &str = "q.io/r:4.20.6-x86_64";
-        const CP_NEW: &str = "q.io/r:4.20.7-x86_64";
+        const CP_NOW: &str = "quay.io/openshift-release-dev/ocp-release:4.20.5-x86_64";
+        const PIN: &str = "quay.io/openshift-release-dev/ocp-release:4.20.6-x86_64";
+        const CP_NEW: &str = "quay.io/openshift-release-dev/ocp-release:4.20.7-x86_64";
         let mut m = bumped("a", "prod");
         m.release = CP_NEW.to_string();
         let st = m.status.as_mut().unwrap();
@@ -1332,7 +1335,7 @@ mod tests {
 
     #[test]
     fn a_new_release_mid_rollout_starts_again_from_the_first_wave() {
-        const NEWER: &str = "q.io/r:4.20.2-x86_64";
+        const NEWER: &str = "quay.io/openshift-release-dev/ocp-release:4.20.2-x86_64";
         let r = rollout(&[("canary", Some("env=canary"), MaxParallel::Count(1)), ("prod", None, MaxParallel::All)]);
         // p1 is upgrading to NEW when the configuration moves to NEWER.
         let mut p1 = written(bumped("p1", "prod"), false);

@@ -15,7 +15,7 @@ use crate::cli::rollout::{self, RolloutFlags};
 use crate::cli::target::{Opened, TargetFlags};
 use crate::cli::{exit, output};
 use crate::live::kube::Freshness;
-use crate::plan::{Action, Change};
+use crate::plan::{Action, Change, Summary};
 
 pub struct Options {
     pub auto_approve: bool,
@@ -112,7 +112,7 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
                 let Some(mut locks) = Locks::take(&planned, drive_options(opts, opts.timeout), style) else {
                     return interrupted();
                 };
-                let end = follow(&mut locks, &planned, run, &held_changes, opts, style);
+                let end = follow(&mut locks, &planned, run, &held_changes, Summary::default(), opts, style);
                 locks.release();
                 end.finish(&planned, style)
             }
@@ -208,7 +208,9 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
         }
         return code;
     };
-    if !style.quiet {
+    let followed = locks.is_some() && rollout_run.is_some();
+    // Following a rollout, the total of every pass is said once, at its end.
+    if !style.quiet && !followed {
         // The shown plan's counts: the re-plan under the locks differs from
         // it at most by the Namespaces that taking the locks created.
         if several {
@@ -220,7 +222,8 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     }
     match (locks, rollout_run) {
         (Some(mut locks), Some(run)) => {
-            let end = follow(&mut locks, &applied, run, &held_changes, opts, style);
+            let first = planned.view().summary;
+            let end = follow(&mut locks, &applied, run, &held_changes, first, opts, style);
             locks.release();
             end.finish(&applied, style)
         }
@@ -266,8 +269,34 @@ fn drive_options(opts: &Options, wait_timeout: Duration) -> DriveOptions {
 fn follow(
     locks: &mut Locks<'_>,
     base: &FleetPlanned,
+    run: rollout::Run,
+    held: &[Vec<crate::plan::Change>],
+    first: Summary,
+    opts: &Options,
+    style: Style,
+) -> FollowEnd {
+    let mut total = first;
+    let end = follow_passes(locks, base, run, held, &mut total, opts, style);
+    if !style.quiet {
+        let line = total.applied_line();
+        match end {
+            FollowEnd::Ready(_) | FollowEnd::Code(exit::OK) => output::say(&line),
+            // Stopped early: what the earlier passes wrote stays written.
+            FollowEnd::Code(_) => {
+                output::say(&line.replacen("Apply complete!", "Applied before the rollout stopped:", 1))
+            }
+        }
+    }
+    end
+}
+
+/// The passes of [`follow`]; what each wrote is added to `total`.
+fn follow_passes(
+    locks: &mut Locks<'_>,
+    base: &FleetPlanned,
     mut run: rollout::Run,
     held: &[Vec<crate::plan::Change>],
+    total: &mut Summary,
     opts: &Options,
     style: Style,
 ) -> FollowEnd {
@@ -334,12 +363,21 @@ fn follow(
                 return FollowEnd::Code(exit::ERROR);
             }
             let replan = || Some(pass.clone());
-            if drive_locked(locks, &pass, &replan, drive_options(opts, remaining()), style).is_none() {
+            let Some(written) = drive_locked(locks, &pass, &replan, drive_options(opts, remaining()), style) else {
                 return FollowEnd::Code(crate::interrupt::requested().map_or(exit::ERROR, |stop| stop.exit_code()));
-            }
+            };
+            add(total, &written.view().summary);
             watches.expect(&pass);
         }
     })
+}
+
+/// Adds what a pass wrote to the total of the passes before it.
+fn add(total: &mut Summary, pass: &Summary) {
+    total.add += pass.add;
+    total.change += pass.change;
+    total.replace += pass.replace;
+    total.destroy += pass.destroy;
 }
 
 /// How following a rollout ended.

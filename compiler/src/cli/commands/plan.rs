@@ -628,7 +628,7 @@ pub fn render(
     let limited = planned.parts.first().map(|p| p.plan.limited_to.as_slice()).unwrap_or_default();
     let banner = |markdown| crate::cli::scope::banner(limited, markdown);
     match format {
-        PlanFormat::Text => banner(false) + &view::fleet_text(&fleet, color, verbose),
+        PlanFormat::Text => banner(false) + &view::fleet_text(&fleet, color, verbose) + &still_rolling(planned),
         // The documents for tools and pull requests carry the diagnostics
         // printed while planning (`printer::keep_diagnostics`).
         PlanFormat::Markdown => {
@@ -648,6 +648,19 @@ pub fn render(
             head + &body
         }
     }
+}
+
+/// After "No changes.": a roll-out the live status shows still under way,
+/// which no change of this plan is about but which is not finished.
+fn still_rolling(planned: &FleetPlanned) -> String {
+    if planned.has_changes() {
+        return String::new();
+    }
+    let moving = crate::cli::rollout::under_way(planned);
+    if moving.is_empty() {
+        return String::new();
+    }
+    format!("The roll-out is still under way: {}. `hcpc apply --wait` follows it to the end.\n", moving.join(", "))
 }
 
 /// One target's changes as unified diffs of masked YAML.

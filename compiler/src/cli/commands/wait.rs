@@ -37,7 +37,7 @@ fn id_of(kind: Kind, o: &Value) -> ObjectId {
 }
 
 pub fn run(k: &KubeTarget, planned: &Planned, timeout: Duration, style: Style) -> u8 {
-    let targets: Vec<_> = planned
+    let mut targets: Vec<(ObjectId, Option<String>)> = planned
         .compiled
         .objects
         .iter()
@@ -47,8 +47,11 @@ pub fn run(k: &KubeTarget, planned: &Planned, timeout: Duration, style: Style) -
             let limited = &planned.plan.limited_to;
             limited.is_empty() || o.cluster.as_ref().is_some_and(|c| limited.contains(c))
         })
-        .map(|o| o.id.clone())
+        .map(|o| (o.id.clone(), o.cluster.clone()))
         .collect();
+    // What was deleted while this waited: it will never become ready, so
+    // it is said at once and not waited for; the wait then fails.
+    let mut gone: Vec<String> = Vec::new();
     let tty = std::io::stdout().is_terminal() && !style.quiet;
     let bar = tty.then(|| {
         let b = indicatif::ProgressBar::with_draw_target(
@@ -81,7 +84,11 @@ pub fn run(k: &KubeTarget, planned: &Planned, timeout: Duration, style: Style) -
                 Err(e) => unreadable = Some(crate::live::kube::describe(&e)),
             }
         }
-        for id in &targets {
+        let mut deleted: Vec<(ObjectId, Option<String>)> = Vec::new();
+        for (id, cluster) in &targets {
+            if deleted.iter().any(|(d, c)| d.kind == Kind::HostedCluster && c.is_some() && c == cluster) {
+                continue;
+            }
             let obj = match (listed.remove(id), &unreadable) {
                 (Some(o), _) => o,
                 (None, Some(e)) => {
@@ -89,7 +96,7 @@ pub fn run(k: &KubeTarget, planned: &Planned, timeout: Duration, style: Style) -
                     continue;
                 }
                 (None, None) => {
-                    waiting.push(format!("{id}: not found"));
+                    deleted.push((id.clone(), cluster.clone()));
                     continue;
                 }
             };
@@ -126,6 +133,30 @@ pub fn run(k: &KubeTarget, planned: &Planned, timeout: Duration, style: Style) -
                 last.insert(id.to_string(), line);
             }
         }
+        for (id, cluster) in &deleted {
+            let line = match (id.kind, cluster) {
+                (Kind::HostedCluster, Some(c)) => format!(
+                    "cluster {c} is gone: its HostedCluster was deleted while apply waited; it is not waited for"
+                ),
+                _ => format!("{id} is gone: it was deleted while apply waited; it is not waited for"),
+            };
+            match &bar {
+                Some(b) => b.println(format!("error[hcpc::apply::wait]: {line}")),
+                None => eprintln!("error[hcpc::apply::wait]: {line}"),
+            }
+            gone.push(line);
+        }
+        // A gone cluster's NodePools go with it.
+        targets.retain(|(id, cluster)| {
+            !deleted.iter().any(|(d, c)| d == id || (d.kind == Kind::HostedCluster && c.is_some() && c == cluster))
+        });
+        if !deleted.is_empty() {
+            // Count again without them.
+            if let Some(b) = &bar {
+                b.set_length(targets.len() as u64);
+            }
+            continue;
+        }
         if let Some(b) = &bar {
             b.set_position(ready as u64);
         }
@@ -134,6 +165,13 @@ pub fn run(k: &KubeTarget, planned: &Planned, timeout: Duration, style: Style) -
                 b.finish_and_clear();
             }
             crate::cli::output::say(&format!("All {} HostedClusters and NodePools are ready.", targets.len()));
+            if !gone.is_empty() {
+                let what = if gone.len() == 1 { "one was".to_string() } else { format!("{} were", gone.len()) };
+                eprintln!(
+                    "error[hcpc::apply::wait]: the rest is ready, but {what} deleted while apply waited\n  help: `hcpc plan` shows what is gone; apply creates it again, or remove it from the configuration"
+                );
+                return exit::ERROR;
+            }
             return exit::OK;
         }
         if start.elapsed() >= timeout {
