@@ -8,7 +8,10 @@
 //! finished; deletes come last, children first. The first failure on any
 //! target stops new work on all of them; the report says per target what
 //! was and was not applied, and a re-run converges. Each lock is renewed by
-//! its target's own thread, so no slow request can let it expire.
+//! its own keeper thread (`live::lease`) whatever the apply is doing
+//! (waiting for another target's lock, re-planning, waiting for a deletion);
+//! every write is preceded by a check that the lock is still held, so an
+//! apply that lost its lock makes no further write and says so.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -129,9 +132,10 @@ impl<'a> Locks<'a> {
         Some(locks)
     }
 
-    /// Renews each lock that is due; an error means one is lost.
-    pub fn renew_if_due(&mut self) -> Result<(), String> {
-        self.held.iter_mut().try_for_each(|l| l.renew_if_due())
+    /// An error, saying why, once any lock is lost (their keepers renew
+    /// them; nothing is written after one is lost).
+    pub fn check(&self) -> Result<(), String> {
+        self.held.iter().try_for_each(|l| l.check())
     }
 
     /// Gives up every lock, last taken first; signals end the process again.
@@ -158,7 +162,7 @@ pub fn drive_locked(
         eprintln!("interrupted by {}: nothing was applied", stop.name());
         return None;
     }
-    let reports = apply_targets(shown, &fresh, &locks.homes, &mut locks.held, &mut locks.recorded, opts, style);
+    let reports = apply_targets(shown, &fresh, &locks.homes, &locks.held, &mut locks.recorded, opts, style);
     let stopped = reports.iter().any(Report::stopped);
     let interrupted = interrupt::requested();
     if let Some(stop) = interrupted {
@@ -197,13 +201,13 @@ fn release(locks: &mut Vec<Box<dyn Lock + Send + '_>>) {
 }
 
 /// Applies every target's plan, each on its own thread, at most
-/// `parallelism` targets at once; a thread waiting for its turn keeps its
-/// lock renewed. Writes go through the targets the locks were taken on.
+/// `parallelism` targets at once; a thread waiting for its turn stops if
+/// its lock is lost. Writes go through the targets the locks were taken on.
 fn apply_targets(
     shown: &FleetPlanned,
     fresh: &FleetPlanned,
     homes: &[ObjectId],
-    locks: &mut [Box<dyn Lock + Send + '_>],
+    locks: &[Box<dyn Lock + Send + '_>],
     recorded: &mut [Option<serde_json::Value>],
     opts: DriveOptions,
     style: Style,
@@ -217,19 +221,19 @@ fn apply_targets(
             .iter()
             .zip(&fresh.parts)
             .zip(homes)
-            .zip(locks.iter_mut())
+            .zip(locks.iter())
             .zip(recorded.iter_mut())
             .map(|((((shown, fresh), home), lock), recorded)| {
                 let (halt, free) = (&halt, &free);
                 scope.spawn(move || {
                     let mut report = Report::default();
-                    // Wait for a turn, renewing the lock meanwhile.
+                    // Wait for a turn (the lock's keeper renews it meanwhile).
                     {
                         let (count, turn) = free;
                         let mut n = count.lock().unwrap_or_else(|e| e.into_inner());
                         while *n == 0 {
                             n = turn.wait_timeout(n, TICK).unwrap_or_else(|e| e.into_inner()).0;
-                            if let Err(e) = lock.renew_if_due() {
+                            if let Err(e) = lock.check() {
                                 report.lost_lock = Some(e);
                                 halt.store(true, Ordering::SeqCst);
                                 return report;
@@ -240,7 +244,7 @@ fn apply_targets(
                     let prefix = several.then(|| fresh.plan.target.clone());
                     if !halt.load(Ordering::SeqCst) {
                         let run = TargetRun { target: shown.target.target(), shown, fresh, home, prefix, recorded };
-                        apply_target(run, lock.as_mut(), halt, opts, style, &mut report);
+                        apply_target(run, lock.as_ref(), halt, opts, style, &mut report);
                     }
                     let (count, turn) = free;
                     *count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
@@ -277,7 +281,7 @@ struct TargetRun<'a> {
 /// One target: record its ApplySet parent, then its changes level by level.
 fn apply_target(
     run: TargetRun<'_>,
-    lock: &mut dyn Lock,
+    lock: &dyn Lock,
     halt: &AtomicBool,
     opts: DriveOptions,
     style: Style,
@@ -295,6 +299,11 @@ fn apply_target(
         .chain(fresh.live.iter().map(|l| l.id.namespace.as_str()))
         .collect();
     let parent = applyset_parent_object(fleet, &namespaces);
+    if let Err(e) = lock.check() {
+        report.lost_lock = Some(e);
+        halt.store(true, Ordering::SeqCst);
+        return;
+    }
     if recorded.as_ref() != Some(parent.body()) {
         if let Err(e) = target.record_applyset(&parent) {
             report.failed.push((parent.id.clone(), e));
@@ -314,6 +323,7 @@ fn apply_target(
             .map(|c| &c.id)
             .collect(),
         neighbours: Mutex::new(BTreeMap::new()),
+        lock,
         force_conflicts: opts.force_conflicts,
         halt,
         prefix,
@@ -342,8 +352,16 @@ fn apply_target(
         }
         let level = match hold_secrets(&work, level, opts, style, report) {
             Some(level) => level,
-            None => break,
+            None => {
+                halt.store(true, Ordering::SeqCst);
+                break;
+            }
         };
+        if let Err(e) = lock.check() {
+            report.lost_lock = Some(e);
+            halt.store(true, Ordering::SeqCst);
+            break;
+        }
         if level.is_empty() {
             continue;
         }
@@ -357,7 +375,7 @@ fn apply_target(
                 break;
             }
         }
-        run_level(&work, &level, lock, opts, style, report);
+        run_level(&work, &level, opts, style, report);
         if report.stopped() {
             halt.store(true, Ordering::SeqCst);
             break;
@@ -502,7 +520,14 @@ fn hold_secrets<'c>(
         }
     };
     let leaving: Vec<&ObjectId> = work.leaving.iter().copied().collect();
-    let still = match super::deletion::wait_for_clusters(work.target, &leaving, opts.wait_timeout, &say) {
+    let held = || work.lock.check().is_ok();
+    let waited = super::deletion::wait_for_clusters(work.target, &leaving, opts.wait_timeout, &held, &say);
+    // The wait may be long: the lock may have been lost meanwhile.
+    if let Err(e) = work.lock.check() {
+        report.lost_lock = Some(e);
+        return None;
+    }
+    let still = match waited {
         Ok(s) => s,
         Err(e) => {
             report.lost_lock = Some(format!("cannot tell whether the deleted HostedClusters are gone: {e}"));
@@ -529,6 +554,8 @@ struct Work<'a> {
     leaving: BTreeSet<&'a ObjectId>,
     /// HostedClusters by namespace, read before the first Secret delete there.
     neighbours: Mutex<BTreeMap<String, Vec<serde_json::Value>>>,
+    /// The target's fleet lock: checked before every write.
+    lock: &'a dyn Lock,
     force_conflicts: bool,
     /// Set when any target failed: no new work starts anywhere.
     halt: &'a AtomicBool,
@@ -561,6 +588,7 @@ impl Work<'_> {
                     None => eprintln!("{line}"),
                 };
                 self.target.wait_gone(&change.id, self.wait_timeout, &progress)?;
+                self.lock.check().map_err(|e| format!("deleted, not created again: {e}"))?;
                 self.target.apply_one(object()?, self.force_conflicts)
             }
             Action::Create | Action::Update => self.target.apply_one(object()?, self.force_conflicts),
@@ -584,16 +612,10 @@ impl Work<'_> {
     }
 }
 
-/// Runs one level: workers take the changes in order, the driver's thread
-/// renews the lock and prints results in plan order as they complete.
-fn run_level(
-    work: &Work<'_>,
-    level: &[&Change],
-    lock: &mut dyn Lock,
-    opts: DriveOptions,
-    style: Style,
-    report: &mut Report,
-) {
+/// Runs one level: workers take the changes in order, each checking the
+/// lock before a write; the driver's thread watches the lock and prints
+/// results in plan order as they complete.
+fn run_level(work: &Work<'_>, level: &[&Change], opts: DriveOptions, style: Style, report: &mut Report) {
     let next = AtomicUsize::new(0);
     // Shared by every target: a failure anywhere stops new work everywhere.
     let stop = work.halt;
@@ -606,6 +628,10 @@ fn run_level(
             let next = &next;
             scope.spawn(move || {
                 while !stop.load(Ordering::SeqCst) && interrupt::requested().is_none() {
+                    if work.lock.check().is_err() {
+                        stop.store(true, Ordering::SeqCst);
+                        break;
+                    }
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(change) = level.get(i) else { break };
                     let result = work.make(change);
@@ -652,7 +678,7 @@ fn run_level(
                 stop.store(true, Ordering::SeqCst);
             }
             if report.lost_lock.is_none()
-                && let Err(e) = lock.renew_if_due()
+                && let Err(e) = work.lock.check()
             {
                 stop.store(true, Ordering::SeqCst);
                 report.lost_lock = Some(e);

@@ -9,6 +9,7 @@
 //! [`super::retry`].
 
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -191,8 +192,11 @@ pub enum Freshness {
     Latest,
 }
 
+/// Cheap to clone: clones share the runtime and the connection, so the
+/// fleet lock's keeper renews on its own thread with the same client.
+#[derive(Clone)]
 pub struct KubeTarget {
-    rt: tokio::runtime::Runtime,
+    rt: Arc<tokio::runtime::Runtime>,
     client: Client,
     /// `kube:CONTEXT (SERVER)`.
     described: String,
@@ -203,7 +207,7 @@ pub struct KubeTarget {
     /// Whether the server has answered anything yet: until it has, a
     /// refused connection is a wrong address, reported at once; after, it
     /// is a restart, retried.
-    answered: AtomicBool,
+    answered: Arc<AtomicBool>,
 }
 
 fn resource(kind: Kind) -> ApiResource {
@@ -272,7 +276,14 @@ impl KubeTarget {
                 .with_layer(&RetryAfterLayer)
                 .build()
         };
-        Ok(KubeTarget { rt, client, described, server, request_timeout, answered: AtomicBool::new(false) })
+        Ok(KubeTarget {
+            rt: Arc::new(rt),
+            client,
+            described,
+            server,
+            request_timeout,
+            answered: Arc::new(AtomicBool::new(false)),
+        })
     }
 
     /// The server's URL.

@@ -71,11 +71,14 @@ pub trait Target: LiveState + Sync {
     fn wait_gone(&self, id: &ObjectId, timeout: std::time::Duration, progress: &dyn Fn(&str)) -> Result<(), String>;
 }
 
-/// A held fleet lock. Renewed by the driver while it applies; released at
-/// the end, whatever happened.
-pub trait Lock {
-    /// Renews the lock if it is due; an error means the lock is lost.
-    fn renew_if_due(&mut self) -> Result<(), String>;
+/// A held fleet lock. Kept (a Lease renewed by its own thread) from when
+/// it is taken until it is released, whatever the apply is doing; released
+/// at the end, whatever happened. Shared with the threads that write, each
+/// of which checks it before a write.
+pub trait Lock: Send + Sync {
+    /// An error, saying why, once the lock is lost: no further write may
+    /// be made under it.
+    fn check(&self) -> Result<(), String>;
     /// Gives the lock up (once); an error says why it could not.
     fn release(&mut self) -> Result<(), String>;
 }
