@@ -358,3 +358,31 @@ fn an_apply_that_lost_its_lock_writes_nothing_more() {
     assert_eq!(e.lease().unwrap()["spec"]["holderIdentity"], "thief@elsewhere/9", "the new holder's Lease stays");
     e.finalizer("b", false);
 }
+
+/// A write in flight when the server goes away gets no answer: it may have
+/// been carried out, so the report lists it as possibly applied, never as
+/// not applied; what was never sent is not applied.
+#[test]
+fn a_write_in_flight_when_the_server_dies_is_possibly_applied() {
+    let Some(mut e) = env("server-dies") else { return };
+    let proxy = FaultProxy::start(e.k);
+    e.kubeconfig = proxy.write_kubeconfig(e.dir.path());
+    e.write_fleet("cluster a {\n    node-pool w replicas=1\n}\n");
+    proxy.faults().delay_matching("PATCH", "/hostedclusters/", Duration::from_secs(120));
+    let child = e.spawn(&["apply", "--auto-approve", "--request-timeout", "5s"]);
+    until("a HostedCluster write is in flight", || {
+        proxy.requests().iter().any(|(m, p)| m == "PATCH" && p.contains("/hostedclusters/") && !p.contains("dryRun"))
+    });
+    // The server goes away with the write unanswered.
+    drop(proxy);
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let line = |prefix: &str| err.lines().find_map(|l| l.strip_prefix(prefix)).unwrap_or_default().to_string();
+    let ns = e.ns();
+    let possibly = line("possibly applied (no answer came; the next plan shows which): ");
+    assert!(possibly.contains(&format!("HostedCluster/{ns}/a")), "{err}");
+    let not_applied = line("not applied: ");
+    assert!(!not_applied.contains(&format!("HostedCluster/{ns}/a")), "{err}");
+    assert!(not_applied.contains(&format!("NodePool/{ns}/a-w")), "{err}");
+}

@@ -22,7 +22,7 @@ use std::time::Duration;
 use super::commands::plan::{FleetPlanned, Planned};
 use super::printer::Style;
 use crate::interrupt;
-use crate::live::{Lock, Target};
+use crate::live::{Lock, Target, WriteError};
 use crate::object::{Kind, ObjectId};
 use crate::plan::{Action, Change, secret_refs};
 use crate::render::{DesiredObject, applyset_parent_object, fleet_namespace};
@@ -176,7 +176,8 @@ pub fn drive_locked(
         for (part, report) in fresh.parts.iter().zip(&reports) {
             report.print(part, several.then_some(part.plan.target.as_str()));
         }
-        let only_waiting = reports.iter().all(|r| r.failed.is_empty() && r.lost_lock.is_none());
+        let only_waiting =
+            reports.iter().all(|r| r.failed.is_empty() && r.possibly.is_empty() && r.lost_lock.is_none());
         if only_waiting && reports.iter().any(|r| !r.still_deleting.is_empty()) {
             eprintln!(
                 "  help: run apply again once they are gone (or with a longer --timeout); it continues from here"
@@ -388,7 +389,7 @@ impl Report {
     /// fleet of several).
     fn print(&self, planned: &Planned, on: Option<&str>) {
         let head = on.map(|t| format!("{t}: ")).unwrap_or_default();
-        for (id, e) in &self.failed {
+        for (id, e) in self.failed.iter().chain(&self.possibly) {
             eprintln!("error: {head}{id}: {e}");
         }
         if let Some(e) = &self.lost_lock {
@@ -397,7 +398,8 @@ impl Report {
         for line in &self.still_deleting {
             eprintln!("{head}{line}");
         }
-        let settled: BTreeSet<&ObjectId> = self.applied.iter().chain(self.failed.iter().map(|(id, _)| id)).collect();
+        let settled: BTreeSet<&ObjectId> =
+            self.applied.iter().chain(self.failed.iter().chain(&self.possibly).map(|(id, _)| id)).collect();
         let pending: Vec<String> = planned
             .plan
             .changes
@@ -407,6 +409,10 @@ impl Report {
             .collect();
         let applied: Vec<String> = self.applied.iter().map(ToString::to_string).collect();
         eprintln!("{head}applied: {}", if applied.is_empty() { "nothing".to_string() } else { applied.join(", ") });
+        if !self.possibly.is_empty() {
+            let possibly: Vec<String> = self.possibly.iter().map(|(id, _)| id.to_string()).collect();
+            eprintln!("{head}possibly applied (no answer came; the next plan shows which): {}", possibly.join(", "));
+        }
         let failed: Vec<String> = self.failed.iter().map(|(id, _)| id.to_string()).collect();
         let not_applied: Vec<String> = failed.into_iter().chain(pending).collect();
         eprintln!(
@@ -483,6 +489,9 @@ fn levels(planned: &Planned) -> Vec<Vec<&Change>> {
 struct Report {
     applied: Vec<ObjectId>,
     failed: Vec<(ObjectId, String)>,
+    /// Writes that got no answer (connection lost, server down, timeout):
+    /// they may have been carried out.
+    possibly: Vec<(ObjectId, String)>,
     /// Why the fleet lock was lost, if it was.
     lost_lock: Option<String>,
     /// HostedClusters still being deleted when `--timeout` ran out: the
@@ -492,7 +501,10 @@ struct Report {
 
 impl Report {
     fn stopped(&self) -> bool {
-        !self.failed.is_empty() || self.lost_lock.is_some() || !self.still_deleting.is_empty()
+        !self.failed.is_empty()
+            || !self.possibly.is_empty()
+            || self.lost_lock.is_some()
+            || !self.still_deleting.is_empty()
     }
 }
 
@@ -567,7 +579,7 @@ struct Work<'a> {
 
 impl Work<'_> {
     /// Makes one change on the target.
-    fn make(&self, change: &Change) -> Result<(), String> {
+    fn make(&self, change: &Change) -> Result<(), WriteError> {
         let object =
             || self.desired.get(&change.id).copied().ok_or_else(|| format!("{} is not a desired object", change.id));
         match change.action {
@@ -576,7 +588,8 @@ impl Work<'_> {
                 if let Some(hc) = self.named_by(&change.id)? {
                     return Err(format!(
                         "not deleted: HostedCluster {hc} names it (it appeared after the plan was made)"
-                    ));
+                    )
+                    .into());
                 }
                 self.target.delete_one(&change.id)
             }
@@ -589,7 +602,8 @@ impl Work<'_> {
                 };
                 self.target.wait_gone(&change.id, self.wait_timeout, &progress)?;
                 self.lock.check().map_err(|e| format!("deleted, not created again: {e}"))?;
-                self.target.apply_one(object()?, self.force_conflicts)
+                let object = object()?;
+                self.target.apply_one(object, self.force_conflicts)
             }
             Action::Create | Action::Update => self.target.apply_one(object()?, self.force_conflicts),
         }
@@ -619,8 +633,8 @@ fn run_level(work: &Work<'_>, level: &[&Change], opts: DriveOptions, style: Styl
     let next = AtomicUsize::new(0);
     // Shared by every target: a failure anywhere stops new work everywhere.
     let stop = work.halt;
-    let (done, results) = channel::<(usize, Result<(), String>)>();
-    let mut outcome: Vec<Option<Result<(), String>>> = vec![None; level.len()];
+    let (done, results) = channel::<(usize, Result<(), WriteError>)>();
+    let mut outcome: Vec<Option<Result<(), WriteError>>> = vec![None; level.len()];
     let mut printed = 0;
     std::thread::scope(|scope| {
         for _ in 0..opts.parallelism.clamp(1, level.len().max(1)) {
@@ -666,7 +680,8 @@ fn run_level(work: &Work<'_>, level: &[&Change], opts: DriveOptions, style: Styl
                                 }
                                 report.applied.push(c.id.clone());
                             }
-                            Err(e) => report.failed.push((c.id.clone(), e.clone())),
+                            Err(e) if e.possibly_applied => report.possibly.push((c.id.clone(), e.message.clone())),
+                            Err(e) => report.failed.push((c.id.clone(), e.message.clone())),
                         }
                         printed += 1;
                     }

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use super::lease::KubeLock;
 use super::retry::{Backoff, RetryAfterLayer, is_connect_error, is_tls_verification_error, transport_cause};
-use super::{LiveObject, LiveState, Lock, Target, generate_key};
+use super::{LiveObject, LiveState, Lock, Target, WriteError, generate_key};
 use crate::object::{Kind, ObjectId};
 use crate::render::DesiredObject;
 use hcpc_schema::labels;
@@ -44,6 +44,10 @@ pub struct ApiError {
     pub unreachable: bool,
     /// Set when hcpc stopped retrying: the server, attempts and time spent.
     pub gave_up: Option<String>,
+    /// Some attempt got no answer after it may have reached the server
+    /// (connection lost, timeout, gateway timeout, abandoned): a write may
+    /// have been carried out even though the request failed.
+    pub possibly_applied: bool,
 }
 
 impl ApiError {
@@ -57,6 +61,7 @@ impl ApiError {
             retry_after: None,
             unreachable: false,
             gave_up: None,
+            possibly_applied: false,
         }
     }
 
@@ -68,6 +73,21 @@ impl ApiError {
             500 => !self.message.contains("failed to create typed patch object"),
             _ => false,
         }
+    }
+
+    /// No answer came for this attempt although it may have reached the
+    /// server (a refused connection never did).
+    fn unanswered(&self) -> bool {
+        match self.code {
+            0 => !self.unreachable && matches!(self.reason.as_str(), "Transport" | "Timeout" | "Interrupted"),
+            504 => true,
+            _ => false,
+        }
+    }
+
+    /// For a failed write: its message, and whether it may have been applied.
+    pub fn to_write_error(&self) -> super::WriteError {
+        super::WriteError { message: describe(self), possibly_applied: self.possibly_applied }
     }
 
     pub fn is_not_found(&self) -> bool {
@@ -97,6 +117,7 @@ impl ApiError {
                     retry_after,
                     unreachable: false,
                     gave_up: None,
+                    possibly_applied: false,
                 }
             }
             kube::Error::HyperError(e) => ApiError::transport(&e, server),
@@ -304,6 +325,7 @@ impl KubeTarget {
         // A request running when a signal stops the apply gets a few
         // seconds more and no retry (`crate::interrupt`).
         let before_stop = crate::interrupt::requested().is_none();
+        let mut unanswered = false;
         loop {
             attempts += 1;
             let limit = backoff.attempt_limit(start.elapsed());
@@ -315,14 +337,17 @@ impl KubeTarget {
                 }
             });
             let Some(outcome) = outcome else {
-                return Err(ApiError::local(
-                    "Interrupted",
-                    format!(
-                        "abandoned {}s after the signal, still waiting for {}: it may or may not have been applied",
-                        crate::interrupt::GRACE.as_secs(),
-                        self.server
-                    ),
-                ));
+                return Err(ApiError {
+                    possibly_applied: true,
+                    ..ApiError::local(
+                        "Interrupted",
+                        format!(
+                            "abandoned {}s after the signal, still waiting for {}: it may or may not have been applied",
+                            crate::interrupt::GRACE.as_secs(),
+                            self.server
+                        ),
+                    )
+                });
             };
             let err = match outcome {
                 Ok(Ok(v)) => {
@@ -337,6 +362,8 @@ impl KubeTarget {
             if err.code != 0 {
                 self.answered.store(true, Ordering::Relaxed);
             }
+            unanswered |= err.unanswered();
+            let err = ApiError { possibly_applied: unanswered, ..err };
             let first_contact = err.unreachable && !self.answered.load(Ordering::Relaxed);
             let stopped = before_stop && crate::interrupt::requested().is_some();
             if !err.transient() || first_contact || stopped {
@@ -1063,19 +1090,19 @@ impl Target for KubeTarget {
         self.apply(&parent.id, parent.body(), true).map(|_| ()).map_err(|e| describe(&e))
     }
 
-    fn apply_one(&self, o: &DesiredObject, force_conflicts: bool) -> Result<(), String> {
+    fn apply_one(&self, o: &DesiredObject, force_conflicts: bool) -> Result<(), WriteError> {
         if o.create_only {
             // Created, never rewritten: a create the server refuses because
             // the object exists leaves the existing key as it is.
             let mut body = o.body().clone();
             body["data"] = serde_json::json!({ "key": generate_key()? });
-            return self.create(&o.id, &body).map(|_| ()).map_err(|e| describe(&e));
+            return self.create(&o.id, &body).map(|_| ()).map_err(|e| e.to_write_error());
         }
-        self.apply(&o.id, o.body(), force_conflicts).map(|_| ()).map_err(|e| describe(&e))
+        self.apply(&o.id, o.body(), force_conflicts).map(|_| ()).map_err(|e| e.to_write_error())
     }
 
-    fn delete_one(&self, id: &ObjectId) -> Result<(), String> {
-        self.delete(id).map_err(|e| describe(&e))
+    fn delete_one(&self, id: &ObjectId) -> Result<(), WriteError> {
+        self.delete(id).map_err(|e| e.to_write_error())
     }
 
     fn dry_run(&self, objects: &[&DesiredObject], parallelism: usize) -> Vec<super::dry_run::Rejection> {

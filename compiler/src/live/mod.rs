@@ -57,9 +57,9 @@ pub trait Target: LiveState + Sync {
     /// Creates or updates one object. A `create_only` object (the etcd
     /// encryption key) is created with fresh key material only if missing,
     /// and never rewritten.
-    fn apply_one(&self, object: &DesiredObject, force_conflicts: bool) -> Result<(), String>;
+    fn apply_one(&self, object: &DesiredObject, force_conflicts: bool) -> Result<(), WriteError>;
     /// Deletes one object; a missing object counts as deleted.
-    fn delete_one(&self, id: &ObjectId) -> Result<(), String>;
+    fn delete_one(&self, id: &ObjectId) -> Result<(), WriteError>;
     /// Has the target judge objects without storing them (server-side
     /// dry run); what it refuses. A directory accepts anything.
     fn dry_run(&self, _objects: &[&DesiredObject], _parallelism: usize) -> Vec<dry_run::Rejection> {
@@ -69,6 +69,29 @@ pub trait Target: LiveState + Sync {
     /// saying every few seconds what it waits for; an error once `timeout`
     /// has passed.
     fn wait_gone(&self, id: &ObjectId, timeout: std::time::Duration, progress: &dyn Fn(&str)) -> Result<(), String>;
+}
+
+/// A write that failed. Either it was refused or never sent (not applied),
+/// or no answer came for it (the connection was lost, the server died, the
+/// request timed out or was abandoned): the server may have carried it
+/// out, and the report must not say it was not applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteError {
+    pub message: String,
+    /// The outcome is unknown: it may have been applied.
+    pub possibly_applied: bool,
+}
+
+impl From<String> for WriteError {
+    fn from(message: String) -> WriteError {
+        WriteError { message, possibly_applied: false }
+    }
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 /// A held fleet lock. Kept (a Lease renewed by its own thread) from when
