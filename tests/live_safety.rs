@@ -281,3 +281,36 @@ fn two_fleets_sharing_a_namespace_converge_and_say_so() {
     assert!(squeezed(&stderr(&o)).contains(&squeezed(&said)), "{}", stderr(&o));
     assert!(!stderr(&a.ok(&["plan"])).contains("shared with another fleet"), "the owner has nothing to say");
 }
+
+/// Destroying a cluster counts every live NodePool naming it, also one
+/// made by hand (no ApplySet label) with its `clusterName`: the plan must
+/// not under-count what goes.
+#[test]
+fn destruction_counts_a_hand_made_node_pool_of_the_cluster() {
+    let Some(f) = Fleet::new("hand-pool") else { return };
+    f.file("pull.json", "{\"auths\":{}}");
+    let keep = "cluster a {\n    pull-secret file=\"pull.json\"\n    node-pool w replicas=1\n}\n";
+    f.write(&format!(
+        "{keep}cluster x2 {{\n    pull-secret file=\"pull.json\"\n    prevent-destroy #false\n    node-pool w replicas=2\n}}\n"
+    ));
+    f.ok(&["apply", "--auto-approve", "-q"]);
+    // A pool added by hand with kubectl, naming x2.
+    f.k.apply_as(
+        "kubectl-client-side-apply",
+        &json!({"apiVersion": "hypershift.openshift.io/v1beta1", "kind": "NodePool",
+                "metadata": {"name": "x2-extra", "namespace": f.ns()},
+                "spec": {"clusterName": "x2", "replicas": 3, "management": {"upgradeType": "Replace"},
+                         "platform": {"type": "KubeVirt"}, "release": {"image": RELEASE}}}),
+    );
+    f.write(keep);
+    let o = f.ok(&["plan", "--format", "json"]);
+    let plan: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let lost = &plan["destruction"]["clusters"][0];
+    let pools: Vec<&str> =
+        lost["node_pools"].as_array().unwrap().iter().filter_map(|p| p["id"]["name"].as_str()).collect();
+    assert_eq!(pools, ["x2-extra", "x2-w"], "{plan:#}");
+    assert_eq!(plan["destruction"]["vms_destroyed"], 5, "{plan:#}");
+    let text = stdout(&f.ok(&["plan"]));
+    assert!(text.contains(&format!("- NodePool/{}/x2-extra and its 3 VMs", f.ns())), "{text}");
+    assert!(text.contains("VMs destroyed: 5"), "{text}");
+}

@@ -945,6 +945,13 @@ impl LiveState for KubeTarget {
         Ok(list.items.into_iter().filter_map(|o| serde_json::to_value(o).ok()).collect())
     }
 
+    fn node_pools(&self, namespace: &str) -> Result<Vec<Value>, String> {
+        let api = self.api(&resource(Kind::NodePool), Some(namespace));
+        let params = ListParams::default();
+        let list = self.call(|| api.list(&params)).map_err(|e| format!("cannot list NodePools in {namespace}: {e}"))?;
+        Ok(list.items.into_iter().filter_map(|o| serde_json::to_value(o).ok()).collect())
+    }
+
     fn read(&self, applyset: &str, wanted: &[ObjectId]) -> Result<Vec<LiveObject>, String> {
         let listed = self.list_fleet(applyset, Freshness::Latest)?;
         self.complete(listed, wanted, Freshness::Latest)

@@ -33,6 +33,12 @@ pub trait LiveState {
     /// Every HostedCluster in `namespace`, whichever fleet (or person) made
     /// it: those may name Secrets this fleet would otherwise prune.
     fn hosted_clusters(&self, namespace: &str) -> Result<Vec<Value>, String>;
+    /// Every NodePool in `namespace`, whichever fleet (or person) made it:
+    /// destroying a HostedCluster destroys every pool naming it. A
+    /// directory's `read` already holds every object it has.
+    fn node_pools(&self, _namespace: &str) -> Result<Vec<Value>, String> {
+        Ok(Vec::new())
+    }
 }
 
 /// A target hcpc applies to. Object methods may be called from several

@@ -226,6 +226,7 @@ pub fn make_limited(
             elsewhere: &elsewhere,
         });
         let mut diags = diags;
+        count_every_pool(g.target.live(), &mut plan, live);
         let mut capacity = match (&selected, &limited) {
             (Some(s), Some((_, kept))) => {
                 let after = crate::cli::scope::demand_after(&resolved.fleet, &g.live, kept, s);
@@ -471,6 +472,38 @@ fn neighbours(
         }
     }
     Ok(out)
+}
+
+/// Destroying a HostedCluster destroys every NodePool naming it, this
+/// fleet's or not (one made by hand with its `clusterName`): the plan's
+/// destruction counts them all. One LIST per namespace, only when a
+/// cluster goes.
+fn count_every_pool(live_state: &dyn crate::live::LiveState, plan: &mut crate::plan::Plan, live: &[LiveObject]) {
+    let namespaces: BTreeSet<&str> = plan.destruction.clusters.iter().map(|c| c.id.namespace.as_str()).collect();
+    if namespaces.is_empty() {
+        return;
+    }
+    let known: BTreeSet<&ObjectId> = live.iter().map(|l| &l.id).collect();
+    let mut others = Vec::new();
+    for ns in namespaces {
+        match live_state.node_pools(ns) {
+            Ok(pools) => others.extend(pools.into_iter().filter_map(|body| {
+                let name = body.pointer("/metadata/name").and_then(Value::as_str)?.to_string();
+                let id = ObjectId::new(Kind::NodePool, ns, &name);
+                (!known.contains(&id)).then_some(LiveObject { id, body, version: None })
+            })),
+            Err(e) => {
+                eprintln!("warning: {e}; the destruction shown counts only this fleet's NodePools there");
+            }
+        }
+    }
+    if others.is_empty() {
+        return;
+    }
+    let all: Vec<LiveObject> = live.iter().cloned().chain(others).collect();
+    plan.destruction = crate::plan::destruction::destruction(&plan.changes, &all);
+    plan.impact.vms_destroyed = plan.destruction.vms_destroyed;
+    plan.impact.vms_replaced = plan.destruction.vms_replaced;
 }
 
 #[allow(clippy::too_many_arguments, reason = "one per command-line option")]
