@@ -100,11 +100,10 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     if !planned.has_changes() {
         return match rollout_run {
             Some(run) if following => {
-                let Some(mut locks) = Locks::take(&planned, drive_options(opts, opts.timeout), style) else {
+                let Some(locks) = Locks::take(&planned, drive_options(opts, opts.timeout), style) else {
                     return interrupted();
                 };
-                let end = follow(&mut locks, &planned, run, &held_changes, opts, style);
-                locks.release();
+                let end = follow(locks, &planned, run, &held_changes, opts, style);
                 end.finish(&planned, style)
             }
             run => after_pass(&planned, run, opts, style),
@@ -198,9 +197,8 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
         eprintln!("{}", planned.view().summary.applied_line());
     }
     match (locks, rollout_run) {
-        (Some(mut locks), Some(run)) => {
-            let end = follow(&mut locks, &applied, run, &held_changes, opts, style);
-            locks.release();
+        (Some(locks), Some(run)) => {
+            let end = follow(locks, &applied, run, &held_changes, opts, style);
             end.finish(&applied, style)
         }
         (locks, run) => {
@@ -233,12 +231,13 @@ fn drive_options(opts: &Options, wait_timeout: Duration) -> DriveOptions {
 /// `apply --wait` with a rollout under way, after its first pass (`base`,
 /// what it applied): follow the watches and make each pass the rollout
 /// allows, under the locks already held, until nothing is left to start
-/// (the caller then releases the locks and waits for readiness). The later
+/// (the locks are released here, before the watches are joined; the
+/// caller then waits for readiness). The later
 /// passes make the changes the first plan showed and held back (`held`), as
 /// it showed them: nothing is compiled or listed again, and an edit to the
 /// configuration meanwhile is not applied unseen.
 fn follow(
-    locks: &mut Locks<'_>,
+    mut locks: Locks<'_>,
     base: &FleetPlanned,
     mut run: rollout::Run,
     held: &[Vec<crate::plan::Change>],
@@ -253,8 +252,8 @@ fn follow(
     }
     let quiet = Style { quiet: true, ..style };
     rollout::watching(base, deadline, |watches| {
-        loop {
-            let now = match watches.next(&mut run, &opts.rollout, deadline, locks, style) {
+        let mut passes = || loop {
+            let now = match watches.next(&mut run, &opts.rollout, deadline, &mut locks, style) {
                 Err(e) => {
                     eprintln!("error: {e}");
                     return FollowEnd::Code(exit::ERROR);
@@ -308,11 +307,17 @@ fn follow(
                 return FollowEnd::Code(exit::ERROR);
             }
             let replan = || Some(pass.clone());
-            if drive_locked(locks, &pass, &replan, drive_options(opts, remaining()), style).is_none() {
+            if drive_locked(&mut locks, &pass, &replan, drive_options(opts, remaining()), style).is_none() {
                 return FollowEnd::Code(crate::interrupt::requested().map_or(exit::ERROR, |stop| stop.exit_code()));
             }
             watches.expect(&pass);
-        }
+        };
+        let end = passes();
+        // Released before the watches are joined: a LIST in flight there
+        // (up to --request-timeout) must not hold the Lease, nor may a
+        // second signal meanwhile end the process with it held.
+        locks.release();
+        end
     })
 }
 
