@@ -314,3 +314,37 @@ fn destruction_counts_a_hand_made_node_pool_of_the_cluster() {
     assert!(text.contains(&format!("- NodePool/{}/x2-extra and its 3 VMs", f.ns())), "{text}");
     assert!(text.contains("VMs destroyed: 5"), "{text}");
 }
+
+/// A cluster one fleet owns, declared by a second fleet, is refused by
+/// the second, never adopted: its plan fails naming the other ApplySet and
+/// how to move the cluster on purpose, its apply writes nothing, and the
+/// owner's plan stays `No changes.`
+#[test]
+fn a_cluster_of_another_fleet_is_refused_not_adopted() {
+    let Some(x) = Fleet::new("owned") else { return };
+    x.file("pull.json", "{\"auths\":{}}");
+    let cluster = "cluster x1 {\n    pull-secret file=\"pull.json\"\n    node-pool w replicas=1\n}\n";
+    x.write(cluster);
+    x.ok(&["apply", "--auto-approve", "-q"]);
+    let owner = x.get("hostedclusters", "x1").unwrap()["metadata"]["labels"]["applyset.kubernetes.io/part-of"].clone();
+
+    let y = x.sibling("y");
+    y.file("pull.json", "{\"auths\":{}}");
+    y.write(&cluster.replace("replicas=1", "replicas=3"));
+    let o = y.run(&["plan"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("hcpc::fleet::owned_by_other_fleet"), "{err}");
+    assert!(
+        err.contains(&format!("HostedCluster/{}/x1 is a member of another fleet (ApplySet applyset-", x.ns())),
+        "{err}"
+    );
+    assert!(err.contains(owner.as_str().unwrap().trim_start_matches("applyset-")), "the owner is named: {err}");
+    assert!(err.contains("it is not taken over") && err.contains("relabel it with this fleet's ApplySet"), "{err}");
+    let o = y.run(&["apply", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let hc = x.get("hostedclusters", "x1").unwrap();
+    assert_eq!(hc["metadata"]["labels"]["applyset.kubernetes.io/part-of"], owner, "not adopted");
+    assert_eq!(x.get("nodepools", "x1-w").unwrap()["spec"]["replicas"], 1, "nothing written");
+    x.ok(&["plan", "--detailed-exitcode"]);
+}
