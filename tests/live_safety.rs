@@ -348,3 +348,36 @@ fn a_cluster_of_another_fleet_is_refused_not_adopted() {
     assert_eq!(x.get("nodepools", "x1-w").unwrap()["spec"]["replicas"], 1, "nothing written");
     x.ok(&["plan", "--detailed-exitcode"]);
 }
+
+/// The plan foresees a server-side apply conflict: a Secret made by hand
+/// (another field manager owns its data) is refused by the dry run, naming
+/// that manager, before anything is written, unless `--force-conflicts`.
+#[test]
+fn the_plan_shows_a_conflict_with_another_manager() {
+    let Some(f) = Fleet::new("conflict") else { return };
+    f.file("pull.json", "{\"auths\":{}}");
+    f.k.ensure_namespace(f.ns());
+    let hand = base64::engine::general_purpose::STANDARD.encode("{\"auths\":{\"by-hand\":{}}}");
+    f.k.apply_as(
+        "kubectl-create",
+        &json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+                "metadata": {"name": "x9-pull-secret", "namespace": f.ns()},
+                "data": {".dockerconfigjson": hand}}),
+    );
+    f.write("cluster x9 {\n    pull-secret file=\"pull.json\"\n    node-pool w replicas=1\n}\n");
+    let o = f.run(&["plan"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("Secret/{}/x9-pull-secret would conflict with another field manager", f.ns())),
+        "{err}"
+    );
+    assert!(err.contains("kubectl-create"), "the other manager is named: {err}");
+    assert!(err.contains("--force-conflicts"), "{err}");
+    let o = f.run(&["apply", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(f.get("secrets", "x9-etcd-encryption-key").is_none(), "nothing was written: {}", stderr(&o));
+    assert!(f.get("hostedclusters", "x9").is_none());
+    f.ok(&["apply", "--auto-approve", "--force-conflicts", "-q"]);
+    assert!(f.get("hostedclusters", "x9").is_some());
+}

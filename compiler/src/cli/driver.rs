@@ -367,7 +367,7 @@ fn apply_target(
             continue;
         }
         if let Some(objects) = later.take_if(|_| level.iter().any(|c| c.id.kind != Kind::Namespace)) {
-            let refused = target.dry_run(&objects, opts.parallelism);
+            let refused = target.dry_run(&objects, opts.parallelism, opts.force_conflicts);
             if !refused.is_empty() {
                 for r in refused {
                     report.failed.push((r.id, format!("refused by the management cluster (dry run): {}", r.message)));

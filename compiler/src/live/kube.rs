@@ -477,10 +477,14 @@ impl KubeTarget {
 
     /// Server-side apply of one object with `dryRun=All`: admission
     /// (webhooks, ValidatingAdmissionPolicies), CEL rules and the schema
-    /// judge it; nothing is stored. Conflicts with other managers are
-    /// forced, as they are not what is checked.
-    pub fn dry_run_apply(&self, id: &ObjectId, body: &Value) -> Result<(), ApiError> {
-        let mut params = PatchParams::apply(labels::FIELD_MANAGER).force();
+    /// judge it; nothing is stored. Sent as the real write will be: a
+    /// field another manager owns is a conflict naming that manager unless
+    /// `force` (`--force-conflicts`), so the plan foresees it.
+    pub fn dry_run_apply(&self, id: &ObjectId, body: &Value, force: bool) -> Result<(), ApiError> {
+        let mut params = PatchParams::apply(labels::FIELD_MANAGER);
+        if force {
+            params = params.force();
+        }
         params.dry_run = true;
         let patch = Patch::Apply(body);
         let request = kube::core::Request::new(collection_path(&resource(id.kind), Some(&id.namespace)));
@@ -1112,8 +1116,13 @@ impl Target for KubeTarget {
         self.delete(id).map_err(|e| e.to_write_error())
     }
 
-    fn dry_run(&self, objects: &[&DesiredObject], parallelism: usize) -> Vec<super::dry_run::Rejection> {
-        super::dry_run::check(self, objects, parallelism)
+    fn dry_run(
+        &self,
+        objects: &[&DesiredObject],
+        parallelism: usize,
+        force_conflicts: bool,
+    ) -> Vec<super::dry_run::Rejection> {
+        super::dry_run::check(self, objects, parallelism, force_conflicts)
     }
 
     fn wait_gone(&self, id: &ObjectId, timeout: Duration, progress: &dyn Fn(&str)) -> Result<(), String> {

@@ -68,7 +68,14 @@ pub trait Target: LiveState + Sync {
     fn delete_one(&self, id: &ObjectId) -> Result<(), WriteError>;
     /// Has the target judge objects without storing them (server-side
     /// dry run); what it refuses. A directory accepts anything.
-    fn dry_run(&self, _objects: &[&DesiredObject], _parallelism: usize) -> Vec<dry_run::Rejection> {
+    /// Sent as the write will be: without `force_conflicts`, a field
+    /// another manager owns is a refusal naming it.
+    fn dry_run(
+        &self,
+        _objects: &[&DesiredObject],
+        _parallelism: usize,
+        _force_conflicts: bool,
+    ) -> Vec<dry_run::Rejection> {
         Vec::new()
     }
     /// Returns once a deleted object is gone (finalizers may hold it),

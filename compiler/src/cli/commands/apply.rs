@@ -111,7 +111,7 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     }
     // Refusals are shown before asking; the re-plan under the lock asks the
     // management cluster again before the first write.
-    let Some(planned) = judge(planned, style) else { return exit::ERROR };
+    let Some(planned) = judge(planned, style, opts.force_conflicts) else { return exit::ERROR };
     if opts.wait && planned.parts.iter().any(|p| matches!(p.target, Opened::Dir(_))) {
         eprintln!("warning: --wait has no effect on a dir target: nothing runs there to become ready");
     }
@@ -167,7 +167,7 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     let replan = || {
         make_limited(&config, flags, clusters, quiet, Freshness::Latest)
             .map(|p| rollout::restrict(p, &held))
-            .and_then(|p| judge(p, quiet))
+            .and_then(|p| judge(p, quiet, opts.force_conflicts))
     };
     let mut locks = if following {
         let Some(locks) = Locks::take(&planned, drive_options(opts, opts.timeout), style) else { return interrupted() };
@@ -298,7 +298,7 @@ fn follow(
             // before any is made; a single write (a control plane) cannot
             // be left half-done and is judged by being made.
             let several = rollout::steps_of_several_writes(&pass);
-            if several.has_changes() && judge(several, quiet).is_none() {
+            if several.has_changes() && judge(several, quiet, opts.force_conflicts).is_none() {
                 eprintln!(
                     "error[{}]: the rollout stopped: the management cluster refused a step, and nothing of the steps due now was written (the earlier ones were)",
                     crate::diagnostic::Code::RolloutHalted.as_str()

@@ -292,15 +292,20 @@ fn dry_run(
     plan: &Plan,
     objects: &[DesiredObject],
     fleet: &crate::ir::Fleet,
+    force_conflicts: bool,
 ) -> Vec<Diagnostic> {
     use crate::live::Target;
     let (now, later) = crate::live::dry_run::to_check(&plan.changes, objects);
     let mut out: Vec<Diagnostic> = k
-        .dry_run(&now, DRY_RUN_PARALLELISM)
+        .dry_run(&now, DRY_RUN_PARALLELISM, force_conflicts)
         .into_iter()
         .map(|r| {
             let cluster = objects.iter().find(|o| o.id == r.id).and_then(|o| o.cluster.as_deref());
-            crate::plan::rejected::diagnostic(fleet, &r.id, cluster, &r.message, r.field.as_deref())
+            if r.conflict {
+                crate::plan::rejected::conflict(fleet, &r.id, cluster, &r.message)
+            } else {
+                crate::plan::rejected::diagnostic(fleet, &r.id, cluster, &r.message, r.field.as_deref())
+            }
         })
         .collect();
     if !later.is_empty() {
@@ -322,12 +327,14 @@ fn dry_run(
 /// refused anything. Called on what is about to be shown or written: in
 /// apply, after a rollout has held back the changes that must wait, so each
 /// pass judges only its own writes.
-pub fn judge(planned: FleetPlanned, style: Style) -> Option<FleetPlanned> {
+/// `force_conflicts`: as the write will be sent (`apply --force-conflicts`);
+/// otherwise a field another manager owns is refused, naming it.
+pub fn judge(planned: FleetPlanned, style: Style, force_conflicts: bool) -> Option<FleetPlanned> {
     let mut refused = false;
     for part in &planned.parts {
         let (Opened::Kube(k), Some(resolved)) = (&part.target, part.compiled.resolved.as_ref()) else { continue };
         let mut diags = crate::diagnostic::Diagnostics::default();
-        for d in dry_run(k, &part.plan, &part.compiled.objects, &resolved.fleet) {
+        for d in dry_run(k, &part.plan, &part.compiled.objects, &resolved.fleet, force_conflicts) {
             diags.push(d);
         }
         refused |= diags.has_errors();
@@ -527,7 +534,8 @@ pub fn run(
     if document {
         crate::cli::printer::keep_diagnostics();
     }
-    let Some(planned) = make_limited(path, flags, clusters, style, Freshness::Cached).and_then(|p| judge(p, style))
+    let Some(planned) =
+        make_limited(path, flags, clusters, style, Freshness::Cached).and_then(|p| judge(p, style, false))
     else {
         if document {
             let kept = crate::cli::printer::kept_diagnostics();
