@@ -162,8 +162,11 @@ fn conflict_with_another_manager_is_named_unless_forced() {
         json!({"apiVersion": "hypershift.openshift.io/v1beta1", "kind": "NodePool",
                "metadata": {"name": "example-workers"}, "spec": {"replicas": 5}}),
     );
+    // The plan's dry run is sent as the write will be: the conflict shows.
     let plan = e.run(&["plan"]);
-    assert!(stdout(&plan).contains("spec.replicas: 5 → 2"), "{}", stdout(&plan));
+    assert_eq!(plan.status.code(), Some(1), "{}", stderr(&plan));
+    assert!(stderr(&plan).contains("would conflict with another field manager"), "{}", stderr(&plan));
+    assert!(stderr(&plan).contains("someone-else"), "{}", stderr(&plan));
     let apply = e.run(&["apply", "--auto-approve"]);
     assert_eq!(apply.status.code(), Some(1));
     let err = stderr(&apply);

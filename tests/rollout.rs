@@ -660,7 +660,7 @@ fn rollout_mistakes_are_diagnosed() {
 /// Lease for its grace period, and a second signal could not leave it.
 #[test]
 fn a_signal_releases_the_lock_before_the_watches_end() {
-    let delays = Delays { control_plane: Duration::from_secs(30), node_pool: Duration::from_secs(30) };
+    let delays = Delays { control_plane: Duration::from_secs(15), node_pool: Duration::from_secs(15) };
     let Some(mut e) = env("release-first", delays) else { return };
     let names = ["a", "b"];
     let body = clusters(&[("a", "prod"), ("b", "prod")]);
