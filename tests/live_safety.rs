@@ -157,22 +157,23 @@ fn no_secret_value_in_any_output_live_values_and_deletes_included() {
 }
 
 /// An apply that waits for the lock says who holds it, since when and
-/// when it expires; one that finds it expired says it takes it over.
+/// when it expires as this machine judges it; one that sees it expire
+/// says it takes it over.
 #[test]
 fn waiting_for_the_lock_says_who_holds_it_and_until_when() {
     let Some(f) = Fleet::new("lock-wait") else { return };
     f.file("pull.json", "{\"auths\":{}}");
     f.write("cluster c {\n    pull-secret file=\"pull.json\"\n    node-pool w replicas=1\n}\n");
     f.ok(&["apply", "--auto-approve", "-q"]);
-    let lease = |holder: &str, renewed: &str| {
+    let lease = |holder: &str, renewed: &str, seconds: u64| {
         json!({
             "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
             "metadata": {"name": format!("hcpc-lock-{}", f.scope.fleet), "namespace": f.ns()},
-            "spec": {"holderIdentity": holder, "leaseDurationSeconds": 300, "acquireTime": "2026-01-02T03:04:05.000000Z", "renewTime": renewed},
+            "spec": {"holderIdentity": holder, "leaseDurationSeconds": seconds, "acquireTime": "2026-01-02T03:04:05.000000Z", "renewTime": renewed},
         })
     };
     let now = k8s_openapi::jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
-    f.k.create(&lease("someone@elsewhere/42", &now));
+    f.k.create(&lease("someone@elsewhere/42", &now, 300));
     f.write("cluster c {\n    pull-secret file=\"pull.json\"\n    node-pool w replicas=2\n}\n");
     let o = f.run(&["apply", "--auto-approve", "--lock-timeout", "3s"]);
     assert_eq!(o.status.code(), Some(1));
@@ -186,19 +187,20 @@ fn waiting_for_the_lock_says_who_holds_it_and_until_when() {
         )),
         "{err}"
     );
-    assert!(err.contains("last renewed") && err.contains("expires") && err.contains("unless renewed"), "{err}");
+    assert!(err.contains("last renewed") && err.contains("it expires unless renewed within 300s"), "{err}");
     assert!(err.contains("error[hcpc::apply::locked]: the fleet is locked by someone@elsewhere/42"), "{err}");
     assert!(err.contains("nothing was applied"), "{err}");
     assert_eq!(f.get("nodepools", "c-w").unwrap()["spec"]["replicas"], 1);
 
-    // Its holder crashed: the Lease expired, and is taken over, saying so.
+    // Its holder crashed: the Lease goes unchanged for its duration, as
+    // this apply sees it, and is taken over, saying so.
     f.k.delete("leases", Some(f.ns()), &format!("hcpc-lock-{}", f.scope.fleet));
-    f.k.create(&lease("crashed@elsewhere/7", "2026-01-02T03:04:05.000000Z"));
-    let o = f.ok(&["apply", "--auto-approve"]);
+    f.k.create(&lease("crashed@elsewhere/7", "2026-01-02T03:04:05.000000Z", 1));
+    let o = f.ok(&["apply", "--auto-approve", "--lock-timeout", "30s"]);
     let err = stderr(&o);
     assert!(err.contains("warning: took over the fleet lock"), "{err}");
     assert!(err.contains("from crashed@elsewhere/7 since 2026-01-02T03:04:05Z"), "{err}");
-    assert!(err.contains("it expired 2026-01-02T03:09:05Z"), "{err}");
+    assert!(err.contains("this apply saw it unchanged for 1s"), "{err}");
     assert_eq!(f.get("nodepools", "c-w").unwrap()["spec"]["replicas"], 2);
     assert!(f.get("leases", &format!("hcpc-lock-{}", f.scope.fleet)).is_none(), "the lock is released");
 }
@@ -279,4 +281,104 @@ fn two_fleets_sharing_a_namespace_converge_and_say_so() {
     let said = format!("namespace `{}` is shared with another fleet (ApplySet {})", a.ns(), first.as_str().unwrap());
     assert!(squeezed(&stderr(&o)).contains(&squeezed(&said)), "{}", stderr(&o));
     assert!(!stderr(&a.ok(&["plan"])).contains("shared with another fleet"), "the owner has nothing to say");
+}
+
+/// Destroying a cluster counts every live NodePool naming it, also one
+/// made by hand (no ApplySet label) with its `clusterName`: the plan must
+/// not under-count what goes.
+#[test]
+fn destruction_counts_a_hand_made_node_pool_of_the_cluster() {
+    let Some(f) = Fleet::new("hand-pool") else { return };
+    f.file("pull.json", "{\"auths\":{}}");
+    let keep = "cluster a {\n    pull-secret file=\"pull.json\"\n    node-pool w replicas=1\n}\n";
+    f.write(&format!(
+        "{keep}cluster x2 {{\n    pull-secret file=\"pull.json\"\n    prevent-destroy #false\n    node-pool w replicas=2\n}}\n"
+    ));
+    f.ok(&["apply", "--auto-approve", "-q"]);
+    // A pool added by hand with kubectl, naming x2.
+    f.k.apply_as(
+        "kubectl-client-side-apply",
+        &json!({"apiVersion": "hypershift.openshift.io/v1beta1", "kind": "NodePool",
+                "metadata": {"name": "x2-extra", "namespace": f.ns()},
+                "spec": {"clusterName": "x2", "replicas": 3, "management": {"upgradeType": "Replace"},
+                         "platform": {"type": "KubeVirt"}, "release": {"image": RELEASE}}}),
+    );
+    f.write(keep);
+    let o = f.ok(&["plan", "--format", "json"]);
+    let plan: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let lost = &plan["destruction"]["clusters"][0];
+    let pools: Vec<&str> =
+        lost["node_pools"].as_array().unwrap().iter().filter_map(|p| p["id"]["name"].as_str()).collect();
+    assert_eq!(pools, ["x2-extra", "x2-w"], "{plan:#}");
+    assert_eq!(plan["destruction"]["vms_destroyed"], 5, "{plan:#}");
+    let text = stdout(&f.ok(&["plan"]));
+    assert!(text.contains(&format!("- NodePool/{}/x2-extra and its 3 VMs", f.ns())), "{text}");
+    assert!(text.contains("VMs destroyed: 5"), "{text}");
+}
+
+/// A cluster one fleet owns, declared by a second fleet, is refused by
+/// the second, never adopted: its plan fails naming the other ApplySet and
+/// how to move the cluster on purpose, its apply writes nothing, and the
+/// owner's plan stays `No changes.`
+#[test]
+fn a_cluster_of_another_fleet_is_refused_not_adopted() {
+    let Some(x) = Fleet::new("owned") else { return };
+    x.file("pull.json", "{\"auths\":{}}");
+    let cluster = "cluster x1 {\n    pull-secret file=\"pull.json\"\n    node-pool w replicas=1\n}\n";
+    x.write(cluster);
+    x.ok(&["apply", "--auto-approve", "-q"]);
+    let owner = x.get("hostedclusters", "x1").unwrap()["metadata"]["labels"]["applyset.kubernetes.io/part-of"].clone();
+
+    let y = x.sibling("y");
+    y.file("pull.json", "{\"auths\":{}}");
+    y.write(&cluster.replace("replicas=1", "replicas=3"));
+    let o = y.run(&["plan"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("hcpc::fleet::owned_by_other_fleet"), "{err}");
+    assert!(
+        err.contains(&format!("HostedCluster/{}/x1 is a member of another fleet (ApplySet applyset-", x.ns())),
+        "{err}"
+    );
+    assert!(err.contains(owner.as_str().unwrap().trim_start_matches("applyset-")), "the owner is named: {err}");
+    assert!(err.contains("it is not taken over") && err.contains("relabel it with this fleet's ApplySet"), "{err}");
+    let o = y.run(&["apply", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let hc = x.get("hostedclusters", "x1").unwrap();
+    assert_eq!(hc["metadata"]["labels"]["applyset.kubernetes.io/part-of"], owner, "not adopted");
+    assert_eq!(x.get("nodepools", "x1-w").unwrap()["spec"]["replicas"], 1, "nothing written");
+    x.ok(&["plan", "--detailed-exitcode"]);
+}
+
+/// The plan foresees a server-side apply conflict: a Secret made by hand
+/// (another field manager owns its data) is refused by the dry run, naming
+/// that manager, before anything is written, unless `--force-conflicts`.
+#[test]
+fn the_plan_shows_a_conflict_with_another_manager() {
+    let Some(f) = Fleet::new("conflict") else { return };
+    f.file("pull.json", "{\"auths\":{}}");
+    f.k.ensure_namespace(f.ns());
+    let hand = base64::engine::general_purpose::STANDARD.encode("{\"auths\":{\"by-hand\":{}}}");
+    f.k.apply_as(
+        "kubectl-create",
+        &json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+                "metadata": {"name": "x9-pull-secret", "namespace": f.ns()},
+                "data": {".dockerconfigjson": hand}}),
+    );
+    f.write("cluster x9 {\n    pull-secret file=\"pull.json\"\n    node-pool w replicas=1\n}\n");
+    let o = f.run(&["plan"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("Secret/{}/x9-pull-secret would conflict with another field manager", f.ns())),
+        "{err}"
+    );
+    assert!(err.contains("kubectl-create"), "the other manager is named: {err}");
+    assert!(err.contains("--force-conflicts"), "{err}");
+    let o = f.run(&["apply", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(f.get("secrets", "x9-etcd-encryption-key").is_none(), "nothing was written: {}", stderr(&o));
+    assert!(f.get("hostedclusters", "x9").is_none());
+    f.ok(&["apply", "--auto-approve", "--force-conflicts", "-q"]);
+    assert!(f.get("hostedclusters", "x9").is_some());
 }

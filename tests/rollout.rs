@@ -1008,3 +1008,53 @@ fn a_config_roll_out_waits_for_the_nodes_to_be_ready() {
     let o = e.ok(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
     assert_eq!(e.memory("p1-workers"), "12Gi", "{}", output(&o));
 }
+
+/// A signal while a followed rollout's watch has a LIST in flight releases
+/// the lock at once: the locks are released before the watches are
+/// joined, so the LIST (held here by the fault proxy) does not keep the
+/// Lease for its grace period, and a second signal could not leave it.
+#[test]
+fn a_signal_releases_the_lock_before_the_watches_end() {
+    let delays = Delays { control_plane: Duration::from_secs(15), node_pool: Duration::from_secs(15) };
+    let Some(mut e) = env("release-first", delays) else { return };
+    let names = ["a", "b"];
+    let body = clusters(&[("a", "prod"), ("b", "prod")]);
+    e.installed(&body, &names);
+    let proxy = crate::support::fault_proxy::FaultProxy::start(e.k);
+    e.kubeconfig = proxy.write_kubeconfig(e.dir.path());
+    e.write_fleet(NEW, &format!("{body}rollout {{\n    wave all max-parallel=1\n}}\n"));
+    // Every NodePool LIST takes 8 s: the plan's, the re-plan's and the
+    // one the rollout's watch starts with.
+    proxy.faults().delay_matching("GET", "/nodepools", Duration::from_secs(8));
+    let child = e
+        .command(&["apply", "--auto-approve", "--wait", "--timeout", "2m", "--request-timeout", "5m"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let watch_listing = || {
+        let requests = proxy.requests();
+        let written =
+            requests.iter().position(|(m, p)| m == "PATCH" && p.contains("/hostedclusters/") && !p.contains("dryRun"));
+        written.is_some_and(|w| requests[w..].iter().any(|(m, p)| m == "GET" && p.contains("/nodepools")))
+    };
+    let start = Instant::now();
+    while !watch_listing() {
+        assert!(start.elapsed() < Duration::from_secs(90), "the rollout's watch never listed NodePools");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let signalled = Instant::now();
+    let lock = format!("hcpc-lock-{}", e.scope.fleet);
+    while e.k.get("leases", Some(e.ns()), &lock).is_some() {
+        assert!(signalled.elapsed() < Duration::from_secs(3), "the lock is still held 3 s after the signal");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    proxy.faults().clear();
+}

@@ -365,6 +365,10 @@ codes! {
     /// Fix: give this fleet's clusters a namespace of their own (`namespace` in
     /// the cluster or `defaults`).
     SharedNamespace = "hcpc::fleet::shared_namespace",
+    /// An object this fleet declares is a member of another fleet's
+    /// ApplySet: it is never adopted silently (both would write it and
+    /// prune it), only moved deliberately.
+    OtherFleet = "hcpc::fleet::owned_by_other_fleet",
     /// (warning) A Secret this fleet no longer declares is still named by a
     /// HostedCluster outside the fleet (another fleet's, or one made by
     /// hand): it is kept. Remove the reference, or delete the Secret by hand.

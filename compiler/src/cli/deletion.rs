@@ -28,12 +28,13 @@ pub struct StillThere {
 }
 
 /// Waits up to `timeout` for the deleted HostedClusters `leaving` to be
-/// gone, telling `say` what holds them now and then. Returns those still
-/// there.
+/// gone, telling `say` what holds them now and then, while `go_on` holds
+/// (the fleet lock is still held). Returns those still there.
 pub fn wait_for_clusters(
     target: &dyn Target,
     leaving: &[&ObjectId],
     timeout: Duration,
+    go_on: &dyn Fn() -> bool,
     say: &dyn Fn(&str),
 ) -> Result<Vec<StillThere>, String> {
     let start = Instant::now();
@@ -57,7 +58,8 @@ pub fn wait_for_clusters(
                 still.push(StillThere { cluster: (*id).clone(), secrets: secret_refs(hc, &id.namespace), finalizers });
             }
         }
-        if still.is_empty() || start.elapsed() >= timeout || crate::interrupt::requested().is_some() {
+        let over = start.elapsed() >= timeout || crate::interrupt::requested().is_some() || !go_on();
+        if still.is_empty() || over {
             return Ok(still);
         }
         if said.is_none_or(|t| t.elapsed() >= SAY_EVERY) {
@@ -72,7 +74,11 @@ pub fn wait_for_clusters(
             }
             said = Some(Instant::now());
         }
-        std::thread::sleep(POLL.min(timeout.saturating_sub(start.elapsed())));
+        // Short naps, so that a lost lock is noticed at once.
+        let nap = Instant::now();
+        while nap.elapsed() < POLL.min(timeout.saturating_sub(start.elapsed())) && go_on() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 

@@ -8,7 +8,10 @@
 //! finished; deletes come last, children first. The first failure on any
 //! target stops new work on all of them; the report says per target what
 //! was and was not applied, and a re-run converges. Each lock is renewed by
-//! its target's own thread, so no slow request can let it expire.
+//! its own keeper thread (`live::lease`) whatever the apply is doing
+//! (waiting for another target's lock, re-planning, waiting for a deletion);
+//! every write is preceded by a check that the lock is still held, so an
+//! apply that lost its lock makes no further write and says so.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -20,7 +23,7 @@ use super::commands::plan::{FleetPlanned, Planned};
 use super::output;
 use super::printer::Style;
 use crate::interrupt;
-use crate::live::{Lock, Target};
+use crate::live::{Lock, Target, WriteError};
 use crate::object::{Kind, ObjectId};
 use crate::plan::{Action, Change, secret_refs};
 use crate::render::{DesiredObject, applyset_parent_object, fleet_namespace};
@@ -134,9 +137,10 @@ impl<'a> Locks<'a> {
         Some(locks)
     }
 
-    /// Renews each lock that is due; an error means one is lost.
-    pub fn renew_if_due(&mut self) -> Result<(), String> {
-        self.held.iter_mut().try_for_each(|l| l.renew_if_due())
+    /// An error, saying why, once any lock is lost (their keepers renew
+    /// them; nothing is written after one is lost).
+    pub fn check(&self) -> Result<(), String> {
+        self.held.iter().try_for_each(|l| l.check())
     }
 
     /// Gives up every lock, last taken first; signals end the process again.
@@ -163,7 +167,7 @@ pub fn drive_locked(
         eprintln!("interrupted by {}: nothing was applied", stop.name());
         return None;
     }
-    let reports = apply_targets(shown, &fresh, &locks.homes, &mut locks.held, &mut locks.recorded, opts, style);
+    let reports = apply_targets(shown, &fresh, &locks.homes, &locks.held, &mut locks.recorded, opts, style);
     let stopped = reports.iter().any(Report::stopped);
     let interrupted = interrupt::requested();
     if let Some(stop) = interrupted {
@@ -177,7 +181,8 @@ pub fn drive_locked(
         for (part, report) in fresh.parts.iter().zip(&reports) {
             report.print(part, several.then_some(part.plan.target.as_str()));
         }
-        let only_waiting = reports.iter().all(|r| r.failed.is_empty() && r.lost_lock.is_none());
+        let only_waiting =
+            reports.iter().all(|r| r.failed.is_empty() && r.possibly.is_empty() && r.lost_lock.is_none());
         if only_waiting && reports.iter().any(|r| !r.still_deleting.is_empty()) {
             eprintln!(
                 "  help: run apply again once they are gone (or with a longer --timeout); it continues from here"
@@ -202,13 +207,13 @@ fn release(locks: &mut Vec<Box<dyn Lock + Send + '_>>) {
 }
 
 /// Applies every target's plan, each on its own thread, at most
-/// `parallelism` targets at once; a thread waiting for its turn keeps its
-/// lock renewed. Writes go through the targets the locks were taken on.
+/// `parallelism` targets at once; a thread waiting for its turn stops if
+/// its lock is lost. Writes go through the targets the locks were taken on.
 fn apply_targets(
     shown: &FleetPlanned,
     fresh: &FleetPlanned,
     homes: &[ObjectId],
-    locks: &mut [Box<dyn Lock + Send + '_>],
+    locks: &[Box<dyn Lock + Send + '_>],
     recorded: &mut [Option<serde_json::Value>],
     opts: DriveOptions,
     style: Style,
@@ -222,19 +227,19 @@ fn apply_targets(
             .iter()
             .zip(&fresh.parts)
             .zip(homes)
-            .zip(locks.iter_mut())
+            .zip(locks.iter())
             .zip(recorded.iter_mut())
             .map(|((((shown, fresh), home), lock), recorded)| {
                 let (halt, free) = (&halt, &free);
                 scope.spawn(move || {
                     let mut report = Report::default();
-                    // Wait for a turn, renewing the lock meanwhile.
+                    // Wait for a turn (the lock's keeper renews it meanwhile).
                     {
                         let (count, turn) = free;
                         let mut n = count.lock().unwrap_or_else(|e| e.into_inner());
                         while *n == 0 {
                             n = turn.wait_timeout(n, TICK).unwrap_or_else(|e| e.into_inner()).0;
-                            if let Err(e) = lock.renew_if_due() {
+                            if let Err(e) = lock.check() {
                                 report.lost_lock = Some(e);
                                 halt.store(true, Ordering::SeqCst);
                                 return report;
@@ -245,7 +250,7 @@ fn apply_targets(
                     let prefix = several.then(|| fresh.plan.target.clone());
                     if !halt.load(Ordering::SeqCst) {
                         let run = TargetRun { target: shown.target.target(), shown, fresh, home, prefix, recorded };
-                        apply_target(run, lock.as_mut(), halt, opts, style, &mut report);
+                        apply_target(run, lock.as_ref(), halt, opts, style, &mut report);
                     }
                     let (count, turn) = free;
                     *count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
@@ -282,7 +287,7 @@ struct TargetRun<'a> {
 /// One target: record its ApplySet parent, then its changes level by level.
 fn apply_target(
     run: TargetRun<'_>,
-    lock: &mut dyn Lock,
+    lock: &dyn Lock,
     halt: &AtomicBool,
     opts: DriveOptions,
     style: Style,
@@ -300,6 +305,11 @@ fn apply_target(
         .chain(fresh.live.iter().map(|l| l.id.namespace.as_str()))
         .collect();
     let parent = applyset_parent_object(fleet, &namespaces);
+    if let Err(e) = lock.check() {
+        report.lost_lock = Some(e);
+        halt.store(true, Ordering::SeqCst);
+        return;
+    }
     if recorded.as_ref() != Some(parent.body()) {
         if let Err(e) = target.record_applyset(&parent) {
             report.failed.push((parent.id.clone(), e));
@@ -319,6 +329,7 @@ fn apply_target(
             .map(|c| &c.id)
             .collect(),
         neighbours: Mutex::new(BTreeMap::new()),
+        lock,
         force_conflicts: opts.force_conflicts,
         halt,
         prefix,
@@ -347,13 +358,21 @@ fn apply_target(
         }
         let level = match hold_secrets(&work, level, opts, style, report) {
             Some(level) => level,
-            None => break,
+            None => {
+                halt.store(true, Ordering::SeqCst);
+                break;
+            }
         };
+        if let Err(e) = lock.check() {
+            report.lost_lock = Some(e);
+            halt.store(true, Ordering::SeqCst);
+            break;
+        }
         if level.is_empty() {
             continue;
         }
         if let Some(objects) = later.take_if(|_| level.iter().any(|c| c.id.kind != Kind::Namespace)) {
-            let refused = target.dry_run(&objects, opts.parallelism);
+            let refused = target.dry_run(&objects, opts.parallelism, opts.force_conflicts);
             if !refused.is_empty() {
                 for r in refused {
                     report.failed.push((r.id, format!("refused by the management cluster (dry run): {}", r.message)));
@@ -362,7 +381,7 @@ fn apply_target(
                 break;
             }
         }
-        run_level(&work, &level, lock, opts, style, report);
+        run_level(&work, &level, opts, style, report);
         if report.stopped() {
             halt.store(true, Ordering::SeqCst);
             break;
@@ -375,7 +394,7 @@ impl Report {
     /// fleet of several).
     fn print(&self, planned: &Planned, on: Option<&str>) {
         let head = on.map(|t| format!("{t}: ")).unwrap_or_default();
-        for (id, e) in &self.failed {
+        for (id, e) in self.failed.iter().chain(&self.possibly) {
             eprintln!("error: {head}{id}: {e}");
         }
         if let Some(e) = &self.lost_lock {
@@ -384,7 +403,8 @@ impl Report {
         for line in &self.still_deleting {
             eprintln!("{head}{line}");
         }
-        let settled: BTreeSet<&ObjectId> = self.applied.iter().chain(self.failed.iter().map(|(id, _)| id)).collect();
+        let settled: BTreeSet<&ObjectId> =
+            self.applied.iter().chain(self.failed.iter().chain(&self.possibly).map(|(id, _)| id)).collect();
         let pending: Vec<String> = planned
             .plan
             .changes
@@ -394,6 +414,10 @@ impl Report {
             .collect();
         let applied: Vec<String> = self.applied.iter().map(ToString::to_string).collect();
         eprintln!("{head}applied: {}", if applied.is_empty() { "nothing".to_string() } else { applied.join(", ") });
+        if !self.possibly.is_empty() {
+            let possibly: Vec<String> = self.possibly.iter().map(|(id, _)| id.to_string()).collect();
+            eprintln!("{head}possibly applied (no answer came; the next plan shows which): {}", possibly.join(", "));
+        }
         let failed: Vec<String> = self.failed.iter().map(|(id, _)| id.to_string()).collect();
         let not_applied: Vec<String> = failed.into_iter().chain(pending).collect();
         eprintln!(
@@ -471,6 +495,9 @@ fn levels(planned: &Planned) -> Vec<Vec<&Change>> {
 struct Report {
     applied: Vec<ObjectId>,
     failed: Vec<(ObjectId, String)>,
+    /// Writes that got no answer (connection lost, server down, timeout):
+    /// they may have been carried out.
+    possibly: Vec<(ObjectId, String)>,
     /// Why the fleet lock was lost, if it was.
     lost_lock: Option<String>,
     /// HostedClusters still being deleted when `--timeout` ran out: the
@@ -480,7 +507,10 @@ struct Report {
 
 impl Report {
     fn stopped(&self) -> bool {
-        !self.failed.is_empty() || self.lost_lock.is_some() || !self.still_deleting.is_empty()
+        !self.failed.is_empty()
+            || !self.possibly.is_empty()
+            || self.lost_lock.is_some()
+            || !self.still_deleting.is_empty()
     }
 }
 
@@ -508,7 +538,14 @@ fn hold_secrets<'c>(
         }
     };
     let leaving: Vec<&ObjectId> = work.leaving.iter().copied().collect();
-    let still = match super::deletion::wait_for_clusters(work.target, &leaving, opts.wait_timeout, &say) {
+    let held = || work.lock.check().is_ok();
+    let waited = super::deletion::wait_for_clusters(work.target, &leaving, opts.wait_timeout, &held, &say);
+    // The wait may be long: the lock may have been lost meanwhile.
+    if let Err(e) = work.lock.check() {
+        report.lost_lock = Some(e);
+        return None;
+    }
+    let still = match waited {
         Ok(s) => s,
         Err(e) => {
             report.lost_lock = Some(format!("cannot tell whether the deleted HostedClusters are gone: {e}"));
@@ -535,6 +572,8 @@ struct Work<'a> {
     leaving: BTreeSet<&'a ObjectId>,
     /// HostedClusters by namespace, read before the first Secret delete there.
     neighbours: Mutex<BTreeMap<String, Vec<serde_json::Value>>>,
+    /// The target's fleet lock: checked before every write.
+    lock: &'a dyn Lock,
     force_conflicts: bool,
     /// Set when any target failed: no new work starts anywhere.
     halt: &'a AtomicBool,
@@ -546,7 +585,7 @@ struct Work<'a> {
 
 impl Work<'_> {
     /// Makes one change on the target.
-    fn make(&self, change: &Change) -> Result<(), String> {
+    fn make(&self, change: &Change) -> Result<(), WriteError> {
         let object =
             || self.desired.get(&change.id).copied().ok_or_else(|| format!("{} is not a desired object", change.id));
         match change.action {
@@ -555,7 +594,8 @@ impl Work<'_> {
                 if let Some(hc) = self.named_by(&change.id)? {
                     return Err(format!(
                         "not deleted: HostedCluster {hc} names it (it appeared after the plan was made)"
-                    ));
+                    )
+                    .into());
                 }
                 self.target.delete_one(&change.id)
             }
@@ -567,7 +607,9 @@ impl Work<'_> {
                     None => output::say(line),
                 };
                 self.target.wait_gone(&change.id, self.wait_timeout, &progress)?;
-                self.target.apply_one(object()?, self.force_conflicts)
+                self.lock.check().map_err(|e| format!("deleted, not created again: {e}"))?;
+                let object = object()?;
+                self.target.apply_one(object, self.force_conflicts)
             }
             Action::Create | Action::Update => self.target.apply_one(object()?, self.force_conflicts),
         }
@@ -590,21 +632,15 @@ impl Work<'_> {
     }
 }
 
-/// Runs one level: workers take the changes in order, the driver's thread
-/// renews the lock and prints results in plan order as they complete.
-fn run_level(
-    work: &Work<'_>,
-    level: &[&Change],
-    lock: &mut dyn Lock,
-    opts: DriveOptions,
-    style: Style,
-    report: &mut Report,
-) {
+/// Runs one level: workers take the changes in order, each checking the
+/// lock before a write; the driver's thread watches the lock and prints
+/// results in plan order as they complete.
+fn run_level(work: &Work<'_>, level: &[&Change], opts: DriveOptions, style: Style, report: &mut Report) {
     let next = AtomicUsize::new(0);
     // Shared by every target: a failure anywhere stops new work everywhere.
     let stop = work.halt;
-    let (done, results) = channel::<(usize, Result<(), String>)>();
-    let mut outcome: Vec<Option<Result<(), String>>> = vec![None; level.len()];
+    let (done, results) = channel::<(usize, Result<(), WriteError>)>();
+    let mut outcome: Vec<Option<Result<(), WriteError>>> = vec![None; level.len()];
     let mut printed = 0;
     std::thread::scope(|scope| {
         for _ in 0..opts.parallelism.clamp(1, level.len().max(1)) {
@@ -612,6 +648,10 @@ fn run_level(
             let next = &next;
             scope.spawn(move || {
                 while !stop.load(Ordering::SeqCst) && interrupt::requested().is_none() {
+                    if work.lock.check().is_err() {
+                        stop.store(true, Ordering::SeqCst);
+                        break;
+                    }
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(change) = level.get(i) else { break };
                     let result = work.make(change);
@@ -646,7 +686,8 @@ fn run_level(
                                 }
                                 report.applied.push(c.id.clone());
                             }
-                            Err(e) => report.failed.push((c.id.clone(), e.clone())),
+                            Err(e) if e.possibly_applied => report.possibly.push((c.id.clone(), e.message.clone())),
+                            Err(e) => report.failed.push((c.id.clone(), e.message.clone())),
                         }
                         printed += 1;
                     }
@@ -658,7 +699,7 @@ fn run_level(
                 stop.store(true, Ordering::SeqCst);
             }
             if report.lost_lock.is_none()
-                && let Err(e) = lock.renew_if_due()
+                && let Err(e) = work.lock.check()
             {
                 stop.store(true, Ordering::SeqCst);
                 report.lost_lock = Some(e);

@@ -592,7 +592,7 @@ impl Watches {
             if let Some(stop) = crate::interrupt::requested() {
                 return Ok(Followed::Interrupted(stop));
             }
-            locks.renew_if_due().map_err(|e| format!("the rollout stopped: {e}"))?;
+            locks.check().map_err(|e| format!("the rollout stopped: {e}"))?;
             let complete = self.watched.iter().all(|i| {
                 self.listed.contains(&(*i, Kind::HostedCluster)) && self.listed.contains(&(*i, Kind::NodePool))
             });

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{Lock, Target, generate_key, host_name, when};
+use super::{Lock, Target, WriteError, generate_key, host_name, when};
 use crate::object::ObjectId;
 use crate::render::{DesiredObject, yaml};
 
@@ -167,7 +167,7 @@ impl Target for DirTarget {
         Ok(())
     }
 
-    fn apply_one(&self, o: &DesiredObject, _force_conflicts: bool) -> Result<(), String> {
+    fn apply_one(&self, o: &DesiredObject, _force_conflicts: bool) -> Result<(), WriteError> {
         let file = self.root.join(relative_path(&o.id));
         let mut body = o.body().clone();
         if o.create_only {
@@ -178,13 +178,15 @@ impl Target for DirTarget {
             body["data"] = serde_json::json!({ "key": generate_key()? });
         }
         write_file(&file, yaml::to_yaml(&body).as_bytes(), o.sensitive)
-            .map_err(|e| format!("cannot write {}: {e}", file.display()))
+            .map_err(|e| format!("cannot write {}: {e}", file.display()).into())
     }
 
-    fn delete_one(&self, id: &ObjectId) -> Result<(), String> {
+    fn delete_one(&self, id: &ObjectId) -> Result<(), WriteError> {
         let file = self.root.join(relative_path(id));
         match std::fs::remove_file(&file) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("cannot remove {}: {e}", file.display())),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(format!("cannot remove {}: {e}", file.display()).into())
+            }
             _ => Ok(()),
         }
     }
@@ -277,7 +279,7 @@ fn holder_is_gone(holder: &str) -> bool {
 }
 
 impl Lock for DirLock {
-    fn renew_if_due(&mut self) -> Result<(), String> {
+    fn check(&self) -> Result<(), String> {
         Ok(())
     }
 

@@ -26,6 +26,8 @@ pub struct Rejection {
     pub id: ObjectId,
     pub message: String,
     pub field: Option<String>,
+    /// A server-side apply conflict: another field manager owns a field.
+    pub conflict: bool,
 }
 
 /// The objects of a plan to dry-run now, and those that must wait for
@@ -52,15 +54,16 @@ pub fn to_check<'a>(
 /// Dry-runs `objects`, at most `parallelism` at a time; the refusals, in
 /// the order of `objects`. A request that fails for another reason (the
 /// server unreachable) is a refusal too: what was not judged is not
-/// known to be accepted.
-pub fn check(k: &KubeTarget, objects: &[&DesiredObject], parallelism: usize) -> Vec<Rejection> {
+/// known to be accepted. `force`: conflicts with other field managers are
+/// taken over (`--force-conflicts`), else each is a refusal naming them.
+pub fn check(k: &KubeTarget, objects: &[&DesiredObject], parallelism: usize, force: bool) -> Vec<Rejection> {
     let next = AtomicUsize::new(0);
     let found = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..parallelism.clamp(1, objects.len().max(1)) {
             scope.spawn(|| {
                 while let Some(o) = objects.get(next.fetch_add(1, Ordering::SeqCst)) {
-                    if let Err(e) = k.dry_run_apply(&o.id, o.body()) {
+                    if let Err(e) = k.dry_run_apply(&o.id, o.body(), force) {
                         let field = e.causes.iter().map(|(f, _)| f.clone()).find(|f| !f.is_empty());
                         // A policy's refusal may carry causes without a field.
                         let message = match (&field, e.code) {
@@ -68,7 +71,8 @@ pub fn check(k: &KubeTarget, objects: &[&DesiredObject], parallelism: usize) -> 
                             (None, 403 | 422) => e.message.clone(),
                             _ => e.to_string(),
                         };
-                        found.lock().unwrap_or_else(|e| e.into_inner()).push((o.id.clone(), message, field));
+                        let conflict = e.code == 409;
+                        found.lock().unwrap_or_else(|e| e.into_inner()).push((o.id.clone(), message, field, conflict));
                     }
                 }
             });
@@ -76,5 +80,5 @@ pub fn check(k: &KubeTarget, objects: &[&DesiredObject], parallelism: usize) -> 
     });
     let mut found = found.into_inner().unwrap_or_else(|e| e.into_inner());
     found.sort_by_key(|(id, ..)| objects.iter().position(|o| &o.id == id));
-    found.into_iter().map(|(id, message, field)| Rejection { id, message, field }).collect()
+    found.into_iter().map(|(id, message, field, conflict)| Rejection { id, message, field, conflict }).collect()
 }

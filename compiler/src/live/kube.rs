@@ -9,6 +9,7 @@
 //! [`super::retry`].
 
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,7 @@ use serde_json::Value;
 
 use super::lease::KubeLock;
 use super::retry::{Backoff, RetryAfterLayer, is_connect_error, is_tls_verification_error, transport_cause};
-use super::{LiveObject, LiveState, Lock, Target, generate_key};
+use super::{LiveObject, LiveState, Lock, Target, WriteError, generate_key};
 use crate::object::{Kind, ObjectId};
 use crate::printable;
 use crate::render::DesiredObject;
@@ -47,6 +48,10 @@ pub struct ApiError {
     pub unreachable: bool,
     /// Set when hcpc stopped retrying: the server, attempts and time spent.
     pub gave_up: Option<String>,
+    /// Some attempt got no answer after it may have reached the server
+    /// (connection lost, timeout, gateway timeout, abandoned): a write may
+    /// have been carried out even though the request failed.
+    pub possibly_applied: bool,
 }
 
 impl ApiError {
@@ -60,6 +65,7 @@ impl ApiError {
             retry_after: None,
             unreachable: false,
             gave_up: None,
+            possibly_applied: false,
         }
     }
 
@@ -71,6 +77,21 @@ impl ApiError {
             500 => !self.message.contains("failed to create typed patch object"),
             _ => false,
         }
+    }
+
+    /// No answer came for this attempt although it may have reached the
+    /// server (a refused connection never did).
+    fn unanswered(&self) -> bool {
+        match self.code {
+            0 => !self.unreachable && matches!(self.reason.as_str(), "Transport" | "Timeout" | "Interrupted"),
+            504 => true,
+            _ => false,
+        }
+    }
+
+    /// For a failed write: its message, and whether it may have been applied.
+    pub fn to_write_error(&self) -> super::WriteError {
+        super::WriteError { message: describe(self), possibly_applied: self.possibly_applied }
     }
 
     pub fn is_not_found(&self) -> bool {
@@ -102,6 +123,7 @@ impl ApiError {
                     retry_after,
                     unreachable: false,
                     gave_up: None,
+                    possibly_applied: false,
                 }
             }
             kube::Error::HyperError(e) => ApiError::transport(&e, server),
@@ -237,8 +259,11 @@ pub enum Freshness {
     Latest,
 }
 
+/// Cheap to clone: clones share the runtime and the connection, so the
+/// fleet lock's keeper renews on its own thread with the same client.
+#[derive(Clone)]
 pub struct KubeTarget {
-    rt: tokio::runtime::Runtime,
+    rt: Arc<tokio::runtime::Runtime>,
     client: Client,
     /// `kube:CONTEXT (SERVER)`.
     described: String,
@@ -249,7 +274,7 @@ pub struct KubeTarget {
     /// Whether the server has answered anything yet: until it has, a
     /// refused connection is a wrong address, reported at once; after, it
     /// is a restart, retried.
-    answered: AtomicBool,
+    answered: Arc<AtomicBool>,
 }
 
 fn resource(kind: Kind) -> ApiResource {
@@ -322,7 +347,14 @@ impl KubeTarget {
                 .with_layer(&exec_token)
                 .build()
         };
-        Ok(KubeTarget { rt, client, described, server, request_timeout, answered: AtomicBool::new(false) })
+        Ok(KubeTarget {
+            rt: Arc::new(rt),
+            client,
+            described,
+            server,
+            request_timeout,
+            answered: Arc::new(AtomicBool::new(false)),
+        })
     }
 
     /// The server's URL.
@@ -343,6 +375,7 @@ impl KubeTarget {
         // A request running when a signal stops the apply gets a few
         // seconds more and no retry (`crate::interrupt`).
         let before_stop = crate::interrupt::requested().is_none();
+        let mut unanswered = false;
         loop {
             attempts += 1;
             let limit = backoff.attempt_limit(start.elapsed());
@@ -354,14 +387,17 @@ impl KubeTarget {
                 }
             });
             let Some(outcome) = outcome else {
-                return Err(ApiError::local(
-                    "Interrupted",
-                    format!(
-                        "abandoned {}s after the signal, still waiting for {}: it may or may not have been applied",
-                        crate::interrupt::GRACE.as_secs(),
-                        self.server
-                    ),
-                ));
+                return Err(ApiError {
+                    possibly_applied: true,
+                    ..ApiError::local(
+                        "Interrupted",
+                        format!(
+                            "abandoned {}s after the signal, still waiting for {}: it may or may not have been applied",
+                            crate::interrupt::GRACE.as_secs(),
+                            self.server
+                        ),
+                    )
+                });
             };
             let err = match outcome {
                 Ok(Ok(v)) => {
@@ -376,6 +412,8 @@ impl KubeTarget {
             if err.code != 0 {
                 self.answered.store(true, Ordering::Relaxed);
             }
+            unanswered |= err.unanswered();
+            let err = ApiError { possibly_applied: unanswered, ..err };
             let first_contact = err.unreachable && !self.answered.load(Ordering::Relaxed);
             let stopped = before_stop && crate::interrupt::requested().is_some();
             if !err.transient() || first_contact || stopped {
@@ -489,10 +527,14 @@ impl KubeTarget {
 
     /// Server-side apply of one object with `dryRun=All`: admission
     /// (webhooks, ValidatingAdmissionPolicies), CEL rules and the schema
-    /// judge it; nothing is stored. Conflicts with other managers are
-    /// forced, as they are not what is checked.
-    pub fn dry_run_apply(&self, id: &ObjectId, body: &Value) -> Result<(), ApiError> {
-        let mut params = PatchParams::apply(labels::FIELD_MANAGER).force();
+    /// judge it; nothing is stored. Sent as the real write will be: a
+    /// field another manager owns is a conflict naming that manager unless
+    /// `force` (`--force-conflicts`), so the plan foresees it.
+    pub fn dry_run_apply(&self, id: &ObjectId, body: &Value, force: bool) -> Result<(), ApiError> {
+        let mut params = PatchParams::apply(labels::FIELD_MANAGER);
+        if force {
+            params = params.force();
+        }
         params.dry_run = true;
         let patch = Patch::Apply(body);
         let request = kube::core::Request::new(collection_path(&resource(id.kind), Some(&id.namespace)));
@@ -969,6 +1011,13 @@ impl LiveState for KubeTarget {
         Ok(list.items.into_iter().filter_map(|o| serde_json::to_value(o).ok()).collect())
     }
 
+    fn node_pools(&self, namespace: &str) -> Result<Vec<Value>, String> {
+        let api = self.api(&resource(Kind::NodePool), Some(namespace));
+        let params = ListParams::default();
+        let list = self.call(|| api.list(&params)).map_err(|e| format!("cannot list NodePools in {namespace}: {e}"))?;
+        Ok(list.items.into_iter().filter_map(|o| serde_json::to_value(o).ok()).collect())
+    }
+
     fn read(&self, applyset: &str, wanted: &[ObjectId]) -> Result<Vec<LiveObject>, String> {
         let listed = self.list_fleet(applyset, Freshness::Latest)?;
         self.complete(listed, applyset, wanted, Freshness::Latest)
@@ -1183,23 +1232,28 @@ impl Target for KubeTarget {
         self.apply(&parent.id, parent.body(), true).map(|_| ()).map_err(|e| describe(&e))
     }
 
-    fn apply_one(&self, o: &DesiredObject, force_conflicts: bool) -> Result<(), String> {
+    fn apply_one(&self, o: &DesiredObject, force_conflicts: bool) -> Result<(), WriteError> {
         if o.create_only {
             // Created, never rewritten: a create the server refuses because
             // the object exists leaves the existing key as it is.
             let mut body = o.body().clone();
             body["data"] = serde_json::json!({ "key": generate_key()? });
-            return self.create(&o.id, &body).map(|_| ()).map_err(|e| describe(&e));
+            return self.create(&o.id, &body).map(|_| ()).map_err(|e| e.to_write_error());
         }
-        self.apply(&o.id, o.body(), force_conflicts).map(|_| ()).map_err(|e| describe(&e))
+        self.apply(&o.id, o.body(), force_conflicts).map(|_| ()).map_err(|e| e.to_write_error())
     }
 
-    fn delete_one(&self, id: &ObjectId) -> Result<(), String> {
-        self.delete(id).map_err(|e| describe(&e))
+    fn delete_one(&self, id: &ObjectId) -> Result<(), WriteError> {
+        self.delete(id).map_err(|e| e.to_write_error())
     }
 
-    fn dry_run(&self, objects: &[&DesiredObject], parallelism: usize) -> Vec<super::dry_run::Rejection> {
-        super::dry_run::check(self, objects, parallelism)
+    fn dry_run(
+        &self,
+        objects: &[&DesiredObject],
+        parallelism: usize,
+        force_conflicts: bool,
+    ) -> Vec<super::dry_run::Rejection> {
+        super::dry_run::check(self, objects, parallelism, force_conflicts)
     }
 
     fn wait_gone(&self, id: &ObjectId, timeout: Duration, progress: &dyn Fn(&str)) -> Result<(), String> {

@@ -33,6 +33,12 @@ pub trait LiveState {
     /// Every HostedCluster in `namespace`, whichever fleet (or person) made
     /// it: those may name Secrets this fleet would otherwise prune.
     fn hosted_clusters(&self, namespace: &str) -> Result<Vec<Value>, String>;
+    /// Every NodePool in `namespace`, whichever fleet (or person) made it:
+    /// destroying a HostedCluster destroys every pool naming it. A
+    /// directory's `read` already holds every object it has.
+    fn node_pools(&self, _namespace: &str) -> Result<Vec<Value>, String> {
+        Ok(Vec::new())
+    }
 }
 
 /// A target hcpc applies to. Object methods may be called from several
@@ -57,12 +63,19 @@ pub trait Target: LiveState + Sync {
     /// Creates or updates one object. A `create_only` object (the etcd
     /// encryption key) is created with fresh key material only if missing,
     /// and never rewritten.
-    fn apply_one(&self, object: &DesiredObject, force_conflicts: bool) -> Result<(), String>;
+    fn apply_one(&self, object: &DesiredObject, force_conflicts: bool) -> Result<(), WriteError>;
     /// Deletes one object; a missing object counts as deleted.
-    fn delete_one(&self, id: &ObjectId) -> Result<(), String>;
+    fn delete_one(&self, id: &ObjectId) -> Result<(), WriteError>;
     /// Has the target judge objects without storing them (server-side
     /// dry run); what it refuses. A directory accepts anything.
-    fn dry_run(&self, _objects: &[&DesiredObject], _parallelism: usize) -> Vec<dry_run::Rejection> {
+    /// Sent as the write will be: without `force_conflicts`, a field
+    /// another manager owns is a refusal naming it.
+    fn dry_run(
+        &self,
+        _objects: &[&DesiredObject],
+        _parallelism: usize,
+        _force_conflicts: bool,
+    ) -> Vec<dry_run::Rejection> {
         Vec::new()
     }
     /// Returns once a deleted object is gone (finalizers may hold it),
@@ -71,11 +84,37 @@ pub trait Target: LiveState + Sync {
     fn wait_gone(&self, id: &ObjectId, timeout: std::time::Duration, progress: &dyn Fn(&str)) -> Result<(), String>;
 }
 
-/// A held fleet lock. Renewed by the driver while it applies; released at
-/// the end, whatever happened.
-pub trait Lock {
-    /// Renews the lock if it is due; an error means the lock is lost.
-    fn renew_if_due(&mut self) -> Result<(), String>;
+/// A write that failed. Either it was refused or never sent (not applied),
+/// or no answer came for it (the connection was lost, the server died, the
+/// request timed out or was abandoned): the server may have carried it
+/// out, and the report must not say it was not applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteError {
+    pub message: String,
+    /// The outcome is unknown: it may have been applied.
+    pub possibly_applied: bool,
+}
+
+impl From<String> for WriteError {
+    fn from(message: String) -> WriteError {
+        WriteError { message, possibly_applied: false }
+    }
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A held fleet lock. Kept (a Lease renewed by its own thread) from when
+/// it is taken until it is released, whatever the apply is doing; released
+/// at the end, whatever happened. Shared with the threads that write, each
+/// of which checks it before a write.
+pub trait Lock: Send + Sync {
+    /// An error, saying why, once the lock is lost: no further write may
+    /// be made under it.
+    fn check(&self) -> Result<(), String>;
     /// Gives the lock up (once); an error says why it could not.
     fn release(&mut self) -> Result<(), String>;
 }

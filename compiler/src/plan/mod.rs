@@ -181,6 +181,35 @@ pub fn plan(input: &PlanInput<'_>) -> (Plan, Diagnostics) {
                     moved_from: None,
                 }
             }
+            Some(l) if claimed_by_other(l, input.applyset).is_some() => {
+                // Adopting it would have two fleets write, and prune, one
+                // object: refused, with how to move it on purpose.
+                let other = claimed_by_other(l, input.applyset).unwrap_or_default();
+                diags.push(
+                    Diagnostic::error(
+                        Code::OtherFleet,
+                        format!("{} is a member of another fleet (ApplySet {other}); it is not taken over", d.id),
+                    )
+                    .help(format!(
+                        "that fleet's parent Secret `hcpc-fleet-<NAME>` carries the label {}={other} (`kubectl get secrets -A -l {}={other}`); to move the object here on purpose, relabel it with this fleet's ApplySet (`kubectl label --overwrite … {}={}`) and then remove it from the other fleet's configuration; otherwise remove it from this one",
+                        labels::APPLYSET_ID,
+                        labels::APPLYSET_ID,
+                        labels::APPLYSET_PART_OF,
+                        input.applyset
+                    )),
+                );
+                Change {
+                    id: d.id.clone(),
+                    action: Action::NoOp,
+                    fields: Vec::new(),
+                    notes: vec![format!("member of another fleet (ApplySet {other}): not taken over")],
+                    cluster: d.cluster.clone(),
+                    rolls_nodes: None,
+                    live_version: l.version.clone(),
+                    moved_to: None,
+                    moved_from: None,
+                }
+            }
             Some(l) if d.create_only => {
                 if let Some(problem) = etcd_key_problem(&l.body) {
                     diags.push(

@@ -53,6 +53,18 @@ fn forbidden(message: &str) -> Option<String> {
     Some(format!("`{verb}` on {resource} {scope}"))
 }
 
+/// A server-side apply conflict found by the dry run: another field
+/// manager (named in the server's `message`) owns fields this object sets,
+/// so the write would fail, half-way through an apply.
+pub fn conflict(fleet: &Fleet, id: &ObjectId, cluster: Option<&str>, message: &str) -> Diagnostic {
+    let mut d = Diagnostic::error(Code::DryRunRejected, format!("{id} would conflict with another field manager: {message}"))
+        .help("someone else (kubectl, another tool) owns these fields; to take them over, apply with --force-conflicts; to leave them, stop setting them here. Nothing was written");
+    if let Some(span) = span(fleet, id, cluster, "") {
+        d = d.label(span, format!("{} declared here", id.kind));
+    }
+    d
+}
+
 /// Where the KDL sets `field` of the object, as far as it is known.
 fn span(fleet: &Fleet, id: &ObjectId, cluster: Option<&str>, field: &str) -> Option<Span> {
     let c = match cluster {

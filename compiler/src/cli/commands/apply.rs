@@ -109,11 +109,10 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     if !planned.has_changes() {
         return match rollout_run {
             Some(run) if following => {
-                let Some(mut locks) = Locks::take(&planned, drive_options(opts, opts.timeout), style) else {
+                let Some(locks) = Locks::take(&planned, drive_options(opts, opts.timeout), style) else {
                     return interrupted();
                 };
-                let end = follow(&mut locks, &planned, run, &held_changes, Summary::default(), opts, style);
-                locks.release();
+                let end = follow(locks, &planned, run, &held_changes, Summary::default(), opts, style);
                 end.finish(&planned, style)
             }
             Some(run) if !held.is_empty() => {
@@ -124,7 +123,7 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     }
     // Refusals are shown before asking; the re-plan under the lock asks the
     // management cluster again before the first write.
-    let Some(planned) = judge(planned, style) else { return exit::ERROR };
+    let Some(planned) = judge(planned, style, opts.force_conflicts) else { return exit::ERROR };
     if opts.wait && planned.parts.iter().any(|p| matches!(p.target, Opened::Dir(_))) {
         eprintln!("warning: --wait has no effect on a dir target: nothing runs there to become ready");
     }
@@ -189,7 +188,7 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
     let replan = || {
         make_scoped(&config, flags, clusters, quiet, Freshness::Latest, opts.destroy)
             .map(|p| rollout::restrict(p, &held))
-            .and_then(|p| judge(p, quiet))
+            .and_then(|p| judge(p, quiet, opts.force_conflicts))
     };
     let mut locks = if following {
         let Some(locks) = Locks::take(&planned, drive_options(opts, opts.timeout), style) else { return interrupted() };
@@ -221,10 +220,9 @@ pub fn run(path: &Path, flags: &TargetFlags, opts: &Options, style: Style) -> u8
         output::say(&done_line(&planned.view().summary, opts.destroy));
     }
     match (locks, rollout_run) {
-        (Some(mut locks), Some(run)) => {
+        (Some(locks), Some(run)) => {
             let first = planned.view().summary;
-            let end = follow(&mut locks, &applied, run, &held_changes, first, opts, style);
-            locks.release();
+            let end = follow(locks, &applied, run, &held_changes, first, opts, style);
             end.finish(&applied, style)
         }
         (locks, run) => {
@@ -262,12 +260,13 @@ fn drive_options(opts: &Options, wait_timeout: Duration) -> DriveOptions {
 /// `apply --wait` with a rollout under way, after its first pass (`base`,
 /// what it applied): follow the watches and make each pass the rollout
 /// allows, under the locks already held, until nothing is left to start
-/// (the caller then releases the locks and waits for readiness). The later
+/// (the locks are released here, before the watches are joined; the
+/// caller then waits for readiness). The later
 /// passes make the changes the first plan showed and held back (`held`), as
 /// it showed them: nothing is compiled or listed again, and an edit to the
 /// configuration meanwhile is not applied unseen.
 fn follow(
-    locks: &mut Locks<'_>,
+    locks: Locks<'_>,
     base: &FleetPlanned,
     run: rollout::Run,
     held: &[Vec<crate::plan::Change>],
@@ -292,7 +291,7 @@ fn follow(
 
 /// The passes of [`follow`]; what each wrote is added to `total`.
 fn follow_passes(
-    locks: &mut Locks<'_>,
+    mut locks: Locks<'_>,
     base: &FleetPlanned,
     mut run: rollout::Run,
     held: &[Vec<crate::plan::Change>],
@@ -308,8 +307,8 @@ fn follow_passes(
     }
     let quiet = Style { quiet: true, ..style };
     rollout::watching(base, deadline, |watches| {
-        loop {
-            let now = match watches.next(&mut run, &opts.rollout, deadline, locks, style) {
+        let mut passes = || loop {
+            let now = match watches.next(&mut run, &opts.rollout, deadline, &mut locks, style) {
                 Err(e) => {
                     eprintln!("error: {e}");
                     return FollowEnd::Code(exit::ERROR);
@@ -354,7 +353,7 @@ fn follow_passes(
             // before any is made; a single write (a control plane) cannot
             // be left half-done and is judged by being made.
             let several = rollout::steps_of_several_writes(&pass);
-            if several.has_changes() && judge(several, quiet).is_none() {
+            if several.has_changes() && judge(several, quiet, opts.force_conflicts).is_none() {
                 eprintln!(
                     "error[{}]: the rollout stopped: the management cluster refused a step, and nothing of the steps due now was written (the earlier ones were)",
                     crate::diagnostic::Code::RolloutHalted.as_str()
@@ -363,12 +362,19 @@ fn follow_passes(
                 return FollowEnd::Code(exit::ERROR);
             }
             let replan = || Some(pass.clone());
-            let Some(written) = drive_locked(locks, &pass, &replan, drive_options(opts, remaining()), style) else {
+            let Some(written) = drive_locked(&mut locks, &pass, &replan, drive_options(opts, remaining()), style)
+            else {
                 return FollowEnd::Code(crate::interrupt::requested().map_or(exit::ERROR, |stop| stop.exit_code()));
             };
             add(total, &written.view().summary);
             watches.expect(&pass);
-        }
+        };
+        let end = passes();
+        // Released before the watches are joined: a LIST in flight there
+        // (up to --request-timeout) must not hold the Lease, nor may a
+        // second signal meanwhile end the process with it held.
+        locks.release();
+        end
     })
 }
 

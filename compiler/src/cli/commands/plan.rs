@@ -262,6 +262,7 @@ pub fn make_scoped(
             fleet_dir: &fleet_dir,
         });
         let mut diags = diags;
+        count_every_pool(g.target.live(), &mut plan, live);
         let mut capacity = match (&selected, &limited) {
             (Some(s), Some((_, kept))) => {
                 let after = crate::cli::scope::demand_after(&resolved.fleet, &g.live, kept, s);
@@ -327,15 +328,20 @@ fn dry_run(
     plan: &Plan,
     objects: &[DesiredObject],
     fleet: &crate::ir::Fleet,
+    force_conflicts: bool,
 ) -> Vec<Diagnostic> {
     use crate::live::Target;
     let (now, later) = crate::live::dry_run::to_check(&plan.changes, objects);
     let mut out: Vec<Diagnostic> = k
-        .dry_run(&now, DRY_RUN_PARALLELISM)
+        .dry_run(&now, DRY_RUN_PARALLELISM, force_conflicts)
         .into_iter()
         .map(|r| {
             let cluster = objects.iter().find(|o| o.id == r.id).and_then(|o| o.cluster.as_deref());
-            crate::plan::rejected::diagnostic(fleet, &r.id, cluster, &r.message, r.field.as_deref())
+            if r.conflict {
+                crate::plan::rejected::conflict(fleet, &r.id, cluster, &r.message)
+            } else {
+                crate::plan::rejected::diagnostic(fleet, &r.id, cluster, &r.message, r.field.as_deref())
+            }
         })
         .collect();
     if !later.is_empty() {
@@ -357,19 +363,21 @@ fn dry_run(
 /// refused anything. Called on what is about to be shown or written: in
 /// apply, after a rollout has held back the changes that must wait, so each
 /// pass judges only its own writes.
-pub fn judge(planned: FleetPlanned, style: Style) -> Option<FleetPlanned> {
-    judge_as(planned, style, false)
+/// `force_conflicts`: as the write will be sent (`apply --force-conflicts`);
+/// otherwise a field another manager owns is refused, naming it.
+pub fn judge(planned: FleetPlanned, style: Style, force_conflicts: bool) -> Option<FleetPlanned> {
+    judge_as(planned, style, false, force_conflicts)
 }
 
 /// [`judge`] for a plan that is only shown: an identity that may read but
 /// not write (a pull request's) cannot dry-run, and that is a note naming
 /// the permission, not a failed plan; apply judges again before writing.
-fn judge_as(planned: FleetPlanned, style: Style, shown_only: bool) -> Option<FleetPlanned> {
+fn judge_as(planned: FleetPlanned, style: Style, shown_only: bool, force_conflicts: bool) -> Option<FleetPlanned> {
     let mut refused = false;
     for part in &planned.parts {
         let (Opened::Kube(k), Some(resolved)) = (&part.target, part.compiled.resolved.as_ref()) else { continue };
         let mut diags = crate::diagnostic::Diagnostics::default();
-        for mut d in dry_run(k, &part.plan, &part.compiled.objects, &resolved.fleet) {
+        for mut d in dry_run(k, &part.plan, &part.compiled.objects, &resolved.fleet, force_conflicts) {
             if shown_only && d.code == Code::Forbidden {
                 d.severity = crate::diagnostic::Severity::Note;
                 d.help = Some(format!(
@@ -523,6 +531,38 @@ fn neighbours(
     Ok(out)
 }
 
+/// Destroying a HostedCluster destroys every NodePool naming it, this
+/// fleet's or not (one made by hand with its `clusterName`): the plan's
+/// destruction counts them all. One LIST per namespace, only when a
+/// cluster goes.
+fn count_every_pool(live_state: &dyn crate::live::LiveState, plan: &mut crate::plan::Plan, live: &[LiveObject]) {
+    let namespaces: BTreeSet<&str> = plan.destruction.clusters.iter().map(|c| c.id.namespace.as_str()).collect();
+    if namespaces.is_empty() {
+        return;
+    }
+    let known: BTreeSet<&ObjectId> = live.iter().map(|l| &l.id).collect();
+    let mut others = Vec::new();
+    for ns in namespaces {
+        match live_state.node_pools(ns) {
+            Ok(pools) => others.extend(pools.into_iter().filter_map(|body| {
+                let name = body.pointer("/metadata/name").and_then(Value::as_str)?.to_string();
+                let id = ObjectId::new(Kind::NodePool, ns, &name);
+                (!known.contains(&id)).then_some(LiveObject { id, body, version: None })
+            })),
+            Err(e) => {
+                eprintln!("warning: {e}; the destruction shown counts only this fleet's NodePools there");
+            }
+        }
+    }
+    if others.is_empty() {
+        return;
+    }
+    let all: Vec<LiveObject> = live.iter().cloned().chain(others).collect();
+    plan.destruction = crate::plan::destruction::destruction(&plan.changes, &all);
+    plan.impact.vms_destroyed = plan.destruction.vms_destroyed;
+    plan.impact.vms_replaced = plan.destruction.vms_replaced;
+}
+
 #[allow(clippy::too_many_arguments, reason = "one per command-line option")]
 pub fn run(
     path: &Path,
@@ -545,7 +585,7 @@ pub fn run(
         crate::cli::printer::keep_diagnostics();
     }
     let Some(planned) =
-        make_limited(path, flags, clusters, style, Freshness::Cached).and_then(|p| judge_as(p, style, true))
+        make_limited(path, flags, clusters, style, Freshness::Cached).and_then(|p| judge_as(p, style, true, false))
     else {
         if document {
             let kept = crate::cli::printer::kept_diagnostics();
