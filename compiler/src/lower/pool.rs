@@ -1,0 +1,192 @@
+//! One node pool of a cluster → [`NodePool`]: its size (replicas or
+//! autoscaling, from the most specific block that sizes it), VM shape,
+//! root volume, devices, networks and release, read through the cluster's
+//! layers. The API's rules for these settings are in `api_rules.rs`.
+
+use super::api_rules;
+use super::cluster::Layer;
+use super::layers::{Layers, NodeRef};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use crate::ir::*;
+use crate::quantity::{Duration, Quantity};
+use crate::source::Spanned;
+use hcpc_schema::lang::defaults;
+
+/// Lowers pool `pool_name` of a cluster whose `layers` are the cluster,
+/// its profiles and `defaults`, most specific first. `own` is the
+/// cluster's own block for the pool, if it writes one.
+///
+/// Settings come from the pool's blocks of that name (the cluster's, then
+/// each profile's), then from the unnamed `node-pool` of each layer: a pool
+/// that says something wins over what every pool inherits. The release
+/// goes layer by layer instead (see below).
+pub fn lower_pool(
+    pool_name: &str,
+    own: Option<NodeRef<'_>>,
+    layers: &[Layer<'_>],
+    cluster_release: &Spanned<String>,
+    diags: &mut Diagnostics,
+) -> Option<NodePool> {
+    let named: Vec<Option<NodeRef<'_>>> =
+        layers.iter().enumerate().map(|(i, l)| if i == 0 { own } else { l.pool(pool_name) }).collect();
+    let blocks: Vec<NodeRef<'_>> =
+        named.iter().flatten().copied().chain(layers.iter().filter_map(|l| l.pool_defaults)).collect();
+    let node = blocks.first()?;
+    let name = node.arg(0)?.string()?;
+    let s = Layers::new(blocks.iter().map(|b| b.children()));
+    // The most specific block that sizes the pool wins; within one block,
+    // `replicas=` and `autoscaling` exclude each other.
+    let chosen = blocks
+        .iter()
+        .map(|b| (b.prop("replicas"), b.children().and_then(|c| Layers::new([Some(c)]).node("autoscaling"))))
+        .find(|(r, a)| r.is_some() || a.is_some())
+        .unwrap_or((None, None));
+    let scaling = match chosen {
+        (Some(r), Some(a)) => {
+            diags.push(
+                Diagnostic::error(
+                    Code::ConflictingSettings,
+                    format!("node pool `{}` sets both replicas= and autoscaling", name.value),
+                )
+                .label(r.span(), "fixed size")
+                .label(a.name_span(), "autoscaled")
+                .help("keep `replicas=` for a fixed size or `autoscaling min=… max=…`, not both"),
+            );
+            return None;
+        }
+        (_, Some(a)) => {
+            let min = a.prop("min").and_then(|v| v.count())?;
+            let max = a.prop("max").and_then(|v| v.count())?;
+            if min < 1 || min > max {
+                diags.push(
+                    Diagnostic::error(
+                        Code::AutoscalingRange,
+                        format!("autoscaling of `{}` needs 1 <= min <= max (got min={min} max={max})", name.value),
+                    )
+                    .label(a.span(), "invalid range")
+                    .help("the NodePool API needs min of at least 1 and max of at least min"),
+                );
+                return None;
+            }
+            Spanned::new(Scaling::Autoscaling { min, max }, a.span())
+        }
+        (Some(r), None) => Spanned::new(Scaling::Replicas(r.count()?), r.span()),
+        (None, None) => {
+            diags.push(
+                Diagnostic::error(Code::MissingSetting, format!("node pool `{}` has no size", name.value))
+                    .label(name.span, "no replicas")
+                    .help(format!(
+                        "write `node-pool {} replicas=2`, or add `autoscaling min=1 max=3` inside it",
+                        name.value
+                    )),
+            );
+            return None;
+        }
+    };
+
+    api_rules::pool(&name.value, &s, diags);
+    let root_volume = RootVolume {
+        size: s
+            .prop("root-volume", "size")
+            .and_then(|v| v.quantity())
+            .unwrap_or_else(|| Quantity::gibibytes(defaults::ROOT_VOLUME_GIB)),
+        storage_class: s.prop("root-volume", "storage-class").and_then(|v| v.string()),
+        access_mode: s.prop("root-volume", "access-mode").and_then(|v| v.str()).and_then(AccessMode::from_word),
+        volume_mode: s.prop("root-volume", "volume-mode").and_then(|v| v.str()).and_then(VolumeMode::from_word),
+        cache: s
+            .prop("root-volume", "cache")
+            .and_then(|v| v.str())
+            .map(|c| if c == "pvc" { CacheStrategy::Pvc } else { CacheStrategy::None }),
+        span: s.node("root-volume").map(|n| n.span()),
+    };
+
+    let host_devices = s
+        .nodes("host-device")
+        .iter()
+        .filter_map(|d| {
+            let dname = d.arg(0)?.string()?;
+            let count = match d.prop("count") {
+                Some(c) => Spanned::new(c.count()?, c.span()),
+                None => Spanned::new(1, d.name_span()),
+            };
+            Some(HostDevice { name: dname, count })
+        })
+        .collect();
+
+    let additional_networks: Vec<Spanned<String>> =
+        s.nodes("additional-network").iter().filter_map(|n| n.arg(0).and_then(|v| v.string())).collect();
+
+    // Layer by layer: in each, the pool's own release, then that of the
+    // layer's unnamed `node-pool`, then the layer's cluster release. So
+    // upgrading a cluster (or its profile) upgrades its pools unless a pool
+    // says otherwise at that layer or a more specific one.
+    let block_release = |n: Option<NodeRef<'_>>| {
+        n.and_then(|n| n.children()).and_then(|b| Layers::new([Some(b)]).arg("release")).and_then(|v| v.string())
+    };
+    let release = layers
+        .iter()
+        .zip(&named)
+        .find_map(|(l, pool)| {
+            block_release(*pool)
+                .or_else(|| block_release(l.pool_defaults))
+                .or_else(|| l.release().and_then(|v| v.string()))
+        })
+        .unwrap_or_else(|| cluster_release.clone());
+    let release = if release.span == cluster_release.span {
+        // The cluster's own line: reported with the cluster.
+        crate::release::lower(release, &mut Diagnostics::default())
+    } else {
+        crate::release::lower(release, diags)
+    };
+    Some(NodePool {
+        scaling,
+        cores: match s.arg("cores") {
+            Some(v) => match v.count()? {
+                0 => {
+                    diags.push(
+                        Diagnostic::error(Code::InvalidValue, "a VM needs at least 1 core")
+                            .label(v.span(), "zero cores")
+                            .help("use `cores 1` or more"),
+                    );
+                    return None;
+                }
+                n => Spanned::new(n, v.span()),
+            },
+            None => Spanned::new(defaults::POOL_CORES, name.span),
+        },
+        // Sizes too small to boot are checked with the other sizing rules
+        // in `resolve::capacity`.
+        // A value `check` rejected falls back to the default, so that the
+        // pool's other settings are still checked.
+        memory: match s.arg("memory") {
+            Some(v) => {
+                Spanned::new(v.quantity().unwrap_or_else(|| Quantity::gibibytes(defaults::POOL_MEMORY_GIB)), v.span())
+            }
+            None => Spanned::new(Quantity::gibibytes(defaults::POOL_MEMORY_GIB), name.span),
+        },
+        qos_class: match s.arg("qos-class").and_then(|v| v.str()) {
+            Some("guaranteed") => QosClass::Guaranteed,
+            _ => QosClass::Burstable,
+        },
+        root_volume,
+        host_devices,
+        network_multiqueue: s.arg("network-multiqueue").and_then(|v| v.bool()).unwrap_or(true),
+        attach_default_network: s.arg("attach-default-network").and_then(|v| v.bool()).unwrap_or(true),
+        additional_networks,
+        node_selector: s.map("node-selector"),
+        arch: s.arg("arch").and_then(|v| v.str()).unwrap_or("amd64").to_string(),
+        auto_repair: s.arg("auto-repair").and_then(|v| v.bool()).unwrap_or(false),
+        upgrade_type: match s.arg("upgrade-type").and_then(|v| v.str()) {
+            Some("in-place") => UpgradeType::InPlace,
+            _ => UpgradeType::Replace,
+        },
+        node_drain_timeout: s.arg("node-drain-timeout").and_then(|v| v.duration()).unwrap_or(Duration(0)),
+        node_volume_detach_timeout: s
+            .arg("node-volume-detach-timeout")
+            .and_then(|v| v.duration())
+            .unwrap_or(Duration(0)),
+        release,
+        object_name: own.and_then(|o| o.prop("object-name")).and_then(|v| v.str()).map(str::to_string),
+        name,
+    })
+}
