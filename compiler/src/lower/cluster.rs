@@ -149,56 +149,10 @@ pub fn lower_cluster(
         key_secret: s.prop("etcd", "key-secret").and_then(|v| v.string()),
     };
 
-    let infra_cluster = s.node("infra-cluster").and_then(|n| {
-        let namespace = n.prop("namespace")?.str()?.to_string();
-        let file = n.prop("kubeconfig-file");
-        let secret = n.prop("kubeconfig-secret");
-        let credentials = match (file, secret) {
-            (Some(f), None) => InfraCredentials::KubeconfigFile(Spanned::new(f.path(home)?, f.span())),
-            (None, Some(sec)) => InfraCredentials::KubeconfigSecret(sec.string()?),
-            (Some(f), Some(sec)) => {
-                diags.push(
-                    Diagnostic::error(Code::ConflictingSettings, "`infra-cluster` takes kubeconfig-file= or kubeconfig-secret=, not both")
-                        .label(f.span(), "one")
-                        .label(sec.span(), "the other")
-                        .help("keep one of them"),
-                );
-                return None;
-            }
-            (None, None) => {
-                diags.push(
-                    Diagnostic::error(Code::MissingProperty, "`infra-cluster` needs a kubeconfig")
-                        .label(n.name_span(), "no kubeconfig")
-                        .help("add kubeconfig-file=\"infra-kubeconfig\" or kubeconfig-secret=NAME: without credentials the VMs cannot be reached"),
-                );
-                return None;
-            }
-        };
-        Some(InfraCluster { namespace, credentials })
-    });
-
+    let infra_cluster = infra_cluster(&s, home, diags);
     let storage = lower_storage(&s, diags);
 
-    // The profiles' pools, least specific profile first, then the
-    // cluster's own; a cluster's pool of a profile pool's name takes that
-    // pool's place and overrides its settings. A pool the cluster declares
-    // twice stays twice, for `resolve` to report.
-    let mut pools: Vec<(&str, Option<NodeRef<'_>>)> = Vec::new();
-    for l in layers[1..].iter().rev() {
-        for p in l.pools() {
-            let Some(pname) = p.arg(0).and_then(|v| v.str()) else { continue };
-            if !pools.iter().any(|(n, _)| *n == pname) {
-                pools.push((pname, None));
-            }
-        }
-    }
-    for p in layers[0].pools() {
-        let Some(pname) = p.arg(0).and_then(|v| v.str()) else { continue };
-        match pools.iter_mut().find(|(n, own)| *n == pname && own.is_none()) {
-            Some(slot) => slot.1 = Some(p),
-            None => pools.push((pname, Some(p))),
-        }
-    }
+    let pools = pool_order(&layers);
     let resolved_release = release.as_ref().unwrap_or(&name);
     let mut node_pools = Vec::with_capacity(pools.len());
     for (pname, own_pool) in pools {
@@ -241,6 +195,62 @@ pub fn lower_cluster(
     };
     crate::release::rules::check_cluster(&cluster, diags);
     Some(cluster)
+}
+
+/// `infra-cluster namespace= kubeconfig-file=|kubeconfig-secret=`: VMs on
+/// another cluster than the management cluster, with one credential.
+fn infra_cluster(s: &Layers<'_>, home: Option<&Path>, diags: &mut Diagnostics) -> Option<InfraCluster> {
+    s.node("infra-cluster").and_then(|n| {
+        let namespace = n.prop("namespace")?.str()?.to_string();
+        let file = n.prop("kubeconfig-file");
+        let secret = n.prop("kubeconfig-secret");
+        let credentials = match (file, secret) {
+            (Some(f), None) => InfraCredentials::KubeconfigFile(Spanned::new(f.path(home)?, f.span())),
+            (None, Some(sec)) => InfraCredentials::KubeconfigSecret(sec.string()?),
+            (Some(f), Some(sec)) => {
+                diags.push(
+                    Diagnostic::error(Code::ConflictingSettings, "`infra-cluster` takes kubeconfig-file= or kubeconfig-secret=, not both")
+                        .label(f.span(), "one")
+                        .label(sec.span(), "the other")
+                        .help("keep one of them"),
+                );
+                return None;
+            }
+            (None, None) => {
+                diags.push(
+                    Diagnostic::error(Code::MissingProperty, "`infra-cluster` needs a kubeconfig")
+                        .label(n.name_span(), "no kubeconfig")
+                        .help("add kubeconfig-file=\"infra-kubeconfig\" or kubeconfig-secret=NAME: without credentials the VMs cannot be reached"),
+                );
+                return None;
+            }
+        };
+        Some(InfraCluster { namespace, credentials })
+    })
+}
+
+/// The profiles' pools, least specific profile first, then the
+/// cluster's own; a cluster's pool of a profile pool's name takes that
+/// pool's place and overrides its settings. A pool the cluster declares
+/// twice stays twice, for `resolve` to report.
+fn pool_order<'a>(layers: &[Layer<'a>]) -> Vec<(&'a str, Option<NodeRef<'a>>)> {
+    let mut pools: Vec<(&'a str, Option<NodeRef<'a>>)> = Vec::new();
+    for l in layers[1..].iter().rev() {
+        for p in l.pools() {
+            let Some(pname) = p.arg(0).and_then(|v| v.str()) else { continue };
+            if !pools.iter().any(|(n, _)| *n == pname) {
+                pools.push((pname, None));
+            }
+        }
+    }
+    for p in layers[0].pools() {
+        let Some(pname) = p.arg(0).and_then(|v| v.str()) else { continue };
+        match pools.iter_mut().find(|(n, own)| *n == pname && own.is_none()) {
+            Some(slot) => slot.1 = Some(p),
+            None => pools.push((pname, Some(p))),
+        }
+    }
+    pools
 }
 
 /// Reads `file=`, `env=` or `secret=` of a secret node.

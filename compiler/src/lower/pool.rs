@@ -19,7 +19,7 @@ use hcpc_schema::lang::defaults;
 /// Settings come from the pool's blocks of that name (the cluster's, then
 /// each profile's), then from the unnamed `node-pool` of each layer: a pool
 /// that says something wins over what every pool inherits. The release
-/// goes layer by layer instead (see below).
+/// goes layer by layer instead (see [`release`]).
 pub fn lower_pool(
     pool_name: &str,
     own: Option<NodeRef<'_>>,
@@ -34,55 +34,7 @@ pub fn lower_pool(
     let node = blocks.first()?;
     let name = node.arg(0)?.string()?;
     let s = Layers::new(blocks.iter().map(|b| b.children()));
-    // The most specific block that sizes the pool wins; within one block,
-    // `replicas=` and `autoscaling` exclude each other.
-    let chosen = blocks
-        .iter()
-        .map(|b| (b.prop("replicas"), b.children().and_then(|c| Layers::new([Some(c)]).node("autoscaling"))))
-        .find(|(r, a)| r.is_some() || a.is_some())
-        .unwrap_or((None, None));
-    let scaling = match chosen {
-        (Some(r), Some(a)) => {
-            diags.push(
-                Diagnostic::error(
-                    Code::ConflictingSettings,
-                    format!("node pool `{}` sets both replicas= and autoscaling", name.value),
-                )
-                .label(r.span(), "fixed size")
-                .label(a.name_span(), "autoscaled")
-                .help("keep `replicas=` for a fixed size or `autoscaling min=… max=…`, not both"),
-            );
-            return None;
-        }
-        (_, Some(a)) => {
-            let min = a.prop("min").and_then(|v| v.count())?;
-            let max = a.prop("max").and_then(|v| v.count())?;
-            if min < 1 || min > max {
-                diags.push(
-                    Diagnostic::error(
-                        Code::AutoscalingRange,
-                        format!("autoscaling of `{}` needs 1 <= min <= max (got min={min} max={max})", name.value),
-                    )
-                    .label(a.span(), "invalid range")
-                    .help("the NodePool API needs min of at least 1 and max of at least min"),
-                );
-                return None;
-            }
-            Spanned::new(Scaling::Autoscaling { min, max }, a.span())
-        }
-        (Some(r), None) => Spanned::new(Scaling::Replicas(r.count()?), r.span()),
-        (None, None) => {
-            diags.push(
-                Diagnostic::error(Code::MissingSetting, format!("node pool `{}` has no size", name.value))
-                    .label(name.span, "no replicas")
-                    .help(format!(
-                        "write `node-pool {} replicas=2`, or add `autoscaling min=1 max=3` inside it",
-                        name.value
-                    )),
-            );
-            return None;
-        }
-    };
+    let scaling = scaling(&blocks, &name, diags)?;
 
     api_rules::pool(&name.value, &s, diags);
     let root_volume = RootVolume {
@@ -116,28 +68,7 @@ pub fn lower_pool(
     let additional_networks: Vec<Spanned<String>> =
         s.nodes("additional-network").iter().filter_map(|n| n.arg(0).and_then(|v| v.string())).collect();
 
-    // Layer by layer: in each, the pool's own release, then that of the
-    // layer's unnamed `node-pool`, then the layer's cluster release. So
-    // upgrading a cluster (or its profile) upgrades its pools unless a pool
-    // says otherwise at that layer or a more specific one.
-    let block_release = |n: Option<NodeRef<'_>>| {
-        n.and_then(|n| n.children()).and_then(|b| Layers::new([Some(b)]).arg("release")).and_then(|v| v.string())
-    };
-    let release = layers
-        .iter()
-        .zip(&named)
-        .find_map(|(l, pool)| {
-            block_release(*pool)
-                .or_else(|| block_release(l.pool_defaults))
-                .or_else(|| l.release().and_then(|v| v.string()))
-        })
-        .unwrap_or_else(|| cluster_release.clone());
-    let release = if release.span == cluster_release.span {
-        // The cluster's own line: reported with the cluster.
-        crate::release::lower(release, &mut Diagnostics::default())
-    } else {
-        crate::release::lower(release, diags)
-    };
+    let release = release(layers, &named, cluster_release, diags);
     Some(NodePool {
         scaling,
         cores: match s.arg("cores") {
@@ -189,4 +120,90 @@ pub fn lower_pool(
         object_name: own.and_then(|o| o.prop("object-name")).and_then(|v| v.str()).map(str::to_string),
         name,
     })
+}
+
+/// How the pool is sized: `replicas=` or `autoscaling`, from the most
+/// specific block (`blocks`, most specific first) that sizes it. `None`,
+/// reported, when no block sizes it or the size cannot be made.
+fn scaling(blocks: &[NodeRef<'_>], name: &Spanned<String>, diags: &mut Diagnostics) -> Option<Spanned<Scaling>> {
+    // The most specific block that sizes the pool wins; within one block,
+    // `replicas=` and `autoscaling` exclude each other.
+    let chosen = blocks
+        .iter()
+        .map(|b| (b.prop("replicas"), b.children().and_then(|c| Layers::new([Some(c)]).node("autoscaling"))))
+        .find(|(r, a)| r.is_some() || a.is_some())
+        .unwrap_or((None, None));
+    match chosen {
+        (Some(r), Some(a)) => {
+            diags.push(
+                Diagnostic::error(
+                    Code::ConflictingSettings,
+                    format!("node pool `{}` sets both replicas= and autoscaling", name.value),
+                )
+                .label(r.span(), "fixed size")
+                .label(a.name_span(), "autoscaled")
+                .help("keep `replicas=` for a fixed size or `autoscaling min=… max=…`, not both"),
+            );
+            None
+        }
+        (_, Some(a)) => {
+            let min = a.prop("min").and_then(|v| v.count())?;
+            let max = a.prop("max").and_then(|v| v.count())?;
+            if min < 1 || min > max {
+                diags.push(
+                    Diagnostic::error(
+                        Code::AutoscalingRange,
+                        format!("autoscaling of `{}` needs 1 <= min <= max (got min={min} max={max})", name.value),
+                    )
+                    .label(a.span(), "invalid range")
+                    .help("the NodePool API needs min of at least 1 and max of at least min"),
+                );
+                return None;
+            }
+            Some(Spanned::new(Scaling::Autoscaling { min, max }, a.span()))
+        }
+        (Some(r), None) => Some(Spanned::new(Scaling::Replicas(r.count()?), r.span())),
+        (None, None) => {
+            diags.push(
+                Diagnostic::error(Code::MissingSetting, format!("node pool `{}` has no size", name.value))
+                    .label(name.span, "no replicas")
+                    .help(format!(
+                        "write `node-pool {} replicas=2`, or add `autoscaling min=1 max=3` inside it",
+                        name.value
+                    )),
+            );
+            None
+        }
+    }
+}
+
+/// The pool's release, layer by layer (`named` holds the pool's own block
+/// in each layer): in each, the pool's own release, then that of the
+/// layer's unnamed `node-pool`, then the layer's cluster release. So
+/// upgrading a cluster (or its profile) upgrades its pools unless a pool
+/// says otherwise at that layer or a more specific one.
+fn release(
+    layers: &[Layer<'_>],
+    named: &[Option<NodeRef<'_>>],
+    cluster_release: &Spanned<String>,
+    diags: &mut Diagnostics,
+) -> Spanned<ReleaseImage> {
+    let block_release = |n: Option<NodeRef<'_>>| {
+        n.and_then(|n| n.children()).and_then(|b| Layers::new([Some(b)]).arg("release")).and_then(|v| v.string())
+    };
+    let release = layers
+        .iter()
+        .zip(named)
+        .find_map(|(l, pool)| {
+            block_release(*pool)
+                .or_else(|| block_release(l.pool_defaults))
+                .or_else(|| l.release().and_then(|v| v.string()))
+        })
+        .unwrap_or_else(|| cluster_release.clone());
+    if release.span == cluster_release.span {
+        // The cluster's own line: reported with the cluster.
+        crate::release::lower(release, &mut Diagnostics::default())
+    } else {
+        crate::release::lower(release, diags)
+    }
 }
