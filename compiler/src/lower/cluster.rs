@@ -333,3 +333,127 @@ fn lower_storage(s: &Layers<'_>, diags: &mut Diagnostics) -> Storage {
 fn mapping(n: &NodeRef<'_>, group: Option<Spanned<String>>) -> Option<StorageMapping> {
     Some(StorageMapping { infra: n.arg(0)?.string()?, hosted: n.prop("hosted")?.string()?, group })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::lower_text;
+    use crate::diagnostic::Code;
+    use crate::ir::*;
+    use crate::quantity::Quantity;
+    use hcpc_schema::lang::defaults;
+
+    const REL: &str = "quay.io/openshift-release-dev/ocp-release:4.17.3-multi";
+
+    /// A cluster `a` on `REL` with `body` after its release and pull secret.
+    fn fleet(before: &str, body: &str) -> String {
+        format!("{before}\ncluster a {{\n    release \"{REL}\"\n    pull-secret secret=ps\n{body}\n}}\n")
+    }
+
+    #[test]
+    fn a_cluster_that_says_only_what_is_required_gets_every_default() {
+        let l = lower_text(&fleet("", "    node-pool w replicas=2"));
+        let c = l.clean().cluster("a");
+        assert_eq!(c.namespace.value, "clusters");
+        assert_eq!(c.release.value.to_string(), REL);
+        assert_eq!(c.pull_secret.value, SecretSource::Secret("ps".into()));
+        assert_eq!(c.ssh_key, None);
+        assert_eq!(c.network.cluster_cidr, "10.132.0.0/14");
+        assert_eq!(c.network.service_cidr, "172.31.0.0/16");
+        assert_eq!(c.network.machine_cidr, None);
+        assert_eq!(c.network.network_type, "OVNKubernetes");
+        assert_eq!(c.control_plane_availability, Availability::HighlyAvailable);
+        assert_eq!(c.infrastructure_availability, None);
+        assert!(!c.fips && c.prevent_destroy && !c.allow_minor_skip);
+        assert_eq!(c.etcd.size.value, Quantity::gibibytes(defaults::ETCD_GIB));
+        assert_eq!(c.etcd.storage_class, None);
+        assert_eq!(c.storage, Storage::Default);
+        assert_eq!(c.infra_cluster, None);
+        assert_eq!(c.target, None);
+        assert!(c.labels.is_empty() && c.tolerations.is_empty() && c.profiles.is_empty());
+    }
+
+    #[test]
+    fn settings_combine_across_the_cluster_and_defaults() {
+        let l = lower_text(&fleet(
+            "defaults {\n    namespace hosted\n    etcd size=\"16Gi\"\n    fips #true\n}",
+            "    etcd storage-class=lvm\n    fips #false\n    node-pool w replicas=1",
+        ));
+        let c = l.clean().cluster("a");
+        assert_eq!(c.namespace.value, "hosted", "from `defaults`");
+        assert_eq!(c.etcd.size.value, Quantity::gibibytes(16), "one property from `defaults`…");
+        assert_eq!(c.etcd.storage_class.as_ref().map(|s| s.value.as_str()), Some("lvm"), "…the other from the cluster");
+        assert!(!c.fips, "the cluster's own value wins");
+    }
+
+    #[test]
+    fn a_profile_gives_its_pools_first_and_the_cluster_overrides_one_by_name() {
+        let l = lower_text(
+            "profile base {\n    node-pool infra replicas=1\n    node-pool w replicas=2\n}\n\
+             cluster a profile=base {\n    release \"quay.io/openshift-release-dev/ocp-release:4.17.3-multi\"\n    pull-secret secret=ps\n    node-pool gpu replicas=1\n    node-pool w replicas=5\n}\n",
+        );
+        let c = l.clean().cluster("a");
+        let pools: Vec<(&str, Scaling)> =
+            c.node_pools.iter().map(|p| (p.name.value.as_str(), p.scaling.value)).collect();
+        assert_eq!(
+            pools,
+            [("infra", Scaling::Replicas(1)), ("w", Scaling::Replicas(5)), ("gpu", Scaling::Replicas(1))]
+        );
+        assert_eq!(c.profiles.iter().map(|p| p.value.as_str()).collect::<Vec<_>>(), ["base"]);
+    }
+
+    #[test]
+    fn a_missing_release_is_reported_and_the_rest_still_lowered() {
+        let l = lower_text("cluster a {\n    pull-secret secret=ps\n    node-pool w replicas=1\n}\n");
+        let (message, at) = l.only(Code::MissingSetting);
+        assert_eq!((message.as_str(), at), ("cluster `a` has no `release`", "a"));
+        assert_eq!(l.cluster("a").node_pools.len(), 1, "pools are still checked");
+    }
+
+    #[test]
+    fn a_missing_pull_secret_is_reported() {
+        let l = lower_text(&format!("cluster a {{\n    release \"{REL}\"\n    node-pool w replicas=1\n}}\n"));
+        let (message, at) = l.only(Code::MissingSetting);
+        assert_eq!((message.as_str(), at), ("cluster `a` has no `pull-secret`", "a"));
+    }
+
+    #[test]
+    fn a_secret_takes_one_source() {
+        let l = lower_text(&fleet("", "    ssh-key env=KEY secret=key\n    node-pool w replicas=1"));
+        let (message, at) = l.only(Code::ConflictingSettings);
+        assert_eq!((message.as_str(), at), ("`ssh-key` takes one source, got env= and secret=", "env=KEY"));
+        assert_eq!(l.cluster("a").ssh_key, None);
+    }
+
+    #[test]
+    fn infra_cluster_takes_exactly_one_credential() {
+        let l = lower_text(&fleet("", "    infra-cluster namespace=vms kubeconfig-file=k kubeconfig-secret=s"));
+        let (message, at) = l.only(Code::ConflictingSettings);
+        assert_eq!(message, "`infra-cluster` takes kubeconfig-file= or kubeconfig-secret=, not both");
+        assert_eq!(at, "kubeconfig-file=k");
+        assert_eq!(l.cluster("a").infra_cluster, None);
+
+        let l = lower_text(&fleet("", "    infra-cluster namespace=vms"));
+        let (message, at) = l.only(Code::MissingProperty);
+        assert_eq!((message.as_str(), at), ("`infra-cluster` needs a kubeconfig", "infra-cluster"));
+
+        let l = lower_text(&fleet("", "    infra-cluster namespace=vms kubeconfig-secret=infra"));
+        let infra = l.clean().cluster("a").infra_cluster.clone().expect("lowered");
+        assert_eq!(infra.namespace, "vms");
+        assert!(matches!(infra.credentials, InfraCredentials::KubeconfigSecret(s) if s.value == "infra"));
+    }
+
+    #[test]
+    fn storage_mappings_select_manual_and_exclude_a_driver() {
+        let l = lower_text(&fleet("", "    storage {\n        class fast hosted=ssd\n    }"));
+        let Storage::Manual { classes, snapshot_classes } = &l.clean().cluster("a").storage else {
+            panic!("mappings mean the Manual driver")
+        };
+        assert_eq!((classes[0].infra.value.as_str(), classes[0].hosted.value.as_str()), ("fast", "ssd"));
+        assert!(snapshot_classes.is_empty());
+
+        let l = lower_text(&fleet("", "    storage {\n        driver none\n        class fast hosted=ssd\n    }"));
+        let (message, at) = l.only(Code::DriverConflict);
+        assert_eq!((message.as_str(), at), ("`driver none` cannot be combined with class mappings", "driver none"));
+        assert_eq!(l.cluster("a").storage, Storage::Default);
+    }
+}

@@ -130,3 +130,61 @@ pub fn lower(input: &LowerInput<'_>) -> (Fleet, Diagnostics) {
     };
     (fleet, diags)
 }
+
+/// Lowering one file of KDL text, for the unit tests of each module.
+#[cfg(test)]
+mod test_support {
+    use super::{LowerInput, lower};
+    use crate::diagnostic::{Code, Diagnostic, Severity};
+    use crate::ir::{Cluster, Fleet, NodePool};
+    use crate::source::SourceMap;
+
+    /// A lowered fleet and its diagnostics, sorted as they are printed.
+    pub struct Lowered {
+        pub fleet: Fleet,
+        pub diags: Vec<Diagnostic>,
+        text: String,
+    }
+
+    /// Lowers `text` as the only file of a fleet in `/fleet`.
+    pub fn lower_text(text: &str) -> Lowered {
+        let mut sources = SourceMap::default();
+        sources.add("/fleet/fleet.kdl".into(), text.to_string());
+        let (files, parse_diags) = crate::parse::parse(&sources);
+        assert!(parse_diags.is_empty(), "the test's KDL parses: {:?}", parse_diags.sorted());
+        let (fleet, diags) = lower(&LowerInput { sources: &sources, files: &files, home: None });
+        Lowered { fleet, diags: diags.sorted(), text: text.to_string() }
+    }
+
+    impl Lowered {
+        pub fn cluster(&self, name: &str) -> &Cluster {
+            let found = self.fleet.clusters.iter().find(|c| c.name.value == name);
+            found.unwrap_or_else(|| panic!("cluster `{name}` is lowered; diagnostics: {:#?}", self.diags))
+        }
+
+        pub fn pool(&self, cluster: &str, name: &str) -> &NodePool {
+            let c = self.cluster(cluster);
+            let found = c.node_pools.iter().find(|p| p.name.value == name);
+            found.unwrap_or_else(|| panic!("pool `{name}` of `{cluster}` is lowered; diagnostics: {:#?}", self.diags))
+        }
+
+        /// No error: defaults and layers are all that is being tested.
+        pub fn clean(&self) -> &Self {
+            let errors: Vec<_> = self.diags.iter().filter(|d| d.severity == Severity::Error).collect();
+            assert!(errors.is_empty(), "no error expected: {errors:#?}");
+            self
+        }
+
+        /// The one diagnostic of `code`, as (message, the text its first
+        /// label points at); every one also says how to fix it.
+        pub fn only(&self, code: Code) -> (String, &str) {
+            let found: Vec<&Diagnostic> = self.diags.iter().filter(|d| d.code == code).collect();
+            let [d] = found.as_slice() else {
+                panic!("one {code:?} expected, got {}: {:#?}", found.len(), self.diags);
+            };
+            assert!(d.help.as_deref().is_some_and(|h| !h.is_empty()), "{code:?} has a help: {d:#?}");
+            let span = d.primary_span().unwrap_or_else(|| panic!("{code:?} points at the input: {d:#?}"));
+            (d.message.clone(), &self.text[span.offset..span.offset + span.len])
+        }
+    }
+}

@@ -207,3 +207,103 @@ fn release(
         crate::release::lower(release, diags)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::lower_text;
+    use crate::diagnostic::Code;
+    use crate::ir::*;
+    use crate::quantity::{Duration, Quantity};
+    use hcpc_schema::lang::defaults;
+
+    const REL: &str = "quay.io/openshift-release-dev/ocp-release:4.17.3-multi";
+
+    /// A cluster `a` on `REL` holding `pools`, after `before` (top-level nodes).
+    fn fleet(before: &str, pools: &str) -> String {
+        format!("{before}\ncluster a {{\n    release \"{REL}\"\n    pull-secret secret=ps\n{pools}\n}}\n")
+    }
+
+    #[test]
+    fn a_pool_that_only_says_its_size_gets_every_default() {
+        let l = lower_text(&fleet("", "    node-pool w replicas=2"));
+        let p = l.clean().pool("a", "w");
+        assert_eq!(p.scaling.value, Scaling::Replicas(2));
+        assert_eq!(p.cores.value, defaults::POOL_CORES);
+        assert_eq!(p.memory.value, Quantity::gibibytes(defaults::POOL_MEMORY_GIB));
+        assert_eq!(p.root_volume.size, Quantity::gibibytes(defaults::ROOT_VOLUME_GIB));
+        assert_eq!(p.root_volume.span, None);
+        assert_eq!(p.qos_class, QosClass::Burstable);
+        assert_eq!(p.arch, "amd64");
+        assert!(p.network_multiqueue);
+        assert!(p.attach_default_network);
+        assert!(!p.auto_repair);
+        assert_eq!(p.upgrade_type, UpgradeType::Replace);
+        assert_eq!(p.node_drain_timeout, Duration(0));
+        assert!(p.host_devices.is_empty() && p.additional_networks.is_empty());
+        assert_eq!(p.release.value, l.cluster("a").release.value, "a pool follows its cluster's release");
+        assert_eq!(p.object_name, None);
+    }
+
+    #[test]
+    fn a_pool_reads_its_own_block_over_every_pools_defaults() {
+        let l = lower_text(&fleet(
+            "defaults {\n    node-pool {\n        cores 4\n        memory \"16Gi\"\n        autoscaling min=1 max=3\n    }\n}",
+            "    node-pool w replicas=2 {\n        cores 8\n    }\n    node-pool v",
+        ));
+        let w = l.clean().pool("a", "w");
+        assert_eq!((w.scaling.value, w.cores.value), (Scaling::Replicas(2), 8), "the pool's own size and cores win");
+        assert_eq!(w.memory.value, Quantity::gibibytes(16), "what it does not say comes from `defaults`");
+        let v = l.pool("a", "v");
+        assert_eq!(v.scaling.value, Scaling::Autoscaling { min: 1, max: 3 }, "a pool without a size inherits one");
+        assert_eq!(v.cores.value, 4);
+    }
+
+    #[test]
+    fn a_pool_pinned_to_a_release_keeps_it_and_the_others_follow_the_cluster() {
+        let pinned = "quay.io/openshift-release-dev/ocp-release:4.17.2-multi";
+        let l = lower_text(&fleet(
+            "",
+            &format!(
+                "    node-pool old replicas=1 {{\n        release \"{pinned}\"\n    }}\n    node-pool new replicas=1"
+            ),
+        ));
+        l.clean();
+        assert_eq!(l.pool("a", "old").release.value.to_string(), pinned);
+        assert_eq!(l.pool("a", "new").release.value, l.cluster("a").release.value);
+    }
+
+    #[test]
+    fn replicas_and_autoscaling_in_one_block_conflict_and_drop_the_pool() {
+        let l = lower_text(&fleet("", "    node-pool w replicas=2 {\n        autoscaling min=1 max=3\n    }"));
+        let (message, at) = l.only(Code::ConflictingSettings);
+        assert_eq!(message, "node pool `w` sets both replicas= and autoscaling");
+        assert_eq!(at, "replicas=2");
+        assert!(l.cluster("a").node_pools.is_empty());
+    }
+
+    #[test]
+    fn autoscaling_needs_one_to_max() {
+        for (range, shown) in [("min=3 max=1", "min=3 max=1"), ("min=0 max=2", "min=0 max=2")] {
+            let l = lower_text(&fleet("", &format!("    node-pool w {{\n        autoscaling {range}\n    }}")));
+            let (message, at) = l.only(Code::AutoscalingRange);
+            assert_eq!(message, format!("autoscaling of `w` needs 1 <= min <= max (got {shown})"));
+            assert_eq!(at, format!("autoscaling {range}"));
+            assert!(l.cluster("a").node_pools.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_pool_without_a_size_is_reported_at_its_name() {
+        let l = lower_text(&fleet("", "    node-pool w"));
+        let (message, at) = l.only(Code::MissingSetting);
+        assert_eq!((message.as_str(), at), ("node pool `w` has no size", "w"));
+    }
+
+    #[test]
+    fn a_vm_needs_a_core() {
+        let l = lower_text(&fleet("", "    node-pool w replicas=1 {\n        cores 0\n    }"));
+        let (message, at) = l.only(Code::InvalidValue);
+        assert_eq!((message.as_str(), at), ("a VM needs at least 1 core", "0"));
+        assert!(l.cluster("a").node_pools.is_empty());
+    }
+}
