@@ -449,4 +449,129 @@ mod tests {
         assert!(c("fd00::/8").overlaps(&c("fd01::/16")));
         assert!(!c("fd00::/16").overlaps(&c("fd01::/16")));
     }
+
+    /// The checks moved here from the readers, through the whole stage:
+    /// each (fleet text, code, message, what it points at).
+    mod lowered {
+        use super::super::super::test_support::lower_text;
+        use crate::diagnostic::Code;
+
+        fn cluster(body: &str) -> String {
+            format!(
+                "cluster a {{\n    release \"quay.io/openshift-release-dev/ocp-release:4.17.3-multi\"\n    pull-secret secret=ps\n{body}\n}}\n"
+            )
+        }
+
+        fn pool(body: &str) -> String {
+            cluster(&format!("    node-pool w replicas=1 {{\n{body}\n    }}"))
+        }
+
+        fn reported(text: &str, code: Code, message: &str, pointed: &str) {
+            let l = lower_text(text);
+            let (m, at) = l.only(code);
+            assert_eq!((m.as_str(), at), (message, pointed), "{text}");
+        }
+
+        #[test]
+        fn cidrs_are_address_and_prefix() {
+            reported(
+                &cluster("    network cluster-cidr=\"10.0.0.0/33\""),
+                Code::InvalidValue,
+                "`cluster-cidr` is not a CIDR: `/33` is not a prefix length from 0 to 32",
+                "cluster-cidr=\"10.0.0.0/33\"",
+            );
+            reported(
+                &cluster("    network service-cidr=\"10.0.0.0\""),
+                Code::InvalidValue,
+                "`service-cidr` is not a CIDR: no `/prefix`",
+                "service-cidr=\"10.0.0.0\"",
+            );
+            reported(
+                &cluster("    network machine-cidr=\"ten/8\""),
+                Code::InvalidValue,
+                "`machine-cidr` is not a CIDR: `ten` is not an IP address",
+                "machine-cidr=\"ten/8\"",
+            );
+        }
+
+        #[test]
+        fn an_exists_toleration_takes_no_value() {
+            reported(
+                &cluster("    toleration key=k operator=Exists value=v"),
+                Code::ConflictingSettings,
+                "a toleration with operator=Exists takes no value",
+                "value=v",
+            );
+        }
+
+        #[test]
+        fn labels_are_kubernetes_labels_and_hcpc_keeps_its_own() {
+            reported(
+                &cluster("    labels \"hcpc.openshift.io/fleet\"=x"),
+                Code::InvalidLabel,
+                "`hcpc.openshift.io/fleet` is set by hcpc itself",
+                "\"hcpc.openshift.io/fleet\"=x",
+            );
+            reported(
+                &cluster("    annotations \"-bad\"=x"),
+                Code::InvalidLabel,
+                "`-bad` is not a valid key: use letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit",
+                "\"-bad\"=x",
+            );
+            reported(
+                &pool("        node-selector zone=\"a b\""),
+                Code::InvalidLabel,
+                "`a b` is not a valid label value: use letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit",
+                "zone=\"a b\"",
+            );
+            lower_text(&cluster("    annotations note=\"any text at all\"")).clean();
+        }
+
+        #[test]
+        fn a_root_volume_holds_the_image() {
+            reported(
+                &pool("        root-volume size=\"8Gi\""),
+                Code::RootVolumeTooSmall,
+                "root volume of `w` is 8Gi; at least 16Gi is needed",
+                "size=\"8Gi\"",
+            );
+            lower_text(&pool("        root-volume size=\"16Gi\"")).clean();
+        }
+
+        #[test]
+        fn a_pool_takes_at_most_ten_host_devices() {
+            let devices: String = (0..11).map(|i| format!("        host-device d{i}\n")).collect();
+            let l = lower_text(&pool(devices.trim_end()));
+            let (message, at) = l.only(Code::TooManyHostDevices);
+            assert_eq!(
+                (message.as_str(), at),
+                ("node pool `w` has 11 host devices; at most 10 are allowed", "host-device d10")
+            );
+        }
+
+        #[test]
+        fn additional_networks_name_a_namespace_and_a_definition() {
+            reported(
+                &pool("        additional-network vlan"),
+                Code::AdditionalNetworkFormat,
+                "`vlan` is not \"namespace/name\"",
+                "vlan",
+            );
+            lower_text(&pool("        additional-network \"default/vlan-10\"")).clean();
+        }
+
+        #[test]
+        fn a_pool_keeps_a_network() {
+            reported(
+                &pool("        attach-default-network #false"),
+                Code::NoNetwork,
+                "node pool `w` would have no network",
+                "#false",
+            );
+            let l = lower_text(&pool(
+                "        attach-default-network #false\n        additional-network \"default/vlan-10\"",
+            ));
+            assert!(!l.clean().pool("a", "w").attach_default_network);
+        }
+    }
 }

@@ -224,3 +224,123 @@ fn device_totals_from_nodes(inv: &mut Inventory, diags: &mut Diagnostics) {
         inv.host_devices.push(InfraHostDevice { name: Spanned::new(name, span), capacity });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::lower_text;
+    use crate::diagnostic::Code;
+    use crate::ir::*;
+
+    #[test]
+    fn an_inventory_reads_classes_devices_and_node_groups() {
+        let l = lower_text(
+            "infra {\n    storage-class fast access=RWX default=#true\n    snapshot-class snap\n    nodes big count=2 cores=16 memory=\"64Gi\" {\n        host-device gpu count=2\n    }\n    capacity-warning 90\n}\n",
+        );
+        let inv = &l.clean().fleet.inventory;
+        let sc = &inv.storage_classes[0];
+        assert_eq!(
+            (sc.name.value.as_str(), sc.access, sc.volume_mode, sc.default),
+            ("fast", AccessMode::ReadWriteMany, VolumeMode::Filesystem, true)
+        );
+        assert_eq!(inv.snapshot_classes[0].name.value, "snap");
+        let g = &inv.nodes[0];
+        assert_eq!((g.count, g.cpu_millis, g.memory), (2, 16_000, 64 << 30));
+        assert_eq!(inv.host_devices.len(), 1);
+        assert_eq!(
+            (inv.host_devices[0].name.value.as_str(), inv.host_devices[0].capacity),
+            ("gpu", 4),
+            "the nodes' devices are the totals"
+        );
+        assert_eq!(inv.capacity_warning, 90);
+        assert!(inv.known.storage && inv.known.devices && inv.known.nodes);
+    }
+
+    #[test]
+    fn without_infra_nothing_is_known() {
+        let l = lower_text("");
+        assert_eq!(l.fleet.inventory, Inventory::default());
+    }
+
+    #[test]
+    fn a_declared_device_capacity_that_disagrees_with_the_nodes_is_a_warning_and_the_nodes_win() {
+        let l = lower_text(
+            "infra {\n    host-device gpu capacity=3\n    nodes big count=2 cores=8 memory=\"64Gi\" {\n        host-device gpu count=2\n    }\n}\n",
+        );
+        let (message, at) = l.only(Code::InventoryMismatch);
+        assert_eq!(message, "host device `gpu` is declared with capacity 3 but the `nodes` groups hold 4");
+        assert_eq!(at, "gpu");
+        assert_eq!(l.fleet.inventory.host_devices[0].capacity, 4);
+    }
+
+    #[test]
+    fn capacity_warning_is_a_percentage() {
+        let l = lower_text("infra {\n    capacity-warning 101\n}\n");
+        let (message, at) = l.only(Code::InvalidValue);
+        assert_eq!((message.as_str(), at), ("`capacity-warning` is a percentage, not 101", "101"));
+    }
+
+    #[test]
+    fn node_groups_are_checked_one_fact_at_a_time() {
+        let cases = [
+            ("nodes g count=0 cores=4 memory=\"64Gi\"", Code::InvalidValue, "node group `g` has 0 nodes", "count=0"),
+            ("nodes g count=2 cores=0 memory=\"64Gi\"", Code::InvalidValue, "node group `g` has 0 cores", "cores=0"),
+            (
+                "nodes g count=9000 cores=4 memory=\"64Gi\"",
+                Code::InvalidValue,
+                "node group `g` has 9000 nodes",
+                "count=9000",
+            ),
+            (
+                "nodes g count=2 cores=4 memory=\"0Gi\"",
+                Code::InvalidQuantity,
+                "node group `g` has no memory",
+                "memory=\"0Gi\"",
+            ),
+            (
+                "nodes g count=2 cores=4 memory=\"64Gi\" {\n        host-device gpu count=0\n    }",
+                Code::HostDeviceCount,
+                "host device `gpu` has count 0",
+                "count=0",
+            ),
+        ];
+        for (group, code, expected, pointed) in cases {
+            let l = lower_text(&format!("infra {{\n    {group}\n}}\n"));
+            let (message, at) = l.only(code);
+            assert_eq!((message.as_str(), at), (expected, pointed), "{group}");
+        }
+    }
+
+    #[test]
+    fn a_node_group_declared_twice_keeps_the_first() {
+        let l = lower_text(
+            "infra {\n    nodes g count=2 cores=4 memory=\"64Gi\"\n    nodes g count=3 cores=4 memory=\"64Gi\"\n}\n",
+        );
+        let (message, _) = l.only(Code::NameCollision);
+        assert_eq!(message, "node group `g` is declared twice");
+        assert_eq!(l.fleet.inventory.nodes.iter().map(|g| g.count).collect::<Vec<_>>(), [2]);
+    }
+
+    #[test]
+    fn kubevirt_ratios_are_at_least_one() {
+        let l = lower_text("infra {\n    kubevirt cpu-allocation-ratio=0\n}\n");
+        let (message, at) = l.only(Code::InvalidValue);
+        assert_eq!((message.as_str(), at), ("`cpu-allocation-ratio` must be at least 1", "cpu-allocation-ratio=0"));
+        let l = lower_text("infra {\n    kubevirt memory-overcommit=150\n}\n");
+        assert_eq!(l.clean().fleet.inventory.kubevirt.memory_overcommit, 150);
+    }
+
+    #[test]
+    fn a_target_takes_only_its_own_settings() {
+        let l = lower_text("target kube \"rendered\"\n");
+        let (message, at) = l.only(Code::InvalidValue);
+        assert_eq!((message.as_str(), at), ("`target kube` takes no a path", "\"rendered\""));
+
+        let l = lower_text("target dir\n");
+        let target = l.fleet.target.as_ref().map(|t| &t.value);
+        assert_eq!(
+            target,
+            Some(&Target::Dir { path: "/fleet/rendered".into() }),
+            "a dir target defaults beside the fleet"
+        );
+    }
+}
