@@ -327,7 +327,8 @@ fn the_lock_outlasts_a_deletion_wait_longer_than_the_lease() {
 
     e.finalizer("b", false);
     let o = first.wait_with_output().unwrap();
-    let err = stderr(&o);
+    // Progress goes to stdout, diagnostics to stderr.
+    let err = format!("{}{}", stdout(&o), stderr(&o));
     assert_eq!(o.status.code(), Some(0), "{err}");
     assert!(err.contains(&format!("- Secret/{}/b-pull-secret", e.ns())), "{err}");
     assert!(e.lease().is_none(), "the lock was released");

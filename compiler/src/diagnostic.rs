@@ -368,6 +368,9 @@ codes! {
     /// An object this fleet declares is a member of another fleet's
     /// ApplySet: it is never adopted silently (both would write it and
     /// prune it), only moved deliberately.
+    /// Fix: rename the cluster in this fleet; or, to move it on purpose,
+    /// relabel it with this fleet's ApplySet as the help says, then remove it
+    /// from the other fleet's configuration.
     OtherFleet = "hcpc::fleet::owned_by_other_fleet",
     /// (warning) A Secret this fleet no longer declares is still named by a
     /// HostedCluster outside the fleet (another fleet's, or one made by
