@@ -157,7 +157,11 @@ fn fmt_rewrites_in_canonical_form_keeping_comments() {
     let check = hcpc().args(["fmt", "--check"]).arg(&f).output().unwrap();
     assert_eq!(check.status.code(), Some(1));
     assert!(stdout(&check).contains("fleet.kdl"));
-    assert_eq!(hcpc().args(["fmt", "-q"]).arg(&f).output().unwrap().status.code(), Some(0));
+    let formatted = hcpc().arg("fmt").arg(&f).output().unwrap();
+    assert_eq!(formatted.status.code(), Some(0));
+    // The result on stdout, as `terraform fmt` prints it; nothing on stderr.
+    assert_eq!(stdout(&formatted), "formatted 1 file\n");
+    assert_eq!(stderr(&formatted), "");
     let text = std::fs::read_to_string(&f).unwrap();
     assert!(text.contains("// the fleet") && text.contains("// pinned"), "{text}");
     assert!(text.contains("cluster example {\n    release"), "{text}");

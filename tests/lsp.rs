@@ -1058,6 +1058,17 @@ fn every_example_opens_without_errors() {
     assert_eq!(lsp.shutdown(), Some(0));
 }
 
+/// The Neovim configuration docs/editors.md gives, exactly as written there.
+fn neovim_configuration() -> String {
+    let docs = std::fs::read_to_string(repo().join("docs/editors.md")).expect("docs/editors.md");
+    let after = &docs[docs.find("**Neovim**").expect("a Neovim section")..];
+    after["```lua\n".len() + after.find("```lua\n").expect("a Lua block")..]
+        .split("```")
+        .next()
+        .expect("the block")
+        .to_owned()
+}
+
 /// What Neovim, configured exactly as docs/editors.md says, sees of the server:
 /// the probe opens a fleet file, waits for its diagnostics, asks for hover,
 /// definition and completion, and reads the keys docs/editors.md names. Skipped
@@ -1070,13 +1081,7 @@ fn readme_configuration_in_neovim() {
         return;
     };
     let version = String::from_utf8_lossy(&version.stdout).lines().next().unwrap_or_default().to_owned();
-    let readme = std::fs::read_to_string(repo().join("docs/editors.md")).expect("docs/editors.md");
-    let after = &readme[readme.find("**Neovim**").expect("a Neovim section")..];
-    let config = after["```lua\n".len() + after.find("```lua\n").expect("a Lua block")..]
-        .split("```")
-        .next()
-        .expect("the block")
-        .to_owned();
+    let config = neovim_configuration();
     let (tmp, dir) = fleet_copy();
     std::fs::write(tmp.path().join("init.lua"), config).expect("init.lua");
     std::fs::write(tmp.path().join("probe.lua"), NVIM_PROBE).expect("probe.lua");
@@ -1124,13 +1129,7 @@ fn neovim_format_and_save_equal_hcpc_fmt() {
         eprintln!("nvim is not installed: skipped");
         return;
     }
-    let readme = std::fs::read_to_string(repo().join("docs/editors.md")).expect("docs/editors.md");
-    let after = &readme[readme.find("**Neovim**").expect("a Neovim section")..];
-    let config = after["```lua\n".len() + after.find("```lua\n").expect("a Lua block")..]
-        .split("```")
-        .next()
-        .expect("the block")
-        .to_owned();
+    let config = neovim_configuration();
     let tmp = tempfile::tempdir().expect("temp dir");
     std::fs::write(tmp.path().join("init.lua"), config).expect("init.lua");
     let probe = r#"

@@ -65,19 +65,12 @@ pub fn run(cli: Cli) -> u8 {
             until_wave,
             rollout_timeout,
         } => {
-            let duration = |flag: &str, v: &str| match crate::quantity::Duration::parse(v) {
-                Ok(d) => Some(std::time::Duration::from_nanos(d.0)),
-                Err(e) => {
-                    eprintln!("error: {flag} {e}");
-                    None
-                }
-            };
             let (Some(lock_timeout), Some(timeout)) =
-                (duration("--lock-timeout", &lock_timeout), duration("--timeout", &timeout))
+                (duration_flag("--lock-timeout", &lock_timeout), duration_flag("--timeout", &timeout))
             else {
                 return exit::ERROR;
             };
-            let Some(rollout_timeout) = duration("--rollout-timeout", &rollout_timeout) else {
+            let Some(rollout_timeout) = duration_flag("--rollout-timeout", &rollout_timeout) else {
                 return exit::ERROR;
             };
             let Some(flags) = target_flags(&target) else { return exit::ERROR };
@@ -96,15 +89,8 @@ pub fn run(cli: Cli) -> u8 {
             apply::run(&path_or_cwd(path), &flags, &opts, style)
         }
         Command::Destroy { input, target, clusters, auto_approve, lock_timeout, parallelism, timeout } => {
-            let duration = |flag: &str, v: &str| match crate::quantity::Duration::parse(v) {
-                Ok(d) => Some(std::time::Duration::from_nanos(d.0)),
-                Err(e) => {
-                    eprintln!("error: {flag} {e}");
-                    None
-                }
-            };
             let (Some(lock_timeout), Some(timeout)) =
-                (duration("--lock-timeout", &lock_timeout), duration("--timeout", &timeout))
+                (duration_flag("--lock-timeout", &lock_timeout), duration_flag("--timeout", &timeout))
             else {
                 return exit::ERROR;
             };
@@ -272,7 +258,19 @@ fn fmt(path: &std::path::Path, check: bool, style: Style) -> u8 {
         return exit::ERROR;
     }
     if !check && !style.quiet && !changed.is_empty() {
-        eprintln!("formatted {} file{}", changed.len(), if changed.len() == 1 { "" } else { "s" });
+        // A result, as `terraform fmt` prints its files: on stdout.
+        println!("formatted {} file{}", changed.len(), if changed.len() == 1 { "" } else { "s" });
     }
     if failed { exit::ERROR } else { exit::OK }
+}
+
+/// A duration flag (`--timeout 30m`), or `None` after saying what is wrong.
+fn duration_flag(flag: &str, value: &str) -> Option<std::time::Duration> {
+    match crate::quantity::Duration::parse(value) {
+        Ok(d) => Some(std::time::Duration::from_nanos(d.0)),
+        Err(e) => {
+            eprintln!("error: {flag} {e}");
+            None
+        }
+    }
 }
