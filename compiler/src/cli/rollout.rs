@@ -432,7 +432,7 @@ pub struct Watches {
     targets: Vec<String>,
     /// The targets whose watch is failing: their view may be stale, so
     /// the standing is not judged until it works again.
-    failing: BTreeMap<usize, WatchFailure>,
+    failing: BTreeMap<usize, (WatchFailure, std::time::Instant)>,
     /// A watch that gave up: the rollout cannot be followed.
     lost: Option<(usize, WatchFailure)>,
     /// Lines about the watches not yet printed.
@@ -528,7 +528,7 @@ impl Watches {
                 self.said.push(format!(
                     "warning: {target}: {failure}; retrying, the rollout is judged again once the watch works"
                 ));
-                self.failing.insert(i, failure);
+                self.failing.insert(i, (failure, std::time::Instant::now()));
                 return;
             }
             Seen::Resumed => {
@@ -607,6 +607,19 @@ impl Watches {
         Some(format!("cannot follow the rollout on {}: {failure}", self.targets.get(*i).map_or("", String::as_str)))
     }
 
+    /// The end at `--timeout`: the watch's failure when one is what kept
+    /// the rollout from being seen to finish.
+    fn timed_out(&self, run: &Run) -> Result<Followed, String> {
+        match self.failing.iter().next() {
+            Some((i, (failure, since))) => Err(format!(
+                "cannot follow the rollout on {}: {}",
+                self.targets.get(*i).map_or("", String::as_str),
+                WatchFailure { failing_for: since.elapsed(), ..failure.clone() }
+            )),
+            None => Ok(Followed::TimedOut(run.standing.clone())),
+        }
+    }
+
     /// Follows the rollout after a pass until a change it held back may
     /// go, nothing is left to start, a cluster fails, a signal, or
     /// `deadline`; renews the fleet's locks meanwhile. Shows the standing
@@ -678,15 +691,7 @@ impl Watches {
                 changed = false;
             }
             if std::time::Instant::now() >= deadline {
-                // The real cause when the watch is what kept the rollout
-                // from being seen to finish.
-                if let Some((i, failure)) = self.failing.iter().next() {
-                    return Err(format!(
-                        "cannot follow the rollout on {}: {failure}",
-                        self.targets.get(*i).map_or("", String::as_str)
-                    ));
-                }
-                return Ok(Followed::TimedOut(run.standing.clone()));
+                return self.timed_out(run);
             }
             match self.rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(first) => {
@@ -712,7 +717,7 @@ impl Watches {
                     if let Some(lost) = self.lost() {
                         return Err(lost);
                     }
-                    return Ok(Followed::TimedOut(run.standing.clone()));
+                    return self.timed_out(run);
                 }
             }
         }
