@@ -1117,3 +1117,27 @@ fn a_watch_that_keeps_failing_ends_the_apply_with_its_cause() {
     let warned = err.lines().filter(|l| l.starts_with("warning:") && l.contains("503")).count();
     assert_eq!(warned, 1, "said once while retried:\n{err}");
 }
+
+/// A refused WATCH (403: the identity may list but not watch) ends
+/// `apply --wait` at once with the refusal, not after `--timeout`.
+#[test]
+fn a_refused_watch_ends_the_apply_at_once() {
+    let delays = Delays { control_plane: Duration::from_secs(5), node_pool: Duration::from_secs(5) };
+    let Some(mut e) = env("watch-refused", delays) else { return };
+    let body = clusters(&[("a", "prod")]);
+    e.installed(&body, &["a"]);
+    let proxy = crate::support::fault_proxy::FaultProxy::start(e.k);
+    e.kubeconfig = proxy.write_kubeconfig(e.dir.path());
+    e.write_fleet(NEW, &format!("{body}rollout {{\n    wave all max-parallel=1\n}}\n"));
+    proxy.faults().fail_matching("GET", "watch=true", 403, 100_000);
+    let start = Instant::now();
+    let o = e.run(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
+    proxy.faults().clear();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{}", output(&o));
+    assert!(start.elapsed() < Duration::from_secs(60), "not at once: {:?}", start.elapsed());
+    assert!(err.contains("error: cannot follow the rollout on kube:"), "{err}");
+    assert!(err.contains("cannot watch hostedclusters.hypershift.openshift.io in all namespaces: 403"), "{err}");
+    let watches = proxy.requests().iter().filter(|(_, p)| p.contains("watch=true")).count();
+    assert_eq!(watches, 1, "a refusal is not retried");
+}
