@@ -31,7 +31,7 @@ mod bounded;
 mod credentials;
 mod watch;
 pub use bounded::MAX_RESPONSE_BYTES;
-pub use watch::{FAILURE_LIMIT as WATCH_FAILURE_LIMIT, Seen, WatchFailure};
+pub use watch::{Seen, WatchFailure};
 
 /// A failed API call, reduced to what messages and retry decisions need.
 #[derive(Debug, Clone)]

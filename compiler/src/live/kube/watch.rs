@@ -224,3 +224,34 @@ impl KubeTarget {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(code: u16, secs: u64) -> WatchFailure {
+        WatchFailure {
+            request: "watch hostedclusters.hypershift.openshift.io in all namespaces".to_string(),
+            error: format!("{code} Reason: said"),
+            code,
+            failing_for: Duration::from_secs(secs),
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_the_request_and_the_permissions_needed() {
+        let said = failure(403, 0).to_string();
+        assert_eq!(
+            said,
+            "cannot watch hostedclusters.hypershift.openshift.io in all namespaces: 403 Reason: said\n  \
+             help: the identity in the kubeconfig needs `list` and `watch` on it"
+        );
+        assert!(failure(401, 0).refused() && !failure(503, 0).refused());
+    }
+
+    #[test]
+    fn a_lasting_failure_says_for_how_long() {
+        assert!(failure(503, 0).to_string().ends_with(": 503 Reason: said"));
+        assert!(failure(503, 42).to_string().ends_with(" (failing for 42s)"));
+    }
+}
