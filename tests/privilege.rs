@@ -230,3 +230,64 @@ fn rbac_golden() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("is not NAMESPACE/NAME"), "{}", stderr(&o));
 }
+
+/// An identity that may list the fleet's HostedClusters and NodePools but
+/// not watch them: `status --watch` ends at once with the refusal, naming
+/// the verb, the resource and the scope, instead of listing again and
+/// again in silence.
+#[test]
+fn status_watch_with_an_identity_that_may_list_but_not_watch_ends_with_the_refusal() {
+    let Some(k) = Envtest::shared() else { return };
+    let scope = k.scope("rbac-nowatch");
+    let ns = scope.namespace.as_str();
+    k.ensure_namespace(ns);
+    let token = service_account_token(k, ns, "lister");
+    grant(
+        k,
+        (ns, "lister"),
+        "hcpc-lister",
+        Some(ns),
+        json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]),
+    );
+    grant(
+        k,
+        (ns, "lister"),
+        &format!("hcpc-lister-{ns}"),
+        None,
+        json!([
+            {"apiGroups": [""], "resources": ["namespaces"], "resourceNames": [ns], "verbs": ["get"]},
+            {"apiGroups": ["hypershift.openshift.io"], "resources": ["hostedclusters", "nodepools"], "verbs": ["get", "list"]},
+        ]),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // Writes the fleet and the kubeconfig; the plan itself is allowed.
+    let planned = plan_as(dir.path(), k, &token, &scope.fleet, ns);
+    assert_eq!(planned.status.code(), Some(0), "{}", stderr(&planned));
+    let mut child = hcpc()
+        .current_dir(dir.path())
+        .env("KUBECONFIG", dir.path().join("kubeconfig"))
+        .args(["status", "--watch"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            let o = child.wait_with_output().unwrap();
+            panic!("status --watch still running 30 s after a refused WATCH:\n{}", stderr(&o));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "cannot watch the fleet: cannot watch hostedclusters.hypershift.openshift.io in all namespaces: 403"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("needs `list` and `watch`"), "{err}");
+}

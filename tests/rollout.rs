@@ -1058,3 +1058,86 @@ fn a_signal_releases_the_lock_before_the_watches_end() {
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     proxy.faults().clear();
 }
+
+/// A watch whose WATCH the server refuses a few times (503) is said once,
+/// retried with a backoff, said to work again, and the rollout it follows
+/// goes on to its end.
+#[test]
+fn a_watch_failing_for_a_while_is_said_once_and_the_rollout_goes_on() {
+    let delays = Delays { control_plane: Duration::from_millis(300), node_pool: Duration::from_millis(300) };
+    let Some(mut e) = env("watch-retried", delays) else { return };
+    let names = ["a"];
+    let body = clusters(&[("a", "prod")]);
+    e.installed(&body, &names);
+    let proxy = crate::support::fault_proxy::FaultProxy::start(e.k);
+    e.kubeconfig = proxy.write_kubeconfig(e.dir.path());
+    e.write_fleet(NEW, &format!("{body}rollout {{\n    wave all max-parallel=1\n}}\n"));
+    // Only the rollout's watch WATCHes; a plan LISTs.
+    proxy.faults().fail_matching("GET", "watch=true", 503, 3);
+    let o = e.ok(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
+    let err = stderr(&o);
+    let said: Vec<&str> = err.lines().filter(|l| l.contains("cannot watch")).collect();
+    assert_eq!(said.len(), 1, "one line per streak of failures, not per retry:\n{err}");
+    assert!(
+        said[0].starts_with("warning: kube:")
+            && said[0].contains("cannot watch hostedclusters.hypershift.openshift.io in all namespaces: 503"),
+        "{err}"
+    );
+    assert!(err.contains("the watch works again"), "{err}");
+    let watches = proxy.requests().iter().filter(|(m, p)| m == "GET" && p.contains("watch=true")).count();
+    assert!(watches >= 4, "retried until a WATCH was answered: {watches}");
+    assert!(e.settled("a", &["workers"], NEW), "{}", output(&o));
+}
+
+/// A watch whose WATCHes keep failing ends `apply --wait` with
+/// the request and the server's answer, not with "did not finish within
+/// --timeout"; the failure is said once while it is retried.
+#[test]
+fn a_watch_that_keeps_failing_ends_the_apply_with_its_cause() {
+    let delays = Delays { control_plane: Duration::from_secs(5), node_pool: Duration::from_secs(5) };
+    let Some(mut e) = env("watch-dead", delays) else { return };
+    let names = ["a"];
+    let body = clusters(&[("a", "prod")]);
+    e.installed(&body, &names);
+    let proxy = crate::support::fault_proxy::FaultProxy::start(e.k);
+    e.kubeconfig = proxy.write_kubeconfig(e.dir.path());
+    e.write_fleet(NEW, &format!("{body}rollout {{\n    wave all max-parallel=1\n}}\n"));
+    // Every WATCH fails: only the rollout's watch WATCHes (a plan LISTs),
+    // and each retry LISTs again first.
+    proxy.faults().fail_matching("GET", "watch=true", 503, 100_000);
+    let o = e.run(&["apply", "--auto-approve", "--wait", "--timeout", "15s"]);
+    proxy.faults().clear();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{}", output(&o));
+    assert!(!err.contains("did not finish within --timeout"), "the cause, not a timeout:\n{err}");
+    let flat = err.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("error: cannot follow the rollout on kube:"), "{err}");
+    assert!(flat.contains("in all namespaces: 503"), "{err}");
+    assert!(flat.contains("(failing for "), "{err}");
+    let warned = err.lines().filter(|l| l.starts_with("warning:") && l.contains("503")).count();
+    assert_eq!(warned, 1, "said once while retried:\n{err}");
+}
+
+/// A refused WATCH (403: the identity may list but not watch) ends
+/// `apply --wait` at once with the refusal, not after `--timeout`.
+#[test]
+fn a_refused_watch_ends_the_apply_at_once() {
+    let delays = Delays { control_plane: Duration::from_secs(5), node_pool: Duration::from_secs(5) };
+    let Some(mut e) = env("watch-refused", delays) else { return };
+    let body = clusters(&[("a", "prod")]);
+    e.installed(&body, &["a"]);
+    let proxy = crate::support::fault_proxy::FaultProxy::start(e.k);
+    e.kubeconfig = proxy.write_kubeconfig(e.dir.path());
+    e.write_fleet(NEW, &format!("{body}rollout {{\n    wave all max-parallel=1\n}}\n"));
+    proxy.faults().fail_matching("GET", "watch=true", 403, 100_000);
+    let start = Instant::now();
+    let o = e.run(&["apply", "--auto-approve", "--wait", "--timeout", "2m"]);
+    proxy.faults().clear();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{}", output(&o));
+    assert!(start.elapsed() < Duration::from_secs(60), "not at once: {:?}", start.elapsed());
+    assert!(err.contains("error: cannot follow the rollout on kube:"), "{err}");
+    assert!(err.contains("cannot watch hostedclusters.hypershift.openshift.io in all namespaces: 403"), "{err}");
+    let watches = proxy.requests().iter().filter(|(_, p)| p.contains("watch=true")).count();
+    assert_eq!(watches, 1, "a refusal is not retried");
+}

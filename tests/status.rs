@@ -347,3 +347,48 @@ fn status_covers_every_target_of_the_fleet() {
     assert!(text.starts_with("2 clusters: 1 healthy · 1 no status\n"), "{text}");
     assert!(text.contains("\n  on dir:"), "each cluster says its target:\n{text}");
 }
+
+/// `--watch` whose WATCHes the server refuses a few times (503) says so
+/// once on standard error, retries, says when the watch works again, and
+/// goes on showing the fleet.
+#[test]
+fn status_watch_says_a_failing_watch_once_and_goes_on() {
+    let Some(mut e) = env("status-watch-retried") else { return };
+    e.fleet.write_fleet(&cluster("w1", None, ""));
+    e.fleet.ok(&["apply", "--auto-approve"]);
+    let proxy = crate::support::fault_proxy::FaultProxy::start(e.fleet.k);
+    e.fleet.kubeconfig = proxy.write_kubeconfig(e.fleet.dir.path());
+    proxy.faults().fail_matching("GET", "watch=true", 503, 3);
+    let mut child = e
+        .fleet
+        .command(&["status", "--watch", "--format", "json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start hcpc status --watch");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    let start = Instant::now();
+    while !lines.iter().any(|l: &String| l.contains("the watch works again")) {
+        let left = Duration::from_secs(30).saturating_sub(start.elapsed());
+        match rx.recv_timeout(left) {
+            Ok(line) => lines.push(line),
+            Err(_) => break,
+        }
+    }
+    let running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(running, "status --watch ended: {lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("the watch works again")), "{lines:#?}");
+    let said: Vec<&String> = lines.iter().filter(|l| l.contains("cannot watch")).collect();
+    assert_eq!(said.len(), 1, "one line per streak, not per retry: {lines:#?}");
+    assert!(said[0].starts_with("warning: kube:") && said[0].contains("in all namespaces: 503"), "{lines:#?}");
+}

@@ -134,6 +134,15 @@ impl RolloutProgress {
         }
     }
 
+    /// Prints `line` to stderr, above the bars on a terminal (said even
+    /// with `--quiet`: it is a warning).
+    pub fn warn(&self, line: &str) {
+        match &self.shown {
+            Shown::Bars { multi, .. } => multi.suspend(|| eprintln!("{line}")),
+            _ => eprintln!("{line}"),
+        }
+    }
+
     /// Takes the bars off the terminal (what follows prints the standing).
     pub fn finish(&mut self) {
         if let Shown::Bars { multi, bars } = &mut self.shown {

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::commands::plan::{FleetPlanned, Planned};
 use super::target::Opened;
 use crate::ir::Rollout;
-use crate::live::kube::Seen;
+use crate::live::kube::{Seen, WatchFailure};
 use crate::object::{Kind, ObjectId};
 use crate::plan::impact::RELEASE_PATH;
 use crate::plan::rollout::{ClusterStatus, Member, Options, Phase, Standing, Step, StepKind, standing};
@@ -428,6 +428,15 @@ pub struct Watches {
     /// The clusters whose objects changed since the standing was last
     /// judged (`None`: all of them, after a LIST).
     dirty: Option<BTreeSet<(usize, String, String)>>,
+    /// The targets' names, for what is said about their watches.
+    targets: Vec<String>,
+    /// The targets whose watch is failing: their view may be stale, so
+    /// the standing is not judged until it works again.
+    failing: BTreeMap<usize, (WatchFailure, std::time::Instant)>,
+    /// A watch that gave up: the rollout cannot be followed.
+    lost: Option<(usize, WatchFailure)>,
+    /// Lines about the watches not yet printed.
+    said: Vec<String>,
 }
 
 /// How long the watches may lag behind this apply's own writes before the
@@ -463,6 +472,7 @@ pub fn watching<R>(planned: &FleetPlanned, deadline: std::time::Instant, f: impl
             let (Opened::Kube(k), Some(selector)) = (&part.target, selector(part)) else { continue };
             let (tx, stop) = (tx.clone(), &stop);
             scope.spawn(move || {
+                // A watch that gives up says why with `Seen::Lost`.
                 let _ = k.follow(&[Kind::HostedCluster, Kind::NodePool], &selector, deadline, stop, &mut |seen| {
                     let _ = tx.send((i, seen));
                 });
@@ -478,6 +488,10 @@ pub fn watching<R>(planned: &FleetPlanned, deadline: std::time::Instant, f: impl
             since: std::time::Instant::now(),
             pools: PoolIndex::new(),
             dirty: None,
+            targets: planned.parts.iter().map(|p| p.plan.target.clone()).collect(),
+            failing: BTreeMap::new(),
+            lost: None,
+            said: Vec::new(),
         };
         let result = f(&mut watches);
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -508,6 +522,28 @@ impl Watches {
     }
 
     fn take(&mut self, (i, seen): (usize, Seen)) {
+        let target = self.targets.get(i).cloned().unwrap_or_default();
+        let seen = match seen {
+            Seen::Failing(failure) => {
+                self.said.push(format!(
+                    "warning: {target}: {failure}; retrying, the rollout is judged again once the watch works"
+                ));
+                self.failing.insert(i, (failure, std::time::Instant::now()));
+                return;
+            }
+            Seen::Resumed => {
+                if self.failing.remove(&i).is_some() {
+                    self.said.push(format!("{target}: the watch works again"));
+                }
+                return;
+            }
+            Seen::Lost(failure) => {
+                self.failing.remove(&i);
+                self.lost.get_or_insert((i, failure));
+                return;
+            }
+            seen => seen,
+        };
         let Some(live) = self.live.get_mut(i) else { return };
         let unseen = &mut self.unseen;
         let mut saw = |kind: Kind, o: &Value| {
@@ -549,6 +585,7 @@ impl Watches {
                 touched(kind, &o, &mut self.dirty, &mut self.pools);
                 live.insert(key(kind, &o), o);
             }
+            Seen::Failing(_) | Seen::Resumed | Seen::Lost(_) => {}
             Seen::Deleted(kind, o) => {
                 let at = owner(i, kind, &o);
                 if kind == Kind::NodePool
@@ -561,6 +598,25 @@ impl Watches {
                 }
                 live.remove(&key(kind, &o));
             }
+        }
+    }
+
+    /// Why the rollout cannot be followed, if a watch gave up.
+    fn lost(&self) -> Option<String> {
+        let (i, failure) = self.lost.as_ref()?;
+        Some(format!("cannot follow the rollout on {}: {failure}", self.targets.get(*i).map_or("", String::as_str)))
+    }
+
+    /// The end at `--timeout`: the watch's failure when one is what kept
+    /// the rollout from being seen to finish.
+    fn timed_out(&self, run: &Run) -> Result<Followed, String> {
+        match self.failing.iter().next() {
+            Some((i, (failure, since))) => Err(format!(
+                "cannot follow the rollout on {}: {}",
+                self.targets.get(*i).map_or("", String::as_str),
+                WatchFailure { failing_for: since.elapsed(), ..failure.clone() }
+            )),
+            None => Ok(Followed::TimedOut(run.standing.clone())),
         }
     }
 
@@ -593,9 +649,17 @@ impl Watches {
                 return Ok(Followed::Interrupted(stop));
             }
             locks.check().map_err(|e| format!("the rollout stopped: {e}"))?;
-            let complete = self.watched.iter().all(|i| {
-                self.listed.contains(&(*i, Kind::HostedCluster)) && self.listed.contains(&(*i, Kind::NodePool))
-            });
+            for line in self.said.drain(..) {
+                progress.warn(&line);
+            }
+            if let Some(lost) = self.lost() {
+                return Err(lost);
+            }
+            // A target whose watch fails is not judged on what it last saw.
+            let complete = self.failing.is_empty()
+                && self.watched.iter().all(|i| {
+                    self.listed.contains(&(*i, Kind::HostedCluster)) && self.listed.contains(&(*i, Kind::NodePool))
+                });
             if !self.unseen.is_empty() && self.since.elapsed() >= UNSEEN_LIMIT {
                 self.unseen.clear();
                 changed = true;
@@ -627,7 +691,7 @@ impl Watches {
                 changed = false;
             }
             if std::time::Instant::now() >= deadline {
-                return Ok(Followed::TimedOut(run.standing.clone()));
+                return self.timed_out(run);
             }
             match self.rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(first) => {
@@ -649,7 +713,12 @@ impl Watches {
                     changed = true;
                 }
                 Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return Ok(Followed::TimedOut(run.standing.clone())),
+                Err(RecvTimeoutError::Disconnected) => {
+                    if let Some(lost) = self.lost() {
+                        return Err(lost);
+                    }
+                    return self.timed_out(run);
+                }
             }
         }
     }

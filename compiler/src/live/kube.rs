@@ -31,7 +31,7 @@ mod bounded;
 mod credentials;
 mod watch;
 pub use bounded::MAX_RESPONSE_BYTES;
-pub use watch::Seen;
+pub use watch::{Seen, WatchFailure};
 
 /// A failed API call, reduced to what messages and retry decisions need.
 #[derive(Debug, Clone)]

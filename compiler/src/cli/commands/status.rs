@@ -183,14 +183,11 @@ fn watch(path: &Path, flags: &TargetFlags, opts: &Options<'_>, style: Style, mut
         for (i, part) in planned.parts.iter().enumerate() {
             let (Opened::Kube(k), Some(selector)) = (&part.target, selector(&planned, i)) else { continue };
             let (tx, stop, k) = (tx.clone(), &stop, k.clone());
-            let target = part.plan.target.clone();
             scope.spawn(move || {
-                let followed = k.follow(&KINDS, &selector, forever, stop, &mut |seen| {
+                // A watch that gives up says why with `Seen::Lost`.
+                let _ = k.follow(&KINDS, &selector, forever, stop, &mut |seen| {
                     let _ = tx.send((i, seen));
                 });
-                if let Err(e) = followed {
-                    eprintln!("error: {target}: cannot watch the fleet: {}", crate::live::kube::describe(&e));
-                }
             });
         }
         drop(tx);
@@ -213,11 +210,28 @@ fn watch(path: &Path, flags: &TargetFlags, opts: &Options<'_>, style: Style, mut
                         Err(_) => break,
                     }
                 }
+                let mut lost = false;
                 for (i, seen) in batch {
-                    if let Seen::Listed(kind, _) = &seen {
-                        listed.insert((i, *kind));
+                    let target = &planned.parts[i].plan.target;
+                    match &seen {
+                        Seen::Listed(kind, _) => {
+                            listed.insert((i, *kind));
+                        }
+                        Seen::Failing(failure) => {
+                            eprintln!("warning: {target}: {failure}; retrying, the view may be stale meanwhile");
+                        }
+                        Seen::Resumed => eprintln!("{target}: the watch works again"),
+                        Seen::Lost(failure) => {
+                            eprintln!("error: {target}: cannot watch the fleet: {failure}");
+                            lost = true;
+                        }
+                        Seen::Changed(..) | Seen::Deleted(..) => {}
                     }
                     replan |= apply_seen(&mut live[i], seen);
+                }
+                if lost {
+                    code = exit::ERROR;
+                    break;
                 }
                 // The first view once every watch has listed.
                 if listed.len() < watched * KINDS.len() {
@@ -280,5 +294,6 @@ fn apply_seen(live: &mut LiveStatus, seen: Seen) -> bool {
             spec_changed
         }
         Seen::Deleted(kind, o) => live.remove(&key(kind, &o)).is_some(),
+        Seen::Failing(_) | Seen::Resumed | Seen::Lost(_) => false,
     }
 }
