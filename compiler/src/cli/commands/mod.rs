@@ -12,7 +12,7 @@ mod status;
 mod unlock;
 mod wait;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::cli::args::{Cli, Command, DiagFormat};
 use crate::cli::exit;
@@ -273,4 +273,29 @@ fn duration_flag(flag: &str, value: &str) -> Option<std::time::Duration> {
             None
         }
     }
+}
+
+/// The fleet at `path` split per target, for commands that need only its
+/// names and targets (`rbac`, `unlock`); `None` after saying what is wrong,
+/// `unknown` finishing the sentence about a configuration with errors.
+fn fleet_targets(
+    path: &Path,
+    flags: &crate::cli::target::TargetFlags,
+    style: Style,
+    unknown: &str,
+) -> Option<Vec<crate::cli::target::TargetFleet>> {
+    let sources = match crate::cli::load::read_sources(path) {
+        Ok(s) => s,
+        Err(d) => {
+            print_diagnostics(d.into(), &Default::default(), DiagFormat::Human, style);
+            return None;
+        }
+    };
+    let (fleet, diags) = crate::cli::load::front(&sources);
+    if diags.has_errors() {
+        print_diagnostics(diags, &sources, DiagFormat::Human, style);
+        eprintln!("error: the configuration has errors, {unknown}");
+        return None;
+    }
+    crate::cli::target::split(flags, fleet, &sources).inspect_err(|e| eprintln!("error: {e}")).ok()
 }

@@ -8,11 +8,9 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::cli::args::DiagFormat;
 use crate::cli::exit;
-use crate::cli::load::{front, read_sources};
-use crate::cli::printer::{Style, print_diagnostics};
-use crate::cli::target::{TargetFlags, spelled, split};
+use crate::cli::printer::Style;
+use crate::cli::target::{TargetFlags, spelled};
 use crate::ir::Target;
 
 /// The verbs on the fleet's own objects.
@@ -24,25 +22,8 @@ pub fn run(path: &Path, flags: &TargetFlags, account: &str, read_only: bool, sty
         eprintln!("error: --service-account `{account}` is not NAMESPACE/NAME");
         return exit::ERROR;
     };
-    let sources = match read_sources(path) {
-        Ok(s) => s,
-        Err(d) => {
-            print_diagnostics(d.into(), &Default::default(), DiagFormat::Human, style);
-            return exit::ERROR;
-        }
-    };
-    let (fleet, diags) = front(&sources);
-    if diags.has_errors() {
-        print_diagnostics(diags, &sources, DiagFormat::Human, style);
-        eprintln!("error: the configuration has errors, so its namespaces and targets are unknown");
+    let Some(parts) = super::fleet_targets(path, flags, style, "so its namespaces and targets are unknown") else {
         return exit::ERROR;
-    }
-    let parts = match split(flags, fleet, &sources) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::ERROR;
-        }
     };
     let subject = json!([{"kind": "ServiceAccount", "namespace": sa_namespace, "name": sa_name}]);
     let role = if read_only { "plan" } else { "apply" };

@@ -5,11 +5,9 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use crate::cli::args::DiagFormat;
 use crate::cli::exit;
-use crate::cli::load::{front, read_sources};
-use crate::cli::printer::{Style, print_diagnostics};
-use crate::cli::target::{Opened, TargetFlags, spelled, split};
+use crate::cli::printer::Style;
+use crate::cli::target::{Opened, TargetFlags, spelled};
 use crate::live::kube::KubeTarget;
 use crate::live::lease::{FoundLease, break_lease, find};
 
@@ -20,25 +18,10 @@ enum Found {
 }
 
 pub fn run(path: &Path, flags: &TargetFlags, yes: bool, style: Style) -> u8 {
-    let sources = match read_sources(path) {
-        Ok(s) => s,
-        Err(d) => {
-            print_diagnostics(d.into(), &Default::default(), DiagFormat::Human, style);
-            return exit::ERROR;
-        }
-    };
-    let (fleet, diags) = front(&sources);
-    if diags.has_errors() {
-        print_diagnostics(diags, &sources, DiagFormat::Human, style);
-        eprintln!("error: the configuration has errors, so its fleet and targets are unknown; nothing was released");
+    let Some(parts) =
+        super::fleet_targets(path, flags, style, "so its fleet and targets are unknown; nothing was released")
+    else {
         return exit::ERROR;
-    }
-    let parts = match split(flags, fleet, &sources) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::ERROR;
-        }
     };
     let mut found = Vec::new();
     let mut failed = false;
